@@ -1,0 +1,23 @@
+"""Who did something, as the audit log names them: ``user:usr_…``, ``api_key:key_…``,
+``system:<component>``. Public ids only — never an e-mail address or a name."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SystemActor:
+    """A process acting on its own authority: the CLI, a periodic task, the demo seeder."""
+
+    component: str
+
+
+def actor_ref(actor) -> str:
+    if isinstance(actor, SystemActor):
+        return f"system:{actor.component}"
+    from workspaces.models import ApiKey, User
+
+    if isinstance(actor, User):
+        return f"user:{actor.public_id}"
+    if isinstance(actor, ApiKey):
+        return f"api_key:{actor.public_id}"
+    raise TypeError(f"not an actor: {actor!r}")

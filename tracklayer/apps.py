@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TrackLayerConfig(AppConfig):
+    name = "tracklayer"
+    verbose_name = "TrackLayer"

@@ -1,0 +1,27 @@
+"""The ``tracklayer`` command: the project's management commands under friendlier names.
+
+    tracklayer seed-demo --json
+    tracklayer create-api-key --workspace acme --name "Storefront"
+    tracklayer audit verify --workspace acme        (command groups: ``tracklayer GROUP VERB``)
+
+A dash in a command name stands for an underscore; ``tracklayer GROUP VERB …`` runs the
+management command ``GROUP`` with ``VERB`` as its first argument. Any other management
+command runs as it is (``tracklayer migrate``).
+"""
+
+import os
+import sys
+
+
+def translate(argv: list[str]) -> list[str]:
+    if not argv:
+        return ["help"]
+    return [argv[0].replace("-", "_"), *argv[1:]]
+
+
+def main(argv: list[str] | None = None) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tracklayer.settings")
+    from django.core.management import execute_from_command_line
+
+    args = translate(sys.argv[1:] if argv is None else argv)
+    execute_from_command_line(["tracklayer", *args])

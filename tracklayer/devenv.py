@@ -1,0 +1,351 @@
+"""Local environment for ``make run`` and ``make test``: make PostgreSQL and Redis reachable,
+then (for ``run``) start the web server, a Celery worker and Celery beat together.
+
+Order of preference for each server: the URL in the environment when set (it must answer);
+else the local server (started when it is installed but stopped); else, when running as
+root, installed with apt-get; else the exact command to run is printed.
+
+Usage: ``python -m tracklayer.devenv services|browser|run``. Runs before Django is set up,
+so it only needs the standard library, psycopg and redis.
+"""
+
+import glob
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "postgres://tracklayer:tracklayer@127.0.0.1:5432/tracklayer"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+CHROMIUM = "/usr/bin/chromium"
+
+
+class SetupError(Exception):
+    pass
+
+
+def say(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(command, check=True, **kwargs)  # noqa: S603 - fixed argument lists
+
+
+_apt_updated = False
+
+
+def apt_install(*packages: str) -> None:
+    global _apt_updated
+    if not is_root() or shutil.which("apt-get") is None:
+        raise SetupError(
+            "Install the missing system packages, then run this again:\n"
+            f"    sudo apt-get update && sudo apt-get install -y {' '.join(packages)}"
+        )
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if not _apt_updated:
+        say("apt-get update")
+        run(["apt-get", "update", "-qq"], env=env)
+        _apt_updated = True
+    say(f"apt-get install {' '.join(packages)}")
+    run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages], env=env)
+
+
+# --- PostgreSQL -------------------------------------------------------------------------------
+
+
+def _pg_connect(url: str, dbname: str | None = None):
+    kwargs = {"connect_timeout": 3}
+    if dbname:
+        kwargs["dbname"] = dbname
+    return psycopg.connect(url, **kwargs)
+
+
+def _pg_server_answers(url: str) -> bool:
+    """True when something accepts connections at the URL's host and port (any role/db)."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", str(parts.port or 5432)
+    if shutil.which("pg_isready"):
+        return subprocess.run(  # noqa: S603
+            ["pg_isready", "-q", "-h", host, "-p", port], check=False
+        ).returncode in (0, 1)  # 1 = up but rejecting (starting); 2 = no answer
+    try:
+        _pg_connect(url).close()
+    except psycopg.OperationalError as error:
+        return "Connection refused" not in str(error) and "timeout" not in str(error)
+    return True
+
+
+def _pg_start_local() -> bool:
+    if shutil.which("pg_ctlcluster") is None:
+        return False
+    clusters = sorted(glob.glob("/etc/postgresql/*/main"))
+    if not clusters:
+        return False
+    version = Path(clusters[-1]).parent.name
+    say(f"starting PostgreSQL {version}")
+    run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"])
+    return True
+
+
+def _pg_wait(url: str, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if _pg_server_answers(url):
+            return
+        time.sleep(0.5)
+    raise SetupError("PostgreSQL did not start answering in time.")
+
+
+def _pg_superuser_sql(sql: str) -> None:
+    if not is_root() or shutil.which("runuser") is None:
+        raise SetupError(
+            "Create the database role, then run this again:\n"
+            f"    sudo -u postgres psql -c {shlex.quote(sql)}"
+        )
+    run(
+        ["runuser", "-u", "postgres", "--", "psql", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
+        cwd="/",
+    )
+
+
+def ensure_postgres() -> None:
+    url = os.environ.get("DATABASE_URL")
+    if url:  # the operator's own database: it must answer as it is.
+        try:
+            _pg_connect(url).close()
+        except psycopg.OperationalError as error:
+            raise SetupError(f"DATABASE_URL does not answer: {error}".strip()) from None
+        say("PostgreSQL (DATABASE_URL) is reachable")
+        return
+
+    url = DEFAULT_DATABASE_URL
+    if not _pg_server_answers(url):
+        if not _pg_start_local():
+            apt_install("postgresql")
+            _pg_start_local()
+        _pg_wait(url)
+
+    parts = urlsplit(url)
+    user, password, dbname = parts.username, parts.password, parts.path.lstrip("/")
+    try:
+        _pg_connect(url).close()
+    except psycopg.OperationalError as error:
+        message = str(error)
+        if "does not exist" not in message and "authentication failed" not in message:
+            raise SetupError(f"PostgreSQL refused the connection: {message}") from None
+        say(f"creating PostgreSQL role {user!r} and database {dbname!r}")
+        _pg_superuser_sql(
+            "DO $$ BEGIN "
+            f"IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{user}') THEN "
+            f"CREATE ROLE {user} LOGIN CREATEDB PASSWORD '{password}'; END IF; END $$;"
+        )
+        try:
+            _pg_connect(url, dbname="postgres").close()
+        except psycopg.OperationalError as inner:
+            raise SetupError(f"PostgreSQL still refuses {user!r}: {inner}") from None
+        with _pg_connect(url, dbname="postgres") as connection:
+            connection.autocommit = True
+            exists = connection.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", [dbname]
+            ).fetchone()
+            if not exists:
+                connection.execute(f'CREATE DATABASE "{dbname}"')
+        _pg_connect(url).close()
+    say("PostgreSQL is reachable")
+
+
+# --- Redis ----------------------------------------------------------------------------------
+
+
+def _redis_ping(url: str) -> bool:
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except redis.RedisError:
+        return False
+
+
+def ensure_redis() -> None:
+    url = os.environ.get("REDIS_URL")
+    if url:
+        if not _redis_ping(url):
+            raise SetupError(f"REDIS_URL ({urlsplit(url).hostname}) does not answer.")
+        say("Redis (REDIS_URL) is reachable")
+        return
+    url = DEFAULT_REDIS_URL
+    if not _redis_ping(url):
+        if shutil.which("redis-server") is None:
+            apt_install("redis-server")
+        say("starting Redis")
+        logfile = ROOT / "var" / "redis.log"
+        logfile.parent.mkdir(exist_ok=True)
+        run(
+            [
+                "redis-server",
+                "--daemonize",
+                "yes",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "6379",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--logfile",
+                str(logfile),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not _redis_ping(url):
+            if time.monotonic() > deadline:
+                raise SetupError("Redis did not start answering in time.")
+            time.sleep(0.2)
+    say("Redis is reachable")
+
+
+def ensure_browser() -> None:
+    """The browser tests drive Debian's Chromium (browsers cannot be downloaded here)."""
+    if not os.path.exists(CHROMIUM):
+        apt_install("chromium")
+    say("Chromium is installed")
+
+
+# --- make run ---------------------------------------------------------------------------------
+
+
+def manage(*args: str, capture: bool = False) -> str:
+    result = run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        cwd=ROOT,
+        capture_output=capture,
+        text=True,
+    )
+    return result.stdout if capture else ""
+
+
+def serve() -> None:
+    import json
+
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = os.environ.get("PORT", "8000")
+    manage("migrate", "--no-input", "-v", "0")
+    demo = json.loads(manage("seed_demo", "--json", capture=True).strip().splitlines()[-1])
+
+    var = ROOT / "var"
+    var.mkdir(exist_ok=True)
+    commands = {
+        "web": [sys.executable, "manage.py", "runserver", f"{host}:{port}"],
+        "worker": [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tracklayer",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "2",
+        ],
+        "beat": [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tracklayer",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(var / "celerybeat-schedule"),
+        ],
+    }
+    processes = {
+        name: subprocess.Popen(command, cwd=ROOT, start_new_session=True)  # noqa: S603
+        for name, command in commands.items()
+    }
+
+    def stop(*_args) -> None:
+        for process in processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes.values():
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        time.sleep(2)
+        url = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}/"  # noqa: S104
+        logins = "\n".join(
+            f"      {login['role']:<7} {login['email']}  /  {login['password']}"
+            for login in demo["logins"]
+        )
+        print(
+            "\n"
+            "  TrackLayer is running (web, Celery worker and beat). Ctrl-C stops everything.\n\n"
+            f"    Dashboard   {url}\n"
+            f"    API         {url}v1/whoami   (Authorization: Bearer <write key>)\n"
+            f"    Admin       {url}admin/\n\n"
+            f"    Demo workspace: {demo['workspace']['name']} ({demo['workspace']['slug']})\n"
+            f"    Logins:\n{logins}\n"
+            f"    Demo write key: {demo['write_key']}\n",
+            flush=True,
+        )
+        while all(process.poll() is None for process in processes.values()):
+            time.sleep(0.5)
+        failed = [name for name, process in processes.items() if process.poll() is not None]
+        say(f"{', '.join(failed)} stopped; stopping the rest")
+    except KeyboardInterrupt:
+        print()
+        say("stopping")
+    finally:
+        stop()
+
+
+def main(argv: list[str]) -> int:
+    targets = {
+        "services": [ensure_postgres, ensure_redis],
+        "browser": [ensure_browser],
+        "run": [ensure_postgres, ensure_redis, serve],
+    }
+    if len(argv) != 1 or argv[0] not in targets:
+        print(f"usage: python -m tracklayer.devenv {'|'.join(targets)}", file=sys.stderr)
+        return 2
+    try:
+        for step in targets[argv[0]]:
+            step()
+    except SetupError as error:
+        print(f"\nSet-up stopped: {error}", file=sys.stderr)
+        return 1
+    except subprocess.CalledProcessError as error:
+        print(
+            f"\nSet-up stopped: {shlex.join(error.cmd)} exited {error.returncode}", file=sys.stderr
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

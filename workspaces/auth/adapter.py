@@ -1,0 +1,27 @@
+"""allauth's account adapter: the sign-in events it reports become audit entries."""
+
+from allauth.account.adapter import DefaultAccountAdapter
+
+from workspaces import services
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def is_open_for_signup(self, request) -> bool:
+        # People join through invitations (or SCIM, later); there is no public sign-up.
+        return False
+
+    def post_login(self, request, user, **kwargs):
+        response = super().post_login(request, user, **kwargs)
+        services.auth_sign_in_succeeded(user=user, method=_method(request))
+        return response
+
+    def authentication_failed(self, request, **credentials) -> None:
+        super().authentication_failed(request, **credentials)
+        services.auth_sign_in_failed(email=credentials.get("email") or "", reason="bad_credentials")
+
+
+def _method(request) -> str:
+    from allauth.mfa.utils import is_mfa_enabled
+
+    user = getattr(request, "user", None)
+    return "password+mfa" if user is not None and is_mfa_enabled(user) else "password"

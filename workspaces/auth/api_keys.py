@@ -1,0 +1,102 @@
+"""API key authentication for the DRF API.
+
+Accepted: ``Authorization: Bearer <key>`` and HTTP Basic with the key as user name and an
+empty password (what Segment-style SDKs send). Every refusal is a 401 whose JSON body says
+why: missing, malformed, invalid, revoked or expired.
+"""
+
+import base64
+import hmac
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from workspaces import keys
+from workspaces.api_key_cache import (
+    api_key_cache_get,
+    api_key_cache_put,
+    api_key_from_entry,
+    api_key_touch_allowed,
+)
+from workspaces.exceptions import (
+    ApiKeyError,
+    ApiKeyExpiredError,
+    ApiKeyInvalidError,
+    ApiKeyMalformedError,
+    ApiKeyMissingError,
+    ApiKeyRevokedError,
+)
+from workspaces.models import ApiKey
+
+
+def api_key_authenticate(token: str) -> ApiKey:
+    """The key ``token`` names, verified; raises an ``ApiKeyError`` saying why not.
+
+    Revoked and expired are only disclosed to a caller who presents the right secret.
+    """
+    parsed = keys.parse_token(token)
+    if parsed is None:
+        raise ApiKeyMalformedError("The API key is malformed: expected tl_live_… or tl_test_….")
+    digest = keys.secret_digest(parsed.secret)
+    now = timezone.now()
+
+    entry = api_key_cache_get(parsed.prefix)
+    if entry is not None and entry["environment"] == parsed.environment:
+        if not hmac.compare_digest(entry["digest"], digest):
+            raise ApiKeyInvalidError("The API key is not valid.")
+        key = api_key_from_entry(parsed.prefix, entry)
+        if key.expires_at is not None and key.expires_at <= now:
+            raise ApiKeyExpiredError("The API key has expired.")
+    else:
+        key = _verify_from_database(parsed, now)
+        api_key_cache_put(key, digest)
+
+    if api_key_touch_allowed(key.pk):
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    return key
+
+
+def _verify_from_database(parsed: keys.ParsedToken, now) -> ApiKey:
+    key = ApiKey.objects.filter(prefix=parsed.prefix, environment=parsed.environment).first()
+    if key is None or not keys.check_secret(parsed.secret, key.secret_hash):
+        raise ApiKeyInvalidError("The API key is not valid.")
+    # bcrypt took a while; re-read the state so a revocation that committed meanwhile is
+    # not put into the cache.
+    key.refresh_from_db(fields=["revoked_at", "expires_at"])
+    if key.revoked_at is not None:
+        raise ApiKeyRevokedError("The API key has been revoked.")
+    if key.expires_at is not None and key.expires_at <= now:
+        raise ApiKeyExpiredError("The API key has expired.")
+    return key
+
+
+def token_from_header(header: str) -> str:
+    scheme, _, credentials = header.partition(" ")
+    scheme = scheme.lower()
+    if scheme == "bearer":
+        return credentials.strip()
+    if scheme == "basic":
+        try:
+            decoded = base64.b64decode(credentials.strip(), validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            raise ApiKeyMalformedError("The Basic credentials are not valid base64.") from None
+        user, _, _password = decoded.partition(":")
+        return user
+    raise ApiKeyMalformedError("Use 'Authorization: Bearer <key>' or Basic with the key as user.")
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """Sets ``request.auth`` to the ApiKey and ``request.user`` to None."""
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        try:
+            if not header:
+                raise ApiKeyMissingError("Send the API key as 'Authorization: Bearer <key>'.")
+            key = api_key_authenticate(token_from_header(header))
+        except ApiKeyError as error:
+            raise exceptions.AuthenticationFailed(error.message, code=error.code) from None
+        return (None, key)
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="tracklayer"'

@@ -1,0 +1,40 @@
+from tracklayer.exceptions import ConflictError, DomainError
+
+
+class LastAdminError(ConflictError):
+    code = "last_admin"
+
+
+class AlreadyMemberError(ConflictError):
+    code = "already_member"
+
+
+class InvitationInvalidError(DomainError):
+    code = "invitation_invalid"
+
+
+class ApiKeyError(DomainError):
+    """Why a presented API key was refused. Each subclass has a stable code for clients."""
+
+    code = "api_key_invalid"
+    status = 401
+
+
+class ApiKeyMissingError(ApiKeyError):
+    code = "api_key_missing"
+
+
+class ApiKeyMalformedError(ApiKeyError):
+    code = "api_key_malformed"
+
+
+class ApiKeyInvalidError(ApiKeyError):
+    code = "api_key_invalid"
+
+
+class ApiKeyRevokedError(ApiKeyError):
+    code = "api_key_revoked"
+
+
+class ApiKeyExpiredError(ApiKeyError):
+    code = "api_key_expired"

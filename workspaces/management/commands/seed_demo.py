@@ -1,0 +1,97 @@
+"""Seed the demo workspace: three logins (admin, editor, viewer) and a write key. Idempotent.
+
+The demo key is derived from a fixed string so every run prints the same one; it is a
+``tl_test_`` key, and the command refuses to run in production unless told ``--force``.
+Everything goes through the services, so the demo workspace's audit log shows it all.
+"""
+
+import hashlib
+import json
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from audit.actors import SystemActor
+from workspaces import keys, services
+from workspaces.models import (
+    ApiKey,
+    ApiKeyEnvironment,
+    ApiKeyRole,
+    Membership,
+    Role,
+    User,
+    Workspace,
+)
+
+DEMO_PASSWORD = "tracklayer-demo"  # noqa: S105 - printed on purpose: a local demo login
+DEMO_SLUG = "acme"
+DEMO_USERS = [
+    ("admin@demo.tracklayer.test", "Ada Admin", Role.ADMIN),
+    ("editor@demo.tracklayer.test", "Eddie Editor", Role.EDITOR),
+    ("viewer@demo.tracklayer.test", "Vera Viewer", Role.VIEWER),
+]
+ACTOR = SystemActor("seed_demo")
+
+
+def demo_token_parts() -> tuple[str, str]:
+    digest = hashlib.sha512(b"tracklayer demo write key").digest()
+    chars = "".join(keys.ALPHABET[byte % 32] for byte in digest)
+    return chars[: keys.PREFIX_LENGTH], chars[keys.PREFIX_LENGTH :][: keys.SECRET_LENGTH]
+
+
+class Command(BaseCommand):
+    help = "Create (or refresh) the demo workspace, its three logins and a demo write key."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--json", action="store_true", help="print the logins as JSON")
+        parser.add_argument("--force", action="store_true", help="allow in production")
+
+    def handle(self, *args, **options):
+        if settings.IS_PRODUCTION and not options["force"]:
+            raise CommandError("seed_demo creates known passwords; use --force in production.")
+        demo = self.seed()
+        if options["json"]:
+            self.stdout.write(json.dumps(demo))
+            return
+        self.stdout.write(f"Demo workspace: {demo['workspace']['name']} (/{DEMO_SLUG}/)")
+        for login in demo["logins"]:
+            self.stdout.write(f"  {login['role']:<7} {login['email']} / {login['password']}")
+        self.stdout.write(f"Demo write key: {demo['write_key']}")
+
+    @transaction.atomic
+    def seed(self) -> dict:
+        workspace = Workspace.objects.filter(slug=DEMO_SLUG).first()
+        if workspace is None:
+            workspace = services.workspace_create(
+                actor=ACTOR, name="Acme Store", slug=DEMO_SLUG, region="eu", owner=None
+            )
+        for email, name, role in DEMO_USERS:
+            user = User.objects.filter(email=email).first()
+            if user is None:
+                user = User.objects.create_user(email=email, password=DEMO_PASSWORD, name=name)
+            if not Membership.objects.filter(workspace=workspace, user=user).exists():
+                services.member_add(workspace=workspace, actor=ACTOR, user=user, role=role)
+        prefix, secret = demo_token_parts()
+        if not ApiKey.objects.filter(prefix=prefix).exists():
+            services.api_key_create(
+                workspace=workspace,
+                actor=ACTOR,
+                name="Demo storefront",
+                role=ApiKeyRole.WRITE,
+                environment=ApiKeyEnvironment.TEST,
+                expires_at=None,
+                token_parts=(prefix, secret),
+            )
+        return {
+            "workspace": {
+                "id": workspace.public_id,
+                "name": workspace.name,
+                "slug": workspace.slug,
+            },
+            "logins": [
+                {"role": role.value, "email": email, "password": DEMO_PASSWORD}
+                for email, _name, role in DEMO_USERS
+            ],
+            "write_key": keys.format_token(ApiKeyEnvironment.TEST, prefix, secret),
+        }

@@ -1,0 +1,56 @@
+"""Reads. Every selector of a workspace-owned model takes the workspace explicitly."""
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from workspaces.models import ApiKey, Invitation, Membership, User, Workspace
+
+
+def workspace_list_for_user(*, user: User) -> QuerySet[Workspace]:
+    return Workspace.objects.filter(memberships__user=user).order_by("name")
+
+
+def membership_for(*, user: User, slug: str) -> Membership:
+    """The user's membership in the workspace with ``slug``; 404 when there is none, so a
+    non-member cannot tell a foreign workspace from a missing one."""
+    return get_object_or_404(
+        Membership.objects.select_related("workspace"), workspace__slug=slug, user=user
+    )
+
+
+def member_list(*, workspace: Workspace) -> QuerySet[Membership]:
+    return (
+        Membership.objects.filter(workspace=workspace)
+        .select_related("user")
+        .order_by("user__email")
+    )
+
+
+def member_get(*, workspace: Workspace, user_public_id: str) -> Membership:
+    return get_object_or_404(
+        Membership.objects.select_related("user"),
+        workspace=workspace,
+        user__public_id=user_public_id,
+    )
+
+
+def invitation_list_pending(*, workspace: Workspace) -> QuerySet[Invitation]:
+    return Invitation.objects.filter(
+        workspace=workspace,
+        accepted_at__isnull=True,
+        revoked_at__isnull=True,
+        expires_at__gt=timezone.now(),
+    ).select_related("invited_by")
+
+
+def invitation_get(*, workspace: Workspace, public_id: str) -> Invitation:
+    return get_object_or_404(Invitation, workspace=workspace, public_id=public_id)
+
+
+def api_key_list(*, workspace: Workspace) -> QuerySet[ApiKey]:
+    return ApiKey.objects.filter(workspace=workspace).select_related("created_by")
+
+
+def api_key_get(*, workspace: Workspace, public_id: str) -> ApiKey:
+    return get_object_or_404(ApiKey, workspace=workspace, public_id=public_id)
