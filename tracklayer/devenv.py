@@ -42,7 +42,7 @@ def is_root() -> bool:
 
 
 def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(command, check=True, **kwargs)  # noqa: S603 - fixed argument lists
+    return subprocess.run(command, check=True, **kwargs)
 
 
 _apt_updated = False
@@ -79,7 +79,7 @@ def _pg_server_answers(url: str) -> bool:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", str(parts.port or 5432)
     if shutil.which("pg_isready"):
-        return subprocess.run(  # noqa: S603
+        return subprocess.run(
             ["pg_isready", "-q", "-h", host, "-p", port], check=False
         ).returncode in (0, 1)  # 1 = up but rejecting (starting); 2 = no answer
     try:
@@ -280,7 +280,7 @@ def serve() -> None:
         ],
     }
     processes = {
-        name: subprocess.Popen(command, cwd=ROOT, start_new_session=True)  # noqa: S603
+        name: subprocess.Popen(command, cwd=ROOT, start_new_session=True)
         for name, command in commands.items()
     }
 
