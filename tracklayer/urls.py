@@ -9,5 +9,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("v1/", include("tracklayer.api_urls")),
+    path("", include("audit.urls")),
     path("", include("workspaces.urls")),
 ]
