@@ -23,8 +23,8 @@ $(STAMP): pyproject.toml
 	    rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }; \
 	fi
 	@echo "==> installing TrackLayer and its dependencies into $(VENV)"
-	@$(BIN)/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-	@set -o pipefail; $(BIN)/python -m pip install -q -e '.[dev]' 2>&1 | { grep -v "^WARNING: Location" || true; }
+	@$(BIN)/python -m pip install -q --upgrade pip > $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
+	@$(BIN)/python -m pip install -q -e '.[dev]' > $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
 	@rm -f $(VENV)/.installed-*; touch $@
 
 install: $(STAMP) ## Create .venv and install TrackLayer (with the dev extra)

@@ -294,7 +294,13 @@ def serve() -> None:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
 
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    def interrupt(*_args) -> None:
+        raise KeyboardInterrupt
+
+    # Ctrl-C, a plain kill or a closed terminal all stop everything started here (explicitly:
+    # a shell starts background jobs with SIGINT ignored).
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, interrupt)
     try:
         time.sleep(2)
         url = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}/"  # noqa: S104

@@ -191,7 +191,13 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "var" / "static"))
+# Production serves collected files (``manage.py collectstatic``) from STATIC_ROOT; development
+# and tests serve them straight from the apps and static/ (WhiteNoise's finders mode).
+STATIC_ROOT = os.environ.get("STATIC_ROOT") or (
+    BASE_DIR / "var" / "static" if IS_PRODUCTION else None
+)
+WHITENOISE_USE_FINDERS = not IS_PRODUCTION
+WHITENOISE_AUTOREFRESH = DEBUG
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
