@@ -7,8 +7,7 @@ class WorkspacesConfig(AppConfig):
     name = "workspaces"
 
     def ready(self) -> None:
-        # allauth's MFA flows announce changes only through its signals; this is the one
-        # place they are connected (see docs/adr/0005).
+        # allauth reports a failed MFA code only through a signal; connected here, once.
         from workspaces.auth import mfa_hooks
 
         mfa_hooks.connect()

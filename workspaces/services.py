@@ -422,6 +422,8 @@ def api_key_rotate(
     if grace < dt.timedelta(0):
         raise DomainError("The grace period cannot be negative.", field="grace")
     key = _lock_live_key(workspace, key)
+    if ApiKey.objects.filter(rotated_from=key).exists():
+        raise ConflictError("This key has been rotated already; rotate its successor instead.")
     now = timezone.now()
     lifetime = (key.expires_at - key.created_at) if key.expires_at else None
     new_key, token = _api_key_new(
