@@ -14,25 +14,37 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+
+def env(name: str, default: str = "") -> str:
+    """The variable's value; unset and empty both mean the default (as in .env.example)."""
+    return os.environ.get(name, "").strip() or default
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = env(name)
+    return default if not value else value.lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = env(name)
+    try:
+        return int(value) if value else default
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in env(name, default).split(",") if item.strip()]
+
+
 ENVIRONMENTS = ("production", "development", "test")
-TRACKLAYER_ENV = os.environ.get("TRACKLAYER_ENV", "production")
+TRACKLAYER_ENV = env("TRACKLAYER_ENV", "production")
 if TRACKLAYER_ENV not in ENVIRONMENTS:
     raise ImproperlyConfigured(f"TRACKLAYER_ENV must be one of {', '.join(ENVIRONMENTS)}")
 IS_PRODUCTION = TRACKLAYER_ENV == "production"
 
 
-def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_list(name: str, default: str = "") -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
-
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
+SECRET_KEY = env("SECRET_KEY")
 if not SECRET_KEY:
     if IS_PRODUCTION:
         raise ImproperlyConfigured("SECRET_KEY must be set in production")
@@ -104,8 +116,8 @@ TEMPLATES = [
 DEFAULT_DATABASE_URL = "postgres://tracklayer:tracklayer@127.0.0.1:5432/tracklayer"
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL),
-        conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
+        env("DATABASE_URL", DEFAULT_DATABASE_URL),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
 }
@@ -117,7 +129,7 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, broker -------------------------------------------------------------------
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -127,7 +139,7 @@ CACHES = {
     }
 }
 
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -176,13 +188,13 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "tracklayer.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
-API_KEY_DEFAULT_LIFETIME_DAYS = int(os.environ.get("API_KEY_DEFAULT_LIFETIME_DAYS", "90"))
+API_KEY_DEFAULT_LIFETIME_DAYS = env_int("API_KEY_DEFAULT_LIFETIME_DAYS", 90)
 # A verified key stays in the shared cache this long; revocation deletes it at once.
-API_KEY_CACHE_SECONDS = int(os.environ.get("API_KEY_CACHE_SECONDS", "300"))
+API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", 300)
 # bcrypt work factor for API key secrets (the secrets are 256-bit random; see docs/adr/0003).
-API_KEY_BCRYPT_ROUNDS = int(os.environ.get("API_KEY_BCRYPT_ROUNDS", "12"))
+API_KEY_BCRYPT_ROUNDS = env_int("API_KEY_BCRYPT_ROUNDS", 12)
 
-INVITATION_LIFETIME_DAYS = int(os.environ.get("INVITATION_LIFETIME_DAYS", "7"))
+INVITATION_LIFETIME_DAYS = env_int("INVITATION_LIFETIME_DAYS", 7)
 
 # --- Internationalisation, static files ------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -193,9 +205,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 # Production serves collected files (``manage.py collectstatic``) from STATIC_ROOT; development
 # and tests serve them straight from the apps and static/ (WhiteNoise's finders mode).
-STATIC_ROOT = os.environ.get("STATIC_ROOT") or (
-    BASE_DIR / "var" / "static" if IS_PRODUCTION else None
-)
+STATIC_ROOT = env("STATIC_ROOT") or (BASE_DIR / "var" / "static" if IS_PRODUCTION else None)
 WHITENOISE_USE_FINDERS = not IS_PRODUCTION
 WHITENOISE_AUTOREFRESH = DEBUG
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -210,8 +220,8 @@ STORAGES = {
     },
 }
 
-EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "TrackLayer <no-reply@localhost>")
+EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "TrackLayer <no-reply@localhost>")
 
 # --- Security headers ----------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -224,9 +234,7 @@ CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", IS_PRODUCTION)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", IS_PRODUCTION)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", IS_PRODUCTION)
-SECURE_HSTS_SECONDS = int(
-    os.environ.get("SECURE_HSTS_SECONDS", "31536000" if IS_PRODUCTION else "0")
-)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if IS_PRODUCTION else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
 # TLS ends at the load balancer, which says so in X-Forwarded-Proto.
@@ -255,14 +263,14 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
 # --- Audit log ----------------------------------------------------------------------------
 # The first part of each workspace log's origin (C2SP checkpoint origin line): the log is
 # ``<this>/<workspace public id>``. Fixed when a workspace's log is opened; never changes.
-TRACKLAYER_AUDIT_ORIGIN = os.environ.get("TRACKLAYER_AUDIT_ORIGIN", "tracklayer.local/audit")
+TRACKLAYER_AUDIT_ORIGIN = env("TRACKLAYER_AUDIT_ORIGIN", "tracklayer.local/audit")
 
 # Absolute base URL of the dashboard, for links in e-mails (invitations).
-TRACKLAYER_BASE_URL = os.environ.get("TRACKLAYER_BASE_URL", "http://localhost:8000").rstrip("/")
+TRACKLAYER_BASE_URL = env("TRACKLAYER_BASE_URL", "http://localhost:8000").rstrip("/")
