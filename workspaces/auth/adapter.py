@@ -12,7 +12,7 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def post_login(self, request, user, **kwargs):
         response = super().post_login(request, user, **kwargs)
-        services.auth_sign_in_succeeded(user=user, method=_method(request))
+        services.auth_sign_in_succeeded(user=user, method=_method(user))
         return response
 
     def authentication_failed(self, request, **credentials) -> None:
@@ -20,8 +20,7 @@ class AccountAdapter(DefaultAccountAdapter):
         services.auth_sign_in_failed(email=credentials.get("email") or "", reason="bad_credentials")
 
 
-def _method(request) -> str:
+def _method(user) -> str:
     from allauth.mfa.utils import is_mfa_enabled
 
-    user = getattr(request, "user", None)
-    return "password+mfa" if user is not None and is_mfa_enabled(user) else "password"
+    return "password+mfa" if is_mfa_enabled(user) else "password"
