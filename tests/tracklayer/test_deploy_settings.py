@@ -20,7 +20,13 @@ PRODUCTION = {
 
 
 def run_in_fresh_process(code: str, **env) -> subprocess.CompletedProcess:
-    inherited = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "TRACKLAYER_ENV")}
+    # As an operator's shell would be: none of the test run's Django or TrackLayer variables.
+    inherited = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "TRACKLAYER_", "SECURE_", "SESSION_", "CSRF_"))
+        and k not in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")
+    }
     return subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,

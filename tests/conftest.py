@@ -1,0 +1,127 @@
+"""Shared fixtures: a workspace with one member of each role, a second workspace, API keys.
+
+Two pieces of plumbing come first: letting Django's between-test flush pass the audit log's
+append-only triggers, and emptying the cache (where verified API keys live) before each test.
+"""
+
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.backends.postgresql.operations import DatabaseOperations
+from rest_framework.test import APIClient
+
+from audit.actors import SystemActor
+from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
+from workspaces import services
+from workspaces.models import ApiKeyRole, Role
+
+AUDIT_TABLE = "audit_auditentry"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _audit_triggers_yield_to_test_flush(django_db_modify_db_settings):
+    """Let ``TransactionTestCase`` (``transactional_db``, ``live_server``) empty the test
+    database between tests.
+
+    Django empties the tables with one ``TRUNCATE``, which the audit log's trigger refuses
+    (migration 0002). Around that flush, and only on the test database, the triggers are
+    switched off and on again *in the flush's own transaction*: a failed flush rolls the
+    ``ALTER TABLE`` back with it, so the triggers can never stay off.
+
+    ``ALTER TABLE … DISABLE TRIGGER`` is allowed only to the table's owner. The test role
+    creates the test database and so owns its tables; that is the whole reason this works.
+    Production runs as a role that does *not* own the audit tables (migration 0002's note),
+    so there the same statement fails and the log stays append-only.
+    """
+    # The exact name of the test database (with any xdist/tox suffix applied by now).
+    test_database_name = connection.creation._get_test_db_name()
+    original = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        if self.connection.settings_dict["NAME"] != test_database_name:
+            return original(self, sql_list)
+        with transaction.atomic(using=self.connection.alias):
+            with self.connection.cursor() as cursor:
+                cursor.execute(f"ALTER TABLE {AUDIT_TABLE} DISABLE TRIGGER USER")
+            original(self, sql_list)
+            with self.connection.cursor() as cursor:
+                cursor.execute(f"ALTER TABLE {AUDIT_TABLE} ENABLE TRIGGER USER")
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush
+    yield
+    DatabaseOperations.execute_sql_flush = original
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Verified API keys and their once-a-minute ``last_used_at`` marks live in the cache; each
+    test starts without them. ``cache.clear()`` empties a whole Redis database, so it is only
+    ever run against the test databases (14, 15), never the one ``make run`` uses."""
+    database = urlsplit(settings.CACHES["default"]["LOCATION"]).path.lstrip("/")
+    if database not in {"14", "15"}:
+        pytest.fail(f"Tests must use Redis database 14 or 15 (TEST_REDIS_URL), not {database!r}")
+    cache.clear()
+
+
+# --- People and workspaces -------------------------------------------------------------------
+
+
+@pytest.fixture
+def system_actor():
+    return SystemActor("tests")
+
+
+@pytest.fixture
+def admin_user(db):
+    """The admin (and owner) of ``workspace``."""
+    return UserFactory(name="Ada Admin")
+
+
+@pytest.fixture
+def workspace(admin_user):
+    return WorkspaceFactory(name="Acme", owner=admin_user)
+
+
+@pytest.fixture
+def editor_user(workspace):
+    return MembershipFactory(workspace=workspace, role=Role.EDITOR, user__name="Eddie Editor").user
+
+
+@pytest.fixture
+def viewer_user(workspace):
+    return MembershipFactory(workspace=workspace, role=Role.VIEWER, user__name="Vera Viewer").user
+
+
+@pytest.fixture
+def other_admin_user(db):
+    """The admin of ``other_workspace``; not a member of ``workspace``."""
+    return UserFactory(name="Otto Other")
+
+
+@pytest.fixture
+def other_workspace(other_admin_user):
+    return WorkspaceFactory(name="Globex", owner=other_admin_user)
+
+
+# --- API ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+@pytest.fixture
+def make_api_key(system_actor):
+    """``make_api_key(workspace, role=…, **options) -> (ApiKey, token)``, through the service
+    (so the key is hashed and audited exactly as in production)."""
+
+    def make(workspace, *, role=ApiKeyRole.WRITE, name="Storefront", **options):
+        return services.api_key_create(
+            workspace=workspace, actor=system_actor, name=name, role=role, **options
+        )
+
+    return make

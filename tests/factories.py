@@ -1,0 +1,57 @@
+"""factory_boy factories. Whatever the product creates through a service is created here through
+that same service, so test data carries the audit entries real data would."""
+
+import factory
+from factory.django import DjangoModelFactory
+
+from audit.actors import SystemActor
+from workspaces import services
+from workspaces.models import Membership, Region, Role, User, Workspace
+
+TEST_PASSWORD = "correct horse battery staple"
+FACTORY_ACTOR = SystemActor("tests")
+
+
+class UserFactory(DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"person{n}@example.test")
+    name = factory.Faker("name")
+    password = TEST_PASSWORD
+
+    @classmethod
+    def _create(cls, model_class, *args, password=TEST_PASSWORD, **kwargs):
+        return model_class.objects.create_user(*args, password=password, **kwargs)
+
+
+class WorkspaceFactory(DjangoModelFactory):
+    """A workspace made by ``services.workspace_create``: its audit log is opened and its
+    creation (and its owner's membership, when ``owner`` is given) recorded."""
+
+    class Meta:
+        model = Workspace
+
+    name = factory.Sequence(lambda n: f"Workspace {n}")
+    region = Region.US
+    owner = None
+
+    @classmethod
+    def _create(cls, model_class, *, owner, **kwargs):
+        return services.workspace_create(actor=FACTORY_ACTOR, owner=owner, **kwargs)
+
+
+class MembershipFactory(DjangoModelFactory):
+    """A member added by ``services.member_add`` (recorded as ``member.joined``)."""
+
+    class Meta:
+        model = Membership
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    user = factory.SubFactory(UserFactory)
+    role = Role.VIEWER
+
+    @classmethod
+    def _create(cls, model_class, *, workspace, user, role):
+        return services.member_add(workspace=workspace, actor=FACTORY_ACTOR, user=user, role=role)

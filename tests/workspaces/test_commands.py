@@ -1,0 +1,160 @@
+"""Management commands and the ``tracklayer`` console entry point."""
+
+import json
+from importlib.metadata import entry_points
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from audit.models import AuditEntry
+from tests.factories import WorkspaceFactory
+from tracklayer import cli
+from workspaces.auth.api_keys import api_key_authenticate
+from workspaces.models import ApiKey, Membership, User, Workspace
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+# --- seed_demo -----------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_seed_demo_json_describes_a_working_demo():
+    demo = json.loads(run("seed_demo", "--json"))
+
+    workspace = Workspace.objects.get(slug="acme")
+    assert demo["workspace"] == {"id": workspace.public_id, "name": "Acme Store", "slug": "acme"}
+    roles = {login["email"]: login["role"] for login in demo["logins"]}
+    assert roles == {
+        "admin@demo.tracklayer.test": "admin",
+        "editor@demo.tracklayer.test": "editor",
+        "viewer@demo.tracklayer.test": "viewer",
+    }
+    members = dict(workspace.memberships.values_list("user__email", "role"))
+    assert members == roles
+    for login in demo["logins"]:
+        assert User.objects.get(email=login["email"]).check_password(login["password"])
+    key = api_key_authenticate(demo["write_key"])
+    assert (key.workspace_id, key.role, key.environment) == (workspace.pk, "write", "test")
+    assert demo["write_key"].startswith("tl_test_")
+
+
+@pytest.mark.django_db
+def test_seed_demo_is_idempotent():
+    first = json.loads(run("seed_demo", "--json"))
+    counts = (
+        Workspace.objects.count(),
+        User.objects.count(),
+        Membership.objects.count(),
+        ApiKey.objects.count(),
+        AuditEntry.objects.count(),
+    )
+
+    second = json.loads(run("seed_demo", "--json"))
+
+    assert second == first
+    assert (
+        Workspace.objects.count(),
+        User.objects.count(),
+        Membership.objects.count(),
+        ApiKey.objects.count(),
+        AuditEntry.objects.count(),
+    ) == counts
+    assert counts == (1, 3, 3, 1, 5)  # created, three joined, one key
+
+
+@pytest.mark.django_db
+def test_seed_demo_without_json_prints_the_logins_and_key():
+    output = run("seed_demo")
+
+    assert "admin@demo.tracklayer.test / tracklayer-demo" in output
+    token = output.strip().splitlines()[-1].removeprefix("Demo write key: ")
+    assert api_key_authenticate(token).workspace.slug == "acme"
+
+
+@pytest.mark.django_db
+def test_seed_demo_refuses_production_without_force(settings):
+    settings.IS_PRODUCTION = True
+
+    with pytest.raises(CommandError, match="--force"):
+        run("seed_demo")
+
+    assert not Workspace.objects.exists()
+
+
+# --- create_api_key ------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_create_api_key_prints_a_working_key_last():
+    workspace = WorkspaceFactory(slug="shop")
+
+    output = run(
+        "create_api_key", "--workspace", "shop", "--name", "Storefront", "--role", "viewer"
+    )
+
+    token = output.strip().splitlines()[-1]
+    key = api_key_authenticate(token)
+    assert (key.workspace_id, key.role, key.name) == (workspace.pk, "viewer", "Storefront")
+    assert key.public_id in output
+    entry = AuditEntry.objects.filter(workspace=workspace).latest("idx")
+    assert (entry.event_type, entry.actor) == ("api_key.created", "system:cli")
+
+
+@pytest.mark.django_db
+def test_create_api_key_refuses_an_unknown_workspace():
+    with pytest.raises(CommandError, match="No workspace"):
+        run("create_api_key", "--workspace", "nowhere", "--name", "Storefront")
+
+
+@pytest.mark.django_db
+def test_create_api_key_turns_domain_errors_into_command_errors():
+    WorkspaceFactory(slug="shop")
+
+    with pytest.raises(CommandError, match="name"):
+        run("create_api_key", "--workspace", "shop", "--name", "  ")
+
+    assert not ApiKey.objects.exists()
+
+
+# --- the tracklayer console script ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([], ["help"]),
+        (["seed-demo", "--json"], ["seed_demo", "--json"]),
+        (
+            ["create-api-key", "--workspace", "my-shop", "--name", "Store-front"],
+            ["create_api_key", "--workspace", "my-shop", "--name", "Store-front"],
+        ),
+        (["audit", "verify", "--workspace", "acme"], ["audit", "verify", "--workspace", "acme"]),
+        (["migrate"], ["migrate"]),
+    ],
+)
+def test_cli_translates_dashed_command_names(argv, expected):
+    assert cli.translate(argv) == expected
+
+
+def test_tracklayer_console_script_points_at_the_cli():
+    (script,) = entry_points(group="console_scripts", name="tracklayer")
+
+    assert script.value == "tracklayer.cli:main"
+
+
+# Like any management command run from a shell, it closes the database connections when done,
+# which only a test that commits as it goes survives.
+@pytest.mark.django_db(transaction=True)
+def test_cli_main_runs_the_translated_command(capsys):
+    WorkspaceFactory(slug="shop")
+
+    cli.main(["create-api-key", "--workspace", "shop", "--name", "From the CLI"])
+
+    token = capsys.readouterr().out.strip().splitlines()[-1]
+    assert api_key_authenticate(token).name == "From the CLI"
