@@ -1,0 +1,126 @@
+"""Runs every benchmark and prints the table (imported once Django is set up)."""
+
+import os
+import platform
+import sys
+
+import django
+from django.db import connection
+
+from tests.bench import api_keys, audit_appends
+from tests.bench.environment import DATABASE_NAME, REDIS_DATABASE
+from tests.bench.report import Row, table
+
+SHARED_WRITERS = (1, 8, 32)
+SEPARATE_WORKSPACES = 8
+
+DESCRIPTIONS = [
+    "1  appends to ONE workspace's log: N threads, own connection each, one atomic() per append",
+    "   (they queue on the workspace's AuditLogHead row lock: one log's appends are serialised)",
+    "2  8 threads, each appending to its OWN workspace's log: no shared lock to wait on",
+    "3  audit_chain_breaks over all entries written above (stream rows, recompute SHA-256 chain)",
+    "4  api_key_authenticate; warm: key cached in Redis (no DB, no bcrypt); cold: cache emptied",
+    "   before each call, so every call reads the key row and runs bcrypt.checkpw",
+]
+
+
+def _progress(message: str) -> None:
+    print(f"... {message}", file=sys.stderr, flush=True)
+
+
+def _rate(value: float, unit: str) -> str:
+    return f"{value:,.0f} {unit}/s"
+
+
+def _append_rows() -> list[Row]:
+    rows = []
+    for writers in SHARED_WRITERS:
+        _progress(f"audit appends: 1 workspace, {writers} writer(s)")
+        workspace = audit_appends.new_workspace(f"bench shared {writers}")
+        result = audit_appends.run_writers([workspace] * writers)
+        rows.append(
+            Row.with_latencies(
+                f"1  1 workspace, {writers} writer{'s' if writers > 1 else ''}",
+                _rate(result.per_second, "appends"),
+                result.latencies,
+                result.check(),
+            )
+        )
+
+    _progress(f"audit appends: {SEPARATE_WORKSPACES} workspaces, one writer each")
+    workspaces = [
+        audit_appends.new_workspace(f"bench separate {n}") for n in range(SEPARATE_WORKSPACES)
+    ]
+    result = audit_appends.run_writers(workspaces)
+    rows.append(
+        Row.with_latencies(
+            f"2  {SEPARATE_WORKSPACES} workspaces, 1 writer each",
+            _rate(result.per_second, "appends"),
+            result.latencies,
+            result.check(),
+        )
+    )
+    return rows
+
+
+def _verification_row() -> Row:
+    _progress("chain verification")
+    entries, seconds, breaks = audit_appends.verify_all()
+    return Row(
+        "3  chain verification",
+        _rate(entries / seconds, "entries"),
+        check=f"{entries:,} entries in {seconds:.2f} s; breaks: {breaks}",
+    )
+
+
+def _api_key_rows() -> list[Row]:
+    _progress(f"API key authentication (cold: {api_keys.COLD_CALLS} bcrypt checks)")
+    warm, cold, cost = api_keys.run()
+    return [
+        Row.with_latencies(
+            "4  API key auth, warm cache",
+            _rate(warm.per_second, "calls"),
+            warm.latencies,
+            f"{len(warm.latencies):,} calls; bcrypt calls: {warm.bcrypt_calls}",
+        ),
+        Row.with_latencies(
+            "4  API key auth, cold cache",
+            _rate(cold.per_second, "calls"),
+            cold.latencies,
+            f"{len(cold.latencies)} calls; bcrypt calls: {cold.bcrypt_calls} (cost {cost})",
+        ),
+    ]
+
+
+def _show(setting: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting(%s)", [setting])
+        return cursor.fetchone()[0]
+
+
+def _header() -> str:
+    pg = connection.pg_version
+    settings = connection.settings_dict
+    return "\n".join(
+        [
+            "TrackLayer benchmarks",
+            f"machine: {os.cpu_count()} CPU cores, {platform.system()} {platform.machine()}",
+            f"software: Python {platform.python_version()}, Django {django.get_version()},"
+            f" PostgreSQL {pg // 10000}.{pg % 10000}"
+            f" (fsync {_show('fsync')}, synchronous_commit {_show('synchronous_commit')})",
+            f"databases: PostgreSQL {DATABASE_NAME} at {settings['HOST']}:{settings['PORT']},"
+            f" Redis db {REDIS_DATABASE}",
+            f"append runs last {audit_appends.RUN_SECONDS:g} s each;"
+            f" latencies are per call (perf_counter), p50/p99 nearest-rank",
+        ]
+    )
+
+
+def run() -> None:
+    rows = [*_append_rows(), _verification_row(), *_api_key_rows()]
+    print()
+    print(_header())
+    print()
+    print(table(rows))
+    print()
+    print("\n".join(DESCRIPTIONS), flush=True)
