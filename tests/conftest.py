@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 
 from audit.actors import SystemActor
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
-from workspaces import services
+from workspaces import api_key_cache, services
 from workspaces.models import ApiKeyRole, Role
 
 AUDIT_TABLE = "audit_auditentry"
@@ -64,6 +64,7 @@ def _empty_cache():
     if database not in {"14", "15"}:
         pytest.fail(f"Tests must use Redis database 14 or 15 (TEST_REDIS_URL), not {database!r}")
     cache.clear()
+    api_key_cache._touched.clear()  # this process's once-a-minute ``last_used_at`` gate
 
 
 # --- People and workspaces -------------------------------------------------------------------

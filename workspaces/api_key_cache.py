@@ -5,22 +5,57 @@ verified with bcrypt, plus what authentication needs (workspace, role, expiry). 
 whose secret has the same digest is authenticated without bcrypt and without the database;
 one whose digest differs is refused at once. Revoking or rotating a key deletes its entry
 when the change commits. See docs/adr/0003-api-key-verification-cache.md.
+
+This is on every API request's path, so it talks to Redis through one long-lived client per
+process (Django's cache API builds a client per call) and stores JSON, never pickles.
 """
 
 import datetime as dt
+import threading
+import time
 
+import orjson
+import redis
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+_client: redis.Redis | None = None
+_client_lock = threading.Lock()
+# key id → monotonic time of this process's last ``last_used_at`` claim
+_touched: dict[int, float] = {}
+TOUCH_INTERVAL = 60.0
+
+
+def _redis() -> redis.Redis:
+    global _client
+    if _client is None:
+        with _client_lock:
+            if _client is None:
+                _client = redis.Redis.from_url(
+                    settings.CACHES["default"]["LOCATION"],
+                    socket_connect_timeout=2,
+                    socket_timeout=2,
+                    health_check_interval=30,
+                )
+    return _client
+
+
+def _namespace() -> str:
+    return f"{settings.CACHES['default'].get('KEY_PREFIX', 'tl')}:apikey:v1"
+
 
 def _cache_key(prefix: str) -> str:
-    return f"apikey:v1:{prefix}"
+    return f"{_namespace()}:{prefix}"
+
+
+def touch_claim_key(key_id: int) -> str:
+    return f"{_namespace()}:used:{key_id}"
 
 
 def api_key_cache_get(prefix: str) -> dict | None:
-    return cache.get(_cache_key(prefix))
+    raw = _redis().get(_cache_key(prefix))
+    return None if raw is None else orjson.loads(raw)
 
 
 def api_key_cache_put(key, digest: str) -> None:
@@ -30,25 +65,22 @@ def api_key_cache_put(key, digest: str) -> None:
         ttl = min(ttl, int((key.expires_at - timezone.now()).total_seconds()))
     if ttl <= 0:
         return
-    cache.set(
-        _cache_key(key.prefix),
-        {
-            "id": key.pk,
-            "public_id": key.public_id,
-            "workspace_id": key.workspace_id,
-            "role": key.role,
-            "environment": key.environment,
-            "name": key.name,
-            "expires_at": key.expires_at.timestamp() if key.expires_at else None,
-            "digest": digest,
-        },
-        timeout=ttl,
-    )
+    entry = {
+        "id": key.pk,
+        "public_id": key.public_id,
+        "workspace_id": key.workspace_id,
+        "role": key.role,
+        "environment": key.environment,
+        "name": key.name,
+        "expires_at": key.expires_at.timestamp() if key.expires_at else None,
+        "digest": digest,
+    }
+    _redis().set(_cache_key(key.prefix), orjson.dumps(entry), ex=ttl)
 
 
 def api_key_cache_forget(key) -> None:
     """Drop the entry once the surrounding transaction commits (and now, if there is none)."""
-    transaction.on_commit(lambda: cache.delete(_cache_key(key.prefix)))
+    transaction.on_commit(lambda: _redis().delete(_cache_key(key.prefix)))
 
 
 def api_key_from_entry(prefix: str, entry: dict):
@@ -68,5 +100,11 @@ def api_key_from_entry(prefix: str, entry: dict):
 
 
 def api_key_touch_allowed(key_id: int) -> bool:
-    """True at most once a minute per key: the caller then writes ``last_used_at``."""
-    return cache.add(f"apikey:v1:used:{key_id}", 1, timeout=60)
+    """True at most once a minute per key across all processes: the caller then writes
+    ``last_used_at``. Each process asks Redis at most once a minute per key, so the common
+    case costs no round trip."""
+    now = time.monotonic()
+    if now - _touched.get(key_id, -TOUCH_INTERVAL) < TOUCH_INTERVAL:
+        return False
+    _touched[key_id] = now
+    return bool(_redis().set(touch_claim_key(key_id), b"1", nx=True, ex=int(TOUCH_INTERVAL)))
