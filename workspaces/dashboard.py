@@ -27,9 +27,6 @@ class Permissions:
     def __getitem__(self, name: str) -> bool:
         return policy.can(self.role, Action[name.upper()])
 
-    def __contains__(self, name: str) -> bool:
-        return name.upper() in Action.__members__
-
 
 def workspace_view(action: Action):
     def decorator(view):

@@ -7,6 +7,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from audit import selectors as audit_selectors
 from tracklayer.exceptions import DomainError
@@ -136,7 +137,7 @@ def _member_action(request, user_id: str, action):
         flash(request, message)
     if request.membership.pk == membership.pk and not error:
         # Changing or removing yourself can take this page away from you.
-        return redirect("dashboard:home") if not request.htmx else _htmx_redirect("/")
+        return HttpResponseClientRedirect("/") if request.htmx else redirect("dashboard:home")
     return render_htmx(
         request,
         "workspaces/members.html",
@@ -144,12 +145,6 @@ def _member_action(request, user_id: str, action):
         _members_context(request, member_error=error),
         status=status,
     )
-
-
-def _htmx_redirect(url: str):
-    from django_htmx.http import HttpResponseClientRedirect
-
-    return HttpResponseClientRedirect(url)
 
 
 @workspace_view(Action.MEMBER_CHANGE_ROLE)
