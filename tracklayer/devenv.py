@@ -313,7 +313,7 @@ def serve() -> None:
             "  TrackLayer is running (web, Celery worker and beat). Ctrl-C stops everything.\n\n"
             f"    Dashboard   {url}\n"
             f"    API         {url}v1/whoami   (Authorization: Bearer <write key>)\n"
-            f"    Admin       {url}admin/\n\n"
+            f"    Admin       {url}admin/   (the demo admin is staff)\n\n"
             f"    Demo workspace: {demo['workspace']['name']} ({demo['workspace']['slug']})\n"
             f"    Logins:\n{logins}\n"
             f"    Demo write key: {demo['write_key']}\n",

@@ -69,7 +69,15 @@ class Command(BaseCommand):
         for email, name, role in DEMO_USERS:
             user = User.objects.filter(email=email).first()
             if user is None:
-                user = User.objects.create_user(email=email, password=DEMO_PASSWORD, name=name)
+                # The demo admin is also staff, so the Django admin can be tried too.
+                staff = role == Role.ADMIN
+                user = User.objects.create_user(
+                    email=email,
+                    password=DEMO_PASSWORD,
+                    name=name,
+                    is_staff=staff,
+                    is_superuser=staff,
+                )
             if not Membership.objects.filter(workspace=workspace, user=user).exists():
                 services.member_add(workspace=workspace, actor=ACTOR, user=user, role=role)
         prefix, secret = demo_token_parts()
