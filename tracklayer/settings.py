@@ -274,3 +274,7 @@ TRACKLAYER_AUDIT_ORIGIN = env("TRACKLAYER_AUDIT_ORIGIN", "tracklayer.local/audit
 
 # Absolute base URL of the dashboard, for links in e-mails (invitations).
 TRACKLAYER_BASE_URL = env("TRACKLAYER_BASE_URL", "http://localhost:8000").rstrip("/")
+
+# Keys that encrypt secrets at rest (tracklayer/keyring.py): "id:base64(32 bytes),…", the first
+# encrypts, any decrypts. Required in production; derived from SECRET_KEY otherwise.
+TRACKLAYER_KEYRING = env("TRACKLAYER_KEYRING")

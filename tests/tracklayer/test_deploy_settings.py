@@ -1,6 +1,7 @@
 """Production is the safe default: the settings module, loaded in a fresh process as an operator
 would load it, passes Django's deployment checks and turns the protections on."""
 
+import base64
 import json
 import os
 import secrets
@@ -15,6 +16,7 @@ PRODUCTION = {
     "TRACKLAYER_ENV": "production",
     "SECRET_KEY": secrets.token_urlsafe(50),
     "ALLOWED_HOSTS": "tracklayer.example.com",
+    "TRACKLAYER_KEYRING": "k1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
     "DJANGO_SETTINGS_MODULE": "tracklayer.settings",
 }
 
