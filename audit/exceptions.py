@@ -9,3 +9,16 @@ class AuditPayloadError(AuditError):
     """A payload value that has no single canonical JSON form."""
 
     code = "audit_payload_invalid"
+
+
+class AuditIntegrityError(AuditError):
+    """The stored log contradicts what was signed or computed before: never sign over it."""
+
+    code = "audit_integrity_error"
+    status = 409
+
+
+class AuditProofRequestError(AuditError):
+    """A proof asked for sizes or indices the log does not have."""
+
+    code = "audit_proof_invalid_request"

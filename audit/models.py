@@ -17,10 +17,18 @@ class AuditLogHead(models.Model):
     origin = models.CharField(max_length=255, unique=True, editable=False)
     size = models.BigIntegerField(default=0)
     head_hash = models.BinaryField(max_length=32, null=True, editable=False)
+    # The Merkle tree's right edge (RFC 9162 compact range): the roots of its perfect subtrees,
+    # largest first, 32 bytes each. Appends need nothing else to extend the tree.
+    frontier = models.BinaryField(default=b"", editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return f"{self.origin} @ {self.size}"
+
+    @property
+    def frontier_hashes(self) -> list[bytes]:
+        raw = bytes(self.frontier)
+        return [raw[i : i + 32] for i in range(0, len(raw), 32)]
 
 
 class AuditEntry(models.Model):
@@ -67,3 +75,93 @@ class AuditEntry(models.Model):
     @property
     def prev_hash_hex(self) -> str | None:
         return None if self.prev_hash is None else bytes(self.prev_hash).hex()
+
+
+class AuditMerkleNode(models.Model):
+    """The hash of one perfect subtree of a workspace's Merkle tree: level 0 holds leaf hashes,
+    level L index j covers entries [j·2^L, (j+1)·2^L). Any proof needs O(log n) of them."""
+
+    pk = models.CompositePrimaryKey("workspace", "level", "index")
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.PROTECT, related_name="+"
+    )
+    level = models.PositiveSmallIntegerField()
+    index = models.BigIntegerField()
+    hash = models.BinaryField(max_length=32)
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id}/{self.level}/{self.index}"
+
+
+class AuditSigningKey(models.Model):
+    """A workspace's Ed25519 checkpoint key. The private key is encrypted with the key ring
+    (context-bound to this key); the verifier key is public, in C2SP signed-note format."""
+
+    public_id = models.CharField(
+        max_length=32, unique=True, editable=False, default=partial(new_public_id, "ask")
+    )
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.PROTECT, related_name="audit_signing_keys"
+    )
+    verifier_key = models.CharField(max_length=255, unique=True)
+    private_key_encrypted = models.TextField(editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace"],
+                condition=models.Q(retired_at__isnull=True),
+                name="audit_signing_key_one_current",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.verifier_key
+
+
+class AuditCheckpoint(models.Model):
+    """A signed statement "this log had ``size`` entries with Merkle root ``root``", as a C2SP
+    signed note. Append-only; at most one per size, so two roots for one size cannot exist."""
+
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.PROTECT, related_name="audit_checkpoints"
+    )
+    size = models.BigIntegerField()
+    root = models.BinaryField(max_length=32)
+    note = models.TextField()
+    signing_key = models.ForeignKey(AuditSigningKey, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["workspace", "-size"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "size"], name="audit_checkpoint_one_per_size"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.size} of {self.workspace_id}"
+
+
+class AuditVerification(models.Model):
+    """The outcome of one verification run (periodic, dashboard button or CLI)."""
+
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.PROTECT, related_name="audit_verifications"
+    )
+    ran_at = models.DateTimeField(auto_now_add=True)
+    valid = models.BooleanField()
+    total_events = models.BigIntegerField()
+    break_count = models.IntegerField()
+    result = models.JSONField()
+
+    class Meta:
+        ordering = ["-ran_at"]
+        indexes = [models.Index(fields=["workspace", "-ran_at"], name="audit_verification_latest")]
+
+    def __str__(self) -> str:
+        return f"{'valid' if self.valid else 'BROKEN'} at {self.ran_at:%Y-%m-%d %H:%M}"

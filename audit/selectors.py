@@ -1,9 +1,21 @@
 """Reads of the audit log, always for one workspace."""
 
+import base64
+
 from django.db.models import QuerySet
 
 from audit.chain import ChainBreak, chain_breaks
-from audit.models import AuditEntry, AuditLogHead
+from audit.exceptions import AuditProofRequestError
+from audit.merkle import consistency_proof, frontier_root, inclusion_proof, root_at
+from audit.models import (
+    AuditCheckpoint,
+    AuditEntry,
+    AuditLogHead,
+    AuditSigningKey,
+    AuditVerification,
+)
+from audit.services import node_fetcher
+from audit.verify import Break, verify_log
 
 
 def audit_entry_list(*, workspace, event_type: str | None = None) -> QuerySet[AuditEntry]:
@@ -36,3 +48,134 @@ def audit_chain_breaks(*, workspace) -> list[ChainBreak]:
         .iterator(chunk_size=2000)
     )
     return chain_breaks(rows)
+
+
+# --- Tree, proofs, checkpoints, verification -------------------------------------------------
+
+
+def audit_checkpoint_latest(*, workspace) -> AuditCheckpoint | None:
+    return AuditCheckpoint.objects.filter(workspace=workspace).order_by("-size").first()
+
+
+def audit_verifier_key(*, workspace) -> str | None:
+    return (
+        AuditSigningKey.objects.filter(workspace=workspace, retired_at__isnull=True)
+        .values_list("verifier_key", flat=True)
+        .first()
+    )
+
+
+def _size(workspace) -> int:
+    head = audit_head(workspace=workspace)
+    return head.size if head else 0
+
+
+def audit_inclusion_proof(*, workspace, index: int, size: int | None = None) -> dict:
+    """RFC 9162 inclusion proof of entry ``index`` in the tree of ``size`` entries."""
+    current = _size(workspace)
+    size = current if size is None else size
+    if not 0 < size <= current:
+        raise AuditProofRequestError(f"size must be between 1 and {current}.", field="size")
+    if not 0 <= index < size:
+        raise AuditProofRequestError(f"index must be below size ({size}).", field="index")
+    fetch = node_fetcher(workspace)
+    leaf = fetch([(0, index)])[(0, index)]
+    return {
+        "index": index,
+        "size": size,
+        "leaf_hash": leaf,
+        "root": root_at(size, fetch),
+        "proof": inclusion_proof(index, size, fetch),
+    }
+
+
+def audit_consistency_proof(*, workspace, first: int, second: int | None = None) -> dict:
+    """RFC 9162 consistency proof between the trees of ``first`` and ``second`` entries."""
+    current = _size(workspace)
+    second = current if second is None else second
+    if not 0 < second <= current:
+        raise AuditProofRequestError(f"second must be between 1 and {current}.", field="second")
+    if not 0 < first <= second:
+        raise AuditProofRequestError(f"first must be between 1 and {second}.", field="first")
+    fetch = node_fetcher(workspace)
+    return {
+        "first": first,
+        "second": second,
+        "first_root": root_at(first, fetch),
+        "second_root": root_at(second, fetch),
+        "proof": consistency_proof(first, second, fetch),
+    }
+
+
+def _entry_summary(entry: AuditEntry | None) -> dict | None:
+    if entry is None:
+        return None
+    return {
+        "idx": entry.idx,
+        "event_id": entry.public_id,
+        "event_type": entry.event_type,
+        "timestamp": entry.timestamp.isoformat(),
+        "hash": entry.hash_hex,
+    }
+
+
+def audit_verify(*, workspace) -> dict:
+    """Recompute the whole log and check it against the head and every signed checkpoint.
+
+    Read-only. The same checks as the offline verifier (``audit.verify.verify_log``) plus the
+    database's own state: the head's size, last hash and root must match the entries.
+    """
+    head = audit_head(workspace=workspace)
+    rows = (
+        AuditEntry.objects.filter(workspace=workspace)
+        .order_by("idx")
+        .values_list("idx", "prev_hash", "hash", "material")
+        .iterator(chunk_size=5000)
+    )
+    report = verify_log(
+        rows,
+        checkpoints=list(
+            AuditCheckpoint.objects.filter(workspace=workspace)
+            .order_by("size")
+            .values_list("note", flat=True)
+        ),
+        verifier_keys=list(
+            AuditSigningKey.objects.filter(workspace=workspace).values_list(
+                "verifier_key", flat=True
+            )
+        ),
+        origin=head.origin if head else None,
+    )
+    breaks = list(report.breaks)
+    if head is not None and head.size != report.total_events:
+        breaks.append(
+            Break(
+                min(head.size, report.total_events),
+                "head_mismatch",
+                f"the log head says {head.size} entries; {report.total_events} are stored",
+            )
+        )
+    elif (
+        head is not None
+        and report.total_events
+        and (frontier_root(head.frontier_hashes) != report.root)
+    ):
+        breaks.append(Break(None, "head_root_mismatch", "the stored tree is not the entries'"))
+    entries = AuditEntry.objects.filter(workspace=workspace)
+    last_run = AuditVerification.objects.filter(workspace=workspace).first()
+    return {
+        "workspace_id": workspace.public_id,
+        "chain_status": "broken" if breaks else "valid",
+        "total_events": report.total_events,
+        "break_count": len(breaks),
+        "broken_events": [b.as_dict() for b in breaks[:100]],
+        "first_event": _entry_summary(entries.order_by("idx").first()),
+        "last_event": _entry_summary(entries.order_by("-idx").first()),
+        "root": base64.b64encode(report.root).decode() if report.total_events else None,
+        "last_verified_at": last_run.ran_at.isoformat() if last_run else None,
+        "checkpoint": report.checkpoint.as_dict() if report.checkpoint else None,
+    }
+
+
+def audit_verification_latest(*, workspace) -> AuditVerification | None:
+    return AuditVerification.objects.filter(workspace=workspace).first()

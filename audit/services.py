@@ -5,14 +5,31 @@ inside that service's transaction: the change and its entry commit together or n
 """
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.actors import actor_ref
 from audit.canonical import canonical_json, rfc3339
 from audit.chain import entry_hash
-from audit.exceptions import AuditError
-from audit.models import AuditEntry, AuditLogHead
+from audit.exceptions import AuditError, AuditIntegrityError
+from audit.merkle import (
+    ProofError,
+    consistency_proof,
+    frontier_append,
+    frontier_root,
+    leaf_hash,
+    verify_consistency,
+)
+from audit.models import (
+    AuditCheckpoint,
+    AuditEntry,
+    AuditLogHead,
+    AuditMerkleNode,
+    AuditSigningKey,
+    AuditVerification,
+)
+from audit.signed_note import Checkpoint, Signer, generate_signer, sign_checkpoint
+from tracklayer import keyring
 
 MATERIAL_VERSION = 1
 
@@ -41,10 +58,11 @@ def audit_record(
 ) -> AuditEntry:
     """Append one entry to ``workspace``'s log, inside the caller's transaction.
 
-    Guarantees: entries get idx 0, 1, 2, … with no gaps; each links to the previous by hash;
-    appends to one workspace are serialised by a row lock on its log head, while different
-    workspaces never wait on each other; a payload that cannot be written canonically raises
-    ``AuditPayloadError`` before anything is stored.
+    Guarantees: entries get idx 0, 1, 2, … with no gaps; each links to the previous by hash
+    and is a leaf of the workspace's RFC 9162 Merkle tree (its completed subtrees stored, its
+    right edge on the head); appends to one workspace are serialised by a row lock on its log
+    head, while different workspaces never wait on each other; a payload that cannot be
+    written canonically raises ``AuditPayloadError`` before anything is stored.
     """
     if not connection.in_atomic_block:
         raise AuditError("audit_record must run inside the transaction of the change it records")
@@ -82,7 +100,121 @@ def audit_record(
         actor=actor_name,
         timestamp=now,
     )
+    frontier, completed = frontier_append(head.frontier_hashes, head.size, leaf_hash(material))
+    AuditMerkleNode.objects.bulk_create(
+        AuditMerkleNode(workspace=workspace, level=level, index=index, hash=node)
+        for level, index, node in completed
+    )
     AuditLogHead.objects.filter(pk=head.pk).update(
-        size=head.size + 1, head_hash=digest, updated_at=now
+        size=head.size + 1, head_hash=digest, frontier=b"".join(frontier), updated_at=now
     )
     return entry
+
+
+# --- Signing keys and checkpoints ------------------------------------------------------------
+
+
+def _key_context(key: AuditSigningKey) -> str:
+    return f"audit-signing-key:{key.public_id}"
+
+
+@transaction.atomic
+def audit_signing_key_ensure(*, workspace, actor) -> AuditSigningKey:
+    """The workspace's current checkpoint key, created (and recorded) on first use."""
+    key = AuditSigningKey.objects.filter(workspace=workspace, retired_at__isnull=True).first()
+    if key is not None:
+        return key
+    head = audit_log_open(workspace=workspace)
+    signer_key, verifier_key = generate_signer(head.origin)
+    key = AuditSigningKey(workspace=workspace, verifier_key=verifier_key)
+    key.private_key_encrypted = keyring.encrypt(signer_key.encode(), context=_key_context(key))
+    key.save()
+    audit_record(
+        workspace=workspace,
+        actor=actor,
+        event_type="audit.signing_key_created",
+        resource_type="audit_signing_key",
+        resource_id=key.public_id,
+        payload={"verifier_key": verifier_key},
+    )
+    return key
+
+
+def node_fetcher(workspace):
+    """``fetch(keys)`` for ``audit.merkle``: the requested subtree hashes, in one query."""
+
+    def fetch(keys: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        rows = AuditMerkleNode.objects.filter(
+            pk__in=[(workspace.pk, level, index) for level, index in keys]
+        ).values_list("level", "index", "hash")
+        return {(level, index): bytes(node) for level, index, node in rows}
+
+    return fetch
+
+
+@transaction.atomic
+def audit_checkpoint_sign(*, workspace, actor) -> AuditCheckpoint | None:
+    """Sign the log's current size and root, if it grew since the last checkpoint.
+
+    Before signing, the new tree must prove consistent with the last signed one (RFC 9162
+    consistency proof from the stored subtrees): a log whose history was rewritten is never
+    signed over. One checkpoint per size (a database constraint), so two roots for the same
+    size cannot both be signed. Returns the latest checkpoint (None for an empty log).
+    """
+    key = audit_signing_key_ensure(workspace=workspace, actor=actor)
+    head = AuditLogHead.objects.select_for_update().get(workspace=workspace)
+    latest = AuditCheckpoint.objects.filter(workspace=workspace).order_by("-size").first()
+    if head.size == 0 or (latest is not None and latest.size == head.size):
+        return latest
+    root = frontier_root(head.frontier_hashes)
+    if latest is not None:
+        if latest.size > head.size:
+            raise AuditIntegrityError(
+                f"The log has {head.size} entries but a checkpoint signed {latest.size}."
+            )
+        proof = consistency_proof(latest.size, head.size, node_fetcher(workspace))
+        try:
+            verify_consistency(latest.size, head.size, proof, bytes(latest.root), root)
+        except ProofError as error:
+            raise AuditIntegrityError(
+                f"The log is not consistent with its checkpoint at size {latest.size}: {error}"
+            ) from None
+    signer = Signer.from_key(
+        keyring.decrypt(key.private_key_encrypted, context=_key_context(key)).decode()
+    )
+    note = sign_checkpoint(Checkpoint(origin=head.origin, size=head.size, root=root), signer)
+    return AuditCheckpoint.objects.create(
+        workspace=workspace, size=head.size, root=root, note=note, signing_key=key
+    )
+
+
+@transaction.atomic
+def audit_verify_record(*, workspace, actor) -> dict:
+    """Verify the log now, keep the result, and write it to the log itself."""
+    from audit.selectors import audit_verify
+
+    result = audit_verify(workspace=workspace)
+    run = AuditVerification.objects.create(
+        workspace=workspace,
+        valid=result["chain_status"] == "valid",
+        total_events=result["total_events"],
+        break_count=result["break_count"],
+        result=result,
+    )
+    result["last_verified_at"] = run.ran_at.isoformat()
+    audit_record(
+        workspace=workspace,
+        actor=actor,
+        event_type="audit.verified",
+        resource_type="audit_log",
+        resource_id=workspace.public_id,
+        payload={
+            "chain_status": result["chain_status"],
+            "total_events": result["total_events"],
+            "break_count": result["break_count"],
+            "first_bad_idx": min(
+                (b["idx"] for b in result["broken_events"] if b["idx"] is not None), default=None
+            ),
+        },
+    )
+    return result

@@ -18,7 +18,8 @@ from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 from workspaces import api_key_cache, services
 from workspaces.models import ApiKeyRole, Role
 
-AUDIT_TABLE = "audit_auditentry"
+# The append-only tables (audit migrations 0002 and 0004).
+AUDIT_TABLES = ["audit_auditentry", "audit_auditmerklenode", "audit_auditcheckpoint"]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -45,10 +46,12 @@ def _audit_triggers_yield_to_test_flush(django_db_modify_db_settings):
             return original(self, sql_list)
         with transaction.atomic(using=self.connection.alias):
             with self.connection.cursor() as cursor:
-                cursor.execute(f"ALTER TABLE {AUDIT_TABLE} DISABLE TRIGGER USER")
+                for table in AUDIT_TABLES:
+                    cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
             original(self, sql_list)
             with self.connection.cursor() as cursor:
-                cursor.execute(f"ALTER TABLE {AUDIT_TABLE} ENABLE TRIGGER USER")
+                for table in AUDIT_TABLES:
+                    cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
 
     DatabaseOperations.execute_sql_flush = execute_sql_flush
     yield
