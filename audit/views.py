@@ -1,6 +1,8 @@
 from django.core.paginator import Paginator
+from django.views.decorators.http import require_POST
 
-from audit import selectors
+from audit import selectors, services
+from tracklayer.exceptions import DomainError
 from workspaces.dashboard import render_htmx, workspace_view
 from workspaces.models import Membership
 from workspaces.policy import Action
@@ -33,5 +35,47 @@ def audit_log(request):
             "event_type": event_type,
             "event_types": selectors.audit_event_types(workspace=workspace),
             "head": selectors.audit_head(workspace=workspace),
+            **_integrity_context(workspace),
         },
     )
+
+
+def _integrity_context(workspace, result: dict | None = None, **extra) -> dict:
+    verification = selectors.audit_verification_latest(workspace=workspace)
+    return {
+        "verification": verification,
+        # what the panel shows: a run made by this request, else the latest recorded one
+        "report": result or (verification.result if verification else None),
+        "just_verified": result is not None,
+        "checkpoint": selectors.audit_checkpoint_latest(workspace=workspace),
+        "verifier_key": selectors.audit_verifier_key(workspace=workspace),
+        **extra,
+    }
+
+
+def _render_integrity(request, status: int = 200, **extra):
+    return render_htmx(
+        request,
+        "audit/log.html",
+        "audit/_integrity.html",
+        _integrity_context(request.workspace, **extra),
+        status=status,
+    )
+
+
+@workspace_view(Action.AUDIT_VIEW)
+@require_POST
+def audit_verify(request):
+    """One-click verify: recompute the chain and tree, check the checkpoints, record it."""
+    result = services.audit_verify_record(workspace=request.workspace, actor=request.user)
+    return _render_integrity(request, result=result)
+
+
+@workspace_view(Action.AUDIT_SETTINGS)
+@require_POST
+def audit_checkpoint(request):
+    try:
+        services.audit_checkpoint_sign(workspace=request.workspace, actor=request.user)
+    except DomainError as error:
+        return _render_integrity(request, status=409, integrity_error=error.message)
+    return _render_integrity(request, signed=True)

@@ -21,7 +21,12 @@ def translate(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tracklayer.settings")
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
     args = translate(sys.argv[1:] if argv is None else argv)
-    execute_from_command_line(["tracklayer", *args])
+    try:
+        execute_from_command_line(["tracklayer", *args])
+    except ImproperlyConfigured as error:
+        # A missing or wrong setting is the operator's to fix, not a crash to debug.
+        sys.exit(f"tracklayer: configuration error: {error}")

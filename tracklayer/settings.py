@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -147,6 +148,18 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    # Sign a checkpoint for every log that grew (after proving it consistent with the last).
+    "audit-checkpoints": {
+        "task": "audit.tasks.audit_checkpoint_sign_all",
+        "schedule": env_int("AUDIT_CHECKPOINT_INTERVAL_SECONDS", 600),
+    },
+    # Verify every workspace's whole log once a day; the result is recorded and shown.
+    "audit-verify": {
+        "task": "audit.tasks.audit_verify_all",
+        "schedule": crontab(hour=3, minute=30),
+    },
+}
 
 # --- Authentication -------------------------------------------------------------------------
 AUTH_USER_MODEL = "workspaces.User"

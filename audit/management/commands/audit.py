@@ -1,0 +1,82 @@
+"""``tracklayer audit verify|checkpoint|vkey --workspace SLUG``.
+
+``verify`` exits 0 when the log is valid and 1 when it is broken (for cron jobs and CI);
+``--json`` prints the same document as ``GET /v1/audit/verify``.
+"""
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from audit import selectors, services
+from audit.actors import SystemActor
+from tracklayer.exceptions import DomainError
+from workspaces.models import Workspace
+
+ACTOR = SystemActor("cli")
+
+
+class Command(BaseCommand):
+    help = "Verify a workspace's audit log, sign a checkpoint, or print its verifier key."
+
+    def add_arguments(self, parser):
+        verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+        verify = verbs.add_parser("verify", help="recompute and check the whole log")
+        verify.add_argument("--json", action="store_true", help="print the report as JSON")
+        verbs.add_parser("checkpoint", help="sign a checkpoint now (if the log grew)")
+        verbs.add_parser("vkey", help="print the verifier key")
+        for sub in verbs.choices.values():
+            sub.add_argument("--workspace", required=True, metavar="SLUG")
+
+    def handle(self, *args, verb: str, workspace: str, **options):
+        ws = Workspace.objects.filter(slug=workspace).first()
+        if ws is None:
+            raise CommandError(f"No workspace with slug {workspace!r}.")
+        try:
+            getattr(self, f"do_{verb}")(ws, **options)
+        except DomainError as error:
+            raise CommandError(error.message) from None
+
+    def do_verify(self, workspace, *, json: bool = False, **_):
+        result = services.audit_verify_record(workspace=workspace, actor=ACTOR)
+        if json:
+            self.stdout.write(_dumps(result))
+        else:
+            self._print_verify(result)
+        if result["chain_status"] != "valid":
+            raise CommandError("the audit log is broken", returncode=1)
+
+    def _print_verify(self, result: dict) -> None:
+        valid = result["chain_status"] == "valid"
+        style = self.style.SUCCESS if valid else self.style.ERROR
+        self.stdout.write(style(f"{result['chain_status'].upper()}: {result['workspace_id']}"))
+        self.stdout.write(f"  entries          {result['total_events']}")
+        self.stdout.write(f"  root             {result['root']}")
+        checkpoint = result["checkpoint"]
+        if checkpoint:
+            self.stdout.write(
+                f"  checkpoint       size {checkpoint['size']}, signature "
+                f"{'valid' if checkpoint['signature_valid'] else 'INVALID'}, "
+                f"{'consistent' if checkpoint['consistent'] else 'INCONSISTENT'}"
+            )
+        else:
+            self.stdout.write("  checkpoint       none signed yet")
+        for item in result["broken_events"]:
+            where = f"idx {item['idx']}" if item["idx"] is not None else "log"
+            self.stdout.write(self.style.ERROR(f"  {where}: {item['reason']} {item['detail']}"))
+
+    def do_checkpoint(self, workspace, **_):
+        checkpoint = services.audit_checkpoint_sign(workspace=workspace, actor=ACTOR)
+        if checkpoint is None:
+            raise CommandError("The log is empty; there is nothing to sign.")
+        self.stdout.write(checkpoint.note, ending="")
+
+    def do_vkey(self, workspace, **_):
+        key = selectors.audit_verifier_key(workspace=workspace)
+        if key is None:
+            key = services.audit_signing_key_ensure(workspace=workspace, actor=ACTOR).verifier_key
+        self.stdout.write(key)
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, indent=2)

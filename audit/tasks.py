@@ -1,0 +1,35 @@
+"""Periodic audit work. Thin: the fan-out task lists workspaces, each per-workspace task
+re-fetches its workspace by id and calls one service."""
+
+from celery import shared_task
+
+from audit import services
+from audit.actors import SystemActor
+from audit.models import AuditLogHead
+from workspaces.models import Workspace
+
+ACTOR = SystemActor("scheduler")
+
+
+@shared_task
+def audit_checkpoint_sign_all() -> None:
+    for workspace_id in AuditLogHead.objects.filter(size__gt=0).values_list(
+        "workspace_id", flat=True
+    ):
+        audit_checkpoint_sign.delay(workspace_id)
+
+
+@shared_task
+def audit_checkpoint_sign(workspace_id: int) -> None:
+    services.audit_checkpoint_sign(workspace=Workspace.objects.get(pk=workspace_id), actor=ACTOR)
+
+
+@shared_task
+def audit_verify_all() -> None:
+    for workspace_id in AuditLogHead.objects.values_list("workspace_id", flat=True):
+        audit_verify.delay(workspace_id)
+
+
+@shared_task
+def audit_verify(workspace_id: int) -> None:
+    services.audit_verify_record(workspace=Workspace.objects.get(pk=workspace_id), actor=ACTOR)
