@@ -20,11 +20,18 @@ def translate(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:2] == ["audit", "verify-export"]:
+        # The offline verifier needs no database and no settings: run it as it is.
+        from audit import offline
+
+        sys.exit(offline.main(argv[2:]))
+
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tracklayer.settings")
     from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
-    args = translate(sys.argv[1:] if argv is None else argv)
+    args = translate(argv)
     try:
         execute_from_command_line(["tracklayer", *args])
     except ImproperlyConfigured as error:

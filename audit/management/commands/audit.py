@@ -4,11 +4,13 @@
 ``--json`` prints the same document as ``GET /v1/audit/verify``.
 """
 
+import argparse
 import json
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit import selectors, services
+from audit import export, offline, selectors, services
 from audit.actors import SystemActor
 from tracklayer.exceptions import DomainError
 from workspaces.models import Workspace
@@ -25,10 +27,21 @@ class Command(BaseCommand):
         verify.add_argument("--json", action="store_true", help="print the report as JSON")
         verbs.add_parser("checkpoint", help="sign a checkpoint now (if the log grew)")
         verbs.add_parser("vkey", help="print the verifier key")
+        export = verbs.add_parser("export", help="write the whole log to a .json.gz file")
+        export.add_argument("--out", required=True, metavar="FILE")
         for sub in verbs.choices.values():
             sub.add_argument("--workspace", required=True, metavar="SLUG")
+        offline = verbs.add_parser(
+            "verify-export", help="verify an export offline (no database needed)"
+        )
+        offline.add_argument("args", nargs=argparse.REMAINDER)
 
-    def handle(self, *args, verb: str, workspace: str, **options):
+    def handle(self, *args, verb: str, workspace: str = "", **options):
+        if verb == "verify-export":
+            code = offline.main(options["args"])
+            if code:
+                raise CommandError("the export does not verify", returncode=code)
+            return
         ws = Workspace.objects.filter(slug=workspace).first()
         if ws is None:
             raise CommandError(f"No workspace with slug {workspace!r}.")
@@ -70,6 +83,14 @@ class Command(BaseCommand):
         if checkpoint is None:
             raise CommandError("The log is empty; there is nothing to sign.")
         self.stdout.write(checkpoint.note, ending="")
+
+    def do_export(self, workspace, *, out: str, **_):
+        document = export.audit_export_to_file(workspace=workspace, actor=ACTOR, path=Path(out))
+        self.stdout.write(
+            f"Wrote {len(document['events'])} entries and {len(document['checkpoints'])} "
+            f"checkpoints to {out}. Verify it offline with:\n"
+            f"  tracklayer audit verify-export {out} --vkey '{document['verifier_key']}'"
+        )
 
     def do_vkey(self, workspace, **_):
         key = selectors.audit_verifier_key(workspace=workspace)
