@@ -7,7 +7,7 @@ from django.http import HttpResponse
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from audit import selectors
+from audit import selectors, services
 from tracklayer.api import WorkspaceApi
 from workspaces.policy import Action
 
@@ -84,3 +84,37 @@ class AuditConsistencyProofApi(WorkspaceApi):
         params.is_valid(raise_exception=True)
         proof = selectors.audit_consistency_proof(workspace=self.workspace, **params.validated_data)
         return Response(self.OutputSerializer(proof).data)
+
+
+class AuditEventCreateApi(WorkspaceApi):
+    """Append one of the customer's own events to the workspace's log (an audit-role key).
+
+    The event type is stored as ``custom.<event_type>`` so a customer event can never pass for
+    one of TrackLayer's own. While the advisory lock is on, the request must carry the key in
+    ``X-Advisory-Key`` (403 ``advisory_lock_enabled`` otherwise).
+    """
+
+    required_action = Action.AUDIT_APPEND
+
+    class InputSerializer(serializers.Serializer):
+        event_type = serializers.RegexField(
+            r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$",
+            max_length=56,
+            error_messages={"invalid": "Use lowercase words joined by dots, e.g. order.refunded."},
+        )
+        resource_id = serializers.CharField(max_length=64)
+        payload = serializers.DictField(required=False, default=dict)
+
+    class OutputSerializer(serializers.Serializer):
+        idx = serializers.IntegerField()
+        event_id = serializers.CharField(source="public_id")
+        event_type = serializers.CharField()
+        hash = serializers.CharField(source="hash_hex")
+
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        entry = services.audit_customer_event_record(
+            workspace=self.workspace, actor=request.auth, **data.validated_data
+        )
+        return Response(self.OutputSerializer(entry).data, status=201)

@@ -22,3 +22,16 @@ class AuditProofRequestError(AuditError):
     """A proof asked for sizes or indices the log does not have."""
 
     code = "audit_proof_invalid_request"
+
+
+class AuditLockedError(AuditError):
+    """The workspace's log is under an advisory lock and the operation did not carry its key.
+    Raised before anything is written: the change it would have recorded does not happen."""
+
+    code = "advisory_lock_enabled"
+    status = 403
+
+
+class AdvisoryKeyInvalidError(AuditError):
+    code = "advisory_key_invalid"
+    status = 403

@@ -20,6 +20,10 @@ class AuditLogHead(models.Model):
     # The Merkle tree's right edge (RFC 9162 compact range): the roots of its perfect subtrees,
     # largest first, 32 bytes each. Appends need nothing else to extend the tree.
     frontier = models.BinaryField(default=b"", editable=False)
+    # Advisory lock: while set, nothing can be appended without the key (SHA-256 of it here;
+    # the key is 256 random bits and shown once when the lock is enabled).
+    advisory_key_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
+    advisory_locked_at = models.DateTimeField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -165,3 +169,13 @@ class AuditVerification(models.Model):
 
     def __str__(self) -> str:
         return f"{'valid' if self.valid else 'BROKEN'} at {self.ran_at:%Y-%m-%d %H:%M}"
+
+
+# The tables whose rows are never changed or removed, in one place: migrations 0002 and 0004
+# install the triggers that refuse UPDATE, DELETE and TRUNCATE on them, and
+# ``tracklayer audit-db-role`` grants the application's database role only SELECT and INSERT
+# on them (the test suite's flush and tampering helpers read this list too). A new append-only
+# model needs both: triggers in its migration, and its table here (then re-run the command).
+APPEND_ONLY_TABLES: tuple[str, ...] = tuple(
+    model._meta.db_table for model in (AuditEntry, AuditMerkleNode, AuditCheckpoint)
+)

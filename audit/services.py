@@ -4,14 +4,22 @@
 inside that service's transaction: the change and its entry commit together or not at all.
 """
 
+import secrets
+
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.actors import actor_ref
+from audit.advisory import advisory_key, key_hash, presented_key_matches
 from audit.canonical import canonical_json, rfc3339
 from audit.chain import entry_hash
-from audit.exceptions import AuditError, AuditIntegrityError
+from audit.exceptions import (
+    AdvisoryKeyInvalidError,
+    AuditError,
+    AuditIntegrityError,
+    AuditLockedError,
+)
 from audit.merkle import (
     ProofError,
     consistency_proof,
@@ -30,6 +38,7 @@ from audit.models import (
 )
 from audit.signed_note import Checkpoint, Signer, generate_signer, sign_checkpoint
 from tracklayer import keyring
+from tracklayer.exceptions import ConflictError
 
 MATERIAL_VERSION = 1
 
@@ -71,6 +80,11 @@ def audit_record(
         audit_log_open(workspace=workspace)
         head = AuditLogHead.objects.select_for_update().get(workspace=workspace)
 
+    if head.advisory_key_hash and not presented_key_matches(head.advisory_key_hash):
+        raise AuditLockedError(
+            "This workspace's audit log is under an advisory lock: changes are refused until an "
+            "admin lifts the lock with its key."
+        )
     now = timezone.now()
     actor_name = actor_ref(actor)
     material = canonical_json(
@@ -218,3 +232,63 @@ def audit_verify_record(*, workspace, actor) -> dict:
         },
     )
     return result
+
+
+# --- Advisory lock -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def audit_advisory_lock_enable(*, workspace, actor) -> str:
+    """Lock the log; returns the key, shown this once. The enabling entry is the last one
+    written without the key."""
+    head = AuditLogHead.objects.select_for_update().get(workspace=workspace)
+    if head.advisory_key_hash:
+        raise ConflictError("The advisory lock is already enabled.")
+    key = "tlal_" + secrets.token_urlsafe(32)
+    audit_record(
+        workspace=workspace,
+        actor=actor,
+        event_type="audit.advisory_lock_enabled",
+        resource_type="audit_log",
+        resource_id=workspace.public_id,
+        payload={},
+    )
+    AuditLogHead.objects.filter(pk=head.pk).update(
+        advisory_key_hash=key_hash(key), advisory_locked_at=timezone.now()
+    )
+    return key
+
+
+@transaction.atomic
+def audit_advisory_lock_disable(*, workspace, actor, key: str) -> None:
+    """Lift the lock; only the original key does it (and the lifting is recorded with it)."""
+    head = AuditLogHead.objects.select_for_update().get(workspace=workspace)
+    if not head.advisory_key_hash:
+        raise ConflictError("The advisory lock is not enabled.")
+    with advisory_key(key):
+        if not presented_key_matches(head.advisory_key_hash):
+            raise AdvisoryKeyInvalidError("That is not this workspace's advisory lock key.")
+        audit_record(
+            workspace=workspace,
+            actor=actor,
+            event_type="audit.advisory_lock_disabled",
+            resource_type="audit_log",
+            resource_id=workspace.public_id,
+            payload={},
+        )
+    AuditLogHead.objects.filter(pk=head.pk).update(advisory_key_hash="", advisory_locked_at=None)
+
+
+@transaction.atomic
+def audit_customer_event_record(
+    *, workspace, actor, event_type: str, resource_id: str, payload: dict
+) -> AuditEntry:
+    """A customer's own event, namespaced ``custom.`` so it cannot pose as a system event."""
+    return audit_record(
+        workspace=workspace,
+        actor=actor,
+        event_type=f"custom.{event_type}",
+        resource_type="custom",
+        resource_id=resource_id,
+        payload=payload,
+    )

@@ -2,6 +2,7 @@ from django.core.paginator import Paginator
 from django.views.decorators.http import require_POST
 
 from audit import selectors, services
+from audit.exceptions import AuditLockedError
 from tracklayer.exceptions import DomainError
 from workspaces.dashboard import render_htmx, workspace_view
 from workspaces.models import Membership
@@ -49,6 +50,7 @@ def _integrity_context(workspace, result: dict | None = None, **extra) -> dict:
         "just_verified": result is not None,
         "checkpoint": selectors.audit_checkpoint_latest(workspace=workspace),
         "verifier_key": selectors.audit_verifier_key(workspace=workspace),
+        "head": selectors.audit_head(workspace=workspace),
         **extra,
     }
 
@@ -67,7 +69,14 @@ def _render_integrity(request, status: int = 200, **extra):
 @require_POST
 def audit_verify(request):
     """One-click verify: recompute the chain and tree, check the checkpoints, record it."""
-    result = services.audit_verify_record(workspace=request.workspace, actor=request.user)
+    try:
+        result = services.audit_verify_record(workspace=request.workspace, actor=request.user)
+    except AuditLockedError:
+        # Verifying changes nothing; only recording the run needs the (locked) log.
+        result = selectors.audit_verify(workspace=request.workspace)
+        return _render_integrity(
+            request, result=result, integrity_error="Verified, but not recorded: the log is locked."
+        )
     return _render_integrity(request, result=result)
 
 
@@ -79,3 +88,25 @@ def audit_checkpoint(request):
     except DomainError as error:
         return _render_integrity(request, status=409, integrity_error=error.message)
     return _render_integrity(request, signed=True)
+
+
+@workspace_view(Action.AUDIT_SETTINGS)
+@require_POST
+def audit_lock(request):
+    try:
+        key = services.audit_advisory_lock_enable(workspace=request.workspace, actor=request.user)
+    except DomainError as error:
+        return _render_integrity(request, status=409, integrity_error=error.message)
+    return _render_integrity(request, advisory_key=key)
+
+
+@workspace_view(Action.AUDIT_SETTINGS)
+@require_POST
+def audit_unlock(request):
+    try:
+        services.audit_advisory_lock_disable(
+            workspace=request.workspace, actor=request.user, key=request.POST.get("key", "").strip()
+        )
+    except DomainError as error:
+        return _render_integrity(request, status=409, integrity_error=error.message)
+    return _render_integrity(request, unlocked=True)

@@ -137,14 +137,24 @@ def test_dashboard_url_is_404_for_a_member_of_another_workspace(
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("name", API_URLS)
-@pytest.mark.parametrize("role", [ApiKeyRole.ADMIN, ApiKeyRole.WRITE])
-def test_api_url_never_shows_another_workspace(
-    api_client, victim, other_workspace, make_api_key, name, role
+@pytest.mark.parametrize("role", [ApiKeyRole.ADMIN, ApiKeyRole.WRITE, ApiKeyRole.AUDIT])
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_api_url_never_shows_or_changes_another_workspace(
+    api_client, victim, other_workspace, make_api_key, name, role, method
 ):
     _key, token = make_api_key(other_workspace, role=role)
-    response = api_client.get(reverse(name), HTTP_AUTHORIZATION=f"Bearer {token}")
-    assert response.status_code in (200, 400, 403, 404)  # 400: a required parameter is missing
-    _assert_no_markers(response, victim["markers"])
+    audit_before = AuditEntry.objects.filter(workspace=victim["workspace"]).count()
+    data = {"event_type": "x", "resource_id": victim["kwargs"]["key_id"], "payload": {}}
+    response = getattr(api_client, method)(
+        reverse(name),
+        data if method == "post" else None,
+        format="json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    # 400: a required parameter is missing; 405: the URL does not take this method
+    assert response.status_code in (200, 201, 400, 403, 404, 405)
+    _assert_no_markers(response, [m for m in victim["markers"] if m != victim["kwargs"]["key_id"]])
+    assert AuditEntry.objects.filter(workspace=victim["workspace"]).count() == audit_before
     if response.status_code == 200 and "workspace_id" in response.json():
         assert response.json()["workspace_id"] == other_workspace.public_id
 

@@ -10,6 +10,7 @@ app_name = "api"
 urlpatterns = [
     path("whoami", workspaces_api.WhoAmIApi.as_view(), name="whoami"),
     path("members", workspaces_api.MemberListApi.as_view(), name="member-list"),
+    path("audit/events", audit_api.AuditEventCreateApi.as_view(), name="audit-event-create"),
     path("audit/verify", audit_api.AuditVerifyApi.as_view(), name="audit-verify"),
     path("audit/checkpoint", audit_api.AuditCheckpointApi.as_view(), name="audit-checkpoint"),
     path(

@@ -90,6 +90,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "tracklayer.middleware.AdvisoryKeyMiddleware",
+    "tracklayer.middleware.DomainErrorMiddleware",
 ]
 
 ROOT_URLCONF = "tracklayer.urls"

@@ -156,6 +156,7 @@ class ApiKeyRole(models.TextChoices):
     """What a key may do. Write keys only send events; the others act like a member role."""
 
     WRITE = "write", "Write (send events)"
+    AUDIT = "audit", "Audit (append own audit events, read the log)"
     VIEWER = "viewer", "Viewer"
     EDITOR = "editor", "Editor"
     ADMIN = "admin", "Admin"

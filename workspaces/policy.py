@@ -22,6 +22,7 @@ class Action(StrEnum):
     API_KEY_MANAGE = "api_key.manage"
     AUDIT_VIEW = "audit.view"
     AUDIT_SETTINGS = "audit.settings"
+    AUDIT_APPEND = "audit.append"  # a customer's own events, through the API
     SECURITY_SETTINGS = "security.settings"
     ROUTING_EDIT = "routing.edit"  # destinations, mappings, consent policies
     OPERATIONS_EDIT = "operations.edit"  # pause/resume, replay, tracking plans
@@ -43,8 +44,10 @@ ROLE_ACTIONS: dict[str, frozenset[Action]] = {
     "viewer": READ,
     "editor": EDIT,
     "admin": ADMINISTER,
-    # API keys carry a role too; a write key only sends events.
+    # API keys carry a role too; a write key only sends events, an audit key appends the
+    # customer's own audit events and reads the log.
     "write": frozenset({Action.EVENTS_SEND}),
+    "audit": frozenset({Action.AUDIT_VIEW, Action.AUDIT_APPEND}),
 }
 
 

@@ -17,22 +17,23 @@ pytestmark = pytest.mark.django_db
 
 # Written out by hand on purpose: a change to ROLE_ACTIONS must show up here as a failure.
 EXPECTED = """
-    action               admin  editor  viewer  write
-    workspace.view         y      y       y       -
-    workspace.update       y      -       -       -
-    workspace.delete       y      -       -       -
-    member.view            y      y       y       -
-    member.invite          y      -       -       -
-    member.change_role     y      -       -       -
-    member.remove          y      -       -       -
-    api_key.view           y      y       y       -
-    api_key.manage         y      -       -       -
-    audit.view             y      y       y       -
-    audit.settings         y      -       -       -
-    security.settings      y      -       -       -
-    routing.edit           y      y       -       -
-    operations.edit        y      y       -       -
-    events.send            y      -       -       y
+    action               admin  editor  viewer  write  audit
+    workspace.view         y      y       y       -      -
+    workspace.update       y      -       -       -      -
+    workspace.delete       y      -       -       -      -
+    member.view            y      y       y       -      -
+    member.invite          y      -       -       -      -
+    member.change_role     y      -       -       -      -
+    member.remove          y      -       -       -      -
+    api_key.view           y      y       y       -      -
+    api_key.manage         y      -       -       -      -
+    audit.view             y      y       y       -      y
+    audit.settings         y      -       -       -      -
+    audit.append           y      -       -       -      y
+    security.settings      y      -       -       -      -
+    routing.edit           y      y       -       -      -
+    operations.edit        y      y       -       -      -
+    events.send            y      -       -       y      -
 """
 
 
@@ -51,16 +52,17 @@ MATRIX = _parse(EXPECTED)
 
 def test_the_table_covers_every_action_and_role():
     assert {action for _role, action in MATRIX} == {str(action) for action in Action}
-    assert {role for role, _action in MATRIX} == {"admin", "editor", "viewer", "write"}
+    assert {role for role, _action in MATRIX} == {"admin", "editor", "viewer", "write", "audit"}
 
 
 @pytest.fixture
 def actor_with_role(request, workspace, make_api_key):
-    """A real actor holding ``role`` in ``workspace``: a member, or for ``write`` an API key."""
+    """A real actor holding ``role`` in ``workspace``: a member, or for the key-only roles
+    (``write``, ``audit``) an API key."""
 
     def actor(role: str):
-        if role == "write":
-            return make_api_key(workspace, role=ApiKeyRole.WRITE)[0]
+        if role in ("write", "audit"):
+            return make_api_key(workspace, role=role)[0]
         return request.getfixturevalue(f"{role}_user")
 
     return actor

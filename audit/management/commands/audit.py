@@ -27,6 +27,9 @@ class Command(BaseCommand):
         verify.add_argument("--json", action="store_true", help="print the report as JSON")
         verbs.add_parser("checkpoint", help="sign a checkpoint now (if the log grew)")
         verbs.add_parser("vkey", help="print the verifier key")
+        verbs.add_parser("lock", help="enable the advisory lock; prints its key once")
+        unlock = verbs.add_parser("unlock", help="lift the advisory lock with its key")
+        unlock.add_argument("--key", required=True)
         export = verbs.add_parser("export", help="write the whole log to a .json.gz file")
         export.add_argument("--out", required=True, metavar="FILE")
         for sub in verbs.choices.values():
@@ -91,6 +94,18 @@ class Command(BaseCommand):
             f"checkpoints to {out}. Verify it offline with:\n"
             f"  tracklayer audit verify-export {out} --vkey '{document['verifier_key']}'"
         )
+
+    def do_lock(self, workspace, **_):
+        key = services.audit_advisory_lock_enable(workspace=workspace, actor=ACTOR)
+        self.stdout.write(
+            "Advisory lock enabled: nothing can be appended to this log without the key.\n"
+            "Store the key now; it is not shown again and only it lifts the lock:"
+        )
+        self.stdout.write(key)
+
+    def do_unlock(self, workspace, *, key: str, **_):
+        services.audit_advisory_lock_disable(workspace=workspace, actor=ACTOR, key=key)
+        self.stdout.write("Advisory lock lifted.")
 
     def do_vkey(self, workspace, **_):
         key = selectors.audit_verifier_key(workspace=workspace)
