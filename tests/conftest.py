@@ -14,12 +14,10 @@ from django.db.backends.postgresql.operations import DatabaseOperations
 from rest_framework.test import APIClient
 
 from audit.actors import SystemActor
+from audit.models import APPEND_ONLY_TABLES
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 from workspaces import api_key_cache, services
 from workspaces.models import ApiKeyRole, Role
-
-# The append-only tables (audit migrations 0002 and 0004).
-AUDIT_TABLES = ["audit_auditentry", "audit_auditmerklenode", "audit_auditcheckpoint"]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -46,11 +44,11 @@ def _audit_triggers_yield_to_test_flush(django_db_modify_db_settings):
             return original(self, sql_list)
         with transaction.atomic(using=self.connection.alias):
             with self.connection.cursor() as cursor:
-                for table in AUDIT_TABLES:
+                for table in APPEND_ONLY_TABLES:
                     cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
             original(self, sql_list)
             with self.connection.cursor() as cursor:
-                for table in AUDIT_TABLES:
+                for table in APPEND_ONLY_TABLES:
                     cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
 
     DatabaseOperations.execute_sql_flush = execute_sql_flush

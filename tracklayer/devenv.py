@@ -110,16 +110,30 @@ def _pg_wait(url: str, seconds: float = 20) -> None:
     raise SetupError("PostgreSQL did not start answering in time.")
 
 
-def _pg_superuser_sql(sql: str) -> None:
+def _pg_superuser_sql(sql: str, why: str = "Create the database role") -> None:
     if not is_root() or shutil.which("runuser") is None:
         raise SetupError(
-            "Create the database role, then run this again:\n"
-            f"    sudo -u postgres psql -c {shlex.quote(sql)}"
+            f"{why}, then run this again:\n    sudo -u postgres psql -c {shlex.quote(sql)}"
         )
     run(
         ["runuser", "-u", "postgres", "--", "psql", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
         cwd="/",
     )
+
+
+def _pg_can_create_roles(url: str) -> bool:
+    with _pg_connect(url) as connection:
+        row = connection.execute(
+            "SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()
+    return bool(row and row[0])
+
+
+# The local role owns the tables (it runs migrate) and creates the test databases (CREATEDB).
+# CREATEROLE is for tests/audit/test_db_role.py, which creates the restricted application role
+# with ``tracklayer audit-db-role`` and drops it again (docs/audit-log.md, "Running as a
+# restricted role"). A production owner role does not need it when a DBA creates that role.
+LOCAL_ROLE_ATTRIBUTES = "LOGIN CREATEDB CREATEROLE"
 
 
 def ensure_postgres() -> None:
@@ -130,6 +144,11 @@ def ensure_postgres() -> None:
         except psycopg.OperationalError as error:
             raise SetupError(f"DATABASE_URL does not answer: {error}".strip()) from None
         say("PostgreSQL (DATABASE_URL) is reachable")
+        if not _pg_can_create_roles(url):
+            say(
+                "note: DATABASE_URL's role lacks CREATEROLE, so tests/audit/test_db_role.py "
+                "cannot create the restricted role it tests (ALTER ROLE … CREATEROLE)"
+            )
         return
 
     url = DEFAULT_DATABASE_URL
@@ -151,7 +170,7 @@ def ensure_postgres() -> None:
         _pg_superuser_sql(
             "DO $$ BEGIN "
             f"IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{user}') THEN "
-            f"CREATE ROLE {user} LOGIN CREATEDB PASSWORD '{password}'; END IF; END $$;"
+            f"CREATE ROLE {user} {LOCAL_ROLE_ATTRIBUTES} PASSWORD '{password}'; END IF; END $$;"
         )
         try:
             _pg_connect(url, dbname="postgres").close()
@@ -165,6 +184,9 @@ def ensure_postgres() -> None:
             if not exists:
                 connection.execute(f'CREATE DATABASE "{dbname}"')
         _pg_connect(url).close()
+    if not _pg_can_create_roles(url):  # a role created before CREATEROLE was needed
+        say(f"granting CREATEROLE to PostgreSQL role {user!r} (the tests create a role)")
+        _pg_superuser_sql(f"ALTER ROLE {user} CREATEROLE", why="Give the database role CREATEROLE")
     say("PostgreSQL is reachable")
 
 

@@ -3,7 +3,7 @@ production's non-owner role cannot: switch the append-only triggers off and edit
 
 from django.db import connection
 
-APPEND_ONLY = ["audit_auditentry", "audit_auditmerklenode", "audit_auditcheckpoint"]
+from audit.models import APPEND_ONLY_TABLES
 
 
 def as_owner_without_triggers(*statements: tuple[str, list]) -> None:
@@ -13,9 +13,9 @@ def as_owner_without_triggers(*statements: tuple[str, list]) -> None:
     not alter a table with pending trigger events, so those checks run first."""
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        for table in APPEND_ONLY:
+        for table in APPEND_ONLY_TABLES:
             cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
         for sql, params in statements:
             cursor.execute(sql, params)
-        for table in APPEND_ONLY:
+        for table in APPEND_ONLY_TABLES:
             cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
