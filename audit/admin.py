@@ -1,6 +1,13 @@
 from django.contrib import admin
 
-from audit.models import AuditEntry, AuditLogHead
+from audit.models import (
+    AuditCheckpoint,
+    AuditEntry,
+    AuditExportConfig,
+    AuditLogHead,
+    AuditSigningKey,
+    AuditVerification,
+)
 from tracklayer.admin import ReadOnlyAdmin
 
 
@@ -41,3 +48,28 @@ class AuditEntryAdmin(ReadOnlyAdmin):
 @admin.register(AuditLogHead)
 class AuditLogHeadAdmin(ReadOnlyAdmin):
     list_display = ["workspace", "origin", "size", "updated_at"]
+
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(ReadOnlyAdmin):
+    list_display = ["workspace", "size", "created_at"]
+    list_filter = ["workspace"]
+    fields = ["workspace", "size", "note", "signing_key", "created_at"]
+
+
+@admin.register(AuditSigningKey)
+class AuditSigningKeyAdmin(ReadOnlyAdmin):
+    list_display = ["workspace", "verifier_key", "created_at", "retired_at"]
+    exclude = ["private_key_encrypted"]
+
+
+@admin.register(AuditVerification)
+class AuditVerificationAdmin(ReadOnlyAdmin):
+    list_display = ["workspace", "ran_at", "valid", "total_events", "break_count"]
+    list_filter = ["valid", "workspace"]
+
+
+@admin.register(AuditExportConfig)
+class AuditExportConfigAdmin(ReadOnlyAdmin):
+    list_display = ["workspace", "enabled", "target", "last_export_at", "last_error"]
+    exclude = ["s3_secret_access_key_encrypted"]

@@ -19,9 +19,18 @@ import orjson
 from django.db import transaction
 from django.utils import timezone
 
-from audit.models import AuditCheckpoint, AuditEntry, AuditLogHead, AuditSigningKey
+from audit.models import (
+    AuditCheckpoint,
+    AuditEntry,
+    AuditExportConfig,
+    AuditLogHead,
+    AuditSigningKey,
+    ExportTarget,
+)
 from audit.offline import FORMAT
 from audit.services import audit_record, audit_signing_key_ensure
+from tracklayer import keyring
+from tracklayer.exceptions import DomainError
 
 
 def audit_export_document(*, workspace) -> dict:
@@ -71,18 +80,18 @@ def export_filename(workspace, moment: dt.datetime) -> str:
     return f"{moment:%Y/%m/%d}/audit-{workspace.public_id}-{moment:%Y%m%dT%H%M%SZ}.json.gz"
 
 
-@transaction.atomic
-def audit_export_to_file(*, workspace, actor, path: Path) -> dict:
-    """Sign a checkpoint first (so the export proves its own completeness), write the export,
-    and record the export run in the log."""
+def _export_bytes(*, workspace, actor) -> tuple[dict, bytes]:
+    """Sign a checkpoint first (so the export proves its own completeness), then build it."""
     from audit.services import audit_checkpoint_sign
 
     audit_signing_key_ensure(workspace=workspace, actor=actor)
     audit_checkpoint_sign(workspace=workspace, actor=actor)
     document = audit_export_document(workspace=workspace)
-    data = gzip.compress(orjson.dumps(document), mtime=0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    return document, gzip.compress(orjson.dumps(document), mtime=0)
+
+
+def _record_export(*, workspace, actor, document, data: bytes, target: str, **extra) -> None:
+    checkpoints = document["checkpoints"]
     audit_record(
         workspace=workspace,
         actor=actor,
@@ -90,12 +99,274 @@ def audit_export_to_file(*, workspace, actor, path: Path) -> dict:
         resource_type="audit_log",
         resource_id=workspace.public_id,
         payload={
-            "target": "file",
+            "target": target,
             "events": len(document["events"]),
-            "checkpoint_size": document["checkpoints"][-1]["size"]
-            if document["checkpoints"]
-            else None,
+            "checkpoint_size": checkpoints[-1]["size"] if checkpoints else None,
             "bytes": len(data),
+            **extra,
         },
     )
+
+
+@transaction.atomic
+def audit_export_to_file(*, workspace, actor, path: Path) -> dict:
+    """Write an export to ``path`` (the CLI's ``audit export --out``) and record the run."""
+    document, data = _export_bytes(workspace=workspace, actor=actor)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    _record_export(workspace=workspace, actor=actor, document=document, data=data, target="file")
     return document
+
+
+# --- Configured targets: an S3-compatible bucket or a directory ----------------------------------
+
+
+class ExportTargetError(DomainError):
+    code = "audit_export_failed"
+    status = 502
+
+
+class DirectoryTarget:
+    def __init__(self, root: str):
+        self.root = Path(root)
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self.root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    def delete_older_than(self, prefix: str, cutoff: dt.datetime, *, keep: str) -> int:
+        deleted = 0
+        for path in (self.root / prefix).rglob("audit-*.json.gz"):
+            if path == self.root / keep:
+                continue
+            if dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.UTC) < cutoff:
+                path.unlink()
+                deleted += 1
+        return deleted
+
+
+class S3Target:
+    def __init__(self, config: AuditExportConfig):
+        import boto3
+        from botocore.config import Config
+
+        self.bucket = config.s3_bucket
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=config.s3_endpoint_url or None,
+            region_name=config.s3_region or None,
+            aws_access_key_id=config.s3_access_key_id,
+            aws_secret_access_key=_s3_secret(config),
+            config=Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3}),
+        )
+
+    def put(self, key: str, data: bytes) -> None:
+        self.client.put_object(
+            Bucket=self.bucket, Key=key, Body=data, ContentType="application/gzip"
+        )
+
+    def delete_older_than(self, prefix: str, cutoff: dt.datetime, *, keep: str) -> int:
+        deleted = 0
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=f"{prefix}/" if prefix else ""
+        )
+        for page in pages:
+            old = [
+                {"Key": item["Key"]}
+                for item in page.get("Contents", [])
+                if item["LastModified"] < cutoff
+                and item["Key"].endswith(".json.gz")
+                and item["Key"] != keep
+            ]
+            if old:
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": old})
+                deleted += len(old)
+        return deleted
+
+
+def secret_context(config: AuditExportConfig) -> str:
+    return f"audit-export-s3-secret:{config.workspace_id}"
+
+
+def _s3_secret(config: AuditExportConfig) -> str:
+    if not config.s3_secret_access_key_encrypted:
+        return ""
+    return keyring.decrypt(
+        config.s3_secret_access_key_encrypted, context=secret_context(config)
+    ).decode()
+
+
+def export_target(config: AuditExportConfig):
+    return (
+        S3Target(config) if config.target == ExportTarget.S3 else DirectoryTarget(config.directory)
+    )
+
+
+@transaction.atomic
+def audit_export_run(*, workspace, actor) -> str:
+    """Export to the configured target now, delete exports past the retention, record it.
+
+    Returns the object key. A target that refuses raises ``ExportTargetError`` (the run is
+    then not recorded as done; ``audit_export_failure_record`` notes the failure)."""
+    from workspaces import policy
+
+    policy.authorize(workspace=workspace, actor=actor, action=policy.Action.AUDIT_SETTINGS)
+    config = AuditExportConfig.objects.select_for_update().filter(workspace=workspace).first()
+    if config is None or not (config.s3_bucket or config.directory):
+        raise DomainError("Configure an export target first (Settings → Compliance).")
+    document, data = _export_bytes(workspace=workspace, actor=actor)
+    now = timezone.now()
+    prefix = config.prefix.strip("/")
+    key = (
+        f"{prefix}/{export_filename(workspace, now)}" if prefix else export_filename(workspace, now)
+    )
+    target = export_target(config)
+    try:
+        target.put(key, data)
+        # never the export just written, whatever the clocks say
+        cutoff = now - dt.timedelta(days=config.retention_days)
+        deleted = target.delete_older_than(prefix, cutoff, keep=key)
+    except Exception as error:  # boto, network and file-system errors alike, told to the user
+        raise ExportTargetError(
+            f"The export target refused the export: {_describe(error)}"
+        ) from None
+    config.last_export_at, config.last_export_key, config.last_error = now, key, ""
+    config.save(update_fields=["last_export_at", "last_export_key", "last_error", "updated_at"])
+    _record_export(
+        workspace=workspace,
+        actor=actor,
+        document=document,
+        data=data,
+        target=config.target,
+        key=key,
+        deleted_past_retention=deleted,
+    )
+    return key
+
+
+def _describe(error: Exception) -> str:
+    """What went wrong, without credentials (boto's messages never include the secret)."""
+    return f"{type(error).__name__}: {error}"[:300]
+
+
+@transaction.atomic
+def audit_export_failure_record(*, workspace, actor, message: str) -> None:
+    AuditExportConfig.objects.filter(workspace=workspace).update(last_error=message)
+    audit_record(
+        workspace=workspace,
+        actor=actor,
+        event_type="audit.export_failed",
+        resource_type="audit_log",
+        resource_id=workspace.public_id,
+        payload={"error": message},
+    )
+
+
+CONFIG_FIELDS = (
+    "enabled",
+    "target",
+    "s3_endpoint_url",
+    "s3_bucket",
+    "s3_region",
+    "s3_access_key_id",
+    "directory",
+    "prefix",
+    "schedule_day_of_week",
+    "schedule_hour",
+    "schedule_minute",
+    "retention_days",
+)
+
+
+def audit_export_config_get(*, workspace) -> AuditExportConfig:
+    return AuditExportConfig.objects.filter(workspace=workspace).first() or AuditExportConfig(
+        workspace=workspace
+    )
+
+
+@transaction.atomic
+def audit_export_config_update(
+    *, workspace, actor, values: dict, s3_secret_access_key: str = ""
+) -> AuditExportConfig:
+    """Save the export settings (an empty secret keeps the stored one), keep the schedule in
+    django-celery-beat in step, and record what changed — the secret only as "changed"."""
+    from workspaces import policy
+
+    policy.authorize(workspace=workspace, actor=actor, action=policy.Action.AUDIT_SETTINGS)
+    config = AuditExportConfig.objects.select_for_update().filter(
+        workspace=workspace
+    ).first() or AuditExportConfig(workspace=workspace)
+    before = {field: getattr(config, field) for field in CONFIG_FIELDS}
+    for field in CONFIG_FIELDS:
+        if field in values:
+            setattr(config, field, values[field])
+    if s3_secret_access_key:
+        config.s3_secret_access_key_encrypted = keyring.encrypt(
+            s3_secret_access_key.encode(), context=secret_context(config)
+        )
+    _validate(config)
+    config.save()
+    _sync_schedule(config)
+    changes = {
+        field: {"before": before[field], "after": getattr(config, field)}
+        for field in CONFIG_FIELDS
+        if before[field] != getattr(config, field)
+    }
+    if s3_secret_access_key:
+        changes["s3_secret_access_key"] = {"changed": True}
+    if changes:
+        audit_record(
+            workspace=workspace,
+            actor=actor,
+            event_type="audit.export_settings_updated",
+            resource_type="audit_export_config",
+            resource_id=workspace.public_id,
+            payload={"changes": changes},
+        )
+    return config
+
+
+def _validate(config: AuditExportConfig) -> None:
+    if config.target == ExportTarget.S3:
+        if not config.s3_bucket:
+            raise DomainError("Name the bucket.", field="s3_bucket")
+        if not (config.s3_access_key_id and config.s3_secret_access_key_encrypted):
+            raise DomainError(
+                "Give the access key id and secret of a key that may write to the bucket.",
+                field="s3_access_key_id",
+            )
+    elif not config.directory.startswith("/"):
+        raise DomainError("Give an absolute directory path.", field="directory")
+    if not 0 <= config.schedule_hour <= 23:
+        raise DomainError("The hour is 0–23 (UTC).", field="schedule_hour")
+    if not 0 <= config.schedule_minute <= 59:
+        raise DomainError("The minute is 0–59.", field="schedule_minute")
+    if not 1 <= config.retention_days <= 3650:
+        raise DomainError("Keep exports between 1 and 3650 days.", field="retention_days")
+
+
+def _sync_schedule(config: AuditExportConfig) -> None:
+    """One django-celery-beat task per workspace, on the configured weekly schedule (UTC)."""
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    schedule, _ = CrontabSchedule.objects.get_or_create(
+        minute=str(config.schedule_minute),
+        hour=str(config.schedule_hour),
+        day_of_week=config.schedule_day_of_week,
+        day_of_month="*",
+        month_of_year="*",
+        timezone="UTC",
+    )
+    task, _ = PeriodicTask.objects.update_or_create(
+        name=f"audit-export:{config.workspace.public_id}",
+        defaults={
+            "task": "audit.tasks.audit_export_scheduled",
+            "crontab": schedule,
+            "args": orjson.dumps([config.workspace_id]).decode(),
+            "enabled": config.enabled,
+        },
+    )
+    if config.periodic_task_id != task.pk:
+        config.periodic_task = task
+        config.save(update_fields=["periodic_task"])

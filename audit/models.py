@@ -179,3 +179,40 @@ class AuditVerification(models.Model):
 APPEND_ONLY_TABLES: tuple[str, ...] = tuple(
     model._meta.db_table for model in (AuditEntry, AuditMerkleNode, AuditCheckpoint)
 )
+
+
+class ExportTarget(models.TextChoices):
+    S3 = "s3", "S3-compatible bucket (S3, R2, MinIO, …)"
+    DIRECTORY = "directory", "Directory on the server"
+
+
+class AuditExportConfig(models.Model):
+    """Where and when a workspace's audit log is exported (Settings → Compliance)."""
+
+    workspace = models.OneToOneField(
+        "workspaces.Workspace", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    enabled = models.BooleanField(default=False)
+    target = models.CharField(max_length=10, choices=ExportTarget.choices, default=ExportTarget.S3)
+    s3_endpoint_url = models.URLField(blank=True, help_text="Empty for AWS S3.")
+    s3_bucket = models.CharField(max_length=63, blank=True)
+    s3_region = models.CharField(max_length=32, blank=True)
+    s3_access_key_id = models.CharField(max_length=128, blank=True)
+    s3_secret_access_key_encrypted = models.TextField(blank=True, editable=False)
+    directory = models.CharField(max_length=500, blank=True)
+    prefix = models.CharField(max_length=200, blank=True, default="tracklayer-audit")
+    # When (UTC, cron fields): Sunday 02:00 by default.
+    schedule_day_of_week = models.CharField(max_length=20, default="0")
+    schedule_hour = models.PositiveSmallIntegerField(default=2)
+    schedule_minute = models.PositiveSmallIntegerField(default=0)
+    retention_days = models.PositiveIntegerField(default=90)
+    periodic_task = models.OneToOneField(
+        "django_celery_beat.PeriodicTask", null=True, blank=True, on_delete=models.SET_NULL
+    )
+    last_export_at = models.DateTimeField(null=True, blank=True)
+    last_export_key = models.CharField(max_length=500, blank=True)
+    last_error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"audit export of {self.workspace_id} to {self.target}"

@@ -5,10 +5,11 @@ import logging
 
 from celery import shared_task
 
-from audit import services
+from audit import export, services
 from audit.actors import SystemActor
 from audit.exceptions import AuditLockedError
 from audit.models import AuditLogHead
+from tracklayer.exceptions import DomainError
 from workspaces.models import Workspace
 
 ACTOR = SystemActor("scheduler")
@@ -41,3 +42,19 @@ def audit_verify(workspace_id: int) -> None:
         services.audit_verify_record(workspace=workspace, actor=ACTOR)
     except AuditLockedError:
         logger.warning("audit log of %s is locked; daily verification not recorded", workspace)
+
+
+@shared_task
+def audit_export_scheduled(workspace_id: int) -> None:
+    """The weekly export; a failure is recorded (in the log and on the settings page)."""
+    workspace = Workspace.objects.get(pk=workspace_id)
+    try:
+        export.audit_export_run(workspace=workspace, actor=ACTOR)
+    except DomainError as error:
+        logger.warning("audit export of %s failed: %s", workspace, error.message)
+        try:
+            export.audit_export_failure_record(
+                workspace=workspace, actor=ACTOR, message=error.message
+            )
+        except AuditLockedError:
+            logger.warning("audit log of %s is locked; export failure not recorded", workspace)

@@ -1,10 +1,12 @@
 from django.core.paginator import Paginator
-from django.views.decorators.http import require_POST
+from django.shortcuts import redirect
+from django.views.decorators.http import require_http_methods, require_POST
 
-from audit import selectors, services
+from audit import export, selectors, services
 from audit.exceptions import AuditLockedError
+from audit.forms import ExportConfigForm
 from tracklayer.exceptions import DomainError
-from workspaces.dashboard import render_htmx, workspace_view
+from workspaces.dashboard import flash, form_error, render_htmx, workspace_view
 from workspaces.models import Membership
 from workspaces.policy import Action
 
@@ -110,3 +112,63 @@ def audit_unlock(request):
     except DomainError as error:
         return _render_integrity(request, status=409, integrity_error=error.message)
     return _render_integrity(request, unlocked=True)
+
+
+# --- Settings → Compliance: audit export ----------------------------------------------------
+
+
+def _compliance(request, form=None, status: int = 200, **extra):
+    config = export.audit_export_config_get(workspace=request.workspace)
+    form = form or ExportConfigForm(
+        initial={field: getattr(config, field) for field in export.CONFIG_FIELDS}
+    )
+    return render_htmx(
+        request,
+        "audit/compliance.html",
+        "audit/compliance.html",
+        {
+            "form": form,
+            "config": config,
+            "secret_stored": bool(config.s3_secret_access_key_encrypted),
+            **extra,
+        },
+        status=status,
+    )
+
+
+@workspace_view(Action.AUDIT_SETTINGS)
+@require_http_methods(["GET", "POST"])
+def compliance_settings(request):
+    if request.method == "GET":
+        return _compliance(request)
+    form = ExportConfigForm(request.POST)
+    if form.is_valid():
+        values = dict(form.cleaned_data)
+        secret = values.pop("s3_secret_access_key")
+        try:
+            export.audit_export_config_update(
+                workspace=request.workspace,
+                actor=request.user,
+                values=values,
+                s3_secret_access_key=secret,
+            )
+        except DomainError as error:
+            form_error(form, error)
+        else:
+            flash(request, "Export settings saved.")
+            return redirect("audit:compliance", slug=request.workspace.slug)
+    return _compliance(request, form=form, status=400)
+
+
+@workspace_view(Action.AUDIT_SETTINGS)
+@require_POST
+def export_now(request):
+    try:
+        key = export.audit_export_run(workspace=request.workspace, actor=request.user)
+    except DomainError as error:
+        if isinstance(error, export.ExportTargetError):
+            export.audit_export_failure_record(
+                workspace=request.workspace, actor=request.user, message=error.message
+            )
+        return _compliance(request, status=error.status, export_error=error.message)
+    return _compliance(request, exported_key=key)

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_htmx",
     "csp",
+    "django_celery_beat",
     "allauth",
     "allauth.account",
     "allauth.mfa",
@@ -150,6 +151,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Per-workspace schedules (audit exports) live in the database; the fixed ones below are
+# loaded into it by the scheduler.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     # Sign a checkpoint for every log that grew (after proving it consistent with the last).
     "audit-checkpoints": {

@@ -1,0 +1,42 @@
+from django import forms
+
+from audit.models import ExportTarget
+
+DAYS = [
+    ("0", "Sunday"),
+    ("1", "Monday"),
+    ("2", "Tuesday"),
+    ("3", "Wednesday"),
+    ("4", "Thursday"),
+    ("5", "Friday"),
+    ("6", "Saturday"),
+    ("*", "Every day"),
+]
+
+
+class ExportConfigForm(forms.Form):
+    enabled = forms.BooleanField(required=False, label="Export on a schedule")
+    target = forms.ChoiceField(choices=ExportTarget.choices)
+    s3_endpoint_url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        label="Endpoint URL",
+        help_text="Empty for AWS S3; R2, MinIO: their URL.",
+    )
+    s3_bucket = forms.CharField(required=False, max_length=63, label="Bucket")
+    s3_region = forms.CharField(required=False, max_length=32, label="Region")
+    s3_access_key_id = forms.CharField(required=False, max_length=128, label="Access key id")
+    s3_secret_access_key = forms.CharField(
+        required=False,
+        label="Secret access key",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Stored encrypted; leave empty to keep the stored one.",
+    )
+    directory = forms.CharField(required=False, max_length=500, help_text="Absolute path.")
+    prefix = forms.CharField(required=False, max_length=200)
+    schedule_day_of_week = forms.ChoiceField(choices=DAYS, label="Day (UTC)")
+    schedule_hour = forms.IntegerField(min_value=0, max_value=23, label="Hour (UTC)")
+    schedule_minute = forms.IntegerField(min_value=0, max_value=59, label="Minute")
+    retention_days = forms.IntegerField(
+        min_value=1, max_value=3650, label="Keep exports for (days)"
+    )
