@@ -7,6 +7,7 @@ from audit.models import (
     AuditLogHead,
     AuditSigningKey,
     AuditVerification,
+    AuditWitnessDelivery,
 )
 from tracklayer.admin import ReadOnlyAdmin
 
@@ -73,3 +74,9 @@ class AuditVerificationAdmin(ReadOnlyAdmin):
 class AuditExportConfigAdmin(ReadOnlyAdmin):
     list_display = ["workspace", "enabled", "target", "last_export_at", "last_error"]
     exclude = ["s3_secret_access_key_encrypted"]
+
+
+@admin.register(AuditWitnessDelivery)
+class AuditWitnessDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["checkpoint", "url", "attempted_at", "ok", "status_code", "error"]
+    list_filter = ["ok"]

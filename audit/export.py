@@ -276,6 +276,7 @@ CONFIG_FIELDS = (
     "schedule_hour",
     "schedule_minute",
     "retention_days",
+    "witness_url",
 )
 
 
@@ -328,7 +329,11 @@ def audit_export_config_update(
 
 
 def _validate(config: AuditExportConfig) -> None:
-    if config.target == ExportTarget.S3:
+    # The target must be complete once exports are on or a target is being described; a
+    # workspace may also just set a witness URL.
+    if not (config.enabled or config.s3_bucket or config.directory):
+        pass
+    elif config.target == ExportTarget.S3:
         if not config.s3_bucket:
             raise DomainError("Name the bucket.", field="s3_bucket")
         if not (config.s3_access_key_id and config.s3_secret_access_key_encrypted):

@@ -37,6 +37,12 @@ class ExportConfigForm(forms.Form):
     schedule_day_of_week = forms.ChoiceField(choices=DAYS, label="Day (UTC)")
     schedule_hour = forms.IntegerField(min_value=0, max_value=23, label="Hour (UTC)")
     schedule_minute = forms.IntegerField(min_value=0, max_value=59, label="Minute")
+    witness_url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        label="Checkpoint witness URL",
+        help_text="Each signed checkpoint is POSTed here (text/plain) as soon as it is signed.",
+    )
     retention_days = forms.IntegerField(
         min_value=1, max_value=3650, label="Keep exports for (days)"
     )

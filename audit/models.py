@@ -206,6 +206,9 @@ class AuditExportConfig(models.Model):
     schedule_hour = models.PositiveSmallIntegerField(default=2)
     schedule_minute = models.PositiveSmallIntegerField(default=0)
     retention_days = models.PositiveIntegerField(default=90)
+    # Every signed checkpoint is POSTed here (an external witness, or the customer's system),
+    # so history cannot be rewritten without the rewrite being provable elsewhere.
+    witness_url = models.URLField(blank=True)
     periodic_task = models.OneToOneField(
         "django_celery_beat.PeriodicTask", null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -216,3 +219,20 @@ class AuditExportConfig(models.Model):
 
     def __str__(self) -> str:
         return f"audit export of {self.workspace_id} to {self.target}"
+
+
+class AuditWitnessDelivery(models.Model):
+    """One attempt to hand a signed checkpoint to the workspace's witness URL."""
+
+    checkpoint = models.ForeignKey(AuditCheckpoint, on_delete=models.PROTECT, related_name="+")
+    url = models.URLField()
+    attempted_at = models.DateTimeField(auto_now_add=True)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    ok = models.BooleanField()
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-attempted_at"]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.checkpoint_id} → {self.url}: {'ok' if self.ok else 'failed'}"

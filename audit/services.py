@@ -31,13 +31,15 @@ from audit.merkle import (
 from audit.models import (
     AuditCheckpoint,
     AuditEntry,
+    AuditExportConfig,
     AuditLogHead,
     AuditMerkleNode,
     AuditSigningKey,
     AuditVerification,
+    AuditWitnessDelivery,
 )
 from audit.signed_note import Checkpoint, Signer, generate_signer, sign_checkpoint
-from tracklayer import keyring
+from tracklayer import http, keyring
 from tracklayer.exceptions import ConflictError
 
 MATERIAL_VERSION = 1
@@ -197,8 +199,35 @@ def audit_checkpoint_sign(*, workspace, actor) -> AuditCheckpoint | None:
         keyring.decrypt(key.private_key_encrypted, context=_key_context(key)).decode()
     )
     note = sign_checkpoint(Checkpoint(origin=head.origin, size=head.size, root=root), signer)
-    return AuditCheckpoint.objects.create(
+    checkpoint = AuditCheckpoint.objects.create(
         workspace=workspace, size=head.size, root=root, note=note, signing_key=key
+    )
+    if AuditExportConfig.objects.filter(workspace=workspace).exclude(witness_url="").exists():
+        from audit.tasks import audit_checkpoint_publish
+
+        transaction.on_commit(lambda: audit_checkpoint_publish.delay(checkpoint.pk))
+    return checkpoint
+
+
+def audit_checkpoint_publish(*, checkpoint: AuditCheckpoint) -> AuditWitnessDelivery:
+    """POST the signed note (text/plain) to the workspace's witness URL and record the
+    attempt. The witness keeps it: a later rewrite of history contradicts what it holds."""
+    config = AuditExportConfig.objects.get(workspace_id=checkpoint.workspace_id)
+    result = http.post(
+        config.witness_url,
+        checkpoint.note.encode(),
+        headers={
+            "Content-Type": "text/plain; charset=utf-8",
+            "X-TrackLayer-Workspace": checkpoint.workspace.public_id,
+            "X-Verifier-Key": checkpoint.signing_key.verifier_key,
+        },
+    )
+    return AuditWitnessDelivery.objects.create(
+        checkpoint=checkpoint,
+        url=config.witness_url,
+        status_code=result.status,
+        ok=result.ok,
+        error=result.error,
     )
 
 

@@ -8,7 +8,7 @@ from celery import shared_task
 from audit import export, services
 from audit.actors import SystemActor
 from audit.exceptions import AuditLockedError
-from audit.models import AuditLogHead
+from audit.models import AuditCheckpoint, AuditLogHead
 from tracklayer.exceptions import DomainError
 from workspaces.models import Workspace
 
@@ -58,3 +58,14 @@ def audit_export_scheduled(workspace_id: int) -> None:
             )
         except AuditLockedError:
             logger.warning("audit log of %s is locked; export failure not recorded", workspace)
+
+
+@shared_task(bind=True, max_retries=6)
+def audit_checkpoint_publish(self, checkpoint_id: int) -> None:
+    """Hand a checkpoint to the witness; retried with exponential backoff when it fails."""
+    checkpoint = AuditCheckpoint.objects.select_related("workspace", "signing_key").get(
+        pk=checkpoint_id
+    )
+    delivery = services.audit_checkpoint_publish(checkpoint=checkpoint)
+    if not delivery.ok:
+        raise self.retry(countdown=30 * 2**self.request.retries)

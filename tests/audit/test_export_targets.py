@@ -165,7 +165,7 @@ def test_directory_target_with_retention(workspace, admin_user, tmp_path, monkey
 @pytest.mark.parametrize(
     ("values", "field"),
     [
-        ({"target": "s3", "s3_bucket": ""}, "s3_bucket"),
+        ({"enabled": True, "target": "s3", "s3_bucket": ""}, "s3_bucket"),
         ({"target": "s3", "s3_bucket": "b"}, "s3_access_key_id"),
         ({"target": "directory", "directory": "relative/path"}, "directory"),
         (
