@@ -130,7 +130,7 @@ def audit_record(
 # --- Signing keys and checkpoints ------------------------------------------------------------
 
 
-def _key_context(key: AuditSigningKey) -> str:
+def signing_key_context(key: AuditSigningKey) -> str:
     return f"audit-signing-key:{key.public_id}"
 
 
@@ -143,7 +143,9 @@ def audit_signing_key_ensure(*, workspace, actor) -> AuditSigningKey:
     head = audit_log_open(workspace=workspace)
     signer_key, verifier_key = generate_signer(head.origin)
     key = AuditSigningKey(workspace=workspace, verifier_key=verifier_key)
-    key.private_key_encrypted = keyring.encrypt(signer_key.encode(), context=_key_context(key))
+    key.private_key_encrypted = keyring.encrypt(
+        signer_key.encode(), context=signing_key_context(key)
+    )
     key.save()
     audit_record(
         workspace=workspace,
@@ -196,7 +198,7 @@ def audit_checkpoint_sign(*, workspace, actor) -> AuditCheckpoint | None:
                 f"The log is not consistent with its checkpoint at size {latest.size}: {error}"
             ) from None
     signer = Signer.from_key(
-        keyring.decrypt(key.private_key_encrypted, context=_key_context(key)).decode()
+        keyring.decrypt(key.private_key_encrypted, context=signing_key_context(key)).decode()
     )
     note = sign_checkpoint(Checkpoint(origin=head.origin, size=head.size, root=root), signer)
     checkpoint = AuditCheckpoint.objects.create(
@@ -321,3 +323,30 @@ def audit_customer_event_record(
         resource_id=resource_id,
         payload=payload,
     )
+
+
+@transaction.atomic
+def audit_signing_key_rotate(*, workspace, actor) -> AuditSigningKey:
+    """Retire the current checkpoint key and start a new one. Old checkpoints stay verifiable
+    with the retired key (verification uses every key the workspace ever had); the next
+    checkpoint is signed with the new one."""
+    from workspaces import policy
+
+    policy.authorize(workspace=workspace, actor=actor, action=policy.Action.AUDIT_SETTINGS)
+    current = (
+        AuditSigningKey.objects.select_for_update()
+        .filter(workspace=workspace, retired_at__isnull=True)
+        .first()
+    )
+    if current is not None:
+        current.retired_at = timezone.now()
+        current.save(update_fields=["retired_at"])
+        audit_record(
+            workspace=workspace,
+            actor=actor,
+            event_type="audit.signing_key_retired",
+            resource_type="audit_signing_key",
+            resource_id=current.public_id,
+            payload={"verifier_key": current.verifier_key},
+        )
+    return audit_signing_key_ensure(workspace=workspace, actor=actor)

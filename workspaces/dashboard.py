@@ -46,10 +46,15 @@ def workspace_view(action: Action):
 
 
 def workspace_context(request, **extra) -> dict:
+    from audit.selectors import audit_verification_latest
+
+    latest = audit_verification_latest(workspace=request.workspace)
     return {
         "workspace": request.workspace,
         "membership": request.membership,
         "can": Permissions(request.membership.role),
+        # a broken audit log is shown on every page of the workspace until it verifies again
+        "audit_broken": latest is not None and not latest.valid,
         **extra,
     }
 

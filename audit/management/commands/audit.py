@@ -27,6 +27,7 @@ class Command(BaseCommand):
         verify.add_argument("--json", action="store_true", help="print the report as JSON")
         verbs.add_parser("checkpoint", help="sign a checkpoint now (if the log grew)")
         verbs.add_parser("vkey", help="print the verifier key")
+        verbs.add_parser("rotate-key", help="retire the checkpoint key and start a new one")
         verbs.add_parser("lock", help="enable the advisory lock; prints its key once")
         unlock = verbs.add_parser("unlock", help="lift the advisory lock with its key")
         unlock.add_argument("--key", required=True)
@@ -49,7 +50,7 @@ class Command(BaseCommand):
         if ws is None:
             raise CommandError(f"No workspace with slug {workspace!r}.")
         try:
-            getattr(self, f"do_{verb}")(ws, **options)
+            getattr(self, f"do_{verb.replace('-', '_')}")(ws, **options)
         except DomainError as error:
             raise CommandError(error.message) from None
 
@@ -94,6 +95,11 @@ class Command(BaseCommand):
             f"checkpoints to {out}. Verify it offline with:\n"
             f"  tracklayer audit verify-export {out} --vkey '{document['verifier_key']}'"
         )
+
+    def do_rotate_key(self, workspace, **_):
+        key = services.audit_signing_key_rotate(workspace=workspace, actor=ACTOR)
+        self.stdout.write("New verifier key (keep the old one to verify older checkpoints):")
+        self.stdout.write(key.verifier_key)
 
     def do_lock(self, workspace, **_):
         key = services.audit_advisory_lock_enable(workspace=workspace, actor=ACTOR)
