@@ -100,9 +100,15 @@ def _checked_leaves(
     leaves: list[bytes] = []
     expected_idx, previous = 0, None
     for idx, prev_hash, digest, material in entries:
-        # Drivers may hand out memoryview; bytes() of bytes is the same object, at no cost.
-        prev_hash = None if prev_hash is None else bytes(prev_hash)
-        digest, material = bytes(digest), bytes(material)
+        # Drivers may hand out memoryview or bytearray. Only those are converted: bytes(),
+        # even of bytes, costs as much as all the checks below together.
+        if not (
+            type(material) is bytes
+            and type(digest) is bytes
+            and (prev_hash is None or type(prev_hash) is bytes)
+        ):
+            prev_hash = None if prev_hash is None else bytes(prev_hash)
+            digest, material = bytes(digest), bytes(material)
         if idx != expected_idx:
             breaks.append(Break(idx, "gap", f"expected idx {expected_idx}"))
         if prev_hash != previous:
