@@ -17,7 +17,7 @@ from audit.models import (
     AuditSigningKey,
     AuditVerification,
 )
-from audit.services import node_fetcher
+from audit.services import with_prefetched_nodes
 from audit.verify import Break, verify_log
 
 
@@ -68,46 +68,54 @@ def audit_verifier_key(*, workspace) -> str | None:
     )
 
 
-def _size(workspace) -> int:
+def _root(head, size: int, fetch) -> bytes:
+    # the current root is on the head (the tree's right edge); older ones come from nodes
+    return frontier_root(head.frontier_hashes) if size == head.size else root_at(size, fetch)
+
+
+def _head_and_size(workspace):
     head = audit_head(workspace=workspace)
-    return head.size if head else 0
+    return head, (head.size if head else 0)
 
 
 def audit_inclusion_proof(*, workspace, index: int, size: int | None = None) -> dict:
     """RFC 9162 inclusion proof of entry ``index`` in the tree of ``size`` entries."""
-    current = _size(workspace)
+    head, current = _head_and_size(workspace)
     size = current if size is None else size
     if not 0 < size <= current:
         raise AuditProofRequestError(f"size must be between 1 and {current}.", field="size")
     if not 0 <= index < size:
         raise AuditProofRequestError(f"index must be below size ({size}).", field="index")
-    fetch = node_fetcher(workspace)
-    leaf = fetch([(0, index)])[(0, index)]
-    return {
-        "index": index,
-        "size": size,
-        "leaf_hash": leaf,
-        "root": root_at(size, fetch),
-        "proof": inclusion_proof(index, size, fetch),
-    }
+    return with_prefetched_nodes(
+        workspace,
+        lambda fetch: {
+            "index": index,
+            "size": size,
+            "leaf_hash": fetch([(0, index)])[(0, index)],
+            "root": _root(head, size, fetch),
+            "proof": inclusion_proof(index, size, fetch),
+        },
+    )
 
 
 def audit_consistency_proof(*, workspace, first: int, second: int | None = None) -> dict:
     """RFC 9162 consistency proof between the trees of ``first`` and ``second`` entries."""
-    current = _size(workspace)
+    head, current = _head_and_size(workspace)
     second = current if second is None else second
     if not 0 < second <= current:
         raise AuditProofRequestError(f"second must be between 1 and {current}.", field="second")
     if not 0 < first <= second:
         raise AuditProofRequestError(f"first must be between 1 and {second}.", field="first")
-    fetch = node_fetcher(workspace)
-    return {
-        "first": first,
-        "second": second,
-        "first_root": root_at(first, fetch),
-        "second_root": root_at(second, fetch),
-        "proof": consistency_proof(first, second, fetch),
-    }
+    return with_prefetched_nodes(
+        workspace,
+        lambda fetch: {
+            "first": first,
+            "second": second,
+            "first_root": _root(head, first, fetch),
+            "second_root": _root(head, second, fetch),
+            "proof": consistency_proof(first, second, fetch),
+        },
+    )
 
 
 def _entry_summary(entry: AuditEntry | None) -> dict | None:
