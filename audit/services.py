@@ -5,6 +5,8 @@ inside that service's transaction: the change and its entry commit together or n
 """
 
 import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -58,6 +60,16 @@ def _origin_for(workspace) -> str:
     return f"{settings.TRACKLAYER_AUDIT_ORIGIN}/{workspace.public_id}"
 
 
+@dataclass(frozen=True)
+class AuditEvent:
+    """One entry to append: what happened, to what, with which details."""
+
+    event_type: str
+    resource_type: str
+    resource_id: str
+    payload: dict | None = None
+
+
 def audit_record(
     *,
     workspace,
@@ -73,58 +85,82 @@ def audit_record(
     and is a leaf of the workspace's RFC 9162 Merkle tree (its completed subtrees stored, its
     right edge on the head); appends to one workspace are serialised by a row lock on its log
     head, while different workspaces never wait on each other; a payload that cannot be
-    written canonically raises ``AuditPayloadError`` before anything is stored.
+    written canonically raises ``AuditPayloadError`` before anything is stored; while the
+    advisory lock is on, nothing is appended without its key.
     """
+    [entry] = audit_record_many(
+        workspace=workspace,
+        actor=actor,
+        events=[AuditEvent(event_type, resource_type, resource_id, payload)],
+    )
+    return entry
+
+
+def audit_record_many(*, workspace, actor, events: Sequence[AuditEvent]) -> list[AuditEntry]:
+    """Append several entries in order under one lock, one insert and one head update — the
+    same guarantees as ``audit_record``, at a fraction of the cost per entry."""
     if not connection.in_atomic_block:
         raise AuditError("audit_record must run inside the transaction of the change it records")
     head = AuditLogHead.objects.select_for_update().filter(workspace=workspace).first()
     if head is None:
         audit_log_open(workspace=workspace)
         head = AuditLogHead.objects.select_for_update().get(workspace=workspace)
-
     if head.advisory_key_hash and not presented_key_matches(head.advisory_key_hash):
         raise AuditLockedError(
             "This workspace's audit log is under an advisory lock: changes are refused until an "
             "admin lifts the lock with its key."
         )
+
     now = timezone.now()
+    timestamp = rfc3339(now)
     actor_name = actor_ref(actor)
-    material = canonical_json(
-        {
-            "v": MATERIAL_VERSION,
-            "origin": head.origin,
-            "idx": head.size,
-            "event_type": event_type,
-            "resource_type": resource_type,
-            "resource_id": resource_id,
-            "actor": actor_name,
-            "timestamp": rfc3339(now),
-            "payload": payload or {},
-        }
-    )
+    size = head.size
     prev_hash = None if head.head_hash is None else bytes(head.head_hash)
-    digest = entry_hash(prev_hash, material)
-    entry = AuditEntry.objects.create(
-        workspace=workspace,
-        idx=head.size,
-        prev_hash=prev_hash,
-        hash=digest,
-        material=material,
-        event_type=event_type,
-        resource_type=resource_type,
-        resource_id=resource_id,
-        actor=actor_name,
-        timestamp=now,
-    )
-    frontier, completed = frontier_append(head.frontier_hashes, head.size, leaf_hash(material))
-    AuditMerkleNode.objects.bulk_create(
-        AuditMerkleNode(workspace=workspace, level=level, index=index, hash=node)
-        for level, index, node in completed
-    )
+    frontier = head.frontier_hashes
+    entries, nodes = [], []
+    for event in events:
+        material = canonical_json(
+            {
+                "v": MATERIAL_VERSION,
+                "origin": head.origin,
+                "idx": size,
+                "event_type": event.event_type,
+                "resource_type": event.resource_type,
+                "resource_id": event.resource_id,
+                "actor": actor_name,
+                "timestamp": timestamp,
+                "payload": event.payload or {},
+            }
+        )
+        digest = entry_hash(prev_hash, material)
+        entries.append(
+            AuditEntry(
+                workspace=workspace,
+                idx=size,
+                prev_hash=prev_hash,
+                hash=digest,
+                material=material,
+                event_type=event.event_type,
+                resource_type=event.resource_type,
+                resource_id=event.resource_id,
+                actor=actor_name,
+                timestamp=now,
+            )
+        )
+        frontier, completed = frontier_append(frontier, size, leaf_hash(material))
+        nodes.extend(
+            AuditMerkleNode(workspace=workspace, level=level, index=index, hash=node)
+            for level, index, node in completed
+        )
+        size, prev_hash = size + 1, digest
+    if not entries:
+        return []
+    AuditEntry.objects.bulk_create(entries)
+    AuditMerkleNode.objects.bulk_create(nodes)
     AuditLogHead.objects.filter(pk=head.pk).update(
-        size=head.size + 1, head_hash=digest, frontier=b"".join(frontier), updated_at=now
+        size=size, head_hash=prev_hash, frontier=b"".join(frontier), updated_at=now
     )
-    return entry
+    return entries
 
 
 # --- Signing keys and checkpoints ------------------------------------------------------------

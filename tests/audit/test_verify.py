@@ -240,3 +240,22 @@ def test_32_concurrent_writers_leave_one_tree_equal_to_a_recomputation():
     assert head.size == len(rows) == 1 + 32 * 5
     assert frontier_root(head.frontier_hashes) == recomputed
     assert selectors.audit_verify(workspace=workspace)["chain_status"] == "valid"
+
+
+def test_batched_appends_keep_every_guarantee(db):
+    workspace = WorkspaceFactory(owner=None)
+    batch = [services.AuditEvent("thing.batched", "thing", f"t{n}", {"n": n}) for n in range(37)]
+
+    with transaction.atomic():
+        written = services.audit_record_many(workspace=workspace, actor=ACTOR, events=batch)
+        assert services.audit_record_many(workspace=workspace, actor=ACTOR, events=[]) == []
+    append(workspace, 2)  # single appends continue the same chain and tree
+
+    rows = entries(workspace)
+    assert [e.idx for e in written] == list(range(1, 38))
+    assert [e.idx for e in rows] == list(range(40))
+    head = AuditLogHead.objects.get(workspace=workspace)
+    assert frontier_root(head.frontier_hashes) == root_from_leaf_hashes(
+        [leaf_hash(bytes(e.material)) for e in rows]
+    )
+    assert selectors.audit_verify(workspace=workspace)["chain_status"] == "valid"

@@ -15,7 +15,7 @@ from django.db import DatabaseError, connection, transaction
 from audit.actors import SystemActor
 from audit.models import AuditEntry
 from audit.selectors import audit_chain_breaks, audit_head
-from audit.services import audit_record
+from audit.services import AuditEvent, audit_record, audit_record_many
 from workspaces.models import Workspace
 from workspaces.services import workspace_create
 
@@ -167,3 +167,23 @@ def verify_all() -> tuple[int, float, int]:
     started = time.perf_counter()
     breaks = sum(len(audit_chain_breaks(workspace=workspace)) for workspace in workspaces)
     return entries, time.perf_counter() - started, breaks
+
+
+BATCH_SIZE = 100
+
+
+def run_batched(
+    workspace: Workspace, batch: int = BATCH_SIZE
+) -> tuple[int, float, list[float], str]:
+    """One writer appending ``batch`` entries per transaction with ``audit_record_many``
+    for RUN_SECONDS; returns (entries, seconds, per-batch latencies, check)."""
+    events = [AuditEvent("bench.batched", "bench_writer", "0", {"n": n}) for n in range(batch)]
+    latencies: list[float] = []
+    start = time.perf_counter()
+    while time.perf_counter() - start < RUN_SECONDS:
+        began = time.perf_counter()
+        with transaction.atomic():
+            audit_record_many(workspace=workspace, actor=ACTOR, events=events)
+        latencies.append(time.perf_counter() - began)
+    seconds = time.perf_counter() - start
+    return len(latencies) * batch, seconds, latencies, verify(workspace).summary()
