@@ -19,6 +19,7 @@ import orjson
 from django.db import transaction
 from django.utils import timezone
 
+from audit.exceptions import AuditLockedError
 from audit.models import (
     AuditCheckpoint,
     AuditEntry,
@@ -208,7 +209,7 @@ def audit_export_run(*, workspace, actor) -> str:
     """Export to the configured target now, delete exports past the retention, record it.
 
     Returns the object key. A target that refuses raises ``ExportTargetError`` (the run is
-    then not recorded as done; ``audit_export_failure_record`` notes the failure)."""
+    then not recorded as done; ``audit_export_attempt`` keeps the failure)."""
     from workspaces import policy
 
     policy.authorize(workspace=workspace, actor=actor, action=policy.Action.AUDIT_SETTINGS)
@@ -250,17 +251,27 @@ def _describe(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"[:300]
 
 
-@transaction.atomic
-def audit_export_failure_record(*, workspace, actor, message: str) -> None:
-    AuditExportConfig.objects.filter(workspace=workspace).update(last_error=message)
-    audit_record(
-        workspace=workspace,
-        actor=actor,
-        event_type="audit.export_failed",
-        resource_type="audit_log",
-        resource_id=workspace.public_id,
-        payload={"error": message},
-    )
+def audit_export_attempt(*, workspace, actor) -> str:
+    """``audit_export_run``, and when the target refuses, the failure is kept: on the
+    settings page and (unless the log is locked) as ``audit.export_failed``. Re-raises."""
+    try:
+        return audit_export_run(workspace=workspace, actor=actor)
+    except ExportTargetError as error:
+        with transaction.atomic():
+            AuditExportConfig.objects.filter(workspace=workspace).update(last_error=error.message)
+            try:
+                with transaction.atomic():
+                    audit_record(
+                        workspace=workspace,
+                        actor=actor,
+                        event_type="audit.export_failed",
+                        resource_type="audit_log",
+                        resource_id=workspace.public_id,
+                        payload={"error": error.message},
+                    )
+            except AuditLockedError:
+                pass  # the failure stays visible on the settings page
+        raise
 
 
 CONFIG_FIELDS = (

@@ -296,36 +296,43 @@ def audit_checkpoint_publish(*, checkpoint: AuditCheckpoint) -> AuditWitnessDeli
     )
 
 
-@transaction.atomic
 def audit_verify_record(*, workspace, actor) -> dict:
-    """Verify the log now, keep the result, and write it to the log itself."""
+    """Verify the log now, keep the result, and write it to the log itself.
+
+    Under the advisory lock the verification still runs and is returned, with
+    ``recorded: False``: verifying changes nothing, only recording the run needs the log.
+    """
     from audit.selectors import audit_verify
 
-    result = audit_verify(workspace=workspace)
-    run = AuditVerification.objects.create(
-        workspace=workspace,
-        valid=result["chain_status"] == "valid",
-        total_events=result["total_events"],
-        break_count=result["break_count"],
-        result=result,
-    )
-    result["last_verified_at"] = run.ran_at.isoformat()
-    audit_record(
-        workspace=workspace,
-        actor=actor,
-        event_type="audit.verified",
-        resource_type="audit_log",
-        resource_id=workspace.public_id,
-        payload={
-            "chain_status": result["chain_status"],
-            "total_events": result["total_events"],
-            "break_count": result["break_count"],
-            "first_bad_idx": min(
-                (b["idx"] for b in result["broken_events"] if b["idx"] is not None), default=None
-            ),
-        },
-    )
-    return result
+    try:
+        with transaction.atomic():
+            result = audit_verify(workspace=workspace)
+            run = AuditVerification.objects.create(
+                workspace=workspace,
+                valid=result["chain_status"] == "valid",
+                total_events=result["total_events"],
+                break_count=result["break_count"],
+                result=result,
+            )
+            audit_record(
+                workspace=workspace,
+                actor=actor,
+                event_type="audit.verified",
+                resource_type="audit_log",
+                resource_id=workspace.public_id,
+                payload={
+                    "chain_status": result["chain_status"],
+                    "total_events": result["total_events"],
+                    "break_count": result["break_count"],
+                    "first_bad_idx": min(
+                        (b["idx"] for b in result["broken_events"] if b["idx"] is not None),
+                        default=None,
+                    ),
+                },
+            )
+    except AuditLockedError:
+        return {**audit_verify(workspace=workspace), "recorded": False}
+    return {**result, "last_verified_at": run.ran_at.isoformat(), "recorded": True}
 
 
 # --- Advisory lock -----------------------------------------------------------------------------

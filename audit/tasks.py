@@ -7,7 +7,6 @@ from celery import shared_task
 
 from audit import export, services
 from audit.actors import SystemActor
-from audit.exceptions import AuditLockedError
 from audit.models import AuditCheckpoint, AuditLogHead
 from tracklayer.exceptions import DomainError
 from workspaces.models import Workspace
@@ -38,9 +37,7 @@ def audit_verify_all() -> None:
 @shared_task
 def audit_verify(workspace_id: int) -> None:
     workspace = Workspace.objects.get(pk=workspace_id)
-    try:
-        services.audit_verify_record(workspace=workspace, actor=ACTOR)
-    except AuditLockedError:
+    if not services.audit_verify_record(workspace=workspace, actor=ACTOR)["recorded"]:
         logger.warning("audit log of %s is locked; daily verification not recorded", workspace)
 
 
@@ -49,15 +46,9 @@ def audit_export_scheduled(workspace_id: int) -> None:
     """The weekly export; a failure is recorded (in the log and on the settings page)."""
     workspace = Workspace.objects.get(pk=workspace_id)
     try:
-        export.audit_export_run(workspace=workspace, actor=ACTOR)
+        export.audit_export_attempt(workspace=workspace, actor=ACTOR)
     except DomainError as error:
         logger.warning("audit export of %s failed: %s", workspace, error.message)
-        try:
-            export.audit_export_failure_record(
-                workspace=workspace, actor=ACTOR, message=error.message
-            )
-        except AuditLockedError:
-            logger.warning("audit log of %s is locked; export failure not recorded", workspace)
 
 
 @shared_task(bind=True, max_retries=6)

@@ -3,7 +3,6 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit import export, selectors, services
-from audit.exceptions import AuditLockedError
 from audit.forms import ExportConfigForm
 from tracklayer.exceptions import DomainError
 from workspaces.dashboard import flash, form_error, render_htmx, workspace_view
@@ -71,11 +70,8 @@ def _render_integrity(request, status: int = 200, **extra):
 @require_POST
 def audit_verify(request):
     """One-click verify: recompute the chain and tree, check the checkpoints, record it."""
-    try:
-        result = services.audit_verify_record(workspace=request.workspace, actor=request.user)
-    except AuditLockedError:
-        # Verifying changes nothing; only recording the run needs the (locked) log.
-        result = selectors.audit_verify(workspace=request.workspace)
+    result = services.audit_verify_record(workspace=request.workspace, actor=request.user)
+    if not result["recorded"]:
         return _render_integrity(
             request, result=result, integrity_error="Verified, but not recorded: the log is locked."
         )
@@ -164,11 +160,7 @@ def compliance_settings(request):
 @require_POST
 def export_now(request):
     try:
-        key = export.audit_export_run(workspace=request.workspace, actor=request.user)
+        key = export.audit_export_attempt(workspace=request.workspace, actor=request.user)
     except DomainError as error:
-        if isinstance(error, export.ExportTargetError):
-            export.audit_export_failure_record(
-                workspace=request.workspace, actor=request.user, message=error.message
-            )
         return _compliance(request, status=error.status, export_error=error.message)
     return _compliance(request, exported_key=key)
