@@ -1,0 +1,873 @@
+"""IAB TCF v2.2 TC string decoder (pure Python, no Django).
+
+Decodes the Transparency & Consent string of the IAB Europe Transparency & Consent Framework
+(TCF) v2 — the format of TCF 2.0, 2.2 and 2.3, which share one bit layout — into a frozen
+:class:`TCData`. The layout is the IAB Tech Lab's "Consent string and vendor list formats v2"
+(https://github.com/InteractiveAdvertisingBureau/GDPR-Transparency-and-Consent-Framework/blob/master/TCFv2/IAB%20Tech%20Lab%20-%20Consent%20string%20and%20vendor%20list%20formats%20v2.md);
+``docs/privacy-tcf.md`` summarises it with the choices made here.
+
+Guarantees:
+
+- :func:`decode` returns a :class:`TCData` or raises :class:`TCStringError` — never any other
+  exception, whatever it is given (the Hypothesis tests feed it arbitrary and mutated input).
+- The work and memory spent are bounded by the input's length, except for vendor *ranges*,
+  which can name many ids in a few bits; those are capped at :data:`MAX_VENDOR_IDS` ids in all.
+- Results are cached (an LRU bounded by entries and by weight, see :data:`CACHE_MAX_WEIGHT`)
+  because a visitor's events repeat one string; vendor sets are shared between strings that
+  differ only elsewhere (the common case: visitors who made the same choices).
+"""
+
+from __future__ import annotations
+
+import binascii
+import functools
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import chain, compress
+from typing import Any, NamedTuple
+
+__all__ = [
+    "CACHE_MAX_ENTRIES",
+    "CACHE_MAX_WEIGHT",
+    "ERROR_CODES",
+    "MAX_LENGTH",
+    "MAX_VENDOR_IDS",
+    "CacheInfo",
+    "PublisherRestriction",
+    "TCData",
+    "TCStringError",
+    "decode",
+    "decode_cache_clear",
+    "decode_cache_info",
+]
+
+MAX_LENGTH = 65_536
+"""Longer input is refused (``too_long``) before any work. Real TC strings are 50 B – 4 KB."""
+
+MAX_VENDOR_IDS = 131_072
+"""Most vendor ids one string may name across all its vendor sets (``too_many_vendor_ids``).
+
+A range entry names up to 65,535 ids in 33 bits, so without a cap a 2 KB string of publisher
+restrictions could ask for ~10⁷ ids (hundreds of MB). The cap allows every set of a realistic
+string many times over (the Global Vendor List has ~1,100 vendors) and two full 1–65,535 ranges.
+"""
+
+CACHE_MAX_ENTRIES = 65_536
+"""Most strings :func:`decode` keeps decoded (per process)."""
+
+CACHE_MAX_WEIGHT = 1_048_576
+"""Most weight :func:`decode`'s cache keeps, in units of one vendor id (~40 bytes of set
+table): about 40 MB at worst. A decoded string weighs its ids, plus 8 per set and 50 for the
+rest; a realistic one weighs 300–1,500, so ~1,000–3,000 of them fit, and thousands of tiny
+ones up to CACHE_MAX_ENTRIES. Bounding the weight rather than the count is what keeps memory
+bounded: a few bytes of range entries can decode to a megabyte of sets."""
+
+ERROR_CODES = frozenset(
+    {
+        "not_a_string",
+        "empty",
+        "too_long",
+        "bad_characters",
+        "bad_padding",
+        "empty_segment",
+        "truncated",
+        "unsupported_version",
+        "missing_core",
+        "unknown_segment_type",
+        "duplicate_segment",
+        "range_end_before_start",
+        "bad_vendor_id",
+        "bad_purpose_id",
+        "bad_language",
+        "bad_country",
+        "too_many_vendor_ids",
+    }
+)
+"""Every :attr:`TCStringError.code` :func:`decode` can raise (a stable contract)."""
+
+
+class TCStringError(ValueError):
+    """A TC string that cannot be decoded: ``code`` is stable (one of :data:`ERROR_CODES`),
+    ``message`` is for people and may change."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True, slots=True)
+class PublisherRestriction:
+    """The publisher's restriction of one purpose for some vendors.
+
+    ``restriction_type``: 0 purpose not allowed, 1 require consent, 2 require legitimate
+    interest; 3 is "undefined" in the specification and is passed through as read.
+    """
+
+    purpose_id: int
+    restriction_type: int
+    vendors: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class TCData:
+    """A decoded TC string. Ids are 1-based as in the specification; sets are frozensets
+    (empty when the segment holding them is absent)."""
+
+    version: int
+    created: datetime  # aware UTC, decisecond precision
+    last_updated: datetime
+    cmp_id: int
+    cmp_version: int
+    consent_screen: int
+    consent_language: str  # two upper-case letters, "EN"
+    vendor_list_version: int
+    policy_version: int
+    is_service_specific: bool
+    use_non_standard_texts: bool
+    special_feature_optins: frozenset[int]
+    purpose_consents: frozenset[int]
+    purpose_legitimate_interests: frozenset[int]
+    purpose_one_treatment: bool
+    publisher_cc: str  # two upper-case letters, "FR"
+    vendor_consents: frozenset[int]
+    vendor_legitimate_interests: frozenset[int]
+    # One entry per (purpose_id, restriction_type), sorted by both: entries of a string that
+    # repeats a pair are merged, so equal meaning decodes to equal data.
+    publisher_restrictions: tuple[PublisherRestriction, ...]
+    disclosed_vendors: frozenset[int]  # segment 1
+    allowed_vendors: frozenset[int]  # segment 2 (deprecated in TCF 2.2, still decoded)
+    publisher_consents: frozenset[int]  # segment 3 (publisher TC) from here on
+    publisher_legitimate_interests: frozenset[int]
+    custom_purpose_consents: frozenset[int]
+    custom_purpose_legitimate_interests: frozenset[int]
+
+    def restriction_for(self, *, purpose_id: int, vendor_id: int) -> int | None:
+        """The publisher's restriction type for this vendor and purpose, or ``None``.
+
+        The specification allows one restriction per vendor and purpose. Should a string list a
+        vendor under several types for one purpose, the strictest wins: 0 (not allowed) before
+        1 (require consent) before 2 (require legitimate interest).
+        """
+        types = [
+            restriction.restriction_type
+            for restriction in self.publisher_restrictions
+            if restriction.purpose_id == purpose_id and vendor_id in restriction.vendors
+        ]
+        return min(types) if types else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: datetimes as ISO 8601 (milliseconds, UTC offset), sets as sorted lists."""
+        return {
+            "version": self.version,
+            "created": self.created.isoformat(timespec="milliseconds"),
+            "last_updated": self.last_updated.isoformat(timespec="milliseconds"),
+            "cmp_id": self.cmp_id,
+            "cmp_version": self.cmp_version,
+            "consent_screen": self.consent_screen,
+            "consent_language": self.consent_language,
+            "vendor_list_version": self.vendor_list_version,
+            "policy_version": self.policy_version,
+            "is_service_specific": self.is_service_specific,
+            "use_non_standard_texts": self.use_non_standard_texts,
+            "special_feature_optins": sorted(self.special_feature_optins),
+            "purpose_consents": sorted(self.purpose_consents),
+            "purpose_legitimate_interests": sorted(self.purpose_legitimate_interests),
+            "purpose_one_treatment": self.purpose_one_treatment,
+            "publisher_cc": self.publisher_cc,
+            "vendor_consents": sorted(self.vendor_consents),
+            "vendor_legitimate_interests": sorted(self.vendor_legitimate_interests),
+            "publisher_restrictions": [
+                {
+                    "purpose_id": restriction.purpose_id,
+                    "restriction_type": restriction.restriction_type,
+                    "vendors": sorted(restriction.vendors),
+                }
+                for restriction in self.publisher_restrictions
+            ],
+            "disclosed_vendors": sorted(self.disclosed_vendors),
+            "allowed_vendors": sorted(self.allowed_vendors),
+            "publisher_consents": sorted(self.publisher_consents),
+            "publisher_legitimate_interests": sorted(self.publisher_legitimate_interests),
+            "custom_purpose_consents": sorted(self.custom_purpose_consents),
+            "custom_purpose_legitimate_interests": sorted(self.custom_purpose_legitimate_interests),
+        }
+
+
+# --- public entry point --------------------------------------------------------------------
+
+
+def decode(tc_string: str) -> TCData:
+    """Decode a TC string (web-safe base64 segments joined by ``"."``, core segment first).
+
+    Surrounding whitespace is ignored. Correct ``=`` padding of a segment is tolerated though
+    TC strings are unpadded. Raises :class:`TCStringError` — and nothing else — when the
+    string cannot be decoded. Repeated strings are answered from a bounded LRU cache.
+    """
+    if type(tc_string) is not str:
+        if not isinstance(tc_string, str):
+            raise TCStringError(
+                "not_a_string", f"A TC string must be a str, not {type(tc_string).__name__}."
+            )
+        tc_string = str.__str__(tc_string)  # a plain str: a subclass's __hash__ is not ours
+    if len(tc_string) > MAX_LENGTH:
+        raise TCStringError(
+            "too_long",
+            f"The TC string is {len(tc_string):,} characters long; at most {MAX_LENGTH:,} "
+            "are accepted.",
+        )
+    data = _CACHE.get(tc_string)
+    if data is None:
+        data = _decode(tc_string)
+        _CACHE.put(tc_string, data, _weight(tc_string, data))
+    return data
+
+
+class _WeightedLRU:
+    """An LRU cache bounded both by entries and by the summed weight of its values.
+
+    ``functools.lru_cache`` bounds only the count, and one decoded string can hold a thousand
+    times the sets of another. An OrderedDict keeps recency (``move_to_end`` and
+    ``popitem(last=False)`` are O(1); a plain dict's first item gets slower to find as items
+    are popped from its front). A lock keeps the bookkeeping consistent across threads.
+    """
+
+    def __init__(self, max_entries: int, max_weight: int) -> None:
+        self.max_entries = max_entries
+        self.max_weight = max_weight
+        self._entries: OrderedDict[str, tuple[TCData, int]] = OrderedDict()
+        self._weight = 0
+        self._hits = 0
+        self._misses = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> TCData | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                self._misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self._hits += 1
+            return entry[0]
+
+    def put(self, key: str, value: TCData, weight: int) -> None:
+        if weight > self.max_weight // 16:
+            return  # one huge string may not empty the cache of everyone else's
+        with self._lock:
+            previous = self._entries.pop(key, None)
+            if previous is not None:
+                self._weight -= previous[1]
+            self._entries[key] = (value, weight)
+            self._weight += weight
+            while self._weight > self.max_weight or len(self._entries) > self.max_entries:
+                _, (_, evicted_weight) = self._entries.popitem(last=False)
+                self._weight -= evicted_weight
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._weight = self._hits = self._misses = 0
+
+    def info(self) -> CacheInfo:
+        with self._lock:
+            return CacheInfo(self._hits, self._misses, len(self._entries), self._weight)
+
+
+class CacheInfo(NamedTuple):
+    """What :func:`decode_cache_info` reports."""
+
+    hits: int
+    misses: int
+    entries: int
+    weight: int
+
+
+_CACHE = _WeightedLRU(CACHE_MAX_ENTRIES, CACHE_MAX_WEIGHT)
+
+
+def decode_cache_info() -> CacheInfo:
+    """Hits and misses since the last clear, and what the cache holds now."""
+    return _CACHE.info()
+
+
+def decode_cache_clear() -> None:
+    """Empty :func:`decode`'s cache (benchmarks and tests start cold with it)."""
+    _CACHE.clear()
+
+
+# The names functools.lru_cache gives, for callers used to them.
+decode.cache_info = decode_cache_info  # type: ignore[attr-defined]
+decode.cache_clear = decode_cache_clear  # type: ignore[attr-defined]
+
+
+def _weight(tc_string: str, data: TCData) -> int:
+    """Roughly the memory an entry holds, in ~40-byte units (one vendor id of a set)."""
+    sets = (
+        data.vendor_consents,
+        data.vendor_legitimate_interests,
+        data.disclosed_vendors,
+        data.allowed_vendors,
+        *(restriction.vendors for restriction in data.publisher_restrictions),
+    )
+    return 50 + len(tc_string) // 40 + sum(len(ids) + 8 for ids in sets)
+
+
+# --- text to bits --------------------------------------------------------------------------
+
+# Every character of a string that can be decoded at all ("=" only as padding, "." between
+# segments, both checked afterwards).
+_ALPHABET = re.compile(r"[A-Za-z0-9_\-.=]+")
+# Web-safe to standard base64 for binascii, as a bytes table (bytes.translate is C-fast).
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+# The 6-bit value of each web-safe base64 character.
+_BASE64_VALUES = {
+    character: value
+    for value, character in enumerate(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    )
+}
+# "0"/"1" characters to 0/1 bytes, the selectors itertools.compress wants.
+_TO_FLAGS = bytes.maketrans(b"01", b"\x00\x01")
+
+
+def _split(tc_string: str) -> list[str]:
+    """The segments' texts, with characters and padding checked and padding removed."""
+    text = tc_string.strip()
+    if not text:
+        raise TCStringError("empty", "The TC string is empty.")
+    if _ALPHABET.fullmatch(text) is None:
+        bad = next(c for c in text if not (c.isascii() and (c.isalnum() or c in "-_.=")))
+        raise TCStringError(
+            "bad_characters",
+            f"The TC string has the character {bad!r}: only web-safe base64 "
+            "(A–Z a–z 0–9 - _) and '.' between segments may appear.",
+        )
+    segments = text.split(".")
+    for index, segment in enumerate(segments):
+        if "=" in segment:
+            segment = segments[index] = _strip_padding(segment, index)
+        if not segment:
+            raise TCStringError("empty_segment", f"Segment {index + 1} of the TC string is empty.")
+        if len(segment) % 4 == 1:
+            raise TCStringError(
+                "bad_padding",
+                f"Segment {index + 1} of the TC string has {len(segment)} characters, which no "
+                "base64 encoding produces (one more or one fewer would do).",
+            )
+    return segments
+
+
+def _strip_padding(segment: str, index: int) -> str:
+    """Accept base64 "=" padding only where base64 puts it."""
+    data = segment.rstrip("=")
+    padding = len(segment) - len(data)
+    if "=" in data or padding > 2 or len(segment) % 4 or len(data) % 4 != (4 - padding) % 4:
+        raise TCStringError(
+            "bad_padding",
+            f"Segment {index + 1} of the TC string has misplaced '=' padding "
+            "(TC strings are unpadded web-safe base64).",
+        )
+    return data
+
+
+def _bits(segment: str) -> str:
+    """The segment's 6 bits per character as a "0"/"1" str (its length is checked already)."""
+    # Pad with "A" (six 0 bits) to whole base64 quanta, decode all bits, drop the padding's:
+    # unlike "=" padding, this keeps the last character's bits that end past a byte boundary.
+    padding = -len(segment) % 4
+    data = binascii.a2b_base64((segment + "AA"[:padding]).encode("ascii").translate(_TO_STANDARD))
+    size = 6 * len(segment)
+    value = int.from_bytes(data, "big") >> (6 * padding)
+    return bin(value | (1 << size))[3:]  # "0b1" + exactly size bits
+
+
+class _Bits:
+    """A run of bits as a "0"/"1" str, read left to right field by field. ``offset`` is where
+    it starts in its segment, for messages."""
+
+    __slots__ = ("bits", "flags", "name", "offset", "pos", "size")
+
+    def __init__(self, bits: str, name: str, offset: int = 0) -> None:
+        self.bits = bits
+        self.size = len(bits)
+        self.pos = 0
+        self.name = name
+        self.offset = offset
+        self.flags: bytes | None = None  # the same bits as 0/1 bytes, made on first need
+
+    def need(self, width: int, field: str) -> None:
+        if self.pos + width > self.size:
+            raise TCStringError(
+                "truncated",
+                f"The TC string is truncated: the {self.name} segment's {field} needs {width} "
+                f"bits at bit {self.offset + self.pos}, but only {self.size - self.pos} remain.",
+            )
+
+    def read_int(self, width: int, field: str) -> int:
+        pos = self.pos
+        end = pos + width
+        if end > self.size:
+            self.need(width, field)
+        self.pos = end
+        return int(self.bits[pos:end], 2)
+
+    def read_bitfield(self, width: int, field: str) -> frozenset[int]:
+        """The ids of the set bits of the next ``width`` bits (bit 0 is id 1)."""
+        pos = self.pos
+        end = pos + width
+        if end > self.size:
+            self.need(width, field)
+        self.pos = end
+        if width <= 64:
+            return _small_set(self.bits[pos:end])
+        if width <= _SHARED_MAX_IDS:
+            return _shared_set(self.bits[pos:end])
+        flags = self.flags
+        if flags is None:
+            flags = self.flags = self.bits.encode("ascii").translate(_TO_FLAGS)
+        return _bits_to_set(flags[pos:end])
+
+
+# --- sets of ids ---------------------------------------------------------------------------
+
+# Shared id objects: compress(_IDS, flags) yields the ids of the set bits without creating an
+# int per bit, and every decoded set shares the same int objects. Grown on demand up to 65,535.
+_IDS: tuple[int, ...] = tuple(range(1, 4097))
+_MAX_ID = 65_535
+_EMPTY: frozenset[int] = frozenset()
+
+# Vendor sets, restrictions and segments are shared between strings (see _shared_set) when
+# they are at most this large: 2,048 ids, 4,096 bits of key, 64 ranges. Larger ones (never
+# seen in practice) are built for each string and not kept, so that the shared caches hold a
+# few MB at most.
+_SHARED_MAX_IDS = 2_048
+_SHARED_MAX_BITS = 4_096
+_SHARED_MAX_RANGES = 64
+
+
+def _ids(count: int) -> tuple[int, ...]:
+    """The shared ids 1..count (count ≤ 65,535)."""
+    global _IDS
+    if count > len(_IDS):
+        _IDS = tuple(range(1, _MAX_ID + 1))  # once per process, ~2.5 MB, only if ever needed
+    return _IDS
+
+
+@functools.lru_cache(maxsize=1_024)
+def _small_set(bits: str) -> frozenset[int]:
+    """The ids of the set bits of a bitfield of ≤ 64 bits ("0110…" → {2, 3}). Purposes and
+    special features take few distinct values, so nearly every call is a cache hit."""
+    return frozenset(compress(_IDS, bits.encode("ascii").translate(_TO_FLAGS)))
+
+
+@functools.lru_cache(maxsize=256)
+def _shared_set(key: str | tuple[tuple[int, int], ...]) -> frozenset[int]:
+    """A vendor set from its bitfield (a "0"/"1" str) or its merged ranges (a tuple).
+
+    Visitors who made the same choices have strings that differ only in their timestamps:
+    their vendor sets are built once and shared (which also keeps the decode cache small).
+    Bounded: 256 sets of at most _SHARED_MAX_IDS ids.
+    """
+    if isinstance(key, str):
+        return _bits_to_set(key.encode("ascii").translate(_TO_FLAGS))
+    return _ranges_to_set(key)
+
+
+def _bits_to_set(flags: bytes) -> frozenset[int]:
+    """``flags`` holds one 0/1 byte per bit; bit 0 is id 1."""
+    # compress() walks the flags in C and yields the shared id objects: measured faster than
+    # per-byte lookup tables, and no int is created per bit.
+    return frozenset(compress(_ids(len(flags)), flags))
+
+
+def _ranges_to_set(ranges: tuple[tuple[int, int], ...]) -> frozenset[int]:
+    """The ids of sorted, non-overlapping, non-empty inclusive ranges."""
+    ids = _ids(ranges[-1][1])
+    if len(ranges) == 1:
+        start, end = ranges[0]
+        return frozenset(ids[start - 1 : end])
+    return frozenset(chain.from_iterable(ids[start - 1 : end] for start, end in ranges))
+
+
+class _Budget:
+    """Counts the vendor ids one decode materialises, refusing more than MAX_VENDOR_IDS."""
+
+    __slots__ = ("used",)
+
+    def __init__(self) -> None:
+        self.used = 0
+
+    def spend(self, count: int) -> None:
+        self.used += count
+        if self.used > MAX_VENDOR_IDS:
+            raise TCStringError(
+                "too_many_vendor_ids",
+                f"The TC string names more than {MAX_VENDOR_IDS:,} vendor ids in all "
+                "(ranges can name many ids in a few bits; no real string needs that many).",
+            )
+
+
+class _Unshared(Exception):
+    """Raised through an ``lru_cache`` (which never stores exceptions) to hand back a result
+    too large to keep."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+# --- the core segment ----------------------------------------------------------------------
+
+# Segment types: the first 3 bits of every segment but the core, whose type is implicit.
+_CORE, _DISCLOSED, _ALLOWED, _PUBLISHER_TC = 0, 1, 2, 3
+_SEGMENT_NAMES = {
+    _CORE: "core",
+    _DISCLOSED: "disclosed vendors",
+    _ALLOWED: "allowed vendors",
+    _PUBLISHER_TC: "publisher TC",
+}
+
+# The core segment's fixed part: (field, width) in order, 213 bits in all.
+_CORE_FIELDS = (
+    ("Version", 6),
+    ("Created", 36),
+    ("LastUpdated", 36),
+    ("CmpId", 12),
+    ("CmpVersion", 12),
+    ("ConsentScreen", 6),
+    ("ConsentLanguage", 12),
+    ("VendorListVersion", 12),
+    ("TcfPolicyVersion", 6),
+    ("IsServiceSpecific", 1),
+    ("UseNonStandardTexts", 1),
+    ("SpecialFeatureOptIns", 12),
+    ("PurposesConsent", 24),
+    ("PurposesLITransparency", 24),
+    ("PurposeOneTreatment", 1),
+    ("PublisherCC", 12),
+)
+_CORE_FIXED_BITS = sum(width for _, width in _CORE_FIELDS)  # 213
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+_TIMES_END = 78  # Version (6 bits), Created (36), LastUpdated (36)
+
+
+def _read_core(bits: str, budget: _Budget) -> tuple[Any, ...]:
+    """The core segment's values, in TCData's field order (up to publisher_restrictions)."""
+    if len(bits) < _CORE_FIXED_BITS:
+        core = _Bits(bits, "core")
+        for field, width in _CORE_FIELDS:
+            core.need(width, field)
+            core.pos += width
+    created = int(bits[6:42], 2)
+    last_updated = int(bits[42:_TIMES_END], 2)
+    created_at = _datetime(created)
+    rest, vendor_ids = _core_rest(bits[_TIMES_END:])
+    budget.spend(vendor_ids)
+    return (
+        2,  # version, checked by the caller
+        created_at,
+        created_at if last_updated == created else _datetime(last_updated),
+        *rest,
+    )
+
+
+def _core_rest(bits: str) -> tuple[tuple[Any, ...], int]:
+    """(the core's values after LastUpdated, how many vendor ids they name).
+
+    The strings of a site's visitors who made the same choices differ only in their Created
+    and LastUpdated times: the rest of their core is decoded once and shared (by its bits,
+    at most _SHARED_MAX_BITS of them).
+    """
+    if len(bits) > _SHARED_MAX_BITS:
+        return _read_core_rest(bits)
+    try:
+        return _shared_core_rest(bits)
+    except _Unshared as unshared:
+        return unshared.value
+
+
+@functools.lru_cache(maxsize=256)
+def _shared_core_rest(bits: str) -> tuple[tuple[Any, ...], int]:
+    result = _read_core_rest(bits)
+    if result[1] > _SHARED_MAX_IDS:
+        raise _Unshared(result)
+    return result
+
+
+def _read_core_rest(bits: str) -> tuple[tuple[Any, ...], int]:
+    core = _Bits(bits, "core", offset=_TIMES_END)  # the fixed fields are there: checked
+    budget = _Budget()
+    values = (
+        core.read_int(12, "CmpId"),
+        core.read_int(12, "CmpVersion"),
+        core.read_int(6, "ConsentScreen"),
+        _letters(core.read_int(12, "ConsentLanguage"), "ConsentLanguage", "bad_language"),
+        core.read_int(12, "VendorListVersion"),
+        core.read_int(6, "TcfPolicyVersion"),
+        core.read_int(1, "IsServiceSpecific") == 1,
+        core.read_int(1, "UseNonStandardTexts") == 1,
+        core.read_bitfield(12, "SpecialFeatureOptIns"),
+        core.read_bitfield(24, "PurposesConsent"),
+        core.read_bitfield(24, "PurposesLITransparency"),
+        core.read_int(1, "PurposeOneTreatment") == 1,
+        _letters(core.read_int(12, "PublisherCC"), "PublisherCC", "bad_country"),
+        _vendor_section(core, budget, "VendorConsents"),
+        _vendor_section(core, budget, "VendorLegitimateInterests"),
+    )
+    restrictions = _restrictions(core.bits[core.pos :], _TIMES_END + core.pos)
+    vendor_ids = budget.used + sum(len(restriction.vendors) for restriction in restrictions)
+    return (*values, restrictions), vendor_ids
+
+
+def _datetime(deciseconds: int) -> datetime:
+    # timedelta(days, seconds, microseconds): positional, as keywords cost twice the time.
+    return _EPOCH + timedelta(0, 0, deciseconds * 100_000)
+
+
+def _letters(value: int, field: str, code: str) -> str:
+    """Two 6-bit letters, A = 0 … Z = 25."""
+    first, second = value >> 6, value & 63
+    if first > 25 or second > 25:
+        raise TCStringError(
+            code,
+            f"The TC string's {field} holds letter numbers {first} and {second}; "
+            "each must be 0–25 (A–Z).",
+        )
+    return _LETTERS[first] + _LETTERS[second]
+
+
+def _vendor_section(section: _Bits, budget: _Budget, field: str) -> frozenset[int]:
+    """MaxVendorId (16 bits), IsRangeEncoding (1), then a bitfield of MaxVendorId bits or
+    NumEntries (12) range entries."""
+    max_vendor_id = section.read_int(16, f"{field} MaxVendorId")
+    if section.read_int(1, f"{field} IsRangeEncoding"):
+        count = section.read_int(12, f"{field} NumEntries")
+        return _range_set(_read_ranges(section, count, max_vendor_id, field), budget)
+    vendors = section.read_bitfield(max_vendor_id, f"{field} bitfield")
+    budget.spend(len(vendors))
+    return vendors
+
+
+def _read_ranges(
+    section: _Bits, count: int, max_vendor_id: int | None, field: str
+) -> list[tuple[int, int]]:
+    """``count`` range entries: IsARange (1 bit), StartOrOnlyVendorId (16), EndVendorId (16,
+    only when IsARange). Ids must be ≥ 1 and, in vendor sections, ≤ MaxVendorId."""
+    bits, size, pos = section.bits, section.size, section.pos
+    ranges = []
+    for _ in range(count):
+        width = 33 if pos < size and bits[pos] == "1" else 17
+        if pos + width > size:
+            section.pos = pos
+            section.need(width, f"{field} range entry")
+        start = int(bits[pos + 1 : pos + 17], 2)
+        end = int(bits[pos + 17 : pos + 33], 2) if width == 33 else start
+        pos += width
+        if end < start:
+            raise TCStringError(
+                "range_end_before_start",
+                f"The TC string's {field} has a range {start}–{end} that ends before it starts.",
+            )
+        if start == 0 or (max_vendor_id is not None and end > max_vendor_id):
+            limit = f"1–{max_vendor_id}" if max_vendor_id is not None else "1 or more"
+            raise TCStringError(
+                "bad_vendor_id",
+                f"The TC string's {field} names vendor ids {start}–{end}; ids must be {limit}.",
+            )
+        ranges.append((start, end))
+    section.pos = pos
+    return ranges
+
+
+def _range_set(ranges: list[tuple[int, int]], budget: _Budget) -> frozenset[int]:
+    """The ids of range entries, which may overlap and come in any order. They are merged
+    before any set is built, so repeating a range costs nothing."""
+    if not ranges:
+        return _EMPTY
+    ranges.sort()
+    merged = []
+    low, high = ranges[0]
+    for start, end in ranges[1:]:
+        if start > high + 1:
+            merged.append((low, high))
+            low, high = start, end
+        elif end > high:
+            high = end
+    merged.append((low, high))
+    count = sum(end - start + 1 for start, end in merged)
+    budget.spend(count)
+    if count <= _SHARED_MAX_IDS and len(merged) <= _SHARED_MAX_RANGES:
+        return _shared_set(tuple(merged))
+    return _ranges_to_set(tuple(merged))
+
+
+def _restrictions(bits: str, offset: int) -> tuple[PublisherRestriction, ...]:
+    """The publisher restrictions section, which ends the core: ``bits`` is the core from the
+    section on (with the encoder's padding), ``offset`` where the section starts.
+
+    A site's restrictions are the same for all its visitors, so short sections are decoded
+    once and shared (by their bits, at most _SHARED_MAX_BITS of them).
+    """
+    if len(bits) > _SHARED_MAX_BITS:
+        return _read_restrictions(bits, offset)
+    try:
+        return _shared_restrictions(bits, offset)
+    except _Unshared as unshared:
+        return unshared.value
+
+
+@functools.lru_cache(maxsize=128)
+def _shared_restrictions(bits: str, offset: int) -> tuple[PublisherRestriction, ...]:
+    restrictions = _read_restrictions(bits, offset)
+    if sum(len(restriction.vendors) for restriction in restrictions) > _SHARED_MAX_IDS:
+        raise _Unshared(restrictions)
+    return restrictions
+
+
+def _read_restrictions(bits: str, offset: int) -> tuple[PublisherRestriction, ...]:
+    """NumPubRestrictions (12 bits), then per restriction PurposeId (6), RestrictionType (2),
+    NumEntries (12) and range entries. Entries repeating a (purpose, type) pair are merged;
+    the result is sorted by both."""
+    section = _Bits(bits, "core", offset)
+    count = section.read_int(12, "NumPubRestrictions")
+    if not count:
+        return ()
+    budget = _Budget()
+    by_key: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for _ in range(count):
+        head = section.read_int(20, "PubRestrictionEntry")  # PurposeId, RestrictionType, count
+        purpose_id, restriction_type, entries = head >> 14, (head >> 12) & 3, head & 0xFFF
+        if purpose_id == 0:
+            raise TCStringError(
+                "bad_purpose_id",
+                "The TC string has a publisher restriction for purpose 0; purposes start at 1.",
+            )
+        ranges = _read_ranges(section, entries, None, "PubRestrictionEntry")
+        by_key.setdefault((purpose_id, restriction_type), []).extend(ranges)
+    return tuple(
+        PublisherRestriction(purpose_id, restriction_type, _range_set(ranges, budget))
+        for (purpose_id, restriction_type), ranges in sorted(by_key.items())
+    )
+
+
+# --- the other segments --------------------------------------------------------------------
+
+_NO_PUBLISHER_TC = (_EMPTY, _EMPTY, _EMPTY, _EMPTY)
+
+
+def _optional_segment(text: str) -> Any:
+    """The value of a segment after the core, of a known type: disclosed or allowed vendors
+    (a set), or publisher TC (four sets).
+
+    A site's disclosed vendors and publisher TC choices repeat across its visitors, so short
+    segments are decoded once and shared (by their text).
+    """
+    if 6 * len(text) > _SHARED_MAX_BITS:
+        return _read_optional_segment(text)
+    try:
+        return _shared_optional_segment(text)
+    except _Unshared as unshared:
+        return unshared.value
+
+
+@functools.lru_cache(maxsize=128)
+def _shared_optional_segment(text: str) -> Any:
+    value = _read_optional_segment(text)
+    if isinstance(value, frozenset) and len(value) > _SHARED_MAX_IDS:
+        raise _Unshared(value)
+    return value
+
+
+def _read_optional_segment(text: str) -> Any:
+    bits = _bits(text)
+    segment_type = int(bits[:3], 2)
+    segment = _Bits(bits, _SEGMENT_NAMES[segment_type])
+    segment.pos = 3
+    if segment_type == _PUBLISHER_TC:
+        return _read_publisher_tc(segment)
+    field = "DisclosedVendors" if segment_type == _DISCLOSED else "AllowedVendors"
+    return _vendor_section(segment, _Budget(), field)
+
+
+def _read_publisher_tc(segment: _Bits) -> tuple[frozenset[int], ...]:
+    """PubPurposesConsent (24 bits), PubPurposesLITransparency (24), NumCustomPurposes (6),
+    CustomPurposesConsent and CustomPurposesLITransparency (NumCustomPurposes bits each)."""
+    consents = segment.read_bitfield(24, "PubPurposesConsent")
+    legitimate_interests = segment.read_bitfield(24, "PubPurposesLITransparency")
+    custom = segment.read_int(6, "NumCustomPurposes")
+    return (
+        consents,
+        legitimate_interests,
+        segment.read_bitfield(custom, "CustomPurposesConsent"),
+        segment.read_bitfield(custom, "CustomPurposesLITransparency"),
+    )
+
+
+# --- the whole string ----------------------------------------------------------------------
+
+
+def _decode(tc_string: str) -> TCData:
+    segments = _split(tc_string)
+    core_bits = _bits(segments[0])  # every segment has ≥ 2 characters, 12 bits
+    first_type = int(core_bits[:3], 2)
+    if first_type in (_DISCLOSED, _ALLOWED, _PUBLISHER_TC):
+        raise TCStringError(
+            "missing_core",
+            f"The TC string starts with a {_SEGMENT_NAMES[first_type]} segment; the core "
+            "segment must come first.",
+        )
+    version = int(core_bits[:6], 2)
+    if version != 2:
+        raise TCStringError(
+            "unsupported_version",
+            f"The TC string is version {version}; only version 2 (TCF 2.x) is supported.",
+        )
+    budget = _Budget()
+    core = _read_core(core_bits, budget)
+
+    optional: dict[int, Any] = {}
+    for text in segments[1:]:
+        segment_type = _BASE64_VALUES[text[0]] >> 3  # the first 3 of the first char's 6 bits
+        if segment_type not in _SEGMENT_NAMES:
+            raise TCStringError(
+                "unknown_segment_type",
+                f"The TC string has a segment of type {segment_type} ({text[:12]}…); known "
+                "types are 1 (disclosed vendors), 2 (allowed vendors) and 3 (publisher TC).",
+            )
+        if segment_type == _CORE or segment_type in optional:
+            raise TCStringError(
+                "duplicate_segment",
+                f"The TC string has more than one {_SEGMENT_NAMES[segment_type]} segment.",
+            )
+        optional[segment_type] = value = _optional_segment(text)
+        if segment_type != _PUBLISHER_TC:
+            budget.spend(len(value))
+    # Positional: TCData(**fields) costs twice as much for 25 frozen fields.
+    return TCData(
+        *core,
+        optional.get(_DISCLOSED, _EMPTY),
+        optional.get(_ALLOWED, _EMPTY),
+        *optional.get(_PUBLISHER_TC, _NO_PUBLISHER_TC),
+    )
+
+
+def _clear_shared() -> None:
+    """Empty the caches of shared sets, restrictions and segments (for benchmarks)."""
+    for cached in (
+        _small_set,
+        _shared_set,
+        _shared_core_rest,
+        _shared_restrictions,
+        _shared_optional_segment,
+    ):
+        cached.cache_clear()
