@@ -16,3 +16,5 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 API_KEY_BCRYPT_ROUNDS = 4
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = False
+# Tests write events in the request's own transaction; tests of group commit turn it on.
+EVENTS_GROUP_COMMIT = False

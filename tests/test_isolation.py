@@ -9,7 +9,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from audit.models import AuditEntry
-from tests.factories import MembershipFactory
+from tests.factories import EventFactory, MembershipFactory
 from workspaces import services
 from workspaces.models import ApiKeyRole, Role
 
@@ -20,6 +20,8 @@ PUBLIC = {
     "dashboard:home": "redirects to the caller's own first workspace",
     "dashboard:workspace-create": "creates a new workspace owned by the caller",
     "dashboard:invitation-accept": "needs the invitation's secret token (tested in services)",
+    "api:schema": "the OpenAPI description of the API, no tenant data",
+    "api:docs": "the interactive API reference (static), no tenant data",
 }
 SKIPPED_PREFIXES = (
     "admin/",  # staff only: test_admin_requires_staff
@@ -65,8 +67,8 @@ WORKSPACE_URLS = [
     if _category(route, name) == "workspace"
 ]
 API_URLS = [
-    pytest.param(name, id=route)
-    for route, name, _ in project_urls()
+    pytest.param(name, pattern, id=route)
+    for route, name, pattern in project_urls()
     if _category(route, name) == "api"
 ]
 
@@ -79,6 +81,7 @@ def victim(workspace, admin_user, make_api_key, system_actor):
         workspace=workspace, actor=system_actor, email="hidden@victim.test", role=Role.VIEWER
     )
     key, _token = make_api_key(workspace, role=ApiKeyRole.ADMIN, name="Victim key")
+    event = EventFactory(workspace=workspace, message_id="victim-message-1", name="Victim Event")
     return {
         "workspace": workspace,
         "kwargs": {
@@ -86,6 +89,8 @@ def victim(workspace, admin_user, make_api_key, system_actor):
             "user_id": member.user.public_id,
             "key_id": key.public_id,
             "invitation_id": invitation.public_id,
+            "kind": "meta_capi",
+            "message_id": event.message_id,
         },
         "markers": [
             workspace.name,
@@ -96,6 +101,7 @@ def victim(workspace, admin_user, make_api_key, system_actor):
             "hidden@victim.test",
             key.prefix,
             key.public_id,
+            event.message_id,
         ],
     }
 
@@ -136,17 +142,18 @@ def test_dashboard_url_is_404_for_a_member_of_another_workspace(
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("name", API_URLS)
+@pytest.mark.parametrize(("name", "pattern"), API_URLS)
 @pytest.mark.parametrize("role", [ApiKeyRole.ADMIN, ApiKeyRole.WRITE, ApiKeyRole.AUDIT])
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_api_url_never_shows_or_changes_another_workspace(
-    api_client, victim, other_workspace, make_api_key, name, role, method
+    api_client, victim, other_workspace, make_api_key, name, pattern, role, method
 ):
     _key, token = make_api_key(other_workspace, role=role)
+    keys = set(pattern.pattern.converters)
     audit_before = AuditEntry.objects.filter(workspace=victim["workspace"]).count()
     data = {"event_type": "x", "resource_id": victim["kwargs"]["key_id"], "payload": {}}
     response = getattr(api_client, method)(
-        reverse(name),
+        reverse(name, kwargs={k: v for k, v in victim["kwargs"].items() if k in keys}),
         data if method == "post" else None,
         format="json",
         HTTP_AUTHORIZATION=f"Bearer {token}",

@@ -1,13 +1,46 @@
 """The versioned API root: every app's API routes, under /v1/."""
 
+from csp.decorators import csp_update
 from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from audit import api as audit_api
+from destinations import api as ingest
 from workspaces import api as workspaces_api
 
 app_name = "api"
 
 urlpatterns = [
+    # Ingestion: native, then Segment's HTTP tracking API (import is Segment's alias of batch)
+    path("events", ingest.EventsIngestApi.as_view(), name="events"),
+    path("events/<path:message_id>", ingest.EventDetailApi.as_view(), name="event-detail"),
+    path("track", ingest.SegmentTrackApi.as_view(), name="segment-track"),
+    path("identify", ingest.SegmentIdentifyApi.as_view(), name="segment-identify"),
+    path("page", ingest.SegmentPageApi.as_view(), name="segment-page"),
+    path("screen", ingest.SegmentScreenApi.as_view(), name="segment-screen"),
+    path("group", ingest.SegmentGroupApi.as_view(), name="segment-group"),
+    path("alias", ingest.SegmentAliasApi.as_view(), name="segment-alias"),
+    path("batch", ingest.SegmentBatchApi.as_view(), name="segment-batch"),
+    path("import", ingest.SegmentBatchApi.as_view(), name="segment-import"),
+    # analytics.js (Segment's browser SDK) posts to the type's first letter, and to /b for
+    # batches (segmentio/analytics-next, plugins/segmentio).
+    path("t", ingest.SegmentTrackApi.as_view(), name="segment-t"),
+    path("i", ingest.SegmentIdentifyApi.as_view(), name="segment-i"),
+    path("p", ingest.SegmentPageApi.as_view(), name="segment-p"),
+    path("s", ingest.SegmentScreenApi.as_view(), name="segment-s"),
+    path("g", ingest.SegmentGroupApi.as_view(), name="segment-g"),
+    path("a", ingest.SegmentAliasApi.as_view(), name="segment-a"),
+    path("b", ingest.SegmentBatchApi.as_view(), name="segment-b"),
+    path("schema", SpectacularAPIView.as_view(), name="schema"),
+    # Swagger UI (served from drf-spectacular-sidecar, its script a separate file) sets inline
+    # styles; only this page allows them, scripts stay as strict as everywhere.
+    path(
+        "docs",
+        csp_update({"style-src": ["'unsafe-inline'"]})(
+            SpectacularSwaggerSplitView.as_view(url_name="api:schema")
+        ),
+        name="docs",
+    ),
     path("whoami", workspaces_api.WhoAmIApi.as_view(), name="whoami"),
     path("members", workspaces_api.MemberListApi.as_view(), name="member-list"),
     path("audit/events", audit_api.AuditEventCreateApi.as_view(), name="audit-event-create"),

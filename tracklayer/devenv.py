@@ -5,7 +5,7 @@ Order of preference for each server: the URL in the environment when set (it mus
 else the local server (started when it is installed but stopped); else, when running as
 root, installed with apt-get; else the exact command to run is printed.
 
-Usage: ``python -m tracklayer.devenv services|browser|run``. Runs before Django is set up,
+Usage: ``python -m tracklayer.devenv services|browser|wrk|run``. Runs before Django is set up,
 so it only needs the standard library, psycopg and redis.
 """
 
@@ -251,6 +251,13 @@ def ensure_browser() -> None:
     say("Chromium is installed")
 
 
+def ensure_wrk() -> None:
+    """The ingestion benchmark's load generator (``make bench``), from Debian like Chromium."""
+    if shutil.which("wrk") is None:
+        apt_install("wrk")
+    say("wrk is installed")
+
+
 # --- make run ---------------------------------------------------------------------------------
 
 
@@ -334,7 +341,7 @@ def serve() -> None:
             "\n"
             "  TrackLayer is running (web, Celery worker and beat). Ctrl-C stops everything.\n\n"
             f"    Dashboard   {url}\n"
-            f"    API         {url}v1/whoami   (Authorization: Bearer <write key>)\n"
+            f"    API         {url}v1/docs   (send events: POST {url}v1/track with the write key)\n"
             f"    Admin       {url}admin/   (the demo admin is staff)\n\n"
             f"    Demo workspace: {demo['workspace']['name']} ({demo['workspace']['slug']})\n"
             f"    Logins:\n{logins}\n"
@@ -356,6 +363,7 @@ def main(argv: list[str]) -> int:
     targets = {
         "services": [ensure_postgres, ensure_redis],
         "browser": [ensure_browser],
+        "wrk": [ensure_wrk],
         "run": [ensure_postgres, ensure_redis, serve],
     }
     if len(argv) != 1 or argv[0] not in targets:

@@ -66,6 +66,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "csp",
     "django_celery_beat",
@@ -165,6 +167,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "audit.tasks.audit_verify_all",
         "schedule": crontab(hour=3, minute=30),
     },
+    # Drop IP addresses and user agents past each workspace's retention (audited), and
+    # de-duplication keys past its window.
+    "events-purge": {
+        "task": "destinations.tasks.events_purge_expired_all",
+        "schedule": env_int("EVENTS_PURGE_INTERVAL_SECONDS", 3600),
+    },
 }
 
 # --- Authentication -------------------------------------------------------------------------
@@ -206,7 +214,35 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "tracklayer.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+SPECTACULAR_SETTINGS = {
+    "TITLE": "TrackLayer API",
+    "DESCRIPTION": "Event ingestion (native and Segment-compatible) and the provable audit log.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PUBLIC": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "ApiKey": {"type": "http", "scheme": "bearer", "description": "tl_live_… or tl_test_…"}
+        }
+    },
+    "SECURITY": [{"ApiKey": []}],
+}
+
+# Ingestion (docs/ingestion.md). Group commit: request threads hand events to one writer
+# thread per process, which commits everything queued in one transaction (docs/adr/0008).
+EVENTS_GROUP_COMMIT = env_bool("EVENTS_GROUP_COMMIT", True)
+# A hard cap on any ingestion body (before a workspace's own, lower limit applies).
+INGEST_MAX_REQUEST_BYTES = env_int("INGEST_MAX_REQUEST_BYTES", 4 * 1024 * 1024)
+# Behind a proxy that sets X-Forwarded-For, the visitor's IP is its first address.
+INGEST_TRUST_PROXY = env_bool("INGEST_TRUST_PROXY", False)
 API_KEY_DEFAULT_LIFETIME_DAYS = env_int("API_KEY_DEFAULT_LIFETIME_DAYS", 90)
 # A verified key stays in the shared cache this long; revocation deletes it at once.
 API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", 300)

@@ -14,5 +14,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("v1/", include("tracklayer.api_urls")),
     path("", include("audit.urls")),
+    path("", include("privacy.urls")),
+    path("", include("destinations.urls")),
     path("", include("workspaces.urls")),
 ]

@@ -11,34 +11,19 @@ process (Django's cache API builds a client per call) and stores JSON, never pic
 """
 
 import datetime as dt
-import threading
 import time
 
 import orjson
-import redis
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-_client: redis.Redis | None = None
-_client_lock = threading.Lock()
+from tracklayer.redis_client import redis_client
+
 # key id → monotonic time of this process's last ``last_used_at`` claim
 _touched: dict[int, float] = {}
 TOUCH_INTERVAL = 60.0
-
-
-def _redis() -> redis.Redis:
-    global _client
-    if _client is None:
-        with _client_lock:
-            if _client is None:
-                _client = redis.Redis.from_url(
-                    settings.CACHES["default"]["LOCATION"],
-                    socket_connect_timeout=2,
-                    socket_timeout=2,
-                    health_check_interval=30,
-                )
-    return _client
+_redis = redis_client
 
 
 def _namespace() -> str:

@@ -8,9 +8,11 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from audit.models import AuditEntry
+from destinations.models import Event
 from tests.factories import WorkspaceFactory
 from tracklayer import cli
 from workspaces.auth.api_keys import api_key_authenticate
+from workspaces.management.commands.seed_demo import DEMO_EVENTS
 from workspaces.models import ApiKey, Membership, User, Workspace
 
 
@@ -65,7 +67,9 @@ def test_seed_demo_is_idempotent():
         ApiKey.objects.count(),
         AuditEntry.objects.count(),
     ) == counts
-    assert counts == (1, 3, 3, 1, 5)  # created, three joined, one key
+    # created, three joined, one key, the ingestion settings
+    assert counts == (1, 3, 3, 1, 6)
+    assert Event.objects.count() == len(DEMO_EVENTS)  # sent again: only duplicates
 
 
 @pytest.mark.django_db

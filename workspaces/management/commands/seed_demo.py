@@ -40,6 +40,68 @@ def demo_token_parts() -> tuple[str, str]:
     return chars[: keys.PREFIX_LENGTH], chars[keys.PREFIX_LENGTH :][: keys.SECRET_LENGTH]
 
 
+DEMO_CONSENT_DE = {
+    "consentMode": {
+        "ad_storage": "granted",
+        "analytics_storage": "granted",
+        "ad_user_data": "granted",
+        "ad_personalization": "denied",
+    },
+    "categoryPreferences": {"Advertising": True, "Analytics": True},
+}
+DEMO_EVENTS = [
+    {
+        "type": "page",
+        "name": "Home",
+        "anonymousId": "demo-anon-1",
+        "messageId": "demo-page-1",
+        "context": {
+            "page": {"path": "/", "title": "Acme Store"},
+            "ip": "198.51.100.23",
+            "userAgent": "Mozilla/5.0 (demo)",
+            "consent": DEMO_CONSENT_DE,
+            "location": {"country": "DE"},
+        },
+    },
+    {
+        "type": "identify",
+        "userId": "demo-user-42",
+        "anonymousId": "demo-anon-1",
+        "messageId": "demo-identify-1",
+        "traits": {
+            "email": "ada.lovelace@example.com",
+            "phone": "030 1234567",
+            "firstName": "Ada",
+            "lastName": "Lovelace",
+            "address": {"city": "Berlin", "postalCode": "10115", "country": "Germany"},
+            "plan": "gold",
+        },
+        "context": {"consent": DEMO_CONSENT_DE, "location": {"country": "DE"}},
+    },
+    {
+        "type": "track",
+        "event": "Order Completed",
+        "userId": "demo-user-42",
+        "messageId": "demo-order-1",
+        "properties": {"order_id": "A-1001", "value": 59.9, "currency": "EUR"},
+        "context": {
+            "ip": "198.51.100.23",
+            "userAgent": "Mozilla/5.0 (demo)",
+            "consent": DEMO_CONSENT_DE,
+            "location": {"country": "DE"},
+        },
+    },
+    {
+        "type": "track",
+        "event": "Product Viewed",
+        "anonymousId": "demo-anon-2",
+        "messageId": "demo-view-1",
+        "properties": {"product_id": "P-7", "price": 19.0},
+        "context": {"consent": {"gpc": True}, "location": {"country": "US", "region": "CA"}},
+    },
+]
+
+
 class Command(BaseCommand):
     help = "Create (or refresh) the demo workspace, its three logins and a demo write key."
 
@@ -51,6 +113,7 @@ class Command(BaseCommand):
         if settings.IS_PRODUCTION and not options["force"]:
             raise CommandError("seed_demo creates known passwords; use --force in production.")
         demo = self.seed()
+        self.seed_events(demo["write_key"])
         if options["json"]:
             self.stdout.write(json.dumps(demo))
             return
@@ -80,6 +143,10 @@ class Command(BaseCommand):
                 )
             if not Membership.objects.filter(workspace=workspace, user=user).exists():
                 services.member_add(workspace=workspace, actor=ACTOR, user=user, role=role)
+        from destinations.services import ingestion_settings_update
+
+        # German shop: phone numbers written without +49 are read as German ones.
+        ingestion_settings_update(workspace=workspace, actor=ACTOR, values={"default_region": "DE"})
         prefix, secret = demo_token_parts()
         if not ApiKey.objects.filter(prefix=prefix).exists():
             services.api_key_create(
@@ -103,3 +170,13 @@ class Command(BaseCommand):
             ],
             "write_key": keys.format_token(ApiKeyEnvironment.TEST, prefix, secret),
         }
+
+    def seed_events(self, token: str) -> None:
+        """A few storefront events through the real ingestion path (same messageIds each
+        time, so a second run only counts duplicates), for the events debugger."""
+        from destinations.services import event_ingest
+        from workspaces.auth.api_keys import api_key_authenticate
+
+        event_ingest(
+            key=api_key_authenticate(token), events=DEMO_EVENTS, kind=None, source="native"
+        )

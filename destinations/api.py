@@ -1,0 +1,342 @@
+"""The ingestion API: native ``/v1/events`` and Segment's HTTP tracking API.
+
+Thin: read the body (size-capped, gzip), parse it, find the key (Authorization header, or
+``writeKey`` in the body, as browser SDKs send it), call ``event_ingest`` and answer. Browser
+SDKs call these endpoints cross-origin, so they answer CORS preflights.
+"""
+
+import zlib
+
+import orjson
+from django.conf import settings
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from destinations import selectors
+from destinations.exceptions import InvalidBodyError, PayloadTooLargeError, RateLimitedError
+from destinations.services import event_ingest
+from tracklayer.api import WorkspaceApi
+from tracklayer.exceptions import DomainError, PermissionDeniedError
+from workspaces import policy
+from workspaces.auth.api_keys import api_key_authenticate, token_from_header
+from workspaces.exceptions import ApiKeyError, ApiKeyMissingError
+
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, Content-Encoding",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+def _json(body: dict, status: int, **headers) -> HttpResponse:
+    response = HttpResponse(orjson.dumps(body), status=status, content_type="application/json")
+    for name, value in {**CORS_HEADERS, **headers}.items():
+        response[name] = value
+    return response
+
+
+def _error(error: DomainError, **headers) -> HttpResponse:
+    body = {"error": {"code": error.code, "message": error.message}}
+    if error.field:
+        body["error"]["field"] = error.field
+    return _json(body, error.status, **headers)
+
+
+def _body(request) -> bytes:
+    """The request body, decompressed, refused past the hard cap (before any parsing)."""
+    cap = settings.INGEST_MAX_REQUEST_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > cap:
+        raise PayloadTooLargeError(f"The request is {declared:,} bytes; the limit is {cap:,}.")
+    raw = request.read(cap + 1)
+    if len(raw) > cap:
+        raise PayloadTooLargeError(f"The request is over the limit of {cap:,} bytes.")
+    encoding = request.META.get("HTTP_CONTENT_ENCODING", "").strip().lower()
+    if encoding in {"", "identity"}:
+        return raw
+    if encoding != "gzip":
+        raise InvalidBodyError(
+            f"Content-Encoding {encoding!r} is not supported; send gzip or nothing.",
+            code="unsupported_encoding",
+        )
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        body = inflater.decompress(raw, cap + 1)
+    except zlib.error:
+        raise InvalidBodyError("The body is not valid gzip.", code="invalid_gzip") from None
+    if len(body) > cap or inflater.unconsumed_tail:
+        raise PayloadTooLargeError(f"The decompressed request is over {cap:,} bytes.")
+    if not inflater.eof:
+        raise InvalidBodyError("The gzip body is truncated.", code="invalid_gzip")
+    return body
+
+
+def _key(request, payload: dict):
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if header:
+        token = token_from_header(header)
+    else:
+        token = payload.get("writeKey") if isinstance(payload, dict) else None
+        if not token and isinstance(payload, dict) and isinstance(payload.get("batch"), list):
+            first = payload["batch"][0] if payload["batch"] else None
+            token = first.get("writeKey") if isinstance(first, dict) else None
+        if not isinstance(token, str) or not token:
+            raise ApiKeyMissingError(
+                "Send the write key as 'Authorization: Bearer <key>', as the Basic user name, "
+                "or as writeKey in the body."
+            )
+    key = api_key_authenticate(token)
+    if not policy.can(key.role, policy.Action.EVENTS_SEND):
+        raise PermissionDeniedError(f"This key's role ({key.role}) cannot send events.")
+    return key
+
+
+def _client_ip(request) -> str | None:
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR") if settings.INGEST_TRUST_PROXY else None
+    if forwarded:
+        return forwarded.split(",")[0].strip()
+    return request.META.get("REMOTE_ADDR")
+
+
+class IngestApi(APIView):
+    """Shared by every ingestion path; subclasses say what a body holds."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+    kind: str | None = None  # the event type the path implies
+    source = "segment"
+    batch_only = False
+
+    def options(self, request, *args, **kwargs):
+        return _preflight()
+
+    def post(self, request):
+        try:
+            body = _body(request)
+            try:
+                payload = orjson.loads(body)
+            except orjson.JSONDecodeError as error:
+                raise InvalidBodyError(
+                    f"The body is not valid JSON: {error}", code="invalid_json"
+                ) from None
+            key = _key(request, payload)
+            events, batch, single_size = self.events_of(payload, len(body))
+            result = event_ingest(
+                key=key,
+                events=events,
+                kind=self.kind,
+                source=self.source,
+                batch=batch,
+                single_size=single_size,
+                request_ip=_client_ip(request),
+                headers=request.META,
+            )
+        except RateLimitedError as error:
+            # analytics.js reads X-RateLimit-Reset (seconds) rather than Retry-After.
+            wait = str(error.retry_after)
+            return _error(error, **{"Retry-After": wait, "X-RateLimit-Reset": wait})
+        except ApiKeyError as error:
+            return _error(error, **{"WWW-Authenticate": 'Bearer realm="tracklayer"'})
+        except DomainError as error:
+            return _error(error)
+        body = result.to_dict(segment=self.source == "segment")
+        return _json(body, 200 if result.accepted + result.duplicates else 400)
+
+    def events_of(self, payload, size: int) -> tuple[list, dict | None, int | None]:
+        if isinstance(payload, dict) and "batch" in payload:
+            if not isinstance(payload["batch"], list):
+                raise InvalidBodyError("batch must be a list of events.", field="batch")
+            return payload["batch"], payload, None
+        if self.batch_only:
+            raise InvalidBodyError('Send {"batch": [...]}.', field="batch")
+        if not isinstance(payload, dict):
+            raise InvalidBodyError("The body must be a JSON object.")
+        return [payload], None, size
+
+
+def _preflight() -> HttpResponse:
+    response = HttpResponse(status=204)
+    for name, value in CORS_HEADERS.items():
+        response[name] = value
+    return response
+
+
+class ApiError(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    field = serializers.CharField(required=False)
+
+
+class IngestErrorDetail(serializers.Serializer):
+    field = serializers.CharField()
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class IngestRejected(serializers.Serializer):
+    index = serializers.IntegerField()
+    messageId = serializers.CharField(allow_null=True)
+    errors = IngestErrorDetail(many=True)
+
+
+class IngestAnswer(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    rejected = IngestRejected(many=True)
+    warnings = serializers.ListField(child=serializers.DictField(), required=False)
+    success = serializers.BooleanField(required=False, help_text="Segment-compatible paths.")
+
+
+TRACK_EXAMPLE = {
+    "type": "track",
+    "event": "Order Completed",
+    "userId": "user-1842",
+    "messageId": "4d1b8c6e-2a1f-4c1e-9a47-0f0f5a2f9b11",
+    "timestamp": "2026-11-23T10:15:30.120Z",
+    "sentAt": "2026-11-23T10:15:31.000Z",
+    "properties": {"order_id": "A-1001", "value": 59.9, "currency": "EUR"},
+    "context": {
+        "traits": {"email": "ada@example.com", "phone": "+49 30 1234567"},
+        "ip": "203.0.113.7",
+        "userAgent": "Mozilla/5.0",
+        "consent": {"tcString": "CQ…", "consentMode": {"ad_user_data": "granted"}},
+        "location": {"country": "DE"},
+    },
+}
+ANSWER_EXAMPLE = {
+    "accepted": 1,
+    "duplicates": 0,
+    "rejected": [
+        {
+            "index": 1,
+            "messageId": "m-2",
+            "errors": [
+                {"field": "event", "code": "required", "message": "A track event needs its name."}
+            ],
+        }
+    ],
+}
+_RESPONSES = {
+    200: OpenApiResponse(IngestAnswer, description="Something was accepted (or was a duplicate)."),
+    400: OpenApiResponse(
+        IngestAnswer, description="Nothing was accepted: invalid JSON, or every event rejected."
+    ),
+    401: OpenApiResponse(
+        ApiError, description="No key, or a malformed, invalid, revoked or expired one."
+    ),
+    413: OpenApiResponse(ApiError, description="Over the request, event or batch limit."),
+    429: OpenApiResponse(ApiError, description="Over the key's rate; see Retry-After."),
+}
+
+
+def _doc(summary: str, description: str, example: dict):
+    return extend_schema(
+        summary=summary,
+        description=description,
+        request=OpenApiTypes.OBJECT,
+        responses=_RESPONSES,
+        parameters=[
+            OpenApiParameter(
+                "Content-Encoding",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="gzip for a compressed body.",
+            )
+        ],
+        examples=[
+            OpenApiExample("Request", value=example, request_only=True),
+            OpenApiExample("Answer", value=ANSWER_EXAMPLE, response_only=True),
+        ],
+        tags=["ingestion"],
+    )
+
+
+class EventsIngestApi(IngestApi):
+    source = "native"
+
+    @_doc(
+        "Send one event or a batch (native)",
+        'One event (with `type`) or `{"batch": [...]}`. Authenticate with a write key: '
+        "Bearer, Basic (key as user name) or `writeKey` in the body.",
+        TRACK_EXAMPLE,
+    )
+    def post(self, request):
+        return super().post(request)
+
+
+def _segment_api(name: str, kind: str | None, batch_only: bool = False):
+    class SegmentApi(IngestApi):
+        pass
+
+    SegmentApi.kind = kind
+    SegmentApi.batch_only = batch_only
+    SegmentApi.__name__ = SegmentApi.__qualname__ = f"Segment{name.title()}Api"
+
+    @_doc(
+        f"Segment-compatible {name}",
+        f"Segment's HTTP tracking API `{name}` call, with Segment's field names and rules.",
+        {**TRACK_EXAMPLE, "type": kind or "track"}
+        if not batch_only
+        else {"batch": [TRACK_EXAMPLE]},
+    )
+    def post(self, request):
+        return IngestApi.post(self, request)
+
+    SegmentApi.post = post
+    return SegmentApi
+
+
+SegmentTrackApi = _segment_api("track", "track")
+SegmentIdentifyApi = _segment_api("identify", "identify")
+SegmentPageApi = _segment_api("page", "page")
+SegmentScreenApi = _segment_api("screen", "screen")
+SegmentGroupApi = _segment_api("group", "group")
+SegmentAliasApi = _segment_api("alias", "alias")
+SegmentBatchApi = _segment_api("batch", None, batch_only=True)
+
+
+class EventOutput(serializers.Serializer):
+    messageId = serializers.CharField(source="message_id")
+    type = serializers.CharField()
+    name = serializers.CharField()
+    anonymousId = serializers.CharField(source="anonymous_id")
+    userIdHash = serializers.CharField(source="user_id_hash")
+    timestamp = serializers.DateTimeField()
+    originalTimestamp = serializers.DateTimeField(source="original_timestamp")
+    sentAt = serializers.DateTimeField(source="sent_at")
+    receivedAt = serializers.DateTimeField(source="received_at")
+    properties = serializers.DictField()
+    traits = serializers.DictField()
+    context = serializers.DictField()
+    integrations = serializers.DictField()
+    identifiers = serializers.DictField(help_text="SHA-256 per destination spec and field.")
+    consent = serializers.DictField()
+    validation = serializers.DictField()
+    status = serializers.CharField()
+    source = serializers.CharField()
+    fanout = serializers.SerializerMethodField()
+
+    def get_fanout(self, event) -> str:
+        return "pending" if event.fanout_pending else "done"
+
+
+class EventDetailApi(WorkspaceApi):
+    """The stored event, for debugging an integration: hashed identifiers, consent signals,
+    validation result and fan-out state. Needs a key that may view the workspace (viewer,
+    editor or admin) — not a write key, which browsers carry in the open."""
+
+    required_action = policy.Action.WORKSPACE_VIEW
+
+    @extend_schema(responses={200: EventOutput, 404: ApiError}, tags=["ingestion"])
+    def get(self, request, message_id: str):
+        event = selectors.event_get(workspace=self.workspace, message_id=message_id)
+        return Response(EventOutput(event).data)

@@ -1,0 +1,26 @@
+from tracklayer.exceptions import DomainError
+
+
+class PayloadTooLargeError(DomainError):
+    code = "payload_too_large"
+    status = 413
+
+
+class RateLimitedError(DomainError):
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"Too many events for this key; retry after {retry_after} s.")
+        self.retry_after = retry_after
+
+
+class InvalidBodyError(DomainError):
+    """A body that is not JSON, not gzip, or not the shape the endpoint takes."""
+
+    code = "invalid_body"
+    status = 400
+
+    def __init__(self, message: str, *, code: str = "invalid_body", field: str | None = None):
+        super().__init__(message, field=field)
+        self.code = code
