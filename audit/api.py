@@ -4,6 +4,13 @@ key whose role may view the audit log (viewer, editor, admin)."""
 import base64
 
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -12,6 +19,7 @@ from tracklayer.api import WorkspaceApi
 from workspaces.policy import Action
 
 
+@extend_schema_field(OpenApiTypes.BYTE)
 class Base64HashField(serializers.Field):
     def to_representation(self, value: bytes) -> str:
         return base64.b64encode(bytes(value)).decode()
@@ -22,6 +30,12 @@ class AuditVerifyApi(WorkspaceApi):
 
     required_action = Action.AUDIT_VIEW
 
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT},
+        description="`valid`, the size, each break found (entry and kind) and the checkpoints "
+        "checked; the same answer as the dashboard and `tracklayer audit verify`.",
+        tags=["audit"],
+    )
     def get(self, request):
         return Response(selectors.audit_verify(workspace=self.workspace))
 
@@ -32,6 +46,13 @@ class AuditCheckpointApi(WorkspaceApi):
 
     required_action = Action.AUDIT_VIEW
 
+    @extend_schema(
+        responses={
+            (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="Signed note"),
+            404: OpenApiResponse(description="No checkpoint signed yet."),
+        },
+        tags=["audit"],
+    )
     def get(self, request):
         checkpoint = selectors.audit_checkpoint_latest(workspace=self.workspace)
         if checkpoint is None:
@@ -47,10 +68,12 @@ class AuditCheckpointApi(WorkspaceApi):
 class AuditInclusionProofApi(WorkspaceApi):
     required_action = Action.AUDIT_VIEW
 
+    @extend_schema_serializer(component_name="AuditInclusionProofInput")
     class InputSerializer(serializers.Serializer):
         index = serializers.IntegerField(min_value=0)
         size = serializers.IntegerField(min_value=1, required=False)
 
+    @extend_schema_serializer(component_name="AuditInclusionProofOutput")
     class OutputSerializer(serializers.Serializer):
         index = serializers.IntegerField()
         size = serializers.IntegerField()
@@ -58,6 +81,7 @@ class AuditInclusionProofApi(WorkspaceApi):
         root = Base64HashField()
         proof = serializers.ListField(child=Base64HashField())
 
+    @extend_schema(parameters=[InputSerializer], responses=OutputSerializer, tags=["audit"])
     def get(self, request):
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
@@ -68,10 +92,12 @@ class AuditInclusionProofApi(WorkspaceApi):
 class AuditConsistencyProofApi(WorkspaceApi):
     required_action = Action.AUDIT_VIEW
 
+    @extend_schema_serializer(component_name="AuditConsistencyProofInput")
     class InputSerializer(serializers.Serializer):
         first = serializers.IntegerField(min_value=1)
         second = serializers.IntegerField(min_value=1, required=False)
 
+    @extend_schema_serializer(component_name="AuditConsistencyProofOutput")
     class OutputSerializer(serializers.Serializer):
         first = serializers.IntegerField()
         second = serializers.IntegerField()
@@ -79,6 +105,7 @@ class AuditConsistencyProofApi(WorkspaceApi):
         second_root = Base64HashField()
         proof = serializers.ListField(child=Base64HashField())
 
+    @extend_schema(parameters=[InputSerializer], responses=OutputSerializer, tags=["audit"])
     def get(self, request):
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
@@ -96,6 +123,7 @@ class AuditEventCreateApi(WorkspaceApi):
 
     required_action = Action.AUDIT_APPEND
 
+    @extend_schema_serializer(component_name="AuditEventCreateInput")
     class InputSerializer(serializers.Serializer):
         event_type = serializers.RegexField(
             r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$",
@@ -105,12 +133,14 @@ class AuditEventCreateApi(WorkspaceApi):
         resource_id = serializers.CharField(max_length=64)
         payload = serializers.DictField(required=False, default=dict)
 
+    @extend_schema_serializer(component_name="AuditEventCreateOutput")
     class OutputSerializer(serializers.Serializer):
         idx = serializers.IntegerField()
         event_id = serializers.CharField(source="public_id")
         event_type = serializers.CharField()
         hash = serializers.CharField(source="hash_hex")
 
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer}, tags=["audit"])
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -24,3 +24,17 @@ class InvalidBodyError(DomainError):
     def __init__(self, message: str, *, code: str = "invalid_body", field: str | None = None):
         super().__init__(message, field=field)
         self.code = code
+
+
+class DestinationInvalidError(DomainError):
+    """A destination's settings that cannot work, field by field (``errors``: field →
+    message); ``field`` and ``message`` are the first, for the API's one-error answer. The
+    messages never repeat a secret's value."""
+
+    code = "invalid_destination"
+    status = 400
+
+    def __init__(self, errors: dict[str, str]):
+        field, message = next(iter(errors.items()))
+        super().__init__(message, field=field)
+        self.errors = dict(errors)

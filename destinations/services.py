@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
+from destinations.delivery import delivery_kick
 from destinations.exceptions import PayloadTooLargeError, RateLimitedError
 from destinations.ingestion import FieldError, Prepared, Rejected, prepare_event
 from destinations.models import EventMessageId, EventOperational, IngestionSettings
@@ -151,6 +152,8 @@ def event_ingest(
         result.accepted = len(written.stored)
         result.duplicates = len(written.duplicates)
         result.stored = written.stored
+        if result.accepted:
+            delivery_kick()
     for prepared in accepted:
         if prepared.warnings:
             result.warnings.append(

@@ -3,7 +3,7 @@ their routes in modules of their own, included here."""
 
 from django.urls import path
 
-from destinations import urls_events, urls_settings, views_tracking
+from destinations import urls_destinations, urls_events, urls_settings, views_tracking
 
 app_name = "destinations"
 
@@ -12,6 +12,7 @@ TRACKING_PLAN = "w/<slug:slug>/settings/tracking-plan/"
 urlpatterns = [
     *urls_events.urlpatterns,
     *urls_settings.urlpatterns,
+    *urls_destinations.urlpatterns,
     # Settings → Tracking plan
     path(TRACKING_PLAN, views_tracking.tracking_plan, name="tracking-plan"),
     path(f"{TRACKING_PLAN}mode/", views_tracking.tracking_plan_mode, name="tracking-plan-mode"),

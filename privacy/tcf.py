@@ -47,12 +47,13 @@ __all__ = [
 MAX_LENGTH = 65_536
 """Longer input is refused (``too_long``) before any work. Real TC strings are 50 B – 4 KB."""
 
-MAX_VENDOR_IDS = 131_072
+MAX_VENDOR_IDS = 65_536
 """Most vendor ids one string may name across all its vendor sets (``too_many_vendor_ids``).
 
 A range entry names up to 65,535 ids in 33 bits, so without a cap a 2 KB string of publisher
-restrictions could ask for ~10⁷ ids (hundreds of MB). The cap allows every set of a realistic
-string many times over (the Global Vendor List has ~1,100 vendors) and two full 1–65,535 ranges.
+restrictions could ask for ~10⁷ ids (hundreds of MB). The cap allows a full 1–65,535 range,
+and every set of a realistic string many times over (the Global Vendor List has ~1,100
+vendors); ranges are charged before their set is built, so refusing costs little.
 """
 
 CACHE_MAX_ENTRIES = 65_536
@@ -222,44 +223,65 @@ def decode(tc_string: str) -> TCData:
             f"The TC string is {len(tc_string):,} characters long; at most {MAX_LENGTH:,} "
             "are accepted.",
         )
-    data = _CACHE.get(tc_string)
+    data = _DECODED.get(tc_string)
     if data is None:
         data = _decode(tc_string)
-        _CACHE.put(tc_string, data, _weight(tc_string, data))
+        _DECODED.put(tc_string, data, _weight(tc_string, data))
     return data
 
 
+class CacheInfo(NamedTuple):
+    """What :func:`decode_cache_info` reports."""
+
+    hits: int
+    misses: int
+    entries: int
+    weight: int
+
+
 class _WeightedLRU:
-    """An LRU cache bounded both by entries and by the summed weight of its values.
+    """An LRU cache bounded by its entries, by their summed weight, and by the weight of one
+    entry (a heavier value is not kept, so that it cannot empty the cache of everything else).
 
     ``functools.lru_cache`` bounds only the count, and one decoded string can hold a thousand
     times the sets of another. An OrderedDict keeps recency (``move_to_end`` and
     ``popitem(last=False)`` are O(1); a plain dict's first item gets slower to find as items
-    are popped from its front). A lock keeps the bookkeeping consistent across threads.
+    are popped from its front). A lock keeps the weight bookkeeping of ``put`` consistent
+    across threads.
     """
 
-    def __init__(self, max_entries: int, max_weight: int) -> None:
+    def __init__(self, max_entries: int, max_weight: int, max_entry_weight: int) -> None:
         self.max_entries = max_entries
         self.max_weight = max_weight
-        self._entries: OrderedDict[str, tuple[TCData, int]] = OrderedDict()
+        self.max_entry_weight = max_entry_weight
+        self._entries: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
         self._weight = 0
         self._hits = 0
         self._misses = 0
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> TCData | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                self._misses += 1
-                return None
-            self._entries.move_to_end(key)
-            self._hits += 1
-            return entry[0]
+    def get(self, key: Any) -> Any:
+        """The value, or None.
 
-    def put(self, key: str, value: TCData, weight: int) -> None:
-        if weight > self.max_weight // 16:
-            return  # one huge string may not empty the cache of everyone else's
+        Without the lock (a fifth of the cost): each OrderedDict operation is atomic under the
+        GIL, as the keys (str, tuples of ints) run no Python code to hash or compare, and the
+        weight is only touched by ``put``. The hit and miss counts may miss a few increments
+        when threads race; they are statistics.
+        """
+        entry = self._entries.get(key)
+        if entry is None:
+            self._misses += 1
+            return None
+        try:  # noqa: SIM105 - contextlib.suppress costs a context manager on the hot path
+            self._entries.move_to_end(key)
+        except KeyError:  # evicted by another thread since the get: still a valid answer
+            pass
+        self._hits += 1
+        return entry[0]
+
+    def put(self, key: Any, value: Any, weight: int) -> None:
+        if weight > self.max_entry_weight:
+            return
         with self._lock:
             previous = self._entries.pop(key, None)
             if previous is not None:
@@ -280,26 +302,17 @@ class _WeightedLRU:
             return CacheInfo(self._hits, self._misses, len(self._entries), self._weight)
 
 
-class CacheInfo(NamedTuple):
-    """What :func:`decode_cache_info` reports."""
-
-    hits: int
-    misses: int
-    entries: int
-    weight: int
-
-
-_CACHE = _WeightedLRU(CACHE_MAX_ENTRIES, CACHE_MAX_WEIGHT)
+_DECODED = _WeightedLRU(CACHE_MAX_ENTRIES, CACHE_MAX_WEIGHT, CACHE_MAX_WEIGHT // 16)
 
 
 def decode_cache_info() -> CacheInfo:
     """Hits and misses since the last clear, and what the cache holds now."""
-    return _CACHE.info()
+    return _DECODED.info()
 
 
 def decode_cache_clear() -> None:
     """Empty :func:`decode`'s cache (benchmarks and tests start cold with it)."""
-    _CACHE.clear()
+    _DECODED.clear()
 
 
 # The names functools.lru_cache gives, for callers used to them.
@@ -392,7 +405,7 @@ class _Bits:
     """A run of bits as a "0"/"1" str, read left to right field by field. ``offset`` is where
     it starts in its segment, for messages."""
 
-    __slots__ = ("bits", "flags", "name", "offset", "pos", "size")
+    __slots__ = ("bits", "name", "offset", "pos", "size")
 
     def __init__(self, bits: str, name: str, offset: int = 0) -> None:
         self.bits = bits
@@ -400,7 +413,6 @@ class _Bits:
         self.pos = 0
         self.name = name
         self.offset = offset
-        self.flags: bytes | None = None  # the same bits as 0/1 bytes, made on first need
 
     def need(self, width: int, field: str) -> None:
         if self.pos + width > self.size:
@@ -418,38 +430,23 @@ class _Bits:
         self.pos = end
         return int(self.bits[pos:end], 2)
 
-    def read_bitfield(self, width: int, field: str) -> frozenset[int]:
-        """The ids of the set bits of the next ``width`` bits (bit 0 is id 1)."""
+    def read_bits(self, width: int, field: str) -> str:
+        """The next ``width`` bits as a "0"/"1" str."""
         pos = self.pos
         end = pos + width
         if end > self.size:
             self.need(width, field)
         self.pos = end
-        if width <= 64:
-            return _small_set(self.bits[pos:end])
-        if width <= _SHARED_MAX_IDS:
-            return _shared_set(self.bits[pos:end])
-        flags = self.flags
-        if flags is None:
-            flags = self.flags = self.bits.encode("ascii").translate(_TO_FLAGS)
-        return _bits_to_set(flags[pos:end])
+        return self.bits[pos:end]
 
 
-# --- sets of ids ---------------------------------------------------------------------------
+# --- sets of ids, and the parts shared between strings ------------------------------------
 
 # Shared id objects: compress(_IDS, flags) yields the ids of the set bits without creating an
 # int per bit, and every decoded set shares the same int objects. Grown on demand up to 65,535.
 _IDS: tuple[int, ...] = tuple(range(1, 4097))
 _MAX_ID = 65_535
 _EMPTY: frozenset[int] = frozenset()
-
-# Vendor sets, restrictions and segments are shared between strings (see _shared_set) when
-# they are at most this large: 2,048 ids, 4,096 bits of key, 64 ranges. Larger ones (never
-# seen in practice) are built for each string and not kept, so that the shared caches hold a
-# few MB at most.
-_SHARED_MAX_IDS = 2_048
-_SHARED_MAX_BITS = 4_096
-_SHARED_MAX_RANGES = 64
 
 
 def _ids(count: int) -> tuple[int, ...]:
@@ -460,44 +457,26 @@ def _ids(count: int) -> tuple[int, ...]:
     return _IDS
 
 
-@functools.lru_cache(maxsize=1_024)
-def _small_set(bits: str) -> frozenset[int]:
-    """The ids of the set bits of a bitfield of ≤ 64 bits ("0110…" → {2, 3}). Purposes and
-    special features take few distinct values, so nearly every call is a cache hit."""
-    return frozenset(compress(_IDS, bits.encode("ascii").translate(_TO_FLAGS)))
-
-
-@functools.lru_cache(maxsize=256)
-def _shared_set(key: str | tuple[tuple[int, int], ...]) -> frozenset[int]:
-    """A vendor set from its bitfield (a "0"/"1" str) or its merged ranges (a tuple).
-
-    Visitors who made the same choices have strings that differ only in their timestamps:
-    their vendor sets are built once and shared (which also keeps the decode cache small).
-    Bounded: 256 sets of at most _SHARED_MAX_IDS ids.
-    """
-    if isinstance(key, str):
-        return _bits_to_set(key.encode("ascii").translate(_TO_FLAGS))
-    return _ranges_to_set(key)
-
-
-def _bits_to_set(flags: bytes) -> frozenset[int]:
-    """``flags`` holds one 0/1 byte per bit; bit 0 is id 1."""
-    # compress() walks the flags in C and yields the shared id objects: measured faster than
-    # per-byte lookup tables, and no int is created per bit.
-    return frozenset(compress(_ids(len(flags)), flags))
-
-
-def _ranges_to_set(ranges: tuple[tuple[int, int], ...]) -> frozenset[int]:
-    """The ids of sorted, non-overlapping, non-empty inclusive ranges."""
-    ids = _ids(ranges[-1][1])
-    if len(ranges) == 1:
-        start, end = ranges[0]
-        return frozenset(ids[start - 1 : end])
-    return frozenset(chain.from_iterable(ids[start - 1 : end] for start, end in ranges))
+# Strings of a site's visitors who made the same choices differ only in their Created and
+# LastUpdated times; the site's publisher restrictions and disclosed vendors are the same for
+# all its visitors. Such parts are decoded once and shared, keyed by their exact bits or text:
+# the rest of the core after the times, vendor sets, restriction sections and segments. Only
+# parts of at most _SHARED_MAX_BITS bits and _SHARED_MAX_IDS ids are kept (never larger in
+# practice), in caches bounded by entries and by ids: a few MB at most.
+_SHARED_MAX_BITS = 4_096
+_SHARED_MAX_IDS = 2_048
+_SHARED_MAX_RANGES = 64
+_SHARED_CORES = _WeightedLRU(256, 262_144, _SHARED_MAX_IDS)
+_SHARED_SETS = _WeightedLRU(256, 262_144, _SHARED_MAX_IDS)
+_SHARED_RESTRICTIONS = _WeightedLRU(128, 131_072, _SHARED_MAX_IDS)
+_SHARED_SEGMENTS = _WeightedLRU(128, 131_072, _SHARED_MAX_IDS)
 
 
 class _Budget:
-    """Counts the vendor ids one decode materialises, refusing more than MAX_VENDOR_IDS."""
+    """The vendor ids one decode may still name. Ranges are charged before their set is
+    built, so a string asking for too many is refused before the work (bitfields are charged
+    after: their size is bounded by the input's). Parts taken from a shared cache are charged
+    what they hold."""
 
     __slots__ = ("used",)
 
@@ -514,12 +493,82 @@ class _Budget:
             )
 
 
-class _Unshared(Exception):
-    """Raised through an ``lru_cache`` (which never stores exceptions) to hand back a result
-    too large to keep."""
+def _shared(cache: _WeightedLRU, key: Any, budget: _Budget, read: Any, *args: Any) -> Any:
+    """``read(*args, budget)``, or the value a decode of the same ``key`` kept."""
+    hit = cache.get(key)
+    if hit is not None:
+        value, vendor_ids = hit
+        budget.spend(vendor_ids)
+        return value
+    before = budget.used
+    value = read(*args, budget)
+    vendor_ids = budget.used - before
+    cache.put(key, (value, vendor_ids), vendor_ids)
+    return value
 
-    def __init__(self, value: Any) -> None:
-        self.value = value
+
+@functools.lru_cache(maxsize=1_024)
+def _small_set(bits: str) -> frozenset[int]:
+    """The ids of the set bits of a bitfield of ≤ 64 bits ("0110…" → {2, 3}). Purposes and
+    special features take few distinct values, so nearly every call is a cache hit."""
+    return frozenset(compress(_IDS, bits.encode("ascii").translate(_TO_FLAGS)))
+
+
+def _bits_to_set(flags: bytes) -> frozenset[int]:
+    """``flags`` holds one 0/1 byte per bit; bit 0 is id 1."""
+    # compress() walks the flags in C and yields the shared id objects: measured faster than
+    # per-byte lookup tables, and no int is created per bit.
+    return frozenset(compress(_ids(len(flags)), flags))
+
+
+def _ranges_to_set(ranges: tuple[tuple[int, int], ...]) -> frozenset[int]:
+    """The ids of sorted, non-overlapping, non-empty inclusive ranges."""
+    ids = _ids(ranges[-1][1])
+    if len(ranges) == 1:
+        start, end = ranges[0]
+        return frozenset(ids[start - 1 : end])
+    return frozenset(chain.from_iterable([ids[start - 1 : end] for start, end in ranges]))
+
+
+def _bitfield_set(bits: str, budget: _Budget) -> frozenset[int]:
+    """A vendor bitfield's set (a "0"/"1" str, bit 0 is id 1)."""
+    if len(bits) > _SHARED_MAX_IDS:
+        vendors = _bits_to_set(bits.encode("ascii").translate(_TO_FLAGS))
+        budget.spend(len(vendors))
+        return vendors
+    vendors = _SHARED_SETS.get(bits)
+    if vendors is None:
+        vendors = _bits_to_set(bits.encode("ascii").translate(_TO_FLAGS))
+        _SHARED_SETS.put(bits, vendors, len(vendors))
+    budget.spend(len(vendors))
+    return vendors
+
+
+def _range_set(ranges: list[tuple[int, int]], budget: _Budget) -> frozenset[int]:
+    """The ids of range entries, which may overlap and come in any order. They are merged and
+    charged to the budget before any set is built, so repeating a range costs nothing."""
+    if not ranges:
+        return _EMPTY
+    ranges.sort()
+    merged = []
+    low, high = ranges[0]
+    for start, end in ranges[1:]:
+        if start > high + 1:
+            merged.append((low, high))
+            low, high = start, end
+        elif end > high:
+            high = end
+    merged.append((low, high))
+    count = sum(end - start + 1 for start, end in merged)
+    budget.spend(count)
+    key = tuple(merged)
+    if count > _SHARED_MAX_IDS or len(key) > _SHARED_MAX_RANGES:
+        return _ranges_to_set(key)
+    vendors = _SHARED_SETS.get(key)
+    if vendors is None:
+        vendors = _ranges_to_set(key)
+        _SHARED_SETS.put(key, vendors, count)
+    return vendors
 
 
 # --- the core segment ----------------------------------------------------------------------
@@ -553,12 +602,10 @@ _CORE_FIELDS = (
     ("PublisherCC", 12),
 )
 _CORE_FIXED_BITS = sum(width for _, width in _CORE_FIELDS)  # 213
+_TIMES_END = 78  # Version (6 bits), Created (36), LastUpdated (36)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-
-_TIMES_END = 78  # Version (6 bits), Created (36), LastUpdated (36)
 
 
 def _read_core(bits: str, budget: _Budget) -> tuple[Any, ...]:
@@ -571,42 +618,22 @@ def _read_core(bits: str, budget: _Budget) -> tuple[Any, ...]:
     created = int(bits[6:42], 2)
     last_updated = int(bits[42:_TIMES_END], 2)
     created_at = _datetime(created)
-    rest, vendor_ids = _core_rest(bits[_TIMES_END:])
-    budget.spend(vendor_ids)
+    rest = bits[_TIMES_END:]
+    if len(rest) > _SHARED_MAX_BITS:
+        values = _read_core_rest(rest, budget)
+    else:  # shared by the strings of visitors who made the same choices
+        values = _shared(_SHARED_CORES, rest, budget, _read_core_rest, rest)
     return (
         2,  # version, checked by the caller
         created_at,
         created_at if last_updated == created else _datetime(last_updated),
-        *rest,
+        *values,
     )
 
 
-def _core_rest(bits: str) -> tuple[tuple[Any, ...], int]:
-    """(the core's values after LastUpdated, how many vendor ids they name).
-
-    The strings of a site's visitors who made the same choices differ only in their Created
-    and LastUpdated times: the rest of their core is decoded once and shared (by its bits,
-    at most _SHARED_MAX_BITS of them).
-    """
-    if len(bits) > _SHARED_MAX_BITS:
-        return _read_core_rest(bits)
-    try:
-        return _shared_core_rest(bits)
-    except _Unshared as unshared:
-        return unshared.value
-
-
-@functools.lru_cache(maxsize=256)
-def _shared_core_rest(bits: str) -> tuple[tuple[Any, ...], int]:
-    result = _read_core_rest(bits)
-    if result[1] > _SHARED_MAX_IDS:
-        raise _Unshared(result)
-    return result
-
-
-def _read_core_rest(bits: str) -> tuple[tuple[Any, ...], int]:
+def _read_core_rest(bits: str, budget: _Budget) -> tuple[Any, ...]:
+    """The core's values after LastUpdated, from its bits after LastUpdated."""
     core = _Bits(bits, "core", offset=_TIMES_END)  # the fixed fields are there: checked
-    budget = _Budget()
     values = (
         core.read_int(12, "CmpId"),
         core.read_int(12, "CmpVersion"),
@@ -616,17 +643,21 @@ def _read_core_rest(bits: str) -> tuple[tuple[Any, ...], int]:
         core.read_int(6, "TcfPolicyVersion"),
         core.read_int(1, "IsServiceSpecific") == 1,
         core.read_int(1, "UseNonStandardTexts") == 1,
-        core.read_bitfield(12, "SpecialFeatureOptIns"),
-        core.read_bitfield(24, "PurposesConsent"),
-        core.read_bitfield(24, "PurposesLITransparency"),
+        _small_set(core.read_bits(12, "SpecialFeatureOptIns")),
+        _small_set(core.read_bits(24, "PurposesConsent")),
+        _small_set(core.read_bits(24, "PurposesLITransparency")),
         core.read_int(1, "PurposeOneTreatment") == 1,
         _letters(core.read_int(12, "PublisherCC"), "PublisherCC", "bad_country"),
         _vendor_section(core, budget, "VendorConsents"),
         _vendor_section(core, budget, "VendorLegitimateInterests"),
     )
-    restrictions = _restrictions(core.bits[core.pos :], _TIMES_END + core.pos)
-    vendor_ids = budget.used + sum(len(restriction.vendors) for restriction in restrictions)
-    return (*values, restrictions), vendor_ids
+    # The restrictions end the core: the bits left (with the encoder's padding) are theirs.
+    rest, offset = core.bits[core.pos :], _TIMES_END + core.pos
+    if len(rest) > _SHARED_MAX_BITS:
+        restrictions = _read_restrictions(rest, offset, budget)
+    else:  # a site's restrictions are the same for all its visitors
+        restrictions = _shared(_SHARED_RESTRICTIONS, rest, budget, _read_restrictions, rest, offset)
+    return (*values, restrictions)
 
 
 def _datetime(deciseconds: int) -> datetime:
@@ -653,9 +684,7 @@ def _vendor_section(section: _Bits, budget: _Budget, field: str) -> frozenset[in
     if section.read_int(1, f"{field} IsRangeEncoding"):
         count = section.read_int(12, f"{field} NumEntries")
         return _range_set(_read_ranges(section, count, max_vendor_id, field), budget)
-    vendors = section.read_bitfield(max_vendor_id, f"{field} bitfield")
-    budget.spend(len(vendors))
-    return vendors
+    return _bitfield_set(section.read_bits(max_vendor_id, f"{field} bitfield"), budget)
 
 
 def _read_ranges(
@@ -689,52 +718,7 @@ def _read_ranges(
     return ranges
 
 
-def _range_set(ranges: list[tuple[int, int]], budget: _Budget) -> frozenset[int]:
-    """The ids of range entries, which may overlap and come in any order. They are merged
-    before any set is built, so repeating a range costs nothing."""
-    if not ranges:
-        return _EMPTY
-    ranges.sort()
-    merged = []
-    low, high = ranges[0]
-    for start, end in ranges[1:]:
-        if start > high + 1:
-            merged.append((low, high))
-            low, high = start, end
-        elif end > high:
-            high = end
-    merged.append((low, high))
-    count = sum(end - start + 1 for start, end in merged)
-    budget.spend(count)
-    if count <= _SHARED_MAX_IDS and len(merged) <= _SHARED_MAX_RANGES:
-        return _shared_set(tuple(merged))
-    return _ranges_to_set(tuple(merged))
-
-
-def _restrictions(bits: str, offset: int) -> tuple[PublisherRestriction, ...]:
-    """The publisher restrictions section, which ends the core: ``bits`` is the core from the
-    section on (with the encoder's padding), ``offset`` where the section starts.
-
-    A site's restrictions are the same for all its visitors, so short sections are decoded
-    once and shared (by their bits, at most _SHARED_MAX_BITS of them).
-    """
-    if len(bits) > _SHARED_MAX_BITS:
-        return _read_restrictions(bits, offset)
-    try:
-        return _shared_restrictions(bits, offset)
-    except _Unshared as unshared:
-        return unshared.value
-
-
-@functools.lru_cache(maxsize=128)
-def _shared_restrictions(bits: str, offset: int) -> tuple[PublisherRestriction, ...]:
-    restrictions = _read_restrictions(bits, offset)
-    if sum(len(restriction.vendors) for restriction in restrictions) > _SHARED_MAX_IDS:
-        raise _Unshared(restrictions)
-    return restrictions
-
-
-def _read_restrictions(bits: str, offset: int) -> tuple[PublisherRestriction, ...]:
+def _read_restrictions(bits: str, offset: int, budget: _Budget) -> tuple[PublisherRestriction, ...]:
     """NumPubRestrictions (12 bits), then per restriction PurposeId (6), RestrictionType (2),
     NumEntries (12) and range entries. Entries repeating a (purpose, type) pair are merged;
     the result is sorted by both."""
@@ -742,7 +726,6 @@ def _read_restrictions(bits: str, offset: int) -> tuple[PublisherRestriction, ..
     count = section.read_int(12, "NumPubRestrictions")
     if not count:
         return ()
-    budget = _Budget()
     by_key: dict[tuple[int, int], list[tuple[int, int]]] = {}
     for _ in range(count):
         head = section.read_int(20, "PubRestrictionEntry")  # PurposeId, RestrictionType, count
@@ -765,30 +748,9 @@ def _read_restrictions(bits: str, offset: int) -> tuple[PublisherRestriction, ..
 _NO_PUBLISHER_TC = (_EMPTY, _EMPTY, _EMPTY, _EMPTY)
 
 
-def _optional_segment(text: str) -> Any:
+def _read_optional_segment(text: str, budget: _Budget) -> Any:
     """The value of a segment after the core, of a known type: disclosed or allowed vendors
-    (a set), or publisher TC (four sets).
-
-    A site's disclosed vendors and publisher TC choices repeat across its visitors, so short
-    segments are decoded once and shared (by their text).
-    """
-    if 6 * len(text) > _SHARED_MAX_BITS:
-        return _read_optional_segment(text)
-    try:
-        return _shared_optional_segment(text)
-    except _Unshared as unshared:
-        return unshared.value
-
-
-@functools.lru_cache(maxsize=128)
-def _shared_optional_segment(text: str) -> Any:
-    value = _read_optional_segment(text)
-    if isinstance(value, frozenset) and len(value) > _SHARED_MAX_IDS:
-        raise _Unshared(value)
-    return value
-
-
-def _read_optional_segment(text: str) -> Any:
+    (a set), or publisher TC (four sets)."""
     bits = _bits(text)
     segment_type = int(bits[:3], 2)
     segment = _Bits(bits, _SEGMENT_NAMES[segment_type])
@@ -796,20 +758,20 @@ def _read_optional_segment(text: str) -> Any:
     if segment_type == _PUBLISHER_TC:
         return _read_publisher_tc(segment)
     field = "DisclosedVendors" if segment_type == _DISCLOSED else "AllowedVendors"
-    return _vendor_section(segment, _Budget(), field)
+    return _vendor_section(segment, budget, field)
 
 
 def _read_publisher_tc(segment: _Bits) -> tuple[frozenset[int], ...]:
     """PubPurposesConsent (24 bits), PubPurposesLITransparency (24), NumCustomPurposes (6),
     CustomPurposesConsent and CustomPurposesLITransparency (NumCustomPurposes bits each)."""
-    consents = segment.read_bitfield(24, "PubPurposesConsent")
-    legitimate_interests = segment.read_bitfield(24, "PubPurposesLITransparency")
+    consents = _small_set(segment.read_bits(24, "PubPurposesConsent"))
+    legitimate_interests = _small_set(segment.read_bits(24, "PubPurposesLITransparency"))
     custom = segment.read_int(6, "NumCustomPurposes")
     return (
         consents,
         legitimate_interests,
-        segment.read_bitfield(custom, "CustomPurposesConsent"),
-        segment.read_bitfield(custom, "CustomPurposesLITransparency"),
+        _small_set(segment.read_bits(custom, "CustomPurposesConsent")),
+        _small_set(segment.read_bits(custom, "CustomPurposesLITransparency")),
     )
 
 
@@ -849,9 +811,12 @@ def _decode(tc_string: str) -> TCData:
                 "duplicate_segment",
                 f"The TC string has more than one {_SEGMENT_NAMES[segment_type]} segment.",
             )
-        optional[segment_type] = value = _optional_segment(text)
-        if segment_type != _PUBLISHER_TC:
-            budget.spend(len(value))
+        if 6 * len(text) > _SHARED_MAX_BITS:
+            optional[segment_type] = _read_optional_segment(text, budget)
+        else:  # a site's disclosed vendors and publisher TC choices repeat across visitors
+            optional[segment_type] = _shared(
+                _SHARED_SEGMENTS, text, budget, _read_optional_segment, text
+            )
     # Positional: TCData(**fields) costs twice as much for 25 frozen fields.
     return TCData(
         *core,
@@ -862,12 +827,7 @@ def _decode(tc_string: str) -> TCData:
 
 
 def _clear_shared() -> None:
-    """Empty the caches of shared sets, restrictions and segments (for benchmarks)."""
-    for cached in (
-        _small_set,
-        _shared_set,
-        _shared_core_rest,
-        _shared_restrictions,
-        _shared_optional_segment,
-    ):
-        cached.cache_clear()
+    """Empty the caches of shared parts (benchmarks start cold with them)."""
+    _small_set.cache_clear()
+    for cache in (_SHARED_CORES, _SHARED_SETS, _SHARED_RESTRICTIONS, _SHARED_SEGMENTS):
+        cache.clear()

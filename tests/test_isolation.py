@@ -82,6 +82,10 @@ def victim(workspace, admin_user, make_api_key, system_actor):
     )
     key, _token = make_api_key(workspace, role=ApiKeyRole.ADMIN, name="Victim key")
     event = EventFactory(workspace=workspace, message_id="victim-message-1", name="Victim Event")
+    from tests.destinations.factories import DeliveryFactory, DestinationFactory
+
+    destination = DestinationFactory(workspace=workspace, name="Victim Destination")
+    delivery = DeliveryFactory(destination=destination, event=event, status="dead")
     return {
         "workspace": workspace,
         "kwargs": {
@@ -91,6 +95,8 @@ def victim(workspace, admin_user, make_api_key, system_actor):
             "invitation_id": invitation.public_id,
             "kind": "meta_capi",
             "message_id": event.message_id,
+            "destination_id": destination.public_id,
+            "delivery_id": delivery.pk,
         },
         "markers": [
             workspace.name,
@@ -102,6 +108,8 @@ def victim(workspace, admin_user, make_api_key, system_actor):
             key.prefix,
             key.public_id,
             event.message_id,
+            destination.name,
+            destination.public_id,
         ],
     }
 

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from audit import api as audit_api
 from destinations import api as ingest
+from destinations import api_destinations as destinations_api
 from workspaces import api as workspaces_api
 
 app_name = "api"
@@ -55,5 +56,33 @@ urlpatterns = [
         "audit/proof/consistency",
         audit_api.AuditConsistencyProofApi.as_view(),
         name="audit-proof-consistency",
+    ),
+    # Destinations and the delivery log (destinations/api_destinations.py)
+    path("destinations", destinations_api.DestinationsApi.as_view(), name="destinations"),
+    path(
+        "destinations/<str:destination_id>",
+        destinations_api.DestinationDetailApi.as_view(),
+        name="destination-detail",
+    ),
+    path(
+        "destinations/<str:destination_id>/pause",
+        destinations_api.DestinationPauseApi.as_view(),
+        name="destination-pause",
+    ),
+    path(
+        "destinations/<str:destination_id>/resume",
+        destinations_api.DestinationResumeApi.as_view(),
+        name="destination-resume",
+    ),
+    path(
+        "destinations/<str:destination_id>/test",
+        destinations_api.DestinationTestApi.as_view(),
+        name="destination-test",
+    ),
+    path("deliveries", destinations_api.DeliveriesApi.as_view(), name="deliveries"),
+    path(
+        "deliveries/replay",
+        destinations_api.DeliveriesReplayApi.as_view(),
+        name="deliveries-replay",
     ),
 ]

@@ -292,8 +292,19 @@ def serve() -> None:
             "worker",
             "--loglevel",
             "INFO",
+            # Delivery waits on the network: threads, so a slow platform holds only threads.
+            "--pool",
+            "threads",
             "--concurrency",
-            "2",
+            "16",
+        ],
+        # Stand-ins for Meta, TikTok, GA4 and a webhook receiver (the demo's destinations).
+        "platforms": [
+            sys.executable,
+            "-m",
+            "destinations.local_platforms.server",
+            "--port",
+            os.environ.get("LOCAL_PLATFORMS_PORT", "9100"),
         ],
         "beat": [
             sys.executable,
@@ -314,6 +325,8 @@ def serve() -> None:
     }
 
     def stop(*_args) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
         for process in processes.values():
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -342,7 +355,8 @@ def serve() -> None:
             "  TrackLayer is running (web, Celery worker and beat). Ctrl-C stops everything.\n\n"
             f"    Dashboard   {url}\n"
             f"    API         {url}v1/docs   (send events: POST {url}v1/track with the write key)\n"
-            f"    Admin       {url}admin/   (the demo admin is staff)\n\n"
+            f"    Admin       {url}admin/   (the demo admin is staff)\n"
+            "    Platforms   http://127.0.0.1:9100/   (local Meta, TikTok, GA4, webhook)\n\n"
             f"    Demo workspace: {demo['workspace']['name']} ({demo['workspace']['slug']})\n"
             f"    Logins:\n{logins}\n"
             f"    Demo write key: {demo['write_key']}\n",

@@ -169,6 +169,12 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Drop IP addresses and user agents past each workspace's retention (audited), and
     # de-duplication keys past its window.
+    # Deliveries: fan out what ingestion committed and deliver what is due — the safety net
+    # behind the kicks that ingestion, resume and replay send.
+    "deliveries-sweep": {
+        "task": "destinations.tasks.deliveries_sweep",
+        "schedule": env_int("DELIVERY_SWEEP_SECONDS", 2),
+    },
     "events-purge": {
         "task": "destinations.tasks.events_purge_expired_all",
         "schedule": env_int("EVENTS_PURGE_INTERVAL_SECONDS", 3600),
@@ -239,6 +245,10 @@ SPECTACULAR_SETTINGS = {
 # Ingestion (docs/ingestion.md). Group commit: request threads hand events to one writer
 # thread per process, which commits everything queued in one transaction (docs/adr/0008).
 EVENTS_GROUP_COMMIT = env_bool("EVENTS_GROUP_COMMIT", True)
+# Enqueue delivery work right after ingestion / resume / replay (off: only the sweep finds it).
+DELIVERY_KICK = env_bool("DELIVERY_KICK", True)
+# Seconds to wait for a platform's answer (connecting: 3 s); then the attempt is retried.
+DELIVERY_HTTP_TIMEOUT = float(env("DELIVERY_HTTP_TIMEOUT", "10"))
 # A hard cap on any ingestion body (before a workspace's own, lower limit applies).
 INGEST_MAX_REQUEST_BYTES = env_int("INGEST_MAX_REQUEST_BYTES", 4 * 1024 * 1024)
 # Behind a proxy that sets X-Forwarded-For, the visitor's IP is its first address.

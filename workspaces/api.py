@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -11,6 +12,7 @@ class WhoAmIApi(WorkspaceApi):
 
     permission_classes = [KeyRequired]
 
+    @extend_schema_serializer(component_name="WhoAmIOutput")
     class OutputSerializer(serializers.Serializer):
         workspace_id = serializers.CharField(source="workspace.public_id")
         workspace_name = serializers.CharField(source="workspace.name")
@@ -20,6 +22,7 @@ class WhoAmIApi(WorkspaceApi):
         role = serializers.CharField()
         expires_at = serializers.DateTimeField()
 
+    @extend_schema(responses=OutputSerializer, tags=["workspace"])
     def get(self, request):
         return Response(self.OutputSerializer(request.auth).data)
 
@@ -27,6 +30,7 @@ class WhoAmIApi(WorkspaceApi):
 class MemberListApi(WorkspaceApi):
     required_action = Action.MEMBER_VIEW
 
+    @extend_schema_serializer(component_name="MemberListOutput")
     class OutputSerializer(serializers.Serializer):
         user_id = serializers.CharField(source="user.public_id")
         email = serializers.EmailField(source="user.email")
@@ -34,6 +38,10 @@ class MemberListApi(WorkspaceApi):
         role = serializers.CharField()
         joined_at = serializers.DateTimeField(source="created_at")
 
+    @extend_schema(
+        responses=inline_serializer("MemberList", {"data": OutputSerializer(many=True)}),
+        tags=["workspace"],
+    )
     def get(self, request):
         members = selectors.member_list(workspace=self.workspace)
         return Response({"data": self.OutputSerializer(members, many=True).data})

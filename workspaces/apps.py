@@ -11,3 +11,5 @@ class WorkspacesConfig(AppConfig):
         from workspaces.auth import mfa_hooks
 
         mfa_hooks.connect()
+        # The API key scheme in the OpenAPI schema (registered by being imported).
+        from workspaces.auth import schema  # noqa: F401

@@ -8,6 +8,8 @@ whatsoever makes ``decode`` raise anything but ``TCStringError``.
 import dataclasses
 import json
 import pickle
+import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -391,7 +393,7 @@ EVERYTHING = {
     "publisher_cc": "DE",
     "vendor_consents": set(range(1, 400, 2)) | {755, 1126},
     "vendor_legitimate_interests": set(range(100, 350)) | {65_535},
-    "publisher_restrictions": [(2, 0, {5, 6, 7, 900}), (7, 1, {755}), (10, 2, range(1, 65_536))],
+    "publisher_restrictions": [(2, 0, {5, 6, 7, 900}), (7, 1, {755}), (10, 2, range(1, 30_001))],
     "disclosed_vendors": set(range(1, 1200)) - {13, 99},
     "allowed_vendors": {755},
     "publisher_consents": {1, 2, 3},
@@ -733,8 +735,7 @@ ERRORS = [
         encode(
             created=CREATED,
             vendor_consents=range(1, 65_536),
-            vendor_legitimate_interests=range(1, 65_536),
-            disclosed_vendors={1, 2, 3},  # 131,073 ids in all
+            disclosed_vendors={1, 2},  # 65,537 ids in all
             vendor_encoding="range",
         ),
     ),
@@ -927,7 +928,7 @@ def test_huge_results_are_not_cached():
 
 
 def test_the_cache_evicts_the_least_recently_used_entry():
-    cache = tcf._WeightedLRU(max_entries=3, max_weight=1_000)
+    cache = tcf._WeightedLRU(max_entries=3, max_weight=1_000, max_entry_weight=100)
     data = decode(VALID)
 
     for key in "abc":
@@ -939,7 +940,7 @@ def test_the_cache_evicts_the_least_recently_used_entry():
 
 
 def test_the_cache_is_bounded_by_weight():
-    cache = tcf._WeightedLRU(max_entries=1_000, max_weight=160)
+    cache = tcf._WeightedLRU(max_entries=1_000, max_weight=160, max_entry_weight=10)
     data = decode(VALID)
 
     for number in range(20):
@@ -947,5 +948,100 @@ def test_the_cache_is_bounded_by_weight():
 
     assert cache.info().entries == 16 and cache.info().weight == 160
     assert cache.get("3") is None and cache.get("4") is data
-    cache.put("huge", data, 11)  # more than a sixteenth of the budget: never kept
+    cache.put("huge", data, 11)  # heavier than one entry may be: never kept
     assert cache.get("huge") is None
+
+
+def test_strings_differing_only_in_their_times_share_their_sets():
+    choices = {"vendor_consents": set(range(1, 600, 2)), "disclosed_vendors": set(range(1, 600))}
+    first = decode(encode(created=CREATED, **choices))
+    second = decode(encode(created=CREATED + timedelta(hours=1), **choices))
+
+    assert first.created != second.created
+    assert first.vendor_consents is second.vendor_consents
+    assert first.disclosed_vendors is second.disclosed_vendors
+
+
+def test_too_many_ids_are_refused_before_they_are_built(monkeypatch):
+    built = []
+    ranges_to_set = tcf._ranges_to_set
+    monkeypatch.setattr(
+        tcf, "_ranges_to_set", lambda ranges: built.append(ranges) or ranges_to_set(ranges)
+    )
+    full = enc.uint(65_535, 16) + "1" + enc.range_entries([(1, 65_535)])
+    restrictions = (
+        enc.uint(2, 12) + restriction(1, 0, [(1, 65_535)]) + restriction(2, 0, [(1, 65_535)])
+    )
+    greedy = ".".join(
+        [
+            enc.to_base64url(fixed() + full + full + restrictions),
+            enc.to_base64url(enc.segment_bits(1, full)),
+            enc.to_base64url(enc.segment_bits(2, full)),
+        ]
+    )  # 5 × 65,535 ids asked for in ~100 characters
+
+    assert error_code(greedy) == "too_many_vendor_ids"
+    assert sum(end - start + 1 for ranges in built for start, end in ranges) <= tcf.MAX_VENDOR_IDS
+
+
+def test_shared_parts_count_towards_the_limit_too(monkeypatch):
+    monkeypatch.setattr(tcf, "MAX_VENDOR_IDS", 100)
+    tc_string = encode(
+        created=CREATED, vendor_consents=range(1, 81), disclosed_vendors=range(1, 41)
+    )
+
+    for _ in range(2):  # the second time from the shared caches
+        decode.cache_clear()
+        assert error_code(tc_string) == "too_many_vendor_ids"
+
+
+def test_the_cache_stays_consistent_under_threads():
+    cache = tcf._WeightedLRU(max_entries=8, max_weight=50, max_entry_weight=10)
+    errors = []
+
+    def hammer(seed: int) -> None:
+        try:
+            for number in range(5_000):
+                key = (seed * number) % 23
+                if cache.get(key) is None:
+                    cache.put(key, key, key % 10 + 1)
+        except Exception as error:  # any exception fails the test below
+            errors.append(error)
+
+    threads = [threading.Thread(target=hammer, args=(seed,)) for seed in range(1, 7)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+
+    assert errors == []
+    entries = cache._entries
+    assert len(entries) <= 8
+    assert cache.info().weight == sum(weight for _, weight in entries.values()) <= 50
+    assert all(value == key for key, (value, _) in entries.items())
+
+
+def test_threads_decoding_together_get_the_right_answers():
+    strings = {
+        encode(created=CREATED + timedelta(seconds=n), vendor_consents={n + 1}): n + 1
+        for n in range(300)
+    }
+    wrong = []
+
+    def decode_all() -> None:
+        for tc_string, vendor in strings.items():
+            if decode(tc_string).vendor_consents != {vendor}:
+                wrong.append(tc_string)
+
+    threads = [threading.Thread(target=decode_all) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert wrong == []

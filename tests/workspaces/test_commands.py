@@ -67,8 +67,8 @@ def test_seed_demo_is_idempotent():
         ApiKey.objects.count(),
         AuditEntry.objects.count(),
     ) == counts
-    # created, three joined, one key, the ingestion settings
-    assert counts == (1, 3, 3, 1, 6)
+    # created, three joined, one key, the ingestion settings, four destinations
+    assert counts == (1, 3, 3, 1, 10)
     assert Event.objects.count() == len(DEMO_EVENTS)  # sent again: only duplicates
 
 

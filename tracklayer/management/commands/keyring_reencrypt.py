@@ -7,12 +7,15 @@ from django.db import transaction
 from audit.export import secret_context
 from audit.models import AuditExportConfig, AuditSigningKey
 from audit.services import signing_key_context
+from destinations.models import Destination
+from destinations.services_destinations import secrets_context as destination_secrets_context
 from tracklayer import keyring
 
 # (model, encrypted field, context for a row) — every encrypted column, in one list.
 ENCRYPTED_FIELDS = [
     (AuditSigningKey, "private_key_encrypted", signing_key_context),
     (AuditExportConfig, "s3_secret_access_key_encrypted", secret_context),
+    (Destination, "secrets_encrypted", destination_secrets_context),
 ]
 
 

@@ -7,6 +7,7 @@ Everything goes through the services, so the demo workspace's audit log shows it
 
 import hashlib
 import json
+import os
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -56,7 +57,7 @@ DEMO_EVENTS = [
         "anonymousId": "demo-anon-1",
         "messageId": "demo-page-1",
         "context": {
-            "page": {"path": "/", "title": "Acme Store"},
+            "page": {"path": "/", "title": "Acme Store", "url": "https://acme.example/"},
             "ip": "198.51.100.23",
             "userAgent": "Mozilla/5.0 (demo)",
             "consent": DEMO_CONSENT_DE,
@@ -76,7 +77,13 @@ DEMO_EVENTS = [
             "address": {"city": "Berlin", "postalCode": "10115", "country": "Germany"},
             "plan": "gold",
         },
-        "context": {"consent": DEMO_CONSENT_DE, "location": {"country": "DE"}},
+        "context": {
+            "page": {"url": "https://acme.example/account"},
+            "ip": "198.51.100.23",
+            "userAgent": "Mozilla/5.0 (demo)",
+            "consent": DEMO_CONSENT_DE,
+            "location": {"country": "DE"},
+        },
     },
     {
         "type": "track",
@@ -85,6 +92,7 @@ DEMO_EVENTS = [
         "messageId": "demo-order-1",
         "properties": {"order_id": "A-1001", "value": 59.9, "currency": "EUR"},
         "context": {
+            "page": {"url": "https://acme.example/checkout/done?fbclid=IwAR0demo"},
             "ip": "198.51.100.23",
             "userAgent": "Mozilla/5.0 (demo)",
             "consent": DEMO_CONSENT_DE,
@@ -97,7 +105,13 @@ DEMO_EVENTS = [
         "anonymousId": "demo-anon-2",
         "messageId": "demo-view-1",
         "properties": {"product_id": "P-7", "price": 19.0},
-        "context": {"consent": {"gpc": True}, "location": {"country": "US", "region": "CA"}},
+        "context": {
+            "page": {"url": "https://acme.example/products/p-7"},
+            "ip": "192.0.2.44",
+            "userAgent": "Mozilla/5.0 (demo)",
+            "consent": {"gpc": True},
+            "location": {"country": "US", "region": "CA"},
+        },
     },
 ]
 
@@ -113,6 +127,7 @@ class Command(BaseCommand):
         if settings.IS_PRODUCTION and not options["force"]:
             raise CommandError("seed_demo creates known passwords; use --force in production.")
         demo = self.seed()
+        self.seed_destinations()
         self.seed_events(demo["write_key"])
         if options["json"]:
             self.stdout.write(json.dumps(demo))
@@ -180,3 +195,49 @@ class Command(BaseCommand):
         event_ingest(
             key=api_key_authenticate(token), events=DEMO_EVENTS, kind=None, source="native"
         )
+
+    def seed_destinations(self) -> None:
+        """One destination of each type, pointing at the local platform servers that
+        ``make run`` starts (``LOCAL_PLATFORMS_URL``). TikTok's token is refused on purpose,
+        so the demo shows dead letters next to deliveries that succeed."""
+        from destinations.models import Destination
+        from destinations.services_destinations import destination_create
+
+        workspace = Workspace.objects.get(slug=DEMO_SLUG)
+        if Destination.objects.filter(workspace=workspace).exists():
+            return
+        base = os.environ.get("LOCAL_PLATFORMS_URL", "http://127.0.0.1:9100")
+        for kind, name, config, secrets in (
+            (
+                "meta_capi",
+                "Meta (local)",
+                {"pixel_id": "1234567890123456", "api_base_url": f"{base}/meta"},
+                {"access_token": "EAAdemoLocalToken0123456789"},
+            ),
+            (
+                "tiktok_events",
+                "TikTok (local, bad token)",
+                {"pixel_code": "CDEMO0LOCAL0PIXEL001", "api_base_url": f"{base}/tiktok"},
+                {"access_token": "invalid"},
+            ),
+            (
+                "ga4_mp",
+                "GA4 (local)",
+                {"measurement_id": "G-DEMO12345", "api_base_url": f"{base}/ga4"},
+                {"api_secret": "demoLocalApiSecret"},
+            ),
+            (
+                "webhook",
+                "Warehouse webhook (local)",
+                {"url": f"{base}/webhook/hooks/warehouse", "batch_size": 100},
+                {"signing_secret": "whsec_demo"},
+            ),
+        ):
+            destination_create(
+                workspace=workspace,
+                actor=ACTOR,
+                type=kind,
+                name=name,
+                config=config,
+                secrets=secrets,
+            )

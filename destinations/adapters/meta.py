@@ -1,0 +1,412 @@
+"""Meta Conversions API (docs/destinations-meta-tiktok.md cites a source for every rule).
+
+``POST {api_base_url}/v25.0/{pixel_id}/events?access_token=…`` with a JSON body
+``{"data": [server events], "test_event_code"?}``, at most 1,000 events a request.
+
+Guarantees:
+
+- Only SHA-256 digests leave for the hashed customer fields (``em``, ``ph``, ``fn`` … and
+  ``external_id``); ``client_ip_address``, ``client_user_agent``, ``fbc`` and ``fbp`` go as they
+  are. An anonymized event carries no customer information at all.
+- Meta refuses the whole request when one event is invalid (too old, no customer
+  information …). ``precheck`` names every such reason; the engine dead-letters those events
+  instead of sending them, and ``build`` puts any it is given anyway into a request of its own,
+  so a refused event never takes a batch down with it.
+- Every event carries ``event_id`` (with ``event_name``, Meta's dedup key), so a resend after a
+  timeout or a crash is counted once.
+- The access token goes only into the URL's ``access_token`` parameter, as Meta documents, and
+  never into an outcome's error: errors are scrubbed of it and of anything token-shaped.
+- 2xx with every event acknowledged: delivered. No answer, 408, 429, 5xx, Meta's throttling and
+  temporary error codes: retry (``Retry-After`` honoured). Any other refusal: failed, with
+  Meta's message.
+"""
+
+import contextlib
+import re
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from urllib.parse import parse_qs, quote, urlsplit
+
+import orjson
+
+from destinations.adapters.base import (
+    ItemOutcome,
+    Outcome,
+    OutgoingEvent,
+    PlatformRequest,
+    register,
+)
+from privacy.pii import is_sha256_hex
+
+API_VERSION = "v25.0"
+DEFAULT_BASE_URL = "https://graph.facebook.com"
+MAX_BATCH = 1000
+MAX_AGE = timedelta(days=7)
+# Ours: an event this close to Meta's limit may cross it on the way (or while queued behind a
+# retry), and then it fails the whole request; it is refused a little early instead.
+AGE_MARGIN = timedelta(minutes=10)
+ERROR_CHARS = 300
+
+# Customer information parameters Meta wants SHA-256 hashed (external_id: "recommended";
+# TrackLayer always sends it hashed).
+HASHED_FIELDS = ("em", "ph", "fn", "ln", "ge", "db", "ct", "st", "zp", "country", "external_id")
+ACTION_SOURCES = frozenset(
+    {
+        "email",
+        "website",
+        "app",
+        "phone_call",
+        "chat",
+        "physical_store",
+        "system_generated",
+        "business_messaging",
+        "other",
+    }
+)
+# Graph API codes that mean "wait and try again": 1 unknown (possibly downtime), 2 service
+# down, 4 app throttled, 17 user throttled, 32 page throttled, 341 application limit, 613
+# custom rate limit; 80000–80014 business-use-case rate limits.
+RETRY_CODES = frozenset({1, 2, 4, 17, 32, 341, 613}) | frozenset(range(80000, 80015))
+PROPERTY_RESERVED = frozenset({"event_id"})
+
+_PIXEL_ID = re.compile(r"[0-9]{5,20}")
+_TEST_CODE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_SECONDS = re.compile(r"[0-9]{1,9}(\.[0-9]+)?")
+_TOKEN_PARAMETER = re.compile(r"[?&]access_token=([^&#]*)")
+
+
+# --- helpers shared with the TikTok adapter ----------------------------------------------------
+
+# Anything shaped like a credential: "access_token=…" / "Access-Token: …" / "Bearer …", a Meta
+# token (EAA…), or a long unbroken run of letters and digits with a lowercase letter in it
+# (TikTok tokens are 40 lowercase hex digits). Runs of capitals and digits stay: those are
+# trace and request ids (fbtrace_id, TikTok's request_id) that support asks for.
+_TOKEN_SHAPES = (
+    (re.compile(r"(?i)(access[_-]?token[\"']?\s*[=:]\s*[\"']?)[^\s&\"',;]+"), r"\1[redacted]"),
+    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 [redacted]"),
+    (re.compile(r"(?i)\b(oauth)\s+[A-Za-z0-9._~+/=-]{16,}"), r"\1 [redacted]"),
+    (re.compile(r"\bEAA[A-Za-z0-9]{8,}"), "[redacted]"),
+    (
+        re.compile(r"[A-Za-z0-9_\-]{32,}"),
+        lambda m: "[redacted]" if re.search("[a-z]", m.group()) else m.group(),
+    ),
+)
+
+
+def redact(text: str, secrets=()) -> str:
+    """``text`` without the given secrets nor anything token-shaped, on one line, at most
+    300 characters: fit for an outcome's ``error``, a log line or the dashboard."""
+    text = str(text or "")
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    for pattern, replacement in _TOKEN_SHAPES:
+        text = pattern.sub(replacement, text)
+    text = " ".join(text.split())
+    return text if len(text) <= ERROR_CHARS else text[: ERROR_CHARS - 1] + "…"
+
+
+def header_value(headers: dict, name: str) -> str | None:
+    wanted = name.lower()
+    for key, value in (headers or {}).items():
+        if str(key).lower() == wanted:
+            return value
+    return None
+
+
+def retry_after_seconds(headers: dict) -> float | None:
+    """``Retry-After`` in seconds: delta-seconds or an HTTP date (measured from the answer's
+    ``Date`` when it has one, so a skewed local clock does not matter). None when absent."""
+    raw = header_value(headers, "Retry-After")
+    if raw is None:
+        return None
+    raw = str(raw).strip()
+    if _SECONDS.fullmatch(raw):
+        return float(raw)
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    reference = datetime.now(UTC)
+    sent = header_value(headers, "Date")
+    if sent:
+        with contextlib.suppress(TypeError, ValueError, IndexError):
+            reference = parsedate_to_datetime(str(sent))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    if reference.tzinfo is None:
+        reference = reference.replace(tzinfo=UTC)
+    return max(0.0, (when - reference).total_seconds())
+
+
+def json_object(body: bytes) -> dict | None:
+    try:
+        value = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def hashes(value) -> list[str]:
+    """The SHA-256 digests in ``value`` (a string or a list of strings), lowercased; anything
+    else is dropped, so a plain identifier can never leave by mistake."""
+    items = value if isinstance(value, list | tuple) else [value]
+    found = []
+    for item in items:
+        if isinstance(item, str) and is_sha256_hex(item.strip()):
+            digest = item.strip().lower()
+            if digest not in found:
+                found.append(digest)
+    return found
+
+
+def one_or_many(values: list[str]):
+    return values[0] if len(values) == 1 else values
+
+
+def event_time(event: OutgoingEvent, now: datetime) -> int:
+    """Unix seconds. A time after ``now`` (a client's clock running ahead) is sent as ``now``."""
+    return int(min(event.timestamp, now).timestamp())
+
+
+def too_old(event: OutgoingEvent, now: datetime, max_age: timedelta) -> str | None:
+    age = now - event.timestamp
+    if age <= max_age - AGE_MARGIN:
+        return None
+    days = age.total_seconds() / 86400
+    return f"{days:.1f} days old; older than {max_age.days} days"
+
+
+def base_url_problem(value) -> str | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        return "Enter a URL."
+    try:
+        parts = urlsplit(value)
+        _ = parts.port
+    except ValueError:
+        return "Enter a valid URL."
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return "Enter an http(s) URL with a host name."
+    if parts.query or parts.fragment or parts.username or parts.password:
+        return "Enter the URL without query, fragment or credentials."
+    return None
+
+
+def token_problem(token) -> str | None:
+    if not isinstance(token, str) or not token.strip():
+        return "An access token is required."
+    if token != token.strip() or any(c.isspace() or not c.isprintable() for c in token):
+        return "The access token must not contain spaces or invisible characters."
+    return None
+
+
+def merged_properties(event: OutgoingEvent) -> dict:
+    """Custom properties (``properties``) overlaid with the mapped commerce fields."""
+    properties = event.properties or {}
+    data = {k: v for k, v in properties.items() if k not in PROPERTY_RESERVED and v is not None}
+    data.update({k: v for k, v in (event.custom_data or {}).items() if v is not None})
+    return data
+
+
+# --- the adapter -------------------------------------------------------------------------------
+
+
+class MetaConversionsAdapter:
+    type = "meta_capi"
+    max_batch = MAX_BATCH
+    max_age = MAX_AGE
+    secret_fields = ("access_token",)
+    config_fields = ("pixel_id", "test_event_code", "api_base_url")
+    spec = "meta"
+
+    def validate_config(self, config: dict, secrets: dict) -> dict[str, str]:
+        problems = {}
+        pixel_id = config.get("pixel_id")
+        if not isinstance(pixel_id, str) or not _PIXEL_ID.fullmatch(pixel_id):
+            problems["pixel_id"] = (
+                "Enter the pixel (dataset) id from Events Manager: digits only, such as "
+                "1234567890123456."
+            )
+        code = config.get("test_event_code")
+        if code not in (None, "") and (not isinstance(code, str) or not _TEST_CODE.fullmatch(code)):
+            problems["test_event_code"] = (
+                "Enter the code from Events Manager → Test events (such as TEST12345), or "
+                "leave it empty."
+            )
+        problem = base_url_problem(config.get("api_base_url"))
+        if problem:
+            problems["api_base_url"] = problem
+        problem = token_problem(secrets.get("access_token"))
+        if problem:
+            problems["access_token"] = problem
+        return problems
+
+    def user_data(self, event: OutgoingEvent) -> dict:
+        """Customer information as Meta takes it; empty for an anonymized event."""
+        if event.anonymized:
+            return {}
+        data: dict = {}
+        for name in HASHED_FIELDS:
+            values = hashes((event.user_data or {}).get(name))
+            if name == "external_id":
+                values += [h for h in hashes(event.external_id) if h not in values]
+            if values:
+                data[name] = one_or_many(values)
+        if event.ip:
+            data["client_ip_address"] = event.ip
+        if event.user_agent:
+            data["client_user_agent"] = event.user_agent
+        for name in ("fbc", "fbp"):
+            value = (event.click_ids or {}).get(name)
+            if isinstance(value, str) and value.strip():
+                data[name] = value.strip()
+        return data
+
+    def precheck(self, event: OutgoingEvent, now: datetime) -> str | None:
+        """Why Meta would refuse ``event`` — and with it every event of its request — or None.
+        The engine dead-letters an event with this reason instead of sending it."""
+        if not event.event_name:
+            return "Meta requires an event name (event_name)."
+        old = too_old(event, now, MAX_AGE)
+        if old:
+            return f"Meta refuses events more than 7 days old (event_time); this one is {old}."
+        source = event.action_source or "website"
+        if source not in ACTION_SOURCES:
+            return f"Meta does not accept the action_source {source!r}."
+        if source == "app":
+            return (
+                "Meta requires app_data (advertiser_tracking_enabled, extinfo) for app events, "
+                "which TrackLayer does not collect."
+            )
+        data = self.user_data(event)
+        if event.anonymized:
+            return (
+                "Consent allowed this event only without identifiers, and Meta accepts no event "
+                "without customer information (user_data)."
+            )
+        if not any(k in data for k in ("em", "ph", "external_id", "fbc", "fbp")) and not (
+            "client_ip_address" in data and "client_user_agent" in data
+        ):
+            return (
+                "Meta needs customer information it can match on: an e-mail, phone, external "
+                "id, fbc or fbp, or the IP address together with the user agent."
+            )
+        if source == "website" and "client_user_agent" not in data:
+            return "Meta requires client_user_agent for website events; this event has none."
+        if source == "website" and not event.page_url:
+            return "Meta requires event_source_url (the page URL) for website events."
+        return None
+
+    def custom_data(self, event: OutgoingEvent) -> dict:
+        return merged_properties(event)
+
+    def server_event(self, event: OutgoingEvent, now: datetime) -> dict:
+        """One element of ``data``."""
+        payload = {
+            "event_name": event.event_name,
+            "event_time": event_time(event, now),
+            "event_id": event.event_id or event.message_id,
+            "action_source": event.action_source or "website",
+            "user_data": self.user_data(event),
+        }
+        if event.page_url:
+            payload["event_source_url"] = event.page_url
+        custom = self.custom_data(event)
+        if custom:
+            payload["custom_data"] = custom
+        return payload
+
+    def build(
+        self, *, config: dict, secrets: dict, events: list[OutgoingEvent], now: datetime
+    ) -> list[PlatformRequest]:
+        base = (config.get("api_base_url") or DEFAULT_BASE_URL).rstrip("/")
+        pixel = quote(str(config["pixel_id"]), safe="")
+        token = quote(secrets["access_token"], safe="")
+        url = f"{base}/{API_VERSION}/{pixel}/events?access_token={token}"
+        headers = {"Content-Type": "application/json"}
+        test_code = (config.get("test_event_code") or "").strip()
+        sendable, refused = [], []
+        for event in events:
+            (refused if self.precheck(event, now) else sendable).append(event)
+        chunks = [sendable[i : i + MAX_BATCH] for i in range(0, len(sendable), MAX_BATCH)]
+        chunks += [[e] for e in refused]  # each alone: it may fail, but only itself
+        requests = []
+        for chunk in chunks:
+            body: dict = {"data": [self.server_event(e, now) for e in chunk]}
+            if test_code:
+                body["test_event_code"] = test_code
+            requests.append(
+                PlatformRequest(
+                    url,
+                    dict(headers),
+                    orjson.dumps(body, default=str),
+                    tuple(e.delivery_id for e in chunk),
+                )
+            )
+        return requests
+
+    def parse(
+        self,
+        *,
+        request: PlatformRequest,
+        status: int | None,
+        body: bytes,
+        headers: dict,
+        error: str,
+    ) -> list[ItemOutcome]:
+        ids = request.delivery_ids
+        # The token as sent (URL-quoted) and as it reads unquoted: an error may hold either.
+        secrets = _TOKEN_PARAMETER.findall(request.url)
+        secrets += parse_qs(urlsplit(request.url).query).get("access_token", [])
+
+        def every(outcome: Outcome, message: str = "", wait: float | None = None):
+            text = redact(message, secrets) if message else ""
+            return [ItemOutcome(d, outcome, text, wait) for d in ids]
+
+        if status is None:
+            return every(Outcome.RETRY, f"No answer from Meta: {error or 'connection failed'}")
+        answer = json_object(body)
+        if 200 <= status < 300:
+            received = answer.get("events_received") if answer else None
+            if received == len(ids):
+                return every(Outcome.DELIVERED)
+            # Meta answers all or nothing; an unexpected count (or a body that is not Meta's,
+            # from a proxy) is sent again — event_id makes Meta count a resent event once.
+            return every(
+                Outcome.RETRY,
+                f"HTTP {status}: Meta acknowledged {received!r} of {len(ids)} events",
+            )
+        failure = answer.get("error") if answer else None
+        message = error_message(failure, status, body)
+        wait = retry_after_seconds(headers)
+        if status in (408, 429) or status >= 500:
+            return every(Outcome.RETRY, message, wait)
+        if isinstance(failure, dict) and (
+            failure.get("is_transient") is True or failure.get("code") in RETRY_CODES
+        ):
+            return every(Outcome.RETRY, message, wait)
+        return every(Outcome.FAILED, message)
+
+
+def error_message(failure, status: int, body: bytes) -> str:
+    """Meta's error body as one line: message, user title and message, codes, trace id."""
+    if not isinstance(failure, dict):
+        text = body.decode("utf-8", "replace").strip() if body else ""
+        return f"HTTP {status}: {text}" if text else f"HTTP {status}"
+    parts = [str(failure.get("message") or "Meta refused the request")]
+    for key in ("error_user_title", "error_user_msg"):
+        if failure.get(key):
+            parts.append(str(failure[key]))
+    codes = [f"HTTP {status}"]
+    if failure.get("code") is not None:
+        codes.append(f"code {failure['code']}")
+    if failure.get("error_subcode") is not None:
+        codes.append(f"subcode {failure['error_subcode']}")
+    if failure.get("fbtrace_id"):
+        codes.append(f"fbtrace_id {failure['fbtrace_id']}")
+    return " — ".join(parts) + f" ({', '.join(codes)})"
+
+
+ADAPTER = register(MetaConversionsAdapter())

@@ -1,0 +1,382 @@
+"""The delivery engine, run in the test process against the local platform servers:
+fan-out, consent at egress, each platform's payload, retries, dead letters, replay, the
+circuit breaker and auto-pause. (tests/destinations/test_delivery_worker.py runs the same
+through a real Celery worker, including crashes.)"""
+
+import json
+from datetime import timedelta
+
+import orjson
+import pytest
+from django.utils import timezone
+
+from audit.actors import SystemActor
+from audit.models import AuditEntry
+from destinations import delivery, runtime
+from destinations.local_platforms.server import LocalPlatforms
+from destinations.models import Delivery, DeliveryAttempt, Destination, Event
+from destinations.services_destinations import deliveries_replay, destination_resume
+from tests.destinations.factories import DestinationFactory
+from workspaces.models import ApiKeyRole
+
+pytestmark = pytest.mark.django_db
+ACTOR = SystemActor("tests")
+
+PLATFORM_OF = {
+    "meta_capi": "meta",
+    "tiktok_events": "tiktok",
+    "ga4_mp": "ga4",
+    "webhook": "webhook",
+}
+
+
+@pytest.fixture
+def platforms():
+    with LocalPlatforms() as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def _fresh_runtime():
+    runtime.runtime_forget()
+    yield
+    runtime.runtime_forget()
+
+
+@pytest.fixture
+def token(workspace, make_api_key):
+    return make_api_key(workspace, role=ApiKeyRole.WRITE)[1]
+
+
+def local(destination_type: str, platforms) -> dict:
+    """A destination's config pointing at the local platform server."""
+    from tests.destinations.factories import CONFIGS
+
+    config = dict(CONFIGS[destination_type])
+    prefix = f"{platforms.url}/{PLATFORM_OF[destination_type]}"
+    if destination_type == "webhook":
+        config["url"] = f"{prefix}/hooks/shop?secret=whsec_SIGNINGsecret0123456789XYZ4"
+    else:
+        config["api_base_url"] = prefix
+    return config
+
+
+def send(client, token, *events, headers=None):
+    response = client.post(
+        "/v1/batch",
+        orjson.dumps({"batch": list(events)}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+        **(headers or {}),
+    )
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+CONSENTED = {
+    "consent": {
+        "consentMode": {
+            "ad_storage": "granted",
+            "analytics_storage": "granted",
+            "ad_user_data": "granted",
+            "ad_personalization": "granted",
+        },
+        "categoryPreferences": {"advertising": True, "analytics": True},
+    },
+    "location": {"country": "DE"},
+    "ip": "203.0.113.50",
+    "userAgent": "Mozilla/5.0 (test)",
+    "page": {"url": "https://shop.example/checkout?fbclid=AbCdEf", "referrer": "https://x.test/"},
+}
+
+
+def order(message_id: str, *, context=None, **extra):
+    return {
+        "type": "track",
+        "event": "Order Completed",
+        "userId": "user-77",
+        "messageId": message_id,
+        "properties": {
+            "order_id": "A-1",
+            "revenue": 59.9,
+            "currency": "eur",
+            "products": [{"product_id": "P-1", "price": 29.95, "quantity": 2, "name": "Mug"}],
+        },
+        "context": {**CONSENTED, "traits": {"email": "Ada@Example.com"}}
+        if context is None
+        else context,
+        **extra,
+    }
+
+
+def run_engine() -> None:
+    """Fan out and deliver everything due, as the workers would."""
+    while delivery.events_fanout()[0]:
+        pass
+    for destination_id in delivery.due_destination_ids():
+        while delivery.destination_deliver(destination_id=destination_id).more:
+            pass
+
+
+# --- fan-out ----------------------------------------------------------------------------------
+
+
+def test_fanout_creates_one_delivery_per_matching_destination(client, workspace, token):
+    everything = DestinationFactory(workspace=workspace, type="webhook")
+    orders_only = DestinationFactory(
+        workspace=workspace, type="webhook", event_filter=["Order Completed"]
+    )
+    gone = DestinationFactory(workspace=workspace, type="webhook")
+    Destination.objects.filter(pk=gone.pk).update(deleted_at=timezone.now())
+    send(
+        client,
+        token,
+        order("o1"),
+        {"type": "page", "anonymousId": "a", "messageId": "p1"},
+        {"type": "identify", "userId": "u", "messageId": "i1"},
+    )
+
+    count, touched = delivery.events_fanout()
+    again = delivery.events_fanout()
+
+    assert count == 3
+    assert touched == {everything.pk, orders_only.pk}
+    assert again == (0, set())
+    assert sorted(
+        Delivery.objects.filter(destination=everything).values_list("event__message_id", flat=True)
+    ) == ["o1", "p1"]
+    assert list(
+        Delivery.objects.filter(destination=orders_only).values_list("event__message_id", flat=True)
+    ) == ["o1"]
+    assert not Event.objects.filter(fanout_pending=True).exists()
+
+
+# --- each platform gets its own wire format ---------------------------------------------------
+
+
+def test_meta_receives_hashed_identifiers_and_the_dedup_key(client, workspace, token, platforms):
+    DestinationFactory(workspace=workspace, type="meta_capi", config=local("meta_capi", platforms))
+    send(client, token, order("meta-1", properties={"event_id": "evt-42", "revenue": 10}))
+
+    run_engine()
+
+    [received] = platforms.received("meta")
+    assert received["event_name"] == "Purchase"
+    assert received["event_id"] == "evt-42"
+    assert received["action_source"] == "website"
+    stored = Event.objects.get(message_id="meta-1").identifiers["meta"]
+    assert received["user_data"]["em"] in (stored["em"], [stored["em"]])
+    assert received["user_data"]["client_ip_address"] == "203.0.113.50"
+    assert "ada@example.com" not in json.dumps(received).lower()
+    assert Delivery.objects.get().status == "delivered"
+
+
+def test_tiktok_ga4_and_webhook_receive_the_event(client, workspace, token, platforms):
+    for kind in ("tiktok_events", "ga4_mp", "webhook"):
+        DestinationFactory(workspace=workspace, type=kind, config=local(kind, platforms))
+    send(client, token, order("multi-1"))
+
+    run_engine()
+
+    [tiktok] = platforms.received("tiktok")
+    [ga4] = platforms.received("ga4")
+    [hook] = platforms.received("webhook")
+    assert tiktok["event"] == "Purchase"  # TikTok's name since May 2025 (was CompletePayment)
+    assert tiktok["event_id"] == "multi-1"
+    assert ga4["name"] == "purchase"
+    assert hook["messageId"] == "multi-1"
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"delivered"}
+
+
+# --- consent at the point of egress -------------------------------------------------------------
+
+
+def test_consent_blocked_events_never_reach_a_platform(client, workspace, token, platforms):
+    DestinationFactory(workspace=workspace, type="meta_capi", config=local("meta_capi", platforms))
+    californian = {
+        **CONSENTED,
+        "consent": {"gpc": True},
+        "location": {"country": "US", "region": "CA"},
+    }
+    send(client, token, order("gpc-1", context=californian), order("ok-1"))
+
+    run_engine()
+
+    assert [e["event_id"] for e in platforms.received("meta")] == ["ok-1"]
+    blocked = Delivery.objects.get(event__message_id="gpc-1")
+    assert blocked.status == "blocked"
+    assert blocked.decision == {"action": "block", "reasons": ["gpc_opt_out"]}
+    assert not DeliveryAttempt.objects.filter(delivery=blocked).exists()
+
+
+def test_anonymized_delivery_carries_no_identifiers(client, workspace, token, platforms):
+    DestinationFactory(workspace=workspace, type="ga4_mp", config=local("ga4_mp", platforms))
+    no_user_data = {
+        **CONSENTED,
+        "consent": {"consentMode": {"analytics_storage": "granted", "ad_user_data": "denied"}},
+    }
+    send(client, token, order("anon-1", context={**no_user_data, "traits": {"email": "a@b.co"}}))
+
+    run_engine()
+
+    made = Delivery.objects.get()
+    assert made.decision["action"] == "deliver_anonymized"
+    raw = json.dumps(platforms.state("ga4").requests)
+    assert "user_id" not in json.dumps(platforms.received("ga4"))
+    assert made.status == "delivered", raw
+
+
+# --- failures -----------------------------------------------------------------------------------
+
+
+def test_a_5xx_is_retried_with_backoff_then_delivered(client, workspace, token, platforms):
+    DestinationFactory(workspace=workspace, type="meta_capi", config=local("meta_capi", platforms))
+    send(client, token, order("retry-1"))
+    platforms.behave("meta", mode="error", status=503, count=1)
+
+    run_engine()
+    pending = Delivery.objects.get()
+    delivery.destination_deliver(
+        destination_id=pending.destination_id, now=pending.next_attempt_at + timedelta(seconds=1)
+    )
+
+    pending.refresh_from_db()
+    assert pending.status == "delivered"
+    assert pending.attempts == 2
+    outcomes = list(
+        DeliveryAttempt.objects.order_by("started_at").values_list("outcome", "status_code")
+    )
+    assert outcomes == [("retry", 503), ("delivered", 200)]
+
+
+def test_429_honours_retry_after(client, workspace, token, platforms):
+    DestinationFactory(workspace=workspace, type="webhook", config=local("webhook", platforms))
+    send(client, token, order("slow-down"))
+    platforms.behave("webhook", mode="rate_limit", retry_after=120)
+    before = timezone.now()
+
+    run_engine()
+
+    waiting = Delivery.objects.get()
+    assert waiting.status == "pending"
+    assert waiting.next_attempt_at >= before + timedelta(seconds=119)
+
+
+def test_a_refusal_is_a_dead_letter_with_the_reason_and_can_be_replayed(
+    client, workspace, token, platforms
+):
+    destination = DestinationFactory(
+        workspace=workspace,
+        type="meta_capi",
+        config=local("meta_capi", platforms),
+        secrets={"access_token": "notAmetaTOKENrevoked0123456789"},
+    )
+    send(client, token, order("dead-1"))
+
+    run_engine()
+
+    dead = Delivery.objects.get()
+    assert dead.status == "dead"
+    assert "refused by the platform" in dead.dead_reason
+    assert "notAmetaTOKENrevoked0123456789" not in dead.dead_reason + dead.last_error
+    deliveries_replay(workspace=workspace, actor=ACTOR, destination=destination)
+    dead.refresh_from_db()
+    assert (dead.status, dead.attempts) == ("pending", 0)
+    assert AuditEntry.objects.filter(workspace=workspace, event_type="delivery.replayed").exists()
+
+
+def test_attempts_run_out_into_a_dead_letter(client, workspace, token, platforms):
+    destination = DestinationFactory(
+        workspace=workspace, type="webhook", config=local("webhook", platforms)
+    )
+    Destination.objects.filter(pk=destination.pk).update(max_attempts=2)
+    send(client, token, order("gives-up"))
+    platforms.behave("webhook", mode="error", status=500)
+
+    run_engine()
+    first = Delivery.objects.get()
+    delivery.destination_deliver(
+        destination_id=destination.pk, now=first.next_attempt_at + timedelta(seconds=1)
+    )
+
+    first.refresh_from_db()
+    assert first.status == "dead"
+    assert first.dead_reason.startswith("gave up after 2 attempts")
+
+
+def test_old_events_are_dead_lettered_before_sending(client, workspace, token, platforms):
+    DestinationFactory(workspace=workspace, type="meta_capi", config=local("meta_capi", platforms))
+    old = (timezone.now() - timedelta(days=8)).isoformat()
+    send(client, token, order("stale", timestamp=old))
+
+    run_engine()
+
+    stale = Delivery.objects.get()
+    assert stale.status == "dead"
+    assert "days" in stale.dead_reason
+    assert platforms.received("meta") == []
+
+
+def test_the_circuit_opens_after_repeated_failed_requests(client, workspace, token, platforms):
+    destination = DestinationFactory(
+        workspace=workspace, type="webhook", config=local("webhook", platforms)
+    )
+    Destination.objects.filter(pk=destination.pk).update(autopause_min_attempts=1000)
+    platforms.behave("webhook", mode="error", status=502)
+    send(client, token, *[order(f"c{i}") for i in range(5)])
+    delivery.events_fanout()
+    Destination.objects.filter(pk=destination.pk).update(
+        config={**destination.config, "batch_size": 1}
+    )
+    now = timezone.now()
+
+    for step in range(6):
+        delivery.destination_deliver(destination_id=destination.pk, now=now + timedelta(hours=step))
+
+    destination.refresh_from_db()
+    assert destination.consecutive_failures >= delivery.CIRCUIT_THRESHOLD
+    assert destination.circuit_open_until is not None
+
+
+def test_auto_pause_is_audited_and_resume_delivers(client, workspace, token, platforms, admin_user):
+    destination = DestinationFactory(
+        workspace=workspace, type="webhook", config=local("webhook", platforms)
+    )
+    Destination.objects.filter(pk=destination.pk).update(
+        autopause_min_attempts=3, config={**destination.config, "batch_size": 1}
+    )
+    platforms.behave("webhook", mode="error", status=500)
+    send(client, token, *[order(f"ap{i}") for i in range(4)])
+    delivery.events_fanout()
+    now = timezone.now()
+    for step in range(4):
+        delivery.destination_deliver(destination_id=destination.pk, now=now + timedelta(hours=step))
+        Destination.objects.filter(pk=destination.pk).update(circuit_open_until=None)
+
+    destination.refresh_from_db()
+    assert destination.state == "paused"
+    assert destination.paused_automatically
+    entry = AuditEntry.objects.filter(workspace=workspace, event_type="destination.paused").get()
+    payload = json.loads(bytes(entry.material))["payload"]
+    assert payload["automatic"] is True
+    assert payload["requests"] >= 3
+
+    platforms.behave("webhook", mode="ok")
+    destination_resume(workspace=workspace, actor=admin_user, destination=destination)
+    Delivery.objects.update(next_attempt_at=timezone.now())
+    for _ in range(4):
+        delivery.destination_deliver(destination_id=destination.pk)
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"delivered"}
+
+
+def test_test_send_reports_the_platform_answer(workspace, platforms):
+    destination = DestinationFactory(
+        workspace=workspace, type="webhook", config=local("webhook", platforms)
+    )
+
+    good = delivery.destination_test_send(destination=destination)
+    platforms.behave("webhook", mode="error", status=500)
+    bad = delivery.destination_test_send(destination=destination)
+
+    assert good["ok"] is True and good["status"] == 200
+    assert bad["ok"] is False and bad["status"] == 500
