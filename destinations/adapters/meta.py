@@ -248,8 +248,11 @@ class MetaConversionsAdapter:
         if event.anonymized:
             return {}
         data: dict = {}
-        for name in HASHED_FIELDS:
-            values = hashes((event.user_data or {}).get(name))
+        given = event.user_data or {}
+        for name in HASHED_FIELDS:  # in Meta's order; only the fields this event has
+            if name not in given and (name != "external_id" or not event.external_id):
+                continue
+            values = hashes(given.get(name))
             if name == "external_id":
                 values += [h for h in hashes(event.external_id) if h not in values]
             if values:
