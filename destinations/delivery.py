@@ -296,6 +296,7 @@ FOR UPDATE OF d SKIP LOCKED
 
 
 def _claim(destination: Destination, now: datetime, limit: int) -> list[Claimed]:
+    connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:
         set_json_loads(orjson.loads, cursor)
         cursor.execute(_CLAIM, [destination.pk, now, limit])
@@ -350,8 +351,9 @@ class _Row:
 
 
 def _bulk(sql: str, params: list) -> None:
-    """A statement of large arrays, bound server-side in binary (Django's cursors bind on the
-    client, quoting every element into the SQL text: several times slower at this size)."""
+    """A statement of large arrays, bound server-side (Django's cursors bind on the client,
+    quoting every element into the SQL text: several times slower at this size)."""
+    connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params)
 
