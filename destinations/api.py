@@ -9,7 +9,9 @@ import zlib
 
 import orjson
 from django.conf import settings
+from django.db import transaction
 from django.http import HttpResponse
+from django.utils.decorators import method_decorator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -106,8 +108,11 @@ def _client_ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR")
 
 
+@method_decorator(transaction.non_atomic_requests, name="dispatch")
 class IngestApi(APIView):
-    """Shared by every ingestion path; subclasses say what a body holds."""
+    """Shared by every ingestion path; subclasses say what a body holds. Not wrapped in the
+    request transaction: the events are committed by the group-commit writer (ADR 0008), and
+    a request must not hold a transaction open while it waits for that commit."""
 
     authentication_classes: list = []
     permission_classes: list = []

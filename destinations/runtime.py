@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from destinations.ingestion import IngestionConfig
 from destinations.models import IngestionSettings
 from privacy.selectors import consent_config_get
+from workspaces.models import Workspace
 
 TTL = 5.0
 
 
 @dataclass(frozen=True, slots=True)
 class WorkspaceRuntime:
+    workspace: Workspace
     config: IngestionConfig
     settings: IngestionSettings
     plan: object | None  # destinations.tracking_plans.CompiledPlan
@@ -41,13 +43,19 @@ def ingestion_settings_get(*, workspace) -> IngestionSettings:
     )
 
 
-def workspace_runtime(*, workspace) -> WorkspaceRuntime:
+def workspace_runtime(*, workspace=None, workspace_id: int | None = None) -> WorkspaceRuntime:
+    """The runtime of a workspace, given as the row or (on the hot path, where loading the
+    row would cost a query per request) by id."""
+    workspace_id = workspace.pk if workspace is not None else workspace_id
     now = time.monotonic()
-    cached = _cache.get(workspace.pk)
+    cached = _cache.get(workspace_id)
     if cached is not None and cached[0] > now:
         return cached[1]
+    if workspace is None:
+        workspace = Workspace.objects.get(pk=workspace_id)
     settings = ingestion_settings_get(workspace=workspace)
     runtime = WorkspaceRuntime(
+        workspace=workspace,
         config=IngestionConfig(
             consent=consent_config_get(workspace=workspace),
             max_event_bytes=settings.max_event_bytes,

@@ -88,8 +88,8 @@ def event_ingest(
     ``single_size`` is the body size of a single-event request (a batch's events are sized one
     by one). Raises ``PayloadTooLargeError`` and ``RateLimitedError``.
     """
-    workspace = key.workspace
-    runtime = workspace_runtime(workspace=workspace)
+    runtime = workspace_runtime(workspace_id=key.workspace_id)
+    workspace = runtime.workspace
     limits = runtime.settings
     if len(events) > limits.max_batch_events:
         raise PayloadTooLargeError(

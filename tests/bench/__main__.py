@@ -1,5 +1,12 @@
-"""``python -m tests.bench`` (``make bench``): fresh database, migrate, run, print, drop."""
+"""``python -m tests.bench`` (``make bench``): fresh database, migrate, run, print, drop.
 
+``python -m tests.bench ingestion`` runs only the ingestion figures (10-14), ``delivery`` only
+20-24, ``privacy`` only 30+, ``audit`` only 1-9; ``python -m tests.bench ingestion --sweep``
+compares gunicorn configurations instead, and ``python -m tests.bench ingestion --profile
+[single|batch|bare]`` shows where the time goes.
+"""
+
+import argparse
 import sys
 from urllib.parse import urlsplit
 
@@ -15,7 +22,34 @@ def _use_only_redis_database_13() -> None:
         raise SystemExit(f"The benchmarks must use Redis database 13, not {database!r}")
 
 
-def main() -> None:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
+    parser.add_argument(
+        "part",
+        nargs="?",
+        choices=("all", "audit", "ingestion", "delivery", "privacy"),
+        default="all",
+    )
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="ingestion: measure every gunicorn configuration in ingest_server.CANDIDATES",
+    )
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        const="single",
+        choices=("single", "batch", "bare"),
+        help="ingestion: py-spy on the server under load, time per request by stage",
+    )
+    arguments = parser.parse_args(argv)
+    if (arguments.sweep or arguments.profile) and arguments.part != "ingestion":
+        parser.error("--sweep and --profile go with the ingestion part")
+    return arguments
+
+
+def main(argv: list[str] | None = None) -> None:
+    arguments = _arguments(argv)
     # Before anything reads Django's settings: the bench's own database and Redis db.
     database_url = environment.configure()
 
@@ -34,9 +68,20 @@ def main() -> None:
         cache.clear()
         call_command("migrate", interactive=False, verbosity=0)
 
-        from tests.bench import figures  # imports models: only once Django is set up
+        # These import models: only once Django is set up.
+        from tests.bench import figures, ingest_profile, ingestion
 
-        figures.run()
+        if arguments.sweep:
+            ingestion.sweep()
+        elif arguments.profile:
+            ingest_profile.profile(arguments.profile)
+        else:
+            figures.run(
+                audit=arguments.part in ("all", "audit"),
+                ingest=arguments.part in ("all", "ingestion"),
+                privacy=arguments.part in ("all", "privacy"),
+                delivery=arguments.part in ("all", "delivery"),
+            )
     finally:
         connections.close_all()
         if cache_checked:

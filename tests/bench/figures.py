@@ -7,7 +7,7 @@ import sys
 import django
 from django.db import connection
 
-from tests.bench import api_keys, audit_appends, audit_scale
+from tests.bench import api_keys, audit_appends, audit_scale, ingestion
 from tests.bench.environment import DATABASE_NAME, REDIS_DATABASE
 from tests.bench.report import Row, table
 
@@ -32,6 +32,21 @@ DESCRIPTIONS = [
     "8  audit_consistency_proof from a random earlier size to the full tree, verified likewise",
     "9  audit_record_many: one writer, 100 entries per transaction (one lock, one bulk insert,"
     "\n   one head update); latency per batch",
+]
+INGESTION_DESCRIPTIONS = [
+    "10 a DRF view of the same gunicorn answering a constant (same middleware, same POST body, no",
+    "   database, no Redis): the framework's ceiling; latencies are wrk's, per request.",
+    "   CPU/request: user+system CPU of the gunicorn workers and of the bench database's",
+    "   PostgreSQL backends (/proc) over the run, per answer: steadier than req/s when shared",
+    "11 POST /v1/events, one ~630-byte track event per request (hashed e-mail and phone, a new",
+    "   visitor each event, a TC string, Consent Mode), unique messageIds; group commit on",
+    "12 POST /v1/batch, 100 such events per request; latency per request",
+    "13 COPY of the rows 12 stored into a table LIKE destinations_event INCLUDING ALL (indexes,",
+    "   WAL, one commit), one connection: the ceiling of 12 (which also writes each event's",
+    "   de-duplication key and operational row)",
+    '14 events the server acknowledged ("accepted" in its answers, warm-up included) against',
+    "   rows in destinations_event after the server stopped; stored > acknowledged only by answers",
+    "   wrk stopped waiting for at the end of a run; any acknowledged event missing fails the run",
 ]
 
 
@@ -152,6 +167,79 @@ def _audit_scale_rows() -> list[Row]:
     return rows
 
 
+def _ingestion_rows() -> tuple[list[Row], ingestion.Figures]:
+    _progress(f"ingestion over HTTP: gunicorn ({ingestion.CHOSEN}) and wrk")
+    figures = ingestion.run()
+    ceiling, single, batch, copy = figures.ceiling, figures.single, figures.batch, figures.copy
+
+    def target(met: bool) -> str:
+        return "target met" if met else "TARGET MISSED"
+
+    single_met = (
+        figures.single_share >= ingestion.SINGLE_TARGET
+        and single.p99_us <= ingestion.SINGLE_P99_TARGET_US
+    )
+    batch_met = copy is not None and figures.batch_share >= ingestion.BATCH_TARGET
+    rows = [
+        Row(
+            "10 bare endpoint (ceiling)",
+            _rate(ceiling.per_second, "req"),
+            f"{ceiling.p50_us:,}",
+            f"{ceiling.p99_us:,}",
+            "; ".join(
+                filter(
+                    None,
+                    [
+                        ceiling.cpu_per("request"),
+                        ceiling.problems(),
+                        f"load average {figures.load_average:.1f} before the run",
+                    ],
+                )
+            ),
+        ),
+        Row(
+            f"11 single events, c={ingestion.CONNECTIONS}",
+            _rate(single.per_second, "req"),
+            f"{single.p50_us:,}",
+            f"{single.p99_us:,}",
+            f"{figures.single_share:.0%} of 10 ({target(single_met)}: ≥ "
+            f"{ingestion.SINGLE_TARGET:.0%}, p99 ≤ {ingestion.SINGLE_P99_TARGET_US / 1000:g} ms)"
+            f"; {single.cpu_per('request')}"
+            + (f"; {single.problems()}" if single.problems() else ""),
+        ),
+        Row(
+            f"12 batches of {ingestion.BATCH_SIZE}, c={ingestion.CONNECTIONS}",
+            _rate(batch.events_per_second, "events"),
+            f"{batch.p50_us:,}",
+            f"{batch.p99_us:,}",
+            (
+                f"{figures.batch_share:.0%} of 13 ({target(batch_met)}: ≥ "
+                f"{ingestion.BATCH_TARGET:.0%}); {batch.per_second:,.0f} req/s;"
+                f" {batch.cpu_per('event')}"
+                if copy
+                else "no events accepted"
+            )
+            + (f"; {batch.problems()}" if batch.problems() else ""),
+        ),
+    ]
+    if copy:
+        rows.append(
+            Row(
+                "13 COPY baseline, 1 connection",
+                _rate(copy.per_second, "rows"),
+                check=f"{copy.rows:,} rows in {copy.seconds:.2f} s, one commit;"
+                f" CPU/row: PostgreSQL {copy.db_cpu / copy.rows * 1e6:,.0f} µs",
+            )
+        )
+    check = f"acknowledged {figures.acknowledged:,}, stored {figures.stored:,}"
+    if figures.missing:
+        check += f": {figures.missing:,} ACKNOWLEDGED EVENTS MISSING"
+    elif figures.stored > figures.acknowledged:
+        check += f" (+{figures.stored - figures.acknowledged:,} answered after wrk stopped)"
+    rows.append(Row("14 acknowledged vs stored", f"{figures.missing:,} missing", check=check))
+    return rows, figures
+
+
 def _count(n: int) -> str:
     """1M, 250k, 1,234: short enough for the figure column."""
     if n % 1_000_000 == 0:
@@ -167,31 +255,88 @@ def _show(setting: str) -> str:
         return cursor.fetchone()[0]
 
 
-def _header() -> str:
+def _header(*, audit: bool = True, ingest: bool = False) -> str:
     pg = connection.pg_version
     settings = connection.settings_dict
-    return "\n".join(
-        [
-            "TrackLayer benchmarks",
-            f"machine: {os.cpu_count()} CPU cores, {platform.system()} {platform.machine()}",
-            f"software: Python {platform.python_version()}, Django {django.get_version()},"
-            f" PostgreSQL {pg // 10000}.{pg % 10000}"
-            f" (fsync {_show('fsync')}, synchronous_commit {_show('synchronous_commit')})",
-            f"databases: PostgreSQL {DATABASE_NAME} at {settings['HOST']}:{settings['PORT']},"
-            f" Redis db {REDIS_DATABASE}",
+    lines = [
+        "TrackLayer benchmarks",
+        f"machine: {os.cpu_count()} CPU cores, {platform.system()} {platform.machine()}",
+        f"software: Python {platform.python_version()}, Django {django.get_version()},"
+        f" PostgreSQL {pg // 10000}.{pg % 10000}"
+        f" (fsync {_show('fsync')}, synchronous_commit {_show('synchronous_commit')})",
+        f"databases: PostgreSQL {DATABASE_NAME} at {settings['HOST']}:{settings['PORT']},"
+        f" Redis db {REDIS_DATABASE}",
+    ]
+    if audit:
+        lines += [
             f"append runs last {audit_appends.RUN_SECONDS:g} s each;"
             f" latencies are per call (perf_counter), p50/p99 nearest-rank",
             f"audit log at scale (5-9): {audit_scale.entries_wanted():,} entries in one workspace"
             f" (BENCH_AUDIT_ENTRIES), {audit_scale.PROOFS} random proofs of each kind",
         ]
-    )
+    if ingest:
+        lines += [
+            f"ingestion (10-14): gunicorn {ingestion.CHOSEN}, TRACKLAYER_ENV=production settings"
+            " (DEBUG off, EVENTS_GROUP_COMMIT on), bench endpoint added;",
+            f"  wrk {ingestion.WRK_THREADS} threads × {ingestion.CONNECTIONS} connections on the"
+            f" same cores, {ingestion.SECONDS:g} s per figure (BENCH_INGEST_SECONDS) after a"
+            f" {ingestion.WARMUP_SECONDS:g} s warm-up",
+        ]
+    return "\n".join(lines)
 
 
-def run() -> None:
-    rows = [*_append_rows(), _verification_row(), *_api_key_rows(), *_audit_scale_rows()]
+def _privacy_rows() -> list[Row]:
+    from tests.bench import privacy_pii, privacy_tcf
+
+    _progress("privacy: identifiers normalised + hashed, TC strings decoded")
+    rows = []
+    for number, (label, result, check) in enumerate(
+        [*privacy_pii.measure(), *privacy_tcf.measure()]
+    ):
+        rows.append(Row(f"{30 + number} {label}", result, check=check))
+    return rows
+
+
+PRIVACY_DESCRIPTIONS = [
+    "30+ privacy.pii.hashed (and hashed_for_specs) over generated identifiers, one core, caches",
+    "   emptied unless the row says warm; privacy.tcf.decode over strings from the test encoder",
+    "   (tests/privacy/tcf_encoder.py); each row's check says what the figure covers",
+]
+
+
+def run(
+    *,
+    audit: bool = True,
+    ingest: bool = True,
+    privacy: bool = True,
+    delivery: bool = True,
+) -> None:
+    rows, descriptions, figures = [], [], None
+    if audit:
+        rows += [*_append_rows(), _verification_row(), *_api_key_rows(), *_audit_scale_rows()]
+        descriptions += DESCRIPTIONS
+    if delivery:
+        from tests.bench import delivery as delivery_bench
+
+        rows += delivery_bench.rows()
+        descriptions += delivery_bench.DESCRIPTIONS
+    if privacy:
+        rows += _privacy_rows()
+        descriptions += PRIVACY_DESCRIPTIONS
+    if ingest:
+        ingestion_rows, figures = _ingestion_rows()
+        rows += ingestion_rows
+        descriptions += INGESTION_DESCRIPTIONS
     print()
-    print(_header())
+    print(_header(audit=audit, ingest=ingest))
     print()
     print(table(rows))
     print()
-    print("\n".join(DESCRIPTIONS), flush=True)
+    print("\n".join(descriptions), flush=True)
+    if figures is not None and ("Traceback" in figures.server_log or "ERROR" in figures.server_log):
+        print(f"\nthe bench server logged errors; its log ends:\n{figures.server_log}", flush=True)
+    if figures is not None and figures.missing:
+        raise SystemExit(
+            f"{figures.missing:,} acknowledged events are not in the database\n"
+            f"server log:\n{figures.server_log}"
+        )

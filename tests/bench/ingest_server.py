@@ -1,0 +1,213 @@
+"""gunicorn serving TrackLayer against the bench database, as production runs it.
+
+The server runs ``tracklayer.wsgi`` in ``TRACKLAYER_ENV=production`` (DEBUG off, group commit
+on, production middleware, security settings and logging), with throwaway secrets and the bench's
+database and Redis db 13; ``tests/bench/server_settings.py`` only adds the bare endpoint.
+"""
+
+import base64
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SETTINGS_MODULE = "tests.bench.server_settings"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    worker_class: str  # gunicorn's -k: "gthread", "sync" or "asgi"
+    workers: int
+    threads: int = 1
+
+    def __str__(self) -> str:
+        if self.worker_class == "gthread":
+            return f"gthread, {self.workers} workers × {self.threads} threads"
+        return f"{self.worker_class}, {self.workers} workers"
+
+    @property
+    def application(self) -> str:
+        return f"tracklayer.{'asgi' if self.worker_class == 'asgi' else 'wsgi'}:application"
+
+    def arguments(self) -> list[str]:
+        arguments = ["--worker-class", self.worker_class, "--workers", str(self.workers)]
+        if self.worker_class == "gthread":
+            arguments += ["--threads", str(self.threads)]
+        return arguments
+
+
+# Chosen with ``python -m tests.bench ingestion --sweep`` (and interleaved repeats) on the project
+# machine: 2 cores shared with wrk, PostgreSQL, Redis and other people's test runs. 3 gthread
+# workers × 8 threads served the most single events per second at the lowest CPU per request and
+# p99, with batches level with 2 × 8 and 2 × 16. Sync workers and 4 workers did worst: a sync
+# worker commits each request alone (the group-commit writer is per process, so its commits carry
+# only what that process's threads queued), and more processes than cores add switching. One
+# worker leaves a core idle (the GIL). gunicorn's asgi worker (Django's ASGI handler, whose sync
+# views run one at a time per process) served ~110 req/s with hundreds of non-2xx answers.
+CHOSEN = ServerConfig("gthread", workers=3, threads=8)
+CANDIDATES = (
+    ServerConfig("sync", workers=4),
+    ServerConfig("sync", workers=8),
+    ServerConfig("gthread", workers=1, threads=32),
+    ServerConfig("gthread", workers=2, threads=4),
+    ServerConfig("gthread", workers=2, threads=8),
+    ServerConfig("gthread", workers=2, threads=16),
+    ServerConfig("gthread", workers=3, threads=8),
+    ServerConfig("gthread", workers=4, threads=4),
+    ServerConfig("gthread", workers=4, threads=8),
+)
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc/PID/stat (Linux); 0 if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def server_environment(*, database_url: str, redis_url: str, static_root: str) -> dict[str, str]:
+    """What the production settings need, for this run only (tracklayer/settings.py)."""
+    keyring = base64.b64encode(secrets.token_bytes(32)).decode()
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
+        "TRACKLAYER_ENV": "production",
+        "DEBUG": "0",
+        "EVENTS_GROUP_COMMIT": "1",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "TRACKLAYER_KEYRING": f"bench:{keyring}",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "CELERY_BROKER_URL": redis_url,
+        "STATIC_ROOT": static_root,  # empty: the API serves no static files
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+class Server:
+    """``with Server(config, …) as server:`` — gunicorn on a free local port, stopped (SIGTERM,
+    so requests in flight finish and every writer commits) when the block ends."""
+
+    def __init__(self, config: ServerConfig, *, database_url: str, redis_url: str):
+        self.config = config
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._directory = tempfile.TemporaryDirectory(prefix="tracklayer-bench-")
+        self._log = Path(self._directory.name) / "gunicorn.log"
+        self._environment = server_environment(
+            database_url=database_url,
+            redis_url=redis_url,
+            static_root=str(Path(self._directory.name) / "static"),
+        )
+        self._process: subprocess.Popen | None = None
+        self.final_log = ""
+
+    def __enter__(self) -> "Server":
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            self.config.application,
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            *self.config.arguments(),
+            "--backlog",
+            "2048",
+            "--keep-alive",
+            "30",
+            "--timeout",
+            "60",
+            "--graceful-timeout",
+            "30",
+            "--worker-tmp-dir",  # the heartbeat on tmpfs, as gunicorn's deployment docs advise
+            "/dev/shm",  # noqa: S108
+            "--no-control-socket",
+            "--log-level",
+            "warning",
+        ]
+        with self._log.open("wb") as log:
+            self._process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=self._environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            self._wait_until_serving()
+        except BaseException:
+            self.stop()
+            self._directory.cleanup()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+        self.final_log = self.log_tail()
+        self._directory.cleanup()
+
+    def _wait_until_serving(self, seconds: float = 60) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited at start:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as answer:  # noqa: S310
+                    if answer.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"gunicorn did not answer within {seconds:g} s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes (gunicorn's arbiter is the one started here)."""
+        if self._process is None:
+            return []
+        answer = subprocess.run(
+            ["pgrep", "-P", str(self._process.pid)], capture_output=True, text=True, check=False
+        )
+        return [int(pid) for pid in answer.stdout.split()]
+
+    def cpu_seconds(self) -> float:
+        """User and system CPU time of the workers so far (from /proc; 0 where unreadable)."""
+        return sum(process_cpu_seconds(pid) for pid in self.worker_pids())
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self._log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"

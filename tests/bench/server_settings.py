@@ -1,0 +1,10 @@
+"""Settings of the gunicorn server that ``tests/bench/ingestion.py`` measures.
+
+The product's own settings, read from the environment the bench passes (TRACKLAYER_ENV=
+production: DEBUG off, group commit on, the production middleware and security settings), with
+one change: the URLconf adds the bare endpoint that gives the framework's ceiling.
+"""
+
+from tracklayer.settings import *  # noqa: F403
+
+ROOT_URLCONF = "tests.bench.server_urls"
