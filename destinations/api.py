@@ -14,7 +14,7 @@ from django.http import HttpResponse
 from django.utils.decorators import method_decorator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -122,6 +122,15 @@ class IngestApi(APIView):
 
     def options(self, request, *args, **kwargs):
         return _preflight()
+
+    def handle_exception(self, exc):
+        # DRF's handler would mark the surrounding transaction for rollback; these views run
+        # outside the request transaction, so there is none of theirs to mark (in tests, it
+        # would be the test's own). Answer DRF's errors (405 …) in our shape instead.
+        if isinstance(exc, exceptions.APIException):
+            code = exc.get_codes() if isinstance(exc.get_codes(), str) else "invalid"
+            return _json({"error": {"code": code, "message": str(exc.detail)}}, exc.status_code)
+        return super().handle_exception(exc)
 
     def post(self, request):
         try:

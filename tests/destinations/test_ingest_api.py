@@ -643,3 +643,10 @@ def test_violations_are_counted_even_when_every_event_is_blocked(
     assert response.status_code == 400
     assert response.json()["rejected"][0]["errors"][0]["code"] == "tracking_plan:unplanned"
     assert TrackingPlanViolation.objects.get(workspace=workspace).event_name == "Unplanned Thing"
+
+
+def test_wrong_method_is_a_json_405(client, write_key):
+    response = client.get("/v1/track", HTTP_AUTHORIZATION=f"Bearer {write_key[1]}")
+
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
