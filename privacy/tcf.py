@@ -11,10 +11,12 @@ Guarantees:
 - :func:`decode` returns a :class:`TCData` or raises :class:`TCStringError` — never any other
   exception, whatever it is given (the Hypothesis tests feed it arbitrary and mutated input).
 - The work and memory spent are bounded by the input's length, except for vendor *ranges*,
-  which can name many ids in a few bits; those are capped at :data:`MAX_VENDOR_IDS` ids in all.
+  which can name many ids in a few bits; those are capped at :data:`MAX_VENDOR_IDS` ids in
+  all, charged before their sets are built.
 - Results are cached (an LRU bounded by entries and by weight, see :data:`CACHE_MAX_WEIGHT`)
-  because a visitor's events repeat one string; vendor sets are shared between strings that
-  differ only elsewhere (the common case: visitors who made the same choices).
+  because a visitor's events repeat one string. Parts that repeat across strings — the core
+  after its timestamps, vendor sets, publisher restrictions, segments — are decoded once and
+  shared: the strings of visitors who made the same choices differ only in their times.
 """
 
 from __future__ import annotations
@@ -462,21 +464,21 @@ def _ids(count: int) -> tuple[int, ...]:
 # all its visitors. Such parts are decoded once and shared, keyed by their exact bits or text:
 # the rest of the core after the times, vendor sets, restriction sections and segments. Only
 # parts of at most _SHARED_MAX_BITS bits and _SHARED_MAX_IDS ids are kept (never larger in
-# practice), in caches bounded by entries and by ids: a few MB at most.
+# practice), in caches bounded by entries (and ids): ~40 MB at worst, a few MB in practice.
+# Plain vendor sets use functools.lru_cache (their count is charged before they are built);
+# the composite parts, whose count is known only once read, use _WeightedLRU via _shared.
 _SHARED_MAX_BITS = 4_096
 _SHARED_MAX_IDS = 2_048
 _SHARED_MAX_RANGES = 64
 _SHARED_CORES = _WeightedLRU(256, 262_144, _SHARED_MAX_IDS)
-_SHARED_SETS = _WeightedLRU(256, 262_144, _SHARED_MAX_IDS)
 _SHARED_RESTRICTIONS = _WeightedLRU(128, 131_072, _SHARED_MAX_IDS)
 _SHARED_SEGMENTS = _WeightedLRU(128, 131_072, _SHARED_MAX_IDS)
 
 
 class _Budget:
-    """The vendor ids one decode may still name. Ranges are charged before their set is
-    built, so a string asking for too many is refused before the work (bitfields are charged
-    after: their size is bounded by the input's). Parts taken from a shared cache are charged
-    what they hold."""
+    """The vendor ids one decode has named. Every set is charged before it is built, so a
+    string asking for too many is refused before the work; a part taken from a shared cache
+    is charged what it holds."""
 
     __slots__ = ("used",)
 
@@ -531,17 +533,11 @@ def _ranges_to_set(ranges: tuple[tuple[int, int], ...]) -> frozenset[int]:
 
 
 def _bitfield_set(bits: str, budget: _Budget) -> frozenset[int]:
-    """A vendor bitfield's set (a "0"/"1" str, bit 0 is id 1)."""
-    if len(bits) > _SHARED_MAX_IDS:
-        vendors = _bits_to_set(bits.encode("ascii").translate(_TO_FLAGS))
-        budget.spend(len(vendors))
-        return vendors
-    vendors = _SHARED_SETS.get(bits)
-    if vendors is None:
-        vendors = _bits_to_set(bits.encode("ascii").translate(_TO_FLAGS))
-        _SHARED_SETS.put(bits, vendors, len(vendors))
-    budget.spend(len(vendors))
-    return vendors
+    """A vendor bitfield's set (a "0"/"1" str, bit 0 is id 1), charged before it is built."""
+    budget.spend(bits.count("1"))
+    if len(bits) <= _SHARED_MAX_IDS:
+        return _shared_set(bits)
+    return _bits_to_set(bits.encode("ascii").translate(_TO_FLAGS))
 
 
 def _range_set(ranges: list[tuple[int, int]], budget: _Budget) -> frozenset[int]:
@@ -549,26 +545,35 @@ def _range_set(ranges: list[tuple[int, int]], budget: _Budget) -> frozenset[int]
     charged to the budget before any set is built, so repeating a range costs nothing."""
     if not ranges:
         return _EMPTY
-    ranges.sort()
-    merged = []
-    low, high = ranges[0]
-    for start, end in ranges[1:]:
-        if start > high + 1:
-            merged.append((low, high))
-            low, high = start, end
-        elif end > high:
-            high = end
-    merged.append((low, high))
+    if len(ranges) == 1:
+        merged = ranges
+    else:
+        ranges.sort()
+        merged = []
+        low, high = ranges[0]
+        for start, end in ranges[1:]:
+            if start > high + 1:
+                merged.append((low, high))
+                low, high = start, end
+            elif end > high:
+                high = end
+        merged.append((low, high))
     count = sum(end - start + 1 for start, end in merged)
     budget.spend(count)
     key = tuple(merged)
     if count > _SHARED_MAX_IDS or len(key) > _SHARED_MAX_RANGES:
         return _ranges_to_set(key)
-    vendors = _SHARED_SETS.get(key)
-    if vendors is None:
-        vendors = _ranges_to_set(key)
-        _SHARED_SETS.put(key, vendors, count)
-    return vendors
+    return _shared_set(key)
+
+
+@functools.lru_cache(maxsize=256)
+def _shared_set(key: str | tuple[tuple[int, int], ...]) -> frozenset[int]:
+    """A vendor set of at most _SHARED_MAX_IDS ids from its bitfield (a "0"/"1" str) or its
+    merged ranges (a tuple), shared by every string holding it. Callers charge the budget
+    first: the count is known before the set is built."""
+    if isinstance(key, str):
+        return _bits_to_set(key.encode("ascii").translate(_TO_FLAGS))
+    return _ranges_to_set(key)
 
 
 # --- the core segment ----------------------------------------------------------------------
@@ -829,5 +834,6 @@ def _decode(tc_string: str) -> TCData:
 def _clear_shared() -> None:
     """Empty the caches of shared parts (benchmarks start cold with them)."""
     _small_set.cache_clear()
-    for cache in (_SHARED_CORES, _SHARED_SETS, _SHARED_RESTRICTIONS, _SHARED_SEGMENTS):
+    _shared_set.cache_clear()
+    for cache in (_SHARED_CORES, _SHARED_RESTRICTIONS, _SHARED_SEGMENTS):
         cache.clear()
