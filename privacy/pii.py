@@ -515,8 +515,9 @@ def _parse_zip(value: str, field: str, default_region: str | None = None) -> str
 def _render_zip(text: str, spec: str) -> str:
     if spec == "google":
         # Google: "remove . and ~ characters, remove leading and trailing spaces". It is sent
-        # unhashed, so nothing more is changed (case and inner spaces stay as given).
-        return text.translate(_GOOGLE_ZIP_DROP).strip()
+        # unhashed, so nothing more is changed (case and inner spaces stay as given) — except
+        # NFC again: removing a "." can join a letter to a combining mark.
+        return _nfc(text.translate(_GOOGLE_ZIP_DROP).strip())
     compact = _NOT_ALNUM.sub("", _nfc_lower(text))
     if _US_ZIP.fullmatch(compact):
         # Meta: "Use only the first 5 digits for U.S. zip codes" (ZIP+4 becomes ZIP).
