@@ -7,8 +7,11 @@ the ``PlatformRequest`` to send — at most ``max_batch`` events per request —
 platform's answer, one ``ItemOutcome`` per event.
 """
 
+import contextlib
+import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -108,3 +111,41 @@ def adapter_for(destination_type: str) -> Adapter:
     from destinations.adapters import ga4, meta, tiktok, webhook  # noqa: F401
 
     return ADAPTERS[destination_type]
+
+
+# --- Answer handling shared by the adapters ---------------------------------------------------
+
+_SECONDS = re.compile(r"[0-9]{1,9}(\.[0-9]+)?")
+
+
+def header_value(headers: dict, name: str) -> str | None:
+    wanted = name.lower()
+    for key, value in (headers or {}).items():
+        if str(key).lower() == wanted:
+            return value
+    return None
+
+
+def retry_after_seconds(headers: dict) -> float | None:
+    """``Retry-After`` in seconds: delta-seconds or an HTTP date (measured from the answer's
+    ``Date`` when it has one, so a skewed local clock does not matter). None when absent."""
+    raw = header_value(headers, "Retry-After")
+    if raw is None:
+        return None
+    raw = str(raw).strip()
+    if _SECONDS.fullmatch(raw):
+        return float(raw)
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    reference = datetime.now(UTC)
+    sent = header_value(headers, "Date")
+    if sent:
+        with contextlib.suppress(TypeError, ValueError, IndexError):
+            reference = parsedate_to_datetime(str(sent))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    if reference.tzinfo is None:
+        reference = reference.replace(tzinfo=UTC)
+    return max(0.0, (when - reference).total_seconds())

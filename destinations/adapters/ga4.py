@@ -35,10 +35,10 @@ from destinations.adapters.base import (
     OutgoingEvent,
     PlatformRequest,
     register,
+    retry_after_seconds,
 )
 from destinations.adapters.webhook import (
     outcome_for_status,
-    retry_after_seconds,
     short_error,
     url_problem,
 )

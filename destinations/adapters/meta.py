@@ -21,10 +21,8 @@ Guarantees:
   Meta's message.
 """
 
-import contextlib
 import re
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import datetime, timedelta
 from urllib.parse import parse_qs, quote, urlsplit
 
 import orjson
@@ -35,6 +33,7 @@ from destinations.adapters.base import (
     OutgoingEvent,
     PlatformRequest,
     register,
+    retry_after_seconds,
 )
 from privacy.pii import is_sha256_hex
 
@@ -71,7 +70,6 @@ PROPERTY_RESERVED = frozenset({"event_id"})
 
 _PIXEL_ID = re.compile(r"[0-9]{5,20}")
 _TEST_CODE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_SECONDS = re.compile(r"[0-9]{1,9}(\.[0-9]+)?")
 _TOKEN_PARAMETER = re.compile(r"[?&]access_token=([^&#]*)")
 
 
@@ -104,39 +102,6 @@ def redact(text: str, secrets=()) -> str:
         text = pattern.sub(replacement, text)
     text = " ".join(text.split())
     return text if len(text) <= ERROR_CHARS else text[: ERROR_CHARS - 1] + "…"
-
-
-def header_value(headers: dict, name: str) -> str | None:
-    wanted = name.lower()
-    for key, value in (headers or {}).items():
-        if str(key).lower() == wanted:
-            return value
-    return None
-
-
-def retry_after_seconds(headers: dict) -> float | None:
-    """``Retry-After`` in seconds: delta-seconds or an HTTP date (measured from the answer's
-    ``Date`` when it has one, so a skewed local clock does not matter). None when absent."""
-    raw = header_value(headers, "Retry-After")
-    if raw is None:
-        return None
-    raw = str(raw).strip()
-    if _SECONDS.fullmatch(raw):
-        return float(raw)
-    try:
-        when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
-        return None
-    reference = datetime.now(UTC)
-    sent = header_value(headers, "Date")
-    if sent:
-        with contextlib.suppress(TypeError, ValueError, IndexError):
-            reference = parsedate_to_datetime(str(sent))
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    if reference.tzinfo is None:
-        reference = reference.replace(tzinfo=UTC)
-    return max(0.0, (when - reference).total_seconds())
 
 
 def json_object(body: bytes) -> dict | None:

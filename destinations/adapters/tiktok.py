@@ -29,6 +29,7 @@ from destinations.adapters.base import (
     OutgoingEvent,
     PlatformRequest,
     register,
+    retry_after_seconds,
 )
 from destinations.adapters.meta import (
     base_url_problem,
@@ -38,7 +39,6 @@ from destinations.adapters.meta import (
     merged_properties,
     one_or_many,
     redact,
-    retry_after_seconds,
     token_problem,
     too_old,
 )

@@ -26,7 +26,6 @@ import re
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 from destinations.adapters.base import (
@@ -35,6 +34,7 @@ from destinations.adapters.base import (
     OutgoingEvent,
     PlatformRequest,
     register,
+    retry_after_seconds,
 )
 
 SIGNATURE_HEADER = "X-TrackLayer-Signature"
@@ -110,32 +110,6 @@ def verify_signature(
 
 
 # --- shared answer handling --------------------------------------------------------------------
-
-
-def header_value(headers: dict, name: str) -> str | None:
-    """A header by name, whatever the case of the keys in ``headers``."""
-    wanted = name.lower()
-    for key, value in (headers or {}).items():
-        if key.lower() == wanted:
-            return value
-    return None
-
-
-def retry_after_seconds(headers: dict) -> float | None:
-    """``Retry-After`` as seconds (delta-seconds or an HTTP date), None when absent or bad."""
-    raw = header_value(headers, "Retry-After")
-    if raw is None:
-        return None
-    raw = str(raw).strip()
-    if raw.isascii() and raw.isdigit():
-        return float(raw)
-    try:
-        when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def short_error(status: int | None, body: bytes, error: str) -> str:
