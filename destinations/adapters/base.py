@@ -15,6 +15,8 @@ from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Protocol
 
+import orjson
+
 
 @dataclass(frozen=True, slots=True)
 class OutgoingEvent:
@@ -149,3 +151,33 @@ def retry_after_seconds(headers: dict) -> float | None:
     if reference.tzinfo is None:
         reference = reference.replace(tzinfo=UTC)
     return max(0.0, (when - reference).total_seconds())
+
+
+def batched_requests(
+    events: list[OutgoingEvent],
+    *,
+    now: datetime,
+    precheck,
+    limit: int,
+    url: str,
+    headers: dict[str, str],
+    body,
+) -> list[PlatformRequest]:
+    """Requests of at most ``limit`` events, ``body(chunk)`` each (JSON). An event that
+    ``precheck`` refuses goes in a request of its own: a platform that fails a whole request
+    for one bad event then fails only that one (the engine dead-letters such events before
+    ``build``; this is the safety net)."""
+    sendable, refused = [], []
+    for event in events:
+        (refused if precheck(event, now) else sendable).append(event)
+    chunks = [sendable[i : i + limit] for i in range(0, len(sendable), limit)]
+    chunks += [[event] for event in refused]
+    return [
+        PlatformRequest(
+            url,
+            dict(headers),
+            orjson.dumps(body(chunk), default=str),
+            tuple(event.delivery_id for event in chunk),
+        )
+        for chunk in chunks
+    ]

@@ -32,6 +32,7 @@ from destinations.adapters.base import (
     Outcome,
     OutgoingEvent,
     PlatformRequest,
+    batched_requests,
     register,
     retry_after_seconds,
 )
@@ -293,27 +294,23 @@ class MetaConversionsAdapter:
         pixel = quote(str(config["pixel_id"]), safe="")
         token = quote(secrets["access_token"], safe="")
         url = f"{base}/{API_VERSION}/{pixel}/events?access_token={token}"
-        headers = {"Content-Type": "application/json"}
         test_code = (config.get("test_event_code") or "").strip()
-        sendable, refused = [], []
-        for event in events:
-            (refused if self.precheck(event, now) else sendable).append(event)
-        chunks = [sendable[i : i + MAX_BATCH] for i in range(0, len(sendable), MAX_BATCH)]
-        chunks += [[e] for e in refused]  # each alone: it may fail, but only itself
-        requests = []
-        for chunk in chunks:
-            body: dict = {"data": [self.server_event(e, now) for e in chunk]}
+
+        def body(chunk: list[OutgoingEvent]) -> dict:
+            data: dict = {"data": [self.server_event(e, now) for e in chunk]}
             if test_code:
-                body["test_event_code"] = test_code
-            requests.append(
-                PlatformRequest(
-                    url,
-                    dict(headers),
-                    orjson.dumps(body, default=str),
-                    tuple(e.delivery_id for e in chunk),
-                )
-            )
-        return requests
+                data["test_event_code"] = test_code
+            return data
+
+        return batched_requests(
+            events,
+            now=now,
+            precheck=self.precheck,
+            limit=MAX_BATCH,
+            url=url,
+            headers={"Content-Type": "application/json"},
+            body=body,
+        )
 
     def parse(
         self,

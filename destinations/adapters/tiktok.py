@@ -21,13 +21,12 @@ Guarantees:
 import re
 from datetime import datetime, timedelta
 
-import orjson
-
 from destinations.adapters.base import (
     ItemOutcome,
     Outcome,
     OutgoingEvent,
     PlatformRequest,
+    batched_requests,
     register,
     retry_after_seconds,
 )
@@ -190,26 +189,23 @@ class TikTokEventsAdapter:
         url = base + TRACK_PATH
         headers = {"Content-Type": "application/json", "Access-Token": secrets["access_token"]}
         test_code = (config.get("test_event_code") or "").strip()
-        sendable, refused = [], []
-        for item in events:
-            (refused if self.precheck(item, now) else sendable).append(item)
-        chunks = [sendable[i : i + MAX_BATCH] for i in range(0, len(sendable), MAX_BATCH)]
-        chunks += [[e] for e in refused]  # each alone: it may fail, but only itself
-        requests = []
-        for chunk in chunks:
-            body: dict = {"event_source": "web", "event_source_id": config["pixel_code"]}
+
+        def body(chunk: list[OutgoingEvent]) -> dict:
+            data: dict = {"event_source": "web", "event_source_id": config["pixel_code"]}
             if test_code:
-                body["test_event_code"] = test_code
-            body["data"] = [self.event(e, now) for e in chunk]
-            requests.append(
-                PlatformRequest(
-                    url,
-                    dict(headers),
-                    orjson.dumps(body, default=str),
-                    tuple(e.delivery_id for e in chunk),
-                )
-            )
-        return requests
+                data["test_event_code"] = test_code
+            data["data"] = [self.event(e, now) for e in chunk]
+            return data
+
+        return batched_requests(
+            events,
+            now=now,
+            precheck=self.precheck,
+            limit=MAX_BATCH,
+            url=url,
+            headers=headers,
+            body=body,
+        )
 
     def parse(
         self,
