@@ -16,6 +16,7 @@ import gzip
 from pathlib import Path
 
 import orjson
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -29,8 +30,9 @@ from audit.models import (
     ExportTarget,
 )
 from audit.offline import FORMAT
+from audit.selectors import audit_export_files
 from audit.services import audit_record, audit_signing_key_ensure
-from tracklayer import keyring
+from tracklayer import fs, keyring
 from tracklayer.exceptions import DomainError
 
 
@@ -127,23 +129,49 @@ class ExportTargetError(DomainError):
     status = 502
 
 
+class ExportSettingsError(DomainError):
+    """Saved settings that exports no longer accept (saved before the rules were enforced)."""
+
+    code = "audit_export_settings_invalid"
+    status = 409
+
+
+#: Old exports removed per run at most (the rest on the next run): keeps one entry's payload small.
+RETENTION_DELETIONS_PER_RUN = 500
+
+
 class DirectoryTarget:
-    def __init__(self, root: str):
-        self.root = Path(root)
+    """The workspace's own area on the server, ``AUDIT_EXPORT_ROOT/<workspace public id>/``;
+    keys are paths inside it (the workspace's folder first).
+
+    Nothing below the root is reached through a symbolic link (``tracklayer.fs``), and
+    retention removes only files that this workspace's own exports recorded writing — never by
+    walking the tree, where the operator's or another tenant's files may be."""
+
+    def __init__(self, *, workspace):
+        self.workspace = workspace
+        self.root = Path(settings.AUDIT_EXPORT_ROOT)
+        self.deleted_paths: list[str] = []  # recorded with the run, so no run tries them again
+
+    def _inside_root(self, key: str) -> str:
+        return f"{self.workspace.public_id}/{key}"
 
     def put(self, key: str, data: bytes) -> None:
-        path = self.root / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        fs.confined_write(self.root, self._inside_root(key), data)
 
     def delete_older_than(self, prefix: str, cutoff: dt.datetime, *, keep: str) -> int:
+        # ``prefix`` does not narrow it: every file the log says this workspace's exports
+        # wrote is its own, whatever folder and prefix were set at the time
+        recorded = audit_export_files(workspace=self.workspace, exported_before=cutoff)
         deleted = 0
-        for path in (self.root / prefix).rglob("audit-*.json.gz"):
-            if path == self.root / keep:
+        for path in recorded[:RETENTION_DELETIONS_PER_RUN]:
+            if path == keep:
                 continue
-            if dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.UTC) < cutoff:
-                path.unlink()
-                deleted += 1
+            try:
+                deleted += fs.confined_unlink(self.root, self._inside_root(path))
+            except fs.PathRefusedError:
+                continue  # something else stands there now: not ours to remove
+            self.deleted_paths.append(path)  # removed, or already gone
         return deleted
 
 
@@ -200,7 +228,9 @@ def _s3_secret(config: AuditExportConfig) -> str:
 
 def export_target(config: AuditExportConfig):
     return (
-        S3Target(config) if config.target == ExportTarget.S3 else DirectoryTarget(config.directory)
+        S3Target(config)
+        if config.target == ExportTarget.S3
+        else DirectoryTarget(workspace=config.workspace)
     )
 
 
@@ -216,9 +246,9 @@ def audit_export_run(*, workspace, actor) -> str:
     config = AuditExportConfig.objects.select_for_update().filter(workspace=workspace).first()
     if config is None or not (config.s3_bucket or config.directory):
         raise DomainError("Configure an export target first (Settings → Compliance).")
+    prefix = _export_prefix(config)
     document, data = _export_bytes(workspace=workspace, actor=actor)
     now = timezone.now()
-    prefix = config.prefix.strip("/")
     key = (
         f"{prefix}/{export_filename(workspace, now)}" if prefix else export_filename(workspace, now)
     )
@@ -242,8 +272,40 @@ def audit_export_run(*, workspace, actor) -> str:
         target=config.target,
         key=key,
         deleted_past_retention=deleted,
+        # a directory export's record is what its retention may later delete, and nothing else
+        **(
+            {"path": key, "deleted_paths": target.deleted_paths}
+            if isinstance(target, DirectoryTarget)
+            else {}
+        ),
     )
     return key
+
+
+def _stored_path(value: str, *, field: str, label: str) -> str:
+    try:
+        return fs.relative_path(value)
+    except fs.PathRefusedError as error:
+        raise ExportSettingsError(
+            f"The saved {label} {error}, which exports no longer accept: they stay inside this "
+            f"workspace's own area. Re-save the setting (Settings → Compliance) with a relative "
+            f"{label}, such as “audit”.",
+            field=field,
+        ) from None
+
+
+def _export_prefix(config: AuditExportConfig) -> str:
+    """The normalised prefix, and for a directory target the workspace's folder before it.
+    Settings saved before these rules were enforced are refused here, saying what to do."""
+    prefix = _stored_path(config.prefix, field="prefix", label="prefix")
+    if config.target != ExportTarget.DIRECTORY:
+        return prefix
+    folder = _stored_path(config.directory, field="directory", label="folder")
+    if not folder:
+        raise ExportSettingsError(
+            "Name a folder for the exports (Settings → Compliance).", field="directory"
+        )
+    return f"{folder}/{prefix}" if prefix else folder
 
 
 def _describe(error: Exception) -> str:
@@ -256,7 +318,7 @@ def audit_export_attempt(*, workspace, actor) -> str:
     settings page and (unless the log is locked) as ``audit.export_failed``. Re-raises."""
     try:
         return audit_export_run(workspace=workspace, actor=actor)
-    except ExportTargetError as error:
+    except (ExportTargetError, ExportSettingsError) as error:
         with transaction.atomic():
             AuditExportConfig.objects.filter(workspace=workspace).update(last_error=error.message)
             try:
@@ -339,7 +401,25 @@ def audit_export_config_update(
     return config
 
 
+EXPORT_PATH_LABELS = {"directory": "The folder", "prefix": "The prefix"}
+
+
+def export_path_clean(value: str, *, field: str) -> str:
+    """The folder (``directory``) or ``prefix`` a workspace chose, normalised; refused, naming
+    the field and why, when it could lead out of the workspace's place (``tracklayer.fs``)."""
+    try:
+        return fs.relative_path(value)
+    except fs.PathRefusedError as error:
+        raise DomainError(
+            f"{EXPORT_PATH_LABELS[field]} {error}. Give a relative path, such as “audit” or "
+            "“compliance/audit”: exports stay inside this workspace's own area.",
+            field=field,
+        ) from None
+
+
 def _validate(config: AuditExportConfig) -> None:
+    config.directory = export_path_clean(config.directory, field="directory")
+    config.prefix = export_path_clean(config.prefix, field="prefix")
     # The target must be complete once exports are on or a target is being described; a
     # workspace may also just set a witness URL.
     if not (config.enabled or config.s3_bucket or config.directory):
@@ -352,8 +432,11 @@ def _validate(config: AuditExportConfig) -> None:
                 "Give the access key id and secret of a key that may write to the bucket.",
                 field="s3_access_key_id",
             )
-    elif not config.directory.startswith("/"):
-        raise DomainError("Give an absolute directory path.", field="directory")
+    elif not config.directory:
+        raise DomainError(
+            "Name a folder inside this workspace's export area, such as “audit”.",
+            field="directory",
+        )
     if not 0 <= config.schedule_hour <= 23:
         raise DomainError("The hour is 0–23 (UTC).", field="schedule_hour")
     if not 0 <= config.schedule_minute <= 59:

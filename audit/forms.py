@@ -1,6 +1,8 @@
 from django import forms
 
+from audit.export import export_path_clean
 from audit.models import ExportTarget
+from tracklayer.exceptions import DomainError
 
 DAYS = [
     ("0", "Sunday"),
@@ -32,8 +34,21 @@ class ExportConfigForm(forms.Form):
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text="Stored encrypted; leave empty to keep the stored one.",
     )
-    directory = forms.CharField(required=False, max_length=500, help_text="Absolute path.")
-    prefix = forms.CharField(required=False, max_length=200)
+    directory = forms.CharField(
+        required=False,
+        max_length=500,
+        label="Folder",
+        help_text=(
+            "A folder inside this workspace's own export area on the server, such as “audit”. "
+            "The operator chooses where the area is; other workspaces cannot reach it."
+        ),
+    )
+    prefix = forms.CharField(
+        required=False,
+        max_length=200,
+        help_text="Put in front of each export's name, such as “compliance/audit”: relative, "
+        "no “..”.",
+    )
     schedule_day_of_week = forms.ChoiceField(choices=DAYS, label="Day (UTC)")
     schedule_hour = forms.IntegerField(min_value=0, max_value=23, label="Hour (UTC)")
     schedule_minute = forms.IntegerField(min_value=0, max_value=59, label="Minute")
@@ -46,3 +61,17 @@ class ExportConfigForm(forms.Form):
     retention_days = forms.IntegerField(
         min_value=1, max_value=3650, label="Keep exports for (days)"
     )
+
+    # The service applies the same rules (export_path_clean); here they name the field early.
+    def clean_directory(self) -> str:
+        return _path(self.cleaned_data["directory"], field="directory")
+
+    def clean_prefix(self) -> str:
+        return _path(self.cleaned_data["prefix"], field="prefix")
+
+
+def _path(value: str, *, field: str) -> str:
+    try:
+        return export_path_clean(value, field=field)
+    except DomainError as error:
+        raise forms.ValidationError(error.message, code="path_refused") from None

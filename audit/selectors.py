@@ -1,8 +1,10 @@
 """Reads of the audit log, always for one workspace."""
 
 import base64
+import datetime as dt
 from collections.abc import Iterator
 
+import orjson
 import psycopg
 from django.db import connection
 from django.db.models import QuerySet
@@ -27,6 +29,30 @@ def audit_entry_list(*, workspace, event_type: str | None = None) -> QuerySet[Au
     if event_type:
         entries = entries.filter(event_type=event_type)
     return entries
+
+
+def audit_export_files(*, workspace, exported_before: dt.datetime) -> list[str]:
+    """The files this workspace's directory exports wrote before ``exported_before`` and that
+    no later run has recorded as deleted, oldest first — as paths inside the workspace's export
+    area. The log is the record: each ``audit.exported`` entry of a directory export names the
+    ``path`` it wrote and the ``deleted_paths`` its retention removed (entries from before
+    exports were confined to the area carry no ``path`` and are not counted)."""
+    written: dict[str, dt.datetime] = {}
+    rows = (
+        AuditEntry.objects.filter(workspace=workspace, event_type="audit.exported")
+        .order_by("idx")
+        .values_list("timestamp", "material")
+        .iterator(chunk_size=500)
+    )
+    for timestamp, material in rows:
+        payload = orjson.loads(bytes(material))["payload"]
+        if payload.get("target") != "directory":
+            continue
+        for path in payload.get("deleted_paths", ()):
+            written.pop(path, None)
+        if isinstance(payload.get("path"), str):
+            written[payload["path"]] = timestamp
+    return [path for path, timestamp in written.items() if timestamp < exported_before]
 
 
 def audit_event_types(*, workspace) -> list[str]:

@@ -143,23 +143,23 @@ def test_a_refusing_target_is_reported_and_recorded(client, workspace, admin_use
     assert not AuditEntry.objects.filter(workspace=workspace, event_type="audit.exported").exists()
 
 
-def test_directory_target_with_retention(workspace, admin_user, tmp_path, monkeypatch):
+def test_directory_target_with_retention(workspace, admin_user, tmp_path, settings, monkeypatch):
+    settings.AUDIT_EXPORT_ROOT = tmp_path
     export.audit_export_config_update(
         workspace=workspace,
         actor=admin_user,
-        values={"target": "directory", "directory": str(tmp_path), "prefix": "audit"},
+        values={"target": "directory", "directory": "exports", "prefix": "audit"},
     )
+    area = tmp_path / workspace.public_id
     first = export.audit_export_run(workspace=workspace, actor=admin_user)
-    old = tmp_path / first
-    long_ago = (timezone.now() - dt.timedelta(days=100)).timestamp()
-    os.utime(old, (long_ago, long_ago))
-    tomorrow = timezone.now() + dt.timedelta(days=1)
-    monkeypatch.setattr(export.timezone, "now", lambda: tomorrow)
+    assert first.startswith("exports/audit/")
+    later = timezone.now() + dt.timedelta(days=91)
+    monkeypatch.setattr(export.timezone, "now", lambda: later)
 
     second = export.audit_export_run(workspace=workspace, actor=admin_user)
 
-    assert not old.exists()
-    assert gzip.decompress((tmp_path / second).read_bytes()).startswith(b"{")
+    assert not (area / first).exists()
+    assert gzip.decompress((area / second).read_bytes()).startswith(b"{")
 
 
 @pytest.mark.parametrize(
@@ -167,9 +167,10 @@ def test_directory_target_with_retention(workspace, admin_user, tmp_path, monkey
     [
         ({"enabled": True, "target": "s3", "s3_bucket": ""}, "s3_bucket"),
         ({"target": "s3", "s3_bucket": "b"}, "s3_access_key_id"),
-        ({"target": "directory", "directory": "relative/path"}, "directory"),
+        ({"enabled": True, "target": "directory", "directory": ""}, "directory"),
+        ({"target": "directory", "directory": "/srv/exports"}, "directory"),
         (
-            {"target": "directory", "directory": "/srv/exports", "retention_days": 0},
+            {"target": "directory", "directory": "exports", "retention_days": 0},
             "retention_days",
         ),
     ],
