@@ -1,16 +1,20 @@
 """The shared cache of verified API keys (Redis, so every process sees a revocation at once).
 
 An entry lives under the key's prefix and holds the keyed digest of the secret that was
-verified with bcrypt, plus what authentication needs (workspace, role, expiry). A request
-whose secret has the same digest is authenticated without bcrypt and without the database;
-one whose digest differs is refused at once. Revoking or rotating a key deletes its entry
-when the change commits. See docs/adr/0003-api-key-verification-cache.md.
+verified with bcrypt, the id of the key that made the digest, and what authentication needs
+(workspace, role, expiry). A request whose secret has the same digest under the same key is
+authenticated without bcrypt and without the database. An entry that does not match is never
+the last word: the database and bcrypt decide (behind the failed-attempt throttle), and a
+success replaces the entry — so a ``SECRET_KEY`` rotation costs one bcrypt per key, not five
+minutes of refusals. Revoking or rotating a key deletes its entry when the change commits.
+See docs/adr/0003-api-key-verification-cache.md.
 
 This is on every API request's path, so it talks to Redis through one long-lived client per
 process (Django's cache API builds a client per call) and stores JSON, never pickles.
 """
 
 import datetime as dt
+import hmac
 import time
 
 import orjson
@@ -19,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from tracklayer.redis_client import redis_client
+from workspaces import keys
 
 # key id → monotonic time of this process's last ``last_used_at`` claim
 _touched: dict[int, float] = {}
@@ -27,7 +32,7 @@ _redis = redis_client
 
 
 def _namespace() -> str:
-    return f"{settings.CACHES['default'].get('KEY_PREFIX', 'tl')}:apikey:v1"
+    return f"{settings.CACHES['default'].get('KEY_PREFIX', 'tl')}:apikey:v2"
 
 
 def _cache_key(prefix: str) -> str:
@@ -59,8 +64,19 @@ def api_key_cache_put(key, digest: str) -> None:
         "name": key.name,
         "expires_at": key.expires_at.timestamp() if key.expires_at else None,
         "digest": digest,
+        "digest_key_id": keys.digest_key_id(),
     }
     _redis().set(_cache_key(key.prefix), orjson.dumps(entry), ex=ttl)
+
+
+def api_key_cache_matches(entry: dict, *, environment: str, digest: str) -> bool:
+    """True when ``entry`` vouches for a presented secret with this digest; False sends the
+    caller to the database (never to a refusal)."""
+    return (
+        entry.get("environment") == environment
+        and entry.get("digest_key_id") == keys.digest_key_id()
+        and hmac.compare_digest(entry.get("digest", ""), digest)
+    )
 
 
 def api_key_cache_forget(key) -> None:

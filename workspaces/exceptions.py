@@ -38,3 +38,15 @@ class ApiKeyRevokedError(ApiKeyError):
 
 class ApiKeyExpiredError(ApiKeyError):
     code = "api_key_expired"
+
+
+class ApiKeyThrottledError(ApiKeyError):
+    """Too many failed attempts from this address or for this key (workspaces/auth/throttle.py).
+    Answered with 429 and ``Retry-After: retry_after``."""
+
+    code = "api_key_throttled"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -11,6 +11,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from functools import cache
 
 import bcrypt
 from django.conf import settings
@@ -61,8 +62,35 @@ def check_secret(secret: str, secret_hash: str) -> bool:
     return bcrypt.checkpw(secret.encode(), secret_hash.encode())
 
 
+@cache
+def _dummy_hash(rounds: int) -> str:
+    return bcrypt.hashpw(b"tracklayer-no-such-key", bcrypt.gensalt(rounds)).decode()
+
+
+def check_secret_against_nothing(secret: str) -> bool:
+    """The cost of ``check_secret`` for a prefix that names no key: one bcrypt with the same
+    work factor, so that the answer's timing does not tell which prefixes exist. Always
+    False."""
+    check_secret(secret, _dummy_hash(settings.API_KEY_BCRYPT_ROUNDS))
+    return False
+
+
+@cache
+def _digest_key(secret_key: str) -> tuple[str, bytes]:
+    key = hashlib.sha256(b"tracklayer.api-key-cache.v2:" + secret_key.encode()).digest()
+    key_id = hashlib.sha256(b"tracklayer.api-key-cache.key-id:" + key).hexdigest()[:16]
+    return key_id, key
+
+
+def digest_key_id() -> str:
+    """Names the key ``secret_digest`` uses now; a cache entry made under another key (before a
+    ``SECRET_KEY`` rotation) carries another id and is ignored, not trusted or refused."""
+    return _digest_key(settings.SECRET_KEY)[0]
+
+
 def secret_digest(secret: str) -> str:
     """A fast keyed hash of a presented secret, for the verification cache (never stored in the
-    database): without the server's key it says nothing about the secret."""
-    key = hashlib.sha256(b"tracklayer.api-key-cache:" + settings.SECRET_KEY.encode()).digest()
+    database): without the server's key it says nothing about the secret. The key is derived
+    from ``SECRET_KEY`` for this one purpose."""
+    _key_id, key = _digest_key(settings.SECRET_KEY)
     return hmac.new(key, secret.encode(), hashlib.sha256).hexdigest()

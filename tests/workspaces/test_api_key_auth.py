@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+import orjson
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -218,11 +219,54 @@ def test_a_cached_key_skips_bcrypt(api_client, workspace, make_api_key, count_bc
 def test_a_wrong_secret_is_refused_against_the_cache_too(
     api_client, workspace, make_api_key, count_bcrypt
 ):
-    _, token = make_api_key(workspace)
+    key, token = make_api_key(workspace)
     api_client.get(WHOAMI, **bearer(token))
 
     assert_refused(api_client.get(WHOAMI, **bearer(_wrong_secret(token))), "api_key_invalid")
-    assert len(count_bcrypt) == 1
+    # A cache entry that does not match is not the last word: the database and bcrypt decide
+    # (behind the failed-attempt throttle), and the right secret's entry stays.
+    assert count_bcrypt == [key.secret_hash, key.secret_hash]
+    assert api_client.get(WHOAMI, **bearer(token)).status_code == 200
+    assert len(count_bcrypt) == 2
+
+
+def test_a_secret_key_rotation_does_not_refuse_cached_keys(
+    api_client, workspace, make_api_key, count_bcrypt, settings
+):
+    # Given a key verified (and cached) under one SECRET_KEY
+    key, token = make_api_key(workspace)
+    assert api_client.get(WHOAMI, **bearer(token)).status_code == 200
+    before = api_key_cache_get(key.prefix)
+
+    # When the server's SECRET_KEY is rotated
+    settings.SECRET_KEY = "rotated-" + "y" * 50
+
+    # Then the key still authenticates: the stale entry sends it to the database once,
+    # and the entry is made again under the new key
+    assert api_client.get(WHOAMI, **bearer(token)).status_code == 200
+    after = api_key_cache_get(key.prefix)
+    assert after["digest_key_id"] != before["digest_key_id"]
+    assert after["digest"] != before["digest"]
+    assert api_client.get(WHOAMI, **bearer(token)).status_code == 200
+    assert count_bcrypt == [key.secret_hash, key.secret_hash]
+
+
+def test_a_cache_entry_that_does_not_match_falls_back_to_the_database(
+    workspace, make_api_key, count_bcrypt
+):
+    from workspaces.auth.api_keys import api_key_authenticate
+
+    key, token = make_api_key(workspace)
+    api_key_authenticate(token)
+    entry = api_key_cache_get(key.prefix)
+    entry["digest"] = "0" * 64  # whatever made it (an older format, a bug): never trusted
+    api_key_cache._redis().set(api_key_cache._cache_key(key.prefix), orjson.dumps(entry))
+
+    assert api_key_authenticate(token).pk == key.pk
+    assert api_key_cache_get(key.prefix)["digest"] == keys.secret_digest(
+        keys.parse_token(token).secret
+    )
+    assert len(count_bcrypt) == 2
 
 
 def test_a_cached_key_is_refused_once_revoked(

@@ -2,11 +2,11 @@
 
 Accepted: ``Authorization: Bearer <key>`` and HTTP Basic with the key as user name and an
 empty password (what Segment-style SDKs send). Every refusal is a 401 whose JSON body says
-why: missing, malformed, invalid, revoked or expired.
+why: missing, malformed, invalid, revoked or expired; too many failed attempts answer 429
+``api_key_throttled`` with ``Retry-After``.
 """
 
 import base64
-import hmac
 
 from django.utils import timezone
 from rest_framework import authentication, exceptions
@@ -14,9 +14,16 @@ from rest_framework import authentication, exceptions
 from workspaces import keys
 from workspaces.api_key_cache import (
     api_key_cache_get,
+    api_key_cache_matches,
     api_key_cache_put,
     api_key_from_entry,
     api_key_touch_allowed,
+)
+from workspaces.auth.throttle import (
+    api_key_throttle_check,
+    api_key_throttle_failed,
+    api_key_throttle_verified,
+    client_address,
 )
 from workspaces.exceptions import (
     ApiKeyError,
@@ -25,14 +32,18 @@ from workspaces.exceptions import (
     ApiKeyMalformedError,
     ApiKeyMissingError,
     ApiKeyRevokedError,
+    ApiKeyThrottledError,
 )
 from workspaces.models import ApiKey
 
 
-def api_key_authenticate(token: str) -> ApiKey:
+def api_key_authenticate(token: str, *, client_ip: str | None = None) -> ApiKey:
     """The key ``token`` names, verified; raises an ``ApiKeyError`` saying why not.
 
-    Revoked and expired are only disclosed to a caller who presents the right secret.
+    Revoked and expired are only disclosed to a caller who presents the right secret. A secret
+    that the verification cache vouches for costs no bcrypt; every other attempt costs exactly
+    one bcrypt, whether the prefix exists or not, and is refused with ``ApiKeyThrottledError``
+    instead once ``client_ip`` or the prefix has failed too often (workspaces/auth/throttle.py).
     """
     parsed = keys.parse_token(token)
     if parsed is None:
@@ -41,15 +52,24 @@ def api_key_authenticate(token: str) -> ApiKey:
     now = timezone.now()
 
     entry = api_key_cache_get(parsed.prefix)
-    if entry is not None and entry["environment"] == parsed.environment:
-        if not hmac.compare_digest(entry["digest"], digest):
-            raise ApiKeyInvalidError("The API key is not valid.")
+    if entry is not None and api_key_cache_matches(
+        entry, environment=parsed.environment, digest=digest
+    ):
         key = api_key_from_entry(parsed.prefix, entry)
         if key.expires_at is not None and key.expires_at <= now:
             raise ApiKeyExpiredError("The API key has expired.")
+        api_key_throttle_verified(prefix=parsed.prefix, client_ip=client_ip)
     else:
-        key = _verify_from_database(parsed, now)
+        # No entry, or one that does not vouch for this secret (another secret, another
+        # environment, a digest made before SECRET_KEY changed): the database decides.
+        api_key_throttle_check(prefix=parsed.prefix, client_ip=client_ip)
+        try:
+            key = _verify_from_database(parsed, now)
+        except ApiKeyError:
+            api_key_throttle_failed(prefix=parsed.prefix, client_ip=client_ip)
+            raise
         api_key_cache_put(key, digest)
+        api_key_throttle_verified(prefix=parsed.prefix, client_ip=client_ip, force=True)
 
     if api_key_touch_allowed(key.pk):
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
@@ -58,7 +78,11 @@ def api_key_authenticate(token: str) -> ApiKey:
 
 def _verify_from_database(parsed: keys.ParsedToken, now) -> ApiKey:
     key = ApiKey.objects.filter(prefix=parsed.prefix, environment=parsed.environment).first()
-    if key is None or not keys.check_secret(parsed.secret, key.secret_hash):
+    if key is None:
+        # As dear as a wrong secret, so the timing tells nobody which prefixes exist.
+        keys.check_secret_against_nothing(parsed.secret)
+        raise ApiKeyInvalidError("The API key is not valid.")
+    if not keys.check_secret(parsed.secret, key.secret_hash):
         raise ApiKeyInvalidError("The API key is not valid.")
     # bcrypt took a while; re-read the state so a revocation that committed meanwhile is
     # not put into the cache.
@@ -93,7 +117,12 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         try:
             if not header:
                 raise ApiKeyMissingError("Send the API key as 'Authorization: Bearer <key>'.")
-            key = api_key_authenticate(token_from_header(header))
+            key = api_key_authenticate(token_from_header(header), client_ip=client_address(request))
+        except ApiKeyThrottledError as error:
+            # 429 with Retry-After (DRF sets the header from ``wait``).
+            raise exceptions.Throttled(
+                wait=error.retry_after, detail=error.message, code=error.code
+            ) from None
         except ApiKeyError as error:
             raise exceptions.AuthenticationFailed(error.message, code=error.code) from None
         return (None, key)
