@@ -1,3 +1,4 @@
+from allauth.mfa.models import Authenticator
 from django.contrib import admin
 
 from tracklayer.admin import ReadOnlyAdmin, run_service_action
@@ -77,3 +78,19 @@ class ApiKeyAdmin(ReadOnlyAdmin):
             ),
             "Revoked",
         )
+
+
+# allauth registers an editable Authenticator admin that shows the (sealed) secret and lets
+# staff change or delete a second factor unaudited. Staff see which factors a person has, and
+# nothing else; MFA changes happen only in the person's own, audited MFA pages.
+admin.site.unregister(Authenticator)
+
+
+@admin.register(Authenticator)
+class AuthenticatorAdmin(ReadOnlyAdmin):
+    list_display = ["user", "type", "created_at", "last_used_at"]
+    list_filter = ["type"]
+    search_fields = ["user__email", "user__public_id"]
+    list_select_related = ["user"]
+    fields = ["user", "type", "created_at", "last_used_at"]  # never ``data``: the secrets
+    actions = None

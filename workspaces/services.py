@@ -527,3 +527,13 @@ def auth_mfa_changed(*, user: User, enabled: bool, authenticator_type: str) -> N
         event_type="auth.mfa_enabled" if enabled else "auth.mfa_disabled",
         payload={"type": authenticator_type},
     )
+
+
+@transaction.atomic
+def auth_mfa_recovery_codes_regenerated(*, user: User) -> None:
+    _record_for_user_workspaces(
+        user=user,
+        actor=user,
+        event_type="auth.mfa_recovery_codes_regenerated",
+        payload={"type": "recovery_codes"},
+    )

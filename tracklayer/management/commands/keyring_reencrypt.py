@@ -10,6 +10,7 @@ from audit.services import signing_key_context
 from destinations.models import Destination
 from destinations.services_destinations import secrets_context as destination_secrets_context
 from tracklayer import keyring
+from workspaces.auth.mfa_adapter import mfa_secrets_reencrypt
 
 # (model, encrypted field, context for a row) — every encrypted column, in one list.
 ENCRYPTED_FIELDS = [
@@ -34,4 +35,6 @@ class Command(BaseCommand):
                     row.save(update_fields=[field])
                     changed += 1
             self.stdout.write(f"{model._meta.label}.{field}: {changed} re-encrypted")
+        # MFA secrets sit inside allauth's Authenticator.data (JSON), not in a column of their own.
+        self.stdout.write(f"mfa.Authenticator.data: {mfa_secrets_reencrypt()} re-encrypted")
         self.stdout.write(f"All secrets are now sealed with key {current!r}.")
