@@ -1,8 +1,10 @@
-"""Carrying the advisory lock key through one operation.
+"""The advisory lock: carrying its key through one operation, and what may wait for it.
 
 Edges that accept the key (the ``X-Advisory-Key`` header, the unlock form and command) run
-their work inside ``advisory_key(key)``; ``audit_record`` reads it from here. Nothing else
-can supply it, so while a log is locked every other audited change fails closed.
+their work inside ``advisory_key(key)``; ``audit_record`` reads it from here. Nothing else can
+supply it. While a log is locked and the key is absent, ``audit_record`` queues the entries
+of the changes listed in ``QUEUED_WHILE_LOCKED`` (they happen, and their entries wait, stored,
+until the lock lifts) and refuses every other change (docs/adr/0009).
 """
 
 import hashlib
@@ -11,6 +13,29 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 _presented: ContextVar[str | None] = ContextVar("tracklayer_advisory_key", default=None)
+
+# The changes a lock must never stop, by the event type of their entry. The lock exists so
+# that a suspected compromise cannot write the log or change the workspace; it must not lock
+# people out or make the workspace break a legal obligation. So only access and obligations
+# go on (queued); everything that grants, widens or reconfigures stays refused. A service
+# whose work is a legal obligation (a data-subject request, say) adds its event types here.
+QUEUED_WHILE_LOCKED: frozenset[str] = frozenset(
+    {
+        # Access: members sign in (and failed attempts stay on record) — the admin who holds
+        # the key must be able to reach "Lift the lock".
+        "auth.sign_in_succeeded",
+        "auth.sign_in_failed",
+        # Retention: operational personal data (IP, user agent) is deleted on time.
+        "events.operational_data_purged",
+        # The scheduled off-site copy of the log itself, and its failures.
+        "audit.exported",
+        "audit.export_failed",
+    }
+)
+
+# The payload key under which an appended entry says it was queued: ``{"seq", "queued_at"}``.
+# No payload may carry it itself (``audit_record`` refuses one that does).
+QUEUED_MARK = "queued_under_advisory_lock"
 
 
 def key_hash(key: str) -> str:

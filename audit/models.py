@@ -20,10 +20,15 @@ class AuditLogHead(models.Model):
     # The Merkle tree's right edge (RFC 9162 compact range): the roots of its perfect subtrees,
     # largest first, 32 bytes each. Appends need nothing else to extend the tree.
     frontier = models.BinaryField(default=b"", editable=False)
-    # Advisory lock: while set, nothing can be appended without the key (SHA-256 of it here;
-    # the key is 256 random bits and shown once when the lock is enabled).
+    # Advisory lock: while set, nothing is appended without the key (SHA-256 of it here; the
+    # key is 256 random bits and shown once when the lock is enabled). Entries that may not
+    # wait are queued meanwhile (``AuditPendingEntry``); every other audited change is refused.
     advisory_key_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
     advisory_locked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Entries queued under the lock (``AuditPendingEntry``) up to this ``seq`` are in the log:
+    # the lift appends the rest and moves this mark in the same transaction. The pending rows
+    # themselves are never changed or removed, so this mark is the only thing that moves.
+    pending_appended_seq = models.BigIntegerField(default=0, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -79,6 +84,40 @@ class AuditEntry(models.Model):
     @property
     def prev_hash_hex(self) -> str | None:
         return None if self.prev_hash is None else bytes(self.prev_hash).hex()
+
+
+class AuditPendingEntry(models.Model):
+    """An entry that could not be appended because the log was under the advisory lock, kept
+    durably in the transaction of the change it records (docs/adr/0009).
+
+    It holds exactly what ``audit_record`` would have appended — the change's own time, its
+    actor, and its payload as the canonical JSON that was validated when it was queued — and
+    ``seq``, its place (1, 2, 3, … per workspace) in the order the changes committed. Lifting
+    the lock appends every entry beyond ``AuditLogHead.pending_appended_seq`` in ``seq`` order.
+    Append-only like the log (migration 0008): nothing can drop or edit an entry that waits.
+    """
+
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.PROTECT, related_name="+"
+    )
+    seq = models.BigIntegerField()
+    event_type = models.CharField(max_length=64)
+    resource_type = models.CharField(max_length=64)
+    resource_id = models.CharField(max_length=64)
+    actor = models.CharField(max_length=80)
+    timestamp = models.DateTimeField()
+    payload_json = models.TextField()
+
+    class Meta:
+        ordering = ["workspace", "seq"]
+        verbose_name_plural = "audit pending entries"
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "seq"], name="audit_pending_unique_seq"),
+            models.CheckConstraint(condition=models.Q(seq__gte=1), name="audit_pending_seq_gte_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"pending {self.seq} {self.event_type} {self.resource_type}:{self.resource_id}"
 
 
 class AuditMerkleNode(models.Model):
@@ -171,13 +210,14 @@ class AuditVerification(models.Model):
         return f"{'valid' if self.valid else 'BROKEN'} at {self.ran_at:%Y-%m-%d %H:%M}"
 
 
-# The tables whose rows are never changed or removed, in one place: migrations 0002 and 0004
+# The tables whose rows are never changed or removed, in one place: migrations 0002, 0004, 0008
 # install the triggers that refuse UPDATE, DELETE and TRUNCATE on them, and
 # ``tracklayer audit-db-role`` grants the application's database role only SELECT and INSERT
 # on them (the test suite's flush and tampering helpers read this list too). A new append-only
 # model needs both: triggers in its migration, and its table here (then re-run the command).
 APPEND_ONLY_TABLES: tuple[str, ...] = tuple(
-    model._meta.db_table for model in (AuditEntry, AuditMerkleNode, AuditCheckpoint)
+    model._meta.db_table
+    for model in (AuditEntry, AuditMerkleNode, AuditCheckpoint, AuditPendingEntry)
 )
 
 

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import orjson
 import psycopg
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from audit.chain import ChainBreak, chain_breaks
 from audit.exceptions import AuditProofRequestError
@@ -16,6 +17,7 @@ from audit.models import (
     AuditCheckpoint,
     AuditEntry,
     AuditLogHead,
+    AuditPendingEntry,
     AuditSigningKey,
     AuditVerification,
 )
@@ -66,6 +68,15 @@ def audit_event_types(*, workspace) -> list[str]:
 
 def audit_head(*, workspace) -> AuditLogHead | None:
     return AuditLogHead.objects.filter(workspace=workspace).first()
+
+
+def audit_pending_list(*, workspace) -> QuerySet[AuditPendingEntry]:
+    """The entries queued under the advisory lock that the log does not hold yet, in the order
+    they will be appended when it lifts (empty while the log is not locked)."""
+    appended = AuditLogHead.objects.filter(workspace=workspace).values("pending_appended_seq")
+    return AuditPendingEntry.objects.filter(
+        workspace=workspace, seq__gt=Coalesce(Subquery(appended), 0)
+    ).order_by("seq")
 
 
 def audit_chain_breaks(*, workspace) -> list[ChainBreak]:

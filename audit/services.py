@@ -4,16 +4,25 @@
 inside that service's transaction: the change and its entry commit together or not at all.
 """
 
+import datetime as dt
+import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from audit.actors import actor_ref
-from audit.advisory import advisory_key, key_hash, presented_key_matches
+from audit.advisory import (
+    QUEUED_MARK,
+    QUEUED_WHILE_LOCKED,
+    advisory_key,
+    key_hash,
+    presented_key_matches,
+)
 from audit.canonical import canonical_json, rfc3339
 from audit.chain import entry_hash
 from audit.exceptions import (
@@ -21,6 +30,7 @@ from audit.exceptions import (
     AuditError,
     AuditIntegrityError,
     AuditLockedError,
+    AuditPayloadError,
 )
 from audit.merkle import (
     ProofError,
@@ -36,6 +46,7 @@ from audit.models import (
     AuditExportConfig,
     AuditLogHead,
     AuditMerkleNode,
+    AuditPendingEntry,
     AuditSigningKey,
     AuditVerification,
     AuditWitnessDelivery,
@@ -78,7 +89,7 @@ def audit_record(
     resource_type: str,
     resource_id: str,
     payload: dict | None = None,
-) -> AuditEntry:
+) -> AuditEntry | AuditPendingEntry:
     """Append one entry to ``workspace``'s log, inside the caller's transaction.
 
     Guarantees: entries get idx 0, 1, 2, … with no gaps; each links to the previous by hash
@@ -86,7 +97,9 @@ def audit_record(
     right edge on the head); appends to one workspace are serialised by a row lock on its log
     head, while different workspaces never wait on each other; a payload that cannot be
     written canonically raises ``AuditPayloadError`` before anything is stored; while the
-    advisory lock is on, nothing is appended without its key.
+    advisory lock is on, nothing is appended without its key — the entry of a change the lock
+    must not stop is queued (and returned as the ``AuditPendingEntry``), any other change is
+    refused with ``AuditLockedError`` (see ``audit_record_many``).
     """
     [entry] = audit_record_many(
         workspace=workspace,
@@ -96,40 +109,64 @@ def audit_record(
     return entry
 
 
-def audit_record_many(*, workspace, actor, events: Sequence[AuditEvent]) -> list[AuditEntry]:
+def audit_record_many(
+    *, workspace, actor, events: Sequence[AuditEvent]
+) -> list[AuditEntry] | list[AuditPendingEntry]:
     """Append several entries in order under one lock, one insert and one head update — the
-    same guarantees as ``audit_record``, at a fraction of the cost per entry."""
+    same guarantees as ``audit_record``, at a fraction of the cost per entry.
+
+    While the advisory lock is on and the operation does not carry its key: entries whose
+    type is in ``QUEUED_WHILE_LOCKED`` are queued instead — stored in this same transaction
+    with the change's own time, returned as ``AuditPendingEntry`` rows, and appended in order
+    when the lock lifts — and any other entry raises ``AuditLockedError``, so its change does
+    not happen (docs/adr/0009)."""
     if not connection.in_atomic_block:
         raise AuditError("audit_record must run inside the transaction of the change it records")
+    for event in events:
+        if QUEUED_MARK in (event.payload or {}):
+            raise AuditPayloadError(f"{QUEUED_MARK!r} is reserved in audit payloads.")
     head = AuditLogHead.objects.select_for_update().filter(workspace=workspace).first()
     if head is None:
         audit_log_open(workspace=workspace)
         head = AuditLogHead.objects.select_for_update().get(workspace=workspace)
-    if head.advisory_key_hash and not presented_key_matches(head.advisory_key_hash):
-        raise AuditLockedError(
-            "This workspace's audit log is under an advisory lock: changes are refused until an "
-            "admin lifts the lock with its key."
-        )
-
     now = timezone.now()
-    timestamp = rfc3339(now)
     actor_name = actor_ref(actor)
+    if head.advisory_key_hash and not presented_key_matches(head.advisory_key_hash):
+        return _pending_queue(workspace=workspace, actor_name=actor_name, now=now, events=events)
+    return _append(
+        workspace=workspace,
+        head=head,
+        rows=[
+            (e.event_type, e.resource_type, e.resource_id, actor_name, now, e.payload or {})
+            for e in events
+        ],
+    )
+
+
+# (event_type, resource_type, resource_id, actor reference, time of the change, payload)
+_Row = tuple[str, str, str, str, dt.datetime, dict]
+
+
+def _append(*, workspace, head: AuditLogHead, rows: Sequence[_Row]) -> list[AuditEntry]:
+    """The one place entries are made: link, hash and grow the tree from ``head`` (locked by
+    the caller, and kept current here so that a second call in the same transaction goes
+    on from where this one stopped)."""
     size = head.size
     prev_hash = None if head.head_hash is None else bytes(head.head_hash)
     frontier = head.frontier_hashes
     entries, nodes = [], []
-    for event in events:
+    for event_type, resource_type, resource_id, actor_name, moment, payload in rows:
         material = canonical_json(
             {
                 "v": MATERIAL_VERSION,
                 "origin": head.origin,
                 "idx": size,
-                "event_type": event.event_type,
-                "resource_type": event.resource_type,
-                "resource_id": event.resource_id,
+                "event_type": event_type,
+                "resource_type": resource_type,
+                "resource_id": resource_id,
                 "actor": actor_name,
-                "timestamp": timestamp,
-                "payload": event.payload or {},
+                "timestamp": rfc3339(moment),
+                "payload": payload,
             }
         )
         digest = entry_hash(prev_hash, material)
@@ -140,11 +177,11 @@ def audit_record_many(*, workspace, actor, events: Sequence[AuditEvent]) -> list
                 prev_hash=prev_hash,
                 hash=digest,
                 material=material,
-                event_type=event.event_type,
-                resource_type=event.resource_type,
-                resource_id=event.resource_id,
+                event_type=event_type,
+                resource_type=resource_type,
+                resource_id=resource_id,
                 actor=actor_name,
-                timestamp=now,
+                timestamp=moment,
             )
         )
         frontier, completed = frontier_append(frontier, size, leaf_hash(material))
@@ -157,9 +194,77 @@ def audit_record_many(*, workspace, actor, events: Sequence[AuditEvent]) -> list
         return []
     AuditEntry.objects.bulk_create(entries)
     AuditMerkleNode.objects.bulk_create(nodes)
+    head.size, head.head_hash, head.frontier = size, prev_hash, b"".join(frontier)
     AuditLogHead.objects.filter(pk=head.pk).update(
-        size=size, head_hash=prev_hash, frontier=b"".join(frontier), updated_at=now
+        size=size, head_hash=prev_hash, frontier=head.frontier, updated_at=timezone.now()
     )
+    return entries
+
+
+def _pending_queue(
+    *, workspace, actor_name: str, now: dt.datetime, events: Sequence[AuditEvent]
+) -> list[AuditPendingEntry]:
+    """Keep the entries of changes the lock must not stop (the caller holds the head lock,
+    so ``seq`` follows the order in which the changes commit); refuse everything else."""
+    refused = sorted({e.event_type for e in events} - QUEUED_WHILE_LOCKED)
+    if refused:
+        raise AuditLockedError(
+            "This workspace's audit log is under an advisory lock: changes are refused until "
+            "an admin lifts the lock with its key (sign-ins, retention purges and exports go "
+            "on, and are recorded when it lifts)."
+        )
+    last = (
+        AuditPendingEntry.objects.filter(workspace=workspace).aggregate(last=Max("seq"))["last"]
+        or 0
+    )
+    pending = [
+        AuditPendingEntry(
+            workspace=workspace,
+            seq=last + offset,
+            event_type=event.event_type,
+            resource_type=event.resource_type,
+            resource_id=event.resource_id,
+            actor=actor_name,
+            timestamp=now,
+            # canonical now, so a payload the log could not take is refused with its change
+            payload_json=canonical_json(event.payload or {}).decode(),
+        )
+        for offset, event in enumerate(events, start=1)
+    ]
+    return AuditPendingEntry.objects.bulk_create(pending)
+
+
+def _pending_append(*, workspace, head: AuditLogHead) -> list[AuditEntry]:
+    """Append, in ``seq`` order, every entry queued beyond the head's mark, and move the mark.
+
+    The caller holds the head lock, so no entry can be queued or appended meanwhile; running
+    it again appends nothing. Each entry keeps the time of its change and its actor; its
+    payload gains ``queued_under_advisory_lock: {seq, queued_at}``, so the log itself shows
+    which entries waited."""
+    pending = list(
+        AuditPendingEntry.objects.filter(
+            workspace=workspace, seq__gt=head.pending_appended_seq
+        ).order_by("seq")
+    )
+    if not pending:
+        return []
+    rows = [
+        (
+            p.event_type,
+            p.resource_type,
+            p.resource_id,
+            p.actor,
+            p.timestamp,
+            {
+                **json.loads(p.payload_json),
+                QUEUED_MARK: {"seq": p.seq, "queued_at": rfc3339(p.timestamp)},
+            },
+        )
+        for p in pending
+    ]
+    entries = _append(workspace=workspace, head=head, rows=rows)
+    head.pending_appended_seq = pending[-1].seq
+    AuditLogHead.objects.filter(pk=head.pk).update(pending_appended_seq=head.pending_appended_seq)
     return entries
 
 
@@ -361,23 +466,27 @@ def audit_advisory_lock_enable(*, workspace, actor) -> str:
 
 
 @transaction.atomic
-def audit_advisory_lock_disable(*, workspace, actor, key: str) -> None:
-    """Lift the lock; only the original key does it (and the lifting is recorded with it)."""
+def audit_advisory_lock_disable(*, workspace, actor, key: str) -> list[AuditEntry]:
+    """Lift the lock; only the original key does it. In the same transaction, the entries
+    queued under the lock are appended in the order their changes committed, then the lifting
+    itself (``pending_appended``: how many). Returns the entries appended."""
     head = AuditLogHead.objects.select_for_update().get(workspace=workspace)
     if not head.advisory_key_hash:
         raise ConflictError("The advisory lock is not enabled.")
     with advisory_key(key):
         if not presented_key_matches(head.advisory_key_hash):
             raise AdvisoryKeyInvalidError("That is not this workspace's advisory lock key.")
-        audit_record(
+        appended = _pending_append(workspace=workspace, head=head)
+        lifted = audit_record(
             workspace=workspace,
             actor=actor,
             event_type="audit.advisory_lock_disabled",
             resource_type="audit_log",
             resource_id=workspace.public_id,
-            payload={},
+            payload={"pending_appended": len(appended)},
         )
     AuditLogHead.objects.filter(pk=head.pk).update(advisory_key_hash="", advisory_locked_at=None)
+    return [*appended, lifted]
 
 
 @transaction.atomic

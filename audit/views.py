@@ -52,7 +52,24 @@ def _integrity_context(workspace, result: dict | None = None, **extra) -> dict:
         "checkpoint": selectors.audit_checkpoint_latest(workspace=workspace),
         "verifier_key": selectors.audit_verifier_key(workspace=workspace),
         "head": selectors.audit_head(workspace=workspace),
+        **_pending_context(workspace),
         **extra,
+    }
+
+
+PENDING_SHOWN = 50
+
+
+def _pending_context(workspace) -> dict:
+    """What waits for the advisory lock to lift: how many entries, and the first of them."""
+    pending = selectors.audit_pending_list(workspace=workspace)
+    shown = list(pending[:PENDING_SHOWN])
+    names = _actor_names(workspace, shown)
+    for entry in shown:
+        entry.actor_name = names.get(entry.actor, entry.actor)
+    return {
+        "pending_entries": shown,
+        "pending_count": len(shown) if len(shown) < PENDING_SHOWN else pending.count(),
     }
 
 
@@ -102,12 +119,13 @@ def audit_lock(request):
 @require_POST
 def audit_unlock(request):
     try:
-        services.audit_advisory_lock_disable(
+        appended = services.audit_advisory_lock_disable(
             workspace=request.workspace, actor=request.user, key=request.POST.get("key", "").strip()
         )
     except DomainError as error:
         return _render_integrity(request, status=409, integrity_error=error.message)
-    return _render_integrity(request, unlocked=True)
+    # every entry appended but the last, which records the lifting itself
+    return _render_integrity(request, unlocked=True, appended_count=len(appended) - 1)
 
 
 # --- Settings → Compliance: audit export ----------------------------------------------------

@@ -3,7 +3,8 @@ from audit.advisory import advisory_key
 
 class AdvisoryKeyMiddleware:
     """A request carrying ``X-Advisory-Key`` may append to an advisory-locked audit log (if the
-    key is right); every other request's audited changes fail closed while a log is locked."""
+    key is right). Without it, while a log is locked, sign-ins, retention purges and exports
+    still happen and their entries wait for the lift; other audited changes are refused."""
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -33,6 +33,7 @@ from audit.models import (
     AuditMerkleNode,
 )
 from tests.factories import UserFactory, WorkspaceFactory
+from workspaces import services as workspace_services
 from workspaces.models import Workspace
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -169,7 +170,11 @@ def text(conn, statement) -> str:
 
 @pytest.fixture
 def log(workspace):
-    """A workspace whose log has entries, Merkle nodes and a signed checkpoint."""
+    """A workspace whose log has entries, Merkle nodes, a signed checkpoint and an entry that
+    waited for the advisory lock (queued, then appended when it lifted)."""
+    key = audit_services.audit_advisory_lock_enable(workspace=workspace, actor=ACTOR)
+    workspace_services.auth_sign_in_failed(user=workspace.memberships.first().user, reason="test")
+    audit_services.audit_advisory_lock_disable(workspace=workspace, actor=ACTOR, key=key)
     audit_services.audit_checkpoint_sign(workspace=workspace, actor=ACTOR)
     for model in MODELS.values():
         assert model.objects.exists(), model
@@ -332,7 +337,7 @@ def test_the_role_cannot_switch_the_triggers_off(app_role, log, table):
             [table],
         )
     ]
-    assert len(triggers) == 2  # UPDATE/DELETE and TRUNCATE (migrations 0002, 0004)
+    assert len(triggers) == 2  # UPDATE/DELETE and TRUNCATE (migrations 0002, 0004, 0008)
     with connected_as(app_role) as conn:
         for statement in (
             q("ALTER TABLE {table} DISABLE TRIGGER USER", table=table),

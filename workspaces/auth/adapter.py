@@ -1,10 +1,7 @@
 """allauth's account adapter: the sign-in events it reports become audit entries."""
 
 from allauth.account.adapter import DefaultAccountAdapter
-from django.contrib import messages
-from django.shortcuts import redirect
 
-from audit.exceptions import AuditLockedError
 from workspaces import services
 
 
@@ -15,14 +12,9 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def post_login(self, request, user, **kwargs):
         response = super().post_login(request, user, **kwargs)
-        try:
-            services.auth_sign_in_succeeded(user=user, method=_method(user))
-        except AuditLockedError as error:
-            # A sign-in that cannot be recorded does not happen (the advisory lock fails
-            # closed); the person is told why instead of seeing an error page.
-            self.logout(request)
-            messages.error(request, f"Sign-in refused: {error.message}")
-            return redirect("account_login")
+        # Never refused: under a workspace's advisory lock the entry waits, stored, until the
+        # lock lifts (docs/adr/0009), so the sign-in answers exactly as it does without one.
+        services.auth_sign_in_succeeded(user=user, method=_method(user))
         return response
 
     def authentication_failed(self, request, **credentials) -> None:
