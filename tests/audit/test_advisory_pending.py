@@ -14,7 +14,7 @@ from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from audit import selectors, services
+from audit import export, selectors, services
 from audit.actors import SystemActor
 from audit.advisory import QUEUED_MARK
 from audit.canonical import rfc3339
@@ -97,6 +97,26 @@ def test_the_retention_purge_entry_is_pending_then_appended(workspace, lock_key)
     purge = AuditEntry.objects.get(workspace=workspace, event_type=pending.event_type)
     assert material(purge)["payload"]["rows"] == 1
     assert material(purge)["payload"][QUEUED_MARK]["seq"] == pending.seq
+    assert verifies(workspace)
+
+
+def test_a_scheduled_export_runs_and_its_entry_waits(workspace, admin_user, tmp_path, settings):
+    settings.AUDIT_EXPORT_ROOT = tmp_path
+    export.audit_export_config_update(
+        workspace=workspace,
+        actor=admin_user,
+        values={"target": "directory", "directory": "exports", "prefix": "audit"},
+    )
+    services.audit_checkpoint_sign(workspace=workspace, actor=ACTOR)  # as the beat task does
+    key = services.audit_advisory_lock_enable(workspace=workspace, actor=ACTOR)
+
+    path = export.audit_export_attempt(workspace=workspace, actor=ACTOR)
+
+    assert (tmp_path / workspace.public_id / path).exists()
+    [pending] = selectors.audit_pending_list(workspace=workspace)
+    assert pending.event_type == "audit.exported"
+    services.audit_advisory_lock_disable(workspace=workspace, actor=ACTOR, key=key)
+    assert AuditEntry.objects.filter(workspace=workspace, event_type="audit.exported").exists()
     assert verifies(workspace)
 
 
