@@ -11,8 +11,10 @@ File layout (``format: tracklayer.audit-export.v1``)::
 """
 
 import base64
+import contextlib
 import datetime as dt
 import gzip
+import re
 from pathlib import Path
 
 import orjson
@@ -32,7 +34,7 @@ from audit.models import (
 from audit.offline import FORMAT
 from audit.selectors import audit_export_files
 from audit.services import audit_record, audit_signing_key_ensure
-from tracklayer import fs, keyring
+from tracklayer import fs, http, keyring
 from tracklayer.exceptions import DomainError
 
 
@@ -175,7 +177,34 @@ class DirectoryTarget:
         return deleted
 
 
+class S3EndpointError(Exception):
+    """An S3 endpoint's failure told safely: the refusal of the egress policy, or the
+    endpoint's error code and HTTP status — never its message or body, which an endpoint the
+    workspace chose could fill with anything (and which would be shown to the user)."""
+
+
+@contextlib.contextmanager
+def _s3_errors():
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except http.EgressRefused as refused:
+        raise S3EndpointError(refused.message) from None
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        code = code if re.fullmatch(r"[A-Za-z0-9.]{1,64}", code) else "an error"
+        raise S3EndpointError(f"the S3 endpoint answered {code} (HTTP {status}).") from None
+    except BotoCoreError as error:
+        raise S3EndpointError(f"the S3 endpoint did not answer ({type(error).__name__}).") from None
+
+
 class S3Target:
+    """A bucket, reached only through the egress policy: botocore's requests are sent by
+    ``tracklayer.http`` (resolved and checked at send time, connected to the address checked,
+    no redirects, a total deadline and a size cap)."""
+
     def __init__(self, config: AuditExportConfig):
         import boto3
         from botocore.config import Config
@@ -187,30 +216,33 @@ class S3Target:
             region_name=config.s3_region or None,
             aws_access_key_id=config.s3_access_key_id,
             aws_secret_access_key=_s3_secret(config),
-            config=Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3}),
+            config=Config(retries={"max_attempts": 3}),
         )
+        http.route_botocore(self.client)
 
     def put(self, key: str, data: bytes) -> None:
-        self.client.put_object(
-            Bucket=self.bucket, Key=key, Body=data, ContentType="application/gzip"
-        )
+        with _s3_errors():
+            self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType="application/gzip"
+            )
 
     def delete_older_than(self, prefix: str, cutoff: dt.datetime, *, keep: str) -> int:
         deleted = 0
-        pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=f"{prefix}/" if prefix else ""
-        )
-        for page in pages:
-            old = [
-                {"Key": item["Key"]}
-                for item in page.get("Contents", [])
-                if item["LastModified"] < cutoff
-                and item["Key"].endswith(".json.gz")
-                and item["Key"] != keep
-            ]
-            if old:
-                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": old})
-                deleted += len(old)
+        with _s3_errors():
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=f"{prefix}/" if prefix else ""
+            )
+            for page in pages:
+                old = [
+                    {"Key": item["Key"]}
+                    for item in page.get("Contents", [])
+                    if item["LastModified"] < cutoff
+                    and item["Key"].endswith(".json.gz")
+                    and item["Key"] != keep
+                ]
+                if old:
+                    self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": old})
+                    deleted += len(old)
         return deleted
 
 
@@ -310,6 +342,8 @@ def _export_prefix(config: AuditExportConfig) -> str:
 
 def _describe(error: Exception) -> str:
     """What went wrong, without credentials (boto's messages never include the secret)."""
+    if isinstance(error, S3EndpointError):
+        return str(error)  # already safe to show
     return f"{type(error).__name__}: {error}"[:300]
 
 
@@ -437,6 +471,14 @@ def _validate(config: AuditExportConfig) -> None:
             "Name a folder inside this workspace's export area, such as “audit”.",
             field="directory",
         )
+    # The endpoint and the witness are reached through the egress policy; refused URLs are
+    # named here, at once (a name that does not resolve yet is let through outside production:
+    # every send checks again).
+    for field in ("s3_endpoint_url", "witness_url"):
+        if getattr(config, field):
+            http.validate_url(
+                getattr(config, field), field=field, unresolvable_ok=not settings.IS_PRODUCTION
+            )
     if not 0 <= config.schedule_hour <= 23:
         raise DomainError("The hour is 0–23 (UTC).", field="schedule_hour")
     if not 0 <= config.schedule_minute <= 59:

@@ -1,7 +1,9 @@
 from django import forms
+from django.conf import settings
 
 from audit.export import export_path_clean
 from audit.models import ExportTarget
+from tracklayer import http
 from tracklayer.exceptions import DomainError
 
 DAYS = [
@@ -62,6 +64,14 @@ class ExportConfigForm(forms.Form):
         min_value=1, max_value=3650, label="Keep exports for (days)"
     )
 
+    # The same egress policy every send applies (tracklayer/http.py): a refused URL is named
+    # on its field at once instead of failing later in a worker.
+    def clean_s3_endpoint_url(self):
+        return _egress_checked(self.cleaned_data["s3_endpoint_url"])
+
+    def clean_witness_url(self):
+        return _egress_checked(self.cleaned_data["witness_url"])
+
     # The service applies the same rules (export_path_clean); here they name the field early.
     def clean_directory(self) -> str:
         return _path(self.cleaned_data["directory"], field="directory")
@@ -75,3 +85,11 @@ def _path(value: str, *, field: str) -> str:
         return export_path_clean(value, field=field)
     except DomainError as error:
         raise forms.ValidationError(error.message, code="path_refused") from None
+
+
+def _egress_checked(url: str) -> str:
+    if url:
+        reason = http.url_refusal(url, unresolvable_ok=not settings.IS_PRODUCTION)
+        if reason:
+            raise forms.ValidationError(reason, code="egress_refused")
+    return url

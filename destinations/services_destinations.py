@@ -12,9 +12,7 @@ deliveries and attempts still explain the past), its secrets are wiped, and the 
 it — pending deliveries of a deleted destination are never sent (docs/destinations.md).
 """
 
-import ipaddress
 import logging
-import socket
 from collections import Counter
 from urllib.parse import urlsplit
 
@@ -35,7 +33,7 @@ from destinations.models import (
     DestinationType,
 )
 from privacy.consent import DEFAULT_POLICIES, ConsentPolicy, ConsentPolicyError
-from tracklayer import keyring
+from tracklayer import http, keyring
 from tracklayer.exceptions import ConflictError, DomainError, NotFoundError
 from tracklayer.ids import new_public_id
 from workspaces import policy as access
@@ -188,37 +186,15 @@ def _check_name(name) -> str:
     return name
 
 
-def _is_public_address(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
 def url_refusal(url: str) -> str | None:
-    """Why TrackLayer will not send to ``url`` in production: not https, or a host that is or
-    resolves to a private, loopback, link-local or otherwise non-public address (so a
-    destination cannot be used to reach TrackLayer's own network). None when it may.
-
-    The engine may call this again just before sending, against DNS answers that changed."""
-    parts = urlsplit(url)
-    if parts.scheme != "https":
+    """Why TrackLayer will not send to ``url``, or None when it may: the egress policy
+    (``tracklayer.http``, the same check every send makes again against fresh DNS answers),
+    and in production https only. Outside production a name that does not resolve yet is let
+    through; the send-time check still refuses it while it does not resolve to a public
+    address."""
+    if settings.IS_PRODUCTION and urlsplit(url).scheme != "https":
         return "The URL must start with https://."
-    host = parts.hostname or ""
-    try:
-        _ = parts.port
-    except ValueError:
-        return "The URL's port is not a number from 1 to 65535."
-    try:
-        addresses = {
-            info[4][0]
-            for info in socket.getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
-        }
-    except (OSError, UnicodeError):
-        return f"The host {host!r} does not resolve."
-    if not addresses or not all(_is_public_address(address) for address in addresses):
-        return f"The host {host!r} is a private or local address; use a public one."
-    return None
+    return http.url_refusal(url, unresolvable_ok=not settings.IS_PRODUCTION)
 
 
 def _check_url_shape(url) -> str | None:
@@ -290,9 +266,7 @@ def _check_settings(kind: str, config: dict, secrets: dict) -> None:
     for field, url in urls:
         if field in problems or not url:
             continue
-        problem = _check_url_shape(url)
-        if problem is None and settings.IS_PRODUCTION:
-            problem = url_refusal(url)
+        problem = _check_url_shape(url) or url_refusal(url)
         if problem:
             problems[field] = problem
     if problems:

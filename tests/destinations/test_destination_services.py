@@ -230,6 +230,7 @@ class TestInProduction:
     @pytest.fixture(autouse=True)
     def production(self, settings):
         settings.IS_PRODUCTION = True
+        settings.EGRESS_ALLOW_LOOPBACK = False  # as production's default
         settings.TRACKLAYER_KEYRING = "k1:" + base64.b64encode(b"k" * 32).decode()
 
     def test_a_local_base_url_is_refused(self, workspace, admin_user):
