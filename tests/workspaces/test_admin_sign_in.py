@@ -157,6 +157,7 @@ def test_in_production_a_session_that_skipped_the_second_factor_gets_no_admin(
     response = client.post(
         reverse("mfa_reauthenticate") + "?next=/admin/", {"code": totp_now(staff_totp)}
     )
+    assert response["Location"] == ADMIN
     assert client.get(ADMIN).status_code == 200
 
 
