@@ -27,10 +27,42 @@ from workspaces import policy
 from workspaces.auth.api_keys import api_key_authenticate, token_from_header
 from workspaces.exceptions import ApiKeyError, ApiKeyMissingError
 
+# What the browser SDKs send and read, by their source. A header missing from the allow list
+# makes the browser refuse the request itself (the SDK sees a network error, and its retries
+# carry X-Retry-Count, so every retry failed the same way); one missing from the expose list
+# is invisible to the SDK's script. Both lists are checked by tests/e2e/test_browser_sdk.py
+# with the real analytics.js.
+# - segmentio/analytics-next (@segment/analytics-next, packages/browser/src/plugins/segmentio/):
+#   shared-dispatcher.ts `createHeaders` (Content-Type: text/plain), fetch-dispatcher.ts and
+#   batched-dispatcher.ts (Authorization: Basic <writeKey:>, X-Retry-Count on every retry);
+#   it reads Retry-After on a 429 (shared-dispatcher.ts `parseRetryAfter`, 1.84+) and, before
+#   1.84, X-RateLimit-Reset (fetch-dispatcher.ts, batched-dispatcher.ts).
+# - rudderlabs/rudder-sdk-js: v3 packages/analytics-js/src/services/HttpClient/xhr/
+#   xhrRequestHandler.ts (Accept, Content-Type: application/json, Authorization) and
+#   packages/analytics-js-plugins/src/xhrQueue/ (index.ts: AnonymousId; utilities.ts
+#   `getRequestInfo`: SentAt, Rsa-Recovered and the Rsa-Retry-*/Rsa-Since-* retry headers);
+#   v1.1 packages/analytics-v1.1/src/utils/xhrModule.js (AnonymousId). It reads no header.
+# - Content-Encoding: gzip, which our own API accepts (server-side senders, custom clients).
+CORS_ALLOW_HEADERS = (
+    "Accept",
+    "Authorization",
+    "Content-Type",
+    "Content-Encoding",
+    "X-Retry-Count",
+    "AnonymousId",
+    "SentAt",
+    "Rsa-Recovered",
+    "Rsa-Retry-Attempt",
+    "Rsa-Retry-Reason",
+    "Rsa-Since-First-Attempt",
+    "Rsa-Since-Last-Attempt",
+)
+CORS_EXPOSE_HEADERS = ("Retry-After", "X-RateLimit-Reset")
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "POST, OPTIONS",
-    "Access-Control-Allow-Headers": "Authorization, Content-Type, Content-Encoding",
+    "Access-Control-Allow-Headers": ", ".join(CORS_ALLOW_HEADERS),
+    "Access-Control-Expose-Headers": ", ".join(CORS_EXPOSE_HEADERS),
     "Access-Control-Max-Age": "86400",
 }
 

@@ -5,8 +5,9 @@ Order of preference for each server: the URL in the environment when set (it mus
 else the local server (started when it is installed but stopped); else, when running as
 root, installed with apt-get; else the exact command to run is printed.
 
-Usage: ``python -m tracklayer.devenv services|browser|wrk|run``. Runs before Django is set up,
-so it only needs the standard library, psycopg and redis.
+Usage: ``python -m tracklayer.devenv services|browser|wrk|run`` (``browser``: Chromium and the
+browser SDKs the e2e tests load, npm from Debian when missing). Runs before Django is set up, so
+it only needs the standard library, psycopg and redis.
 """
 
 import glob
@@ -27,6 +28,11 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://tracklayer:tracklayer@127.0.0.1:5432/tracklayer"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 CHROMIUM = "/usr/bin/chromium"
+# The real browser SDKs the e2e tests load: pinned by the committed package.json and lock file,
+# installed by ``npm ci`` into var/js/ (git-ignored; node_modules are never committed).
+BROWSER_SDKS_LOCK = ROOT / "tests" / "e2e" / "js"
+BROWSER_SDKS = ROOT / "var" / "js"
+ANALYTICS_NEXT_UMD = BROWSER_SDKS / "node_modules" / "@segment" / "analytics-next" / "dist" / "umd"
 
 
 class SetupError(Exception):
@@ -251,6 +257,28 @@ def ensure_browser() -> None:
     say("Chromium is installed")
 
 
+def ensure_browser_sdks() -> None:
+    """Segment's analytics.js (``@segment/analytics-next``) at the version the lock file pins,
+    for tests/e2e/test_browser_sdk.py; npm from Debian when missing, like Chromium."""
+    if shutil.which("npm") is None:
+        apt_install("npm")  # brings Debian's nodejs with it
+    lock = (BROWSER_SDKS_LOCK / "package-lock.json").read_bytes()
+    stamp = BROWSER_SDKS / ".installed-lock"
+    installed = stamp.exists() and stamp.read_bytes() == lock
+    if not installed or not (ANALYTICS_NEXT_UMD / "index.js").exists():
+        BROWSER_SDKS.mkdir(parents=True, exist_ok=True)
+        for name in ("package.json", "package-lock.json"):
+            shutil.copyfile(BROWSER_SDKS_LOCK / name, BROWSER_SDKS / name)
+        say("npm ci: the browser SDKs the e2e tests load (into var/js/)")
+        # --ignore-scripts: nothing of theirs runs here; the tests only serve the built bundle.
+        run(
+            ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel", "error"],
+            cwd=BROWSER_SDKS,
+        )
+        stamp.write_bytes(lock)
+    say("browser SDKs are installed")
+
+
 def ensure_wrk() -> None:
     """The ingestion benchmark's load generator (``make bench``), from Debian like Chromium."""
     if shutil.which("wrk") is None:
@@ -376,7 +404,7 @@ def serve() -> None:
 def main(argv: list[str]) -> int:
     targets = {
         "services": [ensure_postgres, ensure_redis],
-        "browser": [ensure_browser],
+        "browser": [ensure_browser, ensure_browser_sdks],
         "wrk": [ensure_wrk],
         "run": [ensure_postgres, ensure_redis, serve],
     }

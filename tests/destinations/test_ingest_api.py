@@ -540,6 +540,56 @@ def test_cors_preflight_for_browser_sdks(client):
     assert "Authorization" in response["Access-Control-Allow-Headers"]
 
 
+def _header_list(value: str) -> set[str]:
+    return {name.strip().lower() for name in value.split(",")}
+
+
+# What each SDK really sends on a retry (sources in destinations/api.py, CORS_ALLOW_HEADERS).
+SDK_REQUEST_HEADERS = {
+    "analytics.js retry": "authorization,content-type,x-retry-count",
+    "RudderStack v3 retry": (
+        "accept,anonymousid,authorization,content-type,rsa-recovered,rsa-retry-attempt,"
+        "rsa-retry-reason,rsa-since-first-attempt,rsa-since-last-attempt,sentat"
+    ),
+    "RudderStack v1.1": "anonymousid,authorization,content-type",
+}
+
+
+@pytest.mark.parametrize("sdk", SDK_REQUEST_HEADERS)
+@pytest.mark.parametrize("path", ["/v1/t", "/v1/b", "/v1/track", "/v1/batch", "/v1/events"])
+def test_the_preflight_allows_every_header_the_browser_sdks_send(client, sdk, path):
+    # A browser refuses the real request when one requested header is not allowed: analytics.js
+    # adds X-Retry-Count to each retry, so every retry of an event sent offline was refused.
+    requested = SDK_REQUEST_HEADERS[sdk]
+
+    response = client.options(
+        path,
+        HTTP_ORIGIN="https://shop.example",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS=requested,
+    )
+
+    assert response.status_code == 204
+    assert _header_list(requested) <= _header_list(response["Access-Control-Allow-Headers"])
+    assert "POST" in response["Access-Control-Allow-Methods"]
+
+
+def test_a_throttled_answer_exposes_retry_after_to_the_page(client, workspace, write_key):
+    # Retry-After is not a CORS-safelisted response header: unless exposed, the SDK's script
+    # reads null and retries on its own schedule instead of the server's.
+    IngestionSettings.objects.create(workspace=workspace, rate_per_second=1, rate_burst=1)
+
+    answers = [
+        post(client, "/v1/t", track(f"x{i}"), write_key[1], HTTP_ORIGIN="https://shop.example")
+        for i in range(2)
+    ]
+
+    assert answers[1].status_code == 429
+    exposed = _header_list(answers[1]["Access-Control-Expose-Headers"])
+    assert {"retry-after", "x-ratelimit-reset"} <= exposed
+    assert answers[0]["Access-Control-Allow-Origin"] == "*"
+
+
 def test_openapi_schema_describes_the_ingestion_paths(client):
     response = client.get("/v1/schema", HTTP_ACCEPT="application/json")
 
