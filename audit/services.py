@@ -123,7 +123,7 @@ def audit_record_many(
     if not connection.in_atomic_block:
         raise AuditError("audit_record must run inside the transaction of the change it records")
     for event in events:
-        if QUEUED_MARK in (event.payload or {}):
+        if isinstance(event.payload, dict) and QUEUED_MARK in event.payload:
             raise AuditPayloadError(f"{QUEUED_MARK!r} is reserved in audit payloads.")
     head = AuditLogHead.objects.select_for_update().filter(workspace=workspace).first()
     if head is None:
