@@ -338,7 +338,10 @@ class _Watchdog:
                     target=self._run, name="tracklayer-http-deadline", daemon=True
                 )
                 self._thread.start()
-            self._wake.notify()
+            if self._heap[0][2] is guard:
+                # Only a new earliest deadline changes the thread's sleep; waking it for every
+                # request would cost the hot path a context switch each.
+                self._wake.notify()
 
     def attach(self, guard: _Guard, connection) -> None:
         with self._lock:
@@ -679,7 +682,12 @@ def route_botocore(
             prepared.method,
             prepared.url,
             body=body,
-            headers={name: _text(value) for name, value in prepared.headers.items()},
+            # Without "Expect: 100-continue": urllib3 sends the body at once, as HTTP allows.
+            headers={
+                name: _text(value)
+                for name, value in prepared.headers.items()
+                if name.lower() != "expect"
+            },
             timeout=timeout,
             connect_timeout=connect_timeout,
             max_bytes=max_bytes,
