@@ -371,7 +371,8 @@ class _Watchdog:
 
 
 def _shut(connection) -> None:
-    sock = getattr(connection, "sock", None)
+    """Shut a socket, or a connection's current socket (none yet: nothing to shut)."""
+    sock = connection if isinstance(connection, socket.socket) else connection.sock
     if sock is None:
         return
     # The plain socket's shutdown, also under TLS: the SSL object stays with the reader.
@@ -384,13 +385,16 @@ _local = threading.local()
 
 
 class _Watched:
-    """Connection mixin: the request running on this thread may shut this connection."""
+    """Connection mixin: the request running on this thread may shut this connection — its
+    new socket as soon as it exists (the TLS handshake included), and the connection's current
+    socket on every request (a reused connection, or one wrapped in TLS)."""
 
-    def connect(self):
+    def _new_conn(self):
+        sock = super()._new_conn()
         guard = getattr(_local, "guard", None)
         if guard is not None:
-            _watchdog.attach(guard, self)
-        return super().connect()
+            _watchdog.attach(guard, sock)  # shut at once if the deadline passed while connecting
+        return sock
 
     def request(self, *args, **kwargs):
         guard = getattr(_local, "guard", None)

@@ -317,6 +317,16 @@ def drip_headers(connection, stop):
         connection.sendall(b"x")
 
 
+def drip_handshake(connection, stop):
+    """Answers a TLS ClientHello with a record header announcing 16 KB, then a byte every
+    100 ms: each read is quick, the handshake never ends."""
+    connection.sendall(b"\x16\x03\x03\x40\x00")
+    for _ in range(50):
+        if stop.wait(0.1):
+            return
+        connection.sendall(b"\x00")
+
+
 def endless_body(connection, stop):
     """An answer without a length that goes on (for 32 MB at most)."""
     connection.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
@@ -349,6 +359,14 @@ def test_a_dripping_receiver_is_cut_off_at_the_total_deadline(raw_server, behave
     assert answer.failure == "deadline"
     assert answer.status is None and not answer.ok
     assert "no complete answer within 0.5 s" in answer.error
+
+
+def test_a_dripping_tls_handshake_is_cut_off_at_the_total_deadline(raw_server):
+    server = raw_server(drip_handshake)
+
+    answer = http.post(f"https://127.0.0.1:{server.port}/in", b"{}", headers={}, timeout=0.5)
+
+    assert answer.failure == "deadline" and answer.status is None
 
 
 def test_an_endless_answer_is_capped_and_its_connection_closed(raw_server, receiver):
