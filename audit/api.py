@@ -15,7 +15,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from audit import selectors, services
-from tracklayer.api import WorkspaceApi
+from tracklayer.api import ErrorResponse, QueryIntegerField, StrictCharField, WorkspaceApi
 from workspaces.policy import Action
 
 
@@ -49,7 +49,7 @@ class AuditCheckpointApi(WorkspaceApi):
     @extend_schema(
         responses={
             (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="Signed note"),
-            404: OpenApiResponse(description="No checkpoint signed yet."),
+            404: OpenApiResponse(ErrorResponse, description="No checkpoint signed yet."),
         },
         tags=["audit"],
     )
@@ -70,8 +70,8 @@ class AuditInclusionProofApi(WorkspaceApi):
 
     @extend_schema_serializer(component_name="AuditInclusionProofInput")
     class InputSerializer(serializers.Serializer):
-        index = serializers.IntegerField(min_value=0)
-        size = serializers.IntegerField(min_value=1, required=False)
+        index = QueryIntegerField(min_value=0)
+        size = QueryIntegerField(min_value=1, required=False)
 
     @extend_schema_serializer(component_name="AuditInclusionProofOutput")
     class OutputSerializer(serializers.Serializer):
@@ -94,8 +94,8 @@ class AuditConsistencyProofApi(WorkspaceApi):
 
     @extend_schema_serializer(component_name="AuditConsistencyProofInput")
     class InputSerializer(serializers.Serializer):
-        first = serializers.IntegerField(min_value=1)
-        second = serializers.IntegerField(min_value=1, required=False)
+        first = QueryIntegerField(min_value=1)
+        second = QueryIntegerField(min_value=1, required=False)
 
     @extend_schema_serializer(component_name="AuditConsistencyProofOutput")
     class OutputSerializer(serializers.Serializer):
@@ -130,8 +130,14 @@ class AuditEventCreateApi(WorkspaceApi):
             max_length=56,
             error_messages={"invalid": "Use lowercase words joined by dots, e.g. order.refunded."},
         )
-        resource_id = serializers.CharField(max_length=64)
-        payload = serializers.DictField(required=False, default=dict)
+        resource_id = StrictCharField(max_length=64)
+        payload = serializers.DictField(
+            required=False,
+            default=dict,
+            help_text="Any JSON object, stored as canonical JSON (RFC 8785): numbers are "
+            "integers within ±(2^53 − 1) (no floats: use minor units), text has no lone "
+            "surrogates; otherwise 400 `audit_payload_invalid`.",
+        )
 
     @extend_schema_serializer(component_name="AuditEventCreateOutput")
     class OutputSerializer(serializers.Serializer):

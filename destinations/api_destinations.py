@@ -11,9 +11,9 @@ Deliveries are addressed by their integer ``id``.
 from datetime import timedelta
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import (
     OpenApiExample,
-    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_field,
@@ -26,7 +26,13 @@ from destinations import services_destinations as services
 from destinations.api import ApiError
 from destinations.models import DeliveryStatus, DestinationType
 from privacy.consent import explain
-from tracklayer.api import WorkspaceApi
+from tracklayer.api import (
+    QueryIntegerField,
+    StrictCharField,
+    StrictFloatField,
+    StrictIntegerField,
+    WorkspaceApi,
+)
 from workspaces.policy import Action
 
 HEALTH_WINDOW = timedelta(hours=24)
@@ -50,16 +56,16 @@ class MethodActions:
 class AutopauseSerializer(serializers.Serializer):
     """Missing keys keep the current values (the defaults, on create)."""
 
-    error_rate = serializers.FloatField(
+    error_rate = StrictFloatField(
         required=False,
         min_value=0.01,
         max_value=1,
         help_text="Pause at or above this share of failed requests (0–1).",
     )
-    min_attempts = serializers.IntegerField(
+    min_attempts = StrictIntegerField(
         required=False, min_value=1, help_text="…once at least this many requests were made."
     )
-    window_seconds = serializers.IntegerField(required=False, min_value=60, max_value=86400)
+    window_seconds = StrictIntegerField(required=False, min_value=60, max_value=86400)
 
 
 class AutopauseOutput(serializers.Serializer):
@@ -144,25 +150,25 @@ DESTINATION_EXAMPLE = {
 class SettingsInput(serializers.Serializer):
     """Shape only; the service checks the values (and names the field it refuses)."""
 
-    name = serializers.CharField(max_length=100, required=False)
+    name = StrictCharField(max_length=100, required=False)
     config = serializers.DictField(
         required=False, help_text="The type's settings, e.g. pixel_id, url, batch_size."
     )
     secrets = serializers.DictField(
-        child=serializers.CharField(allow_blank=True, trim_whitespace=False),
+        child=StrictCharField(allow_blank=True, trim_whitespace=False),
         required=False,
         write_only=True,
         help_text="The type's secrets (write-only). On a change, an empty value keeps the "
         "stored one.",
     )
     event_filter = serializers.ListField(
-        child=serializers.CharField(), required=False, help_text="Empty: track and page events."
+        child=StrictCharField(), required=False, help_text="Empty: track and page events."
     )
-    event_mapping = serializers.DictField(child=serializers.CharField(), required=False)
-    property_mapping = serializers.DictField(child=serializers.CharField(), required=False)
+    event_mapping = serializers.DictField(child=StrictCharField(), required=False)
+    property_mapping = serializers.DictField(child=StrictCharField(), required=False)
     consent_policy = serializers.DictField(required=False)
     autopause = AutopauseSerializer(required=False)
-    max_concurrency = serializers.IntegerField(required=False, min_value=1, max_value=32)
+    max_concurrency = StrictIntegerField(required=False, min_value=1, max_value=32)
 
 
 def _destination_get(api, destination_id: str):
@@ -180,15 +186,15 @@ class DestinationsApi(MethodActions, WorkspaceApi):
             ref_name = "DestinationCreateInput"
 
         type = serializers.ChoiceField(choices=DestinationType.choices)
-        name = serializers.CharField(max_length=100)
+        name = StrictCharField(max_length=100)
         config = serializers.DictField()
         secrets = serializers.DictField(
-            child=serializers.CharField(allow_blank=True, trim_whitespace=False),
+            child=StrictCharField(allow_blank=True, trim_whitespace=False),
             write_only=True,
             help_text="The type's secrets (write-only).",
         )
         event_mapping = serializers.DictField(
-            child=serializers.CharField(),
+            child=StrictCharField(),
             required=False,
             help_text="Omit for the platform's standard names (Order Completed → Purchase …).",
         )
@@ -263,7 +269,7 @@ class DestinationDetailApi(MethodActions, WorkspaceApi):
         class Meta:
             ref_name = "DestinationUpdateInput"
 
-        max_attempts = serializers.IntegerField(required=False, min_value=1, max_value=50)
+        max_attempts = StrictIntegerField(required=False, min_value=1, max_value=50)
 
     @extend_schema(
         operation_id="destinations_retrieve",
@@ -331,7 +337,7 @@ class DestinationPauseApi(WorkspaceApi):
         class Meta:
             ref_name = "DestinationPauseInput"
 
-        reason = serializers.CharField(max_length=300, required=False, allow_blank=True)
+        reason = StrictCharField(max_length=300, required=False, allow_blank=True)
 
     @extend_schema(
         operation_id="destinations_pause",
@@ -480,11 +486,20 @@ class DeliveriesApi(WorkspaceApi):
         class Meta:
             ref_name = "DeliveryFilter"
 
-        messageId = serializers.CharField(required=False, max_length=100)
-        destination = serializers.CharField(required=False, max_length=32)
-        status = serializers.ChoiceField(choices=DeliveryStatus.choices, required=False)
-        limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
-        before = serializers.IntegerField(required=False, min_value=1)
+        # An empty filter (``?status=``) filters nothing, as in any query string.
+        messageId = serializers.CharField(
+            required=False, allow_blank=True, max_length=100, help_text="The event's messageId."
+        )
+        destination = serializers.CharField(
+            required=False, allow_blank=True, max_length=32, help_text="A destination id (dst_…)."
+        )
+        status = serializers.ChoiceField(
+            choices=DeliveryStatus.choices, required=False, allow_blank=True
+        )
+        limit = QueryIntegerField(required=False, min_value=1, max_value=200, default=50)
+        before = QueryIntegerField(
+            required=False, min_value=1, help_text="A delivery id: older ones only."
+        )
 
     class OutputSerializer(serializers.Serializer):
         class Meta:
@@ -498,13 +513,8 @@ class DeliveriesApi(WorkspaceApi):
     @extend_schema(
         operation_id="deliveries_list",
         summary="List deliveries",
-        parameters=[
-            OpenApiParameter("messageId", str, description="The event's messageId."),
-            OpenApiParameter("destination", str, description="A destination id (dst_…)."),
-            OpenApiParameter("status", str, enum=DeliveryStatus.values),
-            OpenApiParameter("limit", int, description="1–200, default 50."),
-            OpenApiParameter("before", int, description="A delivery id: older ones only."),
-        ],
+        # The filter serializer itself, so the schema declares its limits (1–200 …).
+        parameters=[FilterSerializer],
         responses={200: OutputSerializer, 400: ApiError, 404: ApiError},
         examples=[
             OpenApiExample(
@@ -583,17 +593,19 @@ class DeliveriesApi(WorkspaceApi):
 
 class DeliveriesReplayApi(WorkspaceApi):
     required_action = Action.OPERATIONS_EDIT
+    body_required = True  # for the schema: destination or deliveries
 
     class InputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "DeliveryReplayInput"
 
-        destination = serializers.CharField(
+        destination = StrictCharField(
             required=False, max_length=32, help_text="Replay every dead letter of it."
         )
         deliveries = serializers.ListField(
-            child=serializers.IntegerField(min_value=1),
+            child=StrictIntegerField(min_value=1),
             required=False,
+            allow_empty=False,
             max_length=1000,
             help_text="Replay these dead letters (ids).",
         )
@@ -645,3 +657,15 @@ class DeliveriesReplayApi(WorkspaceApi):
             delivery_ids=data.get("deliveries"),
         )
         return Response({"replayed": count})
+
+
+class DeliveryReplayInputSchema(OpenApiSerializerExtension):
+    """The replay body needs ``destination`` or ``deliveries`` (one at least): the serializer's
+    ``validate`` says so to the server, this says it to the schema."""
+
+    target_class = DeliveriesReplayApi.InputSerializer
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        schema["properties"]["deliveries"]["minItems"] = 1  # allow_empty=False
+        return {**schema, "anyOf": [{"required": ["destination"]}, {"required": ["deliveries"]}]}

@@ -8,6 +8,10 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
     target_class = "workspaces.auth.api_keys.ApiKeyAuthentication"
     name = ["ApiKey", "ApiKeyBasic"]
 
+    def get_security_requirement(self, auto_schema):
+        # Either scheme, not both at once (one dict per alternative, as OpenAPI reads it).
+        return [{"ApiKey": []}, {"ApiKeyBasic": []}]
+
     def get_security_definition(self, auto_schema):
         return [
             {

@@ -1,0 +1,257 @@
+"""The API keeps its published contract under fuzzing: schemathesis, every operation, every
+check, against a live server in production mode (DEBUG off).
+
+What runs: ``st run`` (schemathesis's CLI, as a developer would run it) against the schema the
+live server publishes at ``/v1/schema``, with ``--checks all`` — no 5xx, every status code and
+content type documented, every body matching its schema, schema-valid data accepted and
+invalid data refused, auth never ignored — over the examples, coverage, fuzzing and stateful
+phases, with a bounded number of cases per operation. Any failure fails this test and is
+printed with schemathesis's reproducer (a curl command).
+
+Keys, per operation, exactly as an integration would hold them (``schemathesis.toml`` below):
+a write key for ingestion, an audit-role key for ``/v1/audit/*``, an admin key for the rest
+(destinations, deliveries, members, events). The workspace and keys are made through the real
+services.
+
+Nothing is excluded. Destructive operations are safe by construction: every key belongs to
+the fuzzed workspace, so nothing the fuzzer sends can reach another one (checked at the end
+against a second workspace); the API has no operation that revokes or rotates keys, so the
+fixture keys survive; deleting a destination only ever deletes the fuzzed workspace's own.
+
+Test sends (``POST /v1/destinations/{id}/test``) reach a local receiver: the fuzzed workspace's
+destinations point at the local platform servers (``destinations/local_platforms``), and the
+schema handed to schemathesis carries their ids as path parameter examples — values only, the
+contract is the one the server publishes. The test asserts the receiver saw them.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from django.test import override_settings
+
+from audit.actors import SystemActor
+from audit.models import AuditEntry
+from audit.services import audit_checkpoint_sign
+from destinations.local_platforms.server import LocalPlatforms
+from destinations.models import Destination
+from destinations.services_destinations import destination_create
+from tests.factories import EventFactory, WorkspaceFactory
+from workspaces import services as workspace_services
+from workspaces.models import ApiKeyRole
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+# Cases per operation and phase. 25 keeps the whole run within a few minutes on two cores;
+# raise it with FUZZ_MAX_EXAMPLES for a deeper run.
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "25"))
+ACTOR = SystemActor("fuzz-contract")
+
+CONFIG = """\
+# Written by tests/api/test_fuzz_contract.py: which key each operation is called with.
+[[operations]]
+include-path-regex = "^/v1/audit/"
+headers = { Authorization = "Bearer ${TL_FUZZ_AUDIT_KEY}" }
+
+[[operations]]
+include-path-regex = "^/v1/audit/(proof/|events)"
+headers = { Authorization = "Bearer ${TL_FUZZ_AUDIT_KEY}" }
+# Whether an index lies inside the log depends on its size at the time, and a payload is
+# canonical JSON (no floats, no lone surrogates at any depth): 400 naming the field.
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409"]
+
+[[operations]]
+include-tag = "ingestion"
+exclude-path-regex = "^/v1/events/"
+headers = { Authorization = "Bearer ${TL_FUZZ_WRITE_KEY}" }
+# A schema-valid event may still be refused, per event and named (400): JSON Schema cannot say
+# "no NUL at any depth", time windows after clock-skew correction, or the workspace's tracking
+# plan and limits (destinations/api.py). Refused, never a 5xx; every other check stays.
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "413", "429"]
+
+[[operations]]
+include-path-regex = "^/v1/(whoami|members|events/|destinations|deliveries)"
+headers = { Authorization = "Bearer ${TL_FUZZ_ADMIN_KEY}" }
+
+[[operations]]
+include-operation-id = ["destinations_create", "destinations_update"]
+headers = { Authorization = "Bearer ${TL_FUZZ_ADMIN_KEY}" }
+# Settings are checked against the destination's type and the egress policy (a URL whose name
+# resolves to a private address, a pixel id of the wrong shape): 400 naming the field.
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409"]
+"""
+
+
+def _key(workspace, role):
+    _, token = workspace_services.api_key_create(
+        workspace=workspace, actor=ACTOR, name=f"fuzz {role}", role=role
+    )
+    return token
+
+
+def _destinations(workspace, receiver: str) -> dict[str, Destination]:
+    """One destination of each type, all pointed at the local platform servers."""
+    made = {}
+    for type_, config, secrets in [
+        (
+            "webhook",
+            {"url": f"{receiver}/webhook/hooks/fuzz"},
+            {"signing_secret": "whsec_" + "f" * 32},
+        ),
+        (
+            "meta_capi",
+            {"pixel_id": "1234567890123456", "api_base_url": f"{receiver}/meta"},
+            {"access_token": "EAAG" + "f" * 36},
+        ),
+        (
+            "tiktok_events",
+            {"pixel_code": "COQDA8RC77U2TMR44LI0", "api_base_url": f"{receiver}/tiktok"},
+            {"access_token": "t" * 40},
+        ),
+        (
+            "ga4_mp",
+            {"measurement_id": "G-ABC123XYZ9", "api_base_url": f"{receiver}/ga4"},
+            {"api_secret": "g" * 24},
+        ),
+    ]:
+        made[type_] = destination_create(
+            workspace=workspace,
+            actor=ACTOR,
+            type=type_,
+            name=f"Fuzz {type_}",
+            config=config,
+            secrets=secrets,
+        )
+    return made
+
+
+def _with_examples(schema: dict, *, destination_ids: list[str], message_id: str) -> dict:
+    """The published schema, with real ids as path parameter examples (values, not contract)."""
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] != "path":
+                    continue
+                if parameter["name"] == "destination_id":
+                    ids = destination_ids
+                elif parameter["name"] == "message_id":
+                    ids = [message_id]
+                else:
+                    continue
+                parameter["examples"] = {f"id{n}": {"value": v} for n, v in enumerate(ids)}
+    return schema
+
+
+@override_settings(
+    # The fuzzer sends thousands of wrong and missing keys from one address; the throttle of
+    # failed attempts is tested on its own (tests/workspaces), here it would answer 429 to all.
+    API_KEY_THROTTLE_PER_IP=1_000_000,
+    API_KEY_THROTTLE_PER_PREFIX=1_000_000,
+)
+def test_the_api_keeps_its_contract_under_fuzzing(live_server, tmp_path):
+    workspace = WorkspaceFactory(name="Fuzzed")
+    other = WorkspaceFactory(name="Bystander")
+    other_destination = destination_create(
+        workspace=other,
+        actor=ACTOR,
+        type="webhook",
+        name="Bystander hook",
+        config={"url": "https://hooks.example.test/bystander"},
+        secrets={"signing_secret": "whsec_" + "b" * 32},
+    )
+    other_entries = AuditEntry.objects.filter(workspace=other).count()
+
+    keys = {
+        "TL_FUZZ_WRITE_KEY": _key(workspace, ApiKeyRole.WRITE),
+        "TL_FUZZ_AUDIT_KEY": _key(workspace, ApiKeyRole.AUDIT),
+        "TL_FUZZ_ADMIN_KEY": _key(workspace, ApiKeyRole.ADMIN),
+    }
+    audit_checkpoint_sign(workspace=workspace, actor=ACTOR)  # so the checkpoint answers 200
+    event = EventFactory(workspace=workspace)
+
+    with LocalPlatforms() as platforms:
+        destinations = _destinations(workspace, platforms.url)
+        schema = requests.get(f"{live_server.url}/v1/schema?format=json", timeout=30).json()
+        schema = _with_examples(
+            schema,
+            destination_ids=[d.public_id for d in destinations.values()],
+            message_id=event.message_id,
+        )
+        (tmp_path / "schema.json").write_text(json.dumps(schema))
+        (tmp_path / "schemathesis.toml").write_text(CONFIG)
+        report = tmp_path / "report.json"
+
+        started = time.monotonic()
+        run = subprocess.run(
+            [
+                str(Path(sys.executable).with_name("st")),
+                "--config-file",
+                str(tmp_path / "schemathesis.toml"),
+                "run",
+                str(tmp_path / "schema.json"),
+                "--url",
+                live_server.url,
+                "--checks",
+                "all",
+                "--max-examples",
+                str(MAX_EXAMPLES),
+                "--workers",
+                "2",
+                "--seed",
+                os.environ.get("FUZZ_SEED", "20261205"),
+                "--request-timeout",
+                "20",
+                "--report",
+                "json",
+                "--report-json-path",
+                str(report),
+                "--output-truncate",
+                "false",
+            ],
+            env={**os.environ, **keys, "NO_COLOR": "1"},
+            cwd=tmp_path,  # schemathesis keeps its example database in ./.schemathesis
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        seconds = time.monotonic() - started
+        test_sends = sum(
+            len(platforms.state(name).requests) for name in ("webhook", "meta", "tiktok", "ga4")
+        )
+
+    (tmp_path / "schemathesis.txt").write_text(run.stdout + run.stderr)
+    print(run.stdout)
+    print(run.stderr, file=sys.stderr)
+    figures = _figures(report, seconds, test_sends)
+    print("FUZZ FIGURES " + json.dumps(figures))
+
+    assert run.returncode == 0, f"schemathesis found failures: {figures}"
+    assert figures["failures"] == 0 and figures["errors"] == 0
+    assert figures["operations"] == figures["operations_selected"]
+    assert test_sends > 0, "no test send reached the local receiver"
+    # The bystander workspace: untouched.
+    other_destination.refresh_from_db()
+    assert other_destination.deleted_at is None and other_destination.state == "active"
+    assert AuditEntry.objects.filter(workspace=other).count() == other_entries
+
+
+def _figures(report: Path, seconds: float, test_sends: int) -> dict:
+    """What the lead quotes: operations, cases, failures, errors, time, test sends."""
+    data = json.loads(report.read_text())
+    return {
+        "operations": data["operations"]["tested"],
+        "operations_selected": data["operations"]["selected"],
+        "cases": data["test_cases"]["generated"],
+        "failures": data["test_cases"]["unique_failures"],
+        "errors": len(data["errors"]),
+        "phases": {name: phase["status"] for name, phase in data["phases"].items()},
+        "seconds": round(seconds),
+        "test_sends_received": test_sends,
+        "max_examples": MAX_EXAMPLES,
+    }
