@@ -79,7 +79,6 @@ _V6 = ipaddress.IPv6Network
 # for is refused after these, so the table is the readable part, not the whole of it.
 _REFUSED_V4: tuple[tuple[ipaddress.IPv4Network, str], ...] = (
     (_V4("0.0.0.0/8"), "an unspecified address"),
-    (_V4("127.0.0.0/8"), "a loopback address"),
     (_V4("10.0.0.0/8"), "a private address"),
     (_V4("172.16.0.0/12"), "a private address"),
     (_V4("192.168.0.0/16"), "a private address"),
@@ -108,6 +107,7 @@ _REFUSED_V6: tuple[tuple[ipaddress.IPv6Network, str], ...] = (
     (_V6("fec0::/10"), "a site-local address"),
     (_V6("ff00::/8"), "a multicast address"),
 )
+_LOOPBACK_V4 = _V4("127.0.0.0/8")
 _GLOBAL_UNICAST_V6 = _V6("2000::/3")
 _NAT64 = _V6("64:ff9b::/96")
 _SIX_TO_FOUR = _V6("2002::/16")
@@ -151,7 +151,7 @@ def address_refusal(
         if ip not in _GLOBAL_UNICAST_V6 or not ip.is_global:
             return "a reserved address"
         return None
-    if ip in _REFUSED_V4[1][0]:
+    if ip in _LOOPBACK_V4:
         return None if allow_loopback else "a loopback address"
     for network, reason in _REFUSED_V4:
         if ip in network:
