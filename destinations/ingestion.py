@@ -9,11 +9,17 @@ what this returns; the API views only parse bodies and answer.
 """
 
 import ipaddress
+import json
+import math
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import orjson
+
+from destinations.exceptions import InvalidBodyError
 from privacy import pii
 from privacy.consent import ConsentConfig
 
@@ -22,6 +28,20 @@ ID_MAX = 100
 NAME_MAX = 200
 TYPES = ("track", "identify", "page", "screen", "group", "alias")
 SPECS = pii.SPECS
+
+# What PostgreSQL (jsonb, text, timestamptz) and Python would refuse is refused here, per
+# event, with a named error: one event that the database cannot take must never reach the
+# group-commit statement that carries other requests' events (docs/ingestion.md, "Limits").
+MAX_DEPTH = 32  # objects and arrays, the event itself being depth 1
+MAX_ERRORS = 20  # per event: a hostile event does not get a megabyte of answers
+INT_MIN, INT_MAX = -(2**63), 2**64 - 1  # what orjson (the writer's encoder) can write
+# Each time the client sends (timestamp, originalTimestamp, sentAt) must lie in this window —
+# wide enough for a device whose clock was reset to 1970, since the skew correction repairs it.
+SENT_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+SENT_LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+# The event time after the correction must lie between this and receivedAt + EVENT_FUTURE.
+EVENT_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+EVENT_FUTURE = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +124,158 @@ LOCATION_REMOVED = ("latitude", "longitude", "city")
 
 def _fold(key: str) -> str:
     return key.lower().replace("_", "").replace("-", "")
+
+
+# --- Input the database or Python would refuse -----------------------------------------------
+
+# Lone surrogates (JSON "\\ud800"): jsonb refuses them, and so does UTF-8.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_PATH_KEY_MAX = 64
+
+
+def _text_problem(text: str) -> tuple[str, str] | None:
+    if "\x00" in text:
+        return "nul_character", "contains a NUL character (\\u0000), which cannot be stored"
+    if not text.isascii() and _SURROGATE.search(text):
+        return "lone_surrogate", "contains a lone UTF-16 surrogate, which is not valid Unicode"
+    return None
+
+
+def _path_key(key: str) -> str:
+    """A key as it may appear in an error's ``field``: printable, short, valid UTF-8."""
+    shown = "".join(
+        c if c.isprintable() and not ("\ud800" <= c <= "\udfff") else f"\\u{ord(c):04x}"
+        for c in key[:_PATH_KEY_MAX]
+    )
+    return shown + ("…" if len(key) > _PATH_KEY_MAX else "")
+
+
+def _render(chain) -> str:
+    parts = []
+    while chain is not None:
+        chain, key = chain
+        parts.append(f"[{key}]" if isinstance(key, int) else _path_key(key))
+    path = ""
+    for part in reversed(parts):
+        path += part if part.startswith("[") or not path else "." + part
+    return path
+
+
+def input_problems(value: object, *, root: str = "", depth: int = 0) -> list[FieldError]:
+    """What in ``value`` (parsed JSON) could not be stored or computed with, each named by
+    its path: NUL characters and lone surrogates in any string or key, nesting deeper than
+    ``MAX_DEPTH``, integers beyond 64 bits, floats that are not finite, and anything that is
+    not JSON. Iterative, so no depth can exhaust Python's stack; at most ``MAX_ERRORS``."""
+    errors: list[FieldError] = []
+    start = (None, root) if root else None
+    stack: list[tuple[object, object, int]] = [(value, start, depth)]
+    while stack and len(errors) < MAX_ERRORS:
+        node, chain, level = stack.pop()
+        if node is None or node is True or node is False:
+            continue
+        if isinstance(node, str):
+            problem = _text_problem(node)
+            if problem:
+                errors.append(FieldError(_render(chain), problem[0], f"The text {problem[1]}."))
+        elif isinstance(node, dict | list):
+            level += 1
+            if level > MAX_DEPTH:
+                errors.append(
+                    FieldError(
+                        _render(chain),
+                        "too_deep",
+                        f"Objects and arrays nest at most {MAX_DEPTH} levels deep.",
+                    )
+                )
+                continue
+            if isinstance(node, list):
+                stack.extend((item, (chain, i), level) for i, item in enumerate(node))
+                continue
+            for key, item in node.items():
+                if not isinstance(key, str):
+                    errors.append(FieldError(_render(chain), "invalid_key", "Keys are text."))
+                    continue
+                problem = _text_problem(key)
+                if problem:
+                    errors.append(
+                        FieldError(_render((chain, key)), problem[0], f"The key {problem[1]}.")
+                    )
+                    continue
+                stack.append((item, (chain, key), level))
+        elif isinstance(node, int):
+            if not INT_MIN <= node <= INT_MAX:
+                errors.append(
+                    FieldError(
+                        _render(chain),
+                        "number_out_of_range",
+                        "Whole numbers must fit in 64 bits (-2^63 to 2^64-1); send larger "
+                        "ones as text.",
+                    )
+                )
+        elif isinstance(node, float):
+            if not math.isfinite(node):
+                errors.append(
+                    FieldError(
+                        _render(chain),
+                        "number_out_of_range",
+                        "NaN and infinite numbers are not JSON.",
+                    )
+                )
+        else:
+            errors.append(FieldError(_render(chain), "invalid_type", "Not a JSON value."))
+    return errors
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def body_json(body: bytes) -> object:
+    """A request body, parsed; ``InvalidBodyError`` (invalid_json) when it is not JSON.
+
+    orjson refuses a lone surrogate escape ("\\ud800") with the whole body, yet it is valid
+    JSON syntax — browsers' JSON.stringify writes one for half an emoji cut off — so such a
+    body is parsed again by the standard library, and ``input_problems`` then refuses only the
+    events that hold one: the rest of the batch is kept. Nesting too deep for either parser
+    (orjson: 1,024 levels) is invalid JSON too."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        first = error
+    if "surrogate" in str(first):
+        try:
+            return json.loads(body, parse_constant=_no_constant)
+        except (ValueError, RecursionError):
+            pass
+    raise InvalidBodyError(f"The body is not valid JSON: {first}", code="invalid_json")
+
+
+def _clean_id(value: object) -> str | None:
+    """A messageId fit to be repeated in an answer, or None."""
+    return value if isinstance(value, str) and _text_problem(value) is None else None
+
+
+def rejected_id(raw: object) -> str | None:
+    """The messageId of ``raw`` (an event as sent) to name it by in a rejection, or None."""
+    return _clean_id(raw.get("messageId")) if isinstance(raw, dict) else None
+
+
+def batch_problems(batch: Mapping | None) -> list[FieldError]:
+    """What in a batch's own ``context``, ``integrations`` and ``sentAt`` — merged into each
+    of its events — could not be stored; checked once per request, not once per event."""
+    if not batch:
+        return []
+    errors: list[FieldError] = []
+    for name in ("context", "integrations", "sentAt"):
+        value = batch.get(name)
+        if value is None:
+            continue
+        if name != "sentAt" and not isinstance(value, dict):
+            errors.append(FieldError(f"batch.{name}", "invalid_type", "Give a JSON object."))
+            continue
+        # Depth 1: merged, they sit inside an event as that event's own would.
+        errors += input_problems(value, root=f"batch.{name}", depth=1)
+    return errors[:MAX_ERRORS]
 
 
 class _Minimiser:
@@ -197,7 +369,19 @@ def _timestamp(raw: object, name: str, errors: list[FieldError]) -> datetime | N
         except ValueError:
             pass
         else:
-            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            if not SENT_EARLIEST <= moment < SENT_LATEST:
+                errors.append(
+                    FieldError(
+                        name,
+                        "timestamp_out_of_range",
+                        f"Give a time from {SENT_EARLIEST:%Y-%m-%d} to before "
+                        f"{SENT_LATEST:%Y-%m-%d} (UTC).",
+                    )
+                )
+                return None
+            # In UTC from here: the window keeps the conversion and the skew arithmetic in range.
+            return moment.astimezone(UTC)
     errors.append(FieldError(name, "invalid_timestamp", "Give an ISO 8601 date and time."))
     return None
 
@@ -226,7 +410,7 @@ def _object(raw: object, name: str, errors: list[FieldError]) -> dict:
 
 def _merge(batch_level: Mapping | None, own: Mapping) -> dict:
     """Batch-level context or integrations under the event's own (which wins, key by key)."""
-    if not batch_level:
+    if not batch_level or not isinstance(batch_level, Mapping):
         return dict(own)
     merged = dict(batch_level)
     for key, value in own.items():
@@ -237,15 +421,16 @@ def _merge(batch_level: Mapping | None, own: Mapping) -> dict:
     return merged
 
 
-def _ip(raw: object, minimiser: "_Minimiser") -> str | None:
+def _ip(raw: object, minimiser: "_Minimiser | None") -> str | None:
     if raw is None or raw == "":
         return None
     try:
         return str(ipaddress.ip_address(str(raw).strip()))
     except ValueError:
-        minimiser.warnings.append(
-            FieldError("context.ip", "invalid_ip", "Not an IP address; it was dropped.")
-        )
+        if minimiser is not None:
+            minimiser.warnings.append(
+                FieldError("context.ip", "invalid_ip", "Not an IP address; it was dropped.")
+            )
         return None
 
 
@@ -262,6 +447,23 @@ def event_timestamps(
     return original or received_at, original
 
 
+def _event_time_problem(moment: datetime, received_at: datetime) -> FieldError | None:
+    if moment < EVENT_EARLIEST:
+        return FieldError(
+            "timestamp",
+            "timestamp_out_of_range",
+            f"The event time (after clock-skew correction) is before {EVENT_EARLIEST:%Y-%m-%d}.",
+        )
+    if moment > received_at + EVENT_FUTURE:
+        return FieldError(
+            "timestamp",
+            "timestamp_in_future",
+            "The event time (after clock-skew correction) is more than "
+            f"{EVENT_FUTURE.days} day after it was received.",
+        )
+    return None
+
+
 def prepare_event(
     raw: object,
     *,
@@ -269,17 +471,24 @@ def prepare_event(
     kind: str | None,
     received_at: datetime,
     config: IngestionConfig,
-    size: int,
+    size: int | None,
     batch: Mapping | None = None,
     request_ip: str | None = None,
     headers: Mapping | None = None,
 ) -> Prepared | Rejected:
     """One event, checked and minimised. ``kind`` is the type the path implies (Segment's
-    /v1/track …), or None where each event names its own (/v1/events, /v1/batch)."""
+    /v1/track …), or None where each event names its own (/v1/events, /v1/batch). ``size`` is
+    the event's size in bytes, or None to measure it here. A batch's own ``context`` and
+    ``integrations`` are checked once per request (``input_problems``) by the caller."""
     if not isinstance(raw, dict):
         return Rejected(
             index, None, [FieldError("", "invalid_type", "Each event is a JSON object.")]
         )
+    problems = input_problems(raw)
+    if problems:
+        return Rejected(index, rejected_id(raw), problems)
+    if size is None:
+        size = len(orjson.dumps(raw))
     errors: list[FieldError] = []
     raw_message_id = raw.get("messageId")
     message_id = None
@@ -365,6 +574,9 @@ def prepare_event(
     timestamp, original = event_timestamps(
         timestamp=timestamp, original=original, sent_at=sent_at, received_at=received_at
     )
+    problem = _event_time_problem(timestamp, received_at)
+    if problem:
+        return Rejected(index, message_id, [problem])
     consent = config.consent.capture(context, headers=headers)
 
     # Minimise: personal fields out (hashed per spec), IP and user agent to operational storage.
@@ -394,7 +606,8 @@ def prepare_event(
         root, _, rest = path.partition(".")
         if root in roots and rest:
             minimiser.hash_path(roots[root], rest, path)
-    ip = _ip(ip, minimiser) or request_ip
+    # The request's address may come from X-Forwarded-For: text, checked like the event's own.
+    ip = _ip(ip, minimiser) or _ip(request_ip, None)
     user_agent = user_agent if isinstance(user_agent, str) else ""
 
     identifiers = {spec: ids for spec, ids in minimiser.identifiers.items() if ids}

@@ -8,7 +8,6 @@ event is reported with each of its errors; good events beside bad ones are kept;
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import orjson
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -16,7 +15,14 @@ from django.utils import timezone
 from audit.services import audit_record
 from destinations.delivery import delivery_kick
 from destinations.exceptions import PayloadTooLargeError, RateLimitedError
-from destinations.ingestion import FieldError, Prepared, Rejected, prepare_event
+from destinations.ingestion import (
+    FieldError,
+    Prepared,
+    Rejected,
+    batch_problems,
+    prepare_event,
+    rejected_id,
+)
 from destinations.models import EventMessageId, EventOperational, IngestionSettings
 from destinations.rate_limit import rate_limit_take
 from destinations.runtime import ingestion_settings_get, runtime_forget, workspace_runtime
@@ -111,15 +117,19 @@ def event_ingest(
     accepted: list[Prepared] = []
     statuses: list[str] = []
     violations: list = []
+    # The batch's own context, integrations and sentAt go into every event: checked once.
+    shared = batch_problems(batch)
     for index, raw in enumerate(events):
-        size = single_size if single_size is not None else len(orjson.dumps(raw))
+        if shared:
+            result.rejected.append(Rejected(index, rejected_id(raw), list(shared)))
+            continue
         prepared = prepare_event(
             raw,
             index=index,
             kind=kind,
             received_at=received_at,
             config=runtime.config,
-            size=size,
+            size=single_size,
             batch=batch,
             request_ip=request_ip,
             headers=headers,

@@ -23,11 +23,27 @@ from datetime import datetime
 
 import orjson
 import psycopg
-from django.db import close_old_connections, connection, transaction
+from django.db import DatabaseError, close_old_connections, connection, transaction
 
 from destinations.ingestion import Prepared
+from tracklayer.exceptions import DomainError
 
 log = logging.getLogger(__name__)
+
+
+class EventWriteError(DomainError):
+    """This request's events could not be stored; nothing of it was acknowledged. Raised in
+    the request's thread as a fresh exception: it carries neither the writer's traceback
+    (whose frames hold other requests' rows) nor the database's message (which can quote
+    them), so not even a DEBUG error page can show another request's data."""
+
+    code = "events_not_stored"
+    status = 503
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The events could not be stored and none was accepted; send them again later."
+        )
 
 
 @dataclass(slots=True)
@@ -239,17 +255,55 @@ class GroupCommitWriter:
 
     def _commit(self, pending: list[tuple[WriteRequest, Future]]) -> None:
         try:
-            close_old_connections()
-            with transaction.atomic():
-                results = events_write([request for request, _ in pending])
-        except Exception as error:  # every waiting request learns it failed; none is lost silently
-            log.exception("event write failed for %d requests", len(pending))
-            connection.close()
-            for _, done in pending:
-                done.set_exception(error)
+            results = _write_once([request for request, _ in pending])
+        except Exception as error:  # retried request by request below
+            if len(pending) == 1:
+                _fail(pending[0], error)
+                return
+            # One request's rows can fail the statement that carries everyone's (ADR 0008):
+            # each request is written again on its own, so only the one at fault fails.
+            _log_failure(error, [request for request, _ in pending], retrying=True)
+            for item in pending:
+                try:
+                    result = _write_once([item[0]])[0]
+                except Exception as own_error:  # answered to its own request
+                    _fail(item, own_error)
+                else:
+                    item[1].set_result(result)
             return
         for (_, done), result in zip(pending, results, strict=True):
             done.set_result(result)
+
+
+def _write_once(requests: list[WriteRequest]) -> list[WriteResult]:
+    try:
+        close_old_connections()
+        with transaction.atomic():
+            return events_write(requests)
+    except Exception:
+        connection.close()  # a broken connection is not handed to the next commit
+        raise
+
+
+def _fail(item: tuple[WriteRequest, Future], error: Exception) -> None:
+    """Every waiting request learns it failed (none is lost silently), and only of its own
+    failure, told without the rows (``EventWriteError``)."""
+    _log_failure(error, [item[0]], retrying=False)
+    item[1].set_exception(EventWriteError())
+
+
+def _log_failure(error: Exception, requests: list[WriteRequest], *, retrying: bool) -> None:
+    # The database's primary message and SQLSTATE name the problem without quoting the data
+    # (its DETAIL and CONTEXT lines may quote event values; they are not logged).
+    diag = getattr(error, "diag", None)
+    log.error(
+        "event write failed for %d request(s) of workspace(s) %s: %s (sqlstate %s)%s",
+        len(requests),
+        sorted({request.workspace_id for request in requests}),
+        getattr(diag, "message_primary", None) or type(error).__name__,
+        getattr(error, "sqlstate", None),
+        "; writing each request on its own" if retrying else "",
+    )
 
 
 _STOP = object()
@@ -265,5 +319,10 @@ def events_store(request: WriteRequest, *, group_commit: bool) -> WriteResult:
     the caller's own transaction (tests, management commands)."""
     if group_commit:
         return _writer.write(request)
-    with transaction.atomic():
-        return events_write([request])[0]
+    try:
+        with transaction.atomic():
+            return events_write([request])[0]
+    except (psycopg.Error, DatabaseError) as error:
+        # The raw statement raises psycopg's errors, the ORM Django's: told without their rows.
+        _log_failure(error, [request], retrying=False)
+        raise EventWriteError() from None

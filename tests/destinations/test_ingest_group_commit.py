@@ -1,0 +1,202 @@
+"""Issue 11, finding 1, defence in depth: one request whose rows PostgreSQL refuses fails only
+itself, never the other requests (of other workspaces) that shared its group commit; and the
+error it sees carries no other request's data.
+
+Validation keeps such rows out (test_ingest_hostile_input.py); here they are handed to the
+writer directly, as a validation gap would."""
+
+import threading
+from concurrent.futures import Future
+from dataclasses import replace
+
+import orjson
+import pytest
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+from destinations import runtime, store
+from destinations.ingestion import Prepared, prepare_event
+from destinations.models import Event
+from destinations.store import (
+    EventWriteError,
+    GroupCommitWriter,
+    WriteRequest,
+    events_store,
+    events_writer_stop,
+)
+from workspaces.models import ApiKeyRole
+
+
+@pytest.fixture(autouse=True)
+def _fresh_runtime():
+    runtime.runtime_forget()
+    yield
+    runtime.runtime_forget()
+    events_writer_stop()
+
+
+def _prepared(workspace, message_id: str, properties: dict) -> Prepared:
+    prepared = prepare_event(
+        {"type": "track", "event": "x", "userId": "u", "messageId": message_id},
+        index=0,
+        kind=None,
+        received_at=timezone.now(),
+        config=runtime.workspace_runtime(workspace=workspace).config,
+        size=100,
+    )
+    assert isinstance(prepared, Prepared)
+    return replace(prepared, row={**prepared.row, "properties": properties})
+
+
+def _eventually(condition, tries: int = 3000) -> bool:
+    for _ in range(tries):
+        if condition():
+            return True
+        threading.Event().wait(0.01)
+    return False
+
+
+def _request(workspace, *events: Prepared) -> WriteRequest:
+    return WriteRequest(
+        workspace_id=workspace.pk,
+        api_key_id=None,
+        source="native",
+        received_at=timezone.now(),
+        events=list(events),
+        statuses=["ok"] * len(events),
+        workspace=workspace,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_group_commit_is_retried_request_by_request(workspace, other_workspace):
+    bad = _request(workspace, _prepared(workspace, "bad", {"a": "\x00"}))
+    good = [
+        _request(other_workspace, _prepared(other_workspace, f"good-{i}", {"secret": f"s-{i}"}))
+        for i in range(3)
+    ]
+    pending = [(request, Future()) for request in [good[0], bad, good[1], good[2]]]
+
+    GroupCommitWriter()._commit(pending)
+
+    outcomes = [done.exception() or done.result() for _, done in pending]
+    failure = outcomes[1]
+    assert isinstance(failure, EventWriteError)
+    # Its own error, told fresh: no database message, no writer frames, no other rows.
+    assert failure.__cause__ is None and failure.__context__ is None
+    assert failure.__traceback__ is None
+    assert "good-" not in str(failure) and "s-0" not in str(failure)
+    assert [len(outcome.stored) for outcome in outcomes if outcome is not failure] == [1, 1, 1]
+    assert sorted(Event.objects.values_list("message_id", flat=True)) == [
+        "good-0",
+        "good-1",
+        "good-2",
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_workspaces_refused_rows_never_fail_another_workspaces_requests(
+    workspace, other_workspace, make_api_key, settings, monkeypatch
+):
+    settings.EVENTS_GROUP_COMMIT = True
+    _, token = make_api_key(other_workspace, role=ApiKeyRole.WRITE)
+    runtime.workspace_runtime(workspace=workspace)  # the attacker's rows need it (a query)
+    # The writer's first commit waits at this gate until every other request is queued
+    # behind it, so the second commit carries all of them, the attacker's with the others'.
+    gate = threading.Event()
+    real_write = store.events_write
+    first = [True]
+
+    def gated_write(requests):
+        if first[0]:
+            first[0] = False
+            assert gate.wait(timeout=30)
+        return real_write(requests)
+
+    monkeypatch.setattr(store, "events_write", gated_write)
+    senders, attackers = 4, 2
+    answers: list[int] = []
+    attacker_errors: list[Exception] = []
+
+    def opener():
+        events_store(
+            _request(other_workspace, _prepared(other_workspace, "first", {})), group_commit=True
+        )
+        connection.close()
+
+    def attacker(n: int):
+        try:
+            events_store(
+                _request(workspace, _prepared(workspace, f"bad-{n}", {"a": "\x00"})),
+                group_commit=True,
+            )
+        except Exception as error:  # the old code raised the database's error itself
+            attacker_errors.append(error)
+        connection.close()
+
+    def sender(n: int):
+        body = {"type": "track", "event": "x", "userId": "u", "messageId": f"ok-{n}"}
+        answer = Client(raise_request_exception=False).post(
+            "/v1/track",
+            orjson.dumps(body),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+        )
+        answers.append(answer.status_code)
+        connection.close()
+
+    threads = [threading.Thread(target=opener)]
+    threads[0].start()
+    # The opener's commit has started and waits at the gate …
+    assert _eventually(lambda: not first[0])
+    threads += [threading.Thread(target=attacker, args=(n,)) for n in range(attackers)]
+    threads += [threading.Thread(target=sender, args=(n,)) for n in range(senders)]
+    for thread in threads[1:]:
+        thread.start()
+    # … while everyone else queues up behind it.
+    queued = _eventually(lambda: store._writer._queue.qsize() == attackers + senders)
+    gate.set()
+    assert queued
+    for thread in threads:
+        thread.join()
+
+    assert answers == [200] * senders
+    assert len(attacker_errors) == attackers
+    assert all(isinstance(error, EventWriteError) for error in attacker_errors)
+    assert Event.objects.filter(workspace=other_workspace).count() == senders + 1
+    assert not Event.objects.filter(workspace=workspace).exists()
+
+
+@pytest.mark.django_db
+def test_rows_the_database_refuses_answer_a_json_503_even_in_debug(
+    client, workspace, make_api_key, settings, monkeypatch
+):
+    settings.DEBUG = True
+    _, token = make_api_key(workspace, role=ApiKeyRole.WRITE)
+    from destinations import services
+
+    real = services.prepare_event
+
+    def gap(raw, **kwargs):  # a validation gap: the row reaches the writer
+        prepared = real(raw, **kwargs)
+        return replace(prepared, row={**prepared.row, "properties": {"a": "\x00"}})
+
+    monkeypatch.setattr(services, "prepare_event", gap)
+
+    response = client.post(
+        "/v1/track",
+        orjson.dumps({"event": "x", "userId": "u"}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+
+    assert response.status_code == 503
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {
+        "error": {
+            "code": "events_not_stored",
+            "message": "The events could not be stored and none was accepted; send them "
+            "again later.",
+        }
+    }
