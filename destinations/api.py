@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from destinations import selectors
 from destinations.exceptions import InvalidBodyError, PayloadTooLargeError, RateLimitedError
+from destinations.ingestion import body_json
 from destinations.services import event_ingest
 from tracklayer.api import WorkspaceApi
 from tracklayer.exceptions import DomainError, PermissionDeniedError
@@ -167,12 +168,7 @@ class IngestApi(APIView):
     def post(self, request):
         try:
             body = _body(request)
-            try:
-                payload = orjson.loads(body)
-            except orjson.JSONDecodeError as error:
-                raise InvalidBodyError(
-                    f"The body is not valid JSON: {error}", code="invalid_json"
-                ) from None
+            payload = body_json(body)
             key = _key(request, payload)
             events, batch, single_size = self.events_of(payload, len(body))
             result = event_ingest(
