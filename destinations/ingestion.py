@@ -119,6 +119,10 @@ PII_KEYS = {
     "externalid": "external_id",
 }
 REMOVED_KEYS = frozenset({"street", "address1", "address2", "streetaddress", "name"})
+# In ``properties`` these are not personal: Segment's e-commerce events put the product's name
+# in ``name`` (Product Viewed, Product Added …) and a promotion's in Promotion Viewed. A
+# person's name comes from traits and the workspace's PII paths, never from properties.
+PROPERTY_KEPT = frozenset({"name"})
 LOCATION_REMOVED = ("latitude", "longitude", "city")
 
 
@@ -307,12 +311,16 @@ class _Minimiser:
             self.identifiers[spec].setdefault(pii_field, digest)
         self.hashed.append(path)
 
-    def strip(self, data: Mapping, path: str) -> dict:
-        """``data`` without its personal fields, which are hashed (or removed) on the way."""
+    def strip(self, data: Mapping, path: str, *, kept_keys: frozenset[str] = frozenset()) -> dict:
+        """``data`` without its personal fields, which are hashed (or removed) on the way;
+        ``kept_keys`` (folded) are not personal here and stay as they are."""
         kept = {}
         full_name = None
         for key, value in data.items():
             folded = _fold(key)
+            if folded in kept_keys:
+                kept[key] = value
+                continue
             if folded == "address" and isinstance(value, Mapping):
                 for part, part_value in value.items():
                     part_fold = _fold(part)
@@ -584,11 +592,13 @@ def prepare_event(
     minimiser = _Minimiser(config.default_region)
     if user_id:
         minimiser.hash_into("external_id", user_id, "userId")
-    properties = minimiser.strip(properties, "properties")
+    # Traits first: the first value of each field wins, and the person is described by their
+    # traits; properties (which describe the event) only fill in what traits did not give.
     traits = minimiser.strip(traits, "traits")
     context = dict(context)
     if isinstance(context.get("traits"), dict):
         context["traits"] = minimiser.strip(context["traits"], "context.traits")
+    properties = minimiser.strip(properties, "properties", kept_keys=PROPERTY_KEPT)
     ip = context.pop("ip", None)
     user_agent = context.pop("userAgent", "")
     for key, value in (("context.ip", ip), ("context.userAgent", user_agent)):

@@ -68,6 +68,13 @@ ACTION_SOURCES = frozenset(
 # custom rate limit; 80000–80014 business-use-case rate limits.
 RETRY_CODES = frozenset({1, 2, 4, 17, 32, 341, 613}) | frozenset(range(80000, 80015))
 PROPERTY_RESERVED = frozenset({"event_id"})
+# The fields of a custom_data.contents item, as Meta's standard parameters list them
+# ("Available fields: id, quantity, item_price, delivery_category"); anything else (a product's
+# name) is not sent.
+CONTENT_FIELDS = ("id", "quantity", "item_price", "delivery_category")
+# Segment's e-commerce product fields on a one-product event (Product Viewed, Product Added …)
+# under the custom_data names Meta documents for them.
+PRODUCT_FIELDS = {"name": "content_name", "category": "content_category"}
 
 _PIXEL_ID = re.compile(r"[0-9]{5,20}")
 _TEST_CODE = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -269,7 +276,21 @@ class MetaConversionsAdapter:
         return None
 
     def custom_data(self, event: OutgoingEvent) -> dict:
-        return merged_properties(event)
+        """Custom properties and mapped commerce fields, with Segment's product ``name`` and
+        ``category`` as ``content_name`` and ``content_category`` (unless the destination
+        mapped those itself) and ``contents`` items reduced to Meta's documented fields."""
+        data = merged_properties(event)
+        for source, target in PRODUCT_FIELDS.items():
+            value = data.pop(source, None)
+            if target not in data and isinstance(value, str) and value.strip():
+                data[target] = value
+        if "contents" in data:
+            contents = _contents(data["contents"])
+            if contents:
+                data["contents"] = contents
+            else:
+                del data["contents"]
+        return data
 
     def server_event(self, event: OutgoingEvent, now: datetime) -> dict:
         """One element of ``data``."""
@@ -353,6 +374,16 @@ class MetaConversionsAdapter:
         ):
             return every(Outcome.RETRY, message, wait)
         return every(Outcome.FAILED, message)
+
+
+def _contents(items) -> list[dict]:
+    """``contents`` items with only Meta's documented fields; an item without an id (which
+    Meta requires) is left out."""
+    contents = []
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and item.get("id") not in (None, ""):
+            contents.append({k: item[k] for k in CONTENT_FIELDS if item.get(k) is not None})
+    return contents
 
 
 def error_message(failure, status: int, body: bytes) -> str:

@@ -9,7 +9,11 @@ Graph API bodies. Like Meta, it refuses the whole request when one event is inva
 - an event without ``event_name``, an integer ``event_time`` or a known ``action_source``;
   a website event without ``client_user_agent`` or ``event_source_url``; ``user_data``
   without customer information or with an unhashed ``em``/``ph``/… value: ``code 100``;
-- an ``event_time`` more than 7 days old: ``code 100, error_subcode 2804003``.
+- an ``event_time`` more than 7 days old: ``code 100, error_subcode 2804003``;
+- ``custom_data`` that is not an object, or a ``custom_data.contents`` item that is not an
+  object, has no ``id`` or has a field Meta does not document (its documented fields: ``id``,
+  ``quantity``, ``item_price``, ``delivery_category``): ``code 100``. The list is this
+  module's own copy, not the adapter's: a stand-in that imported it would agree with any bug.
 
 Accepted: ``{"events_received": n, "messages": [], "fbtrace_id": …}``, and the events are
 recorded (``GET /__received/meta``). Control modes: ``error`` answers Graph's transient
@@ -57,6 +61,8 @@ CUSTOMER_INFORMATION = (
     "ig_account_id",
     "ig_sid",
 )
+
+CONTENT_FIELDS = frozenset({"id", "quantity", "item_price", "delivery_category"})
 
 _PATH = re.compile(r"/(v[0-9]+\.[0-9]+)/([^/]+)/events/?")
 _LOWER_HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -185,6 +191,30 @@ def _event_problem(index: int, event, now: float) -> Reply | None:
             return invalid(f"Website events require client_user_agent ({where}).")
         if not event.get("event_source_url"):
             return invalid(f"Website events require event_source_url ({where}).")
+    return _custom_data_problem(where, event.get("custom_data"))
+
+
+def _custom_data_problem(where: str, custom_data) -> Reply | None:
+    if custom_data is None:
+        return None
+    if not isinstance(custom_data, dict):
+        return invalid(f"custom_data must be an object ({where}).")
+    contents = custom_data.get("contents")
+    if contents is None:
+        return None
+    if not isinstance(contents, list):
+        return invalid(f"custom_data.contents must be a list of objects ({where}).")
+    for position, item in enumerate(contents):
+        at = f"custom_data.contents[{position}]"
+        if not isinstance(item, dict) or item.get("id") in (None, ""):
+            return invalid(f"Each item of custom_data.contents needs an id ({where}, {at}).")
+        unknown = sorted(set(item) - CONTENT_FIELDS)
+        if unknown:
+            return invalid(
+                f"{at} has fields Meta does not take: {', '.join(unknown)}; the fields are id, "
+                f"quantity, item_price and delivery_category ({where}).",
+                title="Invalid contents",
+            )
     return None
 
 

@@ -542,3 +542,78 @@ def test_validate_config_names_each_problem():
     )
 
     assert set(problems) == {"pixel_id", "test_event_code", "api_base_url", "access_token"}
+
+
+# --- custom_data: Meta's documented fields (issue 11) -------------------------------------------
+
+
+def test_contents_items_keep_only_metas_documented_fields():
+    now = datetime.now(UTC)
+    custom = {
+        "contents": [
+            {"id": "P-1", "quantity": 2, "item_price": 9.5, "name": "Mug", "brand": "B"},
+            {"id": "P-2", "quantity": 1, "delivery_category": "home_delivery", "sku": "x"},
+            {"quantity": 1, "name": "no id"},
+        ],
+        "content_ids": ["P-1", "P-2"],
+    }
+
+    payload = ADAPTER.server_event(event(custom_data=custom, properties={}, now=now), now)
+
+    assert payload["custom_data"]["contents"] == [
+        {"id": "P-1", "quantity": 2, "item_price": 9.5},
+        {"id": "P-2", "quantity": 1, "delivery_category": "home_delivery"},
+    ]
+
+
+def test_a_products_name_and_category_go_as_content_name_and_content_category():
+    now = datetime.now(UTC)
+    properties = {"product_id": "P-7", "name": "Cotton Socks", "category": "Apparel"}
+
+    payload = ADAPTER.server_event(event(custom_data={}, properties=properties, now=now), now)
+    mapped = ADAPTER.server_event(
+        event(custom_data={"content_name": "Mapped"}, properties=properties, now=now), now
+    )
+
+    assert payload["custom_data"] == {
+        "product_id": "P-7",
+        "content_name": "Cotton Socks",
+        "content_category": "Apparel",
+    }
+    assert mapped["custom_data"]["content_name"] == "Mapped"  # the destination's mapping wins
+
+
+def test_the_local_meta_refuses_undocumented_contents_fields_like_meta(meta):
+    custom_data = {"contents": [{"id": "P-1", "quantity": 1, "name": "Mug"}]}
+
+    answer = raw_post(meta, {"data": [server_event(custom_data=custom_data)]})
+
+    assert answer.status == 400
+    error = orjson.loads(answer.body)["error"]
+    assert error["code"] == 100
+    assert "name" in error["error_user_msg"]
+    assert meta.received("meta") == []
+
+
+@pytest.mark.parametrize(
+    "custom_data",
+    [
+        "text",
+        {"contents": {"id": "P-1"}},
+        {"contents": [{"quantity": 1}]},
+        {"contents": ["P-1"]},
+    ],
+)
+def test_the_local_meta_refuses_malformed_custom_data(meta, custom_data):
+    answer = raw_post(meta, {"data": [server_event(custom_data=custom_data)]})
+
+    assert answer.status == 400
+    assert orjson.loads(answer.body)["error"]["code"] == 100
+
+
+def test_the_local_meta_accepts_every_documented_contents_field(meta):
+    item = {"id": "P-1", "quantity": 1, "item_price": 2.5, "delivery_category": "in_store"}
+
+    answer = raw_post(meta, {"data": [server_event(custom_data={"contents": [item]})]})
+
+    assert answer.status == 200
