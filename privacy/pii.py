@@ -269,11 +269,19 @@ def _phone_e164(value: str, default_region: str | None, field: str) -> str:
                 field, "region_unknown", "default_region is not an ISO 3166-1 alpha-2 region"
             )
     fast = _international_e164(text)
-    if fast is None and region is not None:
-        fast = _national_e164(text, region)
     if fast is not None:
         return fast
     has_plus = _LEADING_PLUS.match(text) is not None
+    if not has_plus and _first_digit(text) not in ("0", None):
+        # No "+" and no trunk 0: Meta's rule is that numbers carry their country code, and
+        # "1 650 555 0199" does; yet a national number may be written the same way.
+        read = _reading_that_is_valid(text, region)
+        if read is not None:
+            return read
+    if region is not None and not has_plus:
+        fast = _national_e164(text, region)
+        if fast is not None:
+            return fast
     if not has_plus and region is None:
         raise PIIValueError(
             field,
@@ -289,6 +297,52 @@ def _phone_e164(value: str, default_region: str | None, field: str) -> str:
             field, "phone_not_possible", "has the wrong number of digits for its country"
         )
     return f"+{number.country_code}{phonenumbers.national_significant_number(number)}"
+
+
+def _first_digit(text: str) -> str | None:
+    for char in text:
+        if char.isdigit():
+            return char
+    return None
+
+
+def _valid_e164(text: str, region: str | None) -> str | None:
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return f"+{number.country_code}{phonenumbers.national_significant_number(number)}"
+
+
+def _reading_that_is_valid(text: str, region: str | None) -> str | None:
+    """A number written without "+" or a leading 0: read with its own country code, or as a
+    national number of ``region`` — whichever phonenumbers finds *valid* (a number in a
+    range that is assigned, not just of a possible length). When both are, the region
+    decides: where national numbers are written with a trunk 0 (DE, GB, FR …) one without it
+    carries its country code; elsewhere (US, IT, BR …) national numbers are written bare, so
+    it is national. None when neither reading is valid (the caller then reads it nationally
+    as before, or refuses it without a region)."""
+    international = _valid_e164("+" + text, None)
+    national = _valid_e164(text, region) if region is not None else None
+    if international and national and international != national:
+        return international if _writes_trunk_zero(region) else national
+    return international or national
+
+
+@cache
+def _writes_trunk_zero(region: str) -> bool:
+    """Whether ``region`` writes its national numbers with a leading trunk 0 (its national
+    prefix is 0 and its example number, formatted nationally, starts with it)."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if metadata is None or metadata.national_prefix != "0":
+        return False
+    example = phonenumbers.example_number(region)
+    if example is None:
+        return False
+    national = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return _first_digit(national) == "0"
 
 
 @cache

@@ -523,6 +523,114 @@ def test_a_number_with_its_own_country_code_ignores_the_default_region(value):
         assert normalize("ph", value, default_region=region, spec="google") == "+442079460958"
 
 
+# --- country code without "+" (issue 11) ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "region", "meta"),
+    [
+        # The reported cases: hashed as German national numbers (4916505550199), or refused.
+        ("1 650 555 0199", "DE", "16505550199"),
+        ("16505551234", None, "16505551234"),
+        ("16505551234", "DE", "16505551234"),
+        ("44 20 7946 0958", "DE", "442079460958"),
+        ("33 6 12 34 56 78", None, "33612345678"),
+    ],
+)
+def test_a_number_with_its_country_code_but_no_plus_keeps_its_country(value, region, meta):
+    assert normalize("ph", value, default_region=region) == meta
+    assert hashed("ph", value, default_region=region) == sha256(meta)
+
+
+@pytest.mark.parametrize(
+    ("value", "region", "e164"),
+    [
+        ("030 1234567", "DE", "+49301234567"),  # a leading trunk 0 means national
+        ("0 30 1234567", "DE", "+49301234567"),
+        ("(020) 7946 0958", "GB", "+442079460958"),
+        ("06 1234 5678", "IT", "+390612345678"),  # Italy keeps its 0: still national
+    ],
+)
+def test_a_leading_zero_means_a_national_number(value, region, e164):
+    assert normalize("ph", value, default_region=region, spec="google") == e164
+
+
+@pytest.mark.parametrize(
+    ("value", "region", "e164"),
+    [
+        # Valid both ways (+1 518…, +51 83…): where national numbers are written bare (US, IT,
+        # BR …), a bare number is national.
+        ("518 365 2505", "US", "+15183652505"),
+        ("329 289 7679", "US", "+13292897679"),
+        ("312 345 6789", "IT", "+393123456789"),
+        # Valid only with the region's code.
+        ("(650) 555-1212", "US", "+16505551212"),
+    ],
+)
+def test_a_bare_national_number_of_a_region_that_writes_them_bare_stays_national(
+    value, region, e164
+):
+    assert normalize("ph", value, default_region=region, spec="google") == e164
+
+
+def test_a_number_valid_neither_way_is_read_as_before():
+    # Possible but not valid: national with a region (as before), refused without one.
+    assert normalize("ph", "650 555 1212", default_region="US", spec="google") == "+16505551212"
+    with pytest.raises(PIIValueError) as refused:
+        normalize("ph", "650 555 1212")
+    assert refused.value.code == "phone_no_country_code"
+
+
+PHONE_SETTINGS = settings(
+    max_examples=150,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+VALID_REGIONS = ["US", "CA", "GB", "DE", "FR", "IT", "ES", "NL", "BR", "IN", "AU", "JP", "MX"]
+TRUNK_ZERO_REGIONS = [r for r in VALID_REGIONS if pii._writes_trunk_zero(r)]
+
+
+@st.composite
+def valid_numbers(draw):
+    """(region, a valid number of it): the region's example number with new last digits."""
+    region = draw(st.sampled_from(VALID_REGIONS))
+    kind = draw(
+        st.sampled_from(
+            [phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE]
+        )
+    )
+    example = phonenumbers.example_number_for_type(region, kind)
+    national = phonenumbers.national_significant_number(example)
+    national = national[:-3] + draw(st.text("0123456789", min_size=3, max_size=3))
+    number = phonenumbers.parse(f"+{example.country_code}{national}")
+    if not phonenumbers.is_valid_number(number):
+        return draw(st.nothing())
+    return region, number
+
+
+def _e164(number) -> str:
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@PHONE_SETTINGS
+@given(case=valid_numbers(), default=st.sampled_from([None, *TRUNK_ZERO_REGIONS]))
+def test_a_valid_number_written_with_its_country_code_and_no_plus_keeps_it(case, default):
+    # Meta's form (digits, country code first) read again, with no region or with a region
+    # that writes national numbers with a trunk 0, is the same number.
+    _, number = case
+    digits = _e164(number)[1:]
+    assert normalize("ph", digits, default_region=default, spec="google") == _e164(number)
+
+
+@PHONE_SETTINGS
+@given(case=valid_numbers())
+def test_a_valid_number_written_as_its_region_writes_it_is_read_in_that_region(case):
+    region, number = case
+    written = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    assert normalize("ph", written, default_region=region, spec="google") == _e164(number)
+
+
 def test_the_default_region_is_ignored_for_fields_other_than_phone():
     assert normalize("em", "john@example.com", default_region="XX") == "john@example.com"
 
@@ -642,7 +750,9 @@ def test_validity_does_not_depend_on_the_spec(field, value, region):
     assert (together is None) == outcomes["meta"]
 
 
-# A Meta phone has no "+", so read again it is a national number: not idempotent, by design.
+# A Meta phone has no "+": read again with a default region, a number that is not valid (only
+# possible) is read as a national one. Not idempotent, by design; valid numbers are (see
+# test_a_valid_number_written_with_its_country_code_and_no_plus_keeps_it).
 IDEMPOTENT = [(f, s) for f in FIELDS for s in SPECS if (f, s) != ("ph", "meta")]
 
 
