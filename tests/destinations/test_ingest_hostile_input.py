@@ -9,8 +9,10 @@ import json
 import orjson
 import pytest
 from django.utils import timezone
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from destinations import runtime
+from destinations import ingestion, runtime
 from destinations.ingestion import (
     MAX_DEPTH,
     Rejected,
@@ -416,3 +418,33 @@ def test_json_module_fallback_refuses_nan_constants():
     with pytest.raises(InvalidBodyError):
         body_json(b'{"a": "\\ud800", "n": NaN}')
     assert body_json(b'{"a": "\\ud800"}') == json.loads('{"a": "\\ud800"}')
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats()
+    | st.text(
+        alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=())
+    ),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3)
+    ),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(value=json_values, depth=st.integers(min_value=0, max_value=31))
+def test_the_fast_check_never_passes_what_the_walk_refuses(value, depth):
+    if ingestion._plainly_fine(value, depth):
+        assert ingestion._walk(value, "", depth) == []
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(value=json_values)
+def test_what_input_problems_passes_the_writer_can_encode(value):
+    if not input_problems({"properties": value}):
+        written = orjson.dumps({"properties": value})
+        assert b"\\u0000" not in written
