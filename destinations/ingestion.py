@@ -456,7 +456,11 @@ def _ip(raw: object, minimiser: "_Minimiser | None") -> str | None:
     if raw is None or raw == "":
         return None
     try:
-        return str(ipaddress.ip_address(str(raw).strip()))
+        address = ipaddress.ip_address(str(raw).strip())
+        if getattr(address, "scope_id", None):
+            # "fe80::1%eth0": Python reads the zone, PostgreSQL's inet refuses it.
+            raise ValueError("zone index")
+        return str(address)
     except ValueError:
         if minimiser is not None:
             minimiser.warnings.append(

@@ -411,6 +411,16 @@ def test_a_forwarded_address_that_is_not_an_ip_is_dropped_not_sent_to_the_inet_c
     assert EventOperational.objects.get().ip is None
 
 
+@pytest.mark.parametrize("ip", ["fe80::1%eth0", "fe80::1%25"])
+def test_an_ip_with_a_zone_index_is_dropped_with_a_warning(client, token, ip):
+    # Python's ipaddress reads it; PostgreSQL's inet refuses it, and would fail the commit.
+    response = post(client, "/v1/track", event(context={"ip": ip, "userAgent": "UA"}), token)
+
+    assert response.status_code == 200
+    assert response.json()["warnings"][0]["warnings"][0]["code"] == "invalid_ip"
+    assert EventOperational.objects.get().ip == "127.0.0.1"  # the request's own address
+
+
 def test_json_module_fallback_refuses_nan_constants():
     from destinations.exceptions import InvalidBodyError
     from destinations.ingestion import body_json
