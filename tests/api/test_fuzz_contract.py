@@ -26,6 +26,7 @@ contract is the one the server publishes. The test asserts the receiver saw them
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -33,6 +34,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from django.core.servers.basehttp import WSGIRequestHandler
 from django.test import override_settings
 
 from audit.actors import SystemActor
@@ -47,9 +49,9 @@ from workspaces.models import ApiKeyRole
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
-# Cases per operation and phase. 25 keeps the whole run within a few minutes on two cores;
+# Cases per operation and phase. 50 keeps the whole run under about a minute on two cores;
 # raise it with FUZZ_MAX_EXAMPLES for a deeper run.
-MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "25"))
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "50"))
 ACTOR = SystemActor("fuzz-contract")
 
 CONFIG = """\
@@ -153,19 +155,13 @@ def _with_examples(schema: dict, *, destination_ids: list[str], message_id: str)
     API_KEY_THROTTLE_PER_IP=1_000_000,
     API_KEY_THROTTLE_PER_PREFIX=1_000_000,
 )
-def test_the_api_keeps_its_contract_under_fuzzing(live_server, tmp_path):
+def test_the_api_keeps_its_contract_under_fuzzing(live_server, tmp_path, capsys, monkeypatch):
+    # Django's test server writes a response's head and body apart; with Nagle on, each answer
+    # on a kept-alive connection then waits out the client's delayed ACK (~40 ms), which made
+    # this run four times slower than the API is.
+    monkeypatch.setattr(WSGIRequestHandler, "disable_nagle_algorithm", True)
     workspace = WorkspaceFactory(name="Fuzzed")
     other = WorkspaceFactory(name="Bystander")
-    other_destination = destination_create(
-        workspace=other,
-        actor=ACTOR,
-        type="webhook",
-        name="Bystander hook",
-        config={"url": "https://hooks.example.test/bystander"},
-        secrets={"signing_secret": "whsec_" + "b" * 32},
-    )
-    other_entries = AuditEntry.objects.filter(workspace=other).count()
-
     keys = {
         "TL_FUZZ_WRITE_KEY": _key(workspace, ApiKeyRole.WRITE),
         "TL_FUZZ_AUDIT_KEY": _key(workspace, ApiKeyRole.AUDIT),
@@ -176,6 +172,15 @@ def test_the_api_keeps_its_contract_under_fuzzing(live_server, tmp_path):
 
     with LocalPlatforms() as platforms:
         destinations = _destinations(workspace, platforms.url)
+        other_destination = destination_create(
+            workspace=other,
+            actor=ACTOR,
+            type="webhook",
+            name="Bystander hook",
+            config={"url": f"{platforms.url}/webhook/hooks/bystander"},
+            secrets={"signing_secret": "whsec_" + "b" * 32},
+        )
+        other_entries = AuditEntry.objects.filter(workspace=other).count()
         schema = requests.get(f"{live_server.url}/v1/schema?format=json", timeout=30).json()
         schema = _with_examples(
             schema,
@@ -200,8 +205,11 @@ def test_the_api_keeps_its_contract_under_fuzzing(live_server, tmp_path):
                 "all",
                 "--max-examples",
                 str(MAX_EXAMPLES),
+                # One worker: Hypothesis describes its strategies with ast.parse, which two
+                # threads at once can break on CPython 3.11 ("AST constructor recursion depth
+                # mismatch"), failing the run for nothing the API did.
                 "--workers",
-                "2",
+                "1",
                 "--seed",
                 os.environ.get("FUZZ_SEED", "20261205"),
                 "--request-timeout",
@@ -212,6 +220,7 @@ def test_the_api_keeps_its_contract_under_fuzzing(live_server, tmp_path):
                 str(report),
                 "--output-truncate",
                 "false",
+                *shlex.split(os.environ.get("FUZZ_ST_ARGS", "")),
             ],
             env={**os.environ, **keys, "NO_COLOR": "1"},
             cwd=tmp_path,  # schemathesis keeps its example database in ./.schemathesis
@@ -221,21 +230,26 @@ def test_the_api_keeps_its_contract_under_fuzzing(live_server, tmp_path):
             check=False,
         )
         seconds = time.monotonic() - started
-        test_sends = sum(
-            len(platforms.state(name).requests) for name in ("webhook", "meta", "tiktok", "ga4")
-        )
+        seen = [
+            request
+            for name in ("webhook", "meta", "tiktok", "ga4")
+            for request in platforms.state(name).requests
+        ]
+        test_sends = len(seen)
 
     (tmp_path / "schemathesis.txt").write_text(run.stdout + run.stderr)
     print(run.stdout)
     print(run.stderr, file=sys.stderr)
     figures = _figures(report, seconds, test_sends)
-    print("FUZZ FIGURES " + json.dumps(figures))
+    with capsys.disabled():  # the figures the lead quotes, on every run, passed or not
+        print(f"\nschemathesis contract: {json.dumps(figures)}")
 
     assert run.returncode == 0, f"schemathesis found failures: {figures}"
     assert figures["failures"] == 0 and figures["errors"] == 0
     assert figures["operations"] == figures["operations_selected"]
     assert test_sends > 0, "no test send reached the local receiver"
-    # The bystander workspace: untouched.
+    # The bystander workspace: untouched, its hook never called.
+    assert not [request for request in seen if "bystander" in str(request.get("path"))]
     other_destination.refresh_from_db()
     assert other_destination.deleted_at is None and other_destination.state == "active"
     assert AuditEntry.objects.filter(workspace=other).count() == other_entries
