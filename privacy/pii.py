@@ -300,20 +300,25 @@ def _phone_e164(value: str, default_region: str | None, field: str) -> str:
 
 
 def _first_digit(text: str) -> str | None:
-    for char in text:
-        if char.isdigit():
-            return char
-    return None
+    # As phonenumbers reads digits: any script's decimal digits, as ASCII.
+    return phonenumbers.normalize_digits_only(text)[:1] or None
 
 
-def _valid_e164(text: str, region: str | None) -> str | None:
+def _parsed(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:
+    """``phonenumbers.parse(text, region)``, through the fast paths when they answer (they
+    are held equal to it by the differential tests), or None when it cannot be read."""
+    fast = _international_e164(text) if region is None else _national_e164(text, region)
+    if fast is not None:
+        digits = fast[1:]
+        for size in (1, 2, 3):  # calling codes are prefix-free
+            if int(digits[:size]) in _CALLING_CODES:
+                return phonenumbers.PhoneNumber(
+                    country_code=int(digits[:size]), national_number=int(digits[size:])
+                )
     try:
-        number = phonenumbers.parse(text, region)
+        return phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return f"+{number.country_code}{phonenumbers.national_significant_number(number)}"
 
 
 def _reading_that_is_valid(text: str, region: str | None) -> str | None:
@@ -322,13 +327,38 @@ def _reading_that_is_valid(text: str, region: str | None) -> str | None:
     range that is assigned, not just of a possible length). When both are, the region
     decides: where national numbers are written with a trunk 0 (DE, GB, FR …) one without it
     carries its country code; elsewhere (US, IT, BR …) national numbers are written bare, so
-    it is national. None when neither reading is valid (the caller then reads it nationally
+    it is national. The preferred reading is tried first, so the common case costs one
+    validity check. None when neither reading is valid (the caller then reads it nationally
     as before, or refuses it without a region)."""
-    international = _valid_e164("+" + text, None)
-    national = _valid_e164(text, region) if region is not None else None
-    if international and national and international != national:
-        return international if _writes_trunk_zero(region) else national
-    return international or national
+    readings: list[tuple[str, str | None]] = [("+" + text, None)]
+    if region is not None:
+        national = (text, region)
+        readings = [*readings, national] if _writes_trunk_zero(region) else [national, *readings]
+    for reading_text, reading_region in readings:
+        if reading_region is None and not _may_be_international(reading_text):
+            continue
+        number = _parsed(reading_text, reading_region)
+        if number is None:
+            continue
+        # Valid in the region itself is the common case and a quarter of the cost of asking
+        # every region that shares the calling code (+1 has 25).
+        if (
+            reading_region is not None
+            and phonenumbers.is_valid_number_for_region(number, reading_region)
+        ) or phonenumbers.is_valid_number(number):
+            return f"+{number.country_code}{phonenumbers.national_significant_number(number)}"
+    return None
+
+
+def _may_be_international(text: str) -> bool:
+    """False when "+digits" cannot be a valid number: no calling code in front, or a rest
+    whose length no number of that code has (what is left is decided by phonenumbers)."""
+    digits = phonenumbers.normalize_digits_only(text)
+    for size in (1, 2, 3):
+        if int(digits[:size] or 0) in _CALLING_CODES:
+            _, lengths = _calling_code_rules(int(digits[:size]))
+            return not lengths or len(digits) - size in lengths
+    return False
 
 
 @cache
