@@ -272,9 +272,14 @@ def _phone_e164(value: str, default_region: str | None, field: str) -> str:
     if fast is not None:
         return fast
     has_plus = _LEADING_PLUS.match(text) is not None
-    if not has_plus and _first_digit(text) not in ("0", None):
+    if (
+        not has_plus
+        and _NATIONAL.fullmatch(digits := _without_separators(text))
+        and digits[0] != "0"
+    ):
         # No "+" and no trunk 0: Meta's rule is that numbers carry their country code, and
-        # "1 650 555 0199" does; yet a national number may be written the same way.
+        # "1 650 555 0199" does; yet a national number may be written the same way. (Only for
+        # digits and the usual separators: anything else is read as before.)
         read = _reading_that_is_valid(text, region)
         if read is not None:
             return read
@@ -300,8 +305,12 @@ def _phone_e164(value: str, default_region: str | None, field: str) -> str:
 
 
 def _first_digit(text: str) -> str | None:
-    # As phonenumbers reads digits: any script's decimal digits, as ASCII.
-    return phonenumbers.normalize_digits_only(text)[:1] or None
+    for char in text:
+        if "0" <= char <= "9":
+            return char
+        if char.isdigit():  # as phonenumbers reads digits: any script's, as ASCII
+            return phonenumbers.normalize_digits_only(char) or None
+    return None
 
 
 def _parsed(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:
@@ -327,33 +336,103 @@ def _reading_that_is_valid(text: str, region: str | None) -> str | None:
     range that is assigned, not just of a possible length). When both are, the region
     decides: where national numbers are written with a trunk 0 (DE, GB, FR …) one without it
     carries its country code; elsewhere (US, IT, BR …) national numbers are written bare, so
-    it is national. The preferred reading is tried first, so the common case costs one
-    validity check. None when neither reading is valid (the caller then reads it nationally
-    as before, or refuses it without a region)."""
-    readings: list[tuple[str, str | None]] = [("+" + text, None)]
-    if region is not None:
-        national = (text, region)
-        readings = [*readings, national] if _writes_trunk_zero(region) else [national, *readings]
-    for reading_text, reading_region in readings:
-        if reading_region is None and not _may_be_international(reading_text):
-            continue
-        number = _parsed(reading_text, reading_region)
-        if number is None:
-            continue
-        # Valid in the region itself is the common case and a quarter of the cost of asking
-        # every region that shares the calling code (+1 has 25).
-        if (
-            reading_region is not None
-            and phonenumbers.is_valid_number_for_region(number, reading_region)
-        ) or phonenumbers.is_valid_number(number):
-            return f"+{number.country_code}{phonenumbers.national_significant_number(number)}"
-    return None
+    it is national. None leaves it to the caller, which reads it nationally as before (or
+    refuses it without a region): so the national reading's validity is only asked where it
+    decides something, and the common cases cost one check."""
+    if region is None or _writes_trunk_zero(region):
+        return _valid_international(text)
+    number = _parsed(text, region)
+    national = (
+        None
+        if number is None
+        else f"+{number.country_code}{phonenumbers.national_significant_number(number)}"
+    )
+    # Valid in the region itself is the common case, and cheaper than asking every region that
+    # shares the calling code (+1 has 25), which is asked only when it decides.
+    if number is not None and _valid_in_region(number, region):
+        return national
+    international = _valid_international(text)
+    if international is not None and number is not None and phonenumbers.is_valid_number(number):
+        return national
+    return international
+
+
+def _valid_international(text: str) -> str | None:
+    if not _may_be_international(text):
+        return None
+    number = _parsed("+" + text, None)
+    if number is None or not _is_valid(number):
+        return None
+    return f"+{number.country_code}{phonenumbers.national_significant_number(number)}"
+
+
+# phonenumbers' number types, in the order its _number_type_helper tries them; mobile last,
+# and only where its pattern differs from fixed line's.
+_NUMBER_TYPES = (
+    "premium_rate",
+    "toll_free",
+    "shared_cost",
+    "voip",
+    "personal_number",
+    "pager",
+    "uan",
+    "voicemail",
+    "fixed_line",
+)
+_Desc = tuple[frozenset[int], re.Pattern[str]]
+
+
+@cache
+def _validity_rules(region: str) -> tuple[int, _Desc, tuple[_Desc, ...]] | None:
+    """(calling code, general description, type descriptions) of ``region``, compiled once:
+    phonenumbers compiles them through ``re``'s cache of 512 patterns on every check, which
+    more than a few regions' metadata overflows."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+
+    def compiled(desc) -> _Desc | None:
+        if desc is None or desc.national_number_pattern is None:
+            return None
+        return frozenset(desc.possible_length), re.compile(desc.national_number_pattern)
+
+    general = compiled(metadata.general_desc) if metadata is not None else None
+    if general is None:
+        return None
+    names = _NUMBER_TYPES + (() if metadata.same_mobile_and_fixed_line_pattern else ("mobile",))
+    types = tuple(d for d in (compiled(getattr(metadata, name)) for name in names) if d)
+    return metadata.country_code, general, types
+
+
+def _matches(national: str, desc: _Desc) -> bool:
+    lengths, pattern = desc
+    return (not lengths or len(national) in lengths) and pattern.fullmatch(national) is not None
+
+
+def _valid_in_region(number: phonenumbers.PhoneNumber, region: str) -> bool:
+    """``phonenumbers.is_valid_number_for_region``, with the patterns compiled once (a
+    differential test holds the two equal): the number matches the region's general
+    description and at least one of its number types."""
+    rules = _validity_rules(region)
+    if rules is None or number.country_code != rules[0]:
+        return False
+    national = phonenumbers.national_significant_number(number)
+    return _matches(national, rules[1]) and any(_matches(national, d) for d in rules[2])
+
+
+def _is_valid(number: phonenumbers.PhoneNumber) -> bool:
+    """``phonenumbers.is_valid_number``: for a calling code of one region, that region's
+    check; for a shared one (+1, +7, +44 …) or a non-geographic one, phonenumbers' own."""
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(number.country_code, ())
+    if len(regions) == 1 and regions[0] != phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY:
+        return _valid_in_region(number, regions[0])
+    return phonenumbers.is_valid_number(number)
 
 
 def _may_be_international(text: str) -> bool:
     """False when "+digits" cannot be a valid number: no calling code in front, or a rest
     whose length no number of that code has (what is left is decided by phonenumbers)."""
-    digits = phonenumbers.normalize_digits_only(text)
+    digits = _without_separators(text)
+    if not (digits.isascii() and digits.isdigit()):
+        digits = phonenumbers.normalize_digits_only(text)
     for size in (1, 2, 3):
         if int(digits[:size] or 0) in _CALLING_CODES:
             _, lengths = _calling_code_rules(int(digits[:size]))

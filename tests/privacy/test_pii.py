@@ -631,6 +631,29 @@ def test_a_valid_number_written_as_its_region_writes_it_is_read_in_that_region(c
     assert normalize("ph", written, default_region=region, spec="google") == _e164(number)
 
 
+@PHONE_SETTINGS
+@given(
+    calling_code=st.sampled_from(sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)),
+    national=st.text("0123456789", min_size=4, max_size=14),
+)
+def test_the_validity_checks_agree_with_phonenumbers(calling_code, national):
+    number = phonenumbers.PhoneNumber(country_code=calling_code, national_number=int(national))
+    assert pii._is_valid(number) == phonenumbers.is_valid_number(number)
+    for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[calling_code]:
+        if region != phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY:
+            assert pii._valid_in_region(number, region) == (
+                phonenumbers.is_valid_number_for_region(number, region)
+            )
+
+
+@PHONE_SETTINGS
+@given(case=valid_numbers())
+def test_the_validity_checks_agree_on_valid_numbers(case):
+    _, number = case
+    assert pii._is_valid(number)
+    assert pii._valid_in_region(number, phonenumbers.region_code_for_number(number))
+
+
 def test_the_default_region_is_ignored_for_fields_other_than_phone():
     assert normalize("em", "john@example.com", default_region="XX") == "john@example.com"
 
