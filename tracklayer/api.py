@@ -7,6 +7,7 @@ import logging
 
 from django.http import JsonResponse
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, permissions, serializers
@@ -189,6 +190,15 @@ def page_not_found(request, exception, template_name="404.html"):
             error_body("not_found", "There is no such API path; see /v1/docs."), status=404
         )
     return defaults.page_not_found(request, exception, template_name)
+
+
+@csrf_exempt
+def unknown_path(request):
+    """The last route under /v1/: a path no API has, answered like any other API 404 — also
+    with DEBUG on, where Django would otherwise show its HTML page listing every route."""
+    return JsonResponse(
+        error_body("not_found", "There is no such API path; see /v1/docs."), status=404
+    )
 
 
 def server_error(request, template_name="500.html"):

@@ -1,12 +1,13 @@
 """The versioned API root: every app's API routes, under /v1/."""
 
 from csp.decorators import csp_update
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from audit import api as audit_api
 from destinations import api as ingest
 from destinations import api_destinations as destinations_api
+from tracklayer import api
 from workspaces import api as workspaces_api
 
 app_name = "api"
@@ -85,4 +86,6 @@ urlpatterns = [
         destinations_api.DeliveriesReplayApi.as_view(),
         name="deliveries-replay",
     ),
+    # Last: any other path under /v1/ is a JSON 404, whatever the method and DEBUG.
+    re_path(r"^.*$", api.unknown_path, name="unknown"),
 ]

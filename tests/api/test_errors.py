@@ -41,6 +41,14 @@ def test_an_unknown_api_path_is_a_json_404(call, settings):
     _error(call("get", "no-such-thing", role=None), 404, "not_found")
 
 
+@pytest.mark.parametrize("debug", [False, True])
+def test_an_unknown_api_path_is_json_whatever_the_method_and_debug(call, settings, debug):
+    settings.DEBUG = debug  # with DEBUG on, Django would list every route in HTML
+
+    _error(call("post", "no/such/thing", data={"a": 1}), 404, "not_found")
+    _error(call("get", "whoami/extra"), 404, "not_found")
+
+
 def test_an_unsupported_method_is_a_json_405_naming_the_allowed_ones(call):
     response = call("delete", "whoami")
 
