@@ -121,7 +121,8 @@ PII_KEYS = {
 REMOVED_KEYS = frozenset({"street", "address1", "address2", "streetaddress", "name"})
 # In ``properties`` these are not personal: Segment's e-commerce events put the product's name
 # in ``name`` (Product Viewed, Product Added …) and a promotion's in Promotion Viewed. A
-# person's name comes from traits and the workspace's PII paths, never from properties.
+# person's name comes from traits and the workspace's PII paths, never from properties — nor
+# from a group call's traits, where ``name`` is the company's (Segment's group spec).
 PROPERTY_KEPT = frozenset({"name"})
 LOCATION_REMOVED = ("latitude", "longitude", "city")
 
@@ -621,7 +622,10 @@ def prepare_event(
         minimiser.hash_into("external_id", user_id, "userId")
     # Traits first: the first value of each field wins, and the person is described by their
     # traits; properties (which describe the event) only fill in what traits did not give.
-    traits = minimiser.strip(traits, "traits")
+    # A group call's traits describe the group: its "name" is the company's, not a person's.
+    traits = minimiser.strip(
+        traits, "traits", kept_keys=PROPERTY_KEPT if event_type == "group" else frozenset()
+    )
     context = dict(context)
     if isinstance(context.get("traits"), dict):
         context["traits"] = minimiser.strip(context["traits"], "context.traits")

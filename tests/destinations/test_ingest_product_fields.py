@@ -102,6 +102,25 @@ def test_a_full_name_in_traits_is_still_split_and_hashed(client, token):
     assert event.properties["name"] == "Cotton Socks"
 
 
+def test_a_group_calls_name_is_the_companys_and_never_a_persons(client, token):
+    send(
+        client,
+        token,
+        {
+            "type": "group",
+            "userId": "user-1",
+            "groupId": "g-1",
+            "messageId": "group",
+            "traits": {"name": "Initech Corp", "industry": "Software"},
+        },
+    )
+
+    event = Event.objects.get(message_id="group")
+    assert event.traits == {"name": "Initech Corp", "industry": "Software"}
+    assert "fn" not in event.identifiers["meta"]
+    assert "ln" not in event.identifiers["meta"]
+
+
 def test_traits_win_over_properties_for_a_persons_fields(client, token):
     event = product_viewed("both", {"email": "ada@example.com"})
     event["properties"]["email"] = "gift-recipient@example.com"
