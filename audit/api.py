@@ -6,6 +6,7 @@ import base64
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
+    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_field,
@@ -15,7 +16,13 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from audit import selectors, services
-from tracklayer.api import ErrorResponse, QueryIntegerField, StrictCharField, WorkspaceApi
+from tracklayer.api import (
+    ErrorResponse,
+    QueryIntegerField,
+    QuerySerializer,
+    StrictCharField,
+    WorkspaceApi,
+)
 from workspaces.policy import Action
 
 
@@ -69,7 +76,7 @@ class AuditInclusionProofApi(WorkspaceApi):
     required_action = Action.AUDIT_VIEW
 
     @extend_schema_serializer(component_name="AuditInclusionProofInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(QuerySerializer):
         index = QueryIntegerField(min_value=0)
         size = QueryIntegerField(min_value=1, required=False)
 
@@ -93,7 +100,7 @@ class AuditConsistencyProofApi(WorkspaceApi):
     required_action = Action.AUDIT_VIEW
 
     @extend_schema_serializer(component_name="AuditConsistencyProofInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(QuerySerializer):
         first = QueryIntegerField(min_value=1)
         second = QueryIntegerField(min_value=1, required=False)
 
@@ -146,7 +153,28 @@ class AuditEventCreateApi(WorkspaceApi):
         event_type = serializers.CharField()
         hash = serializers.CharField(source="hash_hex")
 
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer}, tags=["audit"])
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            201: OutputSerializer,
+            403: OpenApiResponse(
+                ErrorResponse,
+                description="The key's role may not append (`permission_denied`), or the log "
+                "is under the advisory lock and `X-Advisory-Key` is missing "
+                "(`advisory_lock_enabled`) or wrong (`advisory_key_invalid`).",
+            ),
+        },
+        parameters=[
+            OpenApiParameter(
+                "X-Advisory-Key",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="The advisory key, while the workspace's log is locked.",
+            )
+        ],
+        tags=["audit"],
+    )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -28,6 +28,7 @@ from destinations.models import DeliveryStatus, DestinationType
 from privacy.consent import explain
 from tracklayer.api import (
     QueryIntegerField,
+    QuerySerializer,
     StrictCharField,
     StrictFloatField,
     StrictIntegerField,
@@ -482,7 +483,7 @@ class DeliveriesApi(WorkspaceApi):
 
     required_action = Action.WORKSPACE_VIEW
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(QuerySerializer):
         class Meta:
             ref_name = "DeliveryFilter"
 

@@ -4,6 +4,7 @@ error views Django uses under ``/v1/`` when no view answered (404, 500 …), and
 class that documents those errors on every operation."""
 
 import logging
+import re
 
 from django.http import JsonResponse
 from django.views import defaults
@@ -11,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, permissions, serializers
+from rest_framework.exceptions import ErrorDetail as DrfErrorDetail
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -116,13 +118,34 @@ class StrictFloatField(serializers.FloatField):
 
 
 class QueryIntegerField(serializers.IntegerField):
-    """An integer query parameter: ``?limit=`` is refused, not taken as absent (DRF's way for
-    form input), since the schema says an integer."""
+    """An integer query parameter, as the schema says: digits only (DRF would take ``1.0``),
+    and ``?limit=`` refused rather than taken as absent (DRF's way for form input)."""
 
     def get_value(self, dictionary):
         if dictionary.get(self.field_name) == "":
             return ""
         return super().get_value(dictionary)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not re.fullmatch(r"-?[0-9]+", data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class QuerySerializer(serializers.Serializer):
+    """Query parameters, each given once: Django would silently take the last of
+    ``?index=1&index=2``, which the schema (one value, not a list) does not allow."""
+
+    def to_internal_value(self, data):
+        if hasattr(data, "getlist"):
+            repeated = {
+                name: [DrfErrorDetail("Give this parameter once.", code="repeated")]
+                for name in self.fields
+                if len(data.getlist(name)) > 1
+            }
+            if repeated:
+                raise serializers.ValidationError(repeated)
+        return super().to_internal_value(data)
 
 
 def error_body(code: str, message: str, **extra) -> dict:
