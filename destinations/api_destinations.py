@@ -23,10 +23,10 @@ from rest_framework.response import Response
 
 from destinations import selectors_destinations as selectors
 from destinations import services_destinations as services
-from destinations.api import ApiError
 from destinations.models import DeliveryStatus, DestinationType
 from privacy.consent import explain
 from tracklayer.api import (
+    ErrorResponse,
     QueryIntegerField,
     QuerySerializer,
     StrictCharField,
@@ -222,7 +222,7 @@ class DestinationsApi(MethodActions, WorkspaceApi):
         request=InputSerializer,
         responses={
             201: DestinationOutput,
-            400: OpenApiResponse(ApiError, description="A field the type cannot work with."),
+            400: OpenApiResponse(ErrorResponse, description="A field the type cannot work with."),
         },
         examples=[
             OpenApiExample(
@@ -275,7 +275,7 @@ class DestinationDetailApi(MethodActions, WorkspaceApi):
     @extend_schema(
         operation_id="destinations_retrieve",
         summary="Read a destination, with its health over the last 24 hours",
-        responses={200: DestinationDetailOutput, 404: ApiError},
+        responses={200: DestinationDetailOutput, 404: ErrorResponse},
         tags=TAGS,
     )
     def get(self, request, destination_id: str):
@@ -288,7 +288,7 @@ class DestinationDetailApi(MethodActions, WorkspaceApi):
         description="Only the fields sent change. `config` is merged into the stored settings "
         '(a key set to "" or null is removed); a secret sent empty keeps the stored one.',
         request=InputSerializer,
-        responses={200: DestinationOutput, 400: ApiError, 404: ApiError},
+        responses={200: DestinationOutput, 400: ErrorResponse, 404: ErrorResponse},
         examples=[
             OpenApiExample(
                 "Rotate the token and narrow the filter",
@@ -320,7 +320,7 @@ class DestinationDetailApi(MethodActions, WorkspaceApi):
         operation_id="destinations_delete",
         summary="Delete a destination",
         description="Nothing is sent to it again; its delivery history stays readable.",
-        responses={204: None, 404: ApiError},
+        responses={204: None, 404: ErrorResponse},
         tags=TAGS,
     )
     def delete(self, request, destination_id: str):
@@ -345,7 +345,7 @@ class DestinationPauseApi(WorkspaceApi):
         summary="Pause a destination",
         description="Its deliveries wait (within the platform's age limit) until it resumes.",
         request=InputSerializer,
-        responses={200: DestinationOutput, 404: ApiError, 409: ApiError},
+        responses={200: DestinationOutput, 404: ErrorResponse, 409: ErrorResponse},
         examples=[
             OpenApiExample("With a reason", request_only=True, value={"reason": "Pixel migration"})
         ],
@@ -371,7 +371,7 @@ class DestinationResumeApi(WorkspaceApi):
         operation_id="destinations_resume",
         summary="Resume a paused destination",
         request=None,
-        responses={200: DestinationOutput, 404: ApiError, 409: ApiError},
+        responses={200: DestinationOutput, 404: ErrorResponse, 409: ErrorResponse},
         tags=TAGS,
     )
     def post(self, request, destination_id: str):
@@ -402,8 +402,8 @@ class DestinationTestApi(WorkspaceApi):
         request=None,
         responses={
             200: OutputSerializer,
-            404: ApiError,
-            503: OpenApiResponse(ApiError, description="Test sends are not available."),
+            404: ErrorResponse,
+            503: OpenApiResponse(ErrorResponse, description="Test sends are not available."),
         },
         examples=[
             OpenApiExample(
@@ -516,7 +516,7 @@ class DeliveriesApi(WorkspaceApi):
         summary="List deliveries",
         # The filter serializer itself, so the schema declares its limits (1–200 …).
         parameters=[FilterSerializer],
-        responses={200: OutputSerializer, 400: ApiError, 404: ApiError},
+        responses={200: OutputSerializer, 400: ErrorResponse, 404: ErrorResponse},
         examples=[
             OpenApiExample(
                 "An event's deliveries",
@@ -630,7 +630,7 @@ class DeliveriesReplayApi(WorkspaceApi):
         description="Dead deliveries go back to pending with their attempts reset. Others "
         "(delivered, pending, blocked) are left alone. Recorded in the audit log.",
         request=InputSerializer,
-        responses={200: OutputSerializer, 400: ApiError, 404: ApiError},
+        responses={200: OutputSerializer, 400: ErrorResponse, 404: ErrorResponse},
         examples=[
             OpenApiExample(
                 "Every dead letter of a destination",
