@@ -5,6 +5,7 @@ unless ``TRACKLAYER_ENV`` says ``development`` or ``test``. Every variable is li
 its default, in ``.env.example`` and in the README's configuration table.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -58,7 +59,9 @@ ALLOWED_HOSTS = env_list(
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, with a site that signs in only through allauth (MFA, rate limits,
+    # audit) — see workspaces/auth/admin_site.py.
+    "workspaces.auth.admin_config.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -208,9 +211,16 @@ ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+# allauth (65.x) merges these over its defaults (login 30/m/ip, reauthenticate 10/m/user, …);
+# login_failed also bounds wrong MFA codes per account. The Django admin signs in only here.
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "TrackLayer"
+# TOTP secrets and recovery-code seeds are sealed with the key ring (auth/mfa_adapter.py).
+MFA_ADAPTER = "workspaces.auth.mfa_adapter.MFAAdapter"
+# Staff reach the Django admin only with an authenticator app, used in this session. Always on
+# in production; development and tests may switch it on (STAFF_MFA_REQUIRED=true).
+STAFF_MFA_REQUIRED = IS_PRODUCTION or env_bool("STAFF_MFA_REQUIRED", False)
 
 # --- API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -220,7 +230,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "tracklayer.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, plus the error answers every operation can send (tracklayer/api.py).
+    "DEFAULT_SCHEMA_CLASS": "tracklayer.api.ApiSchema",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "TrackLayer API",
@@ -247,8 +258,27 @@ SPECTACULAR_SETTINGS = {
 EVENTS_GROUP_COMMIT = env_bool("EVENTS_GROUP_COMMIT", True)
 # Enqueue delivery work right after ingestion / resume / replay (off: only the sweep finds it).
 DELIVERY_KICK = env_bool("DELIVERY_KICK", True)
-# Seconds to wait for a platform's answer (connecting: 3 s); then the attempt is retried.
+# Seconds for a whole request to a platform — connecting (at most 3 s), sending and the whole
+# answer, however slowly it comes; then the attempt is retried.
 DELIVERY_HTTP_TIMEOUT = float(env("DELIVERY_HTTP_TIMEOUT", "10"))
+
+# --- Egress: every outbound request (tracklayer/http.py, docs/egress.md) ---------------------
+# Loopback (127.0.0.0/8, ::1) is refused in production; development and test allow it because
+# the local platform servers and test receivers listen on 127.0.0.1.
+EGRESS_ALLOW_LOOPBACK = env_bool("EGRESS_ALLOW_LOOPBACK", not IS_PRODUCTION)
+# Networks the operator vouches for (CIDRs, comma-separated), e.g. an in-house MinIO at
+# 10.20.0.0/16; every other non-public address stays refused.
+EGRESS_ALLOW_NETWORKS = env_list("EGRESS_ALLOW_NETWORKS")
+for _network in EGRESS_ALLOW_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"EGRESS_ALLOW_NETWORKS: {_network!r} is not a network (e.g. 10.20.0.0/16)"
+        ) from None
+# The most of an answer read from any receiver; past it the connection is closed.
+EGRESS_MAX_RESPONSE_BYTES = env_int("EGRESS_MAX_RESPONSE_BYTES", 1024 * 1024)
+
 # A hard cap on any ingestion body (before a workspace's own, lower limit applies).
 INGEST_MAX_REQUEST_BYTES = env_int("INGEST_MAX_REQUEST_BYTES", 4 * 1024 * 1024)
 # Behind a proxy that sets X-Forwarded-For, the visitor's IP is its first address.
@@ -258,6 +288,11 @@ API_KEY_DEFAULT_LIFETIME_DAYS = env_int("API_KEY_DEFAULT_LIFETIME_DAYS", 90)
 API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", 300)
 # bcrypt work factor for API key secrets (the secrets are 256-bit random; see docs/adr/0003).
 API_KEY_BCRYPT_ROUNDS = env_int("API_KEY_BCRYPT_ROUNDS", 12)
+# Failed API key attempts (wrong secret, unknown prefix) allowed per window before a 429
+# api_key_throttled: per client address, and per key prefix (workspaces/auth/throttle.py).
+API_KEY_THROTTLE_WINDOW_SECONDS = env_int("API_KEY_THROTTLE_WINDOW_SECONDS", 300)
+API_KEY_THROTTLE_PER_IP = env_int("API_KEY_THROTTLE_PER_IP", 20)
+API_KEY_THROTTLE_PER_PREFIX = env_int("API_KEY_THROTTLE_PER_PREFIX", 50)
 
 INVITATION_LIFETIME_DAYS = env_int("INVITATION_LIFETIME_DAYS", 7)
 
@@ -336,6 +371,11 @@ LOGGING = {
 # The first part of each workspace log's origin (C2SP checkpoint origin line): the log is
 # ``<this>/<workspace public id>``. Fixed when a workspace's log is opened; never changes.
 TRACKLAYER_AUDIT_ORIGIN = env("TRACKLAYER_AUDIT_ORIGIN", "tracklayer.local/audit")
+
+# Directory exports (Settings → Compliance) go only below this folder, each workspace in its
+# own area ``<root>/<workspace public id>/`` and, inside it, the relative folder it chose.
+# A relative value is taken from the project directory.
+AUDIT_EXPORT_ROOT = BASE_DIR / env("AUDIT_EXPORT_ROOT", "var/audit-exports")
 
 # Absolute base URL of the dashboard, for links in e-mails (invitations).
 TRACKLAYER_BASE_URL = env("TRACKLAYER_BASE_URL", "http://localhost:8000").rstrip("/")
