@@ -15,7 +15,6 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from audit.actors import actor_ref
 from audit.advisory import (
     QUEUED_MARK,
     QUEUED_WHILE_LOCKED,
@@ -54,6 +53,7 @@ from audit.models import (
 from audit.signed_note import Checkpoint, Signer, generate_signer, sign_checkpoint
 from tracklayer import http, keyring
 from tracklayer.exceptions import ConflictError
+from workspaces.actors import actor_ref
 
 MATERIAL_VERSION = 1
 

@@ -6,9 +6,9 @@ import logging
 from celery import shared_task
 
 from audit import export, services
-from audit.actors import SystemActor
 from audit.models import AuditCheckpoint, AuditLogHead
 from tracklayer.exceptions import DomainError
+from workspaces.actors import SystemActor
 from workspaces.models import Workspace
 
 ACTOR = SystemActor("scheduler")

@@ -21,7 +21,6 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit.actors import SystemActor
 from audit.services import audit_record
 from destinations.adapters import adapter_for
 from destinations.exceptions import DestinationInvalidError
@@ -37,6 +36,7 @@ from tracklayer import http, keyring
 from tracklayer.exceptions import ConflictError, DomainError, NotFoundError
 from tracklayer.ids import new_public_id
 from workspaces import policy as access
+from workspaces.actors import SystemActor
 
 log = logging.getLogger(__name__)
 

@@ -2,10 +2,10 @@
 
 from celery import shared_task
 
-from audit.actors import SystemActor
 from destinations import delivery, services
 from destinations.models import Event, EventMessageId, EventOperational
 from tracklayer.redis_client import key_prefix, redis_client
+from workspaces.actors import SystemActor
 from workspaces.models import Workspace
 
 ACTOR = SystemActor("scheduler")

@@ -13,10 +13,10 @@ from django.db import connection, transaction
 from django.db.backends.postgresql.operations import DatabaseOperations
 from rest_framework.test import APIClient
 
-from audit.actors import SystemActor
 from audit.models import APPEND_ONLY_TABLES
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 from workspaces import api_key_cache, services
+from workspaces.actors import SystemActor
 from workspaces.models import ApiKeyRole, Role
 
 

@@ -4,8 +4,8 @@ that same service, so test data carries the audit entries real data would."""
 import factory
 from factory.django import DjangoModelFactory
 
-from audit.actors import SystemActor
 from workspaces import services
+from workspaces.actors import SystemActor
 from workspaces.models import Membership, Region, Role, User, Workspace
 
 TEST_PASSWORD = "correct horse battery staple"

@@ -6,8 +6,8 @@ services themselves (as the last line) all ask ``can`` / ``authorize``.
 
 from enum import StrEnum
 
-from audit.actors import SystemActor
 from tracklayer.exceptions import PermissionDeniedError
+from workspaces.actors import SystemActor
 
 
 class Action(StrEnum):

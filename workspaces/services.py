@@ -16,10 +16,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from audit.actors import SystemActor
 from audit.services import audit_log_open, audit_record
 from tracklayer.exceptions import ConflictError, DomainError
 from workspaces import keys, policy
+from workspaces.actors import SystemActor
 from workspaces.api_key_cache import api_key_cache_forget
 from workspaces.exceptions import AlreadyMemberError, InvitationInvalidError, LastAdminError
 from workspaces.models import (

@@ -11,7 +11,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit import services
-from audit.actors import SystemActor
 from audit.advisory import advisory_key
 from audit.exceptions import AdvisoryKeyInvalidError, AuditLockedError
 from audit.models import AuditEntry, AuditLogHead
@@ -21,6 +20,7 @@ from destinations.models import EventOperational
 from tests.destinations.test_ingestion_settings import make_event
 from tests.factories import TEST_PASSWORD
 from workspaces import services as workspace_services
+from workspaces.actors import SystemActor
 from workspaces.models import ApiKey, ApiKeyRole
 
 ACTOR = SystemActor("tests")

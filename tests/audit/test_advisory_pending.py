@@ -15,7 +15,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit import export, selectors, services
-from audit.actors import SystemActor
 from audit.advisory import QUEUED_MARK
 from audit.canonical import rfc3339
 from audit.exceptions import AuditLockedError, AuditPayloadError
@@ -24,6 +23,7 @@ from destinations import services as destination_services
 from tests.destinations.test_ingestion_settings import make_event
 from tests.factories import TEST_PASSWORD, MembershipFactory
 from workspaces import services as workspace_services
+from workspaces.actors import SystemActor
 from workspaces.models import ApiKey, Role
 
 ACTOR = SystemActor("tests")

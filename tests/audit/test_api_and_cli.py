@@ -10,12 +10,12 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from audit import services
-from audit.actors import SystemActor
 from audit.merkle import leaf_hash, verify_consistency, verify_inclusion
 from audit.models import AuditEntry
 from audit.signed_note import Verifier, open_checkpoint
 from tests.audit.tampering import as_owner_without_triggers
 from workspaces import services as workspace_services
+from workspaces.actors import SystemActor
 from workspaces.models import ApiKeyRole
 
 ACTOR = SystemActor("tests")

@@ -24,7 +24,6 @@ from django.db.utils import ProgrammingError
 from psycopg import errors, sql
 
 from audit import services as audit_services
-from audit.actors import SystemActor
 from audit.models import (
     APPEND_ONLY_TABLES,
     AuditCheckpoint,
@@ -34,6 +33,7 @@ from audit.models import (
 )
 from tests.factories import UserFactory, WorkspaceFactory
 from workspaces import services as workspace_services
+from workspaces.actors import SystemActor
 from workspaces.models import Workspace
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -13,7 +13,6 @@ import pytest
 from django.db import transaction
 
 from audit import services
-from audit.actors import SystemActor
 from audit.chain import entry_hash
 from audit.export import audit_export_to_file
 from audit.models import AuditEntry, AuditSigningKey
@@ -21,6 +20,7 @@ from audit.offline import ExportFormatError, main, verify_export
 from audit.signed_note import Checkpoint, Signer, generate_signer, sign_checkpoint
 from tracklayer import keyring
 from workspaces import services as workspace_services
+from workspaces.actors import SystemActor
 
 ROOT = Path(__file__).resolve().parents[2]
 ACTOR = SystemActor("tests")

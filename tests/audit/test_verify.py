@@ -7,7 +7,6 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from audit import selectors, services
-from audit.actors import SystemActor
 from audit.chain import entry_hash
 from audit.exceptions import AuditIntegrityError
 from audit.merkle import frontier_append, frontier_root, leaf_hash, root_from_leaf_hashes
@@ -15,6 +14,7 @@ from audit.models import AuditCheckpoint, AuditEntry, AuditLogHead, AuditSigning
 from audit.signed_note import Checkpoint, Signer, generate_signer, sign_checkpoint
 from tests.audit.tampering import as_owner_without_triggers
 from tests.factories import WorkspaceFactory
+from workspaces.actors import SystemActor
 
 ACTOR = SystemActor("tests")
 

@@ -15,7 +15,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audit import selectors, services
-from audit.actors import SystemActor
 from audit.chain import entry_hash
 from audit.merkle import frontier_append, frontier_root, leaf_hash, root_from_leaf_hashes
 from audit.models import AuditCheckpoint, AuditEntry, AuditLogHead, AuditSigningKey
@@ -23,6 +22,7 @@ from audit.signed_note import Checkpoint, Signer, generate_signer, sign_checkpoi
 from audit.verify import LEAF_BLOCK, StreamingTree, verify_log
 from tests.audit.tampering import as_owner_without_triggers
 from tests.factories import WorkspaceFactory
+from workspaces.actors import SystemActor
 
 ORIGIN = "tracklayer.test/fast"
 

@@ -10,13 +10,13 @@ from django.db import connection, transaction
 from django.db.utils import DatabaseError
 from django.utils import timezone
 
-from audit.actors import SystemActor
 from audit.canonical import canonical_json, rfc3339
 from audit.chain import ChainBreak, chain_breaks
 from audit.exceptions import AuditError, AuditPayloadError
 from audit.models import AuditEntry, AuditLogHead
 from audit.services import audit_log_open, audit_record
 from tests.factories import UserFactory, WorkspaceFactory
+from workspaces.actors import SystemActor
 from workspaces.models import Workspace
 
 ACTOR = SystemActor("tests")

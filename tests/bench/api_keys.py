@@ -7,8 +7,8 @@ from unittest import mock
 from django.conf import settings
 from django.core.cache import cache
 
-from audit.actors import SystemActor
 from workspaces import keys
+from workspaces.actors import SystemActor
 from workspaces.auth.api_keys import api_key_authenticate
 from workspaces.services import api_key_create, workspace_create
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 
 from django.db import DatabaseError, connection, transaction
 
-from audit.actors import SystemActor
 from audit.models import AuditEntry
 from audit.selectors import audit_chain_breaks, audit_head
 from audit.services import AuditEvent, audit_record, audit_record_many
+from workspaces.actors import SystemActor
 from workspaces.models import Workspace
 from workspaces.services import workspace_create
 

@@ -27,12 +27,12 @@ from contextlib import contextmanager
 
 from django.db import connection, transaction
 
-from audit.actors import actor_ref
 from audit.canonical import canonical_json, rfc3339
 from audit.chain import entry_hash
 from audit.merkle import frontier_append, leaf_hash
 from audit.models import AuditEntry, AuditLogHead, AuditMerkleNode
 from audit.services import MATERIAL_VERSION
+from workspaces.actors import actor_ref
 
 CHUNK = 50_000  # entries per COPY; their tree nodes follow in a COPY of their own
 CROSS_CHECK_EVERY = 997  # prime, so the checked idx fall on every residue of CHUNK and 1000

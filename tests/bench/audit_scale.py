@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 from django.db import connection
 
-from audit.actors import SystemActor
 from audit.merkle import ProofError, verify_consistency, verify_inclusion
 from audit.models import AuditCheckpoint, AuditEntry, AuditMerkleNode
 from audit.selectors import audit_consistency_proof, audit_inclusion_proof, audit_verify
 from audit.services import audit_checkpoint_sign, audit_signing_key_ensure
 from tests.bench.audit_loader import bulk_append
+from workspaces.actors import SystemActor
 from workspaces.models import Workspace
 from workspaces.services import workspace_create
 

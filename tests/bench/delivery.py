@@ -22,7 +22,6 @@ import orjson
 from django.conf import settings
 from django.utils import timezone
 
-from audit.actors import SystemActor
 from destinations import runtime
 from destinations.ingestion import IngestionConfig, Prepared, prepare_event
 from destinations.models import Delivery, Destination, IngestionSettings
@@ -31,6 +30,7 @@ from destinations.store import WriteRequest, events_write
 from destinations.tasks import destination_deliver_enqueue
 from privacy.selectors import consent_config_get
 from tests.bench.report import Row, percentile
+from workspaces.actors import SystemActor
 from workspaces.services import workspace_create
 
 ACTOR = SystemActor("bench")

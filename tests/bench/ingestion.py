@@ -20,7 +20,6 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from audit.actors import SystemActor
 from destinations.models import Event, IngestionSettings
 from tests.bench.ingest_server import (
     CANDIDATES,
@@ -29,6 +28,7 @@ from tests.bench.ingest_server import (
     ServerConfig,
     process_cpu_seconds,
 )
+from workspaces.actors import SystemActor
 from workspaces.models import ApiKeyEnvironment
 from workspaces.services import api_key_create, workspace_create
 

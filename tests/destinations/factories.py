@@ -12,10 +12,10 @@ import factory
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
-from audit.actors import SystemActor
 from destinations.models import Delivery, DeliveryAttempt, Destination
 from destinations.services_destinations import destination_create
 from tests.factories import EventFactory
+from workspaces.actors import SystemActor
 
 FACTORY_ACTOR = SystemActor("tests")
 

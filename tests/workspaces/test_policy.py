@@ -5,11 +5,11 @@ import datetime as dt
 import pytest
 from django.core import mail
 
-from audit.actors import SystemActor
 from audit.models import AuditEntry
 from tests.factories import UserFactory
 from tracklayer.exceptions import PermissionDeniedError
 from workspaces import policy, services
+from workspaces.actors import SystemActor
 from workspaces.models import ApiKey, ApiKeyRole, Invitation, Membership, Workspace
 from workspaces.policy import Action
 

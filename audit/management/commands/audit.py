@@ -11,8 +11,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from audit import export, offline, selectors, services
-from audit.actors import SystemActor
 from tracklayer.exceptions import DomainError
+from workspaces.actors import SystemActor
 from workspaces.models import Workspace
 
 ACTOR = SystemActor("cli")

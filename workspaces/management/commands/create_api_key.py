@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.actors import SystemActor
 from tracklayer.exceptions import DomainError
 from workspaces import services
+from workspaces.actors import SystemActor
 from workspaces.models import ApiKeyEnvironment, ApiKeyRole, Workspace
 
 

@@ -13,8 +13,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from audit.actors import SystemActor
 from workspaces import keys, services
+from workspaces.actors import SystemActor
 from workspaces.models import (
     ApiKey,
     ApiKeyEnvironment,

@@ -3,6 +3,8 @@
 
 from dataclasses import dataclass
 
+from workspaces.models import ApiKey, User
+
 
 @dataclass(frozen=True)
 class SystemActor:
@@ -14,8 +16,6 @@ class SystemActor:
 def actor_ref(actor) -> str:
     if isinstance(actor, SystemActor):
         return f"system:{actor.component}"
-    from workspaces.models import ApiKey, User
-
     if isinstance(actor, User):
         return f"user:{actor.public_id}"
     if isinstance(actor, ApiKey):
