@@ -20,7 +20,7 @@ class WhoAmIApi(WorkspaceApi):
         key_id = serializers.CharField(source="public_id")
         key_prefix = serializers.CharField(source="display_prefix")
         role = serializers.CharField()
-        expires_at = serializers.DateTimeField()
+        expires_at = serializers.DateTimeField(allow_null=True, help_text="null: never expires.")
 
     @extend_schema(responses=OutputSerializer, tags=["workspace"])
     def get(self, request):

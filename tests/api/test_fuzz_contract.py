@@ -37,7 +37,6 @@ import requests
 from django.core.servers.basehttp import WSGIRequestHandler
 from django.test import override_settings
 
-from audit.actors import SystemActor
 from audit.models import AuditEntry
 from audit.services import audit_checkpoint_sign
 from destinations import runtime
@@ -45,8 +44,10 @@ from destinations.local_platforms.server import LocalPlatforms
 from destinations.models import Destination, Event
 from destinations.services_destinations import destination_create
 from destinations.store import events_writer_stop
+from tests.destinations.factories import DeliveryAttemptFactory, DeliveryFactory
 from tests.factories import EventFactory, WorkspaceFactory
 from workspaces import services as workspace_services
+from workspaces.actors import SystemActor
 from workspaces.models import ApiKeyRole
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -91,9 +92,9 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403",
 """
 
 
-def _key(workspace, role):
+def _key(workspace, role, **options):
     _, token = workspace_services.api_key_create(
-        workspace=workspace, actor=ACTOR, name=f"fuzz {role}", role=role
+        workspace=workspace, actor=ACTOR, name=f"fuzz {role}", role=role, **options
     )
     return token
 
@@ -132,6 +133,21 @@ def _destinations(workspace, receiver: str) -> dict[str, Destination]:
             secrets=secrets,
         )
     return made
+
+
+def _delivery_log(destination: Destination, event) -> None:
+    """A delivery log to read and replay: delivered (with attempts, one failed), pending, and a
+    dead letter — the delivery engine's rows as it leaves them."""
+    delivered = DeliveryFactory(
+        destination=destination, event=event, status="delivered", attempts=2
+    )
+    DeliveryAttemptFactory(delivery=delivered, status_code=503, outcome="retry", error="HTTP 503")
+    DeliveryAttemptFactory(delivery=delivered)
+    DeliveryFactory(destination=destination)
+    dead = DeliveryFactory(
+        destination=destination, status="dead", attempts=10, dead_reason="HTTP 400"
+    )
+    DeliveryAttemptFactory(delivery=dead, status_code=None, outcome="dead", error="timeout")
 
 
 def _with_examples(schema: dict, *, destination_ids: list[str], message_id: str) -> dict:
@@ -179,13 +195,15 @@ def test_the_api_keeps_its_contract_under_fuzzing(live_server, tmp_path, capsys,
     keys = {
         "TL_FUZZ_WRITE_KEY": _key(workspace, ApiKeyRole.WRITE),
         "TL_FUZZ_AUDIT_KEY": _key(workspace, ApiKeyRole.AUDIT),
-        "TL_FUZZ_ADMIN_KEY": _key(workspace, ApiKeyRole.ADMIN),
+        # One that never expires, so /v1/whoami answers the null its schema allows.
+        "TL_FUZZ_ADMIN_KEY": _key(workspace, ApiKeyRole.ADMIN, expires_at=None),
     }
     audit_checkpoint_sign(workspace=workspace, actor=ACTOR)  # so the checkpoint answers 200
     event = EventFactory(workspace=workspace)
 
     with LocalPlatforms() as platforms:
         destinations = _destinations(workspace, platforms.url)
+        _delivery_log(destinations["webhook"], event)
         other_destination = destination_create(
             workspace=other,
             actor=ACTOR,

@@ -74,6 +74,10 @@ def test_an_events_null_times_are_nullable(schema):
     assert event["sentAt"]["nullable"] is True
 
 
+def test_a_key_that_never_expires_is_a_null_expiry(schema):
+    assert schema["components"]["schemas"]["WhoAmIOutput"]["properties"]["expires_at"]["nullable"]
+
+
 def test_the_delivery_filters_declare_their_limits(schema):
     parameters = {
         p["name"]: p["schema"] for p in schema["paths"]["/v1/deliveries"]["get"]["parameters"]
