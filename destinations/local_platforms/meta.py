@@ -1,7 +1,11 @@
 """A local Meta Conversions API: ``POST /meta/v25.0/<pixel_id>/events?access_token=…``.
 
-It checks what the real endpoint checks (docs/destinations-meta-tiktok.md) and answers with
-Graph API bodies. Like Meta, it refuses the whole request when one event is invalid:
+Written from Meta's published pages (listed below), importing nothing from the adapter it
+checks (``destinations.adapters.meta``) or any other TrackLayer package: its limits, field lists
+and error bodies are its own copies, so an adapter bug is refused here, not agreed with. It
+answers with Graph API error bodies [M6]. Like Meta, it refuses the whole request when one event
+is invalid ("If any event_time in data is greater than 7 days in the past, we return an error
+for the entire request and process no events" [M2]):
 
 - wrong method or path: Graph's ``code 100 / subcode 33`` or ``code 2500`` error;
 - no access token: ``code 104``; a token that does not start with ``EAA``: ``code 190``;
@@ -15,10 +19,36 @@ Graph API bodies. Like Meta, it refuses the whole request when one event is inva
   ``quantity``, ``item_price``, ``delivery_category``): ``code 100``. The list is this
   module's own copy, not the adapter's: a stand-in that imported it would agree with any bug.
 
-Accepted: ``{"events_received": n, "messages": [], "fbtrace_id": …}``, and the events are
+Accepted: ``{"events_received": n, "messages": [], "fbtrace_id": …}`` [M10], and the events are
 recorded (``GET /__received/meta``). Control modes: ``error`` answers Graph's transient
-``code 2`` body with the chosen status, ``rate_limit`` a 429 with ``Retry-After`` and the
-throttling body (``code 17``), ``timeout`` never answers in time.
+``code 2`` body [M6] with the chosen status, ``rate_limit`` a 429 with ``Retry-After`` and the
+throttling body (``code 17``, subcode 2446079 [M8]), ``timeout`` never answers in time.
+
+Rules and where they come from (the same labels as docs/destinations-meta-tiktok.md):
+
+- endpoint, ``access_token`` parameter, "up to 1,000 events" in ``data``, 7 days [M1]:
+  https://developers.facebook.com/docs/marketing-api/conversions-api/using-the-api
+- ``event_name``, ``event_time`` (Unix seconds), ``user_data`` and ``action_source`` required;
+  the ``action_source`` values [M2]:
+  https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/server-event
+- "Website events … require the client_user_agent, action_source, and event_source_url" [M3]:
+  https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/
+- customer information: "at least one of the following user_data parameters", which are hashed
+  (``em``, ``ph``, ``fn``, ``ln``, ``ge``, ``db``, ``ct``, ``st``, ``zp``, ``country``) [M4]:
+  https://developers.facebook.com/docs/marketing-api/conversions-api/parameters/customer-information-parameters
+- error bodies (``message``, ``type``, ``code``, ``error_subcode``, ``error_user_title``,
+  ``error_user_msg``, ``fbtrace_id``; code 2 transient, 190 token) [M6]:
+  https://developers.facebook.com/docs/graph-api/guides/error-handling
+- throttling (code 17 / 2446079) [M8]: https://developers.facebook.com/docs/marketing-apis/rate-limiting
+- the answer ``{events_received, messages, fbtrace_id}`` [M10]:
+  https://developers.facebook.com/documentation/ads-commerce/marketing-api/reference/ads-pixel/events
+- ``contents`` fields ``id``, ``quantity``, ``item_price``, ``delivery_category`` [M13]:
+  https://developers.facebook.com/documentation/ads-commerce/conversions-api/parameters
+- subcode 2804003 "Event Timestamp Too Old" and subcode 33, as Meta answers them in practice
+  (RudderStack's recorded Graph answers) [R1]: https://github.com/rudderlabs/rudder-transformer
+
+Ours (not Meta's published behaviour): codes 104 and 190 for a missing or non-``EAA`` token are
+Graph's general token errors; the messages and titles of code 100 answers are this module's.
 """
 
 import json

@@ -1,7 +1,10 @@
 """A local TikTok Events API 2.0: ``POST /tiktok/open_api/v1.3/event/track/``.
 
-TikTok's business API answers HTTP 200 with a ``code`` (0 is success) and refuses the whole
-request when something is wrong (docs/destinations-meta-tiktok.md):
+Written from TikTok's published template and sample request and from partner documentation
+(TikTok's own parameter pages were not readable; sources below), importing nothing from the
+adapter it checks (``destinations.adapters.tiktok``) or any other TrackLayer package.
+TikTok's business API answers HTTP 200 with a ``code`` (0 is success) [T4, T5] and refuses the
+whole request when something is wrong:
 
 - wrong path: HTTP 404; wrong method: HTTP 405 (both with TikTok's envelope);
 - no ``Access-Token`` header, or the token ``invalid``: ``code 40105``;
@@ -15,6 +18,25 @@ Accepted: ``{"code": 0, "message": "OK", "request_id": …, "data": {}}``; the e
 recorded (``GET /__received/tiktok``). Control modes: ``error`` answers TikTok's internal
 error (``code 50000``) with the chosen HTTP status, ``rate_limit`` a 429 with ``Retry-After``
 and ``code 40100``, ``timeout`` never answers in time.
+
+Sources (the same labels as docs/destinations-meta-tiktok.md):
+
+- [T1] TikTok's server-side GTM template for the Events API (endpoint, ``Access-Token`` header,
+  ``event_source``/``event_source_id``/``data``, hashed ``email``/``phone``/``external_id``):
+  https://github.com/tiktok/gtm-template-eapi
+- [T2] TikTok's Events Manager sample request for ``/open_api/v1.3/event/track/`` ("must be
+  hashed with SHA-256", ``event_time`` "Use unix timestamp"), as published at
+  https://cozyclimb.store
+- [T4] RudderStack's TikTok handler (codes 0 and 20001 success, 40100 throttled, 40002
+  aborted): https://github.com/rudderlabs/rudder-transformer
+- [T5] TikTok API for Business return codes (40001, 40002, 40100, 40105), via
+  https://help.sleekflow.io/en_US/tiktok-business-messaging/troubleshooting-your-tiktok-business-messaging-channels
+- [T6] Tealium's Events 2.0 connector (at most 50 events a request):
+  https://docs.tealium.com/server-side-connectors/tiktok-events-connector/
+
+Ours: the 50-event batch (a partner's limit, not TikTok's published one), the 7-day age limit
+(TikTok's was not found), the ``event_source`` values ``web``/``app``/``offline``/``crm`` (from
+Tealium's "report App, Web, Offline, or CRM events" [T6]), and the messages.
 """
 
 import json

@@ -1,11 +1,28 @@
 """A local webhook receiver, written the way docs/destinations-ga4-webhook.md asks receivers to
 be: ``POST /webhook/hooks/<anything>``.
 
-- It verifies ``X-TrackLayer-Signature`` over the raw body with the secret ``whsec_demo``, or
-  the one given as ``?secret=…`` (several: ``?secret=a,b``, as a receiver rotating its own
-  secret would hold both): a missing, wrong or stale signature gets ``401``.
+It checks the signature with its own code, written from the documented scheme (the
+"Signature" section of docs/destinations-ga4-webhook.md), not with the adapter's
+``verify_signature``: a receiver that shared the sender's code would accept whatever the sender
+gets wrong. The scheme, as documented:
+
+- ``X-TrackLayer-Signature: t=<unix seconds>,v1=<signature>[,v1=<signature>…]``;
+- ``signature`` is the lowercase hex HMAC-SHA256, keyed with the signing secret, of the bytes
+  ``<t>`` + ``.`` + ``<raw body>``;
+- a receiver compares in constant time against every ``v1`` and accepts if any matches, refuses
+  a ``t`` more than 5 minutes from its clock either way, and ignores other schemes (``v0=``,
+  a future ``v2=``).
+
+Where the docs are silent this receiver is strict (ours): a ``t`` that is not plain digits, a
+second ``t``, an item without ``=`` or an empty header is refused; spaces around items are
+allowed (the docs' own examples vary).
+
+- The secret is ``whsec_demo``, or the one given as ``?secret=…`` (several: ``?secret=a,b``, as a
+  receiver rotating its own secret would hold both): a missing, wrong or stale signature gets
+  ``401``.
 - A body that is not a TrackLayer batch, or whose ``X-TrackLayer-Event-Count`` or
-  ``Idempotency-Key`` does not match it, gets ``400``.
+  ``Idempotency-Key`` does not match it, gets ``400`` (the "The request" and "Idempotency"
+  sections of the same page).
 - A batch whose ``Idempotency-Key`` it has already accepted gets ``200`` again and is not
   accepted twice: a redelivery after a lost answer is harmless.
 
@@ -13,15 +30,54 @@ Each accepted event is recorded as sent, plus ``_hook`` (the path), ``_batch`` (
 and ``_idempotency_key``.
 """
 
+import hashlib
+import hmac
 import json
 import threading
 import time
 
-from destinations.adapters.webhook import verify_signature
 from destinations.local_platforms.server import PlatformState, Reply, failure
 
 DEMO_SECRET = "whsec_demo"  # noqa: S105 - the documented secret of the local demo receiver
+TOLERANCE_SECONDS = 5 * 60  # "more than 5 minutes from its own clock, either way"
 EVENT_KEYS = ("messageId", "event_id", "type", "event", "timestamp", "consent")
+
+
+def signature_valid(
+    secrets: list[str], header: str, body: bytes, *, now: float | None = None
+) -> bool:
+    """Whether ``header`` (``X-TrackLayer-Signature``) signs ``body`` with one of ``secrets``,
+    by the documented scheme (see the module's docstring)."""
+    stamp: str | None = None
+    signatures: list[str] = []
+    for item in header.split(",") if header else ():
+        scheme, equals, value = (part.strip() for part in item.partition("="))
+        if not equals:
+            return False  # not "scheme=value": not a header TrackLayer writes
+        if scheme == "t":
+            if stamp is not None:
+                return False  # two timestamps: which one was signed?
+            stamp = value
+        elif scheme == "v1":
+            signatures.append(value)
+        # any other scheme is ignored, as the docs require
+    if stamp is None or not signatures or not (stamp.isascii() and stamp.isdigit()):
+        return False
+    clock = time.time() if now is None else now
+    if abs(clock - int(stamp)) > TOLERANCE_SECONDS:
+        return False
+    message = stamp.encode("ascii") + b"." + body
+    wanted = [
+        hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest().encode("ascii")
+        for secret in secrets
+        if secret
+    ]
+    # Bytes, because compare_digest refuses non-ASCII text (a forged header may hold some);
+    # every comparison is made, so the time taken says nothing about which one matched.
+    matches = [
+        hmac.compare_digest(given.encode("utf-8"), want) for given in signatures for want in wanted
+    ]
+    return any(matches)
 
 
 def _batch_problem(payload: object, headers: dict) -> str | None:
@@ -71,7 +127,7 @@ class WebhookPlatform:
         if method != "POST":
             return Reply(405, b"", {"Allow": "POST"})
         secrets = [s for s in (query.get("secret") or DEMO_SECRET).split(",") if s]
-        if not verify_signature(secrets, headers.get("x-tracklayer-signature", ""), body):
+        if not signature_valid(secrets, headers.get("x-tracklayer-signature", ""), body):
             return Reply.json(401, {"error": "invalid or stale signature"})
         try:
             payload = json.loads(body)
