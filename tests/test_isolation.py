@@ -5,10 +5,14 @@ to; a URL that fits no category below makes ``test_every_url_is_classified`` fai
 is classified on purpose.
 """
 
+from urllib.parse import urlencode
+
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from audit.models import AuditEntry
+from audit import services as audit_services
+from audit.models import AuditEntry, AuditLogHead
+from tests.destinations.factories import DeliveryFactory, DestinationFactory
 from tests.factories import EventFactory, MembershipFactory
 from workspaces import services
 from workspaces.models import ApiKeyRole, Role
@@ -73,19 +77,133 @@ API_URLS = [
 ]
 
 
+# What the workspace's own admin gets at each dashboard URL with the request the walk sends:
+# the positive control, so a URL that answers 404 to everyone cannot pass for isolated.
+# ``(GET, POST)``; 405 where the view takes only the other method, 422/400 where the walk's
+# form data is not valid for that form.
+DASHBOARD_OWNER_STATUS = {
+    "audit:checkpoint": (405, 200),
+    "audit:compliance": (200, 400),
+    "audit:export-now": (405, 400),
+    "audit:lock": (405, 200),
+    "audit:log": (200, 200),
+    "audit:unlock": (405, 409),
+    "audit:verify": (405, 200),
+    "dashboard:api-key-create": (405, 200),
+    "dashboard:api-key-revoke": (405, 200),
+    "dashboard:api-key-rotate": (405, 200),
+    "dashboard:api-keys": (200, 200),
+    "dashboard:invitation-revoke": (405, 200),
+    "dashboard:member-change-role": (405, 200),
+    "dashboard:member-invite": (405, 200),
+    "dashboard:member-remove": (405, 200),
+    "dashboard:members": (200, 200),
+    "dashboard:overview": (200, 200),
+    "dashboard:settings": (200, 302),
+    "destinations:dead-letters": (200, 405),
+    "destinations:dead-letters-replay": (405, 302),
+    "destinations:deliveries": (200, 405),
+    "destinations:delivery-detail": (200, 405),
+    "destinations:delivery-replay": (405, 302),
+    "destinations:destination-create": (200, 200),
+    "destinations:destination-delete": (405, 302),
+    "destinations:destination-edit": (200, 405),
+    "destinations:destination-pause": (405, 302),
+    "destinations:destination-resume": (405, 302),
+    "destinations:destination-test": (405, 200),
+    "destinations:destination-update": (405, 422),
+    "destinations:destinations": (200, 405),
+    "destinations:event-detail": (200, 405),
+    "destinations:events": (200, 405),
+    "destinations:events-table": (200, 405),
+    "destinations:ingestion-settings": (200, 422),
+    "destinations:tracking-plan": (200, 405),
+    "destinations:tracking-plan-delete": (405, 422),
+    "destinations:tracking-plan-event-remove": (405, 422),
+    "destinations:tracking-plan-event-save": (405, 422),
+    "destinations:tracking-plan-export": (200, 405),
+    "destinations:tracking-plan-import": (405, 422),
+    "destinations:tracking-plan-mode": (405, 422),
+    "privacy:consent": (200, 405),
+    "privacy:consent-general": (405, 422),
+    "privacy:consent-policy": (405, 422),
+    "privacy:consent-tester": (200, 405),
+}
+
+# The same for the API, per method and key role ``(admin, write, audit)``: 403 where the role
+# may not, 405 where the route does not take the method, 400 where the walk's body or query is
+# not valid there. The key names the workspace, so another workspace's key gets the same answer
+# about its own workspace, except where the URL names one of the victim's objects:
+# API_OUTSIDER_STATUS lists those.
+NOT_ALLOWED = (405, 405, 405)
+FORBIDDEN = (403, 403, 403)
+INGESTION = {"get": NOT_ALLOWED, "post": (400, 400, 403)}
+ADMIN_ONLY = {"get": (200, 403, 403), "post": (405, 403, 403)}
+ADMIN_ACTION = {"get": (405, 403, 403), "post": (200, 403, 403)}
+AUDIT_READ = {"get": (200, 403, 200), "post": (405, 403, 405)}
+API_OWNER_STATUS = {
+    "api:audit-checkpoint": AUDIT_READ,
+    "api:audit-event-create": {"get": (405, 403, 405), "post": (201, 403, 201)},
+    "api:audit-proof-consistency": AUDIT_READ,
+    "api:audit-proof-inclusion": AUDIT_READ,
+    "api:audit-verify": AUDIT_READ,
+    "api:deliveries": ADMIN_ONLY,
+    "api:deliveries-replay": {"get": (405, 403, 403), "post": (400, 403, 403)},
+    "api:destination-detail": ADMIN_ONLY,
+    "api:destination-pause": ADMIN_ACTION,
+    "api:destination-resume": {"get": (405, 403, 403), "post": (409, 403, 403)},
+    "api:destination-test": ADMIN_ACTION,
+    "api:destinations": {"get": (200, 403, 403), "post": (400, 403, 403)},
+    "api:event-detail": ADMIN_ONLY,
+    "api:events": INGESTION,
+    "api:member-list": ADMIN_ONLY,
+    "api:unknown": {"get": (404, 404, 404), "post": (404, 404, 404)},  # the JSON 404 itself
+    "api:whoami": {"get": (200, 200, 200), "post": NOT_ALLOWED},
+    **{
+        f"api:segment-{path}": INGESTION
+        for path in (
+            *("track", "identify", "page", "screen", "group", "alias", "batch", "import"),
+            *("t", "i", "p", "s", "g", "a", "b"),  # analytics.js short paths
+        )
+    },
+}
+API_OUTSIDER_STATUS = {
+    # (name, method, role): what a key of another workspace gets where the owner's key succeeds
+    ("api:audit-checkpoint", "get", ApiKeyRole.ADMIN): 404,  # its own log has no checkpoint
+    ("api:audit-checkpoint", "get", ApiKeyRole.AUDIT): 404,
+    ("api:audit-proof-consistency", "get", ApiKeyRole.ADMIN): 400,  # beyond its own log
+    ("api:audit-proof-consistency", "get", ApiKeyRole.AUDIT): 400,
+    ("api:audit-proof-inclusion", "get", ApiKeyRole.ADMIN): 400,
+    ("api:audit-proof-inclusion", "get", ApiKeyRole.AUDIT): 400,
+    ("api:destination-detail", "get", ApiKeyRole.ADMIN): 404,
+    ("api:destination-pause", "post", ApiKeyRole.ADMIN): 404,
+    ("api:destination-resume", "post", ApiKeyRole.ADMIN): 404,
+    ("api:destination-test", "post", ApiKeyRole.ADMIN): 404,
+    ("api:event-detail", "get", ApiKeyRole.ADMIN): 404,
+}
+API_ROLES = (ApiKeyRole.ADMIN, ApiKeyRole.WRITE, ApiKeyRole.AUDIT)
+
+
+def test_every_walked_url_has_its_owner_status_written_down():
+    dashboard = {p.values[0] for p in WORKSPACE_URLS}
+    api = {p.values[0] for p in API_URLS}
+    assert (dashboard, api) == (set(DASHBOARD_OWNER_STATUS), set(API_OWNER_STATUS))
+
+
 @pytest.fixture
 def victim(workspace, admin_user, make_api_key, system_actor):
-    """A workspace with a member, a pending invitation and a key — everything a URL can name."""
+    """A workspace with a member, a pending invitation, a key, an event, a destination with a
+    dead delivery and a signed checkpoint — everything a URL can name."""
     member = MembershipFactory(workspace=workspace, role=Role.EDITOR, user__name="Secret Member")
     invitation, _token = services.member_invite(
         workspace=workspace, actor=system_actor, email="hidden@victim.test", role=Role.VIEWER
     )
     key, _token = make_api_key(workspace, role=ApiKeyRole.ADMIN, name="Victim key")
     event = EventFactory(workspace=workspace, message_id="victim-message-1", name="Victim Event")
-    from tests.destinations.factories import DeliveryFactory, DestinationFactory
-
     destination = DestinationFactory(workspace=workspace, name="Victim Destination")
     delivery = DeliveryFactory(destination=destination, event=event, status="dead")
+    audit_services.audit_checkpoint_sign(workspace=workspace, actor=system_actor)
+    size = AuditLogHead.objects.get(workspace=workspace).size
     return {
         "workspace": workspace,
         "kwargs": {
@@ -98,6 +216,8 @@ def victim(workspace, admin_user, make_api_key, system_actor):
             "destination_id": destination.public_id,
             "delivery_id": delivery.pk,
         },
+        # Proofs about the victim's last entry: valid for its log, beyond another's
+        "query": {"index": size - 1, "first": size},
         "markers": [
             workspace.name,
             workspace.public_id,
@@ -120,6 +240,31 @@ def _assert_no_markers(response, markers):
     assert leaked == [], f"{response.request['PATH_INFO']} disclosed {leaked}"
 
 
+def _url(victim, name, pattern) -> str:
+    keys = set(pattern.pattern.converters)
+    return reverse(name, kwargs={k: v for k, v in victim["kwargs"].items() if k in keys})
+
+
+def _audit_size(victim) -> int:
+    return AuditEntry.objects.filter(workspace=victim["workspace"]).count()
+
+
+# Plausible form data for every dashboard form
+DASHBOARD_POST = {
+    "role": "admin",
+    "name": "Pwned",
+    "email": "x@evil.test",
+    "grace": "0",
+    "environment": "live",
+    "expires_in": "90",
+}
+
+
+def _dashboard_request(client, victim, name, pattern, method):
+    url = _url(victim, name, pattern)
+    return getattr(client, method)(url, DASHBOARD_POST if method == "post" else None)
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize(("name", "pattern"), WORKSPACE_URLS)
 @pytest.mark.parametrize("method", ["get", "post"])
@@ -128,63 +273,76 @@ def test_dashboard_url_is_404_for_a_member_of_another_workspace(
 ):
     # Given an admin of another workspace, signed in
     client.force_login(other_admin_user)
-    keys = set(pattern.pattern.converters)
-    url = reverse(name, kwargs={k: v for k, v in victim["kwargs"].items() if k in keys})
-    audit_before = AuditEntry.objects.filter(workspace=victim["workspace"]).count()
+    audit_before = _audit_size(victim)
 
     # When they request the victim workspace's URL (POST with plausible form data)
-    data = {
-        "role": "admin",
-        "name": "Pwned",
-        "email": "x@evil.test",
-        "grace": "0",
-        "environment": "live",
-        "expires_in": "90",
-    }
-    response = getattr(client, method)(url, data if method == "post" else None)
+    response = _dashboard_request(client, victim, name, pattern, method)
 
     # Then it does not exist for them, it says nothing, and nothing changed
     assert response.status_code == 404
     _assert_no_markers(response, victim["markers"])
-    assert AuditEntry.objects.filter(workspace=victim["workspace"]).count() == audit_before
+    assert _audit_size(victim) == audit_before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("name", "pattern"), WORKSPACE_URLS)
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_dashboard_url_answers_the_workspaces_own_admin(
+    client, victim, admin_user, name, pattern, method
+):
+    """The 404s above come from isolation, not from broken URLs: the same request by the
+    workspace's own admin gets the page (or the form's own answer)."""
+    client.force_login(admin_user)
+
+    response = _dashboard_request(client, victim, name, pattern, method)
+
+    expected = DASHBOARD_OWNER_STATUS[name][0 if method == "get" else 1]
+    assert response.status_code == expected
+
+
+def _api_request(api_client, victim, token, name, pattern, method):
+    data = {"event_type": "x", "resource_id": victim["kwargs"]["key_id"], "payload": {}}
+    return getattr(api_client, method)(
+        f"{_url(victim, name, pattern)}?{urlencode(victim['query'])}",
+        data if method == "post" else None,
+        format="json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("name", "pattern"), API_URLS)
-@pytest.mark.parametrize("role", [ApiKeyRole.ADMIN, ApiKeyRole.WRITE, ApiKeyRole.AUDIT])
+@pytest.mark.parametrize("role", API_ROLES)
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_api_url_never_shows_or_changes_another_workspace(
     api_client, victim, other_workspace, make_api_key, name, pattern, role, method
 ):
     _key, token = make_api_key(other_workspace, role=role)
-    keys = set(pattern.pattern.converters)
-    audit_before = AuditEntry.objects.filter(workspace=victim["workspace"]).count()
-    data = {"event_type": "x", "resource_id": victim["kwargs"]["key_id"], "payload": {}}
-    response = getattr(api_client, method)(
-        reverse(name, kwargs={k: v for k, v in victim["kwargs"].items() if k in keys}),
-        data if method == "post" else None,
-        format="json",
-        HTTP_AUTHORIZATION=f"Bearer {token}",
-    )
-    # 400: a required parameter is missing; 405: the URL does not take this method
-    assert response.status_code in (200, 201, 400, 403, 404, 405)
+    audit_before = _audit_size(victim)
+
+    response = _api_request(api_client, victim, token, name, pattern, method)
+
+    owner_status = API_OWNER_STATUS[name][method][API_ROLES.index(role)]
+    assert response.status_code == API_OUTSIDER_STATUS.get((name, method, role), owner_status)
     _assert_no_markers(response, [m for m in victim["markers"] if m != victim["kwargs"]["key_id"]])
-    assert AuditEntry.objects.filter(workspace=victim["workspace"]).count() == audit_before
+    assert _audit_size(victim) == audit_before
     if response.status_code == 200 and "workspace_id" in response.json():
         assert response.json()["workspace_id"] == other_workspace.public_id
 
 
 @pytest.mark.django_db
-def test_the_same_urls_work_for_a_member(client, victim, admin_user):
-    """The 404s above come from isolation, not from broken URLs: the owner gets pages."""
-    client.force_login(admin_user)
-    for route, name, pattern in project_urls():
-        if _category(route, name) != "workspace":
-            continue
-        keys = set(pattern.pattern.converters)
-        url = reverse(name, kwargs={k: v for k, v in victim["kwargs"].items() if k in keys})
-        if name.endswith(("members", "api-keys", "settings", "overview", "log")):
-            assert client.get(url).status_code == 200, url
+@pytest.mark.parametrize(("name", "pattern"), API_URLS)
+@pytest.mark.parametrize("role", API_ROLES)
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_api_url_answers_the_workspaces_own_key(
+    api_client, victim, make_api_key, name, pattern, role, method
+):
+    """The positive control for the API: the victim's own key, same request."""
+    _key, token = make_api_key(victim["workspace"], role=role)
+
+    response = _api_request(api_client, victim, token, name, pattern, method)
+
+    assert response.status_code == API_OWNER_STATUS[name][method][API_ROLES.index(role)]
 
 
 @pytest.mark.django_db
