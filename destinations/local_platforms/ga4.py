@@ -35,7 +35,7 @@ What it refuses, as ``validation_behavior: ENFORCE_RECOMMENDATIONS`` would [GA1,
   required") [GA5], or with more than 10 custom parameters ("Item parameters can have a
   maximum of 10 custom parameters") [GA2];
 - no ``client_id`` (required for web streams) [GA1]; a ``user_id`` that is not text of at most
-  256 characters ("Each user ID must be 256 characters or less") [GA7];
+  256 characters ("Each user ID must be 256 characters or less") [GA9];
 - a ``timestamp_micros`` (request or event) older than 72 hours ("Events … can be backdated up
   to 72 hours"; ``ENFORCE_RECOMMENDATIONS`` rejects what ``RELAXED`` re-stamps) [GA2], or more
   than a minute ahead (ours: clock skew);
@@ -55,7 +55,7 @@ Sources (read through the search tool's stored copies, December 2026):
 - [GA5] Events reference, ``purchase`` items:
   https://developers.google.com/analytics/devguides/collection/protocol/ga4/reference/events
 - [GA6] [GA4] Event naming rules: https://support.google.com/analytics/answer/13316687
-- [GA7] User-ID: https://support.google.com/analytics/answer/9213390 and /answer/16757557
+- [GA9] User-ID: https://support.google.com/analytics/answer/9213390 and /answer/16757557
 - [GA8] [GA4] Event collection limits: https://support.google.com/analytics/answer/9267744
 - [FB1] Firebase ``Parameter`` / ``logEvent`` reference ("The "firebase_", "google_" and "ga_"
   prefixes are reserved"):
@@ -67,7 +67,7 @@ import re
 import time
 from datetime import UTC, datetime, timedelta
 
-from destinations.local_platforms.server import PlatformState, Reply, failure
+from destinations.local_platforms.base import PlatformState, Reply, failure
 
 REJECTED_SECRET = "invalid"  # noqa: S105 - the one secret this stand-in refuses
 
@@ -76,7 +76,7 @@ PARAMS_PER_EVENT = 25  # [GA2]
 CUSTOM_ITEM_PARAMS = 10  # [GA2]
 NAME_LENGTH = 40  # [GA2]
 VALUE_LENGTH = 100  # [GA2]
-USER_ID_LENGTH = 256  # [GA7]
+USER_ID_LENGTH = 256  # [GA9]
 BODY_BYTES = 130_000  # "smaller than 130kB" [GA2]
 BACKDATE = timedelta(hours=72)  # [GA2]
 CLOCK_SKEW = timedelta(minutes=1)  # ours: how far in the future a timestamp may be
@@ -153,9 +153,6 @@ HASHED_LISTS = ("sha256_email_address", "sha256_phone_number")  # [GA4]
 HASHED_ADDRESS = ("sha256_first_name", "sha256_last_name", "sha256_street")  # [GA4]
 CONSENT_VALUES = frozenset({"GRANTED", "DENIED"})  # [GA1]
 
-# A letter (any script), then letters, digits or underscores: Python's \w without digits and _
-# for the first character.
-_NAME = re.compile(r"[^\W\d_]\w*")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
@@ -167,9 +164,10 @@ def _name_shape(name: str) -> str | None:
     """Why ``name`` is not a valid event or parameter name [GA2], or None."""
     if len(name) > NAME_LENGTH:
         return f"Names must be {NAME_LENGTH} characters or fewer."
-    if not name[:1] or not _NAME.match(name[:1]):
+    # Letters and digits of any script [GA6]; "Ⅻ" is a number (isalpha), not a letter.
+    if not name[:1].isalpha():
         return "Names must start with an alphabetic character."
-    if not _NAME.fullmatch(name):
+    if not all(c.isalnum() or c == "_" for c in name):
         return "Names may only contain alpha-numeric characters and underscores."
     return None
 

@@ -57,7 +57,7 @@ import secrets
 import time
 from urllib.parse import parse_qs
 
-from destinations.local_platforms.server import Behaviour, PlatformState, Reply, failure
+from destinations.local_platforms.base import Behaviour, PlatformState, Reply, failure
 
 MAX_EVENTS = 1000
 MAX_AGE_SECONDS = 7 * 86400

@@ -44,7 +44,7 @@ import re
 import secrets
 import time
 
-from destinations.local_platforms.server import Behaviour, PlatformState, Reply, failure
+from destinations.local_platforms.base import Behaviour, PlatformState, Reply, failure
 
 TRACK_PATH = "/open_api/v1.3/event/track/"
 MAX_EVENTS = 50

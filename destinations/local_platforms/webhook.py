@@ -36,7 +36,7 @@ import json
 import threading
 import time
 
-from destinations.local_platforms.server import PlatformState, Reply, failure
+from destinations.local_platforms.base import PlatformState, Reply, failure
 
 DEMO_SECRET = "whsec_demo"  # noqa: S105 - the documented secret of the local demo receiver
 TOLERANCE_SECONDS = 5 * 60  # "more than 5 minutes from its own clock, either way"
