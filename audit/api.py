@@ -58,6 +58,16 @@ class AuditCheckpointApi(WorkspaceApi):
             (200, "text/plain"): OpenApiResponse(OpenApiTypes.STR, description="Signed note"),
             404: OpenApiResponse(ErrorResponse, description="No checkpoint signed yet."),
         },
+        parameters=[
+            OpenApiParameter(
+                "X-Verifier-Key",
+                str,
+                OpenApiParameter.HEADER,
+                response=[200],
+                required=True,
+                description="The note's verifier key (C2SP vkey).",
+            )
+        ],
         tags=["audit"],
     )
     def get(self, request):

@@ -257,6 +257,19 @@ UNSUPPORTED_MEDIA_TYPE = _error("The body is not `application/json` (`unsupporte
 SERVER_ERROR = _error("Never expected: the body shape if it happens (`server_error`).")
 
 
+# Headers the shared answers always carry.
+RETRY_AFTER = {
+    "schema": {"type": "integer", "minimum": 0},
+    "required": True,
+    "description": "Seconds to wait before trying again.",
+}
+WWW_AUTHENTICATE = {
+    "schema": {"type": "string"},
+    "required": True,
+    "description": '`Bearer realm="tracklayer"`',
+}
+
+
 class ApiSchema(AutoSchema):
     """drf-spectacular's schema, plus the error answers the shared machinery sends — so an
     operation documents its own answers and nothing it can send goes undocumented."""
@@ -277,6 +290,14 @@ class ApiSchema(AutoSchema):
         if body is not None and getattr(self.view, "body_required", False):
             body["required"] = True  # no field is required, but some body is
         return body
+
+    def _get_response_headers_for_code(self, status_code, direction="response"):
+        headers = super()._get_response_headers_for_code(status_code, direction)
+        if str(status_code) == "429":
+            headers.setdefault("Retry-After", RETRY_AFTER)
+        elif str(status_code) == "401":
+            headers.setdefault("WWW-Authenticate", WWW_AUTHENTICATE)
+        return headers
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
         schema = super()._map_serializer_field(field, direction, bypass_extensions)

@@ -105,3 +105,11 @@ def test_ingestion_documents_its_event_envelope_and_the_empty_batch(schema):
 def test_a_key_is_bearer_or_basic_not_both_at_once(schema):
     for name, operation in _operations(schema):
         assert operation["security"] == [{"ApiKey": []}, {"ApiKeyBasic": []}], name
+
+
+def test_the_headers_the_shared_answers_carry_are_documented(schema):
+    for name, operation in _operations(schema):
+        assert "Retry-After" in operation["responses"]["429"]["headers"], name
+        assert "WWW-Authenticate" in operation["responses"]["401"]["headers"], name
+    checkpoint = schema["paths"]["/v1/audit/checkpoint"]["get"]["responses"]["200"]
+    assert checkpoint["headers"]["X-Verifier-Key"]["required"] is True
