@@ -22,6 +22,17 @@ Test sends (``POST /v1/destinations/{id}/test``) reach a local receiver: the fuz
 destinations point at the local platform servers (``destinations/local_platforms``), and the
 schema handed to schemathesis carries their ids as path parameter examples — values only, the
 contract is the one the server publishes. The test asserts the receiver saw them.
+
+Ingestion runs through the group-commit writer, as in production; the workspace also holds a
+signed checkpoint and a delivery log (delivered, pending, dead) so that reads and replays answer
+real rows, and its admin key never expires (``expires_at: null``).
+
+``object_level_authorization`` (in ``all``) needs several identities from a Web Fuzzing
+Commons auth file; cross-workspace reads and writes are covered by the bystander workspace
+here and by ``tests/test_isolation.py``, which walks every URL as another workspace.
+
+Figures, on every run: ``schemathesis contract: {"operations", "cases", "failures", …}``.
+Deeper runs: ``FUZZ_MAX_EXAMPLES=300 FUZZ_SEED=7``; extra ``st run`` options: ``FUZZ_ST_ARGS``.
 """
 
 import json
