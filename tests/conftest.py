@@ -14,6 +14,8 @@ from django.db.backends.postgresql.operations import DatabaseOperations
 from rest_framework.test import APIClient
 
 from audit.models import APPEND_ONLY_TABLES
+from destinations import runtime
+from destinations.store import events_writer_stop
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 from workspaces import api_key_cache, services
 from workspaces.actors import SystemActor
@@ -66,6 +68,17 @@ def _empty_cache():
         pytest.fail(f"Tests must use Redis database 14 or 15 (TEST_REDIS_URL), not {database!r}")
     cache.clear()
     api_key_cache._touched.clear()  # this process's once-a-minute ``last_used_at`` gate
+
+
+@pytest.fixture(autouse=True)
+def _fresh_ingestion_runtime():
+    """Each test reads workspaces' ingestion settings afresh (the runtime caches them per
+    process), and the group-commit writer is stopped after it: its own connection would
+    keep the test database open."""
+    runtime.runtime_forget()
+    yield
+    runtime.runtime_forget()
+    events_writer_stop()
 
 
 # --- People and workspaces -------------------------------------------------------------------

@@ -110,18 +110,6 @@ def body_of(request: PlatformRequest) -> dict:
     return json.loads(request.body)
 
 
-@pytest.fixture(scope="module")
-def platforms():
-    with LocalPlatforms() as running:
-        yield running
-
-
-@pytest.fixture
-def ga4(platforms):
-    platforms.server.reset()
-    return platforms
-
-
 def config(platforms: LocalPlatforms, **changes) -> dict:
     return {"measurement_id": MEASUREMENT_ID, "api_base_url": f"{platforms.url}/ga4", **changes}
 
@@ -142,12 +130,12 @@ def problems_logged(platforms) -> list[dict]:
 # --- the request, as documented ------------------------------------------------------------------
 
 
-def test_a_purchase_is_built_as_google_documents_it_and_accepted(ga4):
+def test_a_purchase_is_built_as_google_documents_it_and_accepted(platforms):
     # Given an order with identifiers and Consent Mode signals
     event = make_event()
 
     # When it is built and sent
-    (request,) = build(ga4, [event])
+    (request,) = build(platforms, [event])
     outcomes = deliver(request)
 
     # Then the request is Google's: URL, query, body
@@ -185,15 +173,15 @@ def test_a_purchase_is_built_as_google_documents_it_and_accepted(ga4):
 
     # And Google's 2xx is read as delivered, and the local GA4 recorded the purchase
     assert outcomes == [ItemOutcome(1, Outcome.DELIVERED)]
-    (received,) = ga4.received("ga4")
+    (received,) = platforms.received("ga4")
     assert received["name"] == "purchase" and received["measurement_id"] == MEASUREMENT_ID
     assert received["user_id"] == event.external_id
-    assert problems_logged(ga4) == []
+    assert problems_logged(platforms) == []
 
 
-def test_only_the_hashed_fields_google_documents_hashed_are_sent(ga4):
+def test_only_the_hashed_fields_google_documents_hashed_are_sent(platforms):
     # City, postal code and country are sent in clear to Google; TrackLayer holds only hashes
-    (request,) = build(ga4, [make_event()])
+    (request,) = build(platforms, [make_event()])
     user_data = body_of(request)["user_data"]
 
     address = user_data["address"][0]
@@ -203,16 +191,16 @@ def test_only_the_hashed_fields_google_documents_hashed_are_sent(ga4):
     assert EMAIL.lower() not in request.body.decode()
 
 
-def test_a_value_that_is_not_a_hash_never_leaves(ga4):
+def test_a_value_that_is_not_a_hash_never_leaves(platforms):
     event = make_event(user_data={"em": "jane@example.com", "ph": hashed("ph", "+16505551212")})
 
-    (request,) = build(ga4, [event])
+    (request,) = build(platforms, [event])
 
     assert body_of(request)["user_data"] == {"sha256_phone_number": [hashed("ph", "+16505551212")]}
     assert b"jane@example.com" not in request.body
 
 
-def test_every_built_request_passes_the_validation_server(ga4):
+def test_every_built_request_passes_the_validation_server(platforms):
     events = [
         make_event(1),
         make_event(2, event_name="Product Viewed", properties={"product_id": "A-1", "name": "Tea"}),
@@ -221,11 +209,11 @@ def test_every_built_request_passes_the_validation_server(ga4):
         anonymized(make_event(5)),
     ]
 
-    for request in build(ga4, events):
+    for request in build(platforms, events):
         status, body, _, _ = send(request, url=request.url.replace("/mp/", "/debug/mp/"))
         assert status == 200
         assert json.loads(body) == {"validationMessages": []}
-    assert ga4.received("ga4") == []  # the validation server records nothing
+    assert platforms.received("ga4") == []  # the validation server records nothing
 
 
 def test_client_id_is_stable_per_visitor_scoped_to_the_property_and_never_personal():
@@ -251,13 +239,13 @@ def test_the_tags_own_client_id_is_used_when_the_engine_passes_it():
     assert client_id_for(malformed, MEASUREMENT_ID) != "jane@example.com"
 
 
-def test_anonymized_events_carry_no_user_id_user_data_or_ip_and_are_linked_to_nothing(ga4):
+def test_anonymized_events_carry_no_user_id_user_data_or_ip_and_are_linked_to_nothing(platforms):
     # Given two anonymized events of the same visitor
     one = anonymized(make_event(1))
     two = anonymized(make_event(2, message_id="msg-2"))
 
     # When they are built and sent
-    requests = build(ga4, [one, two])
+    requests = build(platforms, [one, two])
     outcomes = [outcome for request in requests for outcome in deliver(request)]
 
     # Then no identifier leaves, consent is stated as denied, and the query string is gone
@@ -269,20 +257,20 @@ def test_anonymized_events_carry_no_user_id_user_data_or_ip_and_are_linked_to_no
         assert body["events"][0]["params"]["page_location"] == "https://shop.example/checkout"
     assert bodies[0]["client_id"] != bodies[1]["client_id"]
     assert {o.outcome for o in outcomes} == {Outcome.DELIVERED}
-    assert len(ga4.received("ga4")) == 2
+    assert len(platforms.received("ga4")) == 2
 
 
-def test_user_data_is_withheld_when_ad_user_data_is_denied(ga4):
+def test_user_data_is_withheld_when_ad_user_data_is_denied(platforms):
     event = make_event(consent={"consent_mode": {"ad_user_data": False}})
 
-    (request,) = build(ga4, [event])
+    (request,) = build(platforms, [event])
 
     body = body_of(request)
     assert "user_data" not in body
     assert body["consent"] == {"ad_user_data": "DENIED"}
 
 
-def test_custom_parameters_are_snake_case_capped_and_free_of_personal_data(ga4):
+def test_custom_parameters_are_snake_case_capped_and_free_of_personal_data(platforms):
     properties = {
         "email": "jane@example.com",
         "note": "write to jane@example.com",
@@ -296,7 +284,7 @@ def test_custom_parameters_are_snake_case_capped_and_free_of_personal_data(ga4):
     }
     event = make_event(event_name="Plan Chosen", custom_data={}, properties=properties)
 
-    (request,) = build(ga4, [event])
+    (request,) = build(platforms, [event])
     params = body_of(request)["events"][0]["params"]
 
     assert {"email", "note", "first_name", "nested", "ga_campaign"}.isdisjoint(params)
@@ -305,13 +293,13 @@ def test_custom_parameters_are_snake_case_capped_and_free_of_personal_data(ga4):
     assert params["long"] == "x" * 100
     assert len(params) == 25
     assert deliver(request) == [ItemOutcome(1, Outcome.DELIVERED)]
-    assert len(ga4.received("ga4")) == 1
+    assert len(platforms.received("ga4")) == 1
 
 
-def test_a_page_url_holding_an_email_address_loses_its_query(ga4):
+def test_a_page_url_holding_an_email_address_loses_its_query(platforms):
     event = make_event(page_url="https://shop.example/welcome?email=jane%40example.com&x=1")
 
-    (request,) = build(ga4, [event])
+    (request,) = build(platforms, [event])
 
     assert body_of(request)["events"][0]["params"]["page_location"] == (
         "https://shop.example/welcome"
@@ -321,33 +309,33 @@ def test_a_page_url_holding_an_email_address_loses_its_query(ga4):
 # --- batching ------------------------------------------------------------------------------------
 
 
-def test_events_are_split_at_25_per_request_and_all_accepted(ga4):
+def test_events_are_split_at_25_per_request_and_all_accepted(platforms):
     events = [make_event(i, message_id=f"msg-{i}") for i in range(1, 61)]
 
-    requests = build(ga4, events)
+    requests = build(platforms, events)
 
     assert [len(r.delivery_ids) for r in requests] == [25, 25, 10]
     assert [d for r in requests for d in r.delivery_ids] == list(range(1, 61))
     outcomes = [o for r in requests for o in deliver(r)]
     assert [o.delivery_id for o in outcomes] == list(range(1, 61))
     assert {o.outcome for o in outcomes} == {Outcome.DELIVERED}
-    assert len(ga4.received("ga4")) == 60
-    assert problems_logged(ga4) == []
+    assert len(platforms.received("ga4")) == 60
+    assert problems_logged(platforms) == []
 
 
-def test_a_request_carries_the_events_of_one_client_only(ga4):
+def test_a_request_carries_the_events_of_one_client_only(platforms):
     jane = [make_event(i, message_id=f"msg-{i}") for i in (1, 3, 5)]
     john = [
         make_event(i, message_id=f"msg-{i}", anonymous_id="anon-2", external_id="") for i in (2, 4)
     ]
 
-    requests = build(ga4, [jane[0], john[0], jane[1], john[1], jane[2]])
+    requests = build(platforms, [jane[0], john[0], jane[1], john[1], jane[2]])
 
     assert [r.delivery_ids for r in requests] == [(1, 3, 5), (2, 4)]
     assert [body_of(r).get("user_id") for r in requests] == [jane[0].external_id, None]
 
 
-def test_requests_stay_under_130_kb(ga4):
+def test_requests_stay_under_130_kb(platforms):
     products = [
         {"product_id": f"SKU-{n:05d}", "name": "A rather long product name " * 3, "price": 1.5}
         for n in range(200)
@@ -357,13 +345,13 @@ def test_requests_stay_under_130_kb(ga4):
         for i in range(1, 26)
     ]
 
-    requests = build(ga4, events)
+    requests = build(platforms, events)
 
     assert len(requests) > 1
     assert all(len(r.body) < MAX_BODY for r in requests)
     outcomes = [o for r in requests for o in deliver(r)]
     assert {o.outcome for o in outcomes} == {Outcome.DELIVERED}
-    assert len(ga4.received("ga4")) == 25
+    assert len(platforms.received("ga4")) == 25
 
 
 # --- precheck ------------------------------------------------------------------------------------
@@ -379,15 +367,15 @@ def test_events_older_than_72_hours_are_refused_before_sending():
     assert ADAPTER.precheck(make_event(timestamp=now - timedelta(hours=71, minutes=58)), now)
 
 
-def test_an_old_event_sent_anyway_is_dropped_by_ga4_behind_a_2xx(ga4):
+def test_an_old_event_sent_anyway_is_dropped_by_ga4_behind_a_2xx(platforms):
     old = make_event(timestamp=datetime.now(UTC) - timedelta(hours=80))
 
-    (request,) = build(ga4, [old])
+    (request,) = build(platforms, [old])
     status, _, _, _ = send(request)
 
     assert status == 204
-    assert ga4.received("ga4") == []
-    (logged,) = problems_logged(ga4)
+    assert platforms.received("ga4") == []
+    (logged,) = problems_logged(platforms)
     assert logged["validationMessages"][0]["validationCode"] == "VALUE_OUT_OF_BOUNDS"
 
 
@@ -426,11 +414,11 @@ def test_names_and_calls_ga4_refuses_are_refused_before_sending(name, event_type
         ("purchase", "purchase"),
     ],
 )
-def test_valid_names_become_ga4_names(ga4, name, expected):
+def test_valid_names_become_ga4_names(platforms, name, expected):
     event = make_event(event_name=name)
 
     assert ADAPTER.precheck(event, datetime.now(UTC)) is None
-    (request,) = build(ga4, [event])
+    (request,) = build(platforms, [event])
     assert body_of(request)["events"][0]["name"] == expected
 
 
@@ -439,19 +427,19 @@ def test_ga4_name_is_snake_case():
     assert ga4_name("Sign-Up / Step 2") == "sign_up_step_2"
 
 
-def test_an_invalid_event_sent_anyway_is_dropped_behind_a_2xx_and_reported_by_debug(ga4):
+def test_an_invalid_event_sent_anyway_is_dropped_behind_a_2xx_and_reported_by_debug(platforms):
     # Given a batch of one valid and one reserved name (precheck would have refused it)
     good = make_event(1, message_id="msg-1")
     bad = make_event(2, message_id="msg-2", event_name="session_start")
-    (request,) = build(ga4, [good, bad])
+    (request,) = build(platforms, [good, bad])
 
     # When it is sent to /mp/collect: 204, and the reserved one is silently dropped
     assert deliver(request) == [
         ItemOutcome(1, Outcome.DELIVERED),
         ItemOutcome(2, Outcome.DELIVERED),
     ]
-    assert [r["name"] for r in ga4.received("ga4")] == ["purchase"]
-    (logged,) = problems_logged(ga4)
+    assert [r["name"] for r in platforms.received("ga4")] == ["purchase"]
+    (logged,) = problems_logged(platforms)
     assert logged["validationMessages"][0]["validationCode"] == "NAME_RESERVED"
 
     # And the validation server's answer fails exactly the event it names
@@ -479,42 +467,42 @@ def test_a_request_level_validation_message_fails_every_event():
 # --- answers -------------------------------------------------------------------------------------
 
 
-def test_a_wrong_api_secret_is_silent_like_googles(ga4):
-    (request,) = build(ga4, [make_event()], secret="invalid")
+def test_a_wrong_api_secret_is_silent_like_googles(platforms):
+    (request,) = build(platforms, [make_event()], secret="invalid")
 
     outcomes = deliver(request)
 
     # Google answers 2xx and drops the events; nothing in the answer says so
     assert outcomes == [ItemOutcome(1, Outcome.DELIVERED)]
-    assert ga4.received("ga4") == []
-    (logged,) = problems_logged(ga4)
+    assert platforms.received("ga4") == []
+    (logged,) = problems_logged(platforms)
     assert "api_secret" in logged["problem"]
 
 
-def test_a_5xx_is_retried_and_the_retry_delivers(ga4):
-    ga4.behave("ga4", mode="error", status=503, count=1)
-    (request,) = build(ga4, [make_event()])
+def test_a_5xx_is_retried_and_the_retry_delivers(platforms):
+    platforms.behave("ga4", mode="error", status=503, count=1)
+    (request,) = build(platforms, [make_event()])
 
     first = deliver(request)
     second = deliver(request)
 
     assert first[0].outcome is Outcome.RETRY and first[0].error.startswith("HTTP 503")
     assert second == [ItemOutcome(1, Outcome.DELIVERED)]
-    assert len(ga4.received("ga4")) == 1
+    assert len(platforms.received("ga4")) == 1
 
 
-def test_429_is_retried_after_retry_after(ga4):
-    ga4.behave("ga4", mode="rate_limit", retry_after=7, count=1)
-    (request,) = build(ga4, [make_event(1), make_event(2, message_id="msg-2")])
+def test_429_is_retried_after_retry_after(platforms):
+    platforms.behave("ga4", mode="rate_limit", retry_after=7, count=1)
+    (request,) = build(platforms, [make_event(1), make_event(2, message_id="msg-2")])
 
     outcomes = deliver(request)
 
     assert [(o.outcome, o.retry_after) for o in outcomes] == [(Outcome.RETRY, 7.0)] * 2
 
 
-def test_a_timeout_is_retried(ga4):
-    ga4.behave("ga4", mode="timeout", count=1)
-    (request,) = build(ga4, [make_event()])
+def test_a_timeout_is_retried(platforms):
+    platforms.behave("ga4", mode="timeout", count=1)
+    (request,) = build(platforms, [make_event()])
 
     (outcome,) = deliver(request, timeout=0.3)
 

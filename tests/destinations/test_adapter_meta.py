@@ -16,7 +16,6 @@ import pytest
 from destinations.adapters import Outcome, OutgoingEvent, PlatformRequest, adapter_for
 from destinations.adapters.base import retry_after_seconds
 from destinations.adapters.meta import ADAPTER, MAX_BATCH, redact
-from destinations.local_platforms.server import LocalPlatforms
 from tracklayer import http
 
 TOKEN = "EAAGm0PX4ZCpsBAKZAsecretsecretsecret1234"
@@ -30,18 +29,6 @@ def sha(value: str) -> str:
 EM = sha("john_smith@gmail.com")
 PH = sha("16505551212")
 EXTERNAL = sha("user-42")
-
-
-@pytest.fixture(scope="module")
-def platforms():
-    with LocalPlatforms() as running:
-        yield running
-
-
-@pytest.fixture
-def meta(platforms):
-    platforms.server.reset()
-    return platforms
 
 
 def config(platforms, **extra) -> dict:
@@ -118,12 +105,12 @@ def test_the_adapter_is_registered_as_meta_capi():
     assert ADAPTER.config_fields == ("pixel_id", "test_event_code", "api_base_url")
 
 
-def test_a_batch_is_accepted_by_meta_and_every_event_delivered(meta):
+def test_a_batch_is_accepted_by_meta_and_every_event_delivered(platforms):
     now = datetime.now(UTC)
     events = [event(1, now=now), event(2, now=now)]
 
     [request] = ADAPTER.build(
-        config=config(meta), secrets={"access_token": TOKEN}, events=events, now=now
+        config=config(platforms), secrets={"access_token": TOKEN}, events=events, now=now
     )
     outcomes = send(request)
 
@@ -131,9 +118,9 @@ def test_a_batch_is_accepted_by_meta_and_every_event_delivered(meta):
         (1, Outcome.DELIVERED, ""),
         (2, Outcome.DELIVERED, ""),
     ]
-    assert request.url == f"{meta.url}/meta/v25.0/{PIXEL}/events?access_token={TOKEN}"
+    assert request.url == f"{platforms.url}/meta/v25.0/{PIXEL}/events?access_token={TOKEN}"
     assert request.delivery_ids == (1, 2)
-    first = meta.received("meta")[0]
+    first = platforms.received("meta")[0]
     assert first["event_name"] == "Purchase"
     assert first["event_id"] == "order-1"
     assert first["event_time"] == int((now - timedelta(minutes=5)).timestamp())
@@ -159,10 +146,10 @@ def test_a_batch_is_accepted_by_meta_and_every_event_delivered(meta):
     assert first["test_event_code"] is None
 
 
-def test_the_test_event_code_goes_with_the_request_when_configured(meta):
+def test_the_test_event_code_goes_with_the_request_when_configured(platforms):
     now = datetime.now(UTC)
     [request] = ADAPTER.build(
-        config=config(meta, test_event_code="TEST12345"),
+        config=config(platforms, test_event_code="TEST12345"),
         secrets={"access_token": TOKEN},
         events=[event(now=now)],
         now=now,
@@ -170,7 +157,7 @@ def test_the_test_event_code_goes_with_the_request_when_configured(meta):
 
     assert orjson.loads(request.body)["test_event_code"] == "TEST12345"
     assert send(request)[0].outcome == Outcome.DELIVERED
-    assert meta.received("meta")[0]["test_event_code"] == "TEST12345"
+    assert platforms.received("meta")[0]["test_event_code"] == "TEST12345"
 
 
 def test_an_event_from_the_future_is_sent_with_the_current_time():
@@ -204,26 +191,26 @@ def test_the_default_host_is_metas_graph_api():
 # --- batches ----------------------------------------------------------------------------------
 
 
-def test_events_are_split_into_requests_of_at_most_1000(meta):
+def test_events_are_split_into_requests_of_at_most_1000(platforms):
     now = datetime.now(UTC)
     events = [event(i, now=now) for i in range(1, 2002)]
 
     requests = ADAPTER.build(
-        config=config(meta), secrets={"access_token": TOKEN}, events=events, now=now
+        config=config(platforms), secrets={"access_token": TOKEN}, events=events, now=now
     )
 
     assert [len(r.delivery_ids) for r in requests] == [MAX_BATCH, MAX_BATCH, 1]
     assert requests[1].delivery_ids[0] == 1001
     assert {o.outcome for o in send(requests[0])} == {Outcome.DELIVERED}
-    assert len(meta.received("meta")) == MAX_BATCH
+    assert len(platforms.received("meta")) == MAX_BATCH
 
 
-def test_meta_refuses_more_than_1000_events_in_one_request(meta):
-    answer = raw_post(meta, {"data": [server_event() for _ in range(1001)]})
+def test_meta_refuses_more_than_1000_events_in_one_request(platforms):
+    answer = raw_post(platforms, {"data": [server_event() for _ in range(1001)]})
 
     assert answer.status == 400
     assert orjson.loads(answer.body)["error"]["code"] == 100
-    assert meta.received("meta") == []
+    assert platforms.received("meta") == []
 
 
 # --- refused before sending (precheck) --------------------------------------------------------
@@ -240,23 +227,23 @@ def test_an_event_older_than_seven_days_is_refused_by_precheck():
     assert ADAPTER.precheck(event(age=timedelta(days=7) - timedelta(minutes=5), now=now), now)
 
 
-def test_meta_refuses_a_request_with_an_old_event_as_a_whole(meta):
+def test_meta_refuses_a_request_with_an_old_event_as_a_whole(platforms):
     old = int((datetime.now(UTC) - timedelta(days=8)).timestamp())
 
-    answer = raw_post(meta, {"data": [server_event(), server_event(event_time=old)]})
+    answer = raw_post(platforms, {"data": [server_event(), server_event(event_time=old)]})
 
     error = orjson.loads(answer.body)["error"]
     assert (answer.status, error["code"], error["error_subcode"]) == (400, 100, 2804003)
     assert error["error_user_title"] == "Event Timestamp Too Old"
-    assert meta.received("meta") == []
+    assert platforms.received("meta") == []
 
 
-def test_an_event_precheck_refuses_is_sent_alone_and_fails_only_itself(meta):
+def test_an_event_precheck_refuses_is_sent_alone_and_fails_only_itself(platforms):
     now = datetime.now(UTC)
     events = [event(1, now=now), event(2, age=timedelta(days=8), now=now), event(3, now=now)]
 
     requests = ADAPTER.build(
-        config=config(meta), secrets={"access_token": TOKEN}, events=events, now=now
+        config=config(platforms), secrets={"access_token": TOKEN}, events=events, now=now
     )
 
     assert [r.delivery_ids for r in requests] == [(1, 3), (2,)]
@@ -266,7 +253,7 @@ def test_an_event_precheck_refuses_is_sent_alone_and_fails_only_itself(meta):
     assert "Event Timestamp Too Old" in refused.error and "2804003" in refused.error
 
 
-def test_an_anonymized_event_carries_no_identifiers_and_meta_cannot_take_it(meta):
+def test_an_anonymized_event_carries_no_identifiers_and_meta_cannot_take_it(platforms):
     now = datetime.now(UTC)
     anonymized = event(
         anonymized=True, user_data={}, external_id="", ip=None, user_agent="", click_ids={}, now=now
@@ -278,7 +265,7 @@ def test_an_anonymized_event_carries_no_identifiers_and_meta_cannot_take_it(meta
     leaky = event(anonymized=True, now=now)
     assert ADAPTER.server_event(leaky, now)["user_data"] == {}
     [request] = ADAPTER.build(
-        config=config(meta), secrets={"access_token": TOKEN}, events=[leaky], now=now
+        config=config(platforms), secrets={"access_token": TOKEN}, events=[leaky], now=now
     )
     [outcome] = send(request)
     assert outcome.outcome == Outcome.FAILED
@@ -328,19 +315,21 @@ def test_an_event_from_the_server_side_needs_no_browser_fields():
         ({"event_time": "yesterday"}, "Invalid parameter"),
     ],
 )
-def test_meta_refuses_invalid_events(meta, fields, title):
-    answer = raw_post(meta, {"data": [server_event(**fields)]})
+def test_meta_refuses_invalid_events(platforms, fields, title):
+    answer = raw_post(platforms, {"data": [server_event(**fields)]})
 
     error = orjson.loads(answer.body)["error"]
     assert (answer.status, error["code"], error["type"]) == (400, 100, "OAuthException")
     assert error["error_user_title"].startswith(title)
     assert error["fbtrace_id"]
-    assert meta.received("meta") == []
+    assert platforms.received("meta") == []
 
 
-def test_meta_answers_a_wrong_method_or_path_with_graphs_errors(meta):
-    wrong_path = http.post(f"{meta.url}/meta/v25.0/{PIXEL}/evnts", b"{}", headers={}, timeout=5)
-    wrong_pixel = raw_post(meta, {"data": [server_event()]}, pixel="my-pixel")
+def test_meta_answers_a_wrong_method_or_path_with_graphs_errors(platforms):
+    wrong_path = http.post(
+        f"{platforms.url}/meta/v25.0/{PIXEL}/evnts", b"{}", headers={}, timeout=5
+    )
+    wrong_pixel = raw_post(platforms, {"data": [server_event()]}, pixel="my-pixel")
 
     assert orjson.loads(wrong_path.body)["error"]["code"] == 2500
     assert orjson.loads(wrong_pixel.body)["error"]["error_subcode"] == 33
@@ -349,11 +338,11 @@ def test_meta_answers_a_wrong_method_or_path_with_graphs_errors(meta):
 # --- failures ---------------------------------------------------------------------------------
 
 
-def test_a_bad_token_fails_with_metas_message_and_never_shows_the_token(meta):
+def test_a_bad_token_fails_with_metas_message_and_never_shows_the_token(platforms):
     now = datetime.now(UTC)
     token = "XYZsecretsecretsecretsecretsecret0001"
     [request] = ADAPTER.build(
-        config=config(meta), secrets={"access_token": token}, events=[event(now=now)], now=now
+        config=config(platforms), secrets={"access_token": token}, events=[event(now=now)], now=now
     )
 
     [outcome] = send(request)
@@ -364,8 +353,8 @@ def test_a_bad_token_fails_with_metas_message_and_never_shows_the_token(meta):
     assert token not in outcome.error
 
 
-def test_a_missing_token_is_refused_by_meta(meta):
-    answer = raw_post(meta, {"data": [server_event()]}, token="")
+def test_a_missing_token_is_refused_by_meta(platforms):
+    answer = raw_post(platforms, {"data": [server_event()]}, token="")
 
     assert orjson.loads(answer.body)["error"]["code"] == 104
 
@@ -403,11 +392,11 @@ def test_a_token_is_scrubbed_whether_quoted_or_not():
     assert token not in outcome.error and quoted not in outcome.error
 
 
-def test_a_5xx_is_retried_and_the_next_attempt_delivers(meta):
+def test_a_5xx_is_retried_and_the_next_attempt_delivers(platforms):
     now = datetime.now(UTC)
-    meta.behave("meta", mode="error", status=503, count=1)
+    platforms.behave("meta", mode="error", status=503, count=1)
     [request] = ADAPTER.build(
-        config=config(meta), secrets={"access_token": TOKEN}, events=[event(now=now)], now=now
+        config=config(platforms), secrets={"access_token": TOKEN}, events=[event(now=now)], now=now
     )
 
     [first] = send(request)
@@ -418,11 +407,11 @@ def test_a_5xx_is_retried_and_the_next_attempt_delivers(meta):
     assert second.outcome == Outcome.DELIVERED
 
 
-def test_a_429_is_retried_after_retry_after(meta):
+def test_a_429_is_retried_after_retry_after(platforms):
     now = datetime.now(UTC)
-    meta.behave("meta", mode="rate_limit", retry_after=7, count=1)
+    platforms.behave("meta", mode="rate_limit", retry_after=7, count=1)
     [request] = ADAPTER.build(
-        config=config(meta), secrets={"access_token": TOKEN}, events=[event(now=now)], now=now
+        config=config(platforms), secrets={"access_token": TOKEN}, events=[event(now=now)], now=now
     )
 
     [outcome] = send(request)
@@ -583,16 +572,16 @@ def test_a_products_name_and_category_go_as_content_name_and_content_category():
     assert mapped["custom_data"]["content_name"] == "Mapped"  # the destination's mapping wins
 
 
-def test_the_local_meta_refuses_undocumented_contents_fields_like_meta(meta):
+def test_the_local_meta_refuses_undocumented_contents_fields_like_meta(platforms):
     custom_data = {"contents": [{"id": "P-1", "quantity": 1, "name": "Mug"}]}
 
-    answer = raw_post(meta, {"data": [server_event(custom_data=custom_data)]})
+    answer = raw_post(platforms, {"data": [server_event(custom_data=custom_data)]})
 
     assert answer.status == 400
     error = orjson.loads(answer.body)["error"]
     assert error["code"] == 100
     assert "name" in error["error_user_msg"]
-    assert meta.received("meta") == []
+    assert platforms.received("meta") == []
 
 
 @pytest.mark.parametrize(
@@ -604,16 +593,16 @@ def test_the_local_meta_refuses_undocumented_contents_fields_like_meta(meta):
         {"contents": ["P-1"]},
     ],
 )
-def test_the_local_meta_refuses_malformed_custom_data(meta, custom_data):
-    answer = raw_post(meta, {"data": [server_event(custom_data=custom_data)]})
+def test_the_local_meta_refuses_malformed_custom_data(platforms, custom_data):
+    answer = raw_post(platforms, {"data": [server_event(custom_data=custom_data)]})
 
     assert answer.status == 400
     assert orjson.loads(answer.body)["error"]["code"] == 100
 
 
-def test_the_local_meta_accepts_every_documented_contents_field(meta):
+def test_the_local_meta_accepts_every_documented_contents_field(platforms):
     item = {"id": "P-1", "quantity": 1, "item_price": 2.5, "delivery_category": "in_store"}
 
-    answer = raw_post(meta, {"data": [server_event(custom_data={"contents": [item]})]})
+    answer = raw_post(platforms, {"data": [server_event(custom_data={"contents": [item]})]})
 
     assert answer.status == 200

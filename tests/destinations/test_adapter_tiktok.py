@@ -14,7 +14,6 @@ import pytest
 
 from destinations.adapters import Outcome, OutgoingEvent, PlatformRequest, adapter_for
 from destinations.adapters.tiktok import ADAPTER, MAX_BATCH
-from destinations.local_platforms.server import LocalPlatforms
 from tracklayer import http
 
 TOKEN = "c8947ce24f6cd19daf4073304848a6b9d0cd89ca"  # TikTok tokens: 40 lowercase hex digits
@@ -28,18 +27,6 @@ def sha(value: str) -> str:
 EM = sha("john_smith@gmail.com")
 PH = sha("+16505551212")
 EXTERNAL = sha("user-42")
-
-
-@pytest.fixture(scope="module")
-def platforms():
-    with LocalPlatforms() as running:
-        yield running
-
-
-@pytest.fixture
-def tiktok(platforms):
-    platforms.server.reset()
-    return platforms
 
 
 def config(platforms, **extra) -> dict:
@@ -133,23 +120,23 @@ def test_the_adapter_is_registered_as_tiktok_events():
     assert ADAPTER.config_fields == ("pixel_code", "test_event_code", "api_base_url")
 
 
-def test_a_batch_is_accepted_by_tiktok_and_every_event_delivered(tiktok):
+def test_a_batch_is_accepted_by_tiktok_and_every_event_delivered(platforms):
     now = datetime.now(UTC)
 
-    [request] = build(tiktok, [event(1, now=now), event(2, now=now)], now=now)
+    [request] = build(platforms, [event(1, now=now), event(2, now=now)], now=now)
     outcomes = send(request)
 
     assert [(o.delivery_id, o.outcome, o.error) for o in outcomes] == [
         (1, Outcome.DELIVERED, ""),
         (2, Outcome.DELIVERED, ""),
     ]
-    assert request.url == f"{tiktok.url}/tiktok/open_api/v1.3/event/track/"
+    assert request.url == f"{platforms.url}/tiktok/open_api/v1.3/event/track/"
     assert request.headers["Access-Token"] == TOKEN
     assert TOKEN.encode() not in request.body
     body = orjson.loads(request.body)
     assert (body["event_source"], body["event_source_id"]) == ("web", PIXEL)
     assert "test_event_code" not in body
-    first = tiktok.received("tiktok")[0]
+    first = platforms.received("tiktok")[0]
     assert first["event"] == "CompletePayment"
     assert first["event_id"] == "order-1"
     assert first["event_time"] == int((now - timedelta(minutes=5)).timestamp())
@@ -176,11 +163,11 @@ def test_a_batch_is_accepted_by_tiktok_and_every_event_delivered(tiktok):
     }
 
 
-def test_the_test_event_code_goes_with_the_request_when_configured(tiktok):
-    [request] = build(tiktok, [event()], test_event_code="TEST12345")
+def test_the_test_event_code_goes_with_the_request_when_configured(platforms):
+    [request] = build(platforms, [event()], test_event_code="TEST12345")
 
     assert send(request)[0].outcome == Outcome.DELIVERED
-    assert tiktok.received("tiktok")[0]["test_event_code"] == "TEST12345"
+    assert platforms.received("tiktok")[0]["test_event_code"] == "TEST12345"
 
 
 def test_the_default_host_is_tiktoks_business_api():
@@ -192,17 +179,17 @@ def test_the_default_host_is_tiktoks_business_api():
     assert request.url == "https://business-api.tiktok.com/open_api/v1.3/event/track/"
 
 
-def test_an_anonymized_event_carries_no_identifiers_and_is_delivered(tiktok):
+def test_an_anonymized_event_carries_no_identifiers_and_is_delivered(platforms):
     anonymized = event(
         anonymized=True, user_data={}, external_id="", ip=None, user_agent="", click_ids={}
     )
     leaky = event(2, anonymized=True)  # identifiers given by mistake: still none leave
 
-    requests = build(tiktok, [anonymized, leaky])
+    requests = build(platforms, [anonymized, leaky])
 
     assert ADAPTER.precheck(anonymized, datetime.now(UTC)) is None
     assert {o.outcome for o in send(requests[0])} == {Outcome.DELIVERED}
-    assert [e["user"] for e in tiktok.received("tiktok")] == [{}, {}]
+    assert [e["user"] for e in platforms.received("tiktok")] == [{}, {}]
 
 
 def test_only_digests_leave_for_email_phone_and_external_id():
@@ -217,22 +204,22 @@ def test_only_digests_leave_for_email_phone_and_external_id():
 # --- batches ----------------------------------------------------------------------------------
 
 
-def test_events_are_split_into_requests_of_at_most_50(tiktok):
+def test_events_are_split_into_requests_of_at_most_50(platforms):
     now = datetime.now(UTC)
 
-    requests = build(tiktok, [event(i, now=now) for i in range(1, 121)], now=now)
+    requests = build(platforms, [event(i, now=now) for i in range(1, 121)], now=now)
 
     assert [len(r.delivery_ids) for r in requests] == [MAX_BATCH, MAX_BATCH, 20]
     for request in requests:
         assert {o.outcome for o in send(request)} == {Outcome.DELIVERED}
-    assert len(tiktok.received("tiktok")) == 120
+    assert len(platforms.received("tiktok")) == 120
 
 
-def test_tiktok_refuses_more_than_50_events_in_one_request(tiktok):
-    answer = raw_post(tiktok, body_with(*[track_event() for _ in range(51)]))
+def test_tiktok_refuses_more_than_50_events_in_one_request(platforms):
+    answer = raw_post(platforms, body_with(*[track_event() for _ in range(51)]))
 
     assert (answer.status, code_of(answer)) == (200, 40002)
-    assert tiktok.received("tiktok") == []
+    assert platforms.received("tiktok") == []
 
 
 # --- refused before sending (precheck) --------------------------------------------------------
@@ -248,11 +235,11 @@ def test_an_event_older_than_seven_days_is_refused_by_precheck():
     assert "event name" in ADAPTER.precheck(event(event_name="", now=now), now)
 
 
-def test_an_event_precheck_refuses_is_sent_alone_and_fails_only_itself(tiktok):
+def test_an_event_precheck_refuses_is_sent_alone_and_fails_only_itself(platforms):
     now = datetime.now(UTC)
     events = [event(1, now=now), event(2, age=timedelta(days=8), now=now)]
 
-    requests = build(tiktok, events, now=now)
+    requests = build(platforms, events, now=now)
 
     assert [r.delivery_ids for r in requests] == [(1,), (2,)]
     assert send(requests[0])[0].outcome == Outcome.DELIVERED
@@ -274,23 +261,23 @@ def test_an_event_precheck_refuses_is_sent_alone_and_fails_only_itself(tiktok):
         track_event(event_time=None),
     ],
 )
-def test_tiktok_refuses_invalid_events(tiktok, bad):
-    answer = raw_post(tiktok, body_with(track_event(), bad))
+def test_tiktok_refuses_invalid_events(platforms, bad):
+    answer = raw_post(platforms, body_with(track_event(), bad))
 
     assert (answer.status, code_of(answer)) == (200, 40002)
-    assert tiktok.received("tiktok") == []
+    assert platforms.received("tiktok") == []
 
 
-def test_tiktok_refuses_a_request_without_its_pixel_or_source(tiktok):
-    no_source = raw_post(tiktok, {"event_source_id": PIXEL, "data": [track_event()]})
-    no_pixel = raw_post(tiktok, {"event_source": "web", "data": [track_event()]})
+def test_tiktok_refuses_a_request_without_its_pixel_or_source(platforms):
+    no_source = raw_post(platforms, {"event_source_id": PIXEL, "data": [track_event()]})
+    no_pixel = raw_post(platforms, {"event_source": "web", "data": [track_event()]})
 
     assert code_of(no_source) == code_of(no_pixel) == 40002
 
 
-def test_tiktok_answers_a_wrong_path_or_method_with_an_http_error(tiktok):
-    wrong_path = http.post(f"{tiktok.url}/tiktok/open_api/v1.3/pixel/track/", b"{}", headers={})
-    request = PlatformRequest(f"{tiktok.url}/tiktok/open_api/v1.3/pixel/track/", {}, b"", (1,))
+def test_tiktok_answers_a_wrong_path_or_method_with_an_http_error(platforms):
+    wrong_path = http.post(f"{platforms.url}/tiktok/open_api/v1.3/pixel/track/", b"{}", headers={})
+    request = PlatformRequest(f"{platforms.url}/tiktok/open_api/v1.3/pixel/track/", {}, b"", (1,))
 
     assert wrong_path.status == 404
     [outcome] = ADAPTER.parse(
@@ -306,8 +293,8 @@ def test_tiktok_answers_a_wrong_path_or_method_with_an_http_error(tiktok):
 # --- failures ---------------------------------------------------------------------------------
 
 
-def test_a_bad_token_fails_with_tiktoks_message(tiktok):
-    [request] = build(tiktok, [event()], token="invalid")
+def test_a_bad_token_fails_with_tiktoks_message(platforms):
+    [request] = build(platforms, [event()], token="invalid")
 
     [outcome] = send(request)
 
@@ -316,8 +303,8 @@ def test_a_bad_token_fails_with_tiktoks_message(tiktok):
     assert "code 40105" in outcome.error
 
 
-def test_a_missing_token_is_refused_by_tiktok(tiktok):
-    assert code_of(raw_post(tiktok, body_with(track_event()), token="")) == 40105
+def test_a_missing_token_is_refused_by_tiktok(platforms):
+    assert code_of(raw_post(platforms, body_with(track_event()), token="")) == 40105
 
 
 def test_an_error_that_echoes_the_token_is_scrubbed():
@@ -335,9 +322,9 @@ def test_an_error_that_echoes_the_token_is_scrubbed():
     assert "request_id R1" in outcome.error
 
 
-def test_a_5xx_is_retried_and_the_next_attempt_delivers(tiktok):
-    tiktok.behave("tiktok", mode="error", status=502, count=1)
-    [request] = build(tiktok, [event()])
+def test_a_5xx_is_retried_and_the_next_attempt_delivers(platforms):
+    platforms.behave("tiktok", mode="error", status=502, count=1)
+    [request] = build(platforms, [event()])
 
     [first] = send(request)
     [second] = send(request)
@@ -346,9 +333,9 @@ def test_a_5xx_is_retried_and_the_next_attempt_delivers(tiktok):
     assert second.outcome == Outcome.DELIVERED
 
 
-def test_a_429_is_retried_after_retry_after(tiktok):
-    tiktok.behave("tiktok", mode="rate_limit", retry_after=11, count=1)
-    [request] = build(tiktok, [event()])
+def test_a_429_is_retried_after_retry_after(platforms):
+    platforms.behave("tiktok", mode="rate_limit", retry_after=11, count=1)
+    [request] = build(platforms, [event()])
 
     [outcome] = send(request)
 

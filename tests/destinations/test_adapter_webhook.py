@@ -23,7 +23,6 @@ from destinations.adapters.webhook import (
     signature_header,
     verify_signature,
 )
-from destinations.local_platforms.server import LocalPlatforms
 from privacy import pii
 
 ADAPTER: WebhookAdapter = adapter_for("webhook")
@@ -91,18 +90,6 @@ def deliver(request: PlatformRequest, **kwargs) -> list[ItemOutcome]:
     return ADAPTER.parse(request=request, status=status, body=body, headers=headers, error=error)
 
 
-@pytest.fixture(scope="module")
-def platforms():
-    with LocalPlatforms() as running:
-        yield running
-
-
-@pytest.fixture
-def hooks(platforms):
-    platforms.server.reset()
-    return platforms
-
-
 def hook_url(platforms, secret: str = SECRET) -> str:
     return f"{platforms.url}/webhook/hooks/orders?secret={secret}"
 
@@ -119,12 +106,12 @@ def build(platforms, events, *, now=None, secrets=None, **config):
 # --- the format ------------------------------------------------------------------------------
 
 
-def test_a_batch_is_built_as_documented_signed_and_accepted(hooks):
+def test_a_batch_is_built_as_documented_signed_and_accepted(platforms):
     # Given an identified event and an anonymized one
     events = [make_event(1), anonymized(make_event(2, event_type="page", event_name="Checkout"))]
 
     # When they are built and delivered
-    (request,) = build(hooks, events, now=NOW)
+    (request,) = build(platforms, events, now=NOW)
     body = json.loads(request.body)
 
     # Then the headers and the body are the documented ones
@@ -171,13 +158,13 @@ def test_a_batch_is_built_as_documented_signed_and_accepted(hooks):
     assert verify_signature(SECRET, header, request.body, now=NOW.timestamp())
 
 
-def test_the_local_receiver_verifies_and_accepts_a_fresh_batch(hooks):
-    (request,) = build(hooks, [make_event(1), make_event(2)])
+def test_the_local_receiver_verifies_and_accepts_a_fresh_batch(platforms):
+    (request,) = build(platforms, [make_event(1), make_event(2)])
 
     outcomes = deliver(request)
 
     assert outcomes == [ItemOutcome(1, Outcome.DELIVERED), ItemOutcome(2, Outcome.DELIVERED)]
-    received = hooks.received("webhook")
+    received = platforms.received("webhook")
     assert [e["messageId"] for e in received] == ["msg-1", "msg-2"]
     assert {e["_idempotency_key"] for e in received} == {request.headers["Idempotency-Key"]}
 
@@ -199,13 +186,13 @@ def test_without_a_stored_decision_the_action_comes_from_anonymized():
     ]
 
 
-def test_batches_follow_the_configured_size(hooks):
+def test_batches_follow_the_configured_size(platforms):
     events = [make_event(i) for i in range(1, 6)]
 
-    assert [len(r.delivery_ids) for r in build(hooks, events, batch_size=2)] == [2, 2, 1]
-    assert [len(r.delivery_ids) for r in build(hooks, events, batch_size="5")] == [5]
+    assert [len(r.delivery_ids) for r in build(platforms, events, batch_size=2)] == [2, 2, 1]
+    assert [len(r.delivery_ids) for r in build(platforms, events, batch_size="5")] == [5]
     many = [make_event(i) for i in range(1, 251)]
-    requests = build(hooks, many)  # default: 100
+    requests = build(platforms, many)  # default: 100
     assert [len(r.delivery_ids) for r in requests] == [100, 100, 50]
     assert [r.headers["X-TrackLayer-Event-Count"] for r in requests] == ["100", "100", "50"]
     assert len({r.headers["Idempotency-Key"] for r in requests}) == 3
@@ -214,11 +201,11 @@ def test_batches_follow_the_configured_size(hooks):
 # --- idempotency ---------------------------------------------------------------------------------
 
 
-def test_a_redelivered_batch_carries_the_same_key_and_is_accepted_once(hooks):
+def test_a_redelivered_batch_carries_the_same_key_and_is_accepted_once(platforms):
     events = [make_event(1), make_event(2)]
     # Given a first attempt whose answer was lost, and a redelivery built later
-    (first,) = build(hooks, events, now=datetime.now(UTC) - timedelta(seconds=30))
-    (again,) = build(hooks, events)
+    (first,) = build(platforms, events, now=datetime.now(UTC) - timedelta(seconds=30))
+    (again,) = build(platforms, events)
 
     # Then the key (and batch id) is the same, the signature is fresh
     assert first.headers["Idempotency-Key"] == again.headers["Idempotency-Key"]
@@ -228,12 +215,12 @@ def test_a_redelivered_batch_carries_the_same_key_and_is_accepted_once(hooks):
     assert {o.outcome for o in deliver(first) + deliver(again)} == {Outcome.DELIVERED}
     status, answer, _, _ = send(again)
     assert status == 200 and json.loads(answer)["duplicate"] is True
-    assert [e["messageId"] for e in hooks.received("webhook")] == ["msg-1", "msg-2"]
+    assert [e["messageId"] for e in platforms.received("webhook")] == ["msg-1", "msg-2"]
 
 
-def test_a_different_batch_has_a_different_key(hooks):
-    (one,) = build(hooks, [make_event(1), make_event(2)])
-    (other,) = build(hooks, [make_event(1), make_event(3)])
+def test_a_different_batch_has_a_different_key(platforms):
+    (one,) = build(platforms, [make_event(1), make_event(2)])
+    (other,) = build(platforms, [make_event(1), make_event(3)])
 
     assert one.headers["Idempotency-Key"] != other.headers["Idempotency-Key"]
 
@@ -298,10 +285,10 @@ def test_unknown_schemes_next_to_v1_are_ignored():
     assert verify_signature(SECRET, header, BODY, now=T)
 
 
-def test_the_adapter_signs_with_the_previous_secret_too_while_rotating(hooks):
+def test_the_adapter_signs_with_the_previous_secret_too_while_rotating(platforms):
     secrets = {"signing_secret": "new-secret", "previous_signing_secret": SECRET}
 
-    (request,) = build(hooks, [make_event()], secrets=secrets)
+    (request,) = build(platforms, [make_event()], secrets=secrets)
 
     assert request.headers["X-TrackLayer-Signature"].count("v1=") == 2
     assert deliver(request) == [ItemOutcome(1, Outcome.DELIVERED)]  # receiver holds the old one
@@ -368,9 +355,9 @@ def test_the_node_snippet_in_the_docs_agrees_with_verify_signature(tmp_path):
 # --- the receiver's answers ----------------------------------------------------------------------
 
 
-def test_a_bad_signature_is_answered_401_and_fails(hooks):
+def test_a_bad_signature_is_answered_401_and_fails(platforms):
     (request,) = ADAPTER.build(
-        config={"url": hook_url(hooks, secret="receiver-secret")},
+        config={"url": hook_url(platforms, secret="receiver-secret")},
         secrets={"signing_secret": SECRET},
         events=[make_event()],
         now=datetime.now(UTC),
@@ -379,57 +366,57 @@ def test_a_bad_signature_is_answered_401_and_fails(hooks):
     (outcome,) = deliver(request)
 
     assert outcome.outcome is Outcome.FAILED and outcome.error.startswith("HTTP 401")
-    assert hooks.received("webhook") == []
+    assert platforms.received("webhook") == []
 
 
-def test_a_tampered_body_and_a_stale_signature_are_refused_by_the_receiver(hooks):
-    (fresh,) = build(hooks, [make_event()])
-    (stale,) = build(hooks, [make_event()], now=datetime.now(UTC) - timedelta(minutes=10))
+def test_a_tampered_body_and_a_stale_signature_are_refused_by_the_receiver(platforms):
+    (fresh,) = build(platforms, [make_event()])
+    (stale,) = build(platforms, [make_event()], now=datetime.now(UTC) - timedelta(minutes=10))
 
     tampered = fresh.body.replace(b"Order Completed", b"Order Refunded")
     assert send(fresh, body=tampered)[0] == 401
     assert send(stale)[0] == 401
-    assert hooks.received("webhook") == []
+    assert platforms.received("webhook") == []
 
 
-def test_a_body_that_is_not_a_batch_is_answered_400_and_fails(hooks):
+def test_a_body_that_is_not_a_batch_is_answered_400_and_fails(platforms):
     body = b'{"hello": "world"}'
     timestamp = int(datetime.now(UTC).timestamp())
     headers = {
         "Content-Type": "application/json",
         "X-TrackLayer-Signature": signature_header([SECRET], timestamp, body),
     }
-    request = PlatformRequest(hook_url(hooks), headers, body, (1,))
+    request = PlatformRequest(hook_url(platforms), headers, body, (1,))
 
     (outcome,) = deliver(request)
 
     assert outcome.outcome is Outcome.FAILED and outcome.error.startswith("HTTP 400")
 
 
-def test_a_5xx_is_retried_and_the_retry_delivers(hooks):
-    hooks.behave("webhook", mode="error", status=502, count=1)
-    (request,) = build(hooks, [make_event()])
+def test_a_5xx_is_retried_and_the_retry_delivers(platforms):
+    platforms.behave("webhook", mode="error", status=502, count=1)
+    (request,) = build(platforms, [make_event()])
 
     first = deliver(request)
     second = deliver(request)
 
     assert first[0].outcome is Outcome.RETRY and first[0].error.startswith("HTTP 502")
     assert second == [ItemOutcome(1, Outcome.DELIVERED)]
-    assert len(hooks.received("webhook")) == 1
+    assert len(platforms.received("webhook")) == 1
 
 
-def test_429_is_retried_after_retry_after(hooks):
-    hooks.behave("webhook", mode="rate_limit", retry_after=9, count=1)
-    (request,) = build(hooks, [make_event(1), make_event(2)])
+def test_429_is_retried_after_retry_after(platforms):
+    platforms.behave("webhook", mode="rate_limit", retry_after=9, count=1)
+    (request,) = build(platforms, [make_event(1), make_event(2)])
 
     outcomes = deliver(request)
 
     assert [(o.outcome, o.retry_after) for o in outcomes] == [(Outcome.RETRY, 9.0)] * 2
 
 
-def test_a_timeout_is_retried(hooks):
-    hooks.behave("webhook", mode="timeout", count=1)
-    (request,) = build(hooks, [make_event()])
+def test_a_timeout_is_retried(platforms):
+    platforms.behave("webhook", mode="timeout", count=1)
+    (request,) = build(platforms, [make_event()])
 
     (outcome,) = deliver(request, timeout=0.3)
 

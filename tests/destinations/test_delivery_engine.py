@@ -6,117 +6,19 @@ through a real Celery worker, including crashes.)"""
 import json
 from datetime import timedelta
 
-import orjson
 import pytest
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from destinations import delivery, runtime
-from destinations.local_platforms.server import LocalPlatforms
+from destinations import delivery
 from destinations.models import Delivery, DeliveryAttempt, Destination, Event
 from destinations.services_destinations import deliveries_replay, destination_resume
 from tests.destinations.factories import DestinationFactory
+from tests.destinations.helpers import CONSENTED, local, order, run_engine, send_batch
 from workspaces.actors import SystemActor
-from workspaces.models import ApiKeyRole
 
 pytestmark = pytest.mark.django_db
 ACTOR = SystemActor("tests")
-
-PLATFORM_OF = {
-    "meta_capi": "meta",
-    "tiktok_events": "tiktok",
-    "ga4_mp": "ga4",
-    "webhook": "webhook",
-}
-
-
-@pytest.fixture
-def platforms():
-    with LocalPlatforms() as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def _fresh_runtime():
-    runtime.runtime_forget()
-    yield
-    runtime.runtime_forget()
-
-
-@pytest.fixture
-def token(workspace, make_api_key):
-    return make_api_key(workspace, role=ApiKeyRole.WRITE)[1]
-
-
-def local(destination_type: str, platforms) -> dict:
-    """A destination's config pointing at the local platform server."""
-    from tests.destinations.factories import CONFIGS
-
-    config = dict(CONFIGS[destination_type])
-    prefix = f"{platforms.url}/{PLATFORM_OF[destination_type]}"
-    if destination_type == "webhook":
-        config["url"] = f"{prefix}/hooks/shop?secret=whsec_SIGNINGsecret0123456789XYZ4"
-    else:
-        config["api_base_url"] = prefix
-    return config
-
-
-def send(client, token, *events, headers=None):
-    response = client.post(
-        "/v1/batch",
-        orjson.dumps({"batch": list(events)}),
-        content_type="application/json",
-        HTTP_AUTHORIZATION=f"Bearer {token}",
-        **(headers or {}),
-    )
-    assert response.status_code == 200, response.content
-    return response.json()
-
-
-CONSENTED = {
-    "consent": {
-        "consentMode": {
-            "ad_storage": "granted",
-            "analytics_storage": "granted",
-            "ad_user_data": "granted",
-            "ad_personalization": "granted",
-        },
-        "categoryPreferences": {"advertising": True, "analytics": True},
-    },
-    "location": {"country": "DE"},
-    "ip": "203.0.113.50",
-    "userAgent": "Mozilla/5.0 (test)",
-    "page": {"url": "https://shop.example/checkout?fbclid=AbCdEf", "referrer": "https://x.test/"},
-}
-
-
-def order(message_id: str, *, context=None, **extra):
-    return {
-        "type": "track",
-        "event": "Order Completed",
-        "userId": "user-77",
-        "messageId": message_id,
-        "properties": {
-            "order_id": "A-1",
-            "revenue": 59.9,
-            "currency": "eur",
-            "products": [{"product_id": "P-1", "price": 29.95, "quantity": 2, "name": "Mug"}],
-        },
-        "context": {**CONSENTED, "traits": {"email": "Ada@Example.com"}}
-        if context is None
-        else context,
-        **extra,
-    }
-
-
-def run_engine() -> None:
-    """Fan out and deliver everything due, as the workers would."""
-    while delivery.events_fanout()[0]:
-        pass
-    for destination_id in delivery.due_destination_ids():
-        while delivery.destination_deliver(destination_id=destination_id).more:
-            pass
-
 
 # --- fan-out ----------------------------------------------------------------------------------
 
@@ -128,7 +30,7 @@ def test_fanout_creates_one_delivery_per_matching_destination(client, workspace,
     )
     gone = DestinationFactory(workspace=workspace, type="webhook")
     Destination.objects.filter(pk=gone.pk).update(deleted_at=timezone.now())
-    send(
+    send_batch(
         client,
         token,
         order("o1"),
@@ -156,7 +58,7 @@ def test_fanout_creates_one_delivery_per_matching_destination(client, workspace,
 
 def test_meta_receives_hashed_identifiers_and_the_dedup_key(client, workspace, token, platforms):
     DestinationFactory(workspace=workspace, type="meta_capi", config=local("meta_capi", platforms))
-    send(client, token, order("meta-1", properties={"event_id": "evt-42", "revenue": 10}))
+    send_batch(client, token, order("meta-1", properties={"event_id": "evt-42", "revenue": 10}))
 
     run_engine()
 
@@ -174,7 +76,7 @@ def test_meta_receives_hashed_identifiers_and_the_dedup_key(client, workspace, t
 def test_tiktok_ga4_and_webhook_receive_the_event(client, workspace, token, platforms):
     for kind in ("tiktok_events", "ga4_mp", "webhook"):
         DestinationFactory(workspace=workspace, type=kind, config=local(kind, platforms))
-    send(client, token, order("multi-1"))
+    send_batch(client, token, order("multi-1"))
 
     run_engine()
 
@@ -198,7 +100,7 @@ def test_consent_blocked_events_never_reach_a_platform(client, workspace, token,
         "consent": {"gpc": True},
         "location": {"country": "US", "region": "CA"},
     }
-    send(client, token, order("gpc-1", context=californian), order("ok-1"))
+    send_batch(client, token, order("gpc-1", context=californian), order("ok-1"))
 
     run_engine()
 
@@ -215,7 +117,9 @@ def test_anonymized_delivery_carries_no_identifiers(client, workspace, token, pl
         **CONSENTED,
         "consent": {"consentMode": {"analytics_storage": "granted", "ad_user_data": "denied"}},
     }
-    send(client, token, order("anon-1", context={**no_user_data, "traits": {"email": "a@b.co"}}))
+    send_batch(
+        client, token, order("anon-1", context={**no_user_data, "traits": {"email": "a@b.co"}})
+    )
 
     run_engine()
 
@@ -231,7 +135,7 @@ def test_anonymized_delivery_carries_no_identifiers(client, workspace, token, pl
 
 def test_a_5xx_is_retried_with_backoff_then_delivered(client, workspace, token, platforms):
     DestinationFactory(workspace=workspace, type="meta_capi", config=local("meta_capi", platforms))
-    send(client, token, order("retry-1"))
+    send_batch(client, token, order("retry-1"))
     platforms.behave("meta", mode="error", status=503, count=1)
 
     run_engine()
@@ -251,7 +155,7 @@ def test_a_5xx_is_retried_with_backoff_then_delivered(client, workspace, token, 
 
 def test_429_honours_retry_after(client, workspace, token, platforms):
     DestinationFactory(workspace=workspace, type="webhook", config=local("webhook", platforms))
-    send(client, token, order("slow-down"))
+    send_batch(client, token, order("slow-down"))
     platforms.behave("webhook", mode="rate_limit", retry_after=120)
     before = timezone.now()
 
@@ -271,7 +175,7 @@ def test_a_refusal_is_a_dead_letter_with_the_reason_and_can_be_replayed(
         config=local("meta_capi", platforms),
         secrets={"access_token": "notAmetaTOKENrevoked0123456789"},
     )
-    send(client, token, order("dead-1"))
+    send_batch(client, token, order("dead-1"))
 
     run_engine()
 
@@ -290,7 +194,7 @@ def test_attempts_run_out_into_a_dead_letter(client, workspace, token, platforms
         workspace=workspace, type="webhook", config=local("webhook", platforms)
     )
     Destination.objects.filter(pk=destination.pk).update(max_attempts=2)
-    send(client, token, order("gives-up"))
+    send_batch(client, token, order("gives-up"))
     platforms.behave("webhook", mode="error", status=500)
 
     run_engine()
@@ -307,7 +211,7 @@ def test_attempts_run_out_into_a_dead_letter(client, workspace, token, platforms
 def test_old_events_are_dead_lettered_before_sending(client, workspace, token, platforms):
     DestinationFactory(workspace=workspace, type="meta_capi", config=local("meta_capi", platforms))
     old = (timezone.now() - timedelta(days=8)).isoformat()
-    send(client, token, order("stale", timestamp=old))
+    send_batch(client, token, order("stale", timestamp=old))
 
     run_engine()
 
@@ -323,7 +227,7 @@ def test_the_circuit_opens_after_repeated_failed_requests(client, workspace, tok
     )
     Destination.objects.filter(pk=destination.pk).update(autopause_min_attempts=1000)
     platforms.behave("webhook", mode="error", status=502)
-    send(client, token, *[order(f"c{i}") for i in range(5)])
+    send_batch(client, token, *[order(f"c{i}") for i in range(5)])
     delivery.events_fanout()
     Destination.objects.filter(pk=destination.pk).update(
         config={**destination.config, "batch_size": 1}
@@ -346,7 +250,7 @@ def test_auto_pause_is_audited_and_resume_delivers(client, workspace, token, pla
         autopause_min_attempts=3, config={**destination.config, "batch_size": 1}
     )
     platforms.behave("webhook", mode="error", status=500)
-    send(client, token, *[order(f"ap{i}") for i in range(4)])
+    send_batch(client, token, *[order(f"ap{i}") for i in range(4)])
     delivery.events_fanout()
     now = timezone.now()
     for step in range(4):

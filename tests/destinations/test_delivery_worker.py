@@ -5,7 +5,6 @@ and a dead destination beside a healthy one. Secrets never show up in logs or au
 import json
 import time
 
-import orjson
 import pytest
 import redis
 from django.conf import settings
@@ -13,38 +12,23 @@ from django.db import connection
 from django.test import Client
 
 from audit.models import AuditEntry
-from destinations.local_platforms.server import LocalPlatforms
 from destinations.models import Delivery, DeliveryAttempt, Destination, Event
 from destinations.services_destinations import deliveries_replay, destination_resume
 from tests.destinations.factories import SECRETS, DestinationFactory
-from tests.destinations.test_delivery_engine import CONSENTED, local, order
+from tests.destinations.helpers import CONSENTED, local, order, send_batch
 from tests.destinations.worker import celery_worker, wait_for
-from workspaces.models import ApiKeyRole
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def platforms():
-    with LocalPlatforms() as running:
-        yield running
-
-
-@pytest.fixture
-def token(workspace, make_api_key, settings):
+def token(token, settings):
     settings.DELIVERY_KICK = True  # ingestion hands work to the worker at once
-    return make_api_key(workspace, role=ApiKeyRole.WRITE)[1]
+    return token
 
 
 def send(token, *events):
-    response = Client().post(
-        "/v1/batch",
-        orjson.dumps({"batch": list(events)}),
-        content_type="application/json",
-        HTTP_AUTHORIZATION=f"Bearer {token}",
-    )
-    assert response.status_code == 200, response.content
-    return response.json()
+    return send_batch(Client(), token, *events)
 
 
 def statuses(destination=None) -> dict:
@@ -192,14 +176,10 @@ def test_dead_letters_are_replayed_through_the_worker(
     assert sorted(webhook_ids(platforms)) == ["dl-1", "dl-2"]
 
 
-def _latency_ms(destination) -> list[float]:
-    rows = Delivery.objects.filter(destination=destination, status="delivered").values_list(
-        "delivered_at", "event__received_at"
-    )
-    return sorted((done - received).total_seconds() * 1000 for done, received in rows)
-
-
-def test_a_dead_destination_does_not_slow_a_healthy_one(tmp_path, workspace, token, platforms):
+def test_a_dead_destination_does_not_hold_up_a_healthy_one(tmp_path, workspace, token, platforms):
+    """How fast the healthy one delivers beside a dead one is measured by ``make bench``
+    (tests/bench/delivery.py); here: it delivers everything, each at the first attempt,
+    while every request to the dead one is left unanswered."""
     healthy = DestinationFactory(
         workspace=workspace, type="webhook", config=local("webhook", platforms)
     )
@@ -209,7 +189,6 @@ def test_a_dead_destination_does_not_slow_a_healthy_one(tmp_path, workspace, tok
     platforms.behave("meta", mode="timeout")  # answers nothing within the 2 s client timeout
 
     with celery_worker(tmp_path, concurrency=8):
-        started = time.monotonic()
         for round_ in range(5):
             send(token, *[order(f"h-{round_}-{i}") for i in range(4)])
             time.sleep(0.5)
@@ -218,11 +197,9 @@ def test_a_dead_destination_does_not_slow_a_healthy_one(tmp_path, workspace, tok
             timeout=30,
             message="the healthy destination kept delivering",
         )
-        elapsed = time.monotonic() - started
 
-    latencies = _latency_ms(healthy)
-    assert latencies[len(latencies) // 2] < 2000, latencies  # p50 under one dead timeout
-    assert elapsed < 15
+    attempts = Delivery.objects.filter(destination=healthy).values_list("attempts", flat=True)
+    assert set(attempts) == {1}
     assert statuses(dead).get("delivered", 0) == 0
     assert DeliveryAttempt.objects.filter(destination=dead, status_code__isnull=True).exists()
 

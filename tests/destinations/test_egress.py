@@ -4,26 +4,22 @@ after it was saved is refused by the test send and by the delivery engine alike.
 
 import base64
 
-import orjson
 import pytest
 
-from destinations import delivery, runtime
+from destinations import delivery
 from destinations.exceptions import DestinationInvalidError
-from destinations.local_platforms.server import LocalPlatforms
 from destinations.models import DeliveryAttempt
 from tests.destinations.factories import DestinationFactory
+from tests.destinations.helpers import send_batch
 from tracklayer import http
-from workspaces.models import ApiKeyRole
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _fresh():
-    runtime.runtime_forget()
+def _fresh_http():
     http.reset()
     yield
-    runtime.runtime_forget()
     http.reset()
 
 
@@ -71,12 +67,6 @@ def test_outside_production_loopback_follows_the_setting(settings, workspace):
 
 
 @pytest.fixture
-def platforms():
-    with LocalPlatforms() as running:
-        yield running
-
-
-@pytest.fixture
 def rebinding(monkeypatch):
     """``hooks.rebind.test`` resolves to a public address until ``answers`` is changed."""
     answers = {"hooks.rebind.test": ["93.184.216.34"]}
@@ -102,23 +92,14 @@ def test_a_test_send_checks_the_address_again(settings, workspace, rebinding, pl
     assert platforms.received("webhook") == []
 
 
-def test_the_engine_checks_the_address_at_every_send(
-    settings, client, workspace, make_api_key, platforms
-):
+def test_the_engine_checks_the_address_at_every_send(settings, client, workspace, token, platforms):
     """Saved while loopback was allowed (as a name resolving inward later would be): the
     worker's send is refused and recorded, and nothing reaches the receiver."""
     destination = DestinationFactory(
         workspace=workspace, config={"url": f"{platforms.url}/webhook/hooks/in"}
     )
-    token = make_api_key(workspace, role=ApiKeyRole.WRITE)[1]
     event = {"type": "track", "event": "Signed Up", "userId": "u-1", "messageId": "egress-1"}
-    response = client.post(
-        "/v1/batch",
-        orjson.dumps({"batch": [event]}),
-        content_type="application/json",
-        HTTP_AUTHORIZATION=f"Bearer {token}",
-    )
-    assert response.status_code == 200
+    send_batch(client, token, event)
     settings.EGRESS_ALLOW_LOOPBACK = False
 
     delivery.events_fanout()

@@ -7,50 +7,17 @@ no product name."""
 
 import hashlib
 
-import orjson
 import pytest
 
-from destinations import runtime
-from destinations.local_platforms.server import LocalPlatforms
 from destinations.models import Delivery, Event
 from tests.destinations.factories import DestinationFactory
-from tests.destinations.test_delivery_engine import CONSENTED, local, run_engine
-from workspaces.models import ApiKeyRole
+from tests.destinations.helpers import CONSENTED, local, run_engine, send_batch
 
 pytestmark = pytest.mark.django_db
 
 
 def sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-@pytest.fixture
-def platforms():
-    with LocalPlatforms() as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def _fresh_runtime():
-    runtime.runtime_forget()
-    yield
-    runtime.runtime_forget()
-
-
-@pytest.fixture
-def token(workspace, make_api_key):
-    return make_api_key(workspace, role=ApiKeyRole.WRITE)[1]
-
-
-def send(client, token, *events):
-    response = client.post(
-        "/v1/batch",
-        orjson.dumps({"batch": list(events)}),
-        content_type="application/json",
-        HTTP_AUTHORIZATION=f"Bearer {token}",
-    )
-    assert response.status_code == 200, response.content
-    return response.json()
 
 
 def product_viewed(message_id="pv-1", traits=None):
@@ -74,7 +41,7 @@ def product_viewed(message_id="pv-1", traits=None):
 
 
 def test_a_products_name_stays_in_the_event_and_is_never_a_persons_name(client, token):
-    send(
+    send_batch(
         client,
         token,
         product_viewed("named", {"firstName": "Ada", "lastName": "Lovelace"}),
@@ -93,7 +60,7 @@ def test_a_products_name_stays_in_the_event_and_is_never_a_persons_name(client, 
 
 
 def test_a_full_name_in_traits_is_still_split_and_hashed(client, token):
-    send(client, token, product_viewed("traits-name", {"name": "Grace Brewster Hopper"}))
+    send_batch(client, token, product_viewed("traits-name", {"name": "Grace Brewster Hopper"}))
 
     event = Event.objects.get(message_id="traits-name")
     assert event.identifiers["meta"]["fn"] == sha("grace")
@@ -103,7 +70,7 @@ def test_a_full_name_in_traits_is_still_split_and_hashed(client, token):
 
 
 def test_a_group_calls_name_is_the_companys_and_never_a_persons(client, token):
-    send(
+    send_batch(
         client,
         token,
         {
@@ -124,7 +91,7 @@ def test_a_group_calls_name_is_the_companys_and_never_a_persons(client, token):
 def test_traits_win_over_properties_for_a_persons_fields(client, token):
     event = product_viewed("both", {"email": "ada@example.com"})
     event["properties"]["email"] = "gift-recipient@example.com"
-    send(client, token, event)
+    send_batch(client, token, event)
 
     stored = Event.objects.get(message_id="both")
     assert stored.identifiers["meta"]["em"] == sha("ada@example.com")
@@ -137,7 +104,7 @@ def test_a_workspace_pii_path_can_still_hash_properties_name(client, workspace, 
     ingestion_settings_update(
         workspace=workspace, actor=admin_user, values={"pii_paths": ["properties.name"]}
     )
-    send(client, token, product_viewed("listed"))
+    send_batch(client, token, product_viewed("listed"))
 
     assert Event.objects.get(message_id="listed").properties["name"] == sha("Cotton Socks")
 
@@ -146,7 +113,7 @@ def test_meta_gets_the_product_name_as_content_name_and_the_persons_name_from_tr
     client, workspace, token, platforms
 ):
     DestinationFactory(workspace=workspace, type="meta_capi", config=local("meta_capi", platforms))
-    send(client, token, product_viewed("meta", {"firstName": "Ada", "lastName": "Lovelace"}))
+    send_batch(client, token, product_viewed("meta", {"firstName": "Ada", "lastName": "Lovelace"}))
 
     run_engine()
 
@@ -177,7 +144,7 @@ def test_meta_contents_items_carry_only_metas_fields(client, workspace, token, p
         },
         "context": {**CONSENTED, "traits": {"email": "ada@example.com"}},
     }
-    send(client, token, order)
+    send_batch(client, token, order)
 
     run_engine()
 

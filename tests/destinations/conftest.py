@@ -1,0 +1,28 @@
+"""Fixtures of the destinations tests: the local platform servers and an ingestion key."""
+
+import pytest
+
+from destinations.local_platforms.server import LocalPlatforms
+from workspaces.models import ApiKeyRole
+
+
+@pytest.fixture(scope="module")
+def _platform_servers():
+    """One set of local platform servers per test module (starting them takes a thread and
+    a port); ``platforms`` resets what they remember before each test."""
+    with LocalPlatforms() as running:
+        yield running
+
+
+@pytest.fixture
+def platforms(_platform_servers):
+    """The local Meta, TikTok, GA4 and webhook servers, with no requests received and their
+    default behaviour."""
+    _platform_servers.server.reset()
+    return _platform_servers
+
+
+@pytest.fixture
+def token(workspace, make_api_key):
+    """An ingestion (write) key's token for ``workspace``."""
+    return make_api_key(workspace, role=ApiKeyRole.WRITE)[1]
