@@ -21,6 +21,7 @@ import orjson
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from audit.exceptions import AuditLockedError
 from audit.models import (
@@ -33,9 +34,10 @@ from audit.models import (
 )
 from audit.offline import FORMAT
 from audit.selectors import audit_export_files
-from audit.services import audit_record, audit_signing_key_ensure
+from audit.services import audit_checkpoint_sign, audit_record, audit_signing_key_ensure
 from tracklayer import fs, http, keyring
 from tracklayer.exceptions import DomainError
+from workspaces import policy
 
 
 def audit_export_document(*, workspace) -> dict:
@@ -87,8 +89,6 @@ def export_filename(workspace, moment: dt.datetime) -> str:
 
 def _export_bytes(*, workspace, actor) -> tuple[dict, bytes]:
     """Sign a checkpoint first (so the export proves its own completeness), then build it."""
-    from audit.services import audit_checkpoint_sign
-
     audit_signing_key_ensure(workspace=workspace, actor=actor)
     audit_checkpoint_sign(workspace=workspace, actor=actor)
     document = audit_export_document(workspace=workspace)
@@ -185,6 +185,7 @@ class S3EndpointError(Exception):
 
 @contextlib.contextmanager
 def _s3_errors():
+    # boto3/botocore (~0.15 s to import) are imported only where an S3 export runs.
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
@@ -206,6 +207,7 @@ class S3Target:
     no redirects, a total deadline and a size cap)."""
 
     def __init__(self, config: AuditExportConfig):
+        # boto3/botocore (~0.15 s to import) are imported only where an S3 export runs.
         import boto3
         from botocore.config import Config
 
@@ -272,8 +274,6 @@ def audit_export_run(*, workspace, actor) -> str:
 
     Returns the object key. A target that refuses raises ``ExportTargetError`` (the run is
     then not recorded as done; ``audit_export_attempt`` keeps the failure)."""
-    from workspaces import policy
-
     policy.authorize(workspace=workspace, actor=actor, action=policy.Action.AUDIT_SETTINGS)
     config = AuditExportConfig.objects.select_for_update().filter(workspace=workspace).first()
     if config is None or not (config.s3_bucket or config.directory):
@@ -399,8 +399,6 @@ def audit_export_config_update(
 ) -> AuditExportConfig:
     """Save the export settings (an empty secret keeps the stored one), keep the schedule in
     django-celery-beat in step, and record what changed — the secret only as "changed"."""
-    from workspaces import policy
-
     policy.authorize(workspace=workspace, actor=actor, action=policy.Action.AUDIT_SETTINGS)
     config = AuditExportConfig.objects.select_for_update().filter(
         workspace=workspace
@@ -489,8 +487,6 @@ def _validate(config: AuditExportConfig) -> None:
 
 def _sync_schedule(config: AuditExportConfig) -> None:
     """One django-celery-beat task per workspace, on the configured weekly schedule (UTC)."""
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask
-
     schedule, _ = CrontabSchedule.objects.get_or_create(
         minute=str(config.schedule_minute),
         hour=str(config.schedule_hour),

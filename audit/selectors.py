@@ -21,7 +21,7 @@ from audit.models import (
     AuditSigningKey,
     AuditVerification,
 )
-from audit.services import with_prefetched_nodes
+from audit.tree import with_prefetched_nodes
 from audit.verify import Break, verify_log
 
 

@@ -48,11 +48,18 @@ from audit.models import (
     AuditPendingEntry,
     AuditSigningKey,
     AuditVerification,
-    AuditWitnessDelivery,
 )
+from audit.selectors import audit_verify
 from audit.signed_note import Checkpoint, Signer, generate_signer, sign_checkpoint
-from tracklayer import http, keyring
+from audit.tree import node_fetcher
+
+# The publication lives with its task (audit.witness), below this module; re-exported so
+# that callers keep asking the audit app's services.
+from audit.witness import audit_checkpoint_publish as audit_checkpoint_publish
+from audit.witness import audit_checkpoint_publish_task
+from tracklayer import keyring
 from tracklayer.exceptions import ConflictError
+from workspaces import policy
 from workspaces.actors import actor_ref
 
 MATERIAL_VERSION = 1
@@ -299,45 +306,6 @@ def audit_signing_key_ensure(*, workspace, actor) -> AuditSigningKey:
     return key
 
 
-def fetch_nodes(workspace, keys) -> dict[tuple[int, int], bytes]:
-    """Subtree hashes by (level, index), in one index join. (Django's composite ``pk__in``
-    becomes one OR-ed probe per key, whose planning alone cost ~1 ms at 25 keys.)"""
-    keys = list(keys)
-    if not keys:
-        return {}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT n.level, n.index, n.hash"
-            " FROM unnest(%s::smallint[], %s::bigint[]) AS k(level, index)"
-            " JOIN audit_auditmerklenode n"
-            " ON n.workspace_id = %s AND n.level = k.level AND n.index = k.index",
-            [[level for level, _ in keys], [index for _, index in keys], workspace.pk],
-        )
-        return {(level, index): bytes(node) for level, index, node in cursor.fetchall()}
-
-
-def node_fetcher(workspace):
-    """``fetch(keys)`` for ``audit.merkle``: the requested subtree hashes, in one query."""
-    return lambda keys: fetch_nodes(workspace, keys)
-
-
-def with_prefetched_nodes(workspace, compute):
-    """Run ``compute(fetch)`` reading every node it needs in a single query.
-
-    Which nodes a proof or root needs depends only on the sizes and indices, never on the
-    hashes, so a first dry run with placeholder hashes collects the keys; one query fetches
-    them; the real run then reads from that result."""
-    wanted: set[tuple[int, int]] = set()
-
-    def record(keys):
-        wanted.update(keys)
-        return dict.fromkeys(keys, bytes(32))
-
-    compute(record)
-    nodes = fetch_nodes(workspace, sorted(wanted))
-    return compute(lambda keys: {key: nodes[key] for key in keys})
-
-
 @transaction.atomic
 def audit_checkpoint_sign(*, workspace, actor) -> AuditCheckpoint | None:
     """Sign the log's current size and root, if it grew since the last checkpoint.
@@ -373,32 +341,8 @@ def audit_checkpoint_sign(*, workspace, actor) -> AuditCheckpoint | None:
         workspace=workspace, size=head.size, root=root, note=note, signing_key=key
     )
     if AuditExportConfig.objects.filter(workspace=workspace).exclude(witness_url="").exists():
-        from audit.tasks import audit_checkpoint_publish
-
-        transaction.on_commit(lambda: audit_checkpoint_publish.delay(checkpoint.pk))
+        transaction.on_commit(lambda: audit_checkpoint_publish_task.delay(checkpoint.pk))
     return checkpoint
-
-
-def audit_checkpoint_publish(*, checkpoint: AuditCheckpoint) -> AuditWitnessDelivery:
-    """POST the signed note (text/plain) to the workspace's witness URL and record the
-    attempt. The witness keeps it: a later rewrite of history contradicts what it holds."""
-    config = AuditExportConfig.objects.get(workspace_id=checkpoint.workspace_id)
-    result = http.post(
-        config.witness_url,
-        checkpoint.note.encode(),
-        headers={
-            "Content-Type": "text/plain; charset=utf-8",
-            "X-TrackLayer-Workspace": checkpoint.workspace.public_id,
-            "X-Verifier-Key": checkpoint.signing_key.verifier_key,
-        },
-    )
-    return AuditWitnessDelivery.objects.create(
-        checkpoint=checkpoint,
-        url=config.witness_url,
-        status_code=result.status,
-        ok=result.ok,
-        error=result.error,
-    )
 
 
 def audit_verify_record(*, workspace, actor) -> dict:
@@ -407,8 +351,6 @@ def audit_verify_record(*, workspace, actor) -> dict:
     Under the advisory lock the verification still runs and is returned, with
     ``recorded: False``: verifying changes nothing, only recording the run needs the log.
     """
-    from audit.selectors import audit_verify
-
     try:
         with transaction.atomic():
             result = audit_verify(workspace=workspace)
@@ -509,8 +451,6 @@ def audit_signing_key_rotate(*, workspace, actor) -> AuditSigningKey:
     """Retire the current checkpoint key and start a new one. Old checkpoints stay verifiable
     with the retired key (verification uses every key the workspace ever had); the next
     checkpoint is signed with the new one."""
-    from workspaces import policy
-
     policy.authorize(workspace=workspace, actor=actor, action=policy.Action.AUDIT_SETTINGS)
     current = (
         AuditSigningKey.objects.select_for_update()

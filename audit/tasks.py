@@ -6,7 +6,12 @@ import logging
 from celery import shared_task
 
 from audit import export, services
-from audit.models import AuditCheckpoint, AuditLogHead
+from audit.models import AuditLogHead
+
+# The witness task ("audit.tasks.audit_checkpoint_publish", queued by audit_checkpoint_sign)
+# is defined with the service it runs, in audit.witness, so that services need not import this
+# module; imported here so that every audit task is registered where this module is.
+from audit.witness import audit_checkpoint_publish_task  # noqa: F401
 from tracklayer.exceptions import DomainError
 from workspaces.actors import SystemActor
 from workspaces.models import Workspace
@@ -49,14 +54,3 @@ def audit_export_scheduled(workspace_id: int) -> None:
         export.audit_export_attempt(workspace=workspace, actor=ACTOR)
     except DomainError as error:
         logger.warning("audit export of %s failed: %s", workspace, error.message)
-
-
-@shared_task(bind=True, max_retries=6)
-def audit_checkpoint_publish(self, checkpoint_id: int) -> None:
-    """Hand a checkpoint to the witness; retried with exponential backoff when it fails."""
-    checkpoint = AuditCheckpoint.objects.select_related("workspace", "signing_key").get(
-        pk=checkpoint_id
-    )
-    delivery = services.audit_checkpoint_publish(checkpoint=checkpoint)
-    if not delivery.ok:
-        raise self.retry(countdown=30 * 2**self.request.retries)
