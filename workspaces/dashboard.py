@@ -46,15 +46,11 @@ def workspace_view(action: Action):
 
 
 def workspace_context(request, **extra) -> dict:
-    from audit.selectors import audit_verification_latest
-
-    latest = audit_verification_latest(workspace=request.workspace)
+    # (whether the audit log is broken comes from audit.context_processors.audit_status)
     return {
         "workspace": request.workspace,
         "membership": request.membership,
         "can": Permissions(request.membership.role),
-        # a broken audit log is shown on every page of the workspace until it verifies again
-        "audit_broken": latest is not None and not latest.valid,
         **extra,
     }
 
