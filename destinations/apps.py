@@ -1,7 +1,18 @@
 from django.apps import AppConfig
 
+from tracklayer import keyring
+
 
 class DestinationsConfig(AppConfig):
     """The data plane: ingestion, event store, outbox, adapters and delivery (issues 6 and 7)."""
 
     name = "destinations"
+
+    def ready(self) -> None:
+        # Imported here, not at the top: the module imports the app's models, which Django
+        # allows only once every app is loaded — which is when ready() runs.
+        from destinations.services_destinations import secrets_context
+
+        keyring.register_sealed_field(
+            "destinations.Destination", "secrets_encrypted", secrets_context
+        )

@@ -7,17 +7,23 @@ drop the old one. A ciphertext is ``v1:<key id>:<base64(nonce ‖ ciphertext ‖
 Each ciphertext is bound to a *context* (for example ``audit-signing-key:ws_…``) given as
 associated data: a ciphertext copied to another row or purpose fails to decrypt instead of
 quietly yielding someone else's secret.
+
+Every app that seals something registers it here (``register_sealed_field`` for a column,
+``register_resealer`` for secrets kept some other way), from its ``AppConfig.ready()``;
+``tracklayer keyring-reencrypt`` walks the registry and knows no app's internals.
 """
 
 import base64
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
@@ -78,8 +84,12 @@ def _keyring_for(value: str, secret_key: str, production: bool) -> Keyring:
             "TRACKLAYER_KEYRING must be set in production (see .env.example for how to make one)"
         )
     # Development and tests: a key derived from SECRET_KEY, so nothing needs configuring.
-    derived = hashlib.sha256(b"tracklayer-dev-keyring:" + secret_key.encode()).digest()
-    return Keyring((("dev", derived),))
+    return Keyring((("dev", development_key(secret_key)),))
+
+
+def development_key(secret_key: str) -> bytes:
+    """The key (id ``dev``) development and tests use when no key ring is set."""
+    return hashlib.sha256(b"tracklayer-dev-keyring:" + secret_key.encode()).digest()
 
 
 def keyring() -> Keyring:
@@ -117,3 +127,39 @@ def needs_reencryption(token: str) -> bool:
 
 def reencrypt(token: str, *, context: str) -> str:
     return encrypt(decrypt(token, context=context), context=context)
+
+
+# --- What is sealed where: the registry keyring-reencrypt walks -------------------------------
+
+#: name → a function that re-encrypts, in the caller's transaction, every secret of its kind
+#: sealed with an older key of the ring, and returns how many rows it changed.
+_resealers: dict[str, Callable[[], int]] = {}
+
+
+def register_resealer(name: str, reseal: Callable[[], int]) -> None:
+    """Register secrets kept in a form of their own (e.g. inside a JSON column). Registering
+    a name again replaces its resealer."""
+    _resealers[name] = reseal
+
+
+def register_sealed_field(model_label: str, field: str, context: Callable[[object], str]) -> None:
+    """Register a text column holding one ciphertext per row (``""`` for none): ``model_label``
+    as ``"app_label.ModelName"``, ``context(row)`` the context the row's value is bound to."""
+    register_resealer(f"{model_label}.{field}", partial(_reseal_field, model_label, field, context))
+
+
+def resealers() -> list[tuple[str, Callable[[], int]]]:
+    """Every registered kind of secret, in the order the apps registered them."""
+    return list(_resealers.items())
+
+
+def _reseal_field(model_label: str, field: str, context: Callable[[object], str]) -> int:
+    model = apps.get_model(model_label)
+    changed = 0
+    for row in model.objects.select_for_update().exclude(**{field: ""}):
+        token = getattr(row, field)
+        if needs_reencryption(token):
+            setattr(row, field, reencrypt(token, context=context(row)))
+            row.save(update_fields=[field])
+            changed += 1
+    return changed

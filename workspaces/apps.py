@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from tracklayer import keyring
+
 
 class WorkspacesConfig(AppConfig):
     """Tenants, users, members and roles, invitations and API keys."""
@@ -7,9 +9,15 @@ class WorkspacesConfig(AppConfig):
     name = "workspaces"
 
     def ready(self) -> None:
-        # allauth reports a failed MFA code only through a signal; connected here, once.
-        from workspaces.auth import mfa_hooks
+        # Imported here, not at the top: these modules import models (ours and allauth's),
+        # which Django allows only once every app is loaded — which is when ready() runs.
+        from workspaces.auth import (
+            mfa_adapter,
+            mfa_hooks,
+            schema,  # noqa: F401  (registers the API key scheme)
+        )
 
+        # allauth reports a failed MFA code only through a signal; connected here, once.
         mfa_hooks.connect()
-        # The API key scheme in the OpenAPI schema (registered by being imported).
-        from workspaces.auth import schema  # noqa: F401
+        # MFA secrets sit inside allauth's Authenticator.data (JSON), not in a column of their own.
+        keyring.register_resealer("mfa.Authenticator.data", mfa_adapter.mfa_secrets_reencrypt)

@@ -15,6 +15,7 @@ Guarantees:
 """
 
 from allauth.mfa.adapter import DefaultMFAAdapter
+from allauth.mfa.models import Authenticator
 
 from tracklayer import keyring
 
@@ -93,8 +94,6 @@ def authenticator_data_reseal(kind: str, data: dict) -> tuple[dict, bool]:
 def mfa_secrets_reencrypt() -> int:
     """Re-encrypt every authenticator's secrets with the ring's current key, in the caller's
     transaction (``tracklayer keyring-reencrypt``); the number of authenticators changed."""
-    from allauth.mfa.models import Authenticator
-
     changed = 0
     for authenticator in Authenticator.objects.select_for_update().filter(
         type__in=list(SECRET_FIELDS)
