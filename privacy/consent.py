@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from privacy import pii
 from privacy.jurisdictions import Jurisdiction, Regime, jurisdiction_for
 from privacy.tcf import TCData, TCStringError
 from privacy.tcf import decode as tcf_decode
@@ -241,8 +242,6 @@ def _us_privacy(context: Mapping, errors: list[str]) -> str | None:
 
 
 def _location(context: Mapping, errors: list[str]) -> tuple[str | None, str | None]:
-    from privacy import pii
-
     location = context.get("location")
     if not isinstance(location, Mapping):
         return None, None

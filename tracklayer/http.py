@@ -674,6 +674,8 @@ def route_botocore(
     the pinned connection, the deadline and the cap) instead of botocore's own pool.
     A refusal raises ``EgressRefused``; no answer raises botocore's connection error (which
     botocore retries)."""
+    # Imported here: botocore takes ~0.1 s to import, and only the processes that export to
+    # S3 need it — not every web and worker process that imports this module.
     from botocore.awsrequest import AWSResponse
     from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 

@@ -1,4 +1,7 @@
+from django.shortcuts import render
+
 from audit.advisory import advisory_key
+from tracklayer.exceptions import DomainError
 
 
 class AdvisoryKeyMiddleware:
@@ -26,10 +29,6 @@ class DomainErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        from django.shortcuts import render
-
-        from tracklayer.exceptions import DomainError
-
         if not isinstance(exception, DomainError):
             return None
         template = "partials/domain_error.html" if getattr(request, "htmx", False) else "error.html"

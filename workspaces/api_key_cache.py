@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from tracklayer.redis_client import redis_client
 from workspaces import keys
+from workspaces.models import ApiKey
 
 # key id → monotonic time of this process's last ``last_used_at`` claim
 _touched: dict[int, float] = {}
@@ -85,8 +86,6 @@ def api_key_cache_forget(key) -> None:
 
 
 def api_key_from_entry(prefix: str, entry: dict):
-    from workspaces.models import ApiKey
-
     expires_at = entry["expires_at"]
     return ApiKey(
         pk=entry["id"],

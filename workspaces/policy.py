@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from tracklayer.exceptions import PermissionDeniedError
 from workspaces.actors import SystemActor
+from workspaces.models import ApiKey, Membership, User
 
 
 class Action(StrEnum):
@@ -57,8 +58,6 @@ def can(role: str | None, action: Action) -> bool:
 
 def role_of(*, workspace, actor) -> str | None:
     """The role ``actor`` holds in ``workspace``, or None when it holds none."""
-    from workspaces.models import ApiKey, Membership, User
-
     if isinstance(actor, User):
         return (
             Membership.objects.filter(workspace=workspace, user=actor)

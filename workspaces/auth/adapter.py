@@ -1,6 +1,7 @@
 """allauth's account adapter: the sign-in events it reports become audit entries."""
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.mfa.utils import is_mfa_enabled
 
 from workspaces import services
 
@@ -23,6 +24,4 @@ class AccountAdapter(DefaultAccountAdapter):
 
 
 def _method(user) -> str:
-    from allauth.mfa.utils import is_mfa_enabled
-
     return "password+mfa" if is_mfa_enabled(user) else "password"

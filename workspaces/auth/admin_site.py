@@ -18,6 +18,8 @@ Guarantees:
 
 from urllib.parse import urlencode
 
+from allauth.account.authentication import get_authentication_records
+from allauth.mfa.models import Authenticator
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import REDIRECT_FIELD_NAME
@@ -30,16 +32,12 @@ from django.views.decorators.cache import never_cache
 
 
 def staff_has_totp(user) -> bool:
-    from allauth.mfa.models import Authenticator
-
     return Authenticator.objects.filter(user_id=user.pk, type=Authenticator.Type.TOTP).exists()
 
 
 def session_used_mfa(request) -> bool:
     """True when this session's sign-in (or a later reauthentication) passed the second
     factor, as allauth recorded it."""
-    from allauth.account.authentication import get_authentication_records
-
     return any(
         record.get("method") == "mfa"
         for record in get_authentication_records(request, request.user)

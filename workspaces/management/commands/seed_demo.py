@@ -13,8 +13,12 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from destinations.models import Destination
+from destinations.services import event_ingest, ingestion_settings_update
+from destinations.services_destinations import destination_create
 from workspaces import keys, services
 from workspaces.actors import SystemActor
+from workspaces.auth.api_keys import api_key_authenticate
 from workspaces.models import (
     ApiKey,
     ApiKeyEnvironment,
@@ -158,8 +162,6 @@ class Command(BaseCommand):
                 )
             if not Membership.objects.filter(workspace=workspace, user=user).exists():
                 services.member_add(workspace=workspace, actor=ACTOR, user=user, role=role)
-        from destinations.services import ingestion_settings_update
-
         # German shop: phone numbers written without +49 are read as German ones.
         ingestion_settings_update(workspace=workspace, actor=ACTOR, values={"default_region": "DE"})
         prefix, secret = demo_token_parts()
@@ -189,9 +191,6 @@ class Command(BaseCommand):
     def seed_events(self, token: str) -> None:
         """A few storefront events through the real ingestion path (same messageIds each
         time, so a second run only counts duplicates), for the events debugger."""
-        from destinations.services import event_ingest
-        from workspaces.auth.api_keys import api_key_authenticate
-
         event_ingest(
             key=api_key_authenticate(token), events=DEMO_EVENTS, kind=None, source="native"
         )
@@ -200,9 +199,6 @@ class Command(BaseCommand):
         """One destination of each type, pointing at the local platform servers that
         ``make run`` starts (``LOCAL_PLATFORMS_URL``). TikTok's token is refused on purpose,
         so the demo shows dead letters next to deliveries that succeed."""
-        from destinations.models import Destination
-        from destinations.services_destinations import destination_create
-
         workspace = Workspace.objects.get(slug=DEMO_SLUG)
         if Destination.objects.filter(workspace=workspace).exists():
             return
