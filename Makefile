@@ -38,10 +38,12 @@ browser: install ## Make sure Debian's Chromium is installed (browser tests)
 run: install ## Set everything up, seed the demo and serve dashboard + API + worker + beat
 	@TRACKLAYER_ENV=$${TRACKLAYER_ENV:-development} $(BIN)/python -m tracklayer.devenv run
 
-lint: install ## ruff (lint and format check) and makemigrations --check
+lint: install ## ruff (lint and format check), import-linter (layers) and makemigrations --check
 	@echo "==> ruff"
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
+	@echo "==> lint-imports (the dependency rules in pyproject.toml)"
+	@$(BIN)/lint-imports --no-cache
 	@echo "==> makemigrations --check"
 	@TRACKLAYER_ENV=test $(BIN)/python manage.py makemigrations --check --dry-run
 
