@@ -14,19 +14,10 @@ from django.utils import timezone
 
 from destinations import runtime
 from destinations.models import Event, EventMessageId, EventOperational, IngestionSettings
-from destinations.store import events_writer_stop
 from workspaces.models import ApiKeyRole
 from workspaces.services import api_key_revoke
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_runtime():
-    runtime.runtime_forget()
-    yield
-    runtime.runtime_forget()
-    events_writer_stop()  # its connection would keep the test database open
 
 
 @pytest.fixture

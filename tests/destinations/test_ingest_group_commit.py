@@ -23,17 +23,8 @@ from destinations.store import (
     GroupCommitWriter,
     WriteRequest,
     events_store,
-    events_writer_stop,
 )
 from workspaces.models import ApiKeyRole
-
-
-@pytest.fixture(autouse=True)
-def _fresh_runtime():
-    runtime.runtime_forget()
-    yield
-    runtime.runtime_forget()
-    events_writer_stop()
 
 
 def _prepared(workspace, message_id: str, properties: dict) -> Prepared:

@@ -20,23 +20,8 @@ from destinations.ingestion import (
     prepare_event,
 )
 from destinations.models import Event, EventOperational
-from destinations.store import events_writer_stop
-from workspaces.models import ApiKeyRole
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_runtime():
-    runtime.runtime_forget()
-    yield
-    runtime.runtime_forget()
-    events_writer_stop()
-
-
-@pytest.fixture
-def token(workspace, make_api_key):
-    return make_api_key(workspace, role=ApiKeyRole.WRITE)[1]
 
 
 def post(client, path, body, token, **headers):

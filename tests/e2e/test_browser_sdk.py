@@ -27,7 +27,6 @@ import pytest
 
 from destinations import runtime
 from destinations.models import Event, IngestionSettings
-from destinations.store import events_writer_stop
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tracklayer.devenv import ANALYTICS_NEXT_UMD
 
@@ -77,14 +76,6 @@ def browser(analytics_next):
         )
         yield browser
         browser.close()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_ingestion():
-    runtime.runtime_forget()
-    yield
-    runtime.runtime_forget()
-    events_writer_stop()  # its connection would keep the test database open
 
 
 class Shop:
