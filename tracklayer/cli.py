@@ -36,4 +36,11 @@ def main(argv: list[str] | None = None) -> None:
         execute_from_command_line(["tracklayer", *args])
     except ImproperlyConfigured as error:
         # A missing or wrong setting is the operator's to fix, not a crash to debug.
-        sys.exit(f"tracklayer: configuration error: {error}")
+        hint = ""
+        if not os.environ.get("TRACKLAYER_ENV"):
+            # Production by default; a development checkout gets var/dev.env from `make run`.
+            hint = (
+                "\n(TRACKLAYER_ENV is unset, so this is production. In a development checkout, "
+                "`make run` once writes var/dev.env and the command runs in development.)"
+            )
+        sys.exit(f"tracklayer: configuration error: {error}{hint}")

@@ -8,13 +8,19 @@ root, installed with apt-get; else the exact command to run is printed.
 Usage: ``python -m tracklayer.devenv services|browser|wrk|run`` (``browser``: Chromium and the
 browser SDKs the e2e tests load, npm from Debian when missing). Runs before Django is set up, so
 it only needs the standard library, psycopg and redis.
+
+``run`` also writes ``var/dev.env`` once (see ``tracklayer/localenv.py``), so that the
+``tracklayer`` command and ``manage.py`` run in development in any shell afterwards.
 """
 
+import base64
 import glob
 import os
+import secrets
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,6 +33,8 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://tracklayer:tracklayer@127.0.0.1:5432/tracklayer"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_LOCAL_PLATFORMS_URL = "http://127.0.0.1:9100"
+DEV_ENV = ROOT / "var" / "dev.env"
 CHROMIUM = "/usr/bin/chromium"
 # The real browser SDKs the e2e tests load: pinned by the committed package.json and lock file,
 # installed by ``npm ci`` into var/js/ (git-ignored; node_modules are never committed).
@@ -288,6 +296,63 @@ def ensure_wrk() -> None:
 
 # --- make run ---------------------------------------------------------------------------------
 
+DEV_ENV_HEADER = """\
+# TrackLayer development settings for this checkout, written once by `make run`
+# (tracklayer/devenv.py). With it, `.venv/bin/tracklayer ...` and `manage.py` run in development
+# in any shell. It is read only from this project's var/, only when the environment does not set
+# TRACKLAYER_ENV to something else, and never over a variable the environment sets
+# (tracklayer/localenv.py). Add your own development settings below; never copy it to a server.
+"""
+
+
+def ensure_dev_env(path: Path = DEV_ENV) -> None:
+    """Write ``var/dev.env`` unless it exists (its keys seal the secrets in the database)."""
+    if os.environ.get("TRACKLAYER_ENV", "development") != "development":
+        return  # the file would not be read (TRACKLAYER_ENV=test or production in the shell)
+    if path.exists():
+        say(f"development settings: {_shown(path)}")
+        return
+    from tracklayer import keyring, localenv
+
+    # "dev" is the key development derived from the built-in SECRET_KEY before this file
+    # existed: kept so a database seeded then still decrypts (keyring-reencrypt moves it on).
+    legacy = base64.b64encode(keyring.development_key(localenv.INSECURE_SECRET_KEY)).decode()
+    local = base64.b64encode(secrets.token_bytes(32)).decode()
+    path.parent.mkdir(exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(
+            DEV_ENV_HEADER
+            + "TRACKLAYER_ENV=development\n"
+            + f"SECRET_KEY={secrets.token_urlsafe(50)}\n"
+            + "# New secrets are sealed with the first key; the second is the one development\n"
+            + "# used before this file existed, kept so older local data still decrypts.\n"
+            + f"TRACKLAYER_KEYRING=local:{local},dev:{legacy}\n"
+        )
+    say(f"wrote development settings (SECRET_KEY, key ring) to {_shown(path)}")
+
+
+def _shown(path: Path) -> Path:
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
+def _local_url(host: str) -> str:
+    # Names a browser on this machine can open (0.0.0.0 listens everywhere, opens nowhere).
+    return "localhost" if host in ("127.0.0.1", "0.0.0.0", "") else host  # noqa: S104
+
+
+def _ensure_port_free(host: str, port: int, instead: str) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # As a server binds: a port left in TIME_WAIT by the last run counts as free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise SetupError(
+                f"cannot listen on {host}:{port} ({error.strerror}); choose another, "
+                f"e.g. {instead} make run"
+            ) from None
+
 
 def manage(*args: str, capture: bool = False) -> str:
     result = run(
@@ -304,6 +369,24 @@ def serve() -> None:
 
     host = os.environ.get("HOST", "127.0.0.1")
     port = os.environ.get("PORT", "8000")
+    platforms_url = os.environ.get("LOCAL_PLATFORMS_URL", DEFAULT_LOCAL_PLATFORMS_URL)
+    platforms = urlsplit(platforms_url)
+    if not port.isdigit() or platforms.scheme != "http" or not platforms.port:
+        raise SetupError(
+            "PORT must be a port number and LOCAL_PLATFORMS_URL an http URL with a port "
+            f"(PORT={port!r}, LOCAL_PLATFORMS_URL={platforms_url!r})"
+        )
+    _ensure_port_free(host, int(port), f"PORT={int(port) + 1}")
+    _ensure_port_free(
+        platforms.hostname,
+        platforms.port,
+        f"LOCAL_PLATFORMS_URL=http://{platforms.hostname}:{platforms.port + 1}",
+    )
+    url = f"http://{_local_url(host)}:{port}/"
+    # Every process started here (seed_demo, web, worker) agrees on these: invitation links name
+    # the address this server runs on, the demo destinations the platforms started below.
+    os.environ.setdefault("TRACKLAYER_BASE_URL", url.rstrip("/"))
+    os.environ.setdefault("LOCAL_PLATFORMS_URL", platforms_url)
     manage("migrate", "--no-input", "-v", "0")
     demo = json.loads(manage("seed_demo", "--json", capture=True).strip().splitlines()[-1])
 
@@ -331,8 +414,10 @@ def serve() -> None:
             sys.executable,
             "-m",
             "destinations.local_platforms.server",
+            "--host",
+            platforms.hostname,
             "--port",
-            os.environ.get("LOCAL_PLATFORMS_PORT", "9100"),
+            str(platforms.port),
         ],
         "beat": [
             sys.executable,
@@ -373,7 +458,6 @@ def serve() -> None:
         signal.signal(signum, interrupt)
     try:
         time.sleep(2)
-        url = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}/"  # noqa: S104
         logins = "\n".join(
             f"      {login['role']:<7} {login['email']}  /  {login['password']}"
             for login in demo["logins"]
@@ -384,7 +468,7 @@ def serve() -> None:
             f"    Dashboard   {url}\n"
             f"    API         {url}v1/docs   (send events: POST {url}v1/track with the write key)\n"
             f"    Admin       {url}admin/   (the demo admin is staff)\n"
-            "    Platforms   http://127.0.0.1:9100/   (local Meta, TikTok, GA4, webhook)\n\n"
+            f"    Platforms   {platforms_url.rstrip('/')}/   (local Meta, TikTok, GA4, webhook)\n\n"
             f"    Demo workspace: {demo['workspace']['name']} ({demo['workspace']['slug']})\n"
             f"    Logins:\n{logins}\n"
             f"    Demo write key: {demo['write_key']}\n",
@@ -406,7 +490,7 @@ def main(argv: list[str]) -> int:
         "services": [ensure_postgres, ensure_redis],
         "browser": [ensure_browser, ensure_browser_sdks],
         "wrk": [ensure_wrk],
-        "run": [ensure_postgres, ensure_redis, serve],
+        "run": [ensure_dev_env, ensure_postgres, ensure_redis, serve],
     }
     if len(argv) != 1 or argv[0] not in targets:
         print(f"usage: python -m tracklayer.devenv {'|'.join(targets)}", file=sys.stderr)

@@ -17,7 +17,9 @@ owns the tables (the one that runs ``migrate``). Run this connected as that owne
 
 Idempotent: running it again converges the role's privileges to exactly these (privileges
 granted by hand are revoked) and changes the password only when ``--password-env`` is given.
-``--print-sql`` prints the statements instead of running them, for a DBA to review or run.
+``--print-sql`` prints the statements instead of running them, for a DBA to review or run; it
+needs no password (with ``--password-env`` naming an unset variable, the SQL sets none and says
+how to set one).
 """
 
 import os
@@ -71,11 +73,9 @@ class Command(BaseCommand):
                 f"Role name {role!r}: use lower-case letters, digits and underscores "
                 "(at most 63, not starting with pg_)."
             )
-        password = None
-        if password_env:
-            password = os.environ.get(password_env, "")
-            if not password:
-                raise CommandError(f"The environment variable {password_env} is empty or unset.")
+        password = os.environ.get(password_env, "") if password_env else ""
+        if password_env and not password and not print_sql:
+            raise CommandError(f"The environment variable {password_env} is empty or unset.")
 
         connection = connections[options["database"]]
         connection.ensure_connection()
@@ -83,14 +83,15 @@ class Command(BaseCommand):
             state = _state(cursor, role)
             _check(state, role, creating=not print_sql)
             verifier = None
-            if password is not None:
+            if password:
                 verifier = connection.connection.pgconn.encrypt_password(
                     password.encode(), role.encode(), b"scram-sha-256"
                 ).decode()
             statements = _statements(state, role, verifier)
             rendered = [s.as_string(connection.connection) for s in statements]
             if print_sql:
-                self._print_sql(state, role, rendered, with_password=verifier is not None)
+                unset = password_env if password_env and not password else None
+                self._print_sql(state, role, rendered, with_password=bool(verifier), unset=unset)
                 return
             for statement in rendered:
                 cursor.execute(statement)
@@ -98,7 +99,13 @@ class Command(BaseCommand):
         self._report(state, role, password_env)
 
     def _print_sql(
-        self, state: dict, role: str, rendered: list[str], *, with_password: bool
+        self,
+        state: dict,
+        role: str,
+        rendered: list[str],
+        *,
+        with_password: bool,
+        unset: str | None = None,
     ) -> None:
         self.stdout.write(
             f"-- Restricted application role {role!r} for database {state['database']!r}.\n"
@@ -108,7 +115,8 @@ class Command(BaseCommand):
         if state["exists"]:
             self.stdout.write("-- The role exists already; it is not created again.")
         elif not with_password:
-            self.stdout.write(f"-- No --password-env given: set one with \\password {role}")
+            why = f"${unset} is empty or unset" if unset else "No --password-env given"
+            self.stdout.write(f"-- {why}, so no password here: set one with \\password {role}")
         self.stdout.write("BEGIN;")
         for statement in rendered:
             self.stdout.write(f"{statement};")
