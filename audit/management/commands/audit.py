@@ -6,6 +6,7 @@
 
 import argparse
 import json
+import shlex
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -93,7 +94,9 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Wrote {len(document['events'])} entries and {len(document['checkpoints'])} "
             f"checkpoints to {out}. Verify it offline with:\n"
-            f"  tracklayer audit verify-export {out} --vkey '{document['verifier_key']}'"
+            f"  tracklayer audit verify-export {shlex.quote(out)} "
+            # Every key the log was ever signed with: checkpoints from before a rotation too.
+            + " ".join(f"--vkey {shlex.quote(vkey)}" for vkey in document["verifier_keys"])
         )
 
     def do_rotate_key(self, workspace, **_):
