@@ -17,6 +17,7 @@ from audit.models import AuditEntry, AuditLogHead
 from audit.tasks import audit_verify
 from destinations import services as destination_services
 from destinations.models import EventOperational
+from tests.audit_entries import audit_count, last_row
 from tests.destinations.test_ingestion_settings import make_event
 from tests.factories import TEST_PASSWORD
 from workspaces import services as workspace_services
@@ -31,28 +32,24 @@ def lock_key(workspace):
     return services.audit_advisory_lock_enable(workspace=workspace, actor=ACTOR)
 
 
-def count(workspace) -> int:
-    return AuditEntry.objects.filter(workspace=workspace).count()
-
-
 def test_enabling_records_it_and_keeps_only_a_hash(workspace, lock_key):
     head = AuditLogHead.objects.get(workspace=workspace)
     assert lock_key.startswith("tlal_") and len(lock_key) > 40
     assert head.advisory_key_hash and lock_key not in head.advisory_key_hash
-    last = AuditEntry.objects.filter(workspace=workspace).order_by("-idx").first()
+    last = last_row(workspace)
     assert last.event_type == "audit.advisory_lock_enabled"
     assert lock_key.encode() not in bytes(last.material)
 
 
 def test_changes_to_the_workspace_are_still_refused(workspace, lock_key):
-    before, keys = count(workspace), ApiKey.objects.count()
+    before, keys = audit_count(workspace), ApiKey.objects.count()
 
     with pytest.raises(AuditLockedError):
         workspace_services.api_key_create(workspace=workspace, actor=ACTOR, name="x")
     with pytest.raises(AuditLockedError):
         workspace_services.workspace_update(workspace=workspace, actor=ACTOR, name="Renamed")
 
-    assert (count(workspace), ApiKey.objects.count()) == (before, keys)
+    assert (audit_count(workspace), ApiKey.objects.count()) == (before, keys)
     workspace.refresh_from_db()
     assert workspace.name != "Renamed"  # nothing unaudited happened
 
@@ -60,10 +57,10 @@ def test_changes_to_the_workspace_are_still_refused(workspace, lock_key):
 def test_workers_are_refused_too_but_checkpoints_still_get_signed(workspace):
     services.audit_checkpoint_sign(workspace=workspace, actor=ACTOR)  # the key exists
     lock_key = services.audit_advisory_lock_enable(workspace=workspace, actor=ACTOR)
-    before = count(workspace)
+    before = audit_count(workspace)
 
     audit_verify(workspace.pk)  # the daily task: verifies, cannot record, does not crash
-    assert count(workspace) == before
+    assert audit_count(workspace) == before
 
     with advisory_key(lock_key):  # the key holder's own append
         services.audit_customer_event_record(
@@ -79,7 +76,7 @@ def test_only_the_original_key_lifts_it(workspace, lock_key):
 
     services.audit_advisory_lock_disable(workspace=workspace, actor=ACTOR, key=lock_key)
 
-    last = AuditEntry.objects.filter(workspace=workspace).order_by("-idx").first()
+    last = last_row(workspace)
     assert last.event_type == "audit.advisory_lock_disabled"
     workspace_services.workspace_update(workspace=workspace, actor=ACTOR, name="Renamed")
 
@@ -163,13 +160,13 @@ def test_a_wrong_password_answers_as_it_does_without_the_lock(client, admin_user
 def test_the_retention_purge_runs_while_locked(workspace, lock_key):
     now = timezone.now()
     old = make_event(workspace, "old", now - timedelta(days=31))
-    before = count(workspace)
+    before = audit_count(workspace)
 
     removed = destination_services.events_purge_expired(workspace=workspace, actor=ACTOR, now=now)
 
     assert removed == {"operational": 1, "message_ids": 1}
     assert not EventOperational.objects.filter(event=old).exists()
-    assert count(workspace) == before  # its entry waits for the lift, outside the log
+    assert audit_count(workspace) == before  # its entry waits for the lift, outside the log
 
 
 def test_an_admin_who_just_signed_in_lifts_the_lock_from_the_dashboard(

@@ -20,6 +20,7 @@ from audit.canonical import rfc3339
 from audit.exceptions import AuditLockedError, AuditPayloadError
 from audit.models import AuditEntry, AuditLogHead, AuditPendingEntry
 from destinations import services as destination_services
+from tests.audit_entries import audit_rows, material
 from tests.destinations.test_ingestion_settings import make_event
 from tests.factories import TEST_PASSWORD, MembershipFactory
 from workspaces import services as workspace_services
@@ -34,14 +35,6 @@ def lock_key(workspace):
     return services.audit_advisory_lock_enable(workspace=workspace, actor=ACTOR)
 
 
-def log(workspace) -> list[AuditEntry]:
-    return list(AuditEntry.objects.filter(workspace=workspace).order_by("idx"))
-
-
-def material(entry: AuditEntry) -> dict:
-    return json.loads(bytes(entry.material))
-
-
 def verifies(workspace) -> bool:
     out = io.StringIO()
     call_command("audit", "verify", "--workspace", workspace.slug, "--json", stdout=out)
@@ -51,7 +44,7 @@ def verifies(workspace) -> bool:
 def test_a_sign_in_waits_as_pending_and_is_appended_in_order_when_the_lock_lifts(
     client, admin_user, workspace, lock_key
 ):
-    before = log(workspace)
+    before = audit_rows(workspace)
     client.post(reverse("account_login"), {"login": admin_user.email, "password": TEST_PASSWORD})
     client.logout()
     client.post(reverse("account_login"), {"login": admin_user.email, "password": "wrong"})
@@ -61,11 +54,11 @@ def test_a_sign_in_waits_as_pending_and_is_appended_in_order_when_the_lock_lifts
         (1, "auth.sign_in_succeeded"),
         (2, "auth.sign_in_failed"),
     ]
-    assert log(workspace) == before
+    assert audit_rows(workspace) == before
 
     services.audit_advisory_lock_disable(workspace=workspace, actor=ACTOR, key=lock_key)
 
-    *_, succeeded, failed, lifted = log(workspace)
+    *_, succeeded, failed, lifted = audit_rows(workspace)
     assert [succeeded.event_type, failed.event_type, lifted.event_type] == [
         "auth.sign_in_succeeded",
         "auth.sign_in_failed",
@@ -202,7 +195,7 @@ def test_changes_during_the_lift_keep_the_order_and_the_chain(workspace):
     key = services.audit_advisory_lock_enable(workspace=workspace, actor=ACTOR)
     for member in members * 5:  # queued before anything runs concurrently
         workspace_services.auth_sign_in_succeeded(user=member, method="password")
-    start = len(log(workspace))
+    start = len(audit_rows(workspace))
     rounds = 8
     errors = []
 
@@ -235,7 +228,7 @@ def test_changes_during_the_lift_keep_the_order_and_the_chain(workspace):
         thread.join(timeout=60)
     assert errors == []
 
-    entries = log(workspace)[start:]
+    entries = audit_rows(workspace)[start:]
     assert len(entries) == len(members) * (5 + rounds) + 1
     marks = [material(e)["payload"].get(QUEUED_MARK) for e in entries]
     lift = next(i for i, e in enumerate(entries) if e.event_type == "audit.advisory_lock_disabled")

@@ -14,6 +14,7 @@ from audit.merkle import leaf_hash, verify_consistency, verify_inclusion
 from audit.models import AuditEntry
 from audit.signed_note import Verifier, open_checkpoint
 from tests.audit.tampering import as_owner_without_triggers
+from tests.audit_entries import audit_count
 from workspaces import services as workspace_services
 from workspaces.actors import SystemActor
 from workspaces.models import ApiKeyRole
@@ -65,12 +66,12 @@ def test_checkpoint_is_a_signed_note_verifiable_with_the_published_key(
         response.content.decode(), Verifier.from_vkey(response["X-Verifier-Key"])
     )
     # the signing key's creation is itself an entry, covered by the first checkpoint
-    assert checkpoint.size == AuditEntry.objects.filter(workspace=workspace).count()
+    assert checkpoint.size == audit_count(workspace)
 
 
 def test_proofs_from_the_api_verify_on_the_client(api_client, workspace, viewer_token):
     services.audit_checkpoint_sign(workspace=workspace, actor=ACTOR)
-    first = AuditEntry.objects.filter(workspace=workspace).count()
+    first = audit_count(workspace)
     for n in range(5):
         workspace_services.workspace_update(workspace=workspace, actor=ACTOR, name=f"Renamed {n}")
     entry = AuditEntry.objects.get(workspace=workspace, idx=2)

@@ -15,9 +15,10 @@ from django.db import transaction
 from audit import services
 from audit.chain import entry_hash
 from audit.export import audit_export_to_file
-from audit.models import AuditEntry, AuditSigningKey
+from audit.models import AuditSigningKey
 from audit.offline import ExportFormatError, main, verify_export
 from audit.signed_note import Checkpoint, Signer, generate_signer, sign_checkpoint
+from tests.audit_entries import audit_count, last_row
 from tracklayer import keyring
 from workspaces import services as workspace_services
 from workspaces.actors import SystemActor
@@ -59,7 +60,7 @@ def test_the_export_file_verifies_as_written(exported, workspace):
         c["size"] for c in document["checkpoints"]
     )
     # The export run itself is recorded (after the file, so not inside it)
-    last = AuditEntry.objects.filter(workspace=workspace).order_by("-idx").first()
+    last = last_row(workspace)
     assert last.event_type == "audit.exported"
 
 
@@ -204,8 +205,8 @@ def test_the_offline_verifier_runs_without_django(exported):
 
 
 def test_a_rolled_back_export_leaves_no_entry(workspace, tmp_path, monkeypatch):
-    before = AuditEntry.objects.filter(workspace=workspace).count()
+    before = audit_count(workspace)
     monkeypatch.setattr(Path, "write_bytes", lambda *a: (_ for _ in ()).throw(OSError("full")))
     with pytest.raises(OSError), transaction.atomic():
         audit_export_to_file(workspace=workspace, actor=ACTOR, path=tmp_path / "x.json.gz")
-    assert AuditEntry.objects.filter(workspace=workspace).count() == before
+    assert audit_count(workspace) == before

@@ -17,6 +17,7 @@ from audit import export
 from audit.models import AuditEntry
 from audit.offline import verify_export
 from audit.tasks import audit_export_scheduled
+from tests.audit_entries import last_row
 
 SECRET = "s3cr3t-key-material-that-must-not-leak"
 
@@ -86,7 +87,7 @@ def test_s3_export_round_trip_verifies_offline(workspace, admin_user, bucket, s3
     vkey = export.audit_export_document(workspace=workspace)["verifier_key"]
     result = verify_export(body, vkeys=[vkey])
     assert result.report.valid and result.warnings == []
-    entry = AuditEntry.objects.filter(workspace=workspace).order_by("-idx").first()
+    entry = last_row(workspace)
     assert entry.event_type == "audit.exported"
     assert key.encode() in bytes(entry.material)
 

@@ -10,9 +10,10 @@ from audit import selectors, services
 from audit.chain import entry_hash
 from audit.exceptions import AuditIntegrityError
 from audit.merkle import frontier_append, frontier_root, leaf_hash, root_from_leaf_hashes
-from audit.models import AuditCheckpoint, AuditEntry, AuditLogHead, AuditSigningKey
+from audit.models import AuditCheckpoint, AuditLogHead, AuditSigningKey
 from audit.signed_note import Checkpoint, Signer, generate_signer, sign_checkpoint
 from tests.audit.tampering import as_owner_without_triggers
+from tests.audit_entries import audit_rows, last_row
 from tests.factories import WorkspaceFactory
 from workspaces.actors import SystemActor
 
@@ -42,10 +43,6 @@ def log(db):
     return workspace
 
 
-def entries(workspace) -> list[AuditEntry]:
-    return list(AuditEntry.objects.filter(workspace=workspace).order_by("idx"))
-
-
 def reasons(result) -> list[tuple]:
     return [(b["idx"], b["reason"]) for b in result["broken_events"]]
 
@@ -69,7 +66,7 @@ def test_an_untouched_log_verifies_with_its_checkpoint(log):
 
 
 def test_an_edited_entry_is_named(log):
-    target = entries(log)[3]
+    target = audit_rows(log)[3]
     forged = bytes(target.material).replace(b"thing_", b"THING_")
     as_owner_without_triggers(
         ("UPDATE audit_auditentry SET material = %s WHERE id = %s", [forged, target.pk])
@@ -83,7 +80,7 @@ def test_an_edited_entry_is_named(log):
 
 
 def test_deleting_the_tail_and_hiding_it_in_the_head_is_a_truncation(log):
-    rows = entries(log)
+    rows = audit_rows(log)
     checkpoint = selectors.audit_checkpoint_latest(workspace=log)
     keep = rows[: checkpoint.size - 2]
     frontier: list[bytes] = []
@@ -105,14 +102,14 @@ def test_deleting_the_tail_and_hiding_it_in_the_head_is_a_truncation(log):
 
 
 def test_deleting_the_tail_without_touching_the_head_is_seen_too(log):
-    last = entries(log)[-1]
+    last = audit_rows(log)[-1]
     as_owner_without_triggers(("DELETE FROM audit_auditentry WHERE id = %s", [last.pk]))
     assert any(r == "head_mismatch" for _, r in reasons(selectors.audit_verify(workspace=log)))
 
 
 def test_a_rewritten_and_rehashed_chain_contradicts_the_signed_checkpoint(log):
     """Hashes, links and head all recomputed: only the signed root can tell."""
-    rows = entries(log)
+    rows = audit_rows(log)
     statements, previous, frontier = [], None, []
     for size, entry in enumerate(rows):
         material = bytes(entry.material)
@@ -147,7 +144,7 @@ def test_a_rewritten_and_rehashed_chain_contradicts_the_signed_checkpoint(log):
 
 
 def test_swapped_entries_break_the_order(log):
-    first, second = entries(log)[4:6]
+    first, second = audit_rows(log)[4:6]
     as_owner_without_triggers(
         ("UPDATE audit_auditentry SET idx = 1000000 WHERE id = %s", [first.pk]),
         ("UPDATE audit_auditentry SET idx = %s WHERE id = %s", [first.idx, second.pk]),
@@ -204,7 +201,7 @@ def test_the_signing_key_is_encrypted_at_rest(log):
 def test_verify_record_keeps_the_result_and_logs_it(log):
     result = services.audit_verify_record(workspace=log, actor=ACTOR)
 
-    entry = AuditEntry.objects.filter(workspace=log).order_by("-idx").first()
+    entry = last_row(log)
     assert entry.event_type == "audit.verified"
     assert b'"chain_status":"valid"' in bytes(entry.material)
     assert selectors.audit_verification_latest(workspace=log).valid
@@ -233,7 +230,7 @@ def test_32_concurrent_writers_leave_one_tree_equal_to_a_recomputation():
         thread.join()
 
     assert errors == []
-    rows = entries(workspace)
+    rows = audit_rows(workspace)
     assert [e.idx for e in rows] == list(range(len(rows)))
     head = AuditLogHead.objects.get(workspace=workspace)
     recomputed = root_from_leaf_hashes([leaf_hash(bytes(e.material)) for e in rows])
@@ -251,7 +248,7 @@ def test_batched_appends_keep_every_guarantee(db):
         assert services.audit_record_many(workspace=workspace, actor=ACTOR, events=[]) == []
     append(workspace, 2)  # single appends continue the same chain and tree
 
-    rows = entries(workspace)
+    rows = audit_rows(workspace)
     assert [e.idx for e in written] == list(range(1, 38))
     assert [e.idx for e in rows] == list(range(40))
     head = AuditLogHead.objects.get(workspace=workspace)

@@ -15,6 +15,7 @@ from audit.chain import ChainBreak, chain_breaks
 from audit.exceptions import AuditError, AuditPayloadError
 from audit.models import AuditEntry, AuditLogHead
 from audit.services import audit_log_open, audit_record
+from tests.audit_entries import audit_count
 from tests.factories import UserFactory, WorkspaceFactory
 from workspaces.actors import SystemActor
 from workspaces.models import Workspace
@@ -139,7 +140,7 @@ def test_refuses_payloads_without_a_canonical_form_and_writes_nothing(payload):
         record(workspace, 1, payload=payload)
 
     assert AuditLogHead.objects.get(workspace=workspace).size == 1
-    assert AuditEntry.objects.filter(workspace=workspace).count() == 1
+    assert audit_count(workspace) == 1
     assert record(workspace, 2).idx == 1
 
 

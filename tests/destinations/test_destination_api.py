@@ -3,9 +3,9 @@ the delivery log of an event, replay."""
 
 import pytest
 
-from audit.models import AuditEntry
 from destinations import services_destinations as services
 from destinations.models import Destination
+from tests.audit_entries import last_row
 from tests.destinations.factories import (
     CONFIGS,
     SECRETS,
@@ -58,7 +58,7 @@ def test_a_destination_is_created_and_its_secret_answered_masked(call, workspace
     assert body["secrets"] == {"access_token": "••••XYZ1"}
     assert body["event_mapping"]["Order Completed"] == "Purchase"
     assert body["autopause"] == {"error_rate": 0.3, "min_attempts": 20, "window_seconds": 300}
-    entry = AuditEntry.objects.filter(workspace=workspace).order_by("-idx").first()
+    entry = last_row(workspace)
     assert entry.event_type == "destination.created"
     assert entry.actor.startswith("api_key:")
 

@@ -2,7 +2,6 @@
 resume, the test send, the delivery log with its drawer, dead letters with replay — and no
 secret on any page, no inline script or style."""
 
-import json
 import re
 from datetime import timedelta
 
@@ -13,6 +12,7 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from destinations import services_destinations as services
 from destinations.models import Delivery, Destination
+from tests.audit_entries import last_entry
 from tests.destinations.factories import (
     SECRETS,
     DeliveryAttemptFactory,
@@ -41,11 +41,6 @@ def assert_clean(response) -> None:
     assert [value for value in [*ALL_SECRET_VALUES, NEW_SECRET] if value in body] == []
     assert " style=" not in body
     assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", body) == []
-
-
-def last_entry(workspace) -> dict:
-    entry = AuditEntry.objects.filter(workspace=workspace).order_by("-idx").first()
-    return json.loads(bytes(entry.material))
 
 
 @pytest.fixture

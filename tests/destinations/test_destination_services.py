@@ -3,7 +3,6 @@ delete, replay — each validated, authorised and audited, and never a secret in
 an error message or a log line."""
 
 import base64
-import json
 import logging
 from datetime import timedelta
 
@@ -14,6 +13,7 @@ from audit.models import AuditEntry
 from destinations import services_destinations as services
 from destinations.exceptions import DestinationInvalidError
 from destinations.models import Delivery, Destination
+from tests.audit_entries import audit_count, audit_entries, last_entry
 from tests.destinations.factories import (
     CONFIGS,
     SECRETS,
@@ -26,16 +26,6 @@ from tracklayer.exceptions import ConflictError, NotFoundError, PermissionDenied
 pytestmark = pytest.mark.django_db
 
 ALL_SECRET_VALUES = [value for secrets in SECRETS.values() for value in secrets.values()]
-
-
-def entries(workspace, event_type=None) -> list[dict]:
-    rows = AuditEntry.objects.filter(workspace=workspace).order_by("idx")
-    found = [json.loads(bytes(row.material)) for row in rows]
-    return [e for e in found if event_type is None or e["event_type"] == event_type]
-
-
-def last_entry(workspace) -> dict:
-    return entries(workspace)[-1]
 
 
 def assert_no_secrets(text: str) -> None:
@@ -191,7 +181,7 @@ def test_a_local_base_url_is_allowed_outside_production(workspace):
 def test_bad_settings_are_refused_naming_the_field(
     workspace, admin_user, kind, config, secrets, extra, field
 ):
-    before = AuditEntry.objects.filter(workspace=workspace).count()
+    before = audit_count(workspace)
     values = {"name": "Broken", **extra}
 
     with pytest.raises(DestinationInvalidError) as caught:
@@ -209,7 +199,7 @@ def test_bad_settings_are_refused_naming_the_field(
     assert_no_secrets(caught.value.message + str(caught.value.errors))
     assert "hunter2" not in str(caught.value.errors)
     assert not Destination.objects.filter(workspace=workspace).exists()
-    assert AuditEntry.objects.filter(workspace=workspace).count() == before
+    assert audit_count(workspace) == before
 
 
 def test_every_bad_field_is_reported_at_once(workspace, admin_user):
@@ -370,7 +360,7 @@ def test_an_emptied_config_value_is_removed(workspace, admin_user):
 
 def test_saving_the_same_values_and_secret_writes_no_entry(workspace, admin_user):
     destination = DestinationFactory(workspace=workspace)
-    before = AuditEntry.objects.filter(workspace=workspace).count()
+    before = audit_count(workspace)
 
     services.destination_update(
         workspace=workspace,
@@ -380,12 +370,12 @@ def test_saving_the_same_values_and_secret_writes_no_entry(workspace, admin_user
         secrets=dict(SECRETS["webhook"]),
     )
 
-    assert AuditEntry.objects.filter(workspace=workspace).count() == before
+    assert audit_count(workspace) == before
 
 
 def test_an_invalid_update_changes_nothing(workspace, admin_user):
     destination = DestinationFactory(workspace=workspace, type="meta_capi")
-    before = AuditEntry.objects.filter(workspace=workspace).count()
+    before = audit_count(workspace)
 
     with pytest.raises(DestinationInvalidError) as caught:
         services.destination_update(
@@ -400,7 +390,7 @@ def test_an_invalid_update_changes_nothing(workspace, admin_user):
     assert caught.value.field == "pixel_id"
     assert destination.name != "Renamed"
     assert services.destination_secrets(destination) == SECRETS["meta_capi"]
-    assert AuditEntry.objects.filter(workspace=workspace).count() == before
+    assert audit_count(workspace) == before
 
 
 @pytest.mark.parametrize("field", ["type", "secrets_encrypted", "state", "workspace"])
@@ -518,7 +508,7 @@ def test_the_engines_autopause_is_audited_as_the_system_with_its_figures(workspa
     assert destination.paused_reason == (
         "Paused automatically: 14 of 20 requests failed (70 %) in the last 5 minutes."
     )
-    [entry] = entries(workspace, "destination.paused")
+    [entry] = audit_entries(workspace, "destination.paused")
     assert entry["actor"] == "system:delivery"
     assert entry["payload"] == {
         "automatic": True,
@@ -661,14 +651,14 @@ def test_a_large_replay_names_the_first_hundred_and_counts_the_rest(workspace, a
 
 def test_nothing_to_replay_writes_no_entry(workspace, admin_user):
     destination = DestinationFactory(workspace=workspace)
-    before = AuditEntry.objects.filter(workspace=workspace).count()
+    before = audit_count(workspace)
 
     assert (
         services.deliveries_replay(workspace=workspace, actor=admin_user, destination=destination)
         == 0
     )
     assert services.deliveries_replay(workspace=workspace, actor=admin_user, delivery_ids=[]) == 0
-    assert AuditEntry.objects.filter(workspace=workspace).count() == before
+    assert audit_count(workspace) == before
 
 
 def test_dead_letters_of_a_deleted_destination_are_not_replayed(workspace, admin_user):

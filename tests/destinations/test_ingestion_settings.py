@@ -1,25 +1,19 @@
 """Ingestion settings (admins, audited) and the retention purge (audited when it removes
 personal data)."""
 
-import json
 from datetime import timedelta
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from audit.models import AuditEntry
 from destinations import services
 from destinations.models import Event, EventMessageId, EventOperational
 from destinations.runtime import ingestion_settings_get
+from tests.audit_entries import audit_count, last_entry
 from tracklayer.exceptions import DomainError, PermissionDeniedError
 
 pytestmark = pytest.mark.django_db
-
-
-def last_entry(workspace) -> dict:
-    entry = AuditEntry.objects.filter(workspace=workspace).order_by("-idx").first()
-    return json.loads(bytes(entry.material))
 
 
 def test_admin_changes_limits_and_the_change_is_audited(workspace, admin_user):
@@ -97,11 +91,11 @@ def test_purge_removes_old_operational_data_and_records_it(workspace, system_act
 
 
 def test_a_purge_with_nothing_to_remove_writes_no_entry(workspace, system_actor):
-    before = AuditEntry.objects.filter(workspace=workspace).count()
+    before = audit_count(workspace)
 
     services.events_purge_expired(workspace=workspace, actor=system_actor)
 
-    assert AuditEntry.objects.filter(workspace=workspace).count() == before
+    assert audit_count(workspace) == before
 
 
 def test_the_settings_page(client, workspace, admin_user, viewer_user):

@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from audit.models import AuditEntry
 from destinations import tracking_plans as plans
 from destinations.models_tracking import TrackingPlan, TrackingPlanViolation
 from destinations.tracking_plans import UNPLANNED, PlanVerdict, PlanViolation
+from tests.audit_entries import audit_count, last_entry
 from tracklayer.exceptions import ConflictError, DomainError, PermissionDeniedError
 
 pytestmark = pytest.mark.django_db
@@ -74,15 +74,6 @@ def make_plan(workspace, actor, *, mode="flag", unplanned="allow", schemas=None)
         unplanned=unplanned,
         schemas={"Order Completed": ORDER_COMPLETED} if schemas is None else schemas,
     )
-
-
-def last_entry(workspace) -> dict:
-    entry = AuditEntry.objects.filter(workspace=workspace).order_by("-idx").first()
-    return json.loads(bytes(entry.material))
-
-
-def audit_count(workspace) -> int:
-    return AuditEntry.objects.filter(workspace=workspace).count()
 
 
 def check(compiled, properties=None, *, name="Order Completed", event_type="track", traits=None):

@@ -1,22 +1,15 @@
 """Settings → Consent: the service (validated, audited with before/after) and its pages."""
 
-import json
-
 import pytest
 from django.urls import reverse
 
-from audit.models import AuditEntry
 from privacy import selectors, services
 from privacy.consent import DEFAULT_POLICIES
 from privacy.models import ConsentSettings
+from tests.audit_entries import audit_count, last_entry
 from tracklayer.exceptions import DomainError, PermissionDeniedError
 
 pytestmark = pytest.mark.django_db
-
-
-def last_entry(workspace) -> dict:
-    entry = AuditEntry.objects.filter(workspace=workspace).order_by("-idx").first()
-    return json.loads(bytes(entry.material))
 
 
 def test_without_a_row_the_shipped_defaults_apply(workspace):
@@ -81,13 +74,13 @@ def test_a_policy_change_is_audited_and_a_reset_restores_the_default(workspace, 
 
 
 def test_saving_the_same_values_writes_no_entry(workspace, admin_user):
-    before = AuditEntry.objects.filter(workspace=workspace).count()
+    before = audit_count(workspace)
 
     services.consent_settings_update(
         workspace=workspace, actor=admin_user, values={"default_jurisdiction": "strictest"}
     )
 
-    assert AuditEntry.objects.filter(workspace=workspace).count() == before
+    assert audit_count(workspace) == before
 
 
 @pytest.mark.parametrize(
@@ -109,7 +102,7 @@ def test_saving_the_same_values_writes_no_entry(workspace, admin_user):
     ],
 )
 def test_bad_settings_are_refused_naming_the_field(workspace, admin_user, values, policies, field):
-    before = AuditEntry.objects.filter(workspace=workspace).count()
+    before = audit_count(workspace)
 
     with pytest.raises(DomainError) as caught:
         services.consent_settings_update(
@@ -117,7 +110,7 @@ def test_bad_settings_are_refused_naming_the_field(workspace, admin_user, values
         )
 
     assert caught.value.field == field
-    assert AuditEntry.objects.filter(workspace=workspace).count() == before
+    assert audit_count(workspace) == before
 
 
 def test_viewers_cannot_change_consent_settings(workspace, viewer_user):

@@ -6,7 +6,6 @@ checked for e-mail addresses and for the secrets the service handled.
 
 import datetime as dt
 import hashlib
-import json
 
 import pytest
 from django.conf import settings
@@ -15,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.models import AuditEntry, AuditLogHead
+from tests.audit_entries import audit_rows, material
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 from tracklayer.exceptions import ConflictError, DomainError
 from workspaces import keys, services
@@ -33,25 +33,17 @@ def audit_size(workspace) -> int:
     return AuditLogHead.objects.get(workspace=workspace).size
 
 
-def entries_since(workspace, mark: int) -> list[AuditEntry]:
-    return list(AuditEntry.objects.filter(workspace=workspace, idx__gte=mark).order_by("idx"))
-
-
-def content(entry: AuditEntry) -> dict:
-    return json.loads(bytes(entry.material))
-
-
 def assert_discloses_nothing(entry: AuditEntry, *secrets: str) -> None:
     """No e-mail address (nor anything else with an @) and none of ``secrets`` in the bytes
     that are hashed and kept forever."""
-    material = bytes(entry.material).decode()
-    assert "@" not in material
+    hashed = bytes(entry.material).decode()
+    assert "@" not in hashed
     for secret in secrets:
-        assert secret not in material
+        assert secret not in hashed
 
 
 def only_entry(workspace, mark: int) -> AuditEntry:
-    (entry,) = entries_since(workspace, mark)
+    (entry,) = audit_rows(workspace, since=mark)
     assert_discloses_nothing(entry)
     return entry
 
@@ -74,18 +66,18 @@ def test_workspace_create_opens_the_log_and_records_creation_and_owner(system_ac
     assert membership(workspace, owner).role == Role.ADMIN
     head = AuditLogHead.objects.get(workspace=workspace)
     assert head.origin == f"{settings.TRACKLAYER_AUDIT_ORIGIN}/{workspace.public_id}"
-    created, joined = entries_since(workspace, 0)
+    created, joined = audit_rows(workspace, since=0)
     assert (created.idx, created.event_type) == (0, "workspace.created")
     assert (created.resource_type, created.resource_id) == ("workspace", workspace.public_id)
     assert created.actor == "system:tests"
-    assert content(created)["payload"] == {
+    assert material(created)["payload"] == {
         "name": "Acme Store",
         "slug": "acme-store",
         "region": "eu",
     }
     assert (joined.idx, joined.event_type) == (1, "member.joined")
     assert (joined.resource_type, joined.resource_id) == ("user", owner.public_id)
-    assert content(joined)["payload"] == {"role": "admin", "invitation": None}
+    assert material(joined)["payload"] == {"role": "admin", "invitation": None}
     for entry in (created, joined):
         assert_discloses_nothing(entry)
 
@@ -94,7 +86,7 @@ def test_workspace_create_without_owner_records_only_the_creation(system_actor):
     workspace = services.workspace_create(actor=system_actor, name="Ownerless", owner=None)
 
     assert not workspace.memberships.exists()
-    assert [e.event_type for e in entries_since(workspace, 0)] == ["workspace.created"]
+    assert [e.event_type for e in audit_rows(workspace, since=0)] == ["workspace.created"]
 
 
 def test_workspace_create_derives_a_free_slug_from_the_name():
@@ -135,7 +127,7 @@ def test_workspace_update_renames_and_records_before_and_after(workspace, admin_
     assert entry.event_type == "workspace.updated"
     assert entry.resource_id == workspace.public_id
     assert entry.actor == f"user:{admin_user.public_id}"
-    assert content(entry)["payload"] == {
+    assert material(entry)["payload"] == {
         "changes": {"name": {"before": "Acme", "after": "Acme Europe"}}
     }
 
@@ -145,7 +137,7 @@ def test_workspace_update_with_the_same_name_records_nothing(workspace, admin_us
 
     services.workspace_update(workspace=workspace, actor=admin_user, name=workspace.name)
 
-    assert entries_since(workspace, mark) == []
+    assert audit_rows(workspace, since=mark) == []
 
 
 # --- Invitations -------------------------------------------------------------------------------
@@ -176,7 +168,7 @@ def test_member_invite_stores_only_the_token_hash_and_mails_the_link_on_commit(
     assert_discloses_nothing(entry, token, invitation.token_hash)
     assert entry.event_type == "member.invited"
     assert (entry.resource_type, entry.resource_id) == ("invitation", invitation.public_id)
-    assert content(entry)["payload"] == {
+    assert material(entry)["payload"] == {
         "role": "editor",
         "expires_at": invitation.expires_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
     }
@@ -224,7 +216,7 @@ def test_member_invite_replaces_a_pending_invitation(
     first.refresh_from_db()
     assert first.revoked_at is not None
     assert second.is_pending
-    revoked, invited = entries_since(workspace, mark)
+    revoked, invited = audit_rows(workspace, since=mark)
     assert (revoked.event_type, revoked.resource_id) == (
         "member.invitation_revoked",
         first.public_id,
@@ -264,7 +256,7 @@ def test_member_invite_refuses_an_existing_member(workspace, admin_user, viewer_
         )
 
     assert not Invitation.objects.exists()
-    assert entries_since(workspace, mark) == []
+    assert audit_rows(workspace, since=mark) == []
 
 
 def test_member_invite_refuses_an_unknown_role(workspace, admin_user):
@@ -295,7 +287,7 @@ def test_invitation_accept_makes_the_invited_person_a_member(workspace, admin_us
     assert entry.event_type == "member.joined"
     assert (entry.resource_type, entry.resource_id) == ("user", sam.public_id)
     assert entry.actor == f"user:{sam.public_id}"
-    assert content(entry)["payload"] == {"role": "editor", "invitation": invitation.public_id}
+    assert material(entry)["payload"] == {"role": "editor", "invitation": invitation.public_id}
 
 
 def test_invitation_accept_refuses_another_email_address(workspace, admin_user):
@@ -310,7 +302,7 @@ def test_invitation_accept_refuses_another_email_address(workspace, admin_user):
 
     assert not Membership.objects.filter(user=mallory).exists()
     assert Invitation.objects.get().is_pending
-    assert entries_since(workspace, mark) == []
+    assert audit_rows(workspace, since=mark) == []
 
 
 def test_invitation_accept_refuses_an_expired_invitation(workspace, admin_user):
@@ -339,7 +331,7 @@ def test_invitation_accept_works_once(workspace, admin_user, viewer_user):
         services.invitation_accept(token=token, user=sam)
 
     assert not Membership.objects.filter(workspace=workspace, user=sam).exists()
-    assert entries_since(workspace, mark) == []
+    assert audit_rows(workspace, since=mark) == []
 
 
 def test_invitation_accept_refuses_a_revoked_invitation(workspace, admin_user):
@@ -360,7 +352,7 @@ def test_invitation_accept_refuses_a_revoked_invitation(workspace, admin_user):
         "member.invitation_revoked",
         invitation.public_id,
     )
-    assert content(entry)["payload"] == {}
+    assert material(entry)["payload"] == {}
 
 
 def test_invitation_revoke_refuses_an_invitation_no_longer_pending(workspace, admin_user):
@@ -427,7 +419,7 @@ def test_member_add_adds_an_existing_account(workspace, admin_user):
     entry = only_entry(workspace, mark)
     assert (entry.event_type, entry.resource_id) == ("member.joined", sam.public_id)
     assert entry.actor == f"user:{admin_user.public_id}"
-    assert content(entry)["payload"] == {"role": "editor", "invitation": None}
+    assert material(entry)["payload"] == {"role": "editor", "invitation": None}
 
 
 def test_member_add_refuses_a_member(workspace, admin_user, viewer_user):
@@ -437,7 +429,7 @@ def test_member_add_refuses_a_member(workspace, admin_user, viewer_user):
         services.member_add(workspace=workspace, actor=admin_user, user=viewer_user, role="admin")
 
     assert membership(workspace, viewer_user).role == Role.VIEWER
-    assert entries_since(workspace, mark) == []
+    assert audit_rows(workspace, since=mark) == []
 
 
 def test_membership_change_role_records_before_and_after(workspace, admin_user, editor_user):
@@ -453,7 +445,7 @@ def test_membership_change_role_records_before_and_after(workspace, admin_user, 
     assert membership(workspace, editor_user).role == Role.VIEWER
     entry = only_entry(workspace, mark)
     assert (entry.event_type, entry.resource_id) == ("member.role_changed", editor_user.public_id)
-    assert content(entry)["payload"] == {"role": {"before": "editor", "after": "viewer"}}
+    assert material(entry)["payload"] == {"role": {"before": "editor", "after": "viewer"}}
 
 
 def test_membership_change_role_to_the_same_role_records_nothing(
@@ -468,7 +460,7 @@ def test_membership_change_role_to_the_same_role_records_nothing(
         role="editor",
     )
 
-    assert entries_since(workspace, mark) == []
+    assert audit_rows(workspace, since=mark) == []
 
 
 def test_membership_change_role_keeps_the_last_admin(workspace, admin_user):
@@ -483,7 +475,7 @@ def test_membership_change_role_keeps_the_last_admin(workspace, admin_user):
         )
 
     assert membership(workspace, admin_user).role == Role.ADMIN
-    assert entries_since(workspace, mark) == []
+    assert audit_rows(workspace, since=mark) == []
 
 
 def test_membership_change_role_lets_an_admin_step_down_when_another_remains(workspace, admin_user):
@@ -523,7 +515,7 @@ def test_membership_remove_by_an_admin(workspace, admin_user, viewer_user):
     entry = only_entry(workspace, mark)
     assert (entry.event_type, entry.resource_id) == ("member.removed", viewer_user.public_id)
     assert entry.actor == f"user:{admin_user.public_id}"
-    assert content(entry)["payload"] == {"role": "viewer"}
+    assert material(entry)["payload"] == {"role": "viewer"}
 
 
 def test_membership_remove_lets_any_member_leave(workspace, viewer_user):
@@ -548,7 +540,7 @@ def test_membership_remove_keeps_the_last_admin_even_when_leaving(workspace, adm
         )
 
     assert membership(workspace, admin_user).role == Role.ADMIN
-    assert entries_since(workspace, mark) == []
+    assert audit_rows(workspace, since=mark) == []
 
 
 def test_membership_remove_of_one_of_two_admins(workspace, admin_user):
@@ -584,7 +576,7 @@ def test_api_key_create_returns_the_only_copy_of_the_secret(workspace, admin_use
     assert_discloses_nothing(entry, parsed.secret, key.secret_hash)
     assert (entry.event_type, entry.resource_type) == ("api_key.created", "api_key")
     assert entry.resource_id == key.public_id
-    assert content(entry)["payload"] == {
+    assert material(entry)["payload"] == {
         "name": "Storefront",
         "prefix": f"tl_live_{key.prefix}",
         "role": "viewer",
@@ -621,7 +613,7 @@ def test_api_key_create_refuses_invalid_options(workspace, admin_user, options, 
 
     assert caught.value.field == field
     assert not ApiKey.objects.exists()
-    assert entries_since(workspace, mark) == []
+    assert audit_rows(workspace, since=mark) == []
 
 
 def test_api_key_rotate_issues_a_successor_and_keeps_the_old_key_for_the_grace(
@@ -655,7 +647,7 @@ def test_api_key_rotate_issues_a_successor_and_keeps_the_old_key_for_the_grace(
         new.secret_hash,
     )
     assert (entry.event_type, entry.resource_id) == ("api_key.rotated", old.public_id)
-    payload = content(entry)["payload"]
+    payload = material(entry)["payload"]
     assert payload["successor"] == new.public_id
     assert payload["grace_seconds"] == 3600
     assert payload["successor_key"]["prefix"] == new.display_prefix
@@ -706,7 +698,7 @@ def test_api_key_rotate_refuses_a_revoked_key(workspace, admin_user):
         )
 
     assert ApiKey.objects.count() == 1
-    assert entries_since(workspace, mark) == []
+    assert audit_rows(workspace, since=mark) == []
 
 
 def test_api_key_rotate_refuses_a_key_already_rotated(workspace, admin_user):
@@ -723,7 +715,7 @@ def test_api_key_rotate_refuses_a_key_already_rotated(workspace, admin_user):
         )
 
     assert ApiKey.objects.count() == 2
-    assert entries_since(workspace, mark) == []
+    assert audit_rows(workspace, since=mark) == []
 
 
 def test_api_key_revoke_records_and_drops_the_cached_verification(
@@ -744,7 +736,7 @@ def test_api_key_revoke_records_and_drops_the_cached_verification(
     entry = only_entry(workspace, mark)
     assert_discloses_nothing(entry, keys.parse_token(token).secret)
     assert (entry.event_type, entry.resource_id) == ("api_key.revoked", key.public_id)
-    assert content(entry)["payload"] == {"prefix": key.display_prefix}
+    assert material(entry)["payload"] == {"prefix": key.display_prefix}
 
 
 def test_api_key_revoke_twice_is_refused(workspace, admin_user):
@@ -755,7 +747,7 @@ def test_api_key_revoke_twice_is_refused(workspace, admin_user):
     with pytest.raises(ConflictError):
         services.api_key_revoke(workspace=workspace, actor=admin_user, key=key)
 
-    assert entries_since(workspace, mark) == []
+    assert audit_rows(workspace, since=mark) == []
 
 
 def test_api_key_services_do_not_reach_into_another_workspace(

@@ -7,15 +7,12 @@ from allauth.mfa.totp.internal.auth import SECRET_SESSION_KEY, format_hotp_value
 from django.urls import reverse
 
 from audit.models import AuditEntry
+from tests.audit_entries import audit_rows
 from tests.factories import TEST_PASSWORD
 
 
 def totp_now(secret: str) -> str:
     return format_hotp_value(hotp_value(secret, int(time.time()) // 30))
-
-
-def entries(workspace, event_type):
-    return list(AuditEntry.objects.filter(workspace=workspace, event_type=event_type))
 
 
 def sign_in(client, email, password=TEST_PASSWORD):
@@ -36,7 +33,7 @@ def test_a_successful_sign_in_is_recorded_in_each_of_the_users_workspaces(
 
     assert response.status_code == 302
     for ws in (workspace, other_workspace):
-        [entry] = entries(ws, "auth.sign_in_succeeded")
+        [entry] = audit_rows(ws, event_type="auth.sign_in_succeeded")
         assert entry.resource_id == admin_user.public_id
         assert entry.actor == f"user:{admin_user.public_id}"
         assert b'"method":"password"' in bytes(entry.material)
@@ -49,7 +46,7 @@ def test_a_wrong_password_is_recorded_without_the_address_or_the_password(
     response = sign_in(client, admin_user.email, password="wrong password!")
 
     assert response.status_code == 200  # the form again, with its error
-    [entry] = entries(workspace, "auth.sign_in_failed")
+    [entry] = audit_rows(workspace, event_type="auth.sign_in_failed")
     material = bytes(entry.material).decode()
     assert entry.actor == "system:authentication"
     assert '"reason":"bad_credentials"' in material
@@ -72,28 +69,28 @@ def test_totp_enable_sign_in_with_code_and_disable_are_all_audited(client, admin
     secret = client.session[SECRET_SESSION_KEY]
     response = client.post(reverse("mfa_activate_totp"), {"code": totp_now(secret)})
     assert response.status_code == 302
-    [enabled] = entries(workspace, "auth.mfa_enabled")
+    [enabled] = audit_rows(workspace, event_type="auth.mfa_enabled")
     assert b'"type":"totp"' in bytes(enabled.material)
 
     # When they sign in again, the password alone is not enough
     client.logout()
     response = sign_in(client, admin_user.email)
     assert response["Location"] == reverse("mfa_authenticate")
-    signed_in_before = len(entries(workspace, "auth.sign_in_succeeded"))
+    signed_in_before = len(audit_rows(workspace, event_type="auth.sign_in_succeeded"))
 
     # A wrong code is refused and recorded
     client.post(reverse("mfa_authenticate"), {"code": "000000"})
-    [failed] = entries(workspace, "auth.sign_in_failed")
+    [failed] = audit_rows(workspace, event_type="auth.sign_in_failed")
     assert b'"reason":"bad_mfa_code"' in bytes(failed.material)
 
     # The right code signs them in, recorded as password+mfa
     response = client.post(reverse("mfa_authenticate"), {"code": totp_now(secret)})
     assert response.status_code == 302
-    latest = entries(workspace, "auth.sign_in_succeeded")[signed_in_before:]
+    latest = audit_rows(workspace, event_type="auth.sign_in_succeeded")[signed_in_before:]
     assert [b'"method":"password+mfa"' in bytes(e.material) for e in latest] == [True]
 
     # Then deactivating MFA (after confirming the password again) is recorded too
     client.post(reverse("account_reauthenticate"), {"password": TEST_PASSWORD})
     response = client.post(reverse("mfa_deactivate_totp"), {})
     assert response.status_code == 302
-    assert len(entries(workspace, "auth.mfa_disabled")) == 1
+    assert len(audit_rows(workspace, event_type="auth.mfa_disabled")) == 1
