@@ -20,6 +20,9 @@ from dotenv import dotenv_values
 
 from audit import offline
 from audit import services as audit_services
+from audit.models import AuditEntry
+from destinations.models import Destination
+from destinations.services_destinations import destination_update
 from tracklayer import devenv
 from workspaces import services as workspace_services
 from workspaces.actors import SystemActor
@@ -165,3 +168,40 @@ def test_the_printed_verify_command_verifies_the_export_after_a_rotation(workspa
     assert (program, audit, verb) == ("tracklayer", "audit", "verify-export")
     assert args.count("--vkey") == 2  # the checkpoint before the rotation needs the old key
     assert offline.main(args) == 0
+
+
+# --- make run on other ports: the demo destinations follow the local platforms ---------------
+
+
+def demo_urls() -> dict[str, str]:
+    return {
+        row.name: row.config.get("api_base_url") or row.config["url"]
+        for row in Destination.objects.filter(workspace__slug="acme")
+    }
+
+
+@pytest.mark.django_db
+def test_demo_destinations_follow_the_local_platforms_to_another_port(monkeypatch):
+    monkeypatch.delenv("LOCAL_PLATFORMS_URL", raising=False)
+    call_command("seed_demo", "--json", stdout=StringIO())
+    webhook = Destination.objects.get(workspace__slug="acme", type="webhook")
+    destination_update(
+        workspace=webhook.workspace,
+        actor=SystemActor("tests"),
+        destination=webhook,
+        values={"config": {"url": "https://hooks.example.com/warehouse"}},
+    )
+    entries = AuditEntry.objects.count()
+
+    monkeypatch.setenv("LOCAL_PLATFORMS_URL", "http://127.0.0.1:9101")
+    call_command("seed_demo", "--json", stdout=StringIO())
+
+    assert demo_urls() == {
+        "Meta (local)": "http://127.0.0.1:9101/meta",
+        "TikTok (local, bad token)": "http://127.0.0.1:9101/tiktok",
+        "GA4 (local)": "http://127.0.0.1:9101/ga4",
+        "Warehouse webhook (local)": "https://hooks.example.com/warehouse",  # set by hand: kept
+    }
+    assert AuditEntry.objects.count() == entries + 3  # each move audited
+    call_command("seed_demo", "--json", stdout=StringIO())
+    assert AuditEntry.objects.count() == entries + 3  # and only once

@@ -15,7 +15,7 @@ from django.db import transaction
 
 from destinations.models import Destination
 from destinations.services import event_ingest, ingestion_settings_update
-from destinations.services_destinations import destination_create
+from destinations.services_destinations import destination_create, destination_update
 from workspaces import keys, services
 from workspaces.actors import SystemActor
 from workspaces.auth.api_keys import api_key_authenticate
@@ -37,6 +37,7 @@ DEMO_USERS = [
     ("viewer@demo.tracklayer.test", "Vera Viewer", Role.VIEWER),
 ]
 ACTOR = SystemActor("seed_demo")
+LOCAL_PLATFORMS_PREFIXES = ("http://127.0.0.1:", "http://localhost:")
 
 
 def demo_token_parts() -> tuple[str, str]:
@@ -198,12 +199,11 @@ class Command(BaseCommand):
     def seed_destinations(self) -> None:
         """One destination of each type, pointing at the local platform servers that
         ``make run`` starts (``LOCAL_PLATFORMS_URL``). TikTok's token is refused on purpose,
-        so the demo shows dead letters next to deliveries that succeed."""
+        so the demo shows dead letters next to deliveries that succeed. When the platforms
+        moved (``LOCAL_PLATFORMS_URL=…:9101 make run``), the demo destinations follow them."""
         workspace = Workspace.objects.get(slug=DEMO_SLUG)
-        if Destination.objects.filter(workspace=workspace).exists():
-            return
-        base = os.environ.get("LOCAL_PLATFORMS_URL", "http://127.0.0.1:9100")
-        for kind, name, config, secrets in (
+        base = os.environ.get("LOCAL_PLATFORMS_URL", "http://127.0.0.1:9100").rstrip("/")
+        demo = (
             (
                 "meta_capi",
                 "Meta (local)",
@@ -228,7 +228,29 @@ class Command(BaseCommand):
                 {"url": f"{base}/webhook/hooks/warehouse", "batch_size": 100},
                 {"signing_secret": "whsec_demo"},
             ),
-        ):
+        )
+        existing = {
+            (row.type, row.name): row for row in Destination.objects.filter(workspace=workspace)
+        }
+        if existing:
+            for kind, name, config, _secrets in demo:
+                row = existing.get((kind, name))
+                if row is None:
+                    continue
+                moved = {
+                    key: value
+                    for key, value in config.items()
+                    if key in ("api_base_url", "url")
+                    and row.config.get(key) != value
+                    # From one local platforms address to another only: one pointed elsewhere stays.
+                    and str(row.config.get(key, "")).startswith(LOCAL_PLATFORMS_PREFIXES)
+                }
+                if moved:
+                    destination_update(
+                        workspace=workspace, actor=ACTOR, destination=row, values={"config": moved}
+                    )
+            return
+        for kind, name, config, secrets in demo:
             destination_create(
                 workspace=workspace,
                 actor=ACTOR,
