@@ -531,15 +531,18 @@ class _Cached:
 _cache: dict[int, _Cached] = {}
 
 
-def tracking_plan_compiled(*, workspace) -> CompiledPlan | None:
+def tracking_plan_compiled(
+    *, workspace, clock: Callable[[], float] = time.monotonic
+) -> CompiledPlan | None:
     """The workspace's plan, compiled, or None without one.
 
     Cached in this process per workspace: within ``CACHE_TTL_SECONDS`` no query at all;
     after that one indexed query for (id, version), and the plan is loaded and compiled
     again only when that changed. A save in this process drops the entry at once (and again
     at commit); other processes see a change at most ``CACHE_TTL_SECONDS`` after its commit.
+    ``clock`` is for tests, which step past the TTL without waiting for it.
     """
-    now = time.monotonic()
+    now = clock()
     cached = _cache.get(workspace.pk)
     if cached is not None and cached.fresh_until > now:
         return cached.compiled

@@ -421,17 +421,18 @@ def test_compiled_plans_are_cached_and_a_save_is_seen_at_once(
 
 
 def test_after_the_ttl_an_unchanged_plan_costs_one_query_and_is_not_recompiled(
-    workspace, editor_user, monkeypatch, django_assert_num_queries
+    workspace, editor_user, django_assert_num_queries
 ):
     make_plan(workspace, editor_user)
-    first = plans.tracking_plan_compiled(workspace=workspace)
-    clock = plans.time.monotonic() + plans.CACHE_TTL_SECONDS + 1
-    monkeypatch.setattr(plans.time, "monotonic", lambda: clock)
+    first = plans.tracking_plan_compiled(workspace=workspace, clock=lambda: 1000.0)
+    after_the_ttl = 1000.0 + plans.CACHE_TTL_SECONDS + 1
 
+    with django_assert_num_queries(0):
+        cached = plans.tracking_plan_compiled(workspace=workspace, clock=lambda: 1000.0)
     with django_assert_num_queries(1):
-        again = plans.tracking_plan_compiled(workspace=workspace)
+        again = plans.tracking_plan_compiled(workspace=workspace, clock=lambda: after_the_ttl)
 
-    assert again is first
+    assert cached is first and again is first
 
 
 # The fast path must never call an invalid event valid: compare it with jsonschema itself.

@@ -10,7 +10,6 @@ import json
 import pickle
 import sys
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -864,7 +863,9 @@ def test_mutated_valid_strings(tc_string):
 # --- limits and caching ----------------------------------------------------------------------
 
 
-def test_a_full_vendor_range_is_cheap():
+def test_a_full_vendor_range_repeated_4095_times_decodes_to_one_set():
+    """How long it takes is measured by ``make bench`` (tests/bench/privacy_tcf.py, the
+    adversarial rows)."""
     tc_string = core_string(
         enc.uint(65_535, 16)
         + "1"
@@ -874,13 +875,10 @@ def test_a_full_vendor_range_is_cheap():
         NO_RESTRICTIONS,
     )
 
-    started = time.perf_counter()
     data = decode(tc_string)
-    elapsed = time.perf_counter() - started
 
-    assert len(data.vendor_consents) == 65_535
+    assert data.vendor_consents == set(range(1, 65_536))
     assert len(tc_string) > 20_000  # 4,095 range entries: merged before any set is built
-    assert elapsed < 0.5  # measured ~10 ms; generous for a loaded CI machine
 
 
 REALISTIC = {
@@ -892,15 +890,16 @@ REALISTIC = {
 }
 
 
-def test_a_realistic_string_decodes_quickly():
+def test_realistic_strings_decode_to_what_was_encoded():
+    """Decodes per second are measured by ``make bench`` (tests/bench/privacy_tcf.py)."""
     strings = [encode(**REALISTIC | {"created": CREATED + timedelta(seconds=n)}) for n in range(50)]
 
-    started = time.perf_counter()
-    for tc_string in strings:
-        decode(tc_string)
-    per_decode = (time.perf_counter() - started) / len(strings)
+    decoded = [decode(tc_string) for tc_string in strings]
 
-    assert per_decode < 0.005  # measured well under 1 ms; generous for a loaded CI machine
+    assert {frozenset(data.vendor_consents) for data in decoded} == {
+        frozenset(REALISTIC["vendor_consents"])
+    }
+    assert [data.created for data in decoded] == [CREATED + timedelta(seconds=n) for n in range(50)]
 
 
 def test_repeated_strings_come_from_the_cache():

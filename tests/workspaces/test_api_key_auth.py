@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -425,9 +424,7 @@ def second_process(transactional_db):
 
 
 @pytest.mark.django_db(transaction=True)  # both processes must see each other's commits
-def test_revocation_is_seen_by_another_process_within_a_second(
-    system_actor, make_api_key, second_process
-):
+def test_revocation_is_seen_by_another_process_at_once(system_actor, make_api_key, second_process):
     workspace = WorkspaceFactory()
     key, token = make_api_key(workspace)
     # Warm the shared cache from the other process.
@@ -436,10 +433,6 @@ def test_revocation_is_seen_by_another_process_within_a_second(
     assert api_key_cache_get(key.prefix) is not None
 
     services.api_key_revoke(workspace=workspace, actor=system_actor, key=key)
-    revoked_at = time.monotonic()
 
-    answer = second_process.authenticate(token)
-    while answer.startswith("ok") and time.monotonic() - revoked_at < 1:
-        time.sleep(0.05)
-        answer = second_process.authenticate(token)
-    assert answer == "refused api_key_revoked"
+    # The entry is deleted when the revocation commits: the very next request is refused
+    assert second_process.authenticate(token) == "refused api_key_revoked"
