@@ -2,7 +2,8 @@
 
 Production is the default: DEBUG is off and the secure cookie, HSTS and CSP settings are on
 unless ``TRACKLAYER_ENV`` says ``development`` or ``test``. Every variable is listed, with
-its default, in ``.env.example`` and in the README's configuration table.
+its default, in ``.env.example`` and in the README's configuration table. A development
+checkout's ``var/dev.env`` (``make run`` writes it) fills in what the environment leaves unset.
 """
 
 import ipaddress
@@ -14,7 +15,12 @@ from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from tracklayer import localenv
+
 BASE_DIR = Path(__file__).resolve().parent.parent
+# A development checkout's var/dev.env (``make run`` writes it): read before anything else, never
+# over the environment, never where TRACKLAYER_ENV says production or test (tracklayer/localenv.py).
+localenv.load(BASE_DIR / "var" / "dev.env")
 
 
 def env(name: str, default: str = "") -> str:
@@ -50,7 +56,7 @@ SECRET_KEY = env("SECRET_KEY")
 if not SECRET_KEY:
     if IS_PRODUCTION:
         raise ImproperlyConfigured("SECRET_KEY must be set in production")
-    SECRET_KEY = "insecure-development-key-" + "x" * 40
+    SECRET_KEY = localenv.INSECURE_SECRET_KEY
 
 DEBUG = env_bool("DEBUG", default=TRACKLAYER_ENV == "development")
 ALLOWED_HOSTS = env_list(
@@ -116,6 +122,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "csp.context_processors.nonce",
                 "workspaces.context_processors.workspaces",
+                "audit.context_processors.audit_status",
             ],
         },
     },
@@ -366,6 +373,17 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+if TRACKLAYER_ENV == "development":
+    # The delivery sweep runs every DELIVERY_SWEEP_SECONDS: without this, `make run`'s console
+    # shows three lines about it every 2 s. Its warnings and errors still show.
+    LOGGING["filters"] = {
+        "quiet_sweep": {
+            "()": "tracklayer.log_filters.QuietTasks",
+            "tasks": [CELERY_BEAT_SCHEDULE["deliveries-sweep"]["task"]],
+        }
+    }
+    for _logger in ("celery.beat", "celery.worker.strategy", "celery.app.trace"):
+        LOGGING["loggers"][_logger] = {"filters": ["quiet_sweep"]}
 
 # --- Audit log ----------------------------------------------------------------------------
 # The first part of each workspace log's origin (C2SP checkpoint origin line): the log is
