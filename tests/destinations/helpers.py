@@ -1,10 +1,18 @@
 """Builders the delivery tests share: ingesting a batch, an order with consent, a destination
-config pointing at the local platform servers, and running the engine in-process."""
+config pointing at the local platform servers, running the engine in-process; and for the
+adapter tests, an outgoing order and sending a built request to the local platform."""
+
+import hashlib
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime, timedelta
 
 import orjson
 
 from destinations import delivery
+from destinations.adapters import ItemOutcome, OutgoingEvent, PlatformRequest
 from tests.destinations.factories import CONFIGS
+from tracklayer import http
 
 PLATFORM_OF = {
     "meta_capi": "meta",
@@ -82,3 +90,74 @@ def run_engine() -> None:
     for destination_id in delivery.due_destination_ids():
         while delivery.destination_deliver(destination_id=destination_id).more:
             pass
+
+
+# --- adapters ----------------------------------------------------------------------------------
+
+
+def sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def outgoing_order(delivery_id: int = 1, *, age=timedelta(minutes=5), now=None, **fields):
+    """An order as the engine hands it to an adapter, placed ``age`` before ``now``; each
+    field given replaces the default (the platform's event name, user data and click ids
+    have none)."""
+    now = now or datetime.now(UTC)
+    values = {
+        "delivery_id": delivery_id,
+        "event_id": f"order-{delivery_id}",
+        "message_id": f"m-{delivery_id}",
+        "event_type": "track",
+        "timestamp": now - age,
+        "anonymized": False,
+        "external_id": sha256_hex("user-42"),
+        "ip": "203.0.113.9",
+        "user_agent": "Mozilla/5.0 (X11; Linux x86_64)",
+        "page_url": "https://shop.example/checkout/done",
+        "referrer": "https://shop.example/cart",
+        "custom_data": {
+            "value": 123.45,
+            "currency": "EUR",
+            "contents": [{"id": "sku-1", "quantity": 2, "item_price": 61.725}],
+            "order_id": "order-1",
+        },
+        "properties": {"coupon": "SPRING", "event_id": f"order-{delivery_id}"},
+    }
+    return OutgoingEvent(**(values | fields))
+
+
+def post_and_parse(adapter, request: PlatformRequest) -> list[ItemOutcome]:
+    """Send ``request`` with TrackLayer's HTTP client and read the answer with ``adapter``."""
+    answer = http.post(request.url, request.body, headers=request.headers, timeout=5)
+    return adapter.parse(
+        request=request,
+        status=answer.status,
+        body=answer.body,
+        headers=answer.headers,
+        error=answer.error,
+    )
+
+
+def post_raw(request: PlatformRequest, *, url=None, body=None, timeout: float = 5.0):
+    """Send as the delivery engine's HTTP client would, to ``url`` or with ``body`` instead
+    of the request's own if given: (status, body, headers, error)."""
+    outgoing = urllib.request.Request(  # noqa: S310 - http(s) URLs built by the tests
+        url or request.url,
+        data=request.body if body is None else body,
+        headers=request.headers,
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(outgoing, timeout=timeout) as answer:  # noqa: S310
+            return answer.status, answer.read(), dict(answer.headers), ""
+    except urllib.error.HTTPError as answer:
+        return answer.code, answer.read(), dict(answer.headers), ""
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        return None, b"", {}, f"{type(exc).__name__}: {exc}"
+
+
+def post_raw_and_parse(adapter, request: PlatformRequest, **options) -> list[ItemOutcome]:
+    """``post_raw`` (same options), the answer read with ``adapter``."""
+    status, body, headers, error = post_raw(request, **options)
+    return adapter.parse(request=request, status=status, body=body, headers=headers, error=error)

@@ -4,10 +4,9 @@ outcomes — including the ones Google never reports (a 2xx for dropped events).
 
 import json
 import re
-import urllib.error
-import urllib.request
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -17,6 +16,7 @@ from destinations.adapters.base import ItemOutcome, Outcome, OutgoingEvent, Plat
 from destinations.adapters.ga4 import MAX_BODY, GA4Adapter, client_id_for, ga4_name
 from destinations.local_platforms.server import LocalPlatforms
 from privacy import pii
+from tests.destinations.helpers import post_raw, post_raw_and_parse
 
 ADAPTER: GA4Adapter = adapter_for("ga4_mp")
 MEASUREMENT_ID = "G-TEST12345"
@@ -87,23 +87,8 @@ def anonymized(event: OutgoingEvent) -> OutgoingEvent:
     )
 
 
-def send(request: PlatformRequest, *, url: str | None = None, timeout: float = 5.0):
-    """Send as the delivery engine's HTTP client would: (status, body, headers, error)."""
-    outgoing = urllib.request.Request(  # noqa: S310 - http(s) URLs built by the tests
-        url or request.url, data=request.body, headers=request.headers, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(outgoing, timeout=timeout) as answer:  # noqa: S310
-            return answer.status, answer.read(), dict(answer.headers), ""
-    except urllib.error.HTTPError as answer:
-        return answer.code, answer.read(), dict(answer.headers), ""
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        return None, b"", {}, f"{type(exc).__name__}: {exc}"
-
-
-def deliver(request: PlatformRequest, **kwargs) -> list[ItemOutcome]:
-    status, body, headers, error = send(request, **kwargs)
-    return ADAPTER.parse(request=request, status=status, body=body, headers=headers, error=error)
+send = post_raw
+deliver = partial(post_raw_and_parse, ADAPTER)
 
 
 def body_of(request: PlatformRequest) -> dict:

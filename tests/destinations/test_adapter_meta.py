@@ -5,10 +5,10 @@ Requests are built by the adapter, sent with TrackLayer's HTTP client to the loc
 checks them as Meta does, and the answers read back by the adapter.
 """
 
-import hashlib
 import json
 import socket
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import orjson
 import pytest
@@ -16,42 +16,27 @@ import pytest
 from destinations.adapters import Outcome, OutgoingEvent, PlatformRequest, adapter_for
 from destinations.adapters.base import retry_after_seconds
 from destinations.adapters.meta import ADAPTER, MAX_BATCH, redact
+from tests.destinations.helpers import outgoing_order, post_and_parse, sha256_hex
 from tracklayer import http
 
 TOKEN = "EAAGm0PX4ZCpsBAKZAsecretsecretsecret1234"
 PIXEL = "1234567890123456"
 
 
-def sha(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
-
-
-EM = sha("john_smith@gmail.com")
-PH = sha("16505551212")
-EXTERNAL = sha("user-42")
+EM = sha256_hex("john_smith@gmail.com")
+PH = sha256_hex("16505551212")
+EXTERNAL = sha256_hex("user-42")
 
 
 def config(platforms, **extra) -> dict:
     return {"pixel_id": PIXEL, "api_base_url": f"{platforms.url}/meta", **extra}
 
 
-def event(delivery_id=1, *, age=timedelta(minutes=5), now=None, **fields) -> OutgoingEvent:
-    now = now or datetime.now(UTC)
-    values = {
-        "delivery_id": delivery_id,
-        "event_id": f"order-{delivery_id}",
-        "message_id": f"m-{delivery_id}",
+def event(delivery_id=1, **fields) -> OutgoingEvent:
+    defaults = {
         "event_name": "Purchase",
-        "event_type": "track",
-        "timestamp": now - age,
-        "anonymized": False,
         "user_data": {"em": EM, "ph": PH},
-        "external_id": EXTERNAL,
-        "ip": "203.0.113.9",
-        "user_agent": "Mozilla/5.0 (X11; Linux x86_64)",
         "click_ids": {"fbc": "fb.1.1554763741205.AbCdEf", "fbp": "fb.1.1558571054389.1098115397"},
-        "page_url": "https://shop.example/checkout/done",
-        "referrer": "https://shop.example/cart",
         "custom_data": {
             "value": 123.45,
             "currency": "EUR",
@@ -59,21 +44,11 @@ def event(delivery_id=1, *, age=timedelta(minutes=5), now=None, **fields) -> Out
             "content_ids": ["sku-1"],
             "order_id": "order-1",
         },
-        "properties": {"coupon": "SPRING", "event_id": f"order-{delivery_id}"},
     }
-    values.update(fields)
-    return OutgoingEvent(**values)
+    return outgoing_order(delivery_id, **(defaults | fields))
 
 
-def send(request: PlatformRequest):
-    answer = http.post(request.url, request.body, headers=request.headers, timeout=5)
-    return ADAPTER.parse(
-        request=request,
-        status=answer.status,
-        body=answer.body,
-        headers=answer.headers,
-        error=answer.error,
-    )
+send = partial(post_and_parse, ADAPTER)
 
 
 def raw_post(platforms, body: dict, *, token=TOKEN, pixel=PIXEL):
@@ -281,7 +256,12 @@ def test_an_anonymized_event_carries_no_identifiers_and_meta_cannot_take_it(plat
         ({"user_agent": ""}, "client_user_agent"),
         ({"page_url": ""}, "event_source_url"),
         (
-            {"user_data": {"ct": sha("paris")}, "external_id": "", "click_ids": {}, "ip": None},
+            {
+                "user_data": {"ct": sha256_hex("paris")},
+                "external_id": "",
+                "click_ids": {},
+                "ip": None,
+            },
             "customer information",
         ),
     ],

@@ -5,72 +5,41 @@ Requests are built by the adapter, sent with TrackLayer's HTTP client to the loc
 checks them as TikTok does, and the answers read back by the adapter.
 """
 
-import hashlib
 import json
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import orjson
 import pytest
 
 from destinations.adapters import Outcome, OutgoingEvent, PlatformRequest, adapter_for
 from destinations.adapters.tiktok import ADAPTER, MAX_BATCH
+from tests.destinations.helpers import outgoing_order, post_and_parse, sha256_hex
 from tracklayer import http
 
 TOKEN = "c8947ce24f6cd19daf4073304848a6b9d0cd89ca"  # TikTok tokens: 40 lowercase hex digits
 PIXEL = "COQDA8RC77U2TMR44LI0"
 
 
-def sha(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
-
-
-EM = sha("john_smith@gmail.com")
-PH = sha("+16505551212")
-EXTERNAL = sha("user-42")
+EM = sha256_hex("john_smith@gmail.com")
+PH = sha256_hex("+16505551212")
+EXTERNAL = sha256_hex("user-42")
 
 
 def config(platforms, **extra) -> dict:
     return {"pixel_code": PIXEL, "api_base_url": f"{platforms.url}/tiktok", **extra}
 
 
-def event(delivery_id=1, *, age=timedelta(minutes=5), now=None, **fields) -> OutgoingEvent:
-    now = now or datetime.now(UTC)
-    values = {
-        "delivery_id": delivery_id,
-        "event_id": f"order-{delivery_id}",
-        "message_id": f"m-{delivery_id}",
+def event(delivery_id=1, **fields) -> OutgoingEvent:
+    defaults = {
         "event_name": "CompletePayment",
-        "event_type": "track",
-        "timestamp": now - age,
-        "anonymized": False,
         "user_data": {"em": EM, "ph": PH},
-        "external_id": EXTERNAL,
-        "ip": "203.0.113.9",
-        "user_agent": "Mozilla/5.0 (X11; Linux x86_64)",
         "click_ids": {"ttclid": "E.C.P.abc123", "ttp": "2F7h37YkS1j57AYSKTI7IHhJPYH"},
-        "page_url": "https://shop.example/checkout/done",
-        "referrer": "https://shop.example/cart",
-        "custom_data": {
-            "value": 123.45,
-            "currency": "EUR",
-            "contents": [{"id": "sku-1", "quantity": 2, "item_price": 61.725}],
-            "order_id": "order-1",
-        },
-        "properties": {"coupon": "SPRING", "event_id": f"order-{delivery_id}"},
     }
-    values.update(fields)
-    return OutgoingEvent(**values)
+    return outgoing_order(delivery_id, **(defaults | fields))
 
 
-def send(request: PlatformRequest):
-    answer = http.post(request.url, request.body, headers=request.headers, timeout=5)
-    return ADAPTER.parse(
-        request=request,
-        status=answer.status,
-        body=answer.body,
-        headers=answer.headers,
-        error=answer.error,
-    )
+send = partial(post_and_parse, ADAPTER)
 
 
 def build(platforms, events, *, token=TOKEN, now=None, **extra):

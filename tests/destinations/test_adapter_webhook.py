@@ -7,10 +7,9 @@ import os
 import re
 import shutil
 import subprocess
-import urllib.error
-import urllib.request
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from destinations.adapters.webhook import (
     verify_signature,
 )
 from privacy import pii
+from tests.destinations.helpers import post_raw, post_raw_and_parse
 
 ADAPTER: WebhookAdapter = adapter_for("webhook")
 SECRET = "whsec_test_0123456789abcdef"
@@ -68,26 +68,8 @@ def anonymized(event: OutgoingEvent) -> OutgoingEvent:
     )
 
 
-def send(request: PlatformRequest, *, timeout: float = 5.0, body: bytes | None = None):
-    """Send as the delivery engine's HTTP client would: (status, body, headers, error)."""
-    outgoing = urllib.request.Request(  # noqa: S310 - http(s) URLs built by the tests
-        request.url,
-        data=request.body if body is None else body,
-        headers=request.headers,
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(outgoing, timeout=timeout) as answer:  # noqa: S310
-            return answer.status, answer.read(), dict(answer.headers), ""
-    except urllib.error.HTTPError as answer:
-        return answer.code, answer.read(), dict(answer.headers), ""
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        return None, b"", {}, f"{type(exc).__name__}: {exc}"
-
-
-def deliver(request: PlatformRequest, **kwargs) -> list[ItemOutcome]:
-    status, body, headers, error = send(request, **kwargs)
-    return ADAPTER.parse(request=request, status=status, body=body, headers=headers, error=error)
+send = post_raw
+deliver = partial(post_raw_and_parse, ADAPTER)
 
 
 def hook_url(platforms, secret: str = SECRET) -> str:
