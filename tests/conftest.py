@@ -17,6 +17,7 @@ from audit.models import APPEND_ONLY_TABLES
 from destinations import runtime
 from destinations.store import events_writer_stop
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
+from tracklayer import http
 from workspaces import api_key_cache, services
 from workspaces.actors import SystemActor
 from workspaces.models import ApiKeyRole, Role
@@ -79,6 +80,14 @@ def _fresh_ingestion_runtime():
     yield
     runtime.runtime_forget()
     events_writer_stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_http_pools():
+    """No pooled connection outlives the test (and the local server) it was opened for."""
+    http.reset()
+    yield
+    http.reset()
 
 
 # --- People and workspaces -------------------------------------------------------------------

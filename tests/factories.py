@@ -4,6 +4,7 @@ that same service, so test data carries the audit entries real data would."""
 import factory
 from factory.django import DjangoModelFactory
 
+from destinations.models import EventMessageId, EventOperational
 from workspaces import services
 from workspaces.actors import SystemActor
 from workspaces.models import Membership, Region, Role, User, Workspace
@@ -87,3 +88,22 @@ class EventFactory(DjangoModelFactory):
     status = "ok"
     source = "native"
     fanout_pending = False
+
+
+def event_with_operational_data(workspace, message_id: str, received_at):
+    """A stored event with its de-duplication row and its operational data (IP address, user
+    agent), as the retention purge finds them."""
+    event = EventFactory(
+        workspace=workspace,
+        message_id=message_id,
+        name="X",
+        timestamp=received_at,
+        received_at=received_at,
+    )
+    EventMessageId.objects.create(
+        workspace=workspace, message_id=message_id, received_at=received_at
+    )
+    EventOperational.objects.create(
+        event=event, workspace=workspace, ip="203.0.113.9", user_agent="UA", received_at=received_at
+    )
+    return event

@@ -18,8 +18,7 @@ from audit.tasks import audit_verify
 from destinations import services as destination_services
 from destinations.models import EventOperational
 from tests.audit_entries import audit_count, last_row
-from tests.destinations.test_ingestion_settings import make_event
-from tests.factories import TEST_PASSWORD
+from tests.factories import TEST_PASSWORD, event_with_operational_data
 from workspaces import services as workspace_services
 from workspaces.actors import SystemActor
 from workspaces.models import ApiKey, ApiKeyRole, Membership
@@ -159,7 +158,7 @@ def test_a_wrong_password_answers_as_it_does_without_the_lock(client, admin_user
 
 def test_the_retention_purge_runs_while_locked(workspace, lock_key):
     now = timezone.now()
-    old = make_event(workspace, "old", now - timedelta(days=31))
+    old = event_with_operational_data(workspace, "old", now - timedelta(days=31))
     before = audit_count(workspace)
 
     removed = destination_services.events_purge_expired(workspace=workspace, actor=ACTOR, now=now)

@@ -20,14 +20,11 @@ from audit.canonical import rfc3339
 from audit.exceptions import AuditLockedError, AuditPayloadError
 from audit.models import AuditEntry, AuditLogHead, AuditPendingEntry
 from destinations import services as destination_services
+from tests.audit.helpers import ACTOR, record_thing
 from tests.audit_entries import audit_rows, material
-from tests.destinations.test_ingestion_settings import make_event
-from tests.factories import TEST_PASSWORD, MembershipFactory
+from tests.factories import TEST_PASSWORD, MembershipFactory, event_with_operational_data
 from workspaces import services as workspace_services
-from workspaces.actors import SystemActor
 from workspaces.models import ApiKey, Role
-
-ACTOR = SystemActor("tests")
 
 
 @pytest.fixture
@@ -80,7 +77,7 @@ def test_a_sign_in_waits_as_pending_and_is_appended_in_order_when_the_lock_lifts
 
 def test_the_retention_purge_entry_is_pending_then_appended(workspace, lock_key):
     now = timezone.now()
-    make_event(workspace, "old", now - timedelta(days=31))
+    event_with_operational_data(workspace, "old", now - timedelta(days=31))
 
     destination_services.events_purge_expired(workspace=workspace, actor=ACTOR, now=now)
 
@@ -136,15 +133,13 @@ def test_other_changes_are_refused_and_leave_nothing_pending(workspace, lock_key
 
 def test_a_queued_payload_is_checked_when_queued(workspace, lock_key):
     def record(payload):
-        with transaction.atomic():
-            services.audit_record(
-                workspace=workspace,
-                actor=ACTOR,
-                event_type="auth.sign_in_failed",
-                resource_type="user",
-                resource_id="usr_x",
-                payload=payload,
-            )
+        record_thing(
+            workspace,
+            event_type="auth.sign_in_failed",
+            resource_type="user",
+            resource_id="usr_x",
+            payload=payload,
+        )
 
     with pytest.raises(AuditPayloadError):
         record({"ratio": 1.5})  # no canonical form: refused with its change, as when unlocked

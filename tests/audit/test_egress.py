@@ -59,13 +59,6 @@ def endpoint():
     server.server_close()
 
 
-@pytest.fixture(autouse=True)
-def _fresh_pools():
-    http.reset()
-    yield
-    http.reset()
-
-
 @pytest.fixture
 def no_loopback(settings):
     settings.EGRESS_ALLOW_LOOPBACK = False  # production's default

@@ -12,34 +12,19 @@ from audit.exceptions import AuditIntegrityError
 from audit.merkle import frontier_append, frontier_root, leaf_hash, root_from_leaf_hashes
 from audit.models import AuditCheckpoint, AuditLogHead, AuditSigningKey
 from audit.signed_note import Checkpoint, Signer, generate_signer, sign_checkpoint
+from tests.audit.helpers import ACTOR, append_things
 from tests.audit.tampering import as_owner_without_triggers
 from tests.audit_entries import audit_rows, last_row
 from tests.factories import WorkspaceFactory
-from workspaces.actors import SystemActor
-
-ACTOR = SystemActor("tests")
-
-
-def append(workspace, n: int) -> None:
-    for i in range(n):
-        with transaction.atomic():
-            services.audit_record(
-                workspace=workspace,
-                actor=ACTOR,
-                event_type="thing.happened",
-                resource_type="thing",
-                resource_id=f"thing_{i}",
-                payload={"n": i},
-            )
 
 
 @pytest.fixture
 def log(db):
     """A workspace with a signed checkpoint over its first entries, and more after it."""
     workspace = WorkspaceFactory(owner=None)
-    append(workspace, 6)
+    append_things(workspace, 6)
     services.audit_checkpoint_sign(workspace=workspace, actor=ACTOR)
-    append(workspace, 3)
+    append_things(workspace, 3)
     return workspace
 
 
@@ -188,7 +173,7 @@ def test_two_checkpoints_for_one_size_cannot_exist(log):
 def test_signing_is_idempotent_until_the_log_grows(log):
     first = services.audit_checkpoint_sign(workspace=log, actor=ACTOR)
     assert services.audit_checkpoint_sign(workspace=log, actor=ACTOR).pk == first.pk
-    append(log, 1)
+    append_things(log, 1)
     assert services.audit_checkpoint_sign(workspace=log, actor=ACTOR).size == first.size + 1
 
 
@@ -217,7 +202,7 @@ def test_32_concurrent_writers_leave_one_tree_equal_to_a_recomputation():
     def writer() -> None:
         try:
             start.wait()
-            append(workspace, 5)
+            append_things(workspace, 5)
         except Exception as error:  # reported by the assertion below
             errors.append(error)
         finally:
@@ -246,7 +231,7 @@ def test_batched_appends_keep_every_guarantee(db):
     with transaction.atomic():
         written = services.audit_record_many(workspace=workspace, actor=ACTOR, events=batch)
         assert services.audit_record_many(workspace=workspace, actor=ACTOR, events=[]) == []
-    append(workspace, 2)  # single appends continue the same chain and tree
+    append_things(workspace, 2)  # single appends continue the same chain and tree
 
     rows = audit_rows(workspace)
     assert [e.idx for e in written] == list(range(1, 38))

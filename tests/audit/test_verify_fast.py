@@ -10,7 +10,6 @@ import hashlib
 import random
 
 import pytest
-from django.db import transaction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,9 +19,9 @@ from audit.merkle import frontier_append, frontier_root, leaf_hash, root_from_le
 from audit.models import AuditCheckpoint, AuditEntry, AuditLogHead, AuditSigningKey
 from audit.signed_note import Checkpoint, Signer, generate_signer, sign_checkpoint
 from audit.verify import LEAF_BLOCK, StreamingTree, verify_log
+from tests.audit.helpers import ACTOR, record_thing
 from tests.audit.tampering import as_owner_without_triggers
 from tests.factories import WorkspaceFactory
-from workspaces.actors import SystemActor
 
 ORIGIN = "tracklayer.test/fast"
 
@@ -204,19 +203,10 @@ def test_checkpoints_at_every_kind_of_size_across_blocks():
 def log(db):
     """A workspace's log with a signed checkpoint over its first entries, and more after it."""
     workspace = WorkspaceFactory(owner=None)
-    actor = SystemActor("tests")
     for n in range(9):
         if n == 6:
-            services.audit_checkpoint_sign(workspace=workspace, actor=actor)
-        with transaction.atomic():
-            services.audit_record(
-                workspace=workspace,
-                actor=actor,
-                event_type="thing.happened",
-                resource_type="thing",
-                resource_id=f"thing_{n}",
-                payload={"n": n},
-            )
+            services.audit_checkpoint_sign(workspace=workspace, actor=ACTOR)
+        record_thing(workspace, n)
     return workspace
 
 

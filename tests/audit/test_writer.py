@@ -15,25 +15,10 @@ from audit.chain import ChainBreak, chain_breaks
 from audit.exceptions import AuditError, AuditPayloadError
 from audit.models import AuditEntry, AuditLogHead
 from audit.services import audit_log_open, audit_record
+from tests.audit.helpers import ACTOR, record_thing
 from tests.audit_entries import audit_count
 from tests.factories import UserFactory, WorkspaceFactory
-from workspaces.actors import SystemActor
 from workspaces.models import Workspace
-
-ACTOR = SystemActor("tests")
-
-
-def record(workspace, n: int = 0, **overrides) -> AuditEntry:
-    fields = {
-        "workspace": workspace,
-        "actor": ACTOR,
-        "event_type": "thing.happened",
-        "resource_type": "thing",
-        "resource_id": f"thing_{n}",
-        "payload": {"n": n},
-    }
-    with transaction.atomic():
-        return audit_record(**{**fields, **overrides})
 
 
 def rows(workspace) -> list[tuple]:
@@ -56,7 +41,7 @@ def empty_log_workspace(name: str = "Empty") -> Workspace:
 def test_entries_are_numbered_and_linked_by_hash():
     workspace = empty_log_workspace()
 
-    entries = [record(workspace, n) for n in range(3)]
+    entries = [record_thing(workspace, n) for n in range(3)]
 
     assert [e.idx for e in entries] == [0, 1, 2]
     genesis, second, third = (AuditEntry.objects.get(pk=e.pk) for e in entries)
@@ -79,7 +64,7 @@ def test_material_is_the_canonical_json_of_the_entry():
     user = UserFactory()
     before = timezone.now()
 
-    entry = record(
+    entry = record_thing(
         workspace,
         actor=user,
         event_type="member.role_changed",
@@ -134,14 +119,14 @@ def test_refuses_to_write_outside_a_transaction():
 )
 def test_refuses_payloads_without_a_canonical_form_and_writes_nothing(payload):
     workspace = empty_log_workspace()
-    record(workspace, 0)
+    record_thing(workspace, 0)
 
     with pytest.raises(AuditPayloadError):
-        record(workspace, 1, payload=payload)
+        record_thing(workspace, 1, payload=payload)
 
     assert AuditLogHead.objects.get(workspace=workspace).size == 1
     assert audit_count(workspace) == 1
-    assert record(workspace, 2).idx == 1
+    assert record_thing(workspace, 2).idx == 1
 
 
 @pytest.mark.django_db
@@ -149,7 +134,7 @@ def test_refuses_an_unknown_actor():
     workspace = empty_log_workspace()
 
     with pytest.raises(TypeError):
-        record(workspace, actor="someone")
+        record_thing(workspace, actor="someone")
 
     assert not AuditEntry.objects.exists()
 
@@ -158,7 +143,7 @@ def test_refuses_an_unknown_actor():
 def test_writing_to_a_workspace_without_a_head_opens_its_log():
     workspace = Workspace.objects.create(name="Headless", slug="headless")
 
-    assert record(workspace).idx == 0
+    assert record_thing(workspace).idx == 0
     assert AuditLogHead.objects.get(workspace=workspace).size == 1
 
 
@@ -197,7 +182,7 @@ def _as_owner_without_triggers(sql: str, params: list) -> None:
 @pytest.mark.django_db
 def test_chain_breaks_finds_an_edited_payload():
     workspace = empty_log_workspace()
-    entries = [record(workspace, n) for n in range(4)]
+    entries = [record_thing(workspace, n) for n in range(4)]
     forged = bytes(entries[1].material).replace(b'"n":1', b'"n":7')
 
     _as_owner_without_triggers(
@@ -210,7 +195,7 @@ def test_chain_breaks_finds_an_edited_payload():
 @pytest.mark.django_db
 def test_chain_breaks_finds_an_edit_that_recomputed_its_own_hash():
     workspace = empty_log_workspace()
-    entries = [record(workspace, n) for n in range(4)]
+    entries = [record_thing(workspace, n) for n in range(4)]
     forged = bytes(entries[1].material).replace(b'"n":1', b'"n":7')
     forged_hash = hashlib.sha256(bytes(entries[0].hash) + forged).digest()
 
@@ -225,7 +210,7 @@ def test_chain_breaks_finds_an_edit_that_recomputed_its_own_hash():
 @pytest.mark.django_db
 def test_chain_breaks_finds_a_deleted_entry():
     workspace = empty_log_workspace()
-    entries = [record(workspace, n) for n in range(4)]
+    entries = [record_thing(workspace, n) for n in range(4)]
 
     _as_owner_without_triggers("DELETE FROM audit_auditentry WHERE id = %s", [entries[2].pk])
 
@@ -247,7 +232,7 @@ def test_chain_breaks_finds_a_deleted_entry():
 )
 def test_the_database_refuses_to_change_entries(statement):
     workspace = empty_log_workspace()
-    record(workspace)
+    record_thing(workspace)
     _check_deferred_constraints_now()
 
     with (
@@ -263,7 +248,7 @@ def test_the_database_refuses_to_change_entries(statement):
 @pytest.mark.django_db
 def test_the_orm_cannot_change_entries_either():
     workspace = empty_log_workspace()
-    entry = record(workspace)
+    entry = record_thing(workspace)
 
     entry.event_type = "nothing.happened"
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
@@ -290,7 +275,7 @@ def test_concurrent_writers_leave_a_contiguous_valid_chain():
         try:
             start.wait(timeout=30)
             for n in range(ENTRIES_PER_WRITER):
-                record(workspace, number * 100 + n)
+                record_thing(workspace, number * 100 + n)
         except BaseException as error:
             failures.append(error)
         finally:
@@ -317,10 +302,10 @@ def test_concurrent_writers_leave_a_contiguous_valid_chain():
 def test_each_workspace_has_its_own_log():
     acme, globex = empty_log_workspace("Acme"), empty_log_workspace("Globex")
 
-    record(acme, 0)
-    record(acme, 1)
-    first_of_globex = record(globex, 0)
-    record(acme, 2)
+    record_thing(acme, 0)
+    record_thing(acme, 1)
+    first_of_globex = record_thing(globex, 0)
+    record_thing(acme, 2)
 
     assert (first_of_globex.idx, first_of_globex.prev_hash) == (0, None)
     assert [idx for idx, *_ in rows(acme)] == [0, 1, 2]

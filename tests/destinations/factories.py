@@ -26,6 +26,8 @@ SECRETS = {
     "ga4_mp": {"api_secret": "ga4SECRETvalue0123456789XYZ3"},
     "webhook": {"signing_secret": "whsec_SIGNINGsecret0123456789XYZ4"},
 }
+# Every secret value above, for scanning pages, answers, audit rows and logs for a leak.
+ALL_SECRET_VALUES = [value for secrets in SECRETS.values() for value in secrets.values()]
 CONFIGS = {
     "meta_capi": {"pixel_id": "1234567890123456"},
     "tiktok_events": {"pixel_code": "COQDA8RC77U2TMR44LI0"},

@@ -7,6 +7,7 @@ from destinations import services_destinations as services
 from destinations.models import Destination
 from tests.audit_entries import last_row
 from tests.destinations.factories import (
+    ALL_SECRET_VALUES,
     CONFIGS,
     SECRETS,
     DeliveryAttemptFactory,
@@ -17,8 +18,6 @@ from tests.factories import EventFactory
 from workspaces.models import ApiKeyRole
 
 pytestmark = pytest.mark.django_db
-
-ALL_SECRET_VALUES = [value for secrets in SECRETS.values() for value in secrets.values()]
 
 
 @pytest.fixture

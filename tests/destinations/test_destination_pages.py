@@ -14,6 +14,7 @@ from destinations import services_destinations as services
 from destinations.models import Delivery, Destination
 from tests.audit_entries import last_entry
 from tests.destinations.factories import (
+    ALL_SECRET_VALUES,
     SECRETS,
     DeliveryAttemptFactory,
     DeliveryFactory,
@@ -23,7 +24,6 @@ from tests.factories import EventFactory
 
 pytestmark = pytest.mark.django_db
 
-ALL_SECRET_VALUES = [value for secrets in SECRETS.values() for value in secrets.values()]
 NEW_SECRET = "whsec_BRANDnewSIGNINGsecret_7777"
 
 

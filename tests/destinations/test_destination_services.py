@@ -15,6 +15,7 @@ from destinations.exceptions import DestinationInvalidError
 from destinations.models import Delivery, Destination
 from tests.audit_entries import audit_count, audit_entries, last_entry
 from tests.destinations.factories import (
+    ALL_SECRET_VALUES,
     CONFIGS,
     SECRETS,
     DeliveryFactory,
@@ -24,8 +25,6 @@ from tracklayer import keyring
 from tracklayer.exceptions import ConflictError, NotFoundError, PermissionDeniedError
 
 pytestmark = pytest.mark.django_db
-
-ALL_SECRET_VALUES = [value for secrets in SECRETS.values() for value in secrets.values()]
 
 
 def assert_no_secrets(text: str) -> None:

@@ -16,13 +16,6 @@ from tracklayer import http
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fresh_http():
-    http.reset()
-    yield
-    http.reset()
-
-
 @pytest.fixture
 def production(settings):
     settings.IS_PRODUCTION = True

@@ -8,9 +8,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from destinations import services
-from destinations.models import Event, EventMessageId, EventOperational
+from destinations.models import Event, EventOperational
 from destinations.runtime import ingestion_settings_get
 from tests.audit_entries import audit_count, last_entry
+from tests.factories import event_with_operational_data
 from tracklayer.exceptions import DomainError, PermissionDeniedError
 
 pytestmark = pytest.mark.django_db
@@ -55,29 +56,10 @@ def test_editors_cannot_change_retention(workspace, editor_user):
         )
 
 
-def make_event(workspace, message_id, received_at):
-    event = Event.objects.create(
-        workspace=workspace,
-        message_id=message_id,
-        type="track",
-        name="X",
-        timestamp=received_at,
-        received_at=received_at,
-        source="native",
-    )
-    EventMessageId.objects.create(
-        workspace=workspace, message_id=message_id, received_at=received_at
-    )
-    EventOperational.objects.create(
-        event=event, workspace=workspace, ip="203.0.113.9", user_agent="UA", received_at=received_at
-    )
-    return event
-
-
 def test_purge_removes_old_operational_data_and_records_it(workspace, system_actor):
     now = timezone.now()
-    old = make_event(workspace, "old", now - timedelta(days=31))
-    fresh = make_event(workspace, "fresh", now - timedelta(days=1))
+    old = event_with_operational_data(workspace, "old", now - timedelta(days=31))
+    fresh = event_with_operational_data(workspace, "fresh", now - timedelta(days=1))
 
     removed = services.events_purge_expired(workspace=workspace, actor=system_actor, now=now)
 

@@ -195,13 +195,6 @@ def receiver():
     server.server_close()
 
 
-@pytest.fixture(autouse=True)
-def _fresh_pools():
-    http.reset()
-    yield
-    http.reset()
-
-
 def test_a_name_is_connected_at_the_address_checked(receiver, monkeypatch):
     # "receiver.test" resolves nowhere in real DNS: the answer can only come from connecting
     # to the address the policy checked, with the name kept for the Host header.
