@@ -2,16 +2,16 @@
 password, authenticator app, rate limits, audit), and in production reach the admin only with
 MFA — issue 11, finding 2."""
 
-import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.contrib.auth import SESSION_KEY
 from django.urls import reverse
 
 from audit.models import AuditEntry
 from tests.factories import TEST_PASSWORD
+from tests.workspaces.helpers import totp_now
 
 pytestmark = pytest.mark.django_db
 
@@ -19,20 +19,9 @@ ADMIN = "/admin/"
 ADMIN_LOGIN = "/admin/login/"
 
 
-def totp_now(secret: str) -> str:
-    return format_hotp_value(hotp_value(secret, int(time.time()) // 30))
-
-
 def path_and_next(location: str) -> tuple[str, str | None]:
     parts = urlsplit(location)
     return parts.path, parse_qs(parts.query).get("next", [None])[0]
-
-
-@pytest.fixture
-def staff(admin_user, workspace):
-    admin_user.is_staff = admin_user.is_superuser = True
-    admin_user.save(update_fields=["is_staff", "is_superuser"])
-    return admin_user
 
 
 @pytest.fixture

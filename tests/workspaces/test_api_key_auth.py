@@ -1,23 +1,13 @@
 """API key authentication, through the real DRF API (``/v1/whoami``, ``/v1/members``)."""
 
-import base64
 import datetime as dt
-import os
-import queue
-import subprocess
-import sys
-import textwrap
-import threading
-from pathlib import Path
-from urllib.parse import quote
 
 import orjson
 import pytest
-from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from tests.factories import WorkspaceFactory
+from tests.workspaces.helpers import basic, bearer, wrong_secret
 from workspaces import api_key_cache, keys, services
 from workspaces.api_key_cache import api_key_cache_get
 from workspaces.models import ApiKey, ApiKeyRole
@@ -26,16 +16,6 @@ pytestmark = pytest.mark.django_db
 
 WHOAMI = "/v1/whoami"
 MEMBERS = "/v1/members"
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def bearer(token: str) -> dict:
-    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
-
-
-def basic(user: str, password: str = "") -> dict:
-    credentials = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"HTTP_AUTHORIZATION": f"Basic {credentials}"}
 
 
 def assert_refused(response, code: str) -> None:
@@ -122,12 +102,6 @@ def test_a_write_key_may_not_list_members(api_client, workspace, make_api_key):
 # --- Refused -------------------------------------------------------------------------------------
 
 
-def _wrong_secret(token: str) -> str:
-    parsed = keys.parse_token(token)
-    secret = "a" if parsed.secret[0] != "a" else "b"
-    return keys.format_token(parsed.environment, parsed.prefix, secret + parsed.secret[1:])
-
-
 # case: (request headers, given a valid token of the workspace; the code the 401 names)
 REFUSALS = {
     "missing header": (lambda token: {}, "api_key_missing"),
@@ -140,8 +114,8 @@ REFUSALS = {
         lambda token: bearer(keys.format_token("live", keys.new_prefix(), keys.new_secret())),
         "api_key_invalid",
     ),
-    "wrong secret": (lambda token: bearer(_wrong_secret(token)), "api_key_invalid"),
-    "basic wrong secret": (lambda token: basic(_wrong_secret(token)), "api_key_invalid"),
+    "wrong secret": (lambda token: bearer(wrong_secret(token)), "api_key_invalid"),
+    "basic wrong secret": (lambda token: basic(wrong_secret(token)), "api_key_invalid"),
     "wrong environment": (
         lambda token: bearer(token.replace("tl_live_", "tl_test_")),
         "api_key_invalid",
@@ -185,7 +159,7 @@ def test_revoked_and_expired_are_only_told_to_the_holder_of_the_secret(
     key, token = make_api_key(workspace)
     services.api_key_revoke(workspace=workspace, actor=system_actor, key=key)
 
-    assert_refused(api_client.get(WHOAMI, **bearer(_wrong_secret(token))), "api_key_invalid")
+    assert_refused(api_client.get(WHOAMI, **bearer(wrong_secret(token))), "api_key_invalid")
 
 
 # --- The verification cache ----------------------------------------------------------------------
@@ -221,7 +195,7 @@ def test_a_wrong_secret_is_refused_against_the_cache_too(
     key, token = make_api_key(workspace)
     api_client.get(WHOAMI, **bearer(token))
 
-    assert_refused(api_client.get(WHOAMI, **bearer(_wrong_secret(token))), "api_key_invalid")
+    assert_refused(api_client.get(WHOAMI, **bearer(wrong_secret(token))), "api_key_invalid")
     # A cache entry that does not match is not the last word: the database and bcrypt decide
     # (behind the failed-attempt throttle), and the right secret's entry stays.
     assert count_bcrypt == [key.secret_hash, key.secret_hash]
@@ -342,85 +316,6 @@ def test_last_used_at_is_written_at_most_once_a_minute(api_client, workspace, ma
 
 
 # --- Revocation seen by another process ----------------------------------------------------------
-
-AUTHENTICATOR = textwrap.dedent(
-    """
-    import sys
-
-    import django
-
-    django.setup()
-
-    from workspaces.auth.api_keys import api_key_authenticate
-    from workspaces.exceptions import ApiKeyError
-
-    print("ready", flush=True)
-    for line in sys.stdin:
-        try:
-            key = api_key_authenticate(line.strip())
-        except ApiKeyError as error:
-            print("refused", error.code, flush=True)
-        else:
-            print("ok", key.public_id, flush=True)
-    """
-)
-
-
-class Authenticator:
-    """A second Python process that authenticates the tokens written to it, one a line."""
-
-    def __init__(self):
-        db = connection.settings_dict
-        credentials = f"{quote(db['USER'], safe='')}:{quote(db['PASSWORD'], safe='')}"
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "DATABASE_URL": f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-            "TEST_REDIS_URL": settings.CACHES["default"]["LOCATION"],
-            "PYTHONPATH": str(ROOT),
-        }
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", AUTHENTICATOR],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-        assert self._next_line(timeout=30) == "ready"
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.lines.put(line.strip())
-        self.lines.put("exited")
-
-    def _next_line(self, timeout: float) -> str:
-        try:
-            return self.lines.get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError("the second process did not answer") from None
-
-    def authenticate(self, token: str) -> str:
-        self.process.stdin.write(token + "\n")
-        self.process.stdin.flush()
-        return self._next_line(timeout=10)
-
-    def close(self) -> None:
-        self.process.stdin.close()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-@pytest.fixture
-def second_process(transactional_db):
-    authenticator = Authenticator()
-    yield authenticator
-    authenticator.close()
 
 
 @pytest.mark.django_db(transaction=True)  # both processes must see each other's commits

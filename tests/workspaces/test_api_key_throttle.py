@@ -5,8 +5,8 @@ same bcrypt as a wrong secret — issue 11, finding 9."""
 import bcrypt
 import pytest
 
-from tests.workspaces.test_api_key_auth import Authenticator, _wrong_secret, bearer
-from workspaces import api_key_cache, keys
+from tests.workspaces.helpers import Authenticator, bearer, unknown_token, wrong_secret
+from workspaces import api_key_cache
 from workspaces.auth import throttle
 from workspaces.auth.api_keys import api_key_authenticate
 from workspaces.exceptions import ApiKeyInvalidError, ApiKeyThrottledError
@@ -40,10 +40,6 @@ def checkpw_calls(monkeypatch):
     return calls
 
 
-def unknown_token() -> str:
-    return keys.format_token("live", keys.new_prefix(), keys.new_secret())
-
-
 def whoami(api_client, token, address):
     return api_client.get(WHOAMI, REMOTE_ADDR=address, **bearer(token))
 
@@ -66,7 +62,7 @@ def test_an_unknown_prefix_costs_one_bcrypt_like_a_wrong_secret(
     assert unknown.status_code == 401
     assert len(checkpw_calls) == 1
 
-    wrong = whoami(api_client, _wrong_secret(token), ATTACKER)
+    wrong = whoami(api_client, wrong_secret(token), ATTACKER)
     assert wrong.status_code == 401
     assert len(checkpw_calls) == 2
     # Same answer both ways: nothing tells which prefixes exist.
@@ -94,7 +90,7 @@ def test_an_address_that_keeps_failing_gets_429_without_bcrypt(
 
     # Any further attempt from that address — new prefix or real prefix — costs no bcrypt
     assert_throttled(whoami(api_client, unknown_token(), ATTACKER))
-    assert_throttled(whoami(api_client, _wrong_secret(token), ATTACKER))
+    assert_throttled(whoami(api_client, wrong_secret(token), ATTACKER))
     assert len(checkpw_calls) == 3
 
     # while the key's holder, elsewhere, is not affected
@@ -144,8 +140,8 @@ def test_a_prefix_attacked_from_many_addresses_is_throttled_but_its_holder_keeps
 
     # Five addresses, one wrong secret each: the prefix's budget is spent
     for n in range(5):
-        assert whoami(api_client, _wrong_secret(token), f"192.0.2.{n}").status_code == 401
-    assert_throttled(whoami(api_client, _wrong_secret(token), "192.0.2.99"))
+        assert whoami(api_client, wrong_secret(token), f"192.0.2.{n}").status_code == 401
+    assert_throttled(whoami(api_client, wrong_secret(token), "192.0.2.99"))
     assert len(checkpw_calls) == calls_before + 5
 
     # The holder's cached key works from anywhere (no bcrypt needed)
@@ -161,12 +157,12 @@ def test_the_throttle_holds_across_processes(transactional_db, make_api_key, mon
     _key, token = make_api_key(WorkspaceFactory())
     for _ in range(5):
         with pytest.raises(ApiKeyInvalidError):
-            api_key_authenticate(_wrong_secret(token))
+            api_key_authenticate(wrong_secret(token))
 
     monkeypatch.setenv("API_KEY_THROTTLE_PER_PREFIX", "5")  # the same limit over there
     other = Authenticator()
     try:
-        answer = other.authenticate(_wrong_secret(token))
+        answer = other.authenticate(wrong_secret(token))
     finally:
         other.close()
     assert answer == "refused api_key_throttled"

@@ -2,17 +2,13 @@
 admin, and every MFA change is audited — issue 11, finding 7."""
 
 import importlib
-import time
 
 import pytest
 from allauth.mfa.models import Authenticator
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
 from allauth.mfa.totp.internal.auth import (
-    SECRET_SESSION_KEY,
     TOTP,
-    format_hotp_value,
     generate_totp_secret,
-    hotp_value,
 )
 from django.apps import apps
 from django.core.management import call_command
@@ -20,6 +16,7 @@ from django.urls import reverse
 
 from audit.models import AuditEntry
 from tests.factories import TEST_PASSWORD
+from tests.workspaces.helpers import activate_totp, sign_in, totp_now
 from tracklayer import keyring
 from workspaces.auth import mfa_adapter
 
@@ -28,34 +25,8 @@ pytestmark = pytest.mark.django_db
 migration_0003 = importlib.import_module("workspaces.migrations.0003_encrypt_totp_secrets")
 
 
-def totp_now(secret: str) -> str:
-    return format_hotp_value(hotp_value(secret, int(time.time()) // 30))
-
-
-def sign_in(client, email, password=TEST_PASSWORD):
-    return client.post(reverse("account_login"), {"login": email, "password": password})
-
-
-def activate_totp(client, user) -> str:
-    """Sign ``user`` in and activate an authenticator app through allauth's pages; the secret."""
-    sign_in(client, user.email)
-    client.post(reverse("account_reauthenticate"), {"password": TEST_PASSWORD})
-    client.get(reverse("mfa_activate_totp"))
-    secret = client.session[SECRET_SESSION_KEY]
-    response = client.post(reverse("mfa_activate_totp"), {"code": totp_now(secret)})
-    assert response.status_code == 302
-    return secret
-
-
 def stored(user, kind) -> dict:
     return Authenticator.objects.get(user=user, type=kind).data
-
-
-@pytest.fixture
-def staff(admin_user):
-    admin_user.is_staff = admin_user.is_superuser = True
-    admin_user.save(update_fields=["is_staff", "is_superuser"])
-    return admin_user
 
 
 # --- Sealed at rest ------------------------------------------------------------------------------

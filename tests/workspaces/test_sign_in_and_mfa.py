@@ -1,22 +1,12 @@
 """Sign-in and MFA through allauth's real views; each outcome lands in the audit log."""
 
-import time
-
 import pytest
-from allauth.mfa.totp.internal.auth import SECRET_SESSION_KEY, format_hotp_value, hotp_value
 from django.urls import reverse
 
 from audit.models import AuditEntry
 from tests.audit_entries import audit_rows
 from tests.factories import TEST_PASSWORD
-
-
-def totp_now(secret: str) -> str:
-    return format_hotp_value(hotp_value(secret, int(time.time()) // 30))
-
-
-def sign_in(client, email, password=TEST_PASSWORD):
-    return client.post(reverse("account_login"), {"login": email, "password": password})
+from tests.workspaces.helpers import activate_totp, sign_in, totp_now
 
 
 @pytest.mark.django_db
@@ -63,12 +53,7 @@ def test_a_sign_in_attempt_on_an_unknown_address_writes_no_entry(client, workspa
 @pytest.mark.django_db
 def test_totp_enable_sign_in_with_code_and_disable_are_all_audited(client, admin_user, workspace):
     # Given a signed-in admin, who confirms their password and activates an authenticator app
-    sign_in(client, admin_user.email)
-    client.post(reverse("account_reauthenticate"), {"password": TEST_PASSWORD})
-    client.get(reverse("mfa_activate_totp"))
-    secret = client.session[SECRET_SESSION_KEY]
-    response = client.post(reverse("mfa_activate_totp"), {"code": totp_now(secret)})
-    assert response.status_code == 302
+    secret = activate_totp(client, admin_user)
     [enabled] = audit_rows(workspace, event_type="auth.mfa_enabled")
     assert b'"type":"totp"' in bytes(enabled.material)
 
