@@ -7,18 +7,7 @@ import shutil
 
 import pytest
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-# As the machine's checks showed: without these, Chromium tries to reach Google's services,
-# which this sandbox refuses, and runs as root only without its sandbox.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.e2e.helpers import CHROMIUM, CHROMIUM_ARGS
 
 EXPECTED_STATUS_LOG = re.compile(r"^Failed to load resource: .* status of (409|422) ")
 

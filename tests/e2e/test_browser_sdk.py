@@ -27,7 +27,7 @@ import pytest
 
 from destinations import runtime
 from destinations.models import Event, IngestionSettings
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.helpers import CHROMIUM, CHROMIUM_ARGS
 from tracklayer.devenv import ANALYTICS_NEXT_UMD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

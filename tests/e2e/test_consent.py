@@ -4,12 +4,11 @@ policy, and sees the decision change — in a real browser, under the dashboard'
 from datetime import UTC, datetime
 
 import pytest
-from django.core.management import call_command
 
 from audit.models import AuditEntry
-from tests.e2e.test_dashboard_api_keys import sign_in
+from tests.e2e.helpers import open_demo
 from tests.privacy.tcf_encoder import encode
-from workspaces.management.commands.seed_demo import DEMO_PASSWORD, DEMO_SLUG
+from workspaces.management.commands.seed_demo import DEMO_SLUG
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -35,9 +34,7 @@ def decision(page, kind: str) -> str:
 
 
 def test_consent_tester_decodes_and_decides_then_follows_a_policy_change(page):
-    call_command("seed_demo")
-    sign_in(page, "admin@demo.tracklayer.test", DEMO_PASSWORD)
-    page.wait_for_url(f"**/w/{DEMO_SLUG}/")
+    open_demo(page)
     page.locator(".sidebar").get_by_role("link", name="Consent tester").click()
 
     form = page.get_by_test_id("tester-form")

@@ -5,10 +5,10 @@ import urllib.error
 import urllib.request
 
 import pytest
-from django.core.management import call_command
 
 from audit.models import AuditEntry
-from workspaces.management.commands.seed_demo import DEMO_PASSWORD, DEMO_SLUG
+from tests.e2e.helpers import open_demo
+from workspaces.management.commands.seed_demo import DEMO_SLUG
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -24,19 +24,9 @@ def whoami(base_url: str, token: str) -> tuple[int, dict]:
         return error.code, json.loads(error.read())
 
 
-def sign_in(page, email: str, password: str) -> None:
-    page.goto("/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-
-
 def test_admin_creates_lists_and_revokes_an_api_key(page, live_server, tmp_path):
-    call_command("seed_demo")
-
     # Sign in as the demo admin: the dashboard opens on the demo workspace
-    sign_in(page, "admin@demo.tracklayer.test", DEMO_PASSWORD)
-    page.wait_for_url(f"**/w/{DEMO_SLUG}/")
+    open_demo(page)
     page.get_by_role("link", name="API keys").click()
     page.wait_for_url(f"**/w/{DEMO_SLUG}/api-keys/")
 
@@ -76,9 +66,7 @@ def test_admin_creates_lists_and_revokes_an_api_key(page, live_server, tmp_path)
 
 
 def test_viewer_sees_keys_but_cannot_manage_them(page):
-    call_command("seed_demo")
-    sign_in(page, "viewer@demo.tracklayer.test", DEMO_PASSWORD)
-    page.wait_for_url(f"**/w/{DEMO_SLUG}/")
+    open_demo(page, "viewer@demo.tracklayer.test")
     page.get_by_role("link", name="API keys").click()
     page.locator("tr", has_text="Demo storefront").wait_for()
     assert page.get_by_test_id("key-create-form").count() == 0

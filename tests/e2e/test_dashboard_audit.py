@@ -1,20 +1,17 @@
 """A security reviewer clicks Verify: valid; someone edits history; Verify again: broken."""
 
 import pytest
-from django.core.management import call_command
 
 from audit.models import AuditEntry
 from tests.audit.tampering import as_owner_without_triggers
-from tests.e2e.test_dashboard_api_keys import sign_in
-from workspaces.management.commands.seed_demo import DEMO_PASSWORD, DEMO_SLUG
+from tests.e2e.helpers import open_demo
+from workspaces.management.commands.seed_demo import DEMO_SLUG
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def test_verify_shows_valid_then_broken_after_tampering(page):
-    call_command("seed_demo")
-    sign_in(page, "admin@demo.tracklayer.test", DEMO_PASSWORD)
-    page.wait_for_url(f"**/w/{DEMO_SLUG}/")
+    open_demo(page)
     page.locator(".sidebar").get_by_role("link", name="Audit log").click()
 
     # An admin signs a checkpoint; the verifier key and the signed note are shown to copy

@@ -2,20 +2,17 @@
 then changes the colleague's role and removes them — each step in a real browser."""
 
 import pytest
-from django.core.management import call_command
 
 from audit.models import AuditEntry
-from tests.e2e.test_dashboard_api_keys import sign_in
-from workspaces.management.commands.seed_demo import DEMO_PASSWORD, DEMO_SLUG
+from tests.e2e.helpers import open_demo
+from workspaces.management.commands.seed_demo import DEMO_SLUG
 from workspaces.models import Membership
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def test_invite_accept_change_role_and_remove(browser, page, live_server):
-    call_command("seed_demo")
-    sign_in(page, "admin@demo.tracklayer.test", DEMO_PASSWORD)
-    page.wait_for_url(f"**/w/{DEMO_SLUG}/")
+    open_demo(page)
     first_new_entry = AuditEntry.objects.filter(workspace__slug=DEMO_SLUG).count()
     page.locator(".sidebar").get_by_role("link", name="Members").click()
 

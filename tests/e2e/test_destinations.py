@@ -2,13 +2,12 @@
 reason and resumes it — in a real browser, under the dashboard's CSP."""
 
 import pytest
-from django.core.management import call_command
 
 from audit.models import AuditEntry
 from destinations import services_destinations as services
 from destinations.models import Destination
-from tests.e2e.test_dashboard_api_keys import sign_in
-from workspaces.management.commands.seed_demo import DEMO_PASSWORD, DEMO_SLUG
+from tests.e2e.helpers import open_demo
+from workspaces.management.commands.seed_demo import DEMO_SLUG
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -16,9 +15,7 @@ SIGNING_SECRET = "whsec_e2e_Q7mZ4pR9tV2xK8nB3cL6"
 
 
 def test_admin_creates_a_webhook_sees_the_secret_masked_pauses_and_resumes_it(page):
-    call_command("seed_demo")
-    sign_in(page, "admin@demo.tracklayer.test", DEMO_PASSWORD)
-    page.wait_for_url(f"**/w/{DEMO_SLUG}/")
+    open_demo(page)
     page.locator(".sidebar").get_by_role("link", name="Destinations").click()
     page.wait_for_url(f"**/w/{DEMO_SLUG}/destinations/")
     page.get_by_test_id("delivery-chart").wait_for()

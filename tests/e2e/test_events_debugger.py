@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from playwright.sync_api import expect
 
-from tests.e2e.test_dashboard_api_keys import sign_in
+from tests.e2e.helpers import sign_in
 from tests.factories import EventFactory
 from workspaces.management.commands.seed_demo import DEMO_PASSWORD, DEMO_SLUG
 from workspaces.models import Workspace

@@ -4,12 +4,11 @@ on its field, and exports the plan — in a real browser, under the dashboard's 
 import json
 
 import pytest
-from django.core.management import call_command
 
 from audit.models import AuditEntry
 from destinations.models_tracking import TrackingPlan
-from tests.e2e.test_dashboard_api_keys import sign_in
-from workspaces.management.commands.seed_demo import DEMO_PASSWORD, DEMO_SLUG
+from tests.e2e.helpers import open_demo
+from workspaces.management.commands.seed_demo import DEMO_SLUG
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -32,9 +31,7 @@ PLAN = {
 
 
 def test_admin_imports_edits_and_exports_a_tracking_plan(page, tmp_path):
-    call_command("seed_demo")
-    sign_in(page, "admin@demo.tracklayer.test", DEMO_PASSWORD)
-    page.wait_for_url(f"**/w/{DEMO_SLUG}/")
+    open_demo(page)
     page.locator(".sidebar").get_by_role("link", name="Tracking plan").click()
     page.wait_for_url(f"**/w/{DEMO_SLUG}/settings/tracking-plan/")
     assert "No tracking plan yet" in page.get_by_test_id("plan-version").inner_text()
