@@ -464,37 +464,6 @@ def test_a_wrong_api_secret_is_silent_like_googles(platforms):
     assert "api_secret" in logged["problem"]
 
 
-def test_a_5xx_is_retried_and_the_retry_delivers(platforms):
-    platforms.behave("ga4", mode="error", status=503, count=1)
-    (request,) = build(platforms, [make_event()])
-
-    first = deliver(request)
-    second = deliver(request)
-
-    assert first[0].outcome is Outcome.RETRY and first[0].error.startswith("HTTP 503")
-    assert second == [ItemOutcome(1, Outcome.DELIVERED)]
-    assert len(platforms.received("ga4")) == 1
-
-
-def test_429_is_retried_after_retry_after(platforms):
-    platforms.behave("ga4", mode="rate_limit", retry_after=7, count=1)
-    (request,) = build(platforms, [make_event(1), make_event(2, message_id="msg-2")])
-
-    outcomes = deliver(request)
-
-    assert [(o.outcome, o.retry_after) for o in outcomes] == [(Outcome.RETRY, 7.0)] * 2
-
-
-def test_a_timeout_is_retried(platforms):
-    platforms.behave("ga4", mode="timeout", count=1)
-    (request,) = build(platforms, [make_event()])
-
-    (outcome,) = deliver(request, timeout=0.3)
-
-    assert outcome.outcome is Outcome.RETRY
-    assert outcome.error and outcome.retry_after is None
-
-
 @pytest.mark.parametrize("status", [400, 403, 404, 301])
 def test_other_statuses_fail_without_leaking_the_secret(status):
     url = f"https://www.google-analytics.com/mp/collect?measurement_id=G-X1234&api_secret={SECRET}"

@@ -372,34 +372,6 @@ def test_a_token_is_scrubbed_whether_quoted_or_not():
     assert token not in outcome.error and quoted not in outcome.error
 
 
-def test_a_5xx_is_retried_and_the_next_attempt_delivers(platforms):
-    now = datetime.now(UTC)
-    platforms.behave("meta", mode="error", status=503, count=1)
-    [request] = ADAPTER.build(
-        config=config(platforms), secrets={"access_token": TOKEN}, events=[event(now=now)], now=now
-    )
-
-    [first] = send(request)
-    [second] = send(request)
-
-    assert first.outcome == Outcome.RETRY
-    assert "An unexpected error has occurred" in first.error and "HTTP 503" in first.error
-    assert second.outcome == Outcome.DELIVERED
-
-
-def test_a_429_is_retried_after_retry_after(platforms):
-    now = datetime.now(UTC)
-    platforms.behave("meta", mode="rate_limit", retry_after=7, count=1)
-    [request] = ADAPTER.build(
-        config=config(platforms), secrets={"access_token": TOKEN}, events=[event(now=now)], now=now
-    )
-
-    [outcome] = send(request)
-
-    assert (outcome.outcome, outcome.retry_after) == (Outcome.RETRY, 7.0)
-    assert "User request limit reached" in outcome.error
-
-
 def test_no_answer_is_retried_and_the_error_holds_no_token():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

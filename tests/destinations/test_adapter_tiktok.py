@@ -291,27 +291,6 @@ def test_an_error_that_echoes_the_token_is_scrubbed():
     assert "request_id R1" in outcome.error
 
 
-def test_a_5xx_is_retried_and_the_next_attempt_delivers(platforms):
-    platforms.behave("tiktok", mode="error", status=502, count=1)
-    [request] = build(platforms, [event()])
-
-    [first] = send(request)
-    [second] = send(request)
-
-    assert first.outcome == Outcome.RETRY and "code 50000" in first.error
-    assert second.outcome == Outcome.DELIVERED
-
-
-def test_a_429_is_retried_after_retry_after(platforms):
-    platforms.behave("tiktok", mode="rate_limit", retry_after=11, count=1)
-    [request] = build(platforms, [event()])
-
-    [outcome] = send(request)
-
-    assert (outcome.outcome, outcome.retry_after) == (Outcome.RETRY, 11.0)
-    assert "code 40100" in outcome.error
-
-
 def test_no_answer_is_retried_and_the_error_holds_no_token():
     request = PlatformRequest(
         "https://business-api.tiktok.com/x", {"Access-Token": TOKEN}, b"", (1,)

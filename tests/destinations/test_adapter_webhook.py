@@ -375,36 +375,6 @@ def test_a_body_that_is_not_a_batch_is_answered_400_and_fails(platforms):
     assert outcome.outcome is Outcome.FAILED and outcome.error.startswith("HTTP 400")
 
 
-def test_a_5xx_is_retried_and_the_retry_delivers(platforms):
-    platforms.behave("webhook", mode="error", status=502, count=1)
-    (request,) = build(platforms, [make_event()])
-
-    first = deliver(request)
-    second = deliver(request)
-
-    assert first[0].outcome is Outcome.RETRY and first[0].error.startswith("HTTP 502")
-    assert second == [ItemOutcome(1, Outcome.DELIVERED)]
-    assert len(platforms.received("webhook")) == 1
-
-
-def test_429_is_retried_after_retry_after(platforms):
-    platforms.behave("webhook", mode="rate_limit", retry_after=9, count=1)
-    (request,) = build(platforms, [make_event(1), make_event(2)])
-
-    outcomes = deliver(request)
-
-    assert [(o.outcome, o.retry_after) for o in outcomes] == [(Outcome.RETRY, 9.0)] * 2
-
-
-def test_a_timeout_is_retried(platforms):
-    platforms.behave("webhook", mode="timeout", count=1)
-    (request,) = build(platforms, [make_event()])
-
-    (outcome,) = deliver(request, timeout=0.3)
-
-    assert outcome.outcome is Outcome.RETRY and outcome.error
-
-
 @pytest.mark.parametrize(
     ("status", "expected"),
     [
