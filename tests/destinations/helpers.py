@@ -5,6 +5,7 @@ adapter tests, an outgoing order and sending a built request to the local platfo
 import hashlib
 import urllib.error
 import urllib.request
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -125,6 +126,21 @@ def outgoing_order(delivery_id: int = 1, *, age=timedelta(minutes=5), now=None, 
         "properties": {"coupon": "SPRING", "event_id": f"order-{delivery_id}"},
     }
     return OutgoingEvent(**(values | fields))
+
+
+def anonymized(event: OutgoingEvent, **changes) -> OutgoingEvent:
+    """``event`` as the engine hands it over after a ``deliver_anonymized`` decision: no
+    identifiers, no IP address, no click ids."""
+    return replace(
+        event,
+        anonymized=True,
+        user_data={},
+        external_id="",
+        anonymous_id="",
+        ip=None,
+        click_ids={},
+        **changes,
+    )
 
 
 def post_and_parse(adapter, request: PlatformRequest) -> list[ItemOutcome]:

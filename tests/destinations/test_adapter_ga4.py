@@ -16,7 +16,7 @@ from destinations.adapters.base import ItemOutcome, Outcome, OutgoingEvent, Plat
 from destinations.adapters.ga4 import MAX_BODY, GA4Adapter, client_id_for, ga4_name
 from destinations.local_platforms.server import LocalPlatforms
 from privacy import pii
-from tests.destinations.helpers import post_raw, post_raw_and_parse
+from tests.destinations.helpers import anonymized, post_raw, post_raw_and_parse
 
 ADAPTER: GA4Adapter = adapter_for("ga4_mp")
 MEASUREMENT_ID = "G-TEST12345"
@@ -72,19 +72,6 @@ def make_event(delivery_id: int = 1, **changes) -> OutgoingEvent:
         consent={"consent_mode": {"ad_user_data": True, "ad_personalization": False}},
     )
     return replace(event, **changes)
-
-
-def anonymized(event: OutgoingEvent) -> OutgoingEvent:
-    """What the engine hands over after a ``deliver_anonymized`` decision."""
-    return replace(
-        event,
-        anonymized=True,
-        user_data={},
-        external_id="",
-        anonymous_id="",
-        ip=None,
-        click_ids={},
-    )
 
 
 send = post_raw

@@ -23,7 +23,7 @@ from destinations.adapters.webhook import (
     verify_signature,
 )
 from privacy import pii
-from tests.destinations.helpers import post_raw, post_raw_and_parse
+from tests.destinations.helpers import anonymized, post_raw, post_raw_and_parse
 
 ADAPTER: WebhookAdapter = adapter_for("webhook")
 SECRET = "whsec_test_0123456789abcdef"
@@ -55,17 +55,7 @@ def make_event(delivery_id: int = 1, **changes) -> OutgoingEvent:
     return replace(event, **changes)
 
 
-def anonymized(event: OutgoingEvent) -> OutgoingEvent:
-    return replace(
-        event,
-        anonymized=True,
-        user_data={},
-        external_id="",
-        anonymous_id="",
-        ip=None,
-        click_ids={},
-        consent={"decision": {"action": "deliver_anonymized", "reasons": ["no_consent_signal"]}},
-    )
+ANONYMIZED = {"decision": {"action": "deliver_anonymized", "reasons": ["no_consent_signal"]}}
 
 
 send = post_raw
@@ -90,7 +80,10 @@ def build(platforms, events, *, now=None, secrets=None, **config):
 
 def test_a_batch_is_built_as_documented_signed_and_accepted(platforms):
     # Given an identified event and an anonymized one
-    events = [make_event(1), anonymized(make_event(2, event_type="page", event_name="Checkout"))]
+    events = [
+        make_event(1),
+        anonymized(make_event(2, event_type="page", event_name="Checkout"), consent=ANONYMIZED),
+    ]
 
     # When they are built and delivered
     (request,) = build(platforms, events, now=NOW)
@@ -152,7 +145,7 @@ def test_the_local_receiver_verifies_and_accepts_a_fresh_batch(platforms):
 
 
 def test_without_a_stored_decision_the_action_comes_from_anonymized():
-    events = [make_event(1, consent={}), replace(anonymized(make_event(2)), consent={})]
+    events = [make_event(1, consent={}), anonymized(make_event(2), consent={})]
 
     (request,) = ADAPTER.build(
         config={"url": "https://hooks.example/tl"},
