@@ -145,6 +145,7 @@ class AuditEventCreateApi(WorkspaceApi):
         event_type = serializers.RegexField(
             r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$",
             max_length=56,
+            trim_whitespace=False,  # " order.refunded" is refused, as the pattern says
             error_messages={"invalid": "Use lowercase words joined by dots, e.g. order.refunded."},
         )
         resource_id = StrictCharField(max_length=64)
@@ -155,6 +156,15 @@ class AuditEventCreateApi(WorkspaceApi):
             "integers within ±(2^53 − 1) (no floats: use minor units), text has no lone "
             "surrogates; otherwise 400 `audit_payload_invalid`.",
         )
+
+        def validate_event_type(self, value: str) -> str:
+            # Python's ``$`` also matches before a final newline; the schema's pattern (read
+            # as JSON Schema reads it) does not, and neither does the server.
+            if not isinstance(value, str) or value.endswith("\n"):
+                raise serializers.ValidationError(
+                    self.fields["event_type"].error_messages["invalid"], code="invalid"
+                )
+            return value
 
     @extend_schema_serializer(component_name="AuditEventCreateOutput")
     class OutputSerializer(serializers.Serializer):

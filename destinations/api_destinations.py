@@ -488,10 +488,10 @@ class DeliveriesApi(WorkspaceApi):
             ref_name = "DeliveryFilter"
 
         # An empty filter (``?status=``) filters nothing, as in any query string.
-        messageId = serializers.CharField(
+        messageId = StrictCharField(
             required=False, allow_blank=True, max_length=100, help_text="The event's messageId."
         )
-        destination = serializers.CharField(
+        destination = StrictCharField(
             required=False, allow_blank=True, max_length=32, help_text="A destination id (dst_…)."
         )
         status = serializers.ChoiceField(

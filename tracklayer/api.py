@@ -6,6 +6,7 @@ class that documents those errors on every operation."""
 import logging
 import re
 
+from django.core.validators import RegexValidator
 from django.http import JsonResponse
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
@@ -92,7 +93,26 @@ class ErrorResponse(serializers.Serializer):
 # schema refuses the server refuses too (and the schemathesis contract test holds us to it).
 
 
+# Whitespace as JSON Schema's regular expressions (ECMA-262) read it; written as escapes that
+# Python's ``re`` reads the same way, so the schema and the server draw one line.
+ECMA_SPACE = (
+    "\\t\\n\\u000b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff"
+)
+NUL_FREE = "^[^\\u0000]*$"
+NON_BLANK = f"^[^\\u0000]*[^\\u0000{ECMA_SPACE}][^\\u0000]*$"
+_NON_BLANK = re.compile(NON_BLANK)
+
+
 class StrictCharField(serializers.CharField):
+    """Text, taken as sent: never a number turned into text, never trimmed (DRF's trimming
+    follows Python's idea of whitespace and would shorten a value after its length was
+    checked against the schema's), and refused blank — nothing but whitespace — unless
+    ``allow_blank``. The schema says the same (``ApiSchema``: NON_BLANK, NUL_FREE)."""
+
+    def __init__(self, **kwargs):
+        kwargs["trim_whitespace"] = False
+        super().__init__(**kwargs)
+
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
@@ -100,6 +120,8 @@ class StrictCharField(serializers.CharField):
             data.encode("utf-8")  # a lone surrogate: PostgreSQL would refuse it later
         except UnicodeEncodeError:
             self.fail("invalid")
+        if not self.allow_blank and "\x00" not in data and not _NON_BLANK.match(data):
+            self.fail("blank")
         return super().to_internal_value(data)
 
 
@@ -306,9 +328,34 @@ class ApiSchema(AutoSchema):
             and isinstance(field, serializers.CharField)
             and schema.get("type") == "string"
             and "pattern" not in schema
+            # A field's own regular expression (RegexField …) is its pattern.
+            and not any(isinstance(v, RegexValidator) for v in field.validators)
         ):
-            # DRF refuses NUL in every CharField (ProhibitNullCharactersValidator).
-            schema["pattern"] = "^[^\\u0000]*$"
+            # DRF refuses NUL in every CharField (ProhibitNullCharactersValidator); a strict
+            # one refuses blank text too.
+            strict_non_blank = isinstance(field, StrictCharField) and not field.allow_blank
+            schema["pattern"] = NON_BLANK if strict_non_blank else NUL_FREE
+        return schema
+
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        for name, prop in schema.get("properties", {}).items():
+            # drf-spectacular writes a blank-allowed text with a pattern as
+            # oneOf [pattern, ""], and "" then matches both (invalid under oneOf); NUL_FREE
+            # admits "" already, so the pattern alone says it.
+            one_of = prop.get("oneOf")
+            if (
+                one_of
+                and len(one_of) == 2
+                and one_of[1] == {"type": "string", "maxLength": 0}
+                and one_of[0].get("pattern") == NUL_FREE
+                and "minLength" not in one_of[0]
+                and "format" not in one_of[0]
+            ):
+                schema["properties"][name] = {
+                    **{k: v for k, v in prop.items() if k != "oneOf"},
+                    **one_of[0],
+                }
         return schema
 
     def _get_response_bodies(self, direction="response"):

@@ -150,3 +150,26 @@ def test_a_query_parameter_is_one_integer_not_a_list_or_a_float(call, query):
     response = call("get", query, role=ApiKeyRole.AUDIT if "audit" in query else ApiKeyRole.ADMIN)
 
     _error(response, 400, "invalid")
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "field"),
+    [
+        ("destinations/{id}", {"name": " \t\u3000"}, "name"),
+        ("audit/events", {"event_type": "order.refunded\n", "resource_id": "r-1"}, "event_type"),
+        ("audit/events", {"event_type": "order.refunded", "resource_id": "\u00a0"}, "resource_id"),
+    ],
+)
+def test_text_is_refused_as_the_schema_refuses_it(call, workspace, path, data, field):
+    """Blank means whitespace as the schema's patterns read it (ECMA-262), and text is taken
+    as sent, never trimmed to fit (found by schemathesis: "\\u000b" passed the schema's
+    minLength, then DRF trimmed it to nothing)."""
+    from tests.destinations.factories import DestinationFactory
+
+    destination = DestinationFactory(workspace=workspace)
+    method = "patch" if path.startswith("destinations") else "post"
+    role = ApiKeyRole.ADMIN
+    response = call(method, path.format(id=destination.public_id), role=role, data=data)
+
+    error = _error(response, 400, "invalid")
+    assert field in error["fields"]
