@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from audit import export, services
 from audit.forms import ExportConfigForm
+from tests.audit.helpers import S3_SECRET, compliance_form, export_to_s3
 from tracklayer import http
 
 SSRF_URLS = [
@@ -18,7 +19,6 @@ SSRF_URLS = [
     "http://[::1]:6379/",
     "http://localhost:5432/",
 ]
-SECRET = "s3cr3t-key-material-that-must-not-leak"
 LEAK = "INTERNAL-ONLY-redis-6.2-at-10.9.8.7"
 
 
@@ -65,16 +65,8 @@ def no_loopback(settings):
 
 
 def form_data(**values):
-    return {
-        "target": "s3",
-        "s3_bucket": "audit-bucket",
-        "s3_access_key_id": "AKID",
-        "schedule_day_of_week": "0",
-        "schedule_hour": "2",
-        "schedule_minute": "0",
-        "retention_days": "90",
-        **values,
-    }
+    s3 = {"target": "s3", "s3_bucket": "audit-bucket", "s3_access_key_id": "AKID"}
+    return compliance_form(**{**s3, **values})
 
 
 @pytest.mark.parametrize("field", ["witness_url", "s3_endpoint_url"])
@@ -132,28 +124,8 @@ def test_the_witness_is_refused_at_send_time(workspace, admin_user, endpoint, se
     assert endpoint.seen == []
 
 
-@pytest.fixture
-def s3_to(workspace, admin_user):
-    def configure(url):
-        return export.audit_export_config_update(
-            workspace=workspace,
-            actor=admin_user,
-            values={
-                "enabled": True,
-                "target": "s3",
-                "s3_endpoint_url": url,
-                "s3_bucket": "audit-bucket",
-                "s3_region": "us-east-1",
-                "s3_access_key_id": "AKIDTEST",
-            },
-            s3_secret_access_key=SECRET,
-        )
-
-    return configure
-
-
-def test_the_s3_endpoint_is_refused_at_send_time(workspace, admin_user, endpoint, s3_to, settings):
-    s3_to(endpoint.url)
+def test_the_s3_endpoint_is_refused_at_send_time(workspace, admin_user, endpoint, settings):
+    export_to_s3(workspace, admin_user, endpoint.url)
     settings.EGRESS_ALLOW_LOOPBACK = False
 
     with pytest.raises(export.ExportTargetError) as refused:
@@ -163,10 +135,8 @@ def test_the_s3_endpoint_is_refused_at_send_time(workspace, admin_user, endpoint
     assert endpoint.seen == []  # boto3 sent nothing
 
 
-def test_an_endpoint_answer_is_not_shown_to_the_user(
-    client, workspace, admin_user, endpoint, s3_to
-):
-    s3_to(endpoint.url)
+def test_an_endpoint_answer_is_not_shown_to_the_user(client, workspace, admin_user, endpoint):
+    export_to_s3(workspace, admin_user, endpoint.url)
     client.force_login(admin_user)
 
     page = client.post(reverse("audit:export-now", args=[workspace.slug]))
@@ -174,5 +144,5 @@ def test_an_endpoint_answer_is_not_shown_to_the_user(
     text = page.content.decode()
     assert page.status_code == 502
     assert "AccessDenied (HTTP 403)" in text
-    assert LEAK not in text and SECRET not in text
+    assert LEAK not in text and S3_SECRET not in text
     assert endpoint.seen and endpoint.seen[0][0] == "PUT"  # it did go through the policy

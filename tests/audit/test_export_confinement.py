@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from audit import export
 from audit.models import AuditEntry, AuditExportConfig
+from tests.audit.helpers import compliance_form
 
 
 @pytest.fixture
@@ -46,17 +47,8 @@ def skip_days(monkeypatch, days):
     monkeypatch.setattr(export.timezone, "now", lambda: later)
 
 
-def compliance_form(**fields):
-    return {
-        "target": "directory",
-        "directory": "audit",
-        "prefix": "",
-        "schedule_day_of_week": "0",
-        "schedule_hour": "2",
-        "schedule_minute": "0",
-        "retention_days": "90",
-        **fields,
-    }
+def directory_form(**fields):
+    return compliance_form(**{"target": "directory", "directory": "audit", "prefix": "", **fields})
 
 
 # --- What a workspace may choose ------------------------------------------------------------
@@ -112,7 +104,7 @@ def test_the_form_refuses_paths_that_escape(client, workspace, admin_user, root,
     client.force_login(admin_user)
 
     response = client.post(
-        reverse("audit:compliance", args=[workspace.slug]), compliance_form(**{field: value})
+        reverse("audit:compliance", args=[workspace.slug]), directory_form(**{field: value})
     )
 
     assert response.status_code == 400

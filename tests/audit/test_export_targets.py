@@ -17,9 +17,8 @@ from audit import export
 from audit.models import AuditEntry
 from audit.offline import verify_export
 from audit.tasks import audit_export_scheduled
+from tests.audit.helpers import S3_SECRET, export_to_s3
 from tests.audit_entries import last_row
-
-SECRET = "s3cr3t-key-material-that-must-not-leak"
 
 
 def free_port() -> int:
@@ -44,7 +43,7 @@ def bucket(s3_endpoint):
         endpoint_url=s3_endpoint,
         region_name="us-east-1",
         aws_access_key_id="AKIDTEST",
-        aws_secret_access_key=SECRET,
+        aws_secret_access_key=S3_SECRET,
     )
     name = f"audit-{os.urandom(4).hex()}"
     client.create_bucket(Bucket=name)
@@ -54,19 +53,8 @@ def bucket(s3_endpoint):
 @pytest.fixture
 def s3_config(workspace, admin_user, bucket, s3_endpoint):
     _client, name = bucket
-    return export.audit_export_config_update(
-        workspace=workspace,
-        actor=admin_user,
-        values={
-            "enabled": True,
-            "target": "s3",
-            "s3_endpoint_url": s3_endpoint,
-            "s3_bucket": name,
-            "s3_region": "us-east-1",
-            "s3_access_key_id": "AKIDTEST",
-            "prefix": "compliance/audit",
-        },
-        s3_secret_access_key=SECRET,
+    return export_to_s3(
+        workspace, admin_user, s3_endpoint, s3_bucket=name, prefix="compliance/audit"
     )
 
 
@@ -95,8 +83,8 @@ def test_s3_export_round_trip_verifies_offline(workspace, admin_user, bucket, s3
 def test_the_secret_is_encrypted_and_never_written_anywhere(workspace, admin_user, s3_config):
     export.audit_export_run(workspace=workspace, actor=admin_user)
     s3_config.refresh_from_db()
-    assert SECRET not in s3_config.s3_secret_access_key_encrypted
-    assert SECRET.encode() not in all_material(workspace)
+    assert S3_SECRET not in s3_config.s3_secret_access_key_encrypted
+    assert S3_SECRET.encode() not in all_material(workspace)
     settings_entry = AuditEntry.objects.get(
         workspace=workspace, event_type="audit.export_settings_updated"
     )
@@ -139,7 +127,7 @@ def test_a_refusing_target_is_reported_and_recorded(client, workspace, admin_use
 
     assert response.status_code == 502
     assert "refused the export" in response.content.decode()
-    assert SECRET not in response.content.decode()
+    assert S3_SECRET not in response.content.decode()
     assert AuditEntry.objects.filter(workspace=workspace, event_type="audit.export_failed").exists()
     assert not AuditEntry.objects.filter(workspace=workspace, event_type="audit.exported").exists()
 
@@ -201,7 +189,7 @@ def test_the_settings_form_saves_and_masks_the_secret(client, workspace, admin_u
         "s3_bucket": "b",
         "s3_region": "",
         "s3_access_key_id": "AKID",
-        "s3_secret_access_key": SECRET,
+        "s3_secret_access_key": S3_SECRET,
         "directory": "",
         "prefix": "p",
         "schedule_day_of_week": "1",
@@ -211,6 +199,6 @@ def test_the_settings_form_saves_and_masks_the_secret(client, workspace, admin_u
     }
     assert client.post(url, form).status_code == 302
     page = client.get(url).content.decode()
-    assert SECRET not in page and "A secret is stored" in page
+    assert S3_SECRET not in page and "A secret is stored" in page
     task = PeriodicTask.objects.get(name=f"audit-export:{workspace.public_id}")
     assert (task.crontab.day_of_week, task.crontab.hour) == ("1", "4")
