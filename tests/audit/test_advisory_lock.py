@@ -18,17 +18,13 @@ from audit.tasks import audit_verify
 from destinations import services as destination_services
 from destinations.models import EventOperational
 from tests.audit_entries import audit_count, last_row
-from tests.factories import TEST_PASSWORD, event_with_operational_data
+from tests.factories import event_with_operational_data
+from tests.workspaces.helpers import sign_in
 from workspaces import services as workspace_services
 from workspaces.actors import SystemActor
 from workspaces.models import ApiKey, ApiKeyRole, Membership
 
 ACTOR = SystemActor("tests")
-
-
-@pytest.fixture
-def lock_key(workspace):
-    return services.audit_advisory_lock_enable(workspace=workspace, actor=ACTOR)
 
 
 def test_enabling_records_it_and_keeps_only_a_hash(workspace, lock_key):
@@ -124,10 +120,6 @@ def test_customer_events_are_validated_field_by_field(api_client, workspace, mak
 
 
 # --- Issue 11, finding 10: the lock locked people out and stopped a legal obligation ---------
-
-
-def sign_in(client, email: str, password: str = TEST_PASSWORD, **options):
-    return client.post(reverse("account_login"), {"login": email, "password": password}, **options)
 
 
 def test_a_member_signs_in_while_locked(client, admin_user, workspace, lock_key):

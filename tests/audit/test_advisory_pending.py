@@ -27,11 +27,6 @@ from workspaces import services as workspace_services
 from workspaces.models import ApiKey, Role
 
 
-@pytest.fixture
-def lock_key(workspace):
-    return services.audit_advisory_lock_enable(workspace=workspace, actor=ACTOR)
-
-
 def verifies(workspace) -> bool:
     out = io.StringIO()
     call_command("audit", "verify", "--workspace", workspace.slug, "--json", stdout=out)

@@ -1,13 +1,13 @@
 """The events debugger: what a member of the workspace sees of its latest events — and what
 nobody sees (another workspace's events, hash values)."""
 
-import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.urls import reverse
 
 from destinations import selectors
+from tests.destinations.helpers import sha256_hex
 from tests.factories import EventFactory
 from tests.privacy.tcf_encoder import encode
 from tracklayer.exceptions import NotFoundError
@@ -15,10 +15,6 @@ from tracklayer.exceptions import NotFoundError
 pytestmark = pytest.mark.django_db
 
 T0 = datetime(2026, 11, 20, 10, 0, 0, tzinfo=UTC)
-
-
-def sha(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def event_at(workspace, seconds: float, **fields):
@@ -264,9 +260,9 @@ TC_STRING = encode(
     purpose_consents=[1, 7],
     vendor_consents=[755],
 )
-EMAIL_HASH = sha("ada@example.test")
-PHONE_HASH = sha("+4915112345678")
-USER_HASH = sha("user-42")
+EMAIL_HASH = sha256_hex("ada@example.test")
+PHONE_HASH = sha256_hex("+4915112345678")
+USER_HASH = sha256_hex("user-42")
 
 
 @pytest.fixture

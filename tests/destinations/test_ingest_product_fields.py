@@ -5,19 +5,13 @@ person's name comes from traits only. And Meta's ``contents`` items carry only M
 Before the fix every Product Viewed sent Meta fn = sha256("cotton"), ln = sha256("socks"), and
 no product name."""
 
-import hashlib
-
 import pytest
 
 from destinations.models import Delivery, Event
 from tests.destinations.factories import DestinationFactory
-from tests.destinations.helpers import CONSENTED, local, run_engine, send_batch
+from tests.destinations.helpers import CONSENTED, local, run_engine, send_batch, sha256_hex
 
 pytestmark = pytest.mark.django_db
-
-
-def sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def product_viewed(message_id="pv-1", traits=None):
@@ -51,8 +45,8 @@ def test_a_products_name_stays_in_the_event_and_is_never_a_persons_name(client, 
     named = Event.objects.get(message_id="named")
     assert named.properties["name"] == "Cotton Socks"
     assert named.properties["category"] == "Apparel"
-    assert named.identifiers["meta"]["fn"] == sha("ada")
-    assert named.identifiers["meta"]["ln"] == sha("lovelace")
+    assert named.identifiers["meta"]["fn"] == sha256_hex("ada")
+    assert named.identifiers["meta"]["ln"] == sha256_hex("lovelace")
     assert "properties.name" not in named.validation["removed"]
     anonymous = Event.objects.get(message_id="anonymous")
     assert "fn" not in anonymous.identifiers["meta"]
@@ -63,8 +57,8 @@ def test_a_full_name_in_traits_is_still_split_and_hashed(client, token):
     send_batch(client, token, product_viewed("traits-name", {"name": "Grace Brewster Hopper"}))
 
     event = Event.objects.get(message_id="traits-name")
-    assert event.identifiers["meta"]["fn"] == sha("grace")
-    assert event.identifiers["meta"]["ln"] == sha("hopper")
+    assert event.identifiers["meta"]["fn"] == sha256_hex("grace")
+    assert event.identifiers["meta"]["ln"] == sha256_hex("hopper")
     assert "name" not in event.context["traits"]
     assert event.properties["name"] == "Cotton Socks"
 
@@ -94,7 +88,7 @@ def test_traits_win_over_properties_for_a_persons_fields(client, token):
     send_batch(client, token, event)
 
     stored = Event.objects.get(message_id="both")
-    assert stored.identifiers["meta"]["em"] == sha("ada@example.com")
+    assert stored.identifiers["meta"]["em"] == sha256_hex("ada@example.com")
     assert "email" not in stored.properties  # still personal: hashed, never stored raw
 
 
@@ -106,7 +100,7 @@ def test_a_workspace_pii_path_can_still_hash_properties_name(client, workspace, 
     )
     send_batch(client, token, product_viewed("listed"))
 
-    assert Event.objects.get(message_id="listed").properties["name"] == sha("Cotton Socks")
+    assert Event.objects.get(message_id="listed").properties["name"] == sha256_hex("Cotton Socks")
 
 
 def test_meta_gets_the_product_name_as_content_name_and_the_persons_name_from_traits(
@@ -118,8 +112,8 @@ def test_meta_gets_the_product_name_as_content_name_and_the_persons_name_from_tr
     run_engine()
 
     [received] = platforms.received("meta")
-    assert received["user_data"]["fn"] == sha("ada")
-    assert received["user_data"]["ln"] == sha("lovelace")
+    assert received["user_data"]["fn"] == sha256_hex("ada")
+    assert received["user_data"]["ln"] == sha256_hex("lovelace")
     assert received["custom_data"]["content_name"] == "Cotton Socks"
     assert received["custom_data"]["content_category"] == "Apparel"
     assert "name" not in received["custom_data"]

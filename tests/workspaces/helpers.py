@@ -55,8 +55,9 @@ def totp_now(secret: str) -> str:
     return format_hotp_value(hotp_value(secret, int(time.time()) // 30))
 
 
-def sign_in(client, email, password=TEST_PASSWORD):
-    return client.post(reverse("account_login"), {"login": email, "password": password})
+def sign_in(client, email, password=TEST_PASSWORD, **options):
+    """Post the sign-in form (``options``: headers and the like for the test client)."""
+    return client.post(reverse("account_login"), {"login": email, "password": password}, **options)
 
 
 def activate_totp(client, user) -> str:

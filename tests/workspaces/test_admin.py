@@ -10,13 +10,6 @@ from tests.factories import UserFactory
 from workspaces.models import ApiKey
 
 
-@pytest.fixture
-def staff(admin_user):
-    admin_user.is_staff = admin_user.is_superuser = True
-    admin_user.save(update_fields=["is_staff", "is_superuser"])
-    return admin_user
-
-
 @pytest.mark.django_db
 @pytest.mark.parametrize("model", list(admin.site._registry), ids=lambda m: m._meta.label)
 def test_every_model_has_a_working_changelist(client, staff, workspace, make_api_key, model):
