@@ -47,6 +47,20 @@ def unknown_token() -> str:
     return keys.format_token("live", keys.new_prefix(), keys.new_secret())
 
 
+def hashes_checked_by(monkeypatch, owner, name: str) -> list:
+    """Wrap ``owner.<name>`` (called as ``(secret, hash)``) to record each call's hash, and
+    call through: how many bcrypt checks ran, and against which hashes."""
+    calls: list = []
+    real = getattr(owner, name)
+
+    def recording(secret, hashed):
+        calls.append(hashed)
+        return real(secret, hashed)
+
+    monkeypatch.setattr(owner, name, recording)
+    return calls
+
+
 # --- Sign-in and MFA -----------------------------------------------------------------------------
 
 

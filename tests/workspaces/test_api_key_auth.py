@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from tests.factories import WorkspaceFactory
-from tests.workspaces.helpers import basic, bearer, wrong_secret
+from tests.workspaces.helpers import basic, bearer, hashes_checked_by, wrong_secret
 from workspaces import api_key_cache, keys, services
 from workspaces.api_key_cache import api_key_cache_get
 from workspaces.models import ApiKey, ApiKeyRole
@@ -167,15 +167,8 @@ def test_revoked_and_expired_are_only_told_to_the_holder_of_the_secret(
 
 @pytest.fixture
 def count_bcrypt(monkeypatch):
-    calls = []
-    check_secret = keys.check_secret
-
-    def counting(secret, secret_hash):
-        calls.append(secret_hash)
-        return check_secret(secret, secret_hash)
-
-    monkeypatch.setattr(keys, "check_secret", counting)
-    return calls
+    """The hashes checked through ``keys.check_secret`` (bcrypt), one per call."""
+    return hashes_checked_by(monkeypatch, keys, "check_secret")
 
 
 def test_a_cached_key_skips_bcrypt(api_client, workspace, make_api_key, count_bcrypt):

@@ -5,7 +5,13 @@ same bcrypt as a wrong secret — issue 11, finding 9."""
 import bcrypt
 import pytest
 
-from tests.workspaces.helpers import Authenticator, bearer, unknown_token, wrong_secret
+from tests.workspaces.helpers import (
+    Authenticator,
+    bearer,
+    hashes_checked_by,
+    unknown_token,
+    wrong_secret,
+)
 from workspaces import api_key_cache
 from workspaces.auth import throttle
 from workspaces.auth.api_keys import api_key_authenticate
@@ -29,15 +35,7 @@ def _limits(settings):
 @pytest.fixture
 def checkpw_calls(monkeypatch):
     """Every bcrypt.checkpw call, counted at the library (not at our wrapper)."""
-    calls = []
-    real = bcrypt.checkpw
-
-    def spy(password, hashed):
-        calls.append(hashed)
-        return real(password, hashed)
-
-    monkeypatch.setattr(bcrypt, "checkpw", spy)
-    return calls
+    return hashes_checked_by(monkeypatch, bcrypt, "checkpw")
 
 
 def whoami(api_client, token, address):
