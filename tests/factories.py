@@ -2,6 +2,7 @@
 that same service, so test data carries the audit entries real data would."""
 
 import factory
+from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from destinations.models import EventMessageId, EventOperational
@@ -59,7 +60,6 @@ class MembershipFactory(DjangoModelFactory):
 
 
 def _now():
-    from django.utils import timezone
 
     return timezone.now()
 

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from audit import export, selectors, services
-from audit.models import AuditSigningKey
+from audit.models import AuditSigningKey, AuditVerification
 from audit.offline import verify_export
 from tracklayer import keyring
 from workspaces import services as workspace_services
@@ -62,7 +62,6 @@ def test_keyring_reencrypt_moves_every_secret_to_the_new_key(settings, workspace
 
 
 def test_a_broken_log_is_flagged_on_every_workspace_page(client, workspace, admin_user):
-    from audit.models import AuditVerification
 
     AuditVerification.objects.create(
         workspace=workspace, valid=False, total_events=3, break_count=1, result={}

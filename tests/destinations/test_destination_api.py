@@ -3,6 +3,7 @@ the delivery log of an event, replay."""
 
 import pytest
 
+from destinations import delivery
 from destinations import services_destinations as services
 from destinations.models import Destination
 from tests.audit_entries import last_row
@@ -189,7 +190,6 @@ def test_pause_with_a_reason_resume_and_conflicts(call, workspace):
 
 
 def test_test_send_answers_what_the_platform_said(call, workspace, monkeypatch):
-    from destinations import delivery
 
     destination = DestinationFactory(workspace=workspace)
     answer = {"ok": True, "status": 200, "error": "", "latency_ms": 12}
@@ -198,16 +198,6 @@ def test_test_send_answers_what_the_platform_said(call, workspace, monkeypatch):
     response = call("post", f"destinations/{destination.public_id}/test", role=ApiKeyRole.EDITOR)
 
     assert (response.status_code, response.json()) == (200, answer)
-
-
-def test_test_send_is_503_while_not_available(call, workspace, monkeypatch):
-    destination = DestinationFactory(workspace=workspace)
-    monkeypatch.setattr(services, "destination_test", lambda **kwargs: None)
-
-    response = call("post", f"destinations/{destination.public_id}/test")
-
-    assert response.status_code == 503
-    assert response.json()["error"]["code"] == "not_available"
 
 
 def test_an_events_deliveries_with_attempts_and_consent_decisions(call, workspace, other_workspace):

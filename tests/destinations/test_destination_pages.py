@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEntry
+from destinations import delivery
 from destinations import services_destinations as services
 from destinations.models import Delivery, Destination
 from tests.audit_entries import last_entry
@@ -283,7 +284,6 @@ def test_pause_and_resume_from_the_page(signed_in, workspace):
 
 
 def test_send_test_event_shows_the_platforms_answer(signed_in, workspace, monkeypatch):
-    from destinations import delivery
 
     destination = DestinationFactory(workspace=workspace)
     monkeypatch.setattr(
@@ -305,17 +305,6 @@ def test_send_test_event_shows_the_platforms_answer(signed_in, workspace, monkey
     assert response.status_code == 200
     assert body.lstrip().startswith('<div id="test-result"')
     assert "HTTP 401" in body and "invalid signature" in body and "42 ms" in body
-
-
-def test_send_test_event_says_when_test_sends_are_not_available(signed_in, workspace, monkeypatch):
-    destination = DestinationFactory(workspace=workspace)
-    monkeypatch.setattr(services, "destination_test", lambda **kwargs: None)
-
-    response = signed_in.post(
-        url("destination-test", workspace, destination.public_id), HTTP_HX_REQUEST="true"
-    )
-
-    assert "not available" in html(response)
 
 
 def test_delete_from_the_page(signed_in, workspace):

@@ -5,11 +5,14 @@ an error message or a log line."""
 import base64
 import logging
 from datetime import timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from audit.models import AuditEntry
+from destinations import delivery
 from destinations import services_destinations as services
 from destinations.exceptions import DestinationInvalidError
 from destinations.models import Delivery, Destination
@@ -39,7 +42,6 @@ def all_audit_material() -> str:
 @pytest.fixture
 def kicks(monkeypatch):
     """The destinations the delivery engine was told about (after commit)."""
-    from destinations import delivery
 
     kicked: list[int] = []
     monkeypatch.setattr(
@@ -590,10 +592,10 @@ def test_replay_puts_a_destinations_dead_letters_back_in_the_queue(
         )
 
     assert count == 2
-    for delivery in dead:
-        delivery.refresh_from_db()
-        assert (delivery.status, delivery.attempts, delivery.dead_reason) == ("pending", 0, "")
-        assert delivery.next_attempt_at > long_ago
+    for row in dead:
+        row.refresh_from_db()
+        assert (row.status, row.attempts, row.dead_reason) == ("pending", 0, "")
+        assert row.next_attempt_at > long_ago
     delivered.refresh_from_db()
     elsewhere.refresh_from_db()
     assert (delivered.status, elsewhere.status) == ("delivered", "dead")
@@ -697,9 +699,6 @@ def test_no_secret_reaches_a_log_line(workspace, admin_user, caplog):
 
 
 def test_keyring_reencrypt_moves_destination_secrets_to_the_new_key(settings, workspace):
-    from io import StringIO
-
-    from django.core.management import call_command
 
     destination = DestinationFactory(workspace=workspace, type="meta_capi")
     old_id, old_key = keyring.keyring().keys[0]

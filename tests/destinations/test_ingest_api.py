@@ -13,7 +13,14 @@ from django.test import Client
 from django.utils import timezone
 
 from destinations import runtime
-from destinations.models import Event, EventMessageId, EventOperational, IngestionSettings
+from destinations.models import (
+    Event,
+    EventMessageId,
+    EventOperational,
+    IngestionSettings,
+    TrackingPlanViolation,
+)
+from destinations.tracking_plans import tracking_plan_update
 from workspaces.models import ApiKeyRole
 from workspaces.services import api_key_revoke
 
@@ -603,8 +610,6 @@ ORDER_SCHEMA = {
     [("allow", 2, "ok"), ("flag", 2, "flagged"), ("block", 1, None)],
 )
 def test_tracking_plan_modes(client, workspace, admin_user, write_key, mode, accepted, status):
-    from destinations.models import TrackingPlanViolation
-    from destinations.tracking_plans import tracking_plan_update
 
     tracking_plan_update(
         workspace=workspace,
@@ -667,8 +672,6 @@ def test_analytics_js_paths_text_plain_and_the_write_key_in_the_body(client, wri
 def test_violations_are_counted_even_when_every_event_is_blocked(
     client, workspace, admin_user, write_key
 ):
-    from destinations.models import TrackingPlanViolation
-    from destinations.tracking_plans import tracking_plan_update
 
     tracking_plan_update(
         workspace=workspace,

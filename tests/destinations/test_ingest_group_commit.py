@@ -15,7 +15,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from destinations import runtime, store
+from destinations import runtime, services, store
 from destinations.ingestion import Prepared, prepare_event
 from destinations.models import Event
 from destinations.store import (
@@ -165,7 +165,6 @@ def test_rows_the_database_refuses_answer_a_json_503_even_in_debug(
 ):
     settings.DEBUG = True
     _, token = make_api_key(workspace, role=ApiKeyRole.WRITE)
-    from destinations import services
 
     real = services.prepare_event
 

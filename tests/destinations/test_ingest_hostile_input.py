@@ -13,9 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from destinations import ingestion, runtime
+from destinations.exceptions import InvalidBodyError
 from destinations.ingestion import (
     MAX_DEPTH,
     Rejected,
+    body_json,
     input_problems,
     prepare_event,
 )
@@ -407,8 +409,6 @@ def test_an_ip_with_a_zone_index_is_dropped_with_a_warning(client, token, ip):
 
 
 def test_json_module_fallback_refuses_nan_constants():
-    from destinations.exceptions import InvalidBodyError
-    from destinations.ingestion import body_json
 
     with pytest.raises(InvalidBodyError):
         body_json(b'{"a": "\\ud800", "n": NaN}')

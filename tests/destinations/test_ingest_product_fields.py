@@ -8,6 +8,7 @@ no product name."""
 import pytest
 
 from destinations.models import Delivery, Event
+from destinations.services import ingestion_settings_update
 from tests.destinations.factories import DestinationFactory
 from tests.destinations.helpers import CONSENTED, local, run_engine, send_batch, sha256_hex
 
@@ -93,7 +94,6 @@ def test_traits_win_over_properties_for_a_persons_fields(client, token):
 
 
 def test_a_workspace_pii_path_can_still_hash_properties_name(client, workspace, token, admin_user):
-    from destinations.services import ingestion_settings_update
 
     ingestion_settings_update(
         workspace=workspace, actor=admin_user, values={"pii_paths": ["properties.name"]}

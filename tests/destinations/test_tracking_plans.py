@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -675,7 +676,6 @@ def test_editor_imports_a_pasted_plan_and_exports_it(client, workspace, editor_u
 
 
 def test_an_uploaded_file_is_imported_and_errors_are_shown(client, workspace, editor_user):
-    from django.core.files.uploadedfile import SimpleUploadedFile
 
     client.force_login(editor_user)
     good = SimpleUploadedFile("plan.json", b'{"events": {"Signed Up": {}}}')

@@ -11,6 +11,7 @@ from privacy.consent import (
     ConsentSignals,
     OnMissing,
     decide,
+    explain,
 )
 from privacy.jurisdictions import STRICTEST, jurisdiction_for, jurisdiction_lookup
 from privacy.tcf import PublisherRestriction, TCData
@@ -330,6 +331,5 @@ def test_workspace_overrides_and_gpc_everywhere():
     ],
 )
 def test_reasons_have_words(reason, text):
-    from privacy.consent import explain
 
     assert explain(reason) == text

@@ -2,6 +2,10 @@
 password, authenticator app, rate limits, audit), and in production reach the admin only with
 MFA — issue 11, finding 2."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -157,10 +161,6 @@ def test_members_who_are_not_staff_get_no_admin(client, editor_user):
 
 
 def test_production_settings_always_require_mfa_of_staff(tmp_path):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
     env = {

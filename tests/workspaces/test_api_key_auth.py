@@ -10,6 +10,7 @@ from tests.factories import WorkspaceFactory
 from tests.workspaces.helpers import basic, bearer, hashes_checked_by, wrong_secret
 from workspaces import api_key_cache, keys, services
 from workspaces.api_key_cache import api_key_cache_get
+from workspaces.auth.api_keys import api_key_authenticate
 from workspaces.models import ApiKey, ApiKeyRole
 
 pytestmark = pytest.mark.django_db
@@ -220,7 +221,6 @@ def test_a_secret_key_rotation_does_not_refuse_cached_keys(
 def test_a_cache_entry_that_does_not_match_falls_back_to_the_database(
     workspace, make_api_key, count_bcrypt
 ):
-    from workspaces.auth.api_keys import api_key_authenticate
 
     key, token = make_api_key(workspace)
     api_key_authenticate(token)

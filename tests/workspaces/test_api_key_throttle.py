@@ -5,6 +5,7 @@ same bcrypt as a wrong secret — issue 11, finding 9."""
 import bcrypt
 import pytest
 
+from tests.factories import WorkspaceFactory
 from tests.workspaces.helpers import (
     Authenticator,
     bearer,
@@ -150,7 +151,6 @@ def test_a_prefix_attacked_from_many_addresses_is_throttled_but_its_holder_keeps
 
 
 def test_the_throttle_holds_across_processes(transactional_db, make_api_key, monkeypatch):
-    from tests.factories import WorkspaceFactory
 
     _key, token = make_api_key(WorkspaceFactory())
     for _ in range(5):

@@ -7,13 +7,13 @@ from audit.models import AuditEntry
 from tests.audit_entries import audit_rows
 from tests.factories import TEST_PASSWORD
 from tests.workspaces.helpers import activate_totp, sign_in, totp_now
+from workspaces import services
 
 
 @pytest.mark.django_db
 def test_a_successful_sign_in_is_recorded_in_each_of_the_users_workspaces(
     client, admin_user, workspace, other_workspace, system_actor
 ):
-    from workspaces import services
 
     services.member_add(
         workspace=other_workspace, actor=system_actor, user=admin_user, role="viewer"
