@@ -3,7 +3,6 @@ one exception handler that turns every error into ``{"error": {code, message, â€
 error views Django uses under ``/v1/`` when no view answered (404, 500 â€¦), and the schema
 class that documents those errors on every operation."""
 
-import logging
 import re
 
 from django.core.validators import RegexValidator
@@ -58,8 +57,6 @@ class WorkspaceApi(APIView):
 
 
 API_PREFIX = "/v1/"
-
-logger = logging.getLogger(__name__)
 
 
 # --- The error body ---------------------------------------------------------------------------
