@@ -12,21 +12,27 @@ from django.conf import settings
 from django.db import transaction
 from django.http import HttpResponse
 from django.utils.decorators import method_decorator
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from destinations import selectors
 from destinations.exceptions import InvalidBodyError, PayloadTooLargeError, RateLimitedError
-from destinations.ingestion import body_json
+from destinations.ingestion import MESSAGE_ID_MAX, NAME_MAX, TYPES, body_json
 from destinations.services import event_ingest
-from tracklayer.api import WorkspaceApi
+from tracklayer.api import ErrorResponse, WorkspaceApi
 from tracklayer.exceptions import DomainError, PermissionDeniedError
 from workspaces import policy
 from workspaces.auth.api_keys import api_key_authenticate, token_from_header
-from workspaces.exceptions import ApiKeyError, ApiKeyMissingError
+from workspaces.auth.throttle import client_address
+from workspaces.exceptions import ApiKeyError, ApiKeyMissingError, ApiKeyThrottledError
 
 # What the browser SDKs send and read, by their source. A header missing from the allow list
 # makes the browser refuse the request itself (the SDK sees a network error, and its retries
@@ -128,7 +134,8 @@ def _key(request, payload: dict):
                 "Send the write key as 'Authorization: Bearer <key>', as the Basic user name, "
                 "or as writeKey in the body."
             )
-    key = api_key_authenticate(token)
+    # The throttle on failed key attempts counts per address (workspaces/auth/throttle.py).
+    key = api_key_authenticate(token, client_ip=client_address(request))
     if not policy.can(key.role, policy.Action.EVENTS_SEND):
         raise PermissionDeniedError(f"This key's role ({key.role}) cannot send events.")
     return key
@@ -152,6 +159,11 @@ class IngestApi(APIView):
     kind: str | None = None  # the event type the path implies
     source = "segment"
     batch_only = False
+    # For the schema (tracklayer.api.ApiSchema): keys are checked here, not by DRF, and the
+    # body is read raw (any content type: browsers send text/plain).
+    needs_key = True
+    reads_raw_body = True
+    body_required = True
 
     def options(self, request, *args, **kwargs):
         return _preflight()
@@ -185,6 +197,9 @@ class IngestApi(APIView):
             # analytics.js reads X-RateLimit-Reset (seconds) rather than Retry-After.
             wait = str(error.retry_after)
             return _error(error, **{"Retry-After": wait, "X-RateLimit-Reset": wait})
+        except ApiKeyThrottledError as error:
+            wait = str(error.retry_after)
+            return _error(error, **{"Retry-After": wait, "X-RateLimit-Reset": wait})
         except ApiKeyError as error:
             return _error(error, **{"WWW-Authenticate": 'Bearer realm="tracklayer"'})
         except DomainError as error:
@@ -196,6 +211,10 @@ class IngestApi(APIView):
         if isinstance(payload, dict) and "batch" in payload:
             if not isinstance(payload["batch"], list):
                 raise InvalidBodyError("batch must be a list of events.", field="batch")
+            if not payload["batch"]:
+                raise InvalidBodyError(
+                    "batch is empty; send at least one event.", code="empty_batch", field="batch"
+                )
             return payload["batch"], payload, None
         if self.batch_only:
             raise InvalidBodyError('Send {"batch": [...]}.', field="batch")
@@ -211,10 +230,8 @@ def _preflight() -> HttpResponse:
     return response
 
 
-class ApiError(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    field = serializers.CharField(required=False)
+# Every error body is ``{"error": {code, message, field?}}`` (tracklayer/api.py).
+ApiError = ErrorResponse
 
 
 class IngestErrorDetail(serializers.Serializer):
@@ -253,6 +270,8 @@ TRACK_EXAMPLE = {
         "location": {"country": "DE"},
     },
 }
+# What the other calls need besides the track example's fields.
+KIND_EXAMPLE_FIELDS = {"group": {"groupId": "acme-inc"}, "alias": {"previousId": "anon-7f3a"}}
 ANSWER_EXAMPLE = {
     "accepted": 1,
     "duplicates": 0,
@@ -266,24 +285,133 @@ ANSWER_EXAMPLE = {
         }
     ],
 }
+# --- What a request may carry (JSON Schema). It says what every event is checked against;
+# beyond it, an event is refused — per event, with a named 4xx, never a 5xx — for what a
+# schema cannot say: text with NUL or lone surrogates at any depth, nesting deeper than 32,
+# numbers beyond 64 bits, times outside 1970–2099 or (after clock-skew correction) before 2000
+# or over a day ahead, ids that are only whitespace, anonymousId over 100 characters, the
+# workspace's event size and batch limits, and its tracking plan (docs/ingestion.md). A key
+# may also come as ``writeKey`` in the body (browser SDKs), read only without Authorization.
+_ID = {
+    "anyOf": [{"type": "string"}, {"type": "integer"}],
+    "nullable": True,
+    "description": "Text or a number (trimmed; anonymousId at most 100 characters).",
+}
+_TIME = {
+    "type": "string",
+    "nullable": True,
+    "description": "ISO 8601 date and time (no zone: UTC), from 1970 to before 2100.",
+}
+_OBJECT = {"type": "object", "nullable": True, "additionalProperties": True}
+_ENVELOPE = {
+    "messageId": {
+        "type": "string",
+        "nullable": True,
+        "maxLength": MESSAGE_ID_MAX,
+        "description": "Your id for de-duplication; one is made when missing.",
+    },
+    "userId": _ID,
+    "anonymousId": _ID,
+    "timestamp": _TIME,
+    "originalTimestamp": _TIME,
+    "sentAt": _TIME,
+    "properties": _OBJECT,
+    "traits": _OBJECT,
+    "context": _OBJECT,
+    "integrations": _OBJECT,
+}
+_BY_KIND = {
+    "track": ({"event": {"type": "string", "maxLength": NAME_MAX}}, ["event"]),
+    "page": ({"name": {"type": "string", "maxLength": NAME_MAX, "nullable": True}}, []),
+    "screen": ({"name": {"type": "string", "maxLength": NAME_MAX, "nullable": True}}, []),
+    "identify": ({}, []),
+    "group": ({"groupId": _ID}, ["groupId"]),
+    "alias": ({"previousId": _ID}, ["previousId"]),
+}
+_WHO = [{"required": ["userId"]}, {"required": ["anonymousId"]}]
+
+
+def event_schema(kind: str | None) -> dict:
+    """One event of ``kind`` (any kind, with ``type``, when None)."""
+    if kind is None:
+        # What else an event needs depends on its type (event, name, groupId, previousId, as
+        # on the Segment paths below), which OpenAPI 3.0 cannot make conditional.
+        return {
+            "type": "object",
+            "properties": {"type": {"type": "string", "enum": list(TYPES)}, **_ENVELOPE},
+            "required": ["type"],
+            "anyOf": _WHO,
+        }
+    extra, required = _BY_KIND[kind]
+    schema = {
+        "type": "object",
+        "properties": {
+            "type": {"type": "string", "enum": [kind, None], "nullable": True},
+            **_ENVELOPE,
+            **extra,
+        },
+        "anyOf": _WHO,
+    }
+    return schema | ({"required": required} if required else {})
+
+
+BATCH_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "batch": {
+            "type": "array",
+            "minItems": 1,
+            # Each item is judged on its own (a mixed batch keeps its good events), so an
+            # item the event schema would refuse does not refuse the batch.
+            "items": {"description": "An event, with its `type` (see the single calls)."},
+            "description": "At least one event; at most the workspace's batch limit.",
+        },
+        # Batch-level values are defaults merged under each event's own (when objects).
+        "context": {"description": "Merged under each event's context."},
+        "integrations": {"description": "Merged under each event's integrations."},
+        "sentAt": {"description": "When the batch was sent, for events without their own."},
+    },
+    "required": ["batch"],
+}
+
 _RESPONSES = {
     200: OpenApiResponse(IngestAnswer, description="Something was accepted (or was a duplicate)."),
     400: OpenApiResponse(
-        IngestAnswer, description="Nothing was accepted: invalid JSON, or every event rejected."
+        PolymorphicProxySerializer(
+            component_name="IngestRefused",
+            serializers=[IngestAnswer, ErrorResponse],
+            resource_type_field_name=None,
+        ),
+        description="Nothing was accepted: every event was rejected (the answer names each "
+        'and why), or the body cannot be read (`{"error": …}`: `invalid_json`, '
+        "`invalid_gzip`, `unsupported_encoding`, `invalid_body`, or `empty_batch` naming "
+        "the field `batch`).",
     ),
     401: OpenApiResponse(
         ApiError, description="No key, or a malformed, invalid, revoked or expired one."
     ),
+    403: OpenApiResponse(
+        ApiError, description="The key's role cannot send events (`permission_denied`)."
+    ),
     413: OpenApiResponse(ApiError, description="Over the request, event or batch limit."),
-    429: OpenApiResponse(ApiError, description="Over the key's rate; see Retry-After."),
+    429: OpenApiResponse(
+        ApiError,
+        description="Over the key's event rate (`rate_limited`), or too many failed key "
+        "attempts (`api_key_throttled`); see Retry-After.",
+    ),
+    503: OpenApiResponse(
+        ApiError,
+        description="The database refused or failed this request's write "
+        "(`events_not_stored`): nothing of it was accepted; send it again.",
+    ),
 }
 
 
-def _doc(summary: str, description: str, example: dict):
+def _doc(summary: str, description: str, example: dict, request: dict):
     return extend_schema(
         summary=summary,
         description=description,
-        request=OpenApiTypes.OBJECT,
+        request={"application/json": request},
         responses=_RESPONSES,
         parameters=[
             OpenApiParameter(
@@ -310,6 +438,7 @@ class EventsIngestApi(IngestApi):
         'One event (with `type`) or `{"batch": [...]}`. Authenticate with a write key: '
         "Bearer, Basic (key as user name) or `writeKey` in the body.",
         TRACK_EXAMPLE,
+        {"anyOf": [event_schema(None), BATCH_SCHEMA]},
     )
     def post(self, request):
         return super().post(request)
@@ -326,9 +455,10 @@ def _segment_api(name: str, kind: str | None, batch_only: bool = False):
     @_doc(
         f"Segment-compatible {name}",
         f"Segment's HTTP tracking API `{name}` call, with Segment's field names and rules.",
-        {**TRACK_EXAMPLE, "type": kind or "track"}
+        {**TRACK_EXAMPLE, "type": kind or "track", **KIND_EXAMPLE_FIELDS.get(kind, {})}
         if not batch_only
         else {"batch": [TRACK_EXAMPLE]},
+        BATCH_SCHEMA if batch_only else event_schema(kind),
     )
     def post(self, request):
         return IngestApi.post(self, request)
@@ -353,8 +483,8 @@ class EventOutput(serializers.Serializer):
     anonymousId = serializers.CharField(source="anonymous_id")
     userIdHash = serializers.CharField(source="user_id_hash")
     timestamp = serializers.DateTimeField()
-    originalTimestamp = serializers.DateTimeField(source="original_timestamp")
-    sentAt = serializers.DateTimeField(source="sent_at")
+    originalTimestamp = serializers.DateTimeField(source="original_timestamp", allow_null=True)
+    sentAt = serializers.DateTimeField(source="sent_at", allow_null=True)
     receivedAt = serializers.DateTimeField(source="received_at")
     properties = serializers.DictField()
     traits = serializers.DictField()
