@@ -2,7 +2,8 @@
 
 from celery import shared_task
 
-from destinations import delivery, services
+from destinations import delivery
+from destinations.ingestion import services
 from destinations.models import Event, EventMessageId, EventOperational
 from tracklayer.redis_client import key_prefix, redis_client
 from workspaces.actors import SystemActor

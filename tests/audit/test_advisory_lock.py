@@ -15,7 +15,7 @@ from audit.advisory import advisory_key
 from audit.exceptions import AdvisoryKeyInvalidError, AuditLockedError
 from audit.models import AuditEntry, AuditLogHead
 from audit.tasks import audit_verify
-from destinations import services as destination_services
+from destinations.ingestion import services as destination_services
 from destinations.models import EventOperational
 from tests.destinations.test_ingestion_settings import make_event
 from tests.factories import TEST_PASSWORD

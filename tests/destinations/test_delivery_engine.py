@@ -11,10 +11,11 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from destinations import delivery, runtime
+from destinations import delivery
+from destinations.ingestion import runtime
 from destinations.local_platforms.server import LocalPlatforms
 from destinations.models import Delivery, DeliveryAttempt, Destination, Event
-from destinations.services_destinations import deliveries_replay, destination_resume
+from destinations.routing.services import deliveries_replay, destination_resume
 from tests.destinations.factories import DestinationFactory
 from workspaces.actors import SystemActor
 from workspaces.models import ApiKeyRole

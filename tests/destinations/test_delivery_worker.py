@@ -15,7 +15,7 @@ from django.test import Client
 from audit.models import AuditEntry
 from destinations.local_platforms.server import LocalPlatforms
 from destinations.models import Delivery, DeliveryAttempt, Destination, Event
-from destinations.services_destinations import deliveries_replay, destination_resume
+from destinations.routing.services import deliveries_replay, destination_resume
 from tests.destinations.factories import SECRETS, DestinationFactory
 from tests.destinations.test_delivery_engine import CONSENTED, local, order
 from tests.destinations.worker import celery_worker, wait_for

@@ -4,8 +4,8 @@ the delivery log of an event, replay."""
 import pytest
 
 from audit.models import AuditEntry
-from destinations import services_destinations as services
 from destinations.models import Destination
+from destinations.routing import services
 from tests.destinations.factories import (
     CONFIGS,
     SECRETS,

@@ -11,8 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from destinations import services_destinations as services
 from destinations.models import Delivery, Destination
+from destinations.routing import services
 from tests.destinations.factories import (
     SECRETS,
     DeliveryAttemptFactory,

@@ -11,9 +11,9 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from destinations import services_destinations as services
 from destinations.exceptions import DestinationInvalidError
 from destinations.models import Delivery, Destination
+from destinations.routing import services
 from tests.destinations.factories import (
     CONFIGS,
     SECRETS,

@@ -7,8 +7,9 @@ import base64
 import orjson
 import pytest
 
-from destinations import delivery, runtime
+from destinations import delivery
 from destinations.exceptions import DestinationInvalidError
+from destinations.ingestion import runtime
 from destinations.local_platforms.server import LocalPlatforms
 from destinations.models import DeliveryAttempt
 from tests.destinations.factories import DestinationFactory

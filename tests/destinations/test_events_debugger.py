@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.urls import reverse
 
-from destinations import selectors
+from destinations.ingestion import selectors
 from tests.factories import EventFactory
 from tests.privacy.tcf_encoder import encode
 from tracklayer.exceptions import NotFoundError

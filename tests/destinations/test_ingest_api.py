@@ -12,9 +12,9 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from destinations import runtime
+from destinations.ingestion import runtime
+from destinations.ingestion.store import events_writer_stop
 from destinations.models import Event, EventMessageId, EventOperational, IngestionSettings
-from destinations.store import events_writer_stop
 from workspaces.models import ApiKeyRole
 from workspaces.services import api_key_revoke
 
@@ -613,7 +613,7 @@ ORDER_SCHEMA = {
 )
 def test_tracking_plan_modes(client, workspace, admin_user, write_key, mode, accepted, status):
     from destinations.models import TrackingPlanViolation
-    from destinations.tracking_plans import tracking_plan_update
+    from destinations.tracking_plans.services import tracking_plan_update
 
     tracking_plan_update(
         workspace=workspace,
@@ -677,7 +677,7 @@ def test_violations_are_counted_even_when_every_event_is_blocked(
     client, workspace, admin_user, write_key
 ):
     from destinations.models import TrackingPlanViolation
-    from destinations.tracking_plans import tracking_plan_update
+    from destinations.tracking_plans.services import tracking_plan_update
 
     tracking_plan_update(
         workspace=workspace,

@@ -15,16 +15,16 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from destinations import runtime, store
-from destinations.ingestion import Prepared, prepare_event
-from destinations.models import Event
-from destinations.store import (
+from destinations.ingestion import runtime, store
+from destinations.ingestion.envelope import Prepared, prepare_event
+from destinations.ingestion.store import (
     EventWriteError,
     GroupCommitWriter,
     WriteRequest,
     events_store,
     events_writer_stop,
 )
+from destinations.models import Event
 from workspaces.models import ApiKeyRole
 
 
@@ -174,7 +174,7 @@ def test_rows_the_database_refuses_answer_a_json_503_even_in_debug(
 ):
     settings.DEBUG = True
     _, token = make_api_key(workspace, role=ApiKeyRole.WRITE)
-    from destinations import services
+    from destinations.ingestion import services
 
     real = services.prepare_event
 

@@ -12,15 +12,16 @@ from django.utils import timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from destinations import ingestion, runtime
-from destinations.ingestion import (
+from destinations.ingestion import envelope as ingestion
+from destinations.ingestion import runtime
+from destinations.ingestion.envelope import (
     MAX_DEPTH,
     Rejected,
     input_problems,
     prepare_event,
 )
+from destinations.ingestion.store import events_writer_stop
 from destinations.models import Event, EventOperational
-from destinations.store import events_writer_stop
 from workspaces.models import ApiKeyRole
 
 pytestmark = pytest.mark.django_db
@@ -423,7 +424,7 @@ def test_an_ip_with_a_zone_index_is_dropped_with_a_warning(client, token, ip):
 
 def test_json_module_fallback_refuses_nan_constants():
     from destinations.exceptions import InvalidBodyError
-    from destinations.ingestion import body_json
+    from destinations.ingestion.envelope import body_json
 
     with pytest.raises(InvalidBodyError):
         body_json(b'{"a": "\\ud800", "n": NaN}')

@@ -10,7 +10,7 @@ import hashlib
 import orjson
 import pytest
 
-from destinations import runtime
+from destinations.ingestion import runtime
 from destinations.local_platforms.server import LocalPlatforms
 from destinations.models import Delivery, Event
 from tests.destinations.factories import DestinationFactory
@@ -132,7 +132,7 @@ def test_traits_win_over_properties_for_a_persons_fields(client, token):
 
 
 def test_a_workspace_pii_path_can_still_hash_properties_name(client, workspace, token, admin_user):
-    from destinations.services import ingestion_settings_update
+    from destinations.ingestion.services import ingestion_settings_update
 
     ingestion_settings_update(
         workspace=workspace, actor=admin_user, values={"pii_paths": ["properties.name"]}

@@ -9,9 +9,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from destinations import services
+from destinations.ingestion import services
+from destinations.ingestion.runtime import ingestion_settings_get
 from destinations.models import Event, EventMessageId, EventOperational
-from destinations.runtime import ingestion_settings_get
 from tracklayer.exceptions import DomainError, PermissionDeniedError
 
 pytestmark = pytest.mark.django_db

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from audit.models import AuditEntry
-from destinations import tracking_plans as plans
-from destinations.models_tracking import TrackingPlan, TrackingPlanViolation
-from destinations.tracking_plans import UNPLANNED, PlanVerdict, PlanViolation
+from destinations.models import TrackingPlan, TrackingPlanViolation
+from destinations.tracking_plans import services as plans
+from destinations.tracking_plans.services import UNPLANNED, PlanVerdict, PlanViolation
 from tracklayer.exceptions import ConflictError, DomainError, PermissionDeniedError
 
 pytestmark = pytest.mark.django_db

@@ -25,9 +25,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from destinations import runtime
+from destinations.ingestion import runtime
+from destinations.ingestion.store import events_writer_stop
 from destinations.models import Event, IngestionSettings
-from destinations.store import events_writer_stop
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tracklayer.devenv import ANALYTICS_NEXT_UMD
 

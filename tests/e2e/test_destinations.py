@@ -5,8 +5,8 @@ import pytest
 from django.core.management import call_command
 
 from audit.models import AuditEntry
-from destinations import services_destinations as services
 from destinations.models import Destination
+from destinations.routing import services
 from tests.e2e.test_dashboard_api_keys import sign_in
 from workspaces.management.commands.seed_demo import DEMO_PASSWORD, DEMO_SLUG
 

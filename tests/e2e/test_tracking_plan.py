@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 
 from audit.models import AuditEntry
-from destinations.models_tracking import TrackingPlan
+from destinations.models import TrackingPlan
 from tests.e2e.test_dashboard_api_keys import sign_in
 from workspaces.management.commands.seed_demo import DEMO_PASSWORD, DEMO_SLUG
 

@@ -176,8 +176,8 @@ def test_the_throttle_holds_across_processes(transactional_db, make_api_key, mon
 
 
 def test_ingestion_answers_429_with_retry_after(client, workspace, make_api_key):
-    from destinations import runtime
-    from destinations.store import events_writer_stop
+    from destinations.ingestion import runtime
+    from destinations.ingestion.store import events_writer_stop
 
     runtime.runtime_forget()
     try:

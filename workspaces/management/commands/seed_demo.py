@@ -158,7 +158,7 @@ class Command(BaseCommand):
                 )
             if not Membership.objects.filter(workspace=workspace, user=user).exists():
                 services.member_add(workspace=workspace, actor=ACTOR, user=user, role=role)
-        from destinations.services import ingestion_settings_update
+        from destinations.ingestion.services import ingestion_settings_update
 
         # German shop: phone numbers written without +49 are read as German ones.
         ingestion_settings_update(workspace=workspace, actor=ACTOR, values={"default_region": "DE"})
@@ -189,7 +189,7 @@ class Command(BaseCommand):
     def seed_events(self, token: str) -> None:
         """A few storefront events through the real ingestion path (same messageIds each
         time, so a second run only counts duplicates), for the events debugger."""
-        from destinations.services import event_ingest
+        from destinations.ingestion.services import event_ingest
         from workspaces.auth.api_keys import api_key_authenticate
 
         event_ingest(
@@ -201,7 +201,7 @@ class Command(BaseCommand):
         ``make run`` starts (``LOCAL_PLATFORMS_URL``). TikTok's token is refused on purpose,
         so the demo shows dead letters next to deliveries that succeed."""
         from destinations.models import Destination
-        from destinations.services_destinations import destination_create
+        from destinations.routing.services import destination_create
 
         workspace = Workspace.objects.get(slug=DEMO_SLUG)
         if Destination.objects.filter(workspace=workspace).exists():

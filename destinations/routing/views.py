@@ -15,11 +15,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from destinations import selectors_destinations as selectors
-from destinations import services_destinations as services
 from destinations.exceptions import DestinationInvalidError
-from destinations.forms_destinations import DestinationForm
 from destinations.models import DeliveryStatus, Destination, DestinationType
+from destinations.routing import selectors, services
+from destinations.routing.forms import DestinationForm
 from privacy.consent import explain
 from tracklayer.exceptions import DomainError
 from workspaces.dashboard import flash, render_htmx, workspace_view

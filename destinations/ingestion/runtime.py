@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from destinations.ingestion import IngestionConfig
+from destinations.ingestion.envelope import IngestionConfig
 from destinations.models import IngestionSettings
 from privacy.selectors import consent_config_get
 from workspaces.models import Workspace
@@ -31,7 +31,7 @@ _lock = threading.Lock()
 
 def _tracking_plan(workspace):
     try:
-        from destinations.tracking_plans import tracking_plan_compiled
+        from destinations.tracking_plans.services import tracking_plan_compiled
     except ImportError:  # pragma: no cover - the tracking plan module is optional at import
         return None
     return tracking_plan_compiled(workspace=workspace)

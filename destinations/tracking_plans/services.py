@@ -30,7 +30,7 @@ from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
 from audit.services import audit_record
-from destinations.models_tracking import TrackingPlan, TrackingPlanMode, TrackingPlanViolation
+from destinations.models import TrackingPlan, TrackingPlanMode, TrackingPlanViolation
 from tracklayer.exceptions import ConflictError, DomainError
 from workspaces import policy as access
 
@@ -568,7 +568,7 @@ def _forget(workspace_pk: int) -> None:
     # Ingestion keeps its own per-workspace snapshot (settings, consent, this plan) for a few
     # seconds; drop it too, so this process sees the change at once.
     try:
-        from destinations.runtime import runtime_forget
+        from destinations.ingestion.runtime import runtime_forget
     except ImportError:  # pragma: no cover - ingestion is optional for this module
         return
     runtime_forget(workspace_pk)

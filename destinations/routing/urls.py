@@ -7,7 +7,7 @@ own (``<destination_id>/``), which they would otherwise be taken for.
 
 from django.urls import path
 
-from destinations import views_destinations as views
+from destinations.routing import views
 
 BASE = "w/<slug:slug>/destinations/"
 ONE = f"{BASE}<str:destination_id>/"

@@ -1,4 +1,6 @@
-"""The events debugger: the workspace's latest events, live, and one event in a drawer.
+"""Ingestion's dashboard pages: the events debugger and Settings → Ingestion.
+
+The events debugger: the workspace's latest events, live, and one event in a drawer.
 
 The table is a partial that htmx polls every 2 s (static/js/app.js skips a poll while the
 viewer has paused the table or is editing a filter). Each poll re-renders the latest rows, so
@@ -14,12 +16,17 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 import orjson
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect
+from django.views.decorators.http import require_GET, require_http_methods
 
-from destinations import selectors
+from destinations.ingestion import selectors
+from destinations.ingestion.forms import IngestionSettingsForm
+from destinations.ingestion.runtime import ingestion_settings_get
+from destinations.ingestion.services import ingestion_settings_update
 from destinations.models import Event, EventStatus, EventType
 from privacy.consent import TCF_PURPOSE_NAMES, TCF_SPECIAL_FEATURE_NAMES, ConsentSignals
-from workspaces.dashboard import render_htmx, workspace_view
+from tracklayer.exceptions import DomainError
+from workspaces.dashboard import flash, form_error, render_htmx, workspace_view
 from workspaces.policy import Action
 
 TABLE_ROWS = 50
@@ -242,3 +249,28 @@ def _pretty(value) -> str:
     return orjson.dumps(
         value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
     ).decode()
+
+
+# Settings → Ingestion: limits, retention and extra personal fields (thin: form in, service out).
+@workspace_view(Action.WORKSPACE_VIEW)
+@require_http_methods(["GET", "POST"])
+def ingestion_settings(request):
+    current = ingestion_settings_get(workspace=request.workspace)
+    form = IngestionSettingsForm.for_settings(current, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            ingestion_settings_update(
+                workspace=request.workspace, actor=request.user, values=form.cleaned_data
+            )
+        except DomainError as error:
+            form_error(form, error)
+        else:
+            flash(request, "Ingestion settings saved.")
+            return redirect("destinations:ingestion-settings", slug=request.workspace.slug)
+    return render_htmx(
+        request,
+        "destinations/ingestion_settings.html",
+        "destinations/ingestion_settings.html",
+        {"form": form},
+        status=422 if form.is_bound and form.errors else 200,
+    )

@@ -127,15 +127,3 @@ class IngestionSettings(models.Model):
 
     def __str__(self) -> str:
         return f"Ingestion settings of {self.workspace}"
-
-
-from destinations.models_delivery import (  # noqa: E402,F401
-    AttemptOutcome,
-    Delivery,
-    DeliveryAttempt,
-    DeliveryStatus,
-    Destination,
-    DestinationState,
-    DestinationType,
-)
-from destinations.models_tracking import TrackingPlan, TrackingPlanViolation  # noqa: E402,F401

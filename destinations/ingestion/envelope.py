@@ -4,8 +4,9 @@
 client's clock the way Segment does, minimises personal data (hashing it per destination spec
 with ``privacy.pii``; raw values are never kept), moves IP and user agent to operational
 storage, and reads the consent signals. It returns a ``Prepared`` event or a ``Rejected`` one
-with every error found, each naming its field. The writer (``destinations.services``) stores
-what this returns; the API views only parse bodies and answer.
+with every error found, each naming its field. The writer
+(``destinations.ingestion.services``) stores what this returns; the API views only parse
+bodies and answer.
 """
 
 import ipaddress

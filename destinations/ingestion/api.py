@@ -18,10 +18,10 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from destinations import selectors
 from destinations.exceptions import InvalidBodyError, PayloadTooLargeError, RateLimitedError
-from destinations.ingestion import body_json
-from destinations.services import event_ingest
+from destinations.ingestion import selectors
+from destinations.ingestion.envelope import body_json
+from destinations.ingestion.services import event_ingest
 from tracklayer.api import WorkspaceApi
 from tracklayer.exceptions import DomainError, PermissionDeniedError
 from workspaces import policy

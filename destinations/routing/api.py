@@ -21,9 +21,8 @@ from drf_spectacular.utils import (
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from destinations import selectors_destinations as selectors
-from destinations import services_destinations as services
 from destinations.models import DeliveryStatus, DestinationType
+from destinations.routing import selectors, services
 from privacy.consent import explain
 from tracklayer.api import (
     ErrorResponse,

@@ -1,6 +1,6 @@
 from django import forms
 
-from destinations.services import SETTING_BOUNDS
+from destinations.ingestion.services import SETTING_BOUNDS
 
 
 def _bounded(label: str, name: str, help_text: str = "") -> forms.IntegerField:

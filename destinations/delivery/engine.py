@@ -31,6 +31,7 @@ from django.utils import timezone
 from psycopg.types.json import set_json_loads
 
 from destinations.adapters import ItemOutcome, Outcome, OutgoingEvent, adapter_for
+from destinations.ingestion.runtime import workspace_runtime
 from destinations.models import (
     AttemptOutcome,
     Delivery,
@@ -39,7 +40,6 @@ from destinations.models import (
     DestinationState,
     Event,
 )
-from destinations.runtime import workspace_runtime
 from privacy.consent import ConsentAction, ConsentPolicy, ConsentSignals, decide
 from tracklayer import http
 from tracklayer.redis_client import key_prefix, redis_client
@@ -435,7 +435,7 @@ def destination_deliver(*, destination_id: int, now: datetime | None = None) -> 
 
 
 def _process(destination, adapter, deliveries, now, result: DeliverResult) -> None:
-    from destinations.services_destinations import destination_secrets
+    from destinations.routing.services import destination_secrets
 
     runtime = workspace_runtime(workspace=destination.workspace)
     consent_config = runtime.config.consent
@@ -625,7 +625,7 @@ def _autopause_check(destination_id: int) -> None:
     rate = failed / total
     if rate < destination.autopause_error_rate:
         return
-    from destinations.services_destinations import destination_autopause
+    from destinations.routing.services import destination_autopause
 
     destination_autopause(
         destination=destination,
@@ -704,7 +704,7 @@ def delivery_kick(*, destination_id: int | None = None) -> None:
 def destination_test_send(*, destination: Destination) -> dict:
     """Send one synthetic event straight to the platform (the platform's test mode where it
     has one) and report its answer. Nothing is stored."""
-    from destinations.services_destinations import destination_secrets
+    from destinations.routing.services import destination_secrets
 
     adapter = adapter_for(destination.type)
     now = timezone.now()

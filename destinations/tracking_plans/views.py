@@ -6,8 +6,8 @@ from django import forms
 from django.http import HttpResponse
 from django.views.decorators.http import require_GET, require_POST
 
-from destinations import tracking_plans
-from destinations.tracking_plans import IDENTIFY
+from destinations.tracking_plans import services as tracking_plans
+from destinations.tracking_plans.services import IDENTIFY
 from tracklayer.exceptions import DomainError
 from workspaces.dashboard import flash, form_error, render_htmx, workspace_view
 from workspaces.policy import Action

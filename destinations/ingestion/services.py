@@ -15,7 +15,7 @@ from django.utils import timezone
 from audit.services import audit_record
 from destinations.delivery import delivery_kick
 from destinations.exceptions import PayloadTooLargeError, RateLimitedError
-from destinations.ingestion import (
+from destinations.ingestion.envelope import (
     FieldError,
     Prepared,
     Rejected,
@@ -23,10 +23,10 @@ from destinations.ingestion import (
     prepare_event,
     rejected_id,
 )
+from destinations.ingestion.rate_limit import rate_limit_take
+from destinations.ingestion.runtime import ingestion_settings_get, runtime_forget, workspace_runtime
+from destinations.ingestion.store import WriteRequest, events_store
 from destinations.models import EventMessageId, EventOperational, IngestionSettings
-from destinations.rate_limit import rate_limit_take
-from destinations.runtime import ingestion_settings_get, runtime_forget, workspace_runtime
-from destinations.store import WriteRequest, events_store
 from tracklayer.exceptions import DomainError
 from workspaces import policy
 
@@ -56,7 +56,7 @@ def _plan_outcome(plan, prepared: Prepared) -> tuple[str, list, list[FieldError]
     """(status, violations to record, errors if the plan blocks the event)."""
     if plan is None:
         return "ok", [], []
-    from destinations.tracking_plans import IDENTIFY, PlanVerdict
+    from destinations.tracking_plans.services import IDENTIFY, PlanVerdict
 
     row = prepared.row
     violations = plan.check(
