@@ -1,8 +1,12 @@
-"""What ingestion needs to know about a workspace, cached in this process for a few seconds.
+"""What ingestion needs to know about a workspace — its ingestion settings, consent settings
+and compiled tracking plan — cached in this process for a few seconds. This is the one cache
+of them: there is no second one behind it, so another process sees a change at most ``TTL``
+seconds after its commit (docs/ingestion.md, docs/adr: per-process caches).
 
-Every request would otherwise read the ingestion settings, consent settings and tracking plan
-(three queries) before doing any work. Changes made through this process are seen at once
-(``runtime_forget``); other processes see them within ``TTL`` seconds (docs/ingestion.md).
+Every request would otherwise read three tables before doing any work. Changes made through
+this process are seen at once (``runtime_forget``, which the services that change these
+settings call now and again at commit). When an entry expires the tracking plan is loaded and
+compiled again only if its (id, version) changed: one indexed query, no recompilation.
 """
 
 import threading
@@ -10,11 +14,13 @@ import time
 from dataclasses import dataclass
 
 from destinations.ingestion.envelope import IngestionConfig
-from destinations.models import IngestionSettings
+from destinations.models import IngestionSettings, TrackingPlan
+from destinations.tracking_plans.schema import CompiledPlan, tracking_plan_compile
 from privacy.selectors import consent_config_get
 from workspaces.models import Workspace
 
 TTL = 5.0
+MAX_WORKSPACES = 10_000  # a bound on memory; past it the cache starts over
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,25 +28,31 @@ class WorkspaceRuntime:
     workspace: Workspace
     config: IngestionConfig
     settings: IngestionSettings
-    plan: object | None  # destinations.tracking_plans.CompiledPlan
+    plan: CompiledPlan | None
+    plan_key: tuple[int, int] | None = None  # (plan row id, version); None: no plan
 
 
 _cache: dict[int, tuple[float, WorkspaceRuntime]] = {}
 _lock = threading.Lock()
 
 
-def _tracking_plan(workspace):
-    try:
-        from destinations.tracking_plans.services import tracking_plan_compiled
-    except ImportError:  # pragma: no cover - the tracking plan module is optional at import
-        return None
-    return tracking_plan_compiled(workspace=workspace)
-
-
 def ingestion_settings_get(*, workspace) -> IngestionSettings:
     return IngestionSettings.objects.filter(workspace=workspace).first() or IngestionSettings(
         workspace=workspace
     )
+
+
+def _plan(workspace, previous: WorkspaceRuntime | None):
+    """The compiled plan and its key; the previous compilation when the plan is unchanged."""
+    key = TrackingPlan.objects.filter(workspace=workspace).values_list("pk", "version").first()
+    if previous is not None and previous.plan_key == key:
+        return previous.plan, key
+    if key is None:
+        return None, None
+    plan = TrackingPlan.objects.filter(pk=key[0]).first()
+    if plan is None:  # deleted between the two queries
+        return None, None
+    return tracking_plan_compile(plan), (plan.pk, plan.version)
 
 
 def workspace_runtime(*, workspace=None, workspace_id: int | None = None) -> WorkspaceRuntime:
@@ -54,6 +66,7 @@ def workspace_runtime(*, workspace=None, workspace_id: int | None = None) -> Wor
     if workspace is None:
         workspace = Workspace.objects.get(pk=workspace_id)
     settings = ingestion_settings_get(workspace=workspace)
+    plan, plan_key = _plan(workspace, cached[1] if cached is not None else None)
     runtime = WorkspaceRuntime(
         workspace=workspace,
         config=IngestionConfig(
@@ -63,14 +76,23 @@ def workspace_runtime(*, workspace=None, workspace_id: int | None = None) -> Wor
             pii_paths=tuple(settings.pii_paths),
         ),
         settings=settings,
-        plan=_tracking_plan(workspace),
+        plan=plan,
+        plan_key=plan_key,
     )
     with _lock:
+        if len(_cache) >= MAX_WORKSPACES:
+            _cache.clear()
         _cache[workspace.pk] = (now + TTL, runtime)
     return runtime
 
 
+def tracking_plan_compiled(*, workspace) -> CompiledPlan | None:
+    """The workspace's tracking plan, compiled, or None without one (from the runtime)."""
+    return workspace_runtime(workspace=workspace).plan
+
+
 def runtime_forget(workspace_id: int | None = None) -> None:
+    """Drop a workspace's entry (every entry without an id): the next request reads again."""
     with _lock:
         if workspace_id is None:
             _cache.clear()

@@ -27,6 +27,7 @@ from destinations.ingestion.rate_limit import rate_limit_take
 from destinations.ingestion.runtime import ingestion_settings_get, runtime_forget, workspace_runtime
 from destinations.ingestion.store import WriteRequest, events_store
 from destinations.models import EventMessageId, EventOperational, IngestionSettings
+from destinations.tracking_plans.schema import IDENTIFY, PlanVerdict
 from tracklayer.exceptions import DomainError
 from workspaces import policy
 
@@ -56,8 +57,6 @@ def _plan_outcome(plan, prepared: Prepared) -> tuple[str, list, list[FieldError]
     """(status, violations to record, errors if the plan blocks the event)."""
     if plan is None:
         return "ok", [], []
-    from destinations.tracking_plans.services import IDENTIFY, PlanVerdict
-
     row = prepared.row
     violations = plan.check(
         event_type=row["type"],

@@ -26,6 +26,7 @@ import psycopg
 from django.db import DatabaseError, close_old_connections, connection, transaction
 
 from destinations.ingestion.envelope import Prepared
+from destinations.tracking_plans.services import tracking_plan_violations_record
 from tracklayer.exceptions import DomainError
 
 log = logging.getLogger(__name__)
@@ -187,8 +188,6 @@ def _record_violations(requests: Sequence[WriteRequest]) -> None:
             violations.extend(request.violations)
     if not by_workspace:
         return
-    from destinations.tracking_plans.services import tracking_plan_violations_record
-
     for workspace_id in sorted(by_workspace):
         workspace, violations = by_workspace[workspace_id]
         tracking_plan_violations_record(

@@ -23,6 +23,7 @@ from rest_framework.response import Response
 
 from destinations.models import DeliveryStatus, DestinationType
 from destinations.routing import selectors, services
+from destinations.routing.secrets import destination_secrets_masked
 from privacy.consent import explain
 from tracklayer.api import (
     ErrorResponse,
@@ -109,7 +110,7 @@ class DestinationOutput(serializers.Serializer):
 
     @extend_schema_field(serializers.DictField(child=serializers.CharField()))
     def get_secrets(self, destination) -> dict:
-        return services.destination_secrets_masked(destination)
+        return destination_secrets_masked(destination)
 
 
 class DestinationDetailOutput(DestinationOutput):

@@ -9,7 +9,7 @@ Secret inputs never show a value: after saving, a secret is described by its mas
 from django import forms
 
 from destinations.exceptions import DestinationInvalidError
-from destinations.routing.services import config_names, secret_names
+from destinations.routing.validation import config_names, secret_names
 from privacy.consent import ConsentPolicy
 
 FIELD_TEXT = {

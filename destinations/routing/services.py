@@ -14,88 +14,49 @@ it — pending deliveries of a deleted destination are never sent (docs/destinat
 
 import logging
 from collections import Counter
-from urllib.parse import urlsplit
 
-import orjson
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
-from destinations.adapters import adapter_for
-from destinations.exceptions import DestinationInvalidError
-from destinations.models import (
-    Delivery,
-    DeliveryStatus,
-    Destination,
-    DestinationState,
-    DestinationType,
+from destinations import delivery
+from destinations.delivery import autopause
+from destinations.models import Delivery, DeliveryStatus, Destination, DestinationState
+from destinations.routing.secrets import destination_secrets, secrets_seal
+from destinations.routing.validation import (
+    AUTOPAUSE_FIELDS,
+    DEFAULT_EVENT_MAPPINGS,
+    MAX_ATTEMPTS,
+    MAX_CONCURRENCY,
+    REASON_MAX,
+    auditable,
+    check_autopause,
+    check_consent_policy,
+    check_event_filter,
+    check_int,
+    check_name,
+    check_pairs,
+    check_property_mapping,
+    check_settings,
+    check_type,
+    clean_config,
+    clean_secrets,
+    invalid,
 )
-from privacy.consent import DEFAULT_POLICIES, ConsentPolicy, ConsentPolicyError
-from tracklayer import http, keyring
 from tracklayer.exceptions import ConflictError, DomainError, NotFoundError
 from tracklayer.ids import new_public_id
 from workspaces import policy as access
-from workspaces.actors import SystemActor
 
 log = logging.getLogger(__name__)
 
-# A workspace's destinations point at the platforms' real endpoints; outside production a
-# destination may name another base URL (the local platform servers of tests and `make run`).
-LOCAL_BASE_URL = "api_base_url"
-# Secrets a type accepts besides the required ones (the webhook signs with both while its
-# receiver rotates): used when the adapter does not list ``optional_secret_fields`` itself.
-OPTIONAL_SECRETS = {"webhook": ("previous_signing_secret",)}
+# The engine's automatic pause is one of the control plane's pause services; it lives with the
+# engine (which calls it) so that delivery never imports this module.
+destination_autopause = autopause.destination_autopause
+autopause_reason = autopause.autopause_reason
 
-NAME_MAX = 100
-REASON_MAX = 300
-FILTER_MAX = 500  # event names in one filter
-MAPPING_MAX = 200  # pairs in one name or property mapping
-TOKEN_MAX = 200  # an event name, a platform field, a property path
-PROPERTY_ROOT = "properties."  # property mapping values are paths into the event's properties
-MAX_CONCURRENCY = 32
-MAX_ATTEMPTS = 50
 REPLAY_AUDIT_IDS = 100  # an audit entry names up to this many replayed deliveries
 REPLAY_AUDIT_REASONS = 20
 
-# Names of Segment's e-commerce spec and page calls → each platform's standard events.
-DEFAULT_EVENT_MAPPINGS: dict[str, dict[str, str]] = {
-    DestinationType.META_CAPI: {
-        "Order Completed": "Purchase",
-        "Product Added": "AddToCart",
-        "Checkout Started": "InitiateCheckout",
-        "Product Viewed": "ViewContent",
-        "Signed Up": "CompleteRegistration",
-        "$page": "PageView",
-    },
-    # TikTok renamed CompletePayment to Purchase in May 2025 (the old name still works and is
-    # converted); "Pageview" is the name the TikTok pixel's page() call sends.
-    DestinationType.TIKTOK_EVENTS: {
-        "Order Completed": "Purchase",
-        "Product Added": "AddToCart",
-        "Checkout Started": "InitiateCheckout",
-        "Product Viewed": "ViewContent",
-        "Signed Up": "CompleteRegistration",
-        "$page": "Pageview",
-    },
-    # GA4's recommended events.
-    DestinationType.GA4_MP: {
-        "Order Completed": "purchase",
-        "Product Added": "add_to_cart",
-        "Checkout Started": "begin_checkout",
-        "Product Viewed": "view_item",
-        "Signed Up": "sign_up",
-        "$page": "page_view",
-    },
-    # A webhook receives TrackLayer's own format: names as the storefront sent them.
-    DestinationType.WEBHOOK: {},
-}
-
-AUTOPAUSE_FIELDS = {
-    "error_rate": "autopause_error_rate",
-    "min_attempts": "autopause_min_attempts",
-    "window_seconds": "autopause_window_seconds",
-}
 # The settings of a destination that an update may change, and how the audit log names them.
 UPDATABLE = (
     "name",
@@ -108,299 +69,6 @@ UPDATABLE = (
     "max_concurrency",
     "max_attempts",
 )
-
-
-# --- Secrets ------------------------------------------------------------------------------------
-
-
-def secrets_context(destination: Destination) -> str:
-    """The associated data binding a destination's ciphertext to it (keyring_reencrypt uses
-    it too)."""
-    return f"destination-secrets:{destination.public_id}"
-
-
-def _seal(destination: Destination, secrets: dict[str, str]) -> str:
-    if not secrets:
-        return ""
-    plaintext = orjson.dumps(secrets, option=orjson.OPT_SORT_KEYS)
-    return keyring.encrypt(plaintext, context=secrets_context(destination))
-
-
-def destination_secrets(destination: Destination) -> dict[str, str]:
-    """The destination's secrets, decrypted (for the delivery engine and test sends only).
-
-    Raises ``tracklayer.keyring.KeyringError`` (whose message carries no secret) when the
-    ciphertext cannot be opened — an unknown key, or a ciphertext copied from another row."""
-    if not destination.secrets_encrypted:
-        return {}
-    plaintext = keyring.decrypt(destination.secrets_encrypted, context=secrets_context(destination))
-    return orjson.loads(plaintext)
-
-
-def secret_mask(value: str) -> str:
-    """What a page or an API answer shows of a stored secret: its last four characters when
-    it is long enough for that to give nothing useful away, else only that it is set."""
-    if isinstance(value, str) and len(value) >= 16:
-        return "••••" + value[-4:]
-    return "set"
-
-
-def destination_secrets_masked(destination: Destination) -> dict[str, str]:
-    return {name: secret_mask(value) for name, value in destination_secrets(destination).items()}
-
-
-# --- Validation ---------------------------------------------------------------------------------
-
-
-def _invalid(field: str, message: str) -> DestinationInvalidError:
-    return DestinationInvalidError({field: message})
-
-
-def secret_names(kind: str) -> tuple[str, ...]:
-    """The secrets a type takes, required ones first."""
-    adapter = adapter_for(kind)
-    optional = getattr(adapter, "optional_secret_fields", None) or OPTIONAL_SECRETS.get(kind, ())
-    return tuple(dict.fromkeys((*adapter.secret_fields, *optional)))
-
-
-def config_names(kind: str) -> tuple[str, ...]:
-    """The type's non-secret settings; the local base URL only outside production."""
-    names = tuple(adapter_for(kind).config_fields)
-    if settings.IS_PRODUCTION:
-        return tuple(name for name in names if name != LOCAL_BASE_URL)
-    return names
-
-
-def _check_type(kind) -> str:
-    if kind not in DestinationType.values:
-        raise _invalid("type", f"Choose a destination type: {', '.join(DestinationType.values)}.")
-    return kind
-
-
-def _check_name(name) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise _invalid("name", "Give the destination a name.")
-    name = name.strip()
-    if len(name) > NAME_MAX:
-        raise _invalid("name", f"Keep the name to {NAME_MAX} characters.")
-    return name
-
-
-def url_refusal(url: str) -> str | None:
-    """Why TrackLayer will not send to ``url``, or None when it may: the egress policy
-    (``tracklayer.http``, the same check every send makes again against fresh DNS answers),
-    and in production https only. Outside production a name that does not resolve yet is let
-    through; the send-time check still refuses it while it does not resolve to a public
-    address."""
-    if settings.IS_PRODUCTION and urlsplit(url).scheme != "https":
-        return "The URL must start with https://."
-    return http.url_refusal(url, unresolvable_ok=not settings.IS_PRODUCTION)
-
-
-def _check_url_shape(url) -> str | None:
-    if not isinstance(url, str) or not url.strip():
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "Enter a valid URL."
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "Enter an http:// or https:// URL."
-    if parts.username is not None or parts.password is not None:
-        return "Credentials do not belong in the URL."
-    return None
-
-
-def _clean_config(kind: str, config) -> dict:
-    if not isinstance(config, dict):
-        raise _invalid("config", "config must be an object of the type's settings.")
-    allowed = config_names(kind)
-    cleaned = {}
-    for key, value in config.items():
-        if key == LOCAL_BASE_URL and settings.IS_PRODUCTION:
-            raise _invalid(
-                LOCAL_BASE_URL,
-                "Another base URL is for the local platform servers; production sends to the "
-                "platform itself.",
-            )
-        if key not in allowed:
-            raise _invalid(str(key), f"{key!r} is not a setting of this destination type.")
-        if isinstance(value, str):
-            value = value.strip()
-        if value in (None, ""):
-            continue
-        if not isinstance(value, str | int) or isinstance(value, bool):
-            raise _invalid(key, "Enter text or a whole number.")
-        cleaned[key] = value
-    return cleaned
-
-
-def _clean_secrets(kind: str, secrets) -> dict[str, str]:
-    """Non-empty secrets by name; an empty value means "not given" (on an update: keep)."""
-    if secrets is None:
-        return {}
-    if not isinstance(secrets, dict):
-        raise _invalid("secrets", "secrets must be an object of the type's secrets.")
-    allowed = secret_names(kind)
-    cleaned = {}
-    for key, value in secrets.items():
-        if key not in allowed:
-            raise _invalid(str(key), f"{key!r} is not a secret of this destination type.")
-        if value in (None, ""):
-            continue
-        if not isinstance(value, str):
-            # The value is not repeated: it may be the secret itself.
-            raise _invalid(key, "A secret is text.")
-        cleaned[key] = value.strip()
-    return cleaned
-
-
-def _check_settings(kind: str, config: dict, secrets: dict) -> None:
-    """The adapter's checks, then the URLs TrackLayer will send to."""
-    problems: dict[str, str] = {}
-    for field, message in (adapter_for(kind).validate_config(dict(config), secrets) or {}).items():
-        problems[field] = message
-    urls = [(LOCAL_BASE_URL, config.get(LOCAL_BASE_URL))]
-    if kind == DestinationType.WEBHOOK:
-        urls.append(("url", config.get("url")))
-    for field, url in urls:
-        if field in problems or not url:
-            continue
-        problem = _check_url_shape(url) or url_refusal(url)
-        if problem:
-            problems[field] = problem
-    if problems:
-        raise DestinationInvalidError(problems)
-
-
-def _check_event_filter(value) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str) or not isinstance(value, list | tuple):
-        raise _invalid("event_filter", "The event filter is a list of event names.")
-    names: list[str] = []
-    for item in value:
-        if not isinstance(item, str) or not item.strip() or len(item.strip()) > TOKEN_MAX:
-            raise _invalid(
-                "event_filter",
-                f"Each event name is text of 1–{TOKEN_MAX} characters (or $page, $screen, "
-                "$identify …).",
-            )
-        if item.strip() not in names:
-            names.append(item.strip())
-    if len(names) > FILTER_MAX:
-        raise _invalid("event_filter", f"At most {FILTER_MAX} event names.")
-    return names
-
-
-def _check_pairs(value, field: str, what: str) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise _invalid(field, f"The {what} is an object of name → name.")
-    if len(value) > MAPPING_MAX:
-        raise _invalid(field, f"At most {MAPPING_MAX} entries.")
-    pairs = {}
-    for key, target in value.items():
-        if (
-            not isinstance(key, str)
-            or not isinstance(target, str)
-            or not key.strip()
-            or not target.strip()
-            or len(key.strip()) > TOKEN_MAX
-            or len(target.strip()) > TOKEN_MAX
-        ):
-            raise _invalid(field, f"Each entry of the {what} names two non-empty things.")
-        pairs[key.strip()] = target.strip()
-    return pairs
-
-
-def _check_property_mapping(value) -> dict[str, str]:
-    pairs = _check_pairs(value, "property_mapping", "property mapping")
-    for target, source in pairs.items():
-        if (
-            not source.startswith(PROPERTY_ROOT)
-            or len(source) == len(PROPERTY_ROOT)
-            or "" in source.split(".")
-        ):
-            raise _invalid(
-                "property_mapping",
-                f"{target}: map it to a path in the event's properties, like properties.total.",
-            )
-    return pairs
-
-
-def _check_consent_policy(kind: str, value) -> dict:
-    """Overrides of the type's policy, checked field by field; stored as given (only the keys
-    named), so a later change to the workspace's type policy still applies to the rest."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise _invalid("consent_policy", "The consent policy is an object of overrides.")
-    try:
-        parsed = ConsentPolicy.from_dict(value, base=DEFAULT_POLICIES[kind])
-    except ConsentPolicyError as error:
-        raise _invalid("consent_policy", f"{error.field}: {error.message}") from error
-    full = parsed.to_dict()
-    return {key: full[key] for key in value}
-
-
-def _check_autopause(value, current: dict | None = None) -> dict:
-    """``{"error_rate": 0–1, "min_attempts": n, "window_seconds": s}``; missing keys keep the
-    current (or default) values."""
-    merged = dict(current or {})
-    if value is None:
-        return merged
-    if not isinstance(value, dict):
-        raise _invalid("autopause", "Auto-pause is an object: error_rate, min_attempts, window.")
-    unknown = set(value) - set(AUTOPAUSE_FIELDS)
-    if unknown:
-        raise _invalid("autopause", f"{sorted(unknown)[0]!r} is not an auto-pause setting.")
-    rate = value.get("error_rate", merged.get("error_rate"))
-    if rate is not None:
-        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 1:
-            raise _invalid(
-                "autopause_error_rate", "The error rate is a fraction above 0, at most 1."
-            )
-        merged["error_rate"] = float(rate)
-    attempts = value.get("min_attempts", merged.get("min_attempts"))
-    if attempts is not None:
-        if (
-            isinstance(attempts, bool)
-            or not isinstance(attempts, int)
-            or not 1 <= attempts <= 100000
-        ):
-            raise _invalid("autopause_min_attempts", "Give a whole number from 1 to 100,000.")
-        merged["min_attempts"] = attempts
-    window = value.get("window_seconds", merged.get("window_seconds"))
-    if window is not None:
-        if isinstance(window, bool) or not isinstance(window, int) or not 60 <= window <= 86400:
-            raise _invalid(
-                "autopause_window_seconds", "The window is 60 to 86,400 seconds (1 min – 1 day)."
-            )
-        merged["window_seconds"] = window
-    return merged
-
-
-def _check_int(value, field: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _invalid(field, f"Give a whole number from {low} to {high}.")
-    return value
-
-
-# --- Audit payloads -------------------------------------------------------------------------------
-
-
-def _auditable(value):
-    """Audit payloads take no floats (RFC 8785 canonical JSON): they are written as decimal
-    strings ("0.5")."""
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, dict):
-        return {str(key): _auditable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_auditable(item) for item in value]
-    return value
 
 
 def _autopause_of(destination: Destination) -> dict:
@@ -440,12 +108,8 @@ def _kick_after_commit(destination_ids) -> None:
     ids = sorted(set(destination_ids))
 
     def kick() -> None:
-        try:
-            from destinations.delivery import delivery_kick
-        except ImportError:  # the engine is not installed yet
-            return
         for destination_id in ids:
-            delivery_kick(destination_id=destination_id)
+            delivery.delivery_kick(destination_id=destination_id)
 
     if ids:
         # robust: a broker that is down must not turn a committed change into an error page;
@@ -476,31 +140,31 @@ def destination_create(
     (``DestinationInvalidError`` names each bad field); without an event mapping it gets the
     type's standard one. The audit entry lists the non-secret settings and the secrets' names."""
     access.authorize(workspace=workspace, actor=actor, action=access.Action.ROUTING_EDIT)
-    kind = _check_type(type)
+    kind = check_type(type)
     destination = Destination(
         public_id=new_public_id("dst"),
         workspace=workspace,
         type=kind,
-        name=_check_name(name),
-        config=_clean_config(kind, config),
-        event_filter=_check_event_filter(event_filter),
-        event_mapping=_check_pairs(
+        name=check_name(name),
+        config=clean_config(kind, config),
+        event_filter=check_event_filter(event_filter),
+        event_mapping=check_pairs(
             dict(DEFAULT_EVENT_MAPPINGS[kind]) if event_mapping is None else event_mapping,
             "event_mapping",
             "name mapping",
         ),
-        property_mapping=_check_property_mapping(property_mapping),
-        consent_policy=_check_consent_policy(kind, consent_policy),
+        property_mapping=check_property_mapping(property_mapping),
+        consent_policy=check_consent_policy(kind, consent_policy),
     )
-    for key, value in _check_autopause(autopause, _autopause_of(destination)).items():
+    for key, value in check_autopause(autopause, _autopause_of(destination)).items():
         setattr(destination, AUTOPAUSE_FIELDS[key], value)
     if max_concurrency is not None:
-        destination.max_concurrency = _check_int(
+        destination.max_concurrency = check_int(
             max_concurrency, "max_concurrency", 1, MAX_CONCURRENCY
         )
-    clean_secrets = _clean_secrets(kind, secrets)
-    _check_settings(kind, destination.config, clean_secrets)
-    destination.secrets_encrypted = _seal(destination, clean_secrets)
+    cleaned_secrets = clean_secrets(kind, secrets)
+    check_settings(kind, destination.config, cleaned_secrets)
+    destination.secrets_encrypted = secrets_seal(destination, cleaned_secrets)
     destination.save()
     audit_record(
         workspace=workspace,
@@ -508,8 +172,8 @@ def destination_create(
         event_type="destination.created",
         resource_type="destination",
         resource_id=destination.public_id,
-        payload=_auditable(
-            {"type": kind, **_settings_of(destination), "secrets": sorted(clean_secrets)}
+        payload=auditable(
+            {"type": kind, **_settings_of(destination), "secrets": sorted(cleaned_secrets)}
         ),
     )
     return destination
@@ -528,39 +192,39 @@ def destination_update(
     values = dict(values or {})
     unknown = sorted(set(values) - set(UPDATABLE))
     if unknown:
-        raise _invalid(unknown[0], f"{unknown[0]!r} cannot be changed.")
+        raise invalid(unknown[0], f"{unknown[0]!r} cannot be changed.")
     kind = row.type
     before = _settings_of(row)
 
     if "name" in values:
-        row.name = _check_name(values["name"])
+        row.name = check_name(values["name"])
     if "config" in values:
         if not isinstance(values["config"], dict):
-            raise _invalid("config", "config must be an object of the type's settings.")
-        row.config = _clean_config(kind, {**row.config, **values["config"]})
+            raise invalid("config", "config must be an object of the type's settings.")
+        row.config = clean_config(kind, {**row.config, **values["config"]})
     if "event_filter" in values:
-        row.event_filter = _check_event_filter(values["event_filter"])
+        row.event_filter = check_event_filter(values["event_filter"])
     if "event_mapping" in values:
-        row.event_mapping = _check_pairs(values["event_mapping"], "event_mapping", "name mapping")
+        row.event_mapping = check_pairs(values["event_mapping"], "event_mapping", "name mapping")
     if "property_mapping" in values:
-        row.property_mapping = _check_property_mapping(values["property_mapping"])
+        row.property_mapping = check_property_mapping(values["property_mapping"])
     if "consent_policy" in values:
-        row.consent_policy = _check_consent_policy(kind, values["consent_policy"])
+        row.consent_policy = check_consent_policy(kind, values["consent_policy"])
     if "autopause" in values:
-        for key, value in _check_autopause(values["autopause"], _autopause_of(row)).items():
+        for key, value in check_autopause(values["autopause"], _autopause_of(row)).items():
             setattr(row, AUTOPAUSE_FIELDS[key], value)
     if "max_concurrency" in values:
-        row.max_concurrency = _check_int(
+        row.max_concurrency = check_int(
             values["max_concurrency"], "max_concurrency", 1, MAX_CONCURRENCY
         )
     if "max_attempts" in values:
-        row.max_attempts = _check_int(values["max_attempts"], "max_attempts", 1, MAX_ATTEMPTS)
+        row.max_attempts = check_int(values["max_attempts"], "max_attempts", 1, MAX_ATTEMPTS)
 
     stored = destination_secrets(row)
-    given = _clean_secrets(kind, secrets)
+    given = clean_secrets(kind, secrets)
     merged = {**stored, **given}
     changed_secrets = sorted(name for name, value in given.items() if stored.get(name) != value)
-    _check_settings(kind, row.config, merged)
+    check_settings(kind, row.config, merged)
 
     after = _settings_of(row)
     changes: dict[str, dict] = {}
@@ -583,7 +247,7 @@ def destination_update(
     if not changes:
         return row
     if changed_secrets:
-        row.secrets_encrypted = _seal(row, merged)
+        row.secrets_encrypted = secrets_seal(row, merged)
     row.save()
     audit_record(
         workspace=workspace,
@@ -591,7 +255,7 @@ def destination_update(
         event_type="destination.updated",
         resource_type="destination",
         resource_id=row.public_id,
-        payload=_auditable({"changes": changes}),
+        payload=auditable({"changes": changes}),
     )
     return row
 
@@ -608,7 +272,7 @@ def destination_pause(
         raise ConflictError(f"{row.name} is already paused.")
     reason = (reason or "").strip()
     if len(reason) > REASON_MAX:
-        raise _invalid("reason", f"Keep the reason to {REASON_MAX} characters.")
+        raise invalid("reason", f"Keep the reason to {REASON_MAX} characters.")
     row.state = DestinationState.PAUSED
     row.paused_at = timezone.now()
     row.paused_automatically = False
@@ -625,66 +289,6 @@ def destination_pause(
         payload={"automatic": False, "reason": reason},
     )
     return row
-
-
-def _duration(seconds: int) -> str:
-    if seconds % 3600 == 0 and seconds >= 3600:
-        hours = seconds // 3600
-        return f"{hours} hour{'s' if hours != 1 else ''}"
-    if seconds % 60 == 0:
-        minutes = seconds // 60
-        return f"{minutes} minute{'s' if minutes != 1 else ''}"
-    return f"{seconds} seconds"
-
-
-def autopause_reason(figures: dict) -> str:
-    """The sentence the dashboard shows for an automatic pause, from the engine's figures
-    (``failed_requests``/``requests`` or ``failures``/``attempts``, ``window_seconds``)."""
-    if "requests" in figures:
-        failed, total, unit = figures.get("failed_requests", 0), figures["requests"], "requests"
-    else:
-        failed, total, unit = figures.get("failures", 0), figures.get("attempts", 0), "attempts"
-    text = f"Paused automatically: {failed} of {total} {unit} failed"
-    if total:
-        text += f" ({round(100 * failed / total)} %)"
-    window = figures.get("window_seconds")
-    if isinstance(window, int) and window > 0:
-        text += f" in the last {_duration(window)}"
-    return text + "."
-
-
-@transaction.atomic
-def destination_autopause(*, destination: Destination, figures: dict) -> bool:
-    """The delivery engine's pause of a destination whose error rate crossed its threshold:
-    acted by ``system:delivery``, audited as ``destination.paused`` with ``automatic: true``
-    and the figures, and explained on the dashboard. Returns False (and does nothing) when the
-    destination is already paused or was deleted meanwhile — two workers may both see the
-    threshold crossed. Under an advisory lock it raises like every audited change."""
-    row = (
-        Destination.objects.select_for_update()
-        .filter(pk=destination.pk, deleted_at__isnull=True)
-        .select_related("workspace")
-        .first()
-    )
-    if row is None or row.state == DestinationState.PAUSED:
-        return False
-    row.state = DestinationState.PAUSED
-    row.paused_at = timezone.now()
-    row.paused_automatically = True
-    row.paused_reason = autopause_reason(figures)[:REASON_MAX]
-    row.save(
-        update_fields=["state", "paused_at", "paused_automatically", "paused_reason", "updated_at"]
-    )
-    audit_record(
-        workspace=row.workspace,
-        actor=SystemActor("delivery"),
-        event_type="destination.paused",
-        resource_type="destination",
-        resource_id=row.public_id,
-        payload=_auditable({**figures, "automatic": True, "reason": row.paused_reason}),
-    )
-    log.warning("destination %s paused automatically: %s", row.public_id, row.paused_reason)
-    return True
 
 
 @transaction.atomic
@@ -735,15 +339,11 @@ def destination_resume(*, workspace, actor, destination: Destination) -> Destina
 def destination_test(*, workspace, actor, destination: Destination) -> dict | None:
     """Send one synthetic event to the platform (the engine's ``destination_test_send``) and
     return its answer: ``{"ok", "status", "error", "latency_ms"}``. Nothing is stored or
-    audited. None while the delivery engine is not installed."""
+    audited."""
     access.authorize(workspace=workspace, actor=actor, action=access.Action.OPERATIONS_EDIT)
     if destination.workspace_id != workspace.pk or destination.deleted_at is not None:
         raise NotFoundError("No such destination in this workspace.")
-    try:
-        from destinations.delivery import destination_test_send
-    except ImportError:
-        return None
-    return destination_test_send(destination=destination)
+    return delivery.destination_test_send(destination=destination)
 
 
 @transaction.atomic

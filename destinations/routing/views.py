@@ -19,6 +19,8 @@ from destinations.exceptions import DestinationInvalidError
 from destinations.models import DeliveryStatus, Destination, DestinationType
 from destinations.routing import selectors, services
 from destinations.routing.forms import DestinationForm
+from destinations.routing.secrets import destination_secrets_masked
+from destinations.routing.validation import DEFAULT_EVENT_MAPPINGS
 from privacy.consent import explain
 from tracklayer.exceptions import DomainError
 from workspaces.dashboard import flash, render_htmx, workspace_view
@@ -144,7 +146,7 @@ def destinations(request):
 def _new_defaults(kind: str) -> dict:
     model = Destination()
     return {
-        "event_mapping": services.DEFAULT_EVENT_MAPPINGS[kind],
+        "event_mapping": DEFAULT_EVENT_MAPPINGS[kind],
         "autopause_error_rate": model.autopause_error_rate,
         "autopause_min_attempts": model.autopause_min_attempts,
         "autopause_window_seconds": model.autopause_window_seconds,
@@ -229,7 +231,7 @@ def destination_edit(request, destination_id: str):
     """The destination: its health, its settings (read-only without routing.edit) and its
     controls."""
     destination = _destination(request, destination_id)
-    masks = services.destination_secrets_masked(destination)
+    masks = destination_secrets_masked(destination)
     return _edit_page(
         request, destination, DestinationForm.for_destination(destination, masks=masks)
     )
@@ -239,7 +241,7 @@ def destination_edit(request, destination_id: str):
 @require_POST
 def destination_update(request, destination_id: str):
     destination = _destination(request, destination_id)
-    masks = services.destination_secrets_masked(destination)
+    masks = destination_secrets_masked(destination)
     form = DestinationForm.for_destination(destination, request.POST, masks=masks)
     if form.is_valid():
         try:
@@ -325,7 +327,7 @@ def destination_test(request, destination_id: str):
             "destinations/destinations_test_result.html",
             {"destination": destination, "test_result": result},
         )
-    masks = services.destination_secrets_masked(destination)
+    masks = destination_secrets_masked(destination)
     return _edit_page(
         request,
         destination,

@@ -1,132 +1,21 @@
 """Settings → Tracking plan (thin: forms in, ``destinations.tracking_plans`` out)."""
 
-import json
-
-from django import forms
 from django.http import HttpResponse
 from django.views.decorators.http import require_GET, require_POST
 
-from destinations.tracking_plans import services as tracking_plans
-from destinations.tracking_plans.services import IDENTIFY
+from destinations.tracking_plans import selectors, services
+from destinations.tracking_plans.forms import (
+    NEW_SCHEMA,
+    EventRemoveForm,
+    EventSchemaForm,
+    PlanImportForm,
+    PlanModeForm,
+    VersionedForm,
+    pretty_json,
+)
 from tracklayer.exceptions import DomainError
 from workspaces.dashboard import flash, form_error, render_htmx, workspace_view
 from workspaces.policy import Action
-
-MODE_CHOICES = [
-    ("allow", "Allow — accept every event, count its violations"),
-    ("flag", "Flag — accept, mark violating events “flagged”"),
-    ("block", "Block — reject violating events"),
-]
-UNPLANNED_CHOICES = [
-    ("allow", "Allow — accept, unchecked and uncounted"),
-    ("flag", "Flag — accept, mark “flagged” and count"),
-    ("block", "Block — reject"),
-]
-NEW_SCHEMA = '{\n  "type": "object",\n  "properties": {},\n  "required": []\n}'
-MAX_DOCUMENT_BYTES = 1024 * 1024
-
-
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def parse_json(text: str):
-    """JSON text to a value, with an error that says where it went wrong."""
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as error:
-        raise forms.ValidationError(
-            f"Not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})."
-        ) from error
-    except ValueError as error:
-        raise forms.ValidationError(f"Not valid JSON: {error}.") from error
-
-
-def pretty_json(value) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False)
-
-
-class VersionedForm(forms.Form):
-    """Every change names the plan version it was made on: a plan changed meanwhile by
-    someone else is refused (409) instead of silently overwritten."""
-
-    version = forms.IntegerField(min_value=0, widget=forms.HiddenInput)
-
-
-class PlanModeForm(VersionedForm):
-    mode = forms.ChoiceField(
-        label="Events that break their schema",
-        choices=MODE_CHOICES,
-        help_text="Violations are counted below in every mode.",
-    )
-    unplanned = forms.ChoiceField(
-        label="Track events whose name is not in the plan", choices=UNPLANNED_CHOICES
-    )
-
-
-class EventSchemaForm(VersionedForm):
-    event_name = forms.CharField(
-        label="Event name",
-        max_length=tracking_plans.MAX_NAME_LENGTH,
-        strip=False,
-        help_text=f"The track event's name, or {IDENTIFY} for identify traits.",
-    )
-    schema = forms.CharField(
-        label="JSON Schema",
-        max_length=tracking_plans.MAX_PLAN_BYTES,
-        strip=False,
-        widget=forms.Textarea(attrs={"rows": 14, "spellcheck": "false", "class": "code"}),
-        help_text="Draft 2020-12, validating the event's properties (traits for $identify).",
-    )
-    previous_name = forms.CharField(required=False, strip=False, widget=forms.HiddenInput)
-
-    def clean_schema(self):
-        return parse_json(self.cleaned_data["schema"])
-
-
-class EventRemoveForm(VersionedForm):
-    event_name = forms.CharField(
-        max_length=tracking_plans.MAX_NAME_LENGTH, strip=False, widget=forms.HiddenInput
-    )
-
-
-class PlanImportForm(VersionedForm):
-    document = forms.CharField(
-        label="Paste the plan JSON",
-        required=False,
-        strip=False,
-        max_length=MAX_DOCUMENT_BYTES,
-        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false", "class": "code"}),
-        help_text='{"mode": "flag", "unplanned": "allow", "events": {"Order Completed": {…}}} '
-        "— the format “Export JSON” writes. It replaces every event of the plan.",
-    )
-    file = forms.FileField(label="…or upload a .json file", required=False)
-
-    def clean(self):
-        data = super().clean()
-        upload, text = data.get("file"), data.get("document") or ""
-        if upload and text.strip():
-            raise forms.ValidationError("Paste the JSON or upload a file, not both.")
-        if upload:
-            if upload.size > MAX_DOCUMENT_BYTES:
-                self.add_error("file", "The file is larger than 1 MiB.")
-                return data
-            try:
-                text = upload.read().decode("utf-8-sig")
-            except UnicodeDecodeError:
-                self.add_error("file", "The file is not UTF-8 text.")
-                return data
-            field = "file"
-        elif text.strip():
-            field = "document"
-        else:
-            raise forms.ValidationError("Paste the plan JSON or choose a file.")
-        try:
-            data["parsed"] = parse_json(text)
-        except forms.ValidationError as error:
-            self.add_error(field, error)
-        return data
-
 
 # --- The page ---------------------------------------------------------------------------
 
@@ -181,7 +70,7 @@ def _page(
     status=200,
 ):
     workspace = request.workspace
-    plan = tracking_plans.tracking_plan_get(workspace=workspace)
+    plan = selectors.tracking_plan_get(workspace=workspace)
     version = _version(plan)
     if mode_form is None:
         mode_form = PlanModeForm(
@@ -212,7 +101,7 @@ def _page(
             "import_form": import_form
             or PlanImportForm(initial={"version": version}, auto_id="import-%s"),
             "delete_form": VersionedForm(initial={"version": version}, auto_id="delete-%s"),
-            "violations": tracking_plans.tracking_plan_violations_list(workspace=workspace),
+            "violations": selectors.tracking_plan_violations_list(workspace=workspace),
             "conflict": conflict,
         },
         status=status,
@@ -231,14 +120,12 @@ def tracking_plan_mode(request):
     form = PlanModeForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
-        plan = tracking_plans.tracking_plan_get(workspace=request.workspace)
         try:
-            tracking_plans.tracking_plan_update(
+            services.tracking_plan_mode_set(
                 workspace=request.workspace,
                 actor=request.user,
                 mode=data["mode"],
                 unplanned=data["unplanned"],
-                schemas=dict(plan.schemas) if plan is not None else {},
                 expected_version=data["version"],
             )
         except DomainError as error:
@@ -256,7 +143,7 @@ def tracking_plan_event_save(request):
     if form.is_valid():
         data = form.cleaned_data
         try:
-            tracking_plans.tracking_plan_event_save(
+            services.tracking_plan_event_save(
                 workspace=request.workspace,
                 actor=request.user,
                 event_name=data["event_name"],
@@ -279,7 +166,7 @@ def tracking_plan_event_remove(request):
         return _page(request, conflict="Reload the page and try again.", status=422)
     name = form.cleaned_data["event_name"]
     try:
-        tracking_plans.tracking_plan_event_remove(
+        services.tracking_plan_event_remove(
             workspace=request.workspace,
             actor=request.user,
             event_name=name,
@@ -297,7 +184,7 @@ def tracking_plan_import(request):
     form = PlanImportForm(request.POST, request.FILES, auto_id="import-%s")
     if form.is_valid() and "parsed" in form.cleaned_data:
         try:
-            plan = tracking_plans.tracking_plan_import(
+            plan = services.tracking_plan_import(
                 workspace=request.workspace,
                 actor=request.user,
                 document=form.cleaned_data["parsed"],
@@ -317,7 +204,7 @@ def tracking_plan_delete(request):
     if not form.is_valid():
         return _page(request, conflict="Reload the page and try again.", status=422)
     try:
-        tracking_plans.tracking_plan_delete(
+        services.tracking_plan_delete(
             workspace=request.workspace,
             actor=request.user,
             expected_version=form.cleaned_data["version"],
@@ -331,7 +218,7 @@ def tracking_plan_delete(request):
 @workspace_view(Action.WORKSPACE_VIEW)
 @require_GET
 def tracking_plan_export(request):
-    document = tracking_plans.tracking_plan_export(workspace=request.workspace)
+    document = selectors.tracking_plan_export(workspace=request.workspace)
     response = HttpResponse(
         pretty_json(document) + "\n", content_type="application/json; charset=utf-8"
     )

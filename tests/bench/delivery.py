@@ -22,12 +22,12 @@ import orjson
 from django.conf import settings
 from django.utils import timezone
 
+from destinations.delivery.scheduling import destination_deliver_enqueue
 from destinations.ingestion import runtime
 from destinations.ingestion.envelope import IngestionConfig, Prepared, prepare_event
 from destinations.ingestion.store import WriteRequest, events_write
 from destinations.models import Delivery, Destination, IngestionSettings
 from destinations.routing.services import destination_create
-from destinations.tasks import destination_deliver_enqueue
 from privacy.selectors import consent_config_get
 from tests.bench.report import Row, percentile
 from workspaces.actors import SystemActor

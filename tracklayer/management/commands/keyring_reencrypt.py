@@ -8,7 +8,7 @@ from audit.export import secret_context
 from audit.models import AuditExportConfig, AuditSigningKey
 from audit.services import signing_key_context
 from destinations.models import Destination
-from destinations.routing.services import secrets_context as destination_secrets_context
+from destinations.routing.secrets import secrets_context as destination_secrets_context
 from tracklayer import keyring
 from workspaces.auth.mfa_adapter import mfa_secrets_reencrypt
 
