@@ -11,6 +11,7 @@ compiled again only if its (id, version) changed: one indexed query, no recompil
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from destinations.ingestion.envelope import IngestionConfig
@@ -55,11 +56,17 @@ def _plan(workspace, previous: WorkspaceRuntime | None):
     return tracking_plan_compile(plan), (plan.pk, plan.version)
 
 
-def workspace_runtime(*, workspace=None, workspace_id: int | None = None) -> WorkspaceRuntime:
+def workspace_runtime(
+    *,
+    workspace=None,
+    workspace_id: int | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> WorkspaceRuntime:
     """The runtime of a workspace, given as the row or (on the hot path, where loading the
-    row would cost a query per request) by id."""
+    row would cost a query per request) by id. ``clock`` is for tests, which step past the
+    TTL without waiting for it."""
     workspace_id = workspace.pk if workspace is not None else workspace_id
-    now = time.monotonic()
+    now = clock()
     cached = _cache.get(workspace_id)
     if cached is not None and cached[0] > now:
         return cached[1]
@@ -86,9 +93,11 @@ def workspace_runtime(*, workspace=None, workspace_id: int | None = None) -> Wor
     return runtime
 
 
-def tracking_plan_compiled(*, workspace) -> CompiledPlan | None:
+def tracking_plan_compiled(
+    *, workspace, clock: Callable[[], float] = time.monotonic
+) -> CompiledPlan | None:
     """The workspace's tracking plan, compiled, or None without one (from the runtime)."""
-    return workspace_runtime(workspace=workspace).plan
+    return workspace_runtime(workspace=workspace, clock=clock).plan
 
 
 def runtime_forget(workspace_id: int | None = None) -> None:

@@ -54,6 +54,18 @@ class Delivery(models.Model):
     def __str__(self) -> str:
         return f"delivery {self.pk} ({self.status})"
 
+    # The consent decision taken when the delivery was last tried ({} before that): read here
+    # only, for the dashboard and the API alike.
+    @property
+    def decision_action(self) -> str | None:
+        decision = self.decision if isinstance(self.decision, dict) else {}
+        return decision.get("action") or None
+
+    @property
+    def decision_reasons(self) -> list[str]:
+        decision = self.decision if isinstance(self.decision, dict) else {}
+        return [str(reason) for reason in decision.get("reasons") or ()]
+
 
 class AttemptOutcome(models.TextChoices):
     DELIVERED = "delivered"

@@ -110,7 +110,8 @@ class DestinationOutput(serializers.Serializer):
 
     @extend_schema_field(serializers.DictField(child=serializers.CharField()))
     def get_secrets(self, destination) -> dict:
-        return destination_secrets_masked(destination)
+        # Decrypted by the API view (``_destination_data``), not here row by row.
+        return self.context["secrets"][destination.pk]
 
 
 class DestinationDetailOutput(DestinationOutput):
@@ -124,6 +125,17 @@ class DestinationDetailOutput(DestinationOutput):
             since=timezone.now() - HEALTH_WINDOW,
         )
         return HealthOutput(health).data
+
+
+def _destination_data(destinations, *, many: bool = False, output=None) -> dict | list:
+    """Destinations as the API shows them: secrets masked (decrypted once per destination,
+    here), everything else from the row."""
+    rows = destinations if many else [destinations]
+    secrets = {row.pk: destination_secrets_masked(row) for row in rows}
+    serializer = (output or DestinationOutput)(
+        destinations, many=many, context={"secrets": secrets}
+    )
+    return serializer.data
 
 
 DESTINATION_EXAMPLE = {
@@ -214,7 +226,7 @@ class DestinationsApi(MethodActions, WorkspaceApi):
     )
     def get(self, request):
         destinations = selectors.destinations_list(workspace=self.workspace)
-        return Response({"data": DestinationOutput(destinations, many=True).data})
+        return Response({"data": _destination_data(destinations, many=True)})
 
     @extend_schema(
         operation_id="destinations_create",
@@ -256,7 +268,7 @@ class DestinationsApi(MethodActions, WorkspaceApi):
         destination = services.destination_create(
             workspace=self.workspace, actor=request.auth, **body.validated_data
         )
-        return Response(DestinationOutput(destination).data, status=status.HTTP_201_CREATED)
+        return Response(_destination_data(destination), status=status.HTTP_201_CREATED)
 
 
 class DestinationDetailApi(MethodActions, WorkspaceApi):
@@ -280,7 +292,7 @@ class DestinationDetailApi(MethodActions, WorkspaceApi):
     )
     def get(self, request, destination_id: str):
         destination = _destination_get(self, destination_id)
-        return Response(DestinationDetailOutput(destination).data)
+        return Response(_destination_data(destination, output=DestinationDetailOutput))
 
     @extend_schema(
         operation_id="destinations_update",
@@ -314,7 +326,7 @@ class DestinationDetailApi(MethodActions, WorkspaceApi):
             values=values,
             secrets=secrets,
         )
-        return Response(DestinationOutput(destination).data)
+        return Response(_destination_data(destination))
 
     @extend_schema(
         operation_id="destinations_delete",
@@ -361,7 +373,7 @@ class DestinationPauseApi(WorkspaceApi):
             destination=destination,
             reason=body.validated_data.get("reason", ""),
         )
-        return Response(DestinationOutput(destination).data)
+        return Response(_destination_data(destination))
 
 
 class DestinationResumeApi(WorkspaceApi):
@@ -379,7 +391,7 @@ class DestinationResumeApi(WorkspaceApi):
         destination = services.destination_resume(
             workspace=self.workspace, actor=request.auth, destination=destination
         )
-        return Response(DestinationOutput(destination).data)
+        return Response(_destination_data(destination))
 
 
 class DestinationTestApi(WorkspaceApi):
@@ -445,10 +457,9 @@ class DecisionOutput(serializers.Serializer):
 
 
 def decision_of(delivery) -> dict:
-    decision = delivery.decision if isinstance(delivery.decision, dict) else {}
-    reasons = [str(reason) for reason in decision.get("reasons") or ()]
+    reasons = delivery.decision_reasons
     return {
-        "action": decision.get("action"),
+        "action": delivery.decision_action,
         "reasons": reasons,
         "explained": [explain(reason) for reason in reasons],
     }

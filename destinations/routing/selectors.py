@@ -47,6 +47,12 @@ def destination_get(*, workspace, public_id: str) -> Destination:
     return destination
 
 
+def destination_find(*, workspace, public_id: str) -> Destination | None:
+    """The workspace's destination with this id, deleted ones included (a filter of past
+    deliveries may name one), or None."""
+    return Destination.objects.filter(workspace=workspace, public_id=public_id).first()
+
+
 def destination_consent_policy(*, workspace, destination: Destination) -> ConsentPolicy:
     """The policy the firewall applies to ``destination``: the workspace's policy for its type
     (Settings → Consent) with the destination's own overrides on top."""

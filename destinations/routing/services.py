@@ -446,3 +446,24 @@ def deliveries_replay(
     )
     _kick_after_commit(destination_ids)
     return len(replayed)
+
+
+@transaction.atomic
+def dead_letters_replay(*, workspace, actor, destination: Destination | None = None) -> int:
+    """Send again every dead letter of ``destination``, or of every live destination of the
+    workspace — in one transaction, so that a refusal (an advisory lock, a permission) leaves
+    none of them replayed. One ``delivery.replayed`` entry per destination that had any.
+    Returns the count."""
+    access.authorize(workspace=workspace, actor=actor, action=access.Action.OPERATIONS_EDIT)
+    if destination is not None:
+        targets = [destination]
+    else:
+        targets = list(
+            Destination.objects.filter(workspace=workspace, deleted_at__isnull=True).order_by(
+                "created_at", "pk"
+            )
+        )
+    return sum(
+        deliveries_replay(workspace=workspace, actor=actor, destination=target)
+        for target in targets
+    )

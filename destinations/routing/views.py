@@ -276,7 +276,7 @@ def destination_pause(request, destination_id: str):
             workspace=request.workspace,
             actor=request.user,
             destination=destination,
-            reason=request.POST.get("reason", "")[:300],
+            reason=request.POST.get("reason", ""),
         )
     except DomainError as error:
         _refused(request, error)
@@ -341,26 +341,21 @@ def destination_test(request, destination_id: str):
 
 def _log_filters(request) -> dict:
     """The log's filters from the query string; unknown values are ignored, not refused."""
-    destination = None
     destination_id = request.GET.get("destination", "").strip()
-    if destination_id:
-        destination = Destination.objects.filter(
-            workspace=request.workspace, public_id=destination_id
-        ).first()
+    destination = (
+        selectors.destination_find(workspace=request.workspace, public_id=destination_id)
+        if destination_id
+        else None
+    )
     status = request.GET.get("status")
     before = request.GET.get("before", "")
     return {
         "destination": destination,
         "status": status if status in DeliveryStatus.values else None,
-        "message_id": request.GET.get("message_id", "").strip()[:100] or None,
+        # Matched exactly, never cut: a messageId longer than any stored one matches nothing.
+        "message_id": request.GET.get("message_id", "").strip() or None,
         "before": int(before) if before.isdigit() else None,
     }
-
-
-def _decorate(deliveries) -> None:
-    for delivery in deliveries:
-        decision = delivery.decision if isinstance(delivery.decision, dict) else {}
-        delivery.action = decision.get("action") or ""
 
 
 @workspace_view(Action.WORKSPACE_VIEW)
@@ -368,7 +363,6 @@ def _decorate(deliveries) -> None:
 def deliveries(request):
     filters = _log_filters(request)
     rows = selectors.deliveries_list(workspace=request.workspace, limit=LOG_ROWS, **filters)
-    _decorate(rows)
     query = request.GET.copy()
     query.pop("before", None)
     return render_htmx(
@@ -395,15 +389,14 @@ def delivery_detail(request, delivery_id: int):
     """One delivery in the drawer (htmx) or as a page: the consent decision and its reasons,
     and every attempt."""
     delivery = selectors.delivery_get(workspace=request.workspace, delivery_id=delivery_id)
-    decision = delivery.decision if isinstance(delivery.decision, dict) else {}
     return render_htmx(
         request,
         "destinations/destinations_delivery_page.html",
         "destinations/destinations_delivery.html",
         {
             "delivery": delivery,
-            "action": decision.get("action") or "",
-            "reasons": [(reason, explain(reason)) for reason in decision.get("reasons") or ()],
+            "action": delivery.decision_action or "",
+            "reasons": [(reason, explain(reason)) for reason in delivery.decision_reasons],
         },
     )
 
@@ -433,7 +426,6 @@ def dead_letters(request):
         limit=LOG_ROWS,
         before=filters["before"],
     )
-    _decorate(rows)
     return render_htmx(
         request,
         "destinations/destinations_dead_letters.html",
@@ -453,16 +445,8 @@ def dead_letters_replay(request):
     (one audit entry per destination)."""
     destination_id = request.POST.get("destination", "").strip()
     destination = _destination(request, destination_id) if destination_id else None
-    targets = (
-        [destination]
-        if destination is not None
-        else selectors.destinations_list(workspace=request.workspace)
-    )
-    count = sum(
-        services.deliveries_replay(
-            workspace=request.workspace, actor=request.user, destination=target
-        )
-        for target in targets
+    count = services.dead_letters_replay(
+        workspace=request.workspace, actor=request.user, destination=destination
     )
     if count:
         flash(request, f"{count} dead letter{'s' if count != 1 else ''} queued again.")

@@ -438,16 +438,18 @@ def test_compiled_plans_are_cached_and_a_save_is_seen_at_once(
     assert (first.version, changed.version, changed.mode) == (1, 2, "block")
 
 
-def test_after_the_ttl_an_unchanged_plan_is_not_recompiled(workspace, editor_user):
+def test_after_the_ttl_an_unchanged_plan_is_not_recompiled(
+    workspace, editor_user, django_assert_num_queries
+):
     make_plan(workspace, editor_user)
-    first = runtime.tracking_plan_compiled(workspace=workspace)
-    expires_at, entry = runtime._cache[workspace.pk]
-    runtime._cache[workspace.pk] = (expires_at - runtime.TTL - 1, entry)  # the TTL has passed
+    first = runtime.tracking_plan_compiled(workspace=workspace, clock=lambda: 1000.0)
+    after_the_ttl = 1000.0 + runtime.TTL + 1
 
-    again = runtime.tracking_plan_compiled(workspace=workspace)
+    with django_assert_num_queries(0):
+        cached = runtime.tracking_plan_compiled(workspace=workspace, clock=lambda: 1000.0)
+    again = runtime.tracking_plan_compiled(workspace=workspace, clock=lambda: after_the_ttl)
 
-    assert again is first
-    assert runtime._cache[workspace.pk][1] is not entry  # the snapshot itself was read again
+    assert cached is first and again is first
 
 
 # The fast path must never call an invalid event valid: compare it with jsonschema itself.
