@@ -415,7 +415,6 @@ class DestinationTestApi(WorkspaceApi):
         responses={
             200: OutputSerializer,
             404: ErrorResponse,
-            503: OpenApiResponse(ErrorResponse, description="Test sends are not available."),
         },
         examples=[
             OpenApiExample(
@@ -431,11 +430,6 @@ class DestinationTestApi(WorkspaceApi):
         result = services.destination_test(
             workspace=self.workspace, actor=request.auth, destination=destination
         )
-        if result is None:
-            return Response(
-                {"error": {"code": "not_available", "message": "Test sends are not available."}},
-                status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            )
         return Response(result)
 
 

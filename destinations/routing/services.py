@@ -336,7 +336,7 @@ def destination_resume(*, workspace, actor, destination: Destination) -> Destina
     return row
 
 
-def destination_test(*, workspace, actor, destination: Destination) -> dict | None:
+def destination_test(*, workspace, actor, destination: Destination) -> dict:
     """Send one synthetic event to the platform (the engine's ``destination_test_send``) and
     return its answer: ``{"ok", "status", "error", "latency_ms"}``. Nothing is stored or
     audited."""

@@ -319,7 +319,6 @@ def destination_test(request, destination_id: str):
     result = services.destination_test(
         workspace=request.workspace, actor=request.user, destination=destination
     )
-    result = {"available": False} if result is None else {"available": True, **result}
     if request.htmx:
         return render_htmx(
             request,

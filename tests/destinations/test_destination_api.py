@@ -201,16 +201,6 @@ def test_test_send_answers_what_the_platform_said(call, workspace, monkeypatch):
     assert (response.status_code, response.json()) == (200, answer)
 
 
-def test_test_send_is_503_while_not_available(call, workspace, monkeypatch):
-    destination = DestinationFactory(workspace=workspace)
-    monkeypatch.setattr(services, "destination_test", lambda **kwargs: None)
-
-    response = call("post", f"destinations/{destination.public_id}/test")
-
-    assert response.status_code == 503
-    assert response.json()["error"]["code"] == "not_available"
-
-
 def test_an_events_deliveries_with_attempts_and_consent_decisions(call, workspace, other_workspace):
     meta = DestinationFactory(workspace=workspace, name="Meta", type="meta_capi")
     hook = DestinationFactory(workspace=workspace, name="Hook")

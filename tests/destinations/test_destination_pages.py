@@ -312,17 +312,6 @@ def test_send_test_event_shows_the_platforms_answer(signed_in, workspace, monkey
     assert "HTTP 401" in body and "invalid signature" in body and "42 ms" in body
 
 
-def test_send_test_event_says_when_test_sends_are_not_available(signed_in, workspace, monkeypatch):
-    destination = DestinationFactory(workspace=workspace)
-    monkeypatch.setattr(services, "destination_test", lambda **kwargs: None)
-
-    response = signed_in.post(
-        url("destination-test", workspace, destination.public_id), HTTP_HX_REQUEST="true"
-    )
-
-    assert "not available" in html(response)
-
-
 def test_delete_from_the_page(signed_in, workspace):
     destination = DestinationFactory(workspace=workspace, name="Old hook")
 
