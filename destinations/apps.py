@@ -11,7 +11,7 @@ class DestinationsConfig(AppConfig):
     def ready(self) -> None:
         # Imported here, not at the top: the module imports the app's models, which Django
         # allows only once every app is loaded — which is when ready() runs.
-        from destinations.services_destinations import secrets_context
+        from destinations.routing.secrets import secrets_context
 
         keyring.register_sealed_field(
             "destinations.Destination", "secrets_encrypted", secrets_context

@@ -1,38 +1,15 @@
-"""The dashboard's destinations pages. The events debugger and Settings → Ingestion keep
-their routes in modules of their own, included here."""
+"""The dashboard's destinations app: each concept keeps its routes in its own package
+(ingestion: events debugger and Settings → Ingestion; tracking plans; routing: the destination
+pages), included here under one ``app_name`` so the URL names stay ``destinations:…``."""
 
-from django.urls import path
-
-from destinations import urls_destinations, urls_events, urls_settings, views_tracking
+from destinations.ingestion import urls as ingestion_urls
+from destinations.routing import urls as routing_urls
+from destinations.tracking_plans import urls as tracking_plan_urls
 
 app_name = "destinations"
 
-TRACKING_PLAN = "w/<slug:slug>/settings/tracking-plan/"
-
 urlpatterns = [
-    *urls_events.urlpatterns,
-    *urls_settings.urlpatterns,
-    *urls_destinations.urlpatterns,
-    # Settings → Tracking plan
-    path(TRACKING_PLAN, views_tracking.tracking_plan, name="tracking-plan"),
-    path(f"{TRACKING_PLAN}mode/", views_tracking.tracking_plan_mode, name="tracking-plan-mode"),
-    path(
-        f"{TRACKING_PLAN}events/",
-        views_tracking.tracking_plan_event_save,
-        name="tracking-plan-event-save",
-    ),
-    path(
-        f"{TRACKING_PLAN}events/remove/",
-        views_tracking.tracking_plan_event_remove,
-        name="tracking-plan-event-remove",
-    ),
-    path(
-        f"{TRACKING_PLAN}import/", views_tracking.tracking_plan_import, name="tracking-plan-import"
-    ),
-    path(
-        f"{TRACKING_PLAN}export/", views_tracking.tracking_plan_export, name="tracking-plan-export"
-    ),
-    path(
-        f"{TRACKING_PLAN}delete/", views_tracking.tracking_plan_delete, name="tracking-plan-delete"
-    ),
+    *ingestion_urls.urlpatterns,
+    *routing_urls.urlpatterns,
+    *tracking_plan_urls.urlpatterns,
 ]

@@ -14,8 +14,8 @@ from django.db.backends.postgresql.operations import DatabaseOperations
 from rest_framework.test import APIClient
 
 from audit.models import APPEND_ONLY_TABLES
-from destinations import runtime
-from destinations.store import events_writer_stop
+from destinations.ingestion import runtime
+from destinations.ingestion.store import events_writer_stop
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 from tracklayer import http
 from workspaces import api_key_cache, services

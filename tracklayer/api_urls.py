@@ -5,8 +5,8 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from audit import api as audit_api
-from destinations import api as ingest
-from destinations import api_destinations as destinations_api
+from destinations.ingestion import api as ingest
+from destinations.routing import api as destinations_api
 from tracklayer import api
 from workspaces import api as workspaces_api
 

@@ -7,15 +7,10 @@ the ``PlatformRequest`` to send — at most ``max_batch`` events per request —
 platform's answer, one ``ItemOutcome`` per event.
 """
 
-import contextlib
-import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
-
-import orjson
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +76,11 @@ class Adapter(Protocol):
     def validate_config(self, config: dict, secrets: dict) -> dict[str, str]:
         """Field name → message for each problem (empty when the configuration is usable)."""
 
+    def precheck(self, event: OutgoingEvent, now: datetime) -> str | None:
+        """Why the platform would refuse ``event`` whatever happens (too old, no customer
+        information …), or None. The engine dead-letters such an event instead of sending it,
+        so that it cannot make the platform refuse a whole batch."""
+
     def build(
         self, *, config: dict, secrets: dict, events: list[OutgoingEvent], now: datetime
     ) -> list[PlatformRequest]:
@@ -98,86 +98,3 @@ class Adapter(Protocol):
         """One outcome per event of ``request``, from the platform's answer (``status`` None
         with ``error`` set: the request never got an answer — a timeout or a refused
         connection)."""
-
-
-ADAPTERS: dict[str, Adapter] = {}
-
-
-def register(adapter: Adapter) -> Adapter:
-    ADAPTERS[adapter.type] = adapter
-    return adapter
-
-
-def adapter_for(destination_type: str) -> Adapter:
-    # Importing the four modules registers them (a no-op after the first time).
-    from destinations.adapters import ga4, meta, tiktok, webhook  # noqa: F401
-
-    return ADAPTERS[destination_type]
-
-
-# --- Answer handling shared by the adapters ---------------------------------------------------
-
-_SECONDS = re.compile(r"[0-9]{1,9}(\.[0-9]+)?")
-
-
-def header_value(headers: dict, name: str) -> str | None:
-    wanted = name.lower()
-    for key, value in (headers or {}).items():
-        if str(key).lower() == wanted:
-            return value
-    return None
-
-
-def retry_after_seconds(headers: dict) -> float | None:
-    """``Retry-After`` in seconds: delta-seconds or an HTTP date (measured from the answer's
-    ``Date`` when it has one, so a skewed local clock does not matter). None when absent."""
-    raw = header_value(headers, "Retry-After")
-    if raw is None:
-        return None
-    raw = str(raw).strip()
-    if _SECONDS.fullmatch(raw):
-        return float(raw)
-    try:
-        when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
-        return None
-    reference = datetime.now(UTC)
-    sent = header_value(headers, "Date")
-    if sent:
-        with contextlib.suppress(TypeError, ValueError, IndexError):
-            reference = parsedate_to_datetime(str(sent))
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    if reference.tzinfo is None:
-        reference = reference.replace(tzinfo=UTC)
-    return max(0.0, (when - reference).total_seconds())
-
-
-def batched_requests(
-    events: list[OutgoingEvent],
-    *,
-    now: datetime,
-    precheck,
-    limit: int,
-    url: str,
-    headers: dict[str, str],
-    body,
-) -> list[PlatformRequest]:
-    """Requests of at most ``limit`` events, ``body(chunk)`` each (JSON). An event that
-    ``precheck`` refuses goes in a request of its own: a platform that fails a whole request
-    for one bad event then fails only that one (the engine dead-letters such events before
-    ``build``; this is the safety net)."""
-    sendable, refused = [], []
-    for event in events:
-        (refused if precheck(event, now) else sendable).append(event)
-    chunks = [sendable[i : i + limit] for i in range(0, len(sendable), limit)]
-    chunks += [[event] for event in refused]
-    return [
-        PlatformRequest(
-            url,
-            dict(headers),
-            orjson.dumps(body(chunk), default=str),
-            tuple(event.delivery_id for event in chunk),
-        )
-        for chunk in chunks
-    ]

@@ -29,16 +29,10 @@ import re
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-from destinations.adapters.base import (
-    ItemOutcome,
-    Outcome,
-    OutgoingEvent,
-    PlatformRequest,
-    register,
-    retry_after_seconds,
-)
-from destinations.adapters.webhook import (
+from destinations.adapters.base import ItemOutcome, Outcome, OutgoingEvent, PlatformRequest
+from destinations.adapters.common import (
     outcome_for_status,
+    retry_after_seconds,
     short_error,
     url_problem,
 )
@@ -575,4 +569,4 @@ def _redacted(text: str, url: str) -> str:
     return text
 
 
-ADAPTER = register(GA4Adapter())
+ADAPTER = GA4Adapter()

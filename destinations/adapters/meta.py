@@ -25,27 +25,25 @@ import re
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, quote, urlsplit
 
-import orjson
-
-from destinations.adapters.base import (
-    ItemOutcome,
-    Outcome,
-    OutgoingEvent,
-    PlatformRequest,
+from destinations.adapters.base import ItemOutcome, Outcome, OutgoingEvent, PlatformRequest
+from destinations.adapters.common import (
+    base_url_problem,
     batched_requests,
-    register,
+    event_time,
+    hashes,
+    json_object,
+    merged_properties,
+    one_or_many,
+    redact,
     retry_after_seconds,
+    token_problem,
+    too_old,
 )
-from privacy.pii import is_sha256_hex
 
 API_VERSION = "v25.0"
 DEFAULT_BASE_URL = "https://graph.facebook.com"
 MAX_BATCH = 1000
 MAX_AGE = timedelta(days=7)
-# Ours: an event this close to Meta's limit may cross it on the way (or while queued behind a
-# retry), and then it fails the whole request; it is refused a little early instead.
-AGE_MARGIN = timedelta(minutes=10)
-ERROR_CHARS = 300
 
 # Customer information parameters Meta wants SHA-256 hashed (external_id: "recommended";
 # TrackLayer always sends it hashed).
@@ -67,7 +65,6 @@ ACTION_SOURCES = frozenset(
 # down, 4 app throttled, 17 user throttled, 32 page throttled, 341 application limit, 613
 # custom rate limit; 80000–80014 business-use-case rate limits.
 RETRY_CODES = frozenset({1, 2, 4, 17, 32, 341, 613}) | frozenset(range(80000, 80015))
-PROPERTY_RESERVED = frozenset({"event_id"})
 # The fields of a custom_data.contents item, as Meta's standard parameters list them
 # ("Available fields: id, quantity, item_price, delivery_category"); anything else (a product's
 # name) is not sent.
@@ -79,108 +76,6 @@ PRODUCT_FIELDS = {"name": "content_name", "category": "content_category"}
 _PIXEL_ID = re.compile(r"[0-9]{5,20}")
 _TEST_CODE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _TOKEN_PARAMETER = re.compile(r"[?&]access_token=([^&#]*)")
-
-
-# --- helpers shared with the TikTok adapter ----------------------------------------------------
-
-# Anything shaped like a credential: "access_token=…" / "Access-Token: …" / "Bearer …", a Meta
-# token (EAA…), or a long unbroken run of letters and digits with a lowercase letter in it
-# (TikTok tokens are 40 lowercase hex digits). Runs of capitals and digits stay: those are
-# trace and request ids (fbtrace_id, TikTok's request_id) that support asks for.
-_TOKEN_SHAPES = (
-    (re.compile(r"(?i)(access[_-]?token[\"']?\s*[=:]\s*[\"']?)[^\s&\"',;]+"), r"\1[redacted]"),
-    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 [redacted]"),
-    (re.compile(r"(?i)\b(oauth)\s+[A-Za-z0-9._~+/=-]{16,}"), r"\1 [redacted]"),
-    (re.compile(r"\bEAA[A-Za-z0-9]{8,}"), "[redacted]"),
-    (
-        re.compile(r"[A-Za-z0-9_\-]{32,}"),
-        lambda m: "[redacted]" if re.search("[a-z]", m.group()) else m.group(),
-    ),
-)
-
-
-def redact(text: str, secrets=()) -> str:
-    """``text`` without the given secrets nor anything token-shaped, on one line, at most
-    300 characters: fit for an outcome's ``error``, a log line or the dashboard."""
-    text = str(text or "")
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "[redacted]")
-    for pattern, replacement in _TOKEN_SHAPES:
-        text = pattern.sub(replacement, text)
-    text = " ".join(text.split())
-    return text if len(text) <= ERROR_CHARS else text[: ERROR_CHARS - 1] + "…"
-
-
-def json_object(body: bytes) -> dict | None:
-    try:
-        value = orjson.loads(body) if body else None
-    except orjson.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def hashes(value) -> list[str]:
-    """The SHA-256 digests in ``value`` (a string or a list of strings), lowercased; anything
-    else is dropped, so a plain identifier can never leave by mistake."""
-    items = value if isinstance(value, list | tuple) else [value]
-    found = []
-    for item in items:
-        if isinstance(item, str) and is_sha256_hex(item.strip()):
-            digest = item.strip().lower()
-            if digest not in found:
-                found.append(digest)
-    return found
-
-
-def one_or_many(values: list[str]):
-    return values[0] if len(values) == 1 else values
-
-
-def event_time(event: OutgoingEvent, now: datetime) -> int:
-    """Unix seconds. A time after ``now`` (a client's clock running ahead) is sent as ``now``."""
-    return int(min(event.timestamp, now).timestamp())
-
-
-def too_old(event: OutgoingEvent, now: datetime, max_age: timedelta) -> str | None:
-    age = now - event.timestamp
-    if age <= max_age - AGE_MARGIN:
-        return None
-    days = age.total_seconds() / 86400
-    return f"{days:.1f} days old; older than {max_age.days} days"
-
-
-def base_url_problem(value) -> str | None:
-    if value in (None, ""):
-        return None
-    if not isinstance(value, str):
-        return "Enter a URL."
-    try:
-        parts = urlsplit(value)
-        _ = parts.port
-    except ValueError:
-        return "Enter a valid URL."
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        return "Enter an http(s) URL with a host name."
-    if parts.query or parts.fragment or parts.username or parts.password:
-        return "Enter the URL without query, fragment or credentials."
-    return None
-
-
-def token_problem(token) -> str | None:
-    if not isinstance(token, str) or not token.strip():
-        return "An access token is required."
-    if token != token.strip() or any(c.isspace() or not c.isprintable() for c in token):
-        return "The access token must not contain spaces or invisible characters."
-    return None
-
-
-def merged_properties(event: OutgoingEvent) -> dict:
-    """Custom properties (``properties``) overlaid with the mapped commerce fields."""
-    properties = event.properties or {}
-    data = {k: v for k, v in properties.items() if k not in PROPERTY_RESERVED and v is not None}
-    data.update({k: v for k, v in (event.custom_data or {}).items() if v is not None})
-    return data
 
 
 # --- the adapter -------------------------------------------------------------------------------
@@ -405,4 +300,4 @@ def error_message(failure, status: int, body: bytes) -> str:
     return " — ".join(parts) + f" ({', '.join(codes)})"
 
 
-ADAPTER = register(MetaConversionsAdapter())
+ADAPTER = MetaConversionsAdapter()

@@ -21,23 +21,17 @@ Guarantees:
 import re
 from datetime import datetime, timedelta
 
-from destinations.adapters.base import (
-    ItemOutcome,
-    Outcome,
-    OutgoingEvent,
-    PlatformRequest,
-    batched_requests,
-    register,
-    retry_after_seconds,
-)
-from destinations.adapters.meta import (
+from destinations.adapters.base import ItemOutcome, Outcome, OutgoingEvent, PlatformRequest
+from destinations.adapters.common import (
     base_url_problem,
+    batched_requests,
     event_time,
     hashes,
     json_object,
     merged_properties,
     one_or_many,
     redact,
+    retry_after_seconds,
     token_problem,
     too_old,
 )
@@ -254,4 +248,4 @@ def error_message(answer: dict | None, status: int, body: bytes) -> str:
     return f"{answer.get('message') or 'TikTok refused the request'} ({', '.join(details)})"
 
 
-ADAPTER = register(TikTokEventsAdapter())
+ADAPTER = TikTokEventsAdapter()

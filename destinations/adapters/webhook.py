@@ -22,19 +22,16 @@ Guarantees:
 import hashlib
 import hmac
 import json
-import re
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
-from destinations.adapters.base import (
-    ItemOutcome,
-    Outcome,
-    OutgoingEvent,
-    PlatformRequest,
-    register,
+from destinations.adapters.base import ItemOutcome, Outcome, OutgoingEvent, PlatformRequest
+from destinations.adapters.common import (
+    outcome_for_status,
     retry_after_seconds,
+    short_error,
+    url_problem,
 )
 
 SIGNATURE_HEADER = "X-TrackLayer-Signature"
@@ -44,8 +41,6 @@ USER_AGENT = "TrackLayer-Webhooks/1"
 DEFAULT_BATCH_SIZE = 100
 MAX_BATCH_SIZE = 1000
 DEFAULT_TOLERANCE = 300  # seconds a signature stays valid, either side of the receiver's clock
-MAX_URL_LENGTH = 2048
-ERROR_BODY_CHARS = 200
 
 
 # --- signing ---------------------------------------------------------------------------------
@@ -107,25 +102,6 @@ def verify_signature(
             # No early exit: the time taken does not depend on which value matched.
             matched |= hmac.compare_digest(candidate.encode(), digest.encode())
     return matched
-
-
-# --- shared answer handling --------------------------------------------------------------------
-
-
-def short_error(status: int | None, body: bytes, error: str) -> str:
-    if status is None:
-        return (error or "no answer")[:ERROR_BODY_CHARS]
-    text = body.decode("utf-8", "replace").strip().replace("\n", " ")
-    return f"HTTP {status}: {text}"[:ERROR_BODY_CHARS] if text else f"HTTP {status}"
-
-
-def outcome_for_status(status: int | None) -> Outcome:
-    """2xx delivered; 408, 429, 5xx and no answer retried; everything else failed."""
-    if status is None or status in (408, 429) or status >= 500:
-        return Outcome.RETRY
-    if 200 <= status < 300:
-        return Outcome.DELIVERED
-    return Outcome.FAILED
 
 
 # --- the adapter -------------------------------------------------------------------------------
@@ -213,32 +189,6 @@ def _batch_size(config: dict) -> int | None:
     return raw
 
 
-_HOST = re.compile(r"[A-Za-z0-9.\-\[\]:]+")
-
-
-def url_problem(url: object, *, schemes: tuple[str, ...] = ("https", "http")) -> str | None:
-    """Why ``url`` cannot be a delivery URL (None when its shape is usable). Whether http and
-    private addresses are allowed is the engine's call (refused in production)."""
-    if not isinstance(url, str) or not url.strip():
-        return "Enter the URL to deliver to."
-    if url != url.strip() or len(url) > MAX_URL_LENGTH:
-        return "Enter a URL without surrounding spaces, at most 2048 characters."
-    try:
-        parts = urlsplit(url)
-        _ = parts.port  # raises on a port that is not a number in range
-    except ValueError:
-        return "Enter a valid URL."
-    if parts.scheme not in schemes:
-        return "The URL must start with " + " or ".join(f"{s}://" for s in schemes) + "."
-    if not parts.hostname or not _HOST.fullmatch(parts.netloc.rpartition("@")[2]):
-        return "The URL has no valid host name."
-    if parts.username is not None or parts.password is not None:
-        return "Credentials do not belong in the URL; the signature authenticates TrackLayer."
-    if parts.fragment:
-        return "Remove the #fragment: it is never sent."
-    return None
-
-
 class WebhookAdapter:
     type = "webhook"
     max_batch = MAX_BATCH_SIZE  # ours; each destination chooses 1–1000 (default 100)
@@ -320,4 +270,4 @@ class WebhookAdapter:
         return [ItemOutcome(d, outcome, message, wait) for d in request.delivery_ids]
 
 
-ADAPTER = register(WebhookAdapter())
+ADAPTER = WebhookAdapter()

@@ -50,11 +50,11 @@ from django.test import override_settings
 
 from audit.models import AuditEntry
 from audit.services import audit_checkpoint_sign
-from destinations import runtime
+from destinations.ingestion import runtime
+from destinations.ingestion.store import events_writer_stop
 from destinations.local_platforms.server import LocalPlatforms
 from destinations.models import Destination, Event
-from destinations.services_destinations import destination_create
-from destinations.store import events_writer_stop
+from destinations.routing.services import destination_create
 from tests.destinations.factories import DeliveryAttemptFactory, DeliveryFactory
 from tests.factories import EventFactory, WorkspaceFactory
 from workspaces import services as workspace_services

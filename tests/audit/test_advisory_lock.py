@@ -15,7 +15,7 @@ from audit.advisory import advisory_key
 from audit.exceptions import AdvisoryKeyInvalidError, AuditLockedError
 from audit.models import AuditEntry, AuditLogHead
 from audit.tasks import audit_verify
-from destinations import services as destination_services
+from destinations.ingestion import services as destination_services
 from destinations.models import EventOperational
 from tests.audit_entries import audit_count, last_row
 from tests.factories import event_with_operational_data

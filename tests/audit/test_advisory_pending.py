@@ -19,7 +19,7 @@ from audit.advisory import QUEUED_MARK
 from audit.canonical import rfc3339
 from audit.exceptions import AuditLockedError, AuditPayloadError
 from audit.models import AuditEntry, AuditLogHead, AuditPendingEntry
-from destinations import services as destination_services
+from destinations.ingestion import services as destination_services
 from tests.audit.helpers import ACTOR, record_thing
 from tests.audit_entries import audit_rows, material
 from tests.factories import TEST_PASSWORD, MembershipFactory, event_with_operational_data

@@ -22,12 +22,12 @@ import orjson
 from django.conf import settings
 from django.utils import timezone
 
-from destinations import runtime
-from destinations.ingestion import IngestionConfig, Prepared, prepare_event
+from destinations.delivery.scheduling import destination_deliver_enqueue
+from destinations.ingestion import runtime
+from destinations.ingestion.envelope import IngestionConfig, Prepared, prepare_event
+from destinations.ingestion.store import WriteRequest, events_write
 from destinations.models import Delivery, Destination, IngestionSettings
-from destinations.services_destinations import destination_create
-from destinations.store import WriteRequest, events_write
-from destinations.tasks import destination_deliver_enqueue
+from destinations.routing.services import destination_create
 from privacy.selectors import consent_config_get
 from tests.bench.report import Row, percentile
 from workspaces.actors import SystemActor
@@ -204,7 +204,7 @@ def _throughput(url: str) -> tuple[Row, Row]:
 
 
 def _latency(url: str) -> Row:
-    from destinations.services import event_ingest
+    from destinations.ingestion.services import event_ingest
     from workspaces.models import ApiKey, ApiKeyRole
     from workspaces.services import api_key_create
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from destinations.models import Delivery, DeliveryAttempt, Destination
-from destinations.services_destinations import destination_create
+from destinations.routing.services import destination_create
 from tests.factories import EventFactory
 from workspaces.actors import SystemActor
 

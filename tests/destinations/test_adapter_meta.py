@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from destinations.adapters import Outcome, OutgoingEvent, PlatformRequest, adapter_for
-from destinations.adapters.base import retry_after_seconds
+from destinations.adapters.common import retry_after_seconds
 from destinations.adapters.meta import ADAPTER, MAX_BATCH, redact
 from tests.destinations.helpers import outgoing_order, post_and_parse, sha256_hex
 from tracklayer import http

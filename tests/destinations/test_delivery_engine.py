@@ -12,7 +12,7 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from destinations import delivery
 from destinations.models import Delivery, DeliveryAttempt, Destination, Event
-from destinations.services_destinations import deliveries_replay, destination_resume
+from destinations.routing.services import deliveries_replay, destination_resume
 from tests.destinations.factories import DestinationFactory
 from tests.destinations.helpers import CONSENTED, local, order, run_engine, send_batch
 from workspaces.actors import SystemActor

@@ -13,7 +13,7 @@ from django.test import Client
 
 from audit.models import AuditEntry
 from destinations.models import Delivery, DeliveryAttempt, Destination, Event
-from destinations.services_destinations import deliveries_replay, destination_resume
+from destinations.routing.services import deliveries_replay, destination_resume
 from tests.destinations.factories import SECRETS, DestinationFactory
 from tests.destinations.helpers import CONSENTED, local, order, send_batch
 from tests.destinations.worker import celery_worker, wait_for

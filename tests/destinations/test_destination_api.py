@@ -4,8 +4,8 @@ the delivery log of an event, replay."""
 import pytest
 
 from destinations import delivery
-from destinations import services_destinations as services
 from destinations.models import Destination
+from destinations.routing import services
 from tests.audit_entries import last_row
 from tests.destinations.factories import (
     ALL_SECRET_VALUES,

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from destinations import delivery
-from destinations import services_destinations as services
 from destinations.models import Delivery, Destination
+from destinations.routing import services
 from tests.audit_entries import last_entry
 from tests.destinations.factories import (
     ALL_SECRET_VALUES,

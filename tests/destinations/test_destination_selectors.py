@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from destinations import selectors_destinations as selectors
+from destinations.routing import selectors
 from tests.destinations.factories import (
     DeliveryAttemptFactory,
     DeliveryFactory,

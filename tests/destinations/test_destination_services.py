@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from destinations import delivery
-from destinations import services_destinations as services
 from destinations.exceptions import DestinationInvalidError
 from destinations.models import Delivery, Destination
+from destinations.routing import services
 from tests.audit_entries import audit_count, audit_entries, last_entry
 from tests.destinations.factories import (
     ALL_SECRET_VALUES,

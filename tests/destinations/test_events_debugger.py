@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.urls import reverse
 
-from destinations import selectors
+from destinations.ingestion import selectors
 from tests.destinations.helpers import sha256_hex
 from tests.factories import EventFactory
 from tests.privacy.tcf_encoder import encode

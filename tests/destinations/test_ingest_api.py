@@ -12,7 +12,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from destinations import runtime
+from destinations.ingestion import runtime
 from destinations.models import (
     Event,
     EventMessageId,
@@ -20,7 +20,7 @@ from destinations.models import (
     IngestionSettings,
     TrackingPlanViolation,
 )
-from destinations.tracking_plans import tracking_plan_update
+from destinations.tracking_plans.services import tracking_plan_update
 from workspaces.models import ApiKeyRole
 from workspaces.services import api_key_revoke
 

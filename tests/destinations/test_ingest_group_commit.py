@@ -15,15 +15,15 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from destinations import runtime, services, store
-from destinations.ingestion import Prepared, prepare_event
-from destinations.models import Event
-from destinations.store import (
+from destinations.ingestion import runtime, services, store
+from destinations.ingestion.envelope import Prepared, prepare_event
+from destinations.ingestion.store import (
     EventWriteError,
     GroupCommitWriter,
     WriteRequest,
     events_store,
 )
+from destinations.models import Event
 from workspaces.models import ApiKeyRole
 
 

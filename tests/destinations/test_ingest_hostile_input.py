@@ -12,9 +12,10 @@ from django.utils import timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from destinations import ingestion, runtime
 from destinations.exceptions import InvalidBodyError
-from destinations.ingestion import (
+from destinations.ingestion import envelope as ingestion
+from destinations.ingestion import runtime
+from destinations.ingestion.envelope import (
     MAX_DEPTH,
     Rejected,
     body_json,

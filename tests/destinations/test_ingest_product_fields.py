@@ -7,8 +7,8 @@ no product name."""
 
 import pytest
 
+from destinations.ingestion.services import ingestion_settings_update
 from destinations.models import Delivery, Event
-from destinations.services import ingestion_settings_update
 from tests.destinations.factories import DestinationFactory
 from tests.destinations.helpers import CONSENTED, local, run_engine, send_batch, sha256_hex
 

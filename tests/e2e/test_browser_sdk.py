@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from destinations import runtime
+from destinations.ingestion import runtime
 from destinations.models import Event, IngestionSettings
 from tests.e2e.helpers import CHROMIUM, CHROMIUM_ARGS
 from tracklayer.devenv import ANALYTICS_NEXT_UMD

@@ -4,8 +4,8 @@ reason and resumes it — in a real browser, under the dashboard's CSP."""
 import pytest
 
 from audit.models import AuditEntry
-from destinations import services_destinations as services
 from destinations.models import Destination
+from destinations.routing import services
 from tests.e2e.helpers import open_demo
 from workspaces.management.commands.seed_demo import DEMO_SLUG
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from audit.models import AuditEntry
-from destinations.models_tracking import TrackingPlan
+from destinations.models import TrackingPlan
 from tests.e2e.helpers import open_demo
 from workspaces.management.commands.seed_demo import DEMO_SLUG
 

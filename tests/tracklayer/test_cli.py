@@ -22,7 +22,7 @@ from audit import offline
 from audit import services as audit_services
 from audit.models import AuditEntry
 from destinations.models import Destination
-from destinations.services_destinations import destination_update
+from destinations.routing.services import destination_update
 from tracklayer import devenv
 from workspaces import services as workspace_services
 from workspaces.actors import SystemActor

@@ -13,9 +13,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from destinations.ingestion.services import event_ingest, ingestion_settings_update
 from destinations.models import Destination
-from destinations.services import event_ingest, ingestion_settings_update
-from destinations.services_destinations import destination_create, destination_update
+from destinations.routing.services import destination_create, destination_update
 from workspaces import keys, services
 from workspaces.actors import SystemActor
 from workspaces.auth.api_keys import api_key_authenticate

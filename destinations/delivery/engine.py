@@ -1,0 +1,434 @@
+"""The delivery engine: claim, consent, send, record, retry, dead-letter.
+
+Guarantees (docs/delivery.md):
+
+- **At least once, never against consent.** An accepted event gets one ``Delivery`` per
+  matching destination in the transaction that clears its ``fanout_pending`` marker. A worker
+  claims due deliveries with ``FOR UPDATE SKIP LOCKED`` and keeps them locked while it sends;
+  if it dies, its transaction rolls back and the deliveries are due again (the platform's
+  dedup key — always sent — absorbs the repeat). Every event is put to the consent firewall
+  at the point of egress; a blocked one is never sent.
+- **Isolation.** Each destination has its own concurrency slots (transaction-scoped advisory
+  locks) and circuit breaker; a slow or dead destination uses only its own slots.
+- **Self-healing.** Transient failures retry with exponential backoff and full jitter,
+  honouring Retry-After; permanent refusals and exhausted attempts become dead letters with
+  the reason; a destination whose error rate crosses its threshold is paused (audited).
+"""
+
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import orjson
+import psycopg
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from psycopg.types.json import set_json_loads
+
+from destinations.adapters import Adapter, ItemOutcome, Outcome, PlatformRequest, adapter_for
+from destinations.delivery.autopause import destination_autopause
+from destinations.delivery.mapping import Claimed, ClaimedEvent, outgoing_event
+from destinations.ingestion.runtime import workspace_runtime
+from destinations.models import (
+    AttemptOutcome,
+    DeliveryStatus,
+    Destination,
+    DestinationState,
+)
+from destinations.routing.secrets import destination_secrets
+from privacy.consent import ConsentAction, ConsentPolicy, ConsentSignals, decide
+from tracklayer import http
+
+BACKOFF_BASE_SECONDS = 2.0
+BACKOFF_CAP_SECONDS = 900.0
+CIRCUIT_THRESHOLD = 5  # consecutive failed requests before the breaker opens
+CIRCUIT_MAX_SECONDS = 300
+ERROR_EXCERPT = 300
+
+
+def destination_policy(destination: Destination, workspace_policies) -> ConsentPolicy:
+    base = workspace_policies[destination.type]
+    if destination.consent_policy:
+        return ConsentPolicy.from_dict(destination.consent_policy, base=base)
+    return base
+
+
+# --- Claim, send, record --------------------------------------------------------------------------
+
+
+@dataclass
+class DeliverResult:
+    claimed: int = 0
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+    blocked: int = 0
+    busy: bool = False  # every concurrency slot of the destination was taken
+    more: bool = False  # more deliveries were due than one batch
+    requests: list[dict] = field(default_factory=list)
+
+
+# Advisory lock keys of delivery slots: a namespace in the high bits, then the destination id
+# and the slot number (up to 256 slots).
+_SLOT_NAMESPACE = 0x544C44 << 40  # "TLD"
+
+
+_CLAIM = """
+SELECT d.id, d.event_id, d.attempts, e.message_id, e.type, e.name, e.anonymous_id,
+       e.timestamp, e.properties, e.context, e.identifiers, e.consent,
+       o.event_id IS NOT NULL, host(o.ip), o.user_agent
+FROM destinations_delivery AS d
+JOIN destinations_event AS e ON e.id = d.event_id
+LEFT JOIN destinations_eventoperational AS o ON o.event_id = d.event_id
+WHERE d.destination_id = %s AND d.status = 'pending' AND d.next_attempt_at <= %s
+ORDER BY d.next_attempt_at
+LIMIT %s
+FOR UPDATE OF d SKIP LOCKED
+"""
+
+
+def _claim(destination: Destination, now: datetime, limit: int) -> list[Claimed]:
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        set_json_loads(orjson.loads, cursor)
+        cursor.execute(_CLAIM, [destination.pk, now, limit])
+        rows = cursor.fetchall()
+    return [
+        Claimed(
+            pk=row[0],
+            event_id=row[1],
+            attempts=row[2],
+            event=ClaimedEvent(*row[3:12]),
+            operational=(row[13], row[14] or "") if row[12] else None,
+        )
+        for row in rows
+    ]
+
+
+def _take_slot(destination: Destination) -> bool:
+    """One of the destination's ``max_concurrency`` slots, held until the transaction ends
+    (a killed worker's connection drops and its slot with it)."""
+    base = _SLOT_NAMESPACE + destination.pk * 256
+    with connection.cursor() as cursor:
+        for slot in range(max(1, min(destination.max_concurrency, 256))):
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s::bigint)", [base + slot])
+            if cursor.fetchone()[0]:
+                return True
+    return False
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Exponential backoff with full jitter: between half and all of base·2^attempts."""
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * (2**attempts))
+    return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+
+
+def mask_secrets(text: str, secrets: dict) -> str:
+    for value in secrets.values():
+        if isinstance(value, str) and len(value) >= 4:
+            text = text.replace(value, "••••")
+    return text[:ERROR_EXCERPT]
+
+
+@dataclass
+class _Row:
+    delivery: "Claimed"
+    status: str
+    decision: dict
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str = ""
+    dead_reason: str = ""
+    delivered_at: datetime | None = None
+    recorded: str = ""  # this try's AttemptOutcome
+    attempt_error: str = ""  # this try's error, as the attempt records it
+
+
+def _bulk(sql: str, params: list) -> None:
+    """A statement of large arrays, bound server-side (Django's cursors bind on the client,
+    quoting every element into the SQL text: several times slower at this size)."""
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params)
+
+
+def _save(rows: list[_Row], attempts: dict[tuple, list[int]]) -> None:
+    """Write a batch's outcomes: one UPDATE per distinct outcome (a batch usually has one or
+    two) and one INSERT of attempts per distinct (request, outcome, error)."""
+    groups: dict[tuple, list[int]] = {}
+    for row in rows:
+        key = (
+            str(row.status),
+            orjson.dumps(row.decision).decode(),
+            row.attempts,
+            row.next_attempt_at,
+            row.last_error,
+            row.dead_reason[:300],
+            row.delivered_at,
+        )
+        groups.setdefault(key, []).append(row.delivery.pk)
+    for (status, decision, tries, due, error, reason, delivered), ids in groups.items():
+        _bulk(
+            """
+            UPDATE destinations_delivery SET
+                status = %s, decision = %s::jsonb, attempts = %s, next_attempt_at = %s,
+                last_error = %s, dead_reason = %s, delivered_at = %s, updated_at = now()
+            WHERE id = ANY(%s::bigint[])
+            """,
+            [status, decision, tries, due, error, reason, delivered, ids],
+        )
+    for (
+        destination_id,
+        request_id,
+        started,
+        latency,
+        status_code,
+        outcome,
+        error,
+    ), ids in attempts.items():
+        _bulk(
+            """
+            INSERT INTO destinations_deliveryattempt
+                (delivery_id, destination_id, request_id, started_at, latency_ms, status_code,
+                 outcome, error)
+            SELECT id, %s, %s, %s, %s, %s, %s, %s FROM unnest(%s::bigint[]) AS t(id)
+            """,
+            [destination_id, request_id, started, latency, status_code, outcome, error, ids],
+        )
+
+
+def send(adapter: Adapter, request: PlatformRequest) -> tuple[http.HttpResult, list[ItemOutcome]]:
+    """Post one request through the egress policy and read the platform's answer: one outcome
+    per event the request carries (the adapter decides what the answer means)."""
+    answer = http.post(
+        request.url, request.body, headers=request.headers, timeout=settings.DELIVERY_HTTP_TIMEOUT
+    )
+    outcomes = adapter.parse(
+        request=request,
+        status=answer.status,
+        body=answer.body,
+        headers=answer.headers,
+        error=answer.error,
+    )
+    return answer, outcomes
+
+
+def destination_deliver(*, destination_id: int, now: datetime | None = None) -> DeliverResult:
+    """Deliver one batch of ``destination_id``'s due deliveries (at most the platform's batch
+    limit), under one of its concurrency slots."""
+    now = now or timezone.now()
+    result = DeliverResult()
+    destination = Destination.objects.filter(pk=destination_id).first()
+    if (
+        destination is None
+        or destination.deleted_at is not None
+        or destination.state == DestinationState.PAUSED
+        or (destination.circuit_open_until and destination.circuit_open_until > now)
+    ):
+        return result
+    adapter = adapter_for(destination.type)
+    with transaction.atomic():
+        if not _take_slot(destination):
+            result.busy = True
+            return result
+        deliveries = _claim(destination, now, adapter.max_batch + 1)
+        result.more = len(deliveries) > adapter.max_batch
+        deliveries = deliveries[: adapter.max_batch]
+        result.claimed = len(deliveries)
+        if not deliveries:
+            return result
+        _process(destination, adapter, deliveries, now, result)
+    if result.retried or result.dead:
+        _autopause_check(destination.pk)  # after the commit: it reads the attempts just saved
+    return result
+
+
+@dataclass
+class _Batch:
+    """One claimed batch of a destination while it is being sent: the rows to save, the
+    attempts to insert, and the counts for the caller."""
+
+    destination: Destination
+    secrets: dict
+    now: datetime
+    result: DeliverResult
+    rows: dict[int, _Row] = field(default_factory=dict)
+    attempts: dict[tuple, list[int]] = field(default_factory=dict)
+
+    def record(self, *, request_id, started, answer: http.HttpResult, outcomes) -> bool:
+        """Apply one request's outcomes to its rows; True when the request as a whole failed
+        (no answer, an error status, or an event that must be tried again)."""
+        transient = False
+        for outcome in outcomes:
+            row = self.rows.get(outcome.delivery_id)
+            if row is None:
+                continue
+            transient |= self._apply(row, outcome)
+            self.attempts.setdefault(
+                (
+                    self.destination.pk,
+                    request_id,
+                    started,
+                    answer.elapsed_ms,
+                    answer.status,
+                    str(row.recorded),
+                    row.attempt_error,
+                ),
+                [],
+            ).append(outcome.delivery_id)
+        return transient or answer.status is None or answer.status >= 400
+
+    def _apply(self, row: _Row, outcome: ItemOutcome) -> bool:
+        """One event's outcome: delivered, due again after a backoff, or dead. True when the
+        failure was transient."""
+        row.attempts += 1
+        error = mask_secrets(outcome.error, self.secrets)
+        row.attempt_error = error
+        if outcome.outcome == Outcome.DELIVERED:
+            row.status, row.delivered_at, row.last_error = DeliveryStatus.DELIVERED, self.now, ""
+            row.recorded = AttemptOutcome.DELIVERED
+            self.result.delivered += 1
+            return False
+        transient = outcome.outcome == Outcome.RETRY
+        if transient and row.attempts < self.destination.max_attempts:
+            wait = max(outcome.retry_after or 0.0, backoff_seconds(row.attempts))
+            row.next_attempt_at = self.now + timedelta(seconds=wait)
+            row.last_error = error
+            row.recorded = AttemptOutcome.RETRY
+            self.result.retried += 1
+            return True
+        if transient:
+            reason = f"gave up after {row.attempts} attempts: {error}"
+        else:
+            reason = f"refused by the platform: {error}"
+        row.status, row.last_error, row.dead_reason = DeliveryStatus.DEAD, error, reason
+        row.recorded = AttemptOutcome.FAILED
+        self.result.dead += 1
+        return transient
+
+
+def _process(destination, adapter, deliveries, now, result: DeliverResult) -> None:
+    runtime = workspace_runtime(workspace=destination.workspace)
+    consent_config = runtime.config.consent
+    policy = destination_policy(destination, consent_config.policies)
+    rows: dict[int, _Row] = {}
+    outgoing = []
+    for delivery in deliveries:
+        signals = ConsentSignals.from_dict(delivery.event.consent)
+        verdict = decide(
+            consent=signals, policy=policy, jurisdiction=consent_config.jurisdiction(signals)
+        )
+        decision = verdict.to_dict()
+        if verdict.action == ConsentAction.BLOCK:
+            rows[delivery.pk] = _Row(
+                delivery, DeliveryStatus.BLOCKED, decision, delivery.attempts, now
+            )
+            result.blocked += 1
+            continue
+        item = outgoing_event(
+            delivery,
+            destination,
+            delivery.operational,
+            anonymized=verdict.action == ConsentAction.DELIVER_ANONYMIZED,
+            spec=adapter.spec,
+            decision=decision,
+        )
+        refusal = adapter.precheck(item, now)
+        if refusal:
+            rows[delivery.pk] = _Row(
+                delivery,
+                DeliveryStatus.DEAD,
+                decision,
+                delivery.attempts,
+                now,
+                last_error=refusal,
+                dead_reason=refusal,
+            )
+            result.dead += 1
+            continue
+        rows[delivery.pk] = _Row(delivery, DeliveryStatus.PENDING, decision, delivery.attempts, now)
+        outgoing.append(item)
+
+    batch = _Batch(destination=destination, secrets={}, now=now, result=result, rows=rows)
+    if outgoing:
+        batch.secrets = destination_secrets(destination)
+        requests = adapter.build(
+            config=dict(destination.config), secrets=batch.secrets, events=outgoing, now=now
+        )
+        failed_requests = 0
+        for request in requests:
+            started = timezone.now()
+            answer, outcomes = send(adapter, request)
+            failed = batch.record(
+                request_id=uuid.uuid4(), started=started, answer=answer, outcomes=outcomes
+            )
+            failed_requests += failed
+            result.requests.append(
+                {
+                    "status": answer.status,
+                    "events": len(request.delivery_ids),
+                    "ms": answer.elapsed_ms,
+                }
+            )
+        _circuit(destination, failed_requests=failed_requests, total=len(requests), now=now)
+    _save(list(rows.values()), batch.attempts)
+
+
+def _circuit(destination: Destination, *, failed_requests: int, total: int, now) -> None:
+    """Open the breaker after repeated failed requests; a success closes it."""
+    if total and failed_requests == total:
+        failures = destination.consecutive_failures + failed_requests
+        open_until = None
+        if failures >= CIRCUIT_THRESHOLD:
+            seconds = min(CIRCUIT_MAX_SECONDS, 5 * 2 ** (failures - CIRCUIT_THRESHOLD))
+            open_until = now + timedelta(seconds=seconds)
+        Destination.objects.filter(pk=destination.pk).update(
+            consecutive_failures=failures, circuit_open_until=open_until
+        )
+    elif failed_requests < total and (
+        destination.consecutive_failures or destination.circuit_open_until
+    ):
+        Destination.objects.filter(pk=destination.pk).update(
+            consecutive_failures=0, circuit_open_until=None
+        )
+
+
+def _autopause_check(destination_id: int) -> None:
+    """Pause a destination whose requests failed at or above its threshold in its window."""
+    destination = Destination.objects.filter(pk=destination_id).first()
+    if destination is None or destination.state == DestinationState.PAUSED:
+        return
+    since = timezone.now() - timedelta(seconds=destination.autopause_window_seconds)
+    if destination.resumed_at and destination.resumed_at > since:
+        since = destination.resumed_at  # failures before a resume were already judged
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT count(*), count(*) FILTER (WHERE failed)
+            FROM (
+                SELECT request_id, bool_and(outcome <> 'delivered') AS failed
+                FROM destinations_deliveryattempt
+                WHERE destination_id = %s AND started_at >= %s AND request_id IS NOT NULL
+                GROUP BY request_id
+            ) AS requests
+            """,
+            [destination_id, since],
+        )
+        total, failed = cursor.fetchone()
+    if total < destination.autopause_min_attempts or not total:
+        return
+    rate = failed / total
+    if rate < destination.autopause_error_rate:
+        return
+    destination_autopause(
+        destination=destination,
+        figures={
+            "failed_requests": failed,
+            "requests": total,
+            "error_rate": round(rate, 3),
+            "threshold": destination.autopause_error_rate,
+            "window_seconds": destination.autopause_window_seconds,
+        },
+    )

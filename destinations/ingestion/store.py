@@ -1,0 +1,327 @@
+"""Durable, de-duplicated writes of prepared events — and group commit.
+
+``events_write`` stores many requests' events in one SQL statement and one transaction:
+message ids go into ``EventMessageId`` with ON CONFLICT DO NOTHING, and only the ids that went
+in are inserted as events (with their operational row). Two copies of an event, in one batch,
+in two concurrent requests or days apart within the window, are stored once: the primary key
+decides, not a read-then-write race.
+
+``GroupCommitWriter`` is why ingestion is fast without relaxing durability. Every commit waits
+for the WAL to reach disk, so one commit per request caps a server at its fsync rate (a few
+hundred per second here). Request threads hand their events to one writer thread per process
+and wait; the writer takes everything that queued up while it was busy and commits it at once.
+A request is answered only after the commit that holds its events (docs/adr/0008).
+"""
+
+import logging
+import queue
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import orjson
+import psycopg
+from django.db import DatabaseError, close_old_connections, connection, transaction
+
+from destinations.ingestion.envelope import Prepared
+from destinations.tracking_plans.services import tracking_plan_violations_record
+from tracklayer.exceptions import DomainError
+
+log = logging.getLogger(__name__)
+
+
+class EventWriteError(DomainError):
+    """This request's events could not be stored; nothing of it was acknowledged. Raised in
+    the request's thread as a fresh exception: it carries neither the writer's traceback
+    (whose frames hold other requests' rows) nor the database's message (which can quote
+    them), so not even a DEBUG error page can show another request's data."""
+
+    code = "events_not_stored"
+    status = 503
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The events could not be stored and none was accepted; send them again later."
+        )
+
+
+@dataclass(slots=True)
+class WriteRequest:
+    """One request's events for one workspace."""
+
+    workspace_id: int
+    api_key_id: int | None
+    source: str
+    received_at: datetime
+    events: Sequence[Prepared]
+    statuses: Sequence[str]  # per event: "ok" | "flagged"
+    violations: list = field(default_factory=list)  # (event name, PlanViolation)
+    workspace: object = None
+
+
+@dataclass(slots=True)
+class WriteResult:
+    stored: list[Prepared]
+    duplicates: list[Prepared]
+
+
+_COLUMNS = (
+    ("workspace_id", "bigint"),
+    ("message_id", "text"),
+    ("type", "text"),
+    ("name", "text"),
+    ("anonymous_id", "text"),
+    ("user_id_hash", "text"),
+    ("group_id_hash", "text"),
+    ("previous_id_hash", "text"),
+    ("timestamp", "timestamptz"),
+    ("original_timestamp", "timestamptz"),
+    ("sent_at", "timestamptz"),
+    ("received_at", "timestamptz"),
+    ("properties", "jsonb"),
+    ("traits", "jsonb"),
+    ("context", "jsonb"),
+    ("integrations", "jsonb"),
+    ("identifiers", "jsonb"),
+    ("consent", "jsonb"),
+    ("validation", "jsonb"),
+    ("status", "text"),
+    ("source", "text"),
+    ("api_key_id", "bigint"),
+    ("ip", "inet"),
+    ("user_agent", "text"),
+)
+_EVENT_COLUMNS = [name for name, _ in _COLUMNS if name not in {"ip", "user_agent"}]
+
+# The rows go over the wire as ONE jsonb document (a single orjson.dumps), typed back into
+# columns by jsonb_to_recordset: adapting two dozen arrays element by element in Python cost
+# more than the whole insert.
+_RECORD = ", ".join(f"{name} {kind}" for name, kind in _COLUMNS)
+_SELECTED = ", ".join(f"input.{name}" for name in _EVENT_COLUMNS)
+_INSERT = f"""
+WITH input AS (
+    SELECT * FROM jsonb_to_recordset(%s::jsonb) AS t({_RECORD})
+),
+fresh AS (
+    INSERT INTO destinations_eventmessageid (workspace_id, message_id, received_at)
+    SELECT workspace_id, message_id, received_at FROM input
+    ON CONFLICT DO NOTHING
+    RETURNING workspace_id, message_id
+),
+events AS (
+    INSERT INTO destinations_event ({", ".join(_EVENT_COLUMNS)}, fanout_pending)
+    SELECT {_SELECTED}, true
+    FROM input JOIN fresh USING (workspace_id, message_id)
+    RETURNING id, workspace_id, message_id
+),
+operational AS (
+    INSERT INTO destinations_eventoperational (event_id, workspace_id, ip, user_agent, received_at)
+    SELECT events.id, input.workspace_id, input.ip, input.user_agent, input.received_at
+    FROM events JOIN input USING (workspace_id, message_id)
+    WHERE input.ip IS NOT NULL OR input.user_agent <> ''
+)
+SELECT workspace_id, message_id FROM fresh
+"""  # noqa: S608 - only column names and casts are formatted in, all values are parameters
+
+
+def _dumps(value) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def events_write(requests: Sequence[WriteRequest]) -> list[WriteResult]:
+    """Store the events of ``requests`` in the caller's transaction; return, per request,
+    which were stored and which were duplicates."""
+    rows: list[dict] = []
+    seen: set[tuple[int, str]] = set()
+    for request in requests:
+        for event, status in zip(request.events, request.statuses, strict=True):
+            key = (request.workspace_id, event.message_id)
+            if key in seen:
+                continue  # a second copy in this very write: a duplicate of the first
+            seen.add(key)
+            rows.append(
+                {
+                    **event.row,
+                    "workspace_id": request.workspace_id,
+                    "received_at": request.received_at,
+                    "status": status,
+                    "source": request.source,
+                    "api_key_id": request.api_key_id,
+                    "ip": event.ip,
+                    "user_agent": event.user_agent,
+                }
+            )
+
+    stored: set[tuple[int, str]] = set()
+    if rows:
+        connection.ensure_connection()
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(_INSERT, [_dumps(rows)])
+            stored = {(workspace_id, message_id) for workspace_id, message_id in cursor.fetchall()}
+    _record_violations(requests)
+
+    results = []
+    claimed: set[tuple[int, str]] = set()
+    for request in requests:
+        result = WriteResult([], [])
+        for event in request.events:
+            key = (request.workspace_id, event.message_id)
+            if key in stored and key not in claimed:
+                claimed.add(key)
+                result.stored.append(event)
+            else:
+                result.duplicates.append(event)
+        results.append(result)
+    return results
+
+
+def _record_violations(requests: Sequence[WriteRequest]) -> None:
+    """Count tracking-plan violations in the same transaction as the events: one call per
+    workspace, in workspace order, so that two concurrent group commits take the counters'
+    row locks in the same order and cannot deadlock."""
+    by_workspace: dict[int, tuple[object, list]] = {}
+    for request in requests:
+        if request.violations:
+            _, violations = by_workspace.setdefault(request.workspace_id, (request.workspace, []))
+            violations.extend(request.violations)
+    if not by_workspace:
+        return
+    for workspace_id in sorted(by_workspace):
+        workspace, violations = by_workspace[workspace_id]
+        tracking_plan_violations_record(
+            workspace=workspace, violations=violations, seen_at=requests[0].received_at
+        )
+
+
+# --- Group commit -----------------------------------------------------------------------------
+
+
+class GroupCommitWriter:
+    """One writer thread per process; ``write`` blocks until the commit holding the events.
+
+    No timer: the writer commits whatever is queued the moment it is free, so a lone request
+    waits for one commit, and under load each commit carries everything that arrived during the
+    previous one.
+    """
+
+    def __init__(self, *, max_requests: int = 512):
+        self.max_requests = max_requests
+        self._queue: queue.SimpleQueue[tuple[WriteRequest, Future]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def write(self, request: WriteRequest, *, timeout: float = 30.0) -> WriteResult:
+        self._ensure_started()
+        done: Future = Future()
+        self._queue.put((request, done))
+        return done.result(timeout=timeout)
+
+    def _ensure_started(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            with self._start_lock:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(
+                        target=self._run, name="tracklayer-event-writer", daemon=True
+                    )
+                    self._thread.start()
+
+    def stop(self) -> None:
+        """Let the writer finish what is queued, close its connection and end (tests, and
+        worker shutdown)."""
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            self._queue.put(_STOP)
+            thread.join(timeout=10)
+        self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            pending = [self._queue.get()]
+            while len(pending) < self.max_requests:
+                try:
+                    pending.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = _STOP in pending
+            pending = [item for item in pending if item is not _STOP]
+            if pending:
+                self._commit(pending)
+            if stop:
+                connection.close()
+                return
+
+    def _commit(self, pending: list[tuple[WriteRequest, Future]]) -> None:
+        try:
+            results = _write_once([request for request, _ in pending])
+        except Exception as error:  # retried request by request below
+            if len(pending) == 1:
+                _fail(pending[0], error)
+                return
+            # One request's rows can fail the statement that carries everyone's (ADR 0008):
+            # each request is written again on its own, so only the one at fault fails.
+            _log_failure(error, [request for request, _ in pending], retrying=True)
+            for item in pending:
+                try:
+                    result = _write_once([item[0]])[0]
+                except Exception as own_error:  # answered to its own request
+                    _fail(item, own_error)
+                else:
+                    item[1].set_result(result)
+            return
+        for (_, done), result in zip(pending, results, strict=True):
+            done.set_result(result)
+
+
+def _write_once(requests: list[WriteRequest]) -> list[WriteResult]:
+    try:
+        close_old_connections()
+        with transaction.atomic():
+            return events_write(requests)
+    except Exception:
+        connection.close()  # a broken connection is not handed to the next commit
+        raise
+
+
+def _fail(item: tuple[WriteRequest, Future], error: Exception) -> None:
+    """Every waiting request learns it failed (none is lost silently), and only of its own
+    failure, told without the rows (``EventWriteError``)."""
+    _log_failure(error, [item[0]], retrying=False)
+    item[1].set_exception(EventWriteError())
+
+
+def _log_failure(error: Exception, requests: list[WriteRequest], *, retrying: bool) -> None:
+    # The database's primary message and SQLSTATE name the problem without quoting the data
+    # (its DETAIL and CONTEXT lines may quote event values; they are not logged).
+    diag = getattr(error, "diag", None)
+    log.error(
+        "event write failed for %d request(s) of workspace(s) %s: %s (sqlstate %s)%s",
+        len(requests),
+        sorted({request.workspace_id for request in requests}),
+        getattr(diag, "message_primary", None) or type(error).__name__,
+        getattr(error, "sqlstate", None),
+        "; writing each request on its own" if retrying else "",
+    )
+
+
+_STOP = object()
+_writer = GroupCommitWriter()
+
+
+def events_writer_stop() -> None:
+    _writer.stop()
+
+
+def events_store(request: WriteRequest, *, group_commit: bool) -> WriteResult:
+    """Durably store one request's events: through the process's group-commit writer, or in
+    the caller's own transaction (tests, management commands)."""
+    if group_commit:
+        return _writer.write(request)
+    try:
+        with transaction.atomic():
+            return events_write([request])[0]
+    except (psycopg.Error, DatabaseError) as error:
+        # The raw statement raises psycopg's errors, the ORM Django's: told without their rows.
+        _log_failure(error, [request], retrying=False)
+        raise EventWriteError() from None

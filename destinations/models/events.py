@@ -1,0 +1,129 @@
+"""The event store: events as accepted (minimised), their de-duplication keys, the
+operational data kept apart for purging, and each workspace's ingestion settings.
+
+No column holds raw personal data: identifiers are SHA-256 hashes per destination spec
+(``identifiers``), and IP address and user agent live in ``EventOperational``, which a
+periodic task empties after the workspace's retention (docs/ingestion.md).
+"""
+
+from django.contrib.postgres.indexes import BrinIndex
+from django.db import models
+
+
+class EventType(models.TextChoices):
+    TRACK = "track"
+    IDENTIFY = "identify"
+    PAGE = "page"
+    SCREEN = "screen"
+    GROUP = "group"
+    ALIAS = "alias"
+
+
+class EventStatus(models.TextChoices):
+    OK = "ok"  # valid, and the tracking plan (if any) agrees
+    FLAGGED = "flagged"  # accepted, with tracking-plan violations recorded
+
+
+class Event(models.Model):
+    """One accepted event. ``fanout_pending`` is the outbox marker: the delivery stage picks
+    up events whose fan-out to destinations has not been done yet (a crash after commit loses
+    nothing)."""
+
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE)
+    message_id = models.CharField(max_length=100)
+    type = models.CharField(max_length=8, choices=EventType.choices)
+    name = models.CharField(max_length=200, blank=True)  # track: event; page/screen: name
+    anonymous_id = models.CharField(max_length=100, blank=True)
+    user_id_hash = models.CharField(max_length=64, blank=True)  # SHA-256 of userId
+    group_id_hash = models.CharField(max_length=64, blank=True)
+    previous_id_hash = models.CharField(max_length=64, blank=True)  # alias
+    timestamp = models.DateTimeField()  # skew-corrected time of the event
+    original_timestamp = models.DateTimeField(null=True)
+    sent_at = models.DateTimeField(null=True)
+    received_at = models.DateTimeField()
+    properties = models.JSONField(default=dict)  # personal fields removed
+    traits = models.JSONField(default=dict)  # personal fields removed
+    context = models.JSONField(default=dict)  # personal fields, IP and user agent removed
+    integrations = models.JSONField(default=dict)  # Segment's per-destination switches
+    identifiers = models.JSONField(default=dict)  # spec -> field -> SHA-256
+    consent = models.JSONField(default=dict)  # privacy.consent.ConsentSignals.to_dict()
+    validation = models.JSONField(default=dict)  # warnings, plan violations, hashed fields
+    status = models.CharField(max_length=8, choices=EventStatus.choices, default=EventStatus.OK)
+    source = models.CharField(max_length=8)  # "native" | "segment"
+    api_key = models.ForeignKey(
+        "workspaces.ApiKey", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    fanout_pending = models.BooleanField(default=True)
+
+    class Meta:
+        indexes = [
+            # The debugger and time-range scans: newest first within a workspace.
+            models.Index(fields=["workspace", "-received_at"], name="event_ws_received"),
+            models.Index(fields=["workspace", "message_id"], name="event_ws_message"),
+            # The outbox: only events still to fan out are in this index.
+            models.Index(
+                fields=["received_at"],
+                name="event_fanout_pending",
+                condition=models.Q(fanout_pending=True),
+            ),
+            # Retention purges walk the whole table by time: BRIN is tiny and fits that.
+            BrinIndex(fields=["received_at"], name="event_received_brin"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.message_id}"
+
+
+class EventMessageId(models.Model):
+    """De-duplication: one row per (workspace, messageId) seen within the retention window.
+    Inserted with ON CONFLICT DO NOTHING in the same statement as the event, so two copies
+    arriving at once cannot both be stored."""
+
+    pk = models.CompositePrimaryKey("workspace", "message_id")
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE)
+    message_id = models.CharField(max_length=100)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["received_at"], name="event_msgid_received")]
+
+    def __str__(self) -> str:
+        return self.message_id
+
+
+class EventOperational(models.Model):
+    """IP address and user agent: needed by the ad platforms for matching, purged after the
+    workspace's retention (30 days unless set lower)."""
+
+    event = models.OneToOneField(Event, on_delete=models.CASCADE, primary_key=True)
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE)
+    ip = models.GenericIPAddressField(null=True)
+    user_agent = models.TextField(blank=True)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["received_at"], name="event_ops_received")]
+
+    def __str__(self) -> str:
+        return f"operational data of event {self.event_id}"
+
+
+class IngestionSettings(models.Model):
+    """Per-workspace limits and retention; without a row the defaults in settings apply."""
+
+    workspace = models.OneToOneField(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="ingestion_settings"
+    )
+    max_event_bytes = models.PositiveIntegerField(default=32 * 1024)
+    max_request_bytes = models.PositiveIntegerField(default=500 * 1024)
+    max_batch_events = models.PositiveIntegerField(default=2500)
+    dedup_window_days = models.PositiveIntegerField(default=30)
+    operational_retention_days = models.PositiveIntegerField(default=30)
+    rate_per_second = models.PositiveIntegerField(default=1000)  # per API key, sustained
+    rate_burst = models.PositiveIntegerField(default=2000)
+    pii_paths = models.JSONField(default=list, blank=True)  # extra paths, e.g. "properties.vat_id"
+    default_region = models.CharField(max_length=2, blank=True)  # phone numbers without +
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Ingestion settings of {self.workspace}"

@@ -1,0 +1,368 @@
+"""Reads of the destinations control plane and of the delivery log, always scoped to a
+workspace.
+
+Health figures come from ``DeliveryAttempt`` (one row per event per try) through its
+``(destination, -started_at)`` index, with PostgreSQL's ``percentile_cont`` for latencies;
+backlog and dead letters from the ``Delivery`` rows. Deliveries are addressed by their integer
+id (``Delivery`` has no public id).
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import connection
+from django.db.models import Prefetch, Q
+from django.utils import timezone
+
+from destinations.models import (
+    AttemptOutcome,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    Destination,
+)
+from privacy.consent import DEFAULT_POLICIES, ConsentPolicy
+from privacy.selectors import consent_config_get
+from tracklayer.exceptions import NotFoundError
+
+MAX_LIMIT = 200
+MAX_BUCKETS = 500
+
+
+def destinations_list(*, workspace) -> list[Destination]:
+    """The workspace's destinations (deleted ones left out), by name."""
+    return list(
+        Destination.objects.filter(workspace=workspace, deleted_at__isnull=True).order_by(
+            "name", "pk"
+        )
+    )
+
+
+def destination_get(*, workspace, public_id: str) -> Destination:
+    destination = Destination.objects.filter(
+        workspace=workspace, public_id=public_id, deleted_at__isnull=True
+    ).first()
+    if destination is None:
+        raise NotFoundError("No such destination in this workspace.")
+    return destination
+
+
+def destination_find(*, workspace, public_id: str) -> Destination | None:
+    """The workspace's destination with this id, deleted ones included (a filter of past
+    deliveries may name one), or None."""
+    return Destination.objects.filter(workspace=workspace, public_id=public_id).first()
+
+
+def destination_consent_policy(*, workspace, destination: Destination) -> ConsentPolicy:
+    """The policy the firewall applies to ``destination``: the workspace's policy for its type
+    (Settings → Consent) with the destination's own overrides on top."""
+    base = consent_config_get(workspace=workspace).policies.get(
+        destination.type, DEFAULT_POLICIES[destination.type]
+    )
+    if not destination.consent_policy:
+        return base
+    return ConsentPolicy.from_dict(destination.consent_policy, base=base)
+
+
+# --- Health ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DestinationHealth:
+    state: str
+    paused_reason: str
+    paused_automatically: bool
+    since: datetime
+    attempts: int  # attempts since ``since`` (one per event per try)
+    failures: int  # of which did not deliver
+    success_rate: float | None  # delivered / attempts; None without attempts
+    p50_ms: float | None
+    p95_ms: float | None
+    last_error: str  # the latest failed attempt's error since ``since``
+    last_error_at: datetime | None
+    last_status_code: int | None
+    backlog: int  # deliveries waiting (pending)
+    dead_letters: int
+
+    @property
+    def success_percent(self) -> int | None:
+        """Rounded down, so that 99.6 % with failures never shows as 100 %."""
+        if self.success_rate is None:
+            return None
+        return int(self.success_rate * 100)
+
+    def to_dict(self) -> dict:
+        return {
+            "state": self.state,
+            "paused_reason": self.paused_reason,
+            "paused_automatically": self.paused_automatically,
+            "since": self.since,
+            "attempts": self.attempts,
+            "failures": self.failures,
+            "success_rate": self.success_rate,
+            "latency_p50_ms": self.p50_ms,
+            "latency_p95_ms": self.p95_ms,
+            "last_error": self.last_error,
+            "last_error_at": self.last_error_at,
+            "last_status_code": self.last_status_code,
+            "backlog": self.backlog,
+            "dead_letters": self.dead_letters,
+        }
+
+
+def _health_rows(destination_ids: list[int], since: datetime) -> dict[int, dict]:
+    figures: dict[int, dict] = {pk: {} for pk in destination_ids}
+    if not destination_ids:
+        return figures
+    attempt_table = DeliveryAttempt._meta.db_table
+    delivery_table = Delivery._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT destination_id, count(*), count(*) FILTER (WHERE outcome <> %s),
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms),
+                   percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms)
+            FROM {attempt_table}
+            WHERE destination_id = ANY(%s) AND started_at >= %s
+            GROUP BY destination_id
+            """,  # noqa: S608 - table names are the models'; values are parameters
+            [AttemptOutcome.DELIVERED, destination_ids, since],
+        )
+        for pk, attempts, failures, p50, p95 in cursor.fetchall():
+            figures[pk].update(attempts=attempts, failures=failures, p50=p50, p95=p95)
+        # The latest failure of each, walking its recent attempts backwards (bounded by since).
+        cursor.execute(
+            f"""
+            SELECT ids.id, last.error, last.status_code, last.started_at
+            FROM unnest(%s::bigint[]) AS ids(id)
+            CROSS JOIN LATERAL (
+                SELECT error, status_code, started_at FROM {attempt_table}
+                WHERE destination_id = ids.id AND started_at >= %s AND outcome <> %s
+                ORDER BY started_at DESC LIMIT 1
+            ) AS last
+            """,  # noqa: S608
+            [destination_ids, since, AttemptOutcome.DELIVERED],
+        )
+        for pk, error, status_code, started_at in cursor.fetchall():
+            figures[pk].update(last_error=error, last_status_code=status_code, last_at=started_at)
+        cursor.execute(
+            f"""
+            SELECT destination_id, count(*) FILTER (WHERE status = %s),
+                   count(*) FILTER (WHERE status = %s)
+            FROM {delivery_table}
+            WHERE destination_id = ANY(%s) AND status IN (%s, %s)
+            GROUP BY destination_id
+            """,  # noqa: S608
+            [
+                DeliveryStatus.PENDING,
+                DeliveryStatus.DEAD,
+                destination_ids,
+                DeliveryStatus.PENDING,
+                DeliveryStatus.DEAD,
+            ],
+        )
+        for pk, backlog, dead in cursor.fetchall():
+            figures[pk].update(backlog=backlog, dead=dead)
+    return figures
+
+
+def _health(destination: Destination, row: dict, since: datetime) -> DestinationHealth:
+    attempts = row.get("attempts", 0)
+    failures = row.get("failures", 0)
+    return DestinationHealth(
+        state=destination.state,
+        paused_reason=destination.paused_reason,
+        paused_automatically=destination.paused_automatically,
+        since=since,
+        attempts=attempts,
+        failures=failures,
+        success_rate=(attempts - failures) / attempts if attempts else None,
+        p50_ms=row.get("p50"),
+        p95_ms=row.get("p95"),
+        last_error=row.get("last_error", ""),
+        last_error_at=row.get("last_at"),
+        last_status_code=row.get("last_status_code"),
+        backlog=row.get("backlog", 0),
+        dead_letters=row.get("dead", 0),
+    )
+
+
+def destinations_health(
+    *, workspace, destinations: list[Destination], since: datetime
+) -> dict[int, DestinationHealth]:
+    """``destination_health`` of several destinations in three queries (the list page)."""
+    own = [d for d in destinations if d.workspace_id == workspace.pk]
+    rows = _health_rows([d.pk for d in own], since)
+    return {d.pk: _health(d, rows[d.pk], since) for d in own}
+
+
+def destination_health(
+    *, workspace, destination: Destination, since: datetime
+) -> DestinationHealth:
+    """How the destination fares since ``since``: attempts, failures and success rate,
+    p50/p95 latency, the latest error and when, its backlog, its dead letters and its state."""
+    if destination.workspace_id != workspace.pk:
+        raise NotFoundError("No such destination in this workspace.")
+    return _health(destination, _health_rows([destination.pk], since)[destination.pk], since)
+
+
+# --- The delivery log --------------------------------------------------------------------------
+
+
+def _deliveries(workspace):
+    return Delivery.objects.filter(workspace=workspace).select_related("event", "destination")
+
+
+def deliveries_list(
+    *,
+    workspace,
+    destination: Destination | None = None,
+    status: str | None = None,
+    message_id: str | None = None,
+    limit: int = 50,
+    before: int | None = None,
+    with_attempts: bool = False,
+) -> list[Delivery]:
+    """The workspace's deliveries, newest first (at most ``limit``, capped at 200), each with
+    its ``event`` (messageId, name) and ``destination`` loaded.
+
+    - ``destination``, ``status``, ``message_id`` (the event's messageId): exact match.
+    - ``before``: a delivery id from a previous page; only older deliveries are returned (an
+      id that is not the workspace's is ignored).
+    - ``with_attempts``: each delivery's ``attempt_list``, oldest first, in one more query.
+    """
+    deliveries = _deliveries(workspace)
+    if destination is not None:
+        deliveries = deliveries.filter(destination=destination)
+    if status:
+        deliveries = deliveries.filter(status=status)
+    if message_id:
+        deliveries = deliveries.filter(event__workspace=workspace, event__message_id=message_id)
+    if before is not None:
+        anchor = (
+            Delivery.objects.filter(workspace=workspace, pk=before)
+            .values_list("created_at", "pk")
+            .first()
+        )
+        if anchor is not None:
+            created_at, pk = anchor
+            deliveries = deliveries.filter(
+                Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk)
+            )
+    if with_attempts:
+        deliveries = deliveries.prefetch_related(
+            Prefetch(
+                "attempt_set",
+                queryset=DeliveryAttempt.objects.order_by("started_at", "pk"),
+                to_attr="attempt_list",
+            )
+        )
+    limit = max(1, min(limit, MAX_LIMIT))
+    return list(deliveries.order_by("-created_at", "-pk")[:limit])
+
+
+def delivery_get(*, workspace, delivery_id: int) -> Delivery:
+    """One delivery with its ``event``, ``destination`` and ``attempt_list`` (oldest first)."""
+    delivery = (
+        _deliveries(workspace)
+        .filter(pk=delivery_id)
+        .prefetch_related(
+            Prefetch(
+                "attempt_set",
+                queryset=DeliveryAttempt.objects.order_by("started_at", "pk"),
+                to_attr="attempt_list",
+            )
+        )
+        .first()
+    )
+    if delivery is None:
+        raise NotFoundError("No such delivery in this workspace.")
+    return delivery
+
+
+# --- Charts ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    start: datetime
+    delivered: int  # attempts that delivered in the bucket
+    failed: int  # attempts that did not (retried later, or refused)
+    blocked: int  # deliveries the consent firewall blocked, by when the event was fanned out
+
+    @property
+    def total(self) -> int:
+        return self.delivered + self.failed + self.blocked
+
+
+def delivery_series(
+    *,
+    workspace,
+    destination: Destination | None = None,
+    since: datetime,
+    bucket: timedelta,
+    until: datetime | None = None,
+) -> list[SeriesPoint]:
+    """Counts per time bucket from ``since`` to now (every bucket present, empty ones with
+    zeros; at most 500 buckets): delivered and failed attempts, and blocked deliveries."""
+    until = until or timezone.now()
+    if bucket <= timedelta(0):
+        raise ValueError("bucket must be positive")
+    count = int((until - since) / bucket) + 1
+    if count > MAX_BUCKETS:
+        raise ValueError(f"at most {MAX_BUCKETS} buckets")
+    if destination is not None and destination.workspace_id != workspace.pk:
+        raise NotFoundError("No such destination in this workspace.")
+    destination_ids = (
+        [destination.pk]
+        if destination is not None
+        else list(Destination.objects.filter(workspace=workspace).values_list("pk", flat=True))
+    )
+    points = {since + i * bucket: [0, 0, 0] for i in range(count)}
+    if destination_ids:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                SELECT date_bin(%s, started_at, %s) AS bucket,
+                       count(*) FILTER (WHERE outcome = %s),
+                       count(*) FILTER (WHERE outcome <> %s)
+                FROM {DeliveryAttempt._meta.db_table}
+                WHERE destination_id = ANY(%s) AND started_at >= %s AND started_at < %s
+                GROUP BY bucket
+                """,  # noqa: S608
+                [
+                    bucket,
+                    since,
+                    AttemptOutcome.DELIVERED,
+                    AttemptOutcome.DELIVERED,
+                    destination_ids,
+                    since,
+                    until,
+                ],
+            )
+            for start, delivered, failed in cursor.fetchall():
+                if start in points:
+                    points[start][0] += delivered
+                    points[start][1] += failed
+            cursor.execute(
+                f"""
+                SELECT date_bin(%s, created_at, %s) AS bucket, count(*)
+                FROM {Delivery._meta.db_table}
+                WHERE workspace_id = %s AND destination_id = ANY(%s) AND status = %s
+                  AND created_at >= %s AND created_at < %s
+                GROUP BY bucket
+                """,  # noqa: S608
+                [
+                    bucket,
+                    since,
+                    workspace.pk,
+                    destination_ids,
+                    DeliveryStatus.BLOCKED,
+                    since,
+                    until,
+                ],
+            )
+            for start, blocked in cursor.fetchall():
+                if start in points:
+                    points[start][2] += blocked
+    return [SeriesPoint(start, *values) for start, values in points.items()]

@@ -1,0 +1,455 @@
+"""The destinations pages: the list with each destination's health and a chart, the create
+and edit forms, pause/resume/delete, "send test event", the delivery log with its attempt
+drawer, and the dead letters with replay.
+
+Thin: forms in, ``services_destinations`` and ``selectors_destinations`` out. Charts are
+inline SVG drawn here from ``delivery_series`` — rectangles and classes only, no script and
+no style attribute, so the strict CSP holds.
+"""
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from destinations.exceptions import DestinationInvalidError
+from destinations.models import DeliveryStatus, Destination, DestinationType
+from destinations.routing import selectors, services
+from destinations.routing.forms import DestinationForm
+from destinations.routing.secrets import destination_secrets_masked
+from destinations.routing.validation import DEFAULT_EVENT_MAPPINGS
+from privacy.consent import explain
+from tracklayer.exceptions import DomainError
+from workspaces.dashboard import flash, render_htmx, workspace_view
+from workspaces.policy import Action
+
+HEALTH_WINDOW = timedelta(hours=24)
+CHART_BUCKET = timedelta(hours=1)
+CHART_BUCKETS = 24
+LOG_ROWS = 50
+TYPE_BLURBS = {
+    DestinationType.META_CAPI: "Server events for Meta ads: pixel ID and a Conversions API "
+    "access token.",
+    DestinationType.TIKTOK_EVENTS: "Server events for TikTok ads: pixel code and an Events "
+    "API access token.",
+    DestinationType.GA4_MP: "Google Analytics 4 over the Measurement Protocol: measurement ID "
+    "and an API secret.",
+    DestinationType.WEBHOOK: "Your own endpoint: batches of events as JSON, signed with "
+    "HMAC-SHA256.",
+}
+
+
+def _destination(request, destination_id: str) -> Destination:
+    return selectors.destination_get(workspace=request.workspace, public_id=destination_id)
+
+
+def _edit_url(request, destination) -> str:
+    return reverse(
+        "destinations:destination-edit", args=[request.workspace.slug, destination.public_id]
+    )
+
+
+# --- The chart ---------------------------------------------------------------------------------
+
+CHART_WIDTH, CHART_HEIGHT, CHART_TOP, CHART_BOTTOM = 720, 180, 12, 22
+
+
+def _chart(points) -> dict:
+    """Stacked bars (delivered, failed, blocked) as SVG geometry; the template only draws."""
+    peak = max((point.total for point in points), default=0)
+    scale = max(peak, 1)
+    plot = CHART_HEIGHT - CHART_TOP - CHART_BOTTOM
+    slot = CHART_WIDTH / max(len(points), 1)
+    bars = []
+    for index, point in enumerate(points):
+        x = round(index * slot + slot * 0.15, 2)
+        width = round(slot * 0.7, 2)
+        base = CHART_HEIGHT - CHART_BOTTOM
+        segments = []
+        for kind, count in (
+            ("delivered", point.delivered),
+            ("failed", point.failed),
+            ("blocked", point.blocked),
+        ):
+            if not count:
+                continue
+            height = max(round(plot * count / scale, 2), 1)
+            base -= height
+            segments.append({"kind": kind, "y": round(base, 2), "height": height})
+        bars.append(
+            {
+                "x": x,
+                "width": width,
+                "segments": segments,
+                "label": f"{timezone.localtime(point.start):%H:%M}: {point.delivered} delivered,"
+                f" {point.failed} failed, {point.blocked} blocked",
+                "tick": timezone.localtime(point.start).strftime("%H:%M") if index % 6 == 0 else "",
+                "tick_x": round(index * slot + slot / 2, 2),
+            }
+        )
+    return {
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "baseline": CHART_HEIGHT - CHART_BOTTOM,
+        "tick_y": CHART_HEIGHT - 6,
+        "peak": peak,
+        "bars": bars,
+        "totals": {
+            "delivered": sum(p.delivered for p in points),
+            "failed": sum(p.failed for p in points),
+            "blocked": sum(p.blocked for p in points),
+        },
+    }
+
+
+def _series(request, destination=None):
+    now = timezone.now()
+    # Whole hours, so bars line up with the clock; the last one is the hour in progress.
+    until = now.replace(minute=0, second=0, microsecond=0) + CHART_BUCKET
+    since = until - CHART_BUCKETS * CHART_BUCKET
+    return selectors.delivery_series(
+        workspace=request.workspace,
+        destination=destination,
+        since=since,
+        bucket=CHART_BUCKET,
+        until=until - timedelta(microseconds=1),
+    )
+
+
+# --- List, create, edit ------------------------------------------------------------------------
+
+
+@workspace_view(Action.WORKSPACE_VIEW)
+@require_GET
+def destinations(request):
+    workspace = request.workspace
+    items = selectors.destinations_list(workspace=workspace)
+    health = selectors.destinations_health(
+        workspace=workspace, destinations=items, since=timezone.now() - HEALTH_WINDOW
+    )
+    rows = [{"destination": d, "health": health[d.pk]} for d in items]
+    return render_htmx(
+        request,
+        "destinations/destinations.html",
+        "destinations/destinations.html",
+        {
+            "rows": rows,
+            "chart": _chart(_series(request)),
+            "dead_letters": sum(row["health"].dead_letters for row in rows),
+        },
+    )
+
+
+def _new_defaults(kind: str) -> dict:
+    model = Destination()
+    return {
+        "event_mapping": DEFAULT_EVENT_MAPPINGS[kind],
+        "autopause_error_rate": model.autopause_error_rate,
+        "autopause_min_attempts": model.autopause_min_attempts,
+        "autopause_window_seconds": model.autopause_window_seconds,
+        "max_concurrency": model.max_concurrency,
+    }
+
+
+@workspace_view(Action.ROUTING_EDIT)
+@require_http_methods(["GET", "POST"])
+def destination_create(request):
+    kind = request.POST.get("type") or request.GET.get("type")
+    if kind not in DestinationType.values:
+        return render_htmx(
+            request,
+            "destinations/destinations_new.html",
+            "destinations/destinations_new.html",
+            {
+                "types": [
+                    {"value": value, "label": label, "blurb": TYPE_BLURBS[value]}
+                    for value, label in DestinationType.choices
+                ]
+            },
+        )
+    form = DestinationForm.for_new(
+        kind, request.POST if request.method == "POST" else None, defaults=_new_defaults(kind)
+    )
+    if request.method == "POST" and form.is_valid():
+        values = form.values()
+        try:
+            destination = services.destination_create(
+                workspace=request.workspace,
+                actor=request.user,
+                type=kind,
+                secrets=form.secrets(),
+                **values,
+            )
+        except DestinationInvalidError as error:
+            form.add_service_errors(error)
+        else:
+            flash(request, f"{destination.name} created: events start flowing to it now.")
+            return redirect(_edit_url(request, destination))
+    return render_htmx(
+        request,
+        "destinations/destinations_form.html",
+        "destinations/destinations_form.html",
+        {
+            "form": form,
+            "kind": kind,
+            "kind_label": DestinationType(kind).label,
+            "destination": None,
+        },
+        status=422 if form.is_bound and form.errors else 200,
+    )
+
+
+def _edit_page(request, destination, form, *, status=200, test_result=None):
+    health = selectors.destination_health(
+        workspace=request.workspace,
+        destination=destination,
+        since=timezone.now() - HEALTH_WINDOW,
+    )
+    return render_htmx(
+        request,
+        "destinations/destinations_form.html",
+        "destinations/destinations_form.html",
+        {
+            "form": form,
+            "kind": destination.type,
+            "kind_label": destination.get_type_display(),
+            "destination": destination,
+            "health": health,
+            "chart": _chart(_series(request, destination)),
+            "test_result": test_result,
+        },
+        status=status,
+    )
+
+
+@workspace_view(Action.WORKSPACE_VIEW)
+@require_GET
+def destination_edit(request, destination_id: str):
+    """The destination: its health, its settings (read-only without routing.edit) and its
+    controls."""
+    destination = _destination(request, destination_id)
+    masks = destination_secrets_masked(destination)
+    return _edit_page(
+        request, destination, DestinationForm.for_destination(destination, masks=masks)
+    )
+
+
+@workspace_view(Action.ROUTING_EDIT)
+@require_POST
+def destination_update(request, destination_id: str):
+    destination = _destination(request, destination_id)
+    masks = destination_secrets_masked(destination)
+    form = DestinationForm.for_destination(destination, request.POST, masks=masks)
+    if form.is_valid():
+        try:
+            destination = services.destination_update(
+                workspace=request.workspace,
+                actor=request.user,
+                destination=destination,
+                values=form.values(),
+                secrets=form.secrets(),
+            )
+        except DestinationInvalidError as error:
+            form.add_service_errors(error)
+        else:
+            flash(request, f"{destination.name} saved.")
+            return redirect(_edit_url(request, destination))
+    return _edit_page(request, destination, form, status=422)
+
+
+# --- Operations ----------------------------------------------------------------------------------
+
+
+def _refused(request, error: DomainError) -> None:
+    messages.error(request, error.message)
+
+
+@workspace_view(Action.OPERATIONS_EDIT)
+@require_POST
+def destination_pause(request, destination_id: str):
+    destination = _destination(request, destination_id)
+    try:
+        services.destination_pause(
+            workspace=request.workspace,
+            actor=request.user,
+            destination=destination,
+            reason=request.POST.get("reason", ""),
+        )
+    except DomainError as error:
+        _refused(request, error)
+    else:
+        flash(request, f"{destination.name} paused: its events wait until you resume it.")
+    return redirect(_edit_url(request, destination))
+
+
+@workspace_view(Action.OPERATIONS_EDIT)
+@require_POST
+def destination_resume(request, destination_id: str):
+    destination = _destination(request, destination_id)
+    try:
+        services.destination_resume(
+            workspace=request.workspace, actor=request.user, destination=destination
+        )
+    except DomainError as error:
+        _refused(request, error)
+    else:
+        flash(request, f"{destination.name} resumed: waiting events are on their way.")
+    return redirect(_edit_url(request, destination))
+
+
+@workspace_view(Action.ROUTING_EDIT)
+@require_POST
+def destination_delete(request, destination_id: str):
+    destination = _destination(request, destination_id)
+    services.destination_delete(
+        workspace=request.workspace, actor=request.user, destination=destination
+    )
+    flash(request, f"{destination.name} deleted: nothing more is sent to it.")
+    return redirect("destinations:destinations", slug=request.workspace.slug)
+
+
+@workspace_view(Action.OPERATIONS_EDIT)
+@require_POST
+def destination_test(request, destination_id: str):
+    """Send one test event; for htmx only the answer's panel."""
+    destination = _destination(request, destination_id)
+    result = services.destination_test(
+        workspace=request.workspace, actor=request.user, destination=destination
+    )
+    if request.htmx:
+        return render_htmx(
+            request,
+            "destinations/destinations_test_result.html",
+            "destinations/destinations_test_result.html",
+            {"destination": destination, "test_result": result},
+        )
+    masks = destination_secrets_masked(destination)
+    return _edit_page(
+        request,
+        destination,
+        DestinationForm.for_destination(destination, masks=masks),
+        test_result=result,
+    )
+
+
+# --- The delivery log and dead letters ---------------------------------------------------------
+
+
+def _log_filters(request) -> dict:
+    """The log's filters from the query string; unknown values are ignored, not refused."""
+    destination_id = request.GET.get("destination", "").strip()
+    destination = (
+        selectors.destination_find(workspace=request.workspace, public_id=destination_id)
+        if destination_id
+        else None
+    )
+    status = request.GET.get("status")
+    before = request.GET.get("before", "")
+    return {
+        "destination": destination,
+        "status": status if status in DeliveryStatus.values else None,
+        # Matched exactly, never cut: a messageId longer than any stored one matches nothing.
+        "message_id": request.GET.get("message_id", "").strip() or None,
+        "before": int(before) if before.isdigit() else None,
+    }
+
+
+@workspace_view(Action.WORKSPACE_VIEW)
+@require_GET
+def deliveries(request):
+    filters = _log_filters(request)
+    rows = selectors.deliveries_list(workspace=request.workspace, limit=LOG_ROWS, **filters)
+    query = request.GET.copy()
+    query.pop("before", None)
+    return render_htmx(
+        request,
+        "destinations/destinations_deliveries.html",
+        "destinations/destinations_deliveries.html",
+        {
+            "deliveries": rows,
+            "filters": filters,
+            "destinations": selectors.destinations_list(workspace=request.workspace),
+            "statuses": DeliveryStatus.choices,
+            "older_query": (
+                f"{query.urlencode()}&before={rows[-1].pk}".lstrip("&")
+                if len(rows) == LOG_ROWS
+                else ""
+            ),
+        },
+    )
+
+
+@workspace_view(Action.WORKSPACE_VIEW)
+@require_GET
+def delivery_detail(request, delivery_id: int):
+    """One delivery in the drawer (htmx) or as a page: the consent decision and its reasons,
+    and every attempt."""
+    delivery = selectors.delivery_get(workspace=request.workspace, delivery_id=delivery_id)
+    return render_htmx(
+        request,
+        "destinations/destinations_delivery_page.html",
+        "destinations/destinations_delivery.html",
+        {
+            "delivery": delivery,
+            "action": delivery.decision_action or "",
+            "reasons": [(reason, explain(reason)) for reason in delivery.decision_reasons],
+        },
+    )
+
+
+@workspace_view(Action.OPERATIONS_EDIT)
+@require_POST
+def delivery_replay(request, delivery_id: int):
+    delivery = selectors.delivery_get(workspace=request.workspace, delivery_id=delivery_id)
+    count = services.deliveries_replay(
+        workspace=request.workspace, actor=request.user, delivery_ids=[delivery.pk]
+    )
+    if count:
+        flash(request, f"Delivery {delivery.pk} is queued again.")
+    else:
+        messages.error(request, f"Delivery {delivery.pk} is not a dead letter.")
+    return redirect("destinations:dead-letters", slug=request.workspace.slug)
+
+
+@workspace_view(Action.WORKSPACE_VIEW)
+@require_GET
+def dead_letters(request):
+    filters = _log_filters(request)
+    rows = selectors.deliveries_list(
+        workspace=request.workspace,
+        destination=filters["destination"],
+        status=DeliveryStatus.DEAD,
+        limit=LOG_ROWS,
+        before=filters["before"],
+    )
+    return render_htmx(
+        request,
+        "destinations/destinations_dead_letters.html",
+        "destinations/destinations_dead_letters.html",
+        {
+            "deliveries": rows,
+            "filters": filters,
+            "destinations": selectors.destinations_list(workspace=request.workspace),
+        },
+    )
+
+
+@workspace_view(Action.OPERATIONS_EDIT)
+@require_POST
+def dead_letters_replay(request):
+    """Replay the dead letters of the destination the form names, or of every destination
+    (one audit entry per destination)."""
+    destination_id = request.POST.get("destination", "").strip()
+    destination = _destination(request, destination_id) if destination_id else None
+    count = services.dead_letters_replay(
+        workspace=request.workspace, actor=request.user, destination=destination
+    )
+    if count:
+        flash(request, f"{count} dead letter{'s' if count != 1 else ''} queued again.")
+    else:
+        messages.error(request, "There was no dead letter to replay.")
+    url = reverse("destinations:dead-letters", args=[request.workspace.slug])
+    return redirect(f"{url}?destination={destination.public_id}" if destination else url)
