@@ -44,6 +44,9 @@ MAX_EVENTS = 25  # "Requests can have a maximum of 25 events."
 MAX_PARAMS = 25  # "Events can have a maximum of 25 parameters."
 MAX_NAME = 40  # event and parameter names
 MAX_VALUE = 100  # parameter values, standard (non-360) property
+# The parameters Google lets run longer ("Event collection limits"): URLs keep their query
+# (UTM tags) up to these lengths instead of being cut at 100.
+MAX_URL_VALUE = {"page_location": 1000, "page_referrer": 420}
 MAX_BODY = 130_000  # "The post body must be smaller than 130kB."
 MAX_AGE = timedelta(hours=72)  # "Events … can be backdated up to 72 hours."
 # Refused a little before 72 h, so that an event that passes precheck is still under 72 h
@@ -238,7 +241,7 @@ def _scalar(value: object) -> str | int | float | None:
     return None
 
 
-def _page_url(url: str, anonymized: bool) -> str | None:
+def _page_url(url: str, anonymized: bool, limit: int) -> str | None:
     """The URL GA4 may receive: Google wants URLs "free of PII". An anonymized event's URL
     loses its query (click ids, tokens), and so does any URL with an e-mail address in it;
     one that still holds an address after that is not sent."""
@@ -246,7 +249,7 @@ def _page_url(url: str, anonymized: bool) -> str | None:
         url = urlsplit(url)._replace(query="", fragment="").geturl()
     if _EMAIL.search(unquote(url)):
         return None
-    return url[:MAX_VALUE]
+    return url[:limit]
 
 
 def _item(product: dict) -> dict | None:
@@ -311,7 +314,7 @@ def event_params(event: OutgoingEvent) -> dict:
     if items:
         params["items"] = items
     for name, url in (("page_location", event.page_url), ("page_referrer", event.referrer)):
-        if url and (safe := _page_url(url, event.anonymized)):
+        if url and (safe := _page_url(url, event.anonymized, MAX_URL_VALUE[name])):
             params[name] = safe
     for key, raw in properties.items():
         if len(params) >= MAX_PARAMS:

@@ -138,7 +138,7 @@ class MetaConversionsAdapter:
     def precheck(self, event: OutgoingEvent, now: datetime) -> str | None:
         """Why Meta would refuse ``event`` — and with it every event of its request — or None.
         The engine dead-letters an event with this reason instead of sending it."""
-        if not event.event_name:
+        if not event.event_name.strip():
             return "Meta requires an event name (event_name)."
         old = too_old(event, now, MAX_AGE)
         if old:

@@ -111,7 +111,7 @@ class TikTokEventsAdapter:
 
     def precheck(self, event: OutgoingEvent, now: datetime) -> str | None:
         """Why TikTok would refuse ``event``, or None (the engine dead-letters refusals)."""
-        if not event.event_name:
+        if not event.event_name.strip():
             return "TikTok requires an event name (event)."
         old = too_old(event, now, MAX_AGE)
         if old:

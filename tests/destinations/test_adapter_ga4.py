@@ -326,6 +326,24 @@ def test_requests_stay_under_130_kb(platforms):
     assert len(platforms.received("ga4")) == 25
 
 
+def test_long_page_urls_keep_what_google_keeps_and_the_local_ga4_accepts_them(platforms):
+    # Given a landing page URL of 600 characters (UTM tags and all) and a 500-character referrer
+    location = "https://shop.example/landing?utm_source=news&q=" + "a" * 553
+    referrer = "https://blog.example/" + "r" * 479
+    event = make_event(page_url=location, referrer=referrer)
+
+    # When it is built and sent
+    (request,) = build(platforms, [event])
+    outcomes = deliver(request)
+
+    # Then page_location is whole (Google keeps 1,000) and page_referrer cut at Google's 420,
+    # not at the 100 characters of ordinary parameters
+    params = body_of(request)["events"][0]["params"]
+    assert params["page_location"] == location
+    assert params["page_referrer"] == referrer[:420]
+    assert outcomes == [ItemOutcome(1, Outcome.DELIVERED)]
+
+
 # --- precheck ------------------------------------------------------------------------------------
 
 

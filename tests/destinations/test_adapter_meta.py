@@ -558,3 +558,13 @@ def test_the_local_meta_accepts_every_documented_contents_field(platforms):
     answer = raw_post(platforms, {"data": [server_event(custom_data={"contents": [item]})]})
 
     assert answer.status == 200
+
+
+@pytest.mark.parametrize("name", ["", " ", "\t\n"])
+def test_a_blank_event_name_is_refused_by_precheck(name):
+    # A page or screen call named only with whitespace: the platform would see no name
+    now = datetime.now(UTC)
+
+    reason = ADAPTER.precheck(event(event_name=name, now=now), now)
+
+    assert reason is not None and "event name" in reason

@@ -365,3 +365,13 @@ def test_validate_config_names_each_problem():
     )
 
     assert set(problems) == {"pixel_code", "test_event_code", "api_base_url", "access_token"}
+
+
+@pytest.mark.parametrize("name", ["", " ", "\t\n"])
+def test_a_blank_event_name_is_refused_by_precheck(name):
+    # A page or screen call named only with whitespace: the platform would see no name
+    now = datetime.now(UTC)
+
+    reason = ADAPTER.precheck(event(event_name=name, now=now), now)
+
+    assert reason is not None and "event name" in reason
