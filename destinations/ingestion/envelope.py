@@ -247,7 +247,8 @@ def _walk(value: object, root: str, depth: int) -> list[FieldError]:
                     FieldError(
                         _render(chain),
                         "number_out_of_range",
-                        "NaN and infinite numbers are not JSON.",
+                        "Numbers must fit in a double (up to about 1.8e308); NaN and "
+                        "infinities are not JSON.",
                     )
                 )
         else:
@@ -259,19 +260,27 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
+# What orjson refuses a whole body for although it is valid JSON syntax that one event can hold:
+# a lone surrogate escape, and a number literal that overflows a double (``1e400``, an integer
+# of 400 digits) — its message for both kinds of number.
+_REPARSED = ("surrogate", "number is infinity when parsed as double")
+
+
 def body_json(body: bytes) -> object:
     """A request body, parsed; ``InvalidBodyError`` (invalid_json) when it is not JSON.
 
     orjson refuses a lone surrogate escape ("\\ud800") with the whole body, yet it is valid
-    JSON syntax — browsers' JSON.stringify writes one for half an emoji cut off — so such a
-    body is parsed again by the standard library, and ``input_problems`` then refuses only the
-    events that hold one: the rest of the batch is kept. Nesting too deep for either parser
-    (orjson: 1,024 levels) is invalid JSON too."""
+    JSON syntax — browsers' JSON.stringify writes one for half an emoji cut off — and so is a
+    number literal too large for a double. Such a body is parsed again by the standard library
+    (which reads ``1e400`` as infinity and long integers exactly), and ``input_problems`` then
+    refuses only the events that hold one, by path: the rest of the batch is kept. ``NaN`` and
+    ``Infinity`` are not JSON, and nesting too deep for either parser (orjson: 1,024 levels) or
+    an integer longer than Python converts (4,300 digits) is invalid JSON too."""
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as error:
         first = error
-    if "surrogate" in str(first):
+    if any(kind in str(first) for kind in _REPARSED):
         try:
             return json.loads(body, parse_constant=_no_constant)
         except (ValueError, RecursionError):

@@ -217,7 +217,7 @@ def test_deep_nesting_after_a_lone_surrogate_is_invalid_json_not_a_recursion_err
 # --- numbers --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("token_text", [b"NaN", b"Infinity", b"-Infinity", b"1e400"])
+@pytest.mark.parametrize("token_text", [b"NaN", b"Infinity", b"-Infinity", b"9" * 4301])
 def test_numbers_json_cannot_hold_are_invalid_json(client, token, token_text):
     response = post(
         client, "/v1/track", b'{"event": "x", "userId": "u", "n": ' + token_text + b"}", token
@@ -225,6 +225,45 @@ def test_numbers_json_cannot_hold_are_invalid_json(client, token, token_text):
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_json"
+
+
+@pytest.mark.parametrize(
+    "literal", [b"1e400", b"-1e400", b"0.1E+99999", b"9" * 400, b"-" + b"9" * 400]
+)
+def test_a_number_literal_too_large_for_a_double_is_refused_per_event(client, token, literal):
+    # Found in review of issue 11: orjson refused such a literal with the whole body, so one
+    # event holding ``1e400`` cost its batch every good event, and no field was named.
+    body = (
+        b'{"batch": ['
+        + orjson.dumps(event("good"))
+        + b', {"type": "track", "event": "x", "userId": "u", "messageId": "big",'
+        b' "properties": {"n": ' + literal + b"}}]}"
+    )
+
+    response = post(client, "/v1/batch", body, token)
+
+    assert response.status_code == 200
+    assert response.json()["accepted"] == 1
+    (rejected,) = response.json()["rejected"]
+    assert rejected["messageId"] == "big"
+    assert [(e["field"], e["code"]) for e in rejected["errors"]] == [
+        ("properties.n", "number_out_of_range")
+    ]
+    assert list(Event.objects.values_list("message_id", flat=True)) == ["good"]
+
+
+def test_a_single_event_with_an_overflowing_number_is_a_named_400(client, token):
+    response = post(
+        client, "/v1/track", b'{"event": "x", "userId": "u", "properties": {"f": 1e400}}', token
+    )
+
+    assert response.status_code == 400
+    assert only_error(response) == {
+        "field": "properties.f",
+        "code": "number_out_of_range",
+        "message": "Numbers must fit in a double (up to about 1.8e308); NaN and infinities are "
+        "not JSON.",
+    }
 
 
 def test_numbers_out_of_range_are_refused_when_another_parser_let_them_through(client, token):
