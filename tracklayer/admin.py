@@ -11,7 +11,7 @@ from django.contrib import admin, messages
 from tracklayer.exceptions import DomainError
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyMixin:
     def has_add_permission(self, request) -> bool:
         return False
 
@@ -20,6 +20,27 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Our own admins: read-only, with actions that call services."""
+
+
+def read_only(admin_class: type[admin.ModelAdmin]) -> type[admin.ModelAdmin]:
+    """``admin_class`` as the admin site registers it: read-only.
+
+    Ours already are (their actions call services, so the policy and the audit log apply). A
+    library's admin (allauth's e-mail addresses, Celery beat's schedule, Django's groups) is
+    kept for browsing, without its actions: they write rows directly — "mark verified",
+    "disable task" — and a direct write skips the audit log.
+    """
+    if issubclass(admin_class, ReadOnlyMixin):
+        return admin_class
+    return type(
+        admin_class.__name__,
+        (ReadOnlyMixin, admin_class),
+        {"__module__": admin_class.__module__, "actions": ()},
+    )
 
 
 def run_service_action(modeladmin, request, queryset, call, done: str) -> None:

@@ -13,7 +13,9 @@ Guarantees:
   with an active TOTP authenticator *and* a session in which that second factor was used;
   without an authenticator they are sent to set one up, without the second factor in this
   session to confirm it (allauth's MFA reauthentication);
-- the admin's password-change page is allauth's (which is rate-limited and reauthenticates).
+- the admin's password-change page is allauth's (which is rate-limited and reauthenticates);
+- every model registered on it, by us or by a library, is read-only (``tracklayer.admin``):
+  a direct edit would skip the services and the audit log.
 """
 
 from urllib.parse import urlencode
@@ -29,6 +31,8 @@ from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
+
+from tracklayer.admin import read_only
 
 
 def staff_has_totp(user) -> bool:
@@ -57,6 +61,13 @@ def _with_next(url: str, next_url: str) -> str:
 class AdminSite(admin.AdminSite):
     site_header = "TrackLayer administration"
     site_title = "TrackLayer admin"
+
+    def register(self, model_or_iterable, admin_class=None, **options):
+        # Libraries register editable admins (allauth's e-mail addresses: a verified address of
+        # the editor's choosing, then a password reset to it; Celery beat's schedule: the
+        # retention purge switched off) — none of it audited. Every admin is made read-only here.
+        admin_class = read_only(admin_class or admin.ModelAdmin)
+        super().register(model_or_iterable, admin_class, **options)
 
     def has_permission(self, request) -> bool:
         return super().has_permission(request) and staff_mfa_satisfied(request)
