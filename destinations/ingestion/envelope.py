@@ -589,10 +589,12 @@ def prepare_event(
         else:
             name = event_name.strip()
     elif event_type in {"page", "screen"} and raw.get("name") is not None:
-        if not isinstance(raw["name"], str) or len(raw["name"]) > NAME_MAX:
+        if not isinstance(raw["name"], str):
             errors.append(
                 FieldError("name", "invalid_type", f"A string of at most {NAME_MAX} characters.")
             )
+        elif len(raw["name"]) > NAME_MAX:
+            errors.append(FieldError("name", "too_long", f"At most {NAME_MAX} characters."))
         else:
             name = raw["name"].strip()
     group_id = previous_id = ""

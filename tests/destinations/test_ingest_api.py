@@ -210,6 +210,20 @@ def test_a_partially_invalid_batch_keeps_the_good_events(client, write_key):
     assert sorted(Event.objects.values_list("message_id", flat=True)) == ["good-1", "good-2"]
 
 
+@pytest.mark.parametrize("path", ["/v1/page", "/v1/screen"])
+def test_a_page_or_screen_name_too_long_is_too_long_not_a_wrong_type(client, write_key, path):
+    # Found in review of issue 11: a 201-character name was refused as invalid_type, the code
+    # for a name that is not text; a track event's name too long is already too_long.
+    long = post(client, path, {"userId": "u", "name": "n" * 201}, write_key[1])
+    not_text = post(client, path, {"userId": "u", "name": 5}, write_key[1])
+
+    assert long.status_code == not_text.status_code == 400
+    [long_error] = long.json()["rejected"][0]["errors"]
+    assert long_error == {"field": "name", "code": "too_long", "message": "At most 200 characters."}
+    [not_text_error] = not_text.json()["rejected"][0]["errors"]
+    assert (not_text_error["field"], not_text_error["code"]) == ("name", "invalid_type")
+
+
 def test_nothing_accepted_is_400_with_the_same_answer(client, write_key):
     response = post(client, "/v1/track", {"type": "track", "userId": "u"}, write_key[1])
 
