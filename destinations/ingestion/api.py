@@ -295,7 +295,7 @@ ANSWER_EXAMPLE = {
 _ID = {
     "anyOf": [{"type": "string"}, {"type": "integer"}],
     "nullable": True,
-    "description": "Text or a number (trimmed; anonymousId at most 100 characters).",
+    "description": "Text or a whole number (trimmed; anonymousId at most 100 characters).",
 }
 _TIME = {
     "type": "string",

@@ -432,7 +432,7 @@ def _identifier(raw: object, name: str, errors: list[FieldError]) -> str:
     if raw is None or raw == "":
         return ""
     if isinstance(raw, bool) or not isinstance(raw, str | int):
-        errors.append(FieldError(name, "invalid_type", "Give a string (or a number)."))
+        errors.append(FieldError(name, "invalid_type", "Give a string (or a whole number)."))
         return ""
     text = str(raw).strip()
     if len(text) > ID_MAX and name == "anonymousId":

@@ -224,6 +224,20 @@ def test_a_page_or_screen_name_too_long_is_too_long_not_a_wrong_type(client, wri
     assert (not_text_error["field"], not_text_error["code"]) == ("name", "invalid_type")
 
 
+@pytest.mark.parametrize("user_id", [1.5, -0.0, True, {"id": 1}])
+def test_an_id_that_is_neither_text_nor_a_whole_number_says_so(client, write_key, user_id):
+    # Found in review of issue 11: 1.5 was refused with "Give a string (or a number)".
+    response = post(client, "/v1/track", {"event": "x", "userId": user_id}, write_key[1])
+
+    assert response.status_code == 400
+    [error] = response.json()["rejected"][0]["errors"]
+    assert error == {
+        "field": "userId",
+        "code": "invalid_type",
+        "message": "Give a string (or a whole number).",
+    }
+
+
 def test_nothing_accepted_is_400_with_the_same_answer(client, write_key):
     response = post(client, "/v1/track", {"type": "track", "userId": "u"}, write_key[1])
 
