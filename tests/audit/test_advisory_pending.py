@@ -23,6 +23,7 @@ from destinations.ingestion import services as destination_services
 from tests.audit.helpers import ACTOR, record_thing
 from tests.audit_entries import audit_rows, material
 from tests.factories import TEST_PASSWORD, MembershipFactory, event_with_operational_data
+from tests.workspaces.helpers import activate_totp
 from workspaces import services as workspace_services
 from workspaces.models import ApiKey, Role
 
@@ -67,6 +68,33 @@ def test_a_sign_in_waits_as_pending_and_is_appended_in_order_when_the_lock_lifts
     assert material(succeeded)["payload"]["method"] == "password"
     assert material(lifted)["payload"] == {"pending_appended": 2}
     assert not selectors.audit_pending_list(workspace=workspace).exists()
+    assert verifies(workspace)
+
+
+def test_turning_on_mfa_under_the_lock_works_and_waits_but_turning_it_off_is_refused(
+    client, admin_user, workspace, lock_key
+):
+    # Given a locked log, a member turns on an authenticator app (staff need one for the admin)
+    activate_totp(client, admin_user)
+
+    # Then it is on, and its entry waits with the sign-in before it
+    assert admin_user.authenticator_set.filter(type="totp").exists()
+    pending = [p.event_type for p in selectors.audit_pending_list(workspace=workspace)]
+    assert pending == ["auth.sign_in_succeeded", "auth.mfa_enabled"]
+
+    # But turning it off again is a change the lock refuses, and nothing more waits
+    with pytest.raises(AuditLockedError):
+        workspace_services.auth_mfa_changed(
+            user=admin_user, enabled=False, authenticator_type="totp"
+        )
+    assert len(pending) == selectors.audit_pending_list(workspace=workspace).count()
+
+    services.audit_advisory_lock_disable(workspace=workspace, actor=ACTOR, key=lock_key)
+    assert [row.event_type for row in audit_rows(workspace)][-3:] == [
+        "auth.sign_in_succeeded",
+        "auth.mfa_enabled",
+        "audit.advisory_lock_disabled",
+    ]
     assert verifies(workspace)
 
 
