@@ -44,3 +44,8 @@ def main(argv: list[str] | None = None) -> None:
                 "`make run` once writes var/dev.env and the command runs in development.)"
             )
         sys.exit(f"tracklayer: configuration error: {error}{hint}")
+    except BrokenPipeError:
+        # The reader went away (`tracklayer audit verify | head -2`): stop quietly, as Unix
+        # tools do, and keep Python from complaining again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)

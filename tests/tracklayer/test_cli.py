@@ -205,3 +205,14 @@ def test_demo_destinations_follow_the_local_platforms_to_another_port(monkeypatc
     assert AuditEntry.objects.count() == entries + 3  # each move audited
     call_command("seed_demo", "--json", stdout=StringIO())
     assert AuditEntry.objects.count() == entries + 3  # and only once
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(dev_env):
+    # `tracklayer audit verify | head -2`: more output than the pipe holds, and the reader gone
+    command = f"{TRACKLAYER} shell -v 0 -c \"print('entry' * 200_000)\" | head -c 5"
+
+    result = fresh_shell("bash", "-o", "pipefail", "-c", command)
+
+    assert result.stdout == "entry"
+    assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr
+    assert result.returncode == 141  # 128 + SIGPIPE, what `set -o pipefail` reports for cat
