@@ -357,7 +357,11 @@ class DestinationPauseApi(WorkspaceApi):
         summary="Pause a destination",
         description="Its deliveries wait (within the platform's age limit) until it resumes.",
         request=InputSerializer,
-        responses={200: DestinationOutput, 404: ErrorResponse, 409: ErrorResponse},
+        responses={
+            200: DestinationOutput,
+            404: ErrorResponse,
+            409: OpenApiResponse(ErrorResponse, description="It is already paused (`conflict`)."),
+        },
         examples=[
             OpenApiExample("With a reason", request_only=True, value={"reason": "Pixel migration"})
         ],
@@ -383,7 +387,11 @@ class DestinationResumeApi(WorkspaceApi):
         operation_id="destinations_resume",
         summary="Resume a paused destination",
         request=None,
-        responses={200: DestinationOutput, 404: ErrorResponse, 409: ErrorResponse},
+        responses={
+            200: DestinationOutput,
+            404: ErrorResponse,
+            409: OpenApiResponse(ErrorResponse, description="It is not paused (`conflict`)."),
+        },
         tags=TAGS,
     )
     def post(self, request, destination_id: str):
