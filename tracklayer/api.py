@@ -13,6 +13,7 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, permissions, serializers
 from rest_framework.exceptions import ErrorDetail as DrfErrorDetail
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -172,8 +173,19 @@ def error_body(code: str, message: str, **extra) -> dict:
 
 
 def exception_handler(exc, context):
-    """DRF's errors and our domain errors as ``{"error": …}``. Anything else is re-raised
-    (``None``): Django logs it and answers through ``server_error`` below, in the same shape."""
+    """DRF's errors and our domain errors as ``{"error": …}``, always rendered as JSON. Anything
+    else is re-raised (``None``): Django logs it and answers through ``server_error`` below, in
+    the same shape."""
+    response = _error_response(exc, context)
+    if response is not None:
+        # The schema and docs views render YAML and HTML: their errors (a 405, say) are JSON
+        # like every other error under /v1/. DRF renders with what the request negotiated.
+        context["request"].accepted_renderer = JSONRenderer()
+        context["request"].accepted_media_type = JSONRenderer.media_type
+    return response
+
+
+def _error_response(exc, context):
     if isinstance(exc, DomainError):
         body = error_body(exc.code, exc.message)
         if exc.field:
