@@ -1,4 +1,4 @@
-"""No request reaches a view with a NUL character in its path or query string.
+"""No request reaches a view with a NUL character in its path, its query string or a form.
 
 PostgreSQL's text cannot hold NUL, nor be compared with a value holding one: the driver
 refuses the query, and the view that looked up ``/v1/events/a%00b`` or filtered deliveries by
@@ -9,9 +9,10 @@ forms everywhere — so no value holding one can name anything:
 
 - in the path: 404, as for any path that names nothing (JSON under ``/v1/``);
 - in a query parameter's name or value: 400 naming the parameter (JSON under ``/v1/``,
-  Django's 400 page on the dashboard).
+  Django's 400 page on the dashboard);
+- in a field the dashboard posts (form-encoded): Django's 400 page.
 
-Bodies are left to their parsers (ingestion's, DRF's, Django's forms), which name the field.
+API bodies are left to their parsers (ingestion's, DRF's), which name the field.
 """
 
 from django.http import JsonResponse
@@ -20,6 +21,10 @@ from django.views import defaults
 from tracklayer import api
 
 NUL = "\x00"
+
+
+def _has_nul(data) -> bool:
+    return any(NUL in name or any(NUL in v for v in values) for name, values in data.lists())
 
 
 def _shown(name: str) -> str:
@@ -39,6 +44,11 @@ class RefuseNulMiddleware:
         for name, values in request.GET.lists():
             if NUL in name or any(NUL in value for value in values):
                 return self._bad_query(request, _shown(name))
+        # The dashboard's posted forms too: some views read a field without a form (a pause
+        # reason, the destination whose dead letters to replay). Not under /v1/: ingestion
+        # reads any body itself, and reading request.POST here would consume a form-encoded one.
+        if not request.path_info.startswith(api.API_PREFIX) and _has_nul(request.POST):
+            return defaults.bad_request(request, None)
         return self.get_response(request)
 
     @staticmethod

@@ -5,6 +5,7 @@ such as ``…/deliveries/?message_id=%00`` reached PostgreSQL, which cannot comp
 import pytest
 from django.urls import reverse
 
+from tests.destinations.factories import DestinationFactory
 from workspaces.models import ApiKeyRole
 
 pytestmark = pytest.mark.django_db
@@ -78,3 +79,16 @@ def test_text_without_nul_still_reaches_the_view(client, workspace, admin_user, 
     assert get(client, "/v1/deliveries?messageId=m-1", admin_key).status_code == 200
     page = client.get(f"{reverse('destinations:deliveries', args=[workspace.slug])}?message_id=m")
     assert page.status_code == 200
+
+
+def test_nul_in_a_posted_dashboard_field_is_a_400(client, workspace, admin_user):
+    # Views that read a posted field without a form: the replay's destination, a pause reason.
+    destination = DestinationFactory(workspace=workspace)
+    client.force_login(admin_user)
+    replay = reverse("destinations:dead-letters-replay", args=[workspace.slug])
+    pause = reverse("destinations:destination-pause", args=[workspace.slug, destination.public_id])
+
+    assert client.post(replay, {"destination": "a\x00b"}).status_code == 400
+    assert client.post(pause, {"reason": "a\x00b"}).status_code == 400
+    destination.refresh_from_db()
+    assert destination.state == "active"
