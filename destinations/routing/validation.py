@@ -70,6 +70,17 @@ AUTOPAUSE_FIELDS = {
 }
 
 
+def text_problem(value: str) -> str | None:
+    """Why PostgreSQL could not store ``value`` (a NUL or a lone UTF-16 surrogate), or None.
+    The API's serializers refuse both in the fields they type; settings, mappings and their
+    keys arrive as free-form JSON and must be checked here, or the save answers 500."""
+    if "\x00" in value:
+        return "contains a NUL character (\\u0000), which cannot be stored"
+    if any("\ud800" <= char <= "\udfff" for char in value):
+        return "contains a lone UTF-16 surrogate, which is not valid Unicode"
+    return None
+
+
 def invalid(field: str, message: str) -> DestinationInvalidError:
     return DestinationInvalidError({field: message})
 
@@ -101,6 +112,9 @@ def check_name(name) -> str:
     name = name.strip()
     if len(name) > NAME_MAX:
         raise invalid("name", f"Keep the name to {NAME_MAX} characters.")
+    problem = text_problem(name)
+    if problem:
+        raise invalid("name", f"The name {problem}.")
     return name
 
 
@@ -145,6 +159,9 @@ def clean_config(kind: str, config) -> dict:
             raise invalid(str(key), f"{key!r} is not a setting of this destination type.")
         if isinstance(value, str):
             value = value.strip()
+            problem = text_problem(value)
+            if problem:
+                raise invalid(key, f"The setting {problem}.")
         if value in (None, ""):
             continue
         if not isinstance(value, str | int) or isinstance(value, bool):
@@ -204,6 +221,9 @@ def check_event_filter(value) -> list[str]:
                 f"Each event name is text of 1–{TOKEN_MAX} characters (or $page, $screen, "
                 "$identify …).",
             )
+        problem = text_problem(item)
+        if problem:
+            raise invalid("event_filter", f"An event name {problem}.")
         if item.strip() not in names:
             names.append(item.strip())
     if len(names) > FILTER_MAX:
@@ -229,6 +249,9 @@ def check_pairs(value, field: str, what: str) -> dict[str, str]:
             or len(target.strip()) > TOKEN_MAX
         ):
             raise invalid(field, f"Each entry of the {what} names two non-empty things.")
+        problem = text_problem(key) or text_problem(target)
+        if problem:
+            raise invalid(field, f"An entry of the {what} {problem}.")
         pairs[key.strip()] = target.strip()
     return pairs
 
