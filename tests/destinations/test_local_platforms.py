@@ -16,22 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from destinations.local_platforms.server import LocalPlatforms
-
 STAND_INS = Path(__file__).resolve().parents[2] / "destinations" / "local_platforms"
 DIGEST = hashlib.sha256(b"jane@example.com").hexdigest()
-
-
-@pytest.fixture(scope="module")
-def platforms():
-    with LocalPlatforms() as running:
-        yield running
-
-
-@pytest.fixture
-def local(platforms):
-    platforms.server.reset()
-    return platforms
 
 
 def post(url: str, body: bytes | dict | list, headers: dict | None = None, method="POST"):
@@ -89,8 +75,8 @@ def ga4_body(*events, **fields) -> dict:
     return {"client_id": "123.456", "events": list(events) or [ga4_event()], **fields}
 
 
-def debug(local, body) -> list[dict]:
-    status, answer, _ = post(f"{local.url}/ga4/debug/mp/collect?measurement_id=G-X", body)
+def debug(platforms, body) -> list[dict]:
+    status, answer, _ = post(f"{platforms.url}/ga4/debug/mp/collect?measurement_id=G-X", body)
     assert status == 200
     return answer["validationMessages"]
 
@@ -99,28 +85,28 @@ def codes(messages: list[dict]) -> list[str]:
     return [m["validationCode"] for m in messages]
 
 
-def test_ga4_takes_25_events_and_refuses_26(local):
-    assert debug(local, ga4_body(*[ga4_event()] * 25)) == []
+def test_ga4_takes_25_events_and_refuses_26(platforms):
+    assert debug(platforms, ga4_body(*[ga4_event()] * 25)) == []
 
-    (message,) = debug(local, ga4_body(*[ga4_event()] * 26))
+    (message,) = debug(platforms, ga4_body(*[ga4_event()] * 26))
     assert message["fieldPath"] == "events"
     assert message["validationCode"] == "EXCEEDED_MAX_ENTITIES"
 
 
-def test_an_over_limit_request_is_answered_204_and_drops_every_event(local):
+def test_an_over_limit_request_is_answered_204_and_drops_every_event(platforms):
     status, _, _ = post(
-        f"{local.url}/ga4/mp/collect?measurement_id=G-X&api_secret=s",
+        f"{platforms.url}/ga4/mp/collect?measurement_id=G-X&api_secret=s",
         ga4_body(*[ga4_event()] * 26),
     )
 
     assert status == 204  # Google's answer whatever the payload
-    assert local.received("ga4") == []
-    (logged,) = [r for r in local.state("ga4").requests if "problem" in r]
+    assert platforms.received("ga4") == []
+    (logged,) = [r for r in platforms.state("ga4").requests if "problem" in r]
     assert logged["dropped"] == 26
 
 
-def test_the_validation_servers_documented_example_gets_its_documented_answer(local):
-    messages = debug(local, ga4_body(ga4_event("_badEventName")))
+def test_the_validation_servers_documented_example_gets_its_documented_answer(platforms):
+    messages = debug(platforms, ga4_body(ga4_event("_badEventName")))
 
     assert messages == [
         {
@@ -148,16 +134,16 @@ def test_the_validation_servers_documented_example_gets_its_documented_answer(lo
         ("in_app_purchase", "NAME_RESERVED"),
     ],
 )
-def test_ga4_refuses_bad_event_names(local, name, code):
-    messages = debug(local, ga4_body(ga4_event(), ga4_event(name)))
+def test_ga4_refuses_bad_event_names(platforms, name, code):
+    messages = debug(platforms, ga4_body(ga4_event(), ga4_event(name)))
 
     assert codes(messages) == [code]
     assert "index: [1]" in messages[0]["description"]  # names the event, not the request
 
 
 @pytest.mark.parametrize("name", ["x" * 40, "purchase", "page_view", "achat_réussi", "Signup2"])
-def test_ga4_takes_valid_event_names(local, name):
-    assert debug(local, ga4_body(ga4_event(name))) == []
+def test_ga4_takes_valid_event_names(platforms, name):
+    assert debug(platforms, ga4_body(ga4_event(name))) == []
 
 
 @pytest.mark.parametrize(
@@ -178,17 +164,17 @@ def test_ga4_takes_valid_event_names(local, name):
         ({"items": [{"item_id": "a", "item_brand": "b" * 101}]}, "VALUE_OUT_OF_BOUNDS"),
     ],
 )
-def test_ga4_refuses_bad_parameters(local, params, code):
-    assert codes(debug(local, ga4_body({"name": "purchase", "params": params}))) == [code]
+def test_ga4_refuses_bad_parameters(platforms, params, code):
+    assert codes(debug(platforms, ga4_body({"name": "purchase", "params": params}))) == [code]
 
 
-def test_ga4_takes_parameters_at_their_limits(local):
+def test_ga4_takes_parameters_at_their_limits(platforms):
     params = {f"p{i}": "x" * 100 for i in range(21)}
     params |= {"page_location": "https://x.test/" + "p" * 985, "page_referrer": "r" * 420}
     params |= {"page_title": "t" * 300}
     params["items"] = [{"item_id": "a", **{f"c{i}": i for i in range(10)}}]
 
-    assert debug(local, ga4_body({"name": "purchase", "params": params})) == []
+    assert debug(platforms, ga4_body({"name": "purchase", "params": params})) == []
 
 
 def micros(seconds_ago: float) -> int:
@@ -210,15 +196,15 @@ def micros(seconds_ago: float) -> int:
         ({"consent": {"ad_user_data": "YES"}}, "consent", "VALUE_INVALID"),
     ],
 )
-def test_ga4_refuses_bad_request_fields(local, fields, path, code):
+def test_ga4_refuses_bad_request_fields(platforms, fields, path, code):
     body = {k: v for k, v in ga4_body(**fields).items() if v is not None}
 
-    (message,) = debug(local, body)
+    (message,) = debug(platforms, body)
 
     assert (message["fieldPath"], message["validationCode"]) == (path, code)
 
 
-def test_ga4_takes_request_fields_within_their_limits(local):
+def test_ga4_takes_request_fields_within_their_limits(platforms):
     body = ga4_body(
         user_id="u" * 256,
         timestamp_micros=micros(71 * 3600),
@@ -226,34 +212,36 @@ def test_ga4_takes_request_fields_within_their_limits(local):
         consent={"ad_user_data": "GRANTED", "ad_personalization": "DENIED"},
     )
 
-    assert debug(local, body) == []
+    assert debug(platforms, body) == []
 
 
-def test_ga4_refuses_a_body_of_130_kb(local):
+def test_ga4_refuses_a_body_of_130_kb(platforms):
     event = ga4_event("purchase", **{f"p{i}": "x" * 100 for i in range(25)})
     body = json.dumps(ga4_body(*[event] * 25)).encode()
     assert len(body) < 130_000
     padded = body[:-1] + b"," + b'"pad": "' + b"x" * (130_000 - len(body)) + b'"}'
 
-    messages = debug(local, padded)
+    messages = debug(platforms, padded)
 
     assert "VALUE_OUT_OF_BOUNDS" in codes(messages)
     assert any("130kB" in m["description"] for m in messages)
 
 
-def test_ga4_drops_everything_sent_with_an_unknown_secret_or_no_measurement_id(local):
+def test_ga4_drops_everything_sent_with_an_unknown_secret_or_no_measurement_id(platforms):
     for query in ("measurement_id=G-X&api_secret=invalid", "api_secret=s"):
-        status, _, _ = post(f"{local.url}/ga4/mp/collect?{query}", ga4_body())
+        status, _, _ = post(f"{platforms.url}/ga4/mp/collect?{query}", ga4_body())
         assert status == 204
-    assert local.received("ga4") == []
+    assert platforms.received("ga4") == []
 
-    status, _, _ = post(f"{local.url}/ga4/mp/collect?measurement_id=G-X&api_secret=s", ga4_body())
+    status, _, _ = post(
+        f"{platforms.url}/ga4/mp/collect?measurement_id=G-X&api_secret=s", ga4_body()
+    )
     assert status == 204
-    assert [event["name"] for event in local.received("ga4")] == ["purchase"]
+    assert [event["name"] for event in platforms.received("ga4")] == ["purchase"]
 
 
-def test_ga4_takes_post_only(local):
-    status, _, headers = post(f"{local.url}/ga4/mp/collect", b"", method="GET")
+def test_ga4_takes_post_only(platforms):
+    status, _, headers = post(f"{platforms.url}/ga4/mp/collect", b"", method="GET")
 
     assert status == 405 and headers["Allow"] == "POST"
 
@@ -275,16 +263,16 @@ def meta_event(**changes) -> dict:
     return {k: v for k, v in event.items() if v is not None}
 
 
-def meta(local, *events, path=META):
-    status, body, _ = post(local.url + path, {"data": list(events)})
+def meta(platforms, *events, path=META):
+    status, body, _ = post(platforms.url + path, {"data": list(events)})
     return status, body
 
 
-def test_meta_takes_1000_events_and_refuses_1001(local):
-    status, body = meta(local, *[meta_event()] * 1000)
+def test_meta_takes_1000_events_and_refuses_1001(platforms):
+    status, body = meta(platforms, *[meta_event()] * 1000)
     assert (status, body["events_received"]) == (200, 1000)
 
-    status, body = meta(local, *[meta_event()] * 1001)
+    status, body = meta(platforms, *[meta_event()] * 1001)
     assert (status, body["error"]["code"]) == (400, 100)
 
 
@@ -304,31 +292,31 @@ def test_meta_takes_1000_events_and_refuses_1001(local):
         {"custom_data": {"contents": [{"quantity": 1}]}},  # an item without id
     ],
 )
-def test_meta_refuses_a_request_with_one_invalid_event_whole(local, changes):
-    status, body = meta(local, meta_event(), meta_event(**changes))
+def test_meta_refuses_a_request_with_one_invalid_event_whole(platforms, changes):
+    status, body = meta(platforms, meta_event(), meta_event(**changes))
 
     assert status == 400
     assert body["error"]["code"] == 100 and body["error"]["fbtrace_id"]
-    assert local.received("meta") == []  # "process no events"
+    assert platforms.received("meta") == []  # "process no events"
 
 
-def test_meta_refuses_events_older_than_7_days_with_subcode_2804003(local):
-    status, body = meta(local, meta_event(event_time=int(time.time()) - 8 * 86400))
+def test_meta_refuses_events_older_than_7_days_with_subcode_2804003(platforms):
+    status, body = meta(platforms, meta_event(event_time=int(time.time()) - 8 * 86400))
 
     assert status == 400
     assert (body["error"]["code"], body["error"]["error_subcode"]) == (100, 2804003)
 
 
-def test_meta_refuses_requests_without_a_usable_token(local):
-    assert meta(local, meta_event(), path=META.split("?")[0])[1]["error"]["code"] == 104
-    assert meta(local, meta_event(), path=META.replace("EAA", "xyz"))[1]["error"]["code"] == 190
+def test_meta_refuses_requests_without_a_usable_token(platforms):
+    assert meta(platforms, meta_event(), path=META.split("?")[0])[1]["error"]["code"] == 104
+    assert meta(platforms, meta_event(), path=META.replace("EAA", "xyz"))[1]["error"]["code"] == 190
 
 
-def test_meta_takes_non_website_events_without_browser_fields(local):
+def test_meta_takes_non_website_events_without_browser_fields(platforms):
     event = meta_event(action_source="physical_store", event_source_url=None)
     event["user_data"] = {"ph": [DIGEST]}
 
-    assert meta(local, event)[0] == 200
+    assert meta(platforms, event)[0] == 200
 
 
 # --- TikTok Events API ---------------------------------------------------------------------------
@@ -342,16 +330,16 @@ def tiktok_event(**changes) -> dict:
     return {k: v for k, v in event.items() if v is not None}
 
 
-def tiktok(local, events, token="tt-token", **fields):  # noqa: S107 - the stand-in's test token
+def tiktok(platforms, events, token="tt-token", **fields):  # noqa: S107 - the stand-in's test token
     body = {"event_source": "web", "event_source_id": "COQDA8RC77U2TMR44LI0", "data": events}
     body.update(fields)
-    status, answer, _ = post(local.url + TIKTOK, body, {"Access-Token": token} if token else {})
+    status, answer, _ = post(platforms.url + TIKTOK, body, {"Access-Token": token} if token else {})
     return status, answer["code"]
 
 
-def test_tiktok_takes_50_events_and_refuses_51(local):
-    assert tiktok(local, [tiktok_event()] * 50) == (200, 0)
-    assert tiktok(local, [tiktok_event()] * 51) == (200, 40002)
+def test_tiktok_takes_50_events_and_refuses_51(platforms):
+    assert tiktok(platforms, [tiktok_event()] * 50) == (200, 0)
+    assert tiktok(platforms, [tiktok_event()] * 51) == (200, 40002)
 
 
 @pytest.mark.parametrize(
@@ -365,14 +353,14 @@ def test_tiktok_takes_50_events_and_refuses_51(local):
         ([], {"data": []}),
     ],
 )
-def test_tiktok_refuses_missing_or_invalid_fields_with_40002(local, events, fields):
-    assert tiktok(local, [tiktok_event(), *events], **fields) == (200, 40002)
-    assert local.received("tiktok") == []
+def test_tiktok_refuses_missing_or_invalid_fields_with_40002(platforms, events, fields):
+    assert tiktok(platforms, [tiktok_event(), *events], **fields) == (200, 40002)
+    assert platforms.received("tiktok") == []
 
 
-def test_tiktok_refuses_a_missing_or_revoked_token_with_40105(local):
-    assert tiktok(local, [tiktok_event()], token=None) == (200, 40105)
-    assert tiktok(local, [tiktok_event()], token="invalid") == (200, 40105)
+def test_tiktok_refuses_a_missing_or_revoked_token_with_40105(platforms):
+    assert tiktok(platforms, [tiktok_event()], token=None) == (200, 40105)
+    assert tiktok(platforms, [tiktok_event()], token="invalid") == (200, 40105)
 
 
 # --- the webhook receiver ------------------------------------------------------------------------
@@ -394,19 +382,19 @@ def v1(secret: str, stamp: int | str, body: bytes) -> str:
     return hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 
-def hook(local, body: bytes, signature: str | None, *, secret=SECRET, **headers):
+def hook(platforms, body: bytes, signature: str | None, *, secret=SECRET, **headers):
     sent = {"Idempotency-Key": "whb_1", "X-TrackLayer-Event-Count": "1", **headers}
     if signature is not None:
         sent["X-TrackLayer-Signature"] = signature
-    status, answer, _ = post(f"{local.url}/webhook/hooks/x?secret={secret}", body, sent)
+    status, answer, _ = post(f"{platforms.url}/webhook/hooks/x?secret={secret}", body, sent)
     return status, answer
 
 
-def test_the_webhook_receiver_takes_a_documented_signature(local):
+def test_the_webhook_receiver_takes_a_documented_signature(platforms):
     now, body = int(time.time()), batch()
 
-    assert hook(local, body, f"t={now},v1={v1(SECRET, now, body)}")[0] == 200
-    assert len(local.received("webhook")) == 1
+    assert hook(platforms, body, f"t={now},v1={v1(SECRET, now, body)}")[0] == 200
+    assert len(platforms.received("webhook")) == 1
 
 
 @pytest.mark.parametrize(
@@ -428,26 +416,26 @@ def test_the_webhook_receiver_takes_a_documented_signature(local):
         lambda now, body: None,  # no header at all
     ],
 )
-def test_the_webhook_receiver_refuses_bad_signatures_with_401(local, make):
+def test_the_webhook_receiver_refuses_bad_signatures_with_401(platforms, make):
     now, body = int(time.time()), batch()
 
-    status, answer = hook(local, body, make(now, body))
+    status, answer = hook(platforms, body, make(now, body))
 
     assert status == 401 and "signature" in answer["error"]
-    assert local.received("webhook") == []
+    assert platforms.received("webhook") == []
 
 
-def test_the_webhook_receiver_ignores_other_schemes_and_tries_every_v1(local):
+def test_the_webhook_receiver_ignores_other_schemes_and_tries_every_v1(platforms):
     now, body = int(time.time()), batch()
     header = f"t={now}, v2=future, v1={v1('old', now, body)}, v1={v1(SECRET, now, body)}"
 
-    assert hook(local, body, header)[0] == 200
+    assert hook(platforms, body, header)[0] == 200
 
 
-def test_the_webhook_receiver_holds_two_secrets_while_rotating(local):
+def test_the_webhook_receiver_holds_two_secrets_while_rotating(platforms):
     now, body = int(time.time()), batch()
 
-    status, _ = hook(local, body, f"t={now},v1={v1(SECRET, now, body)}", secret=f"new,{SECRET}")
+    status, _ = hook(platforms, body, f"t={now},v1={v1(SECRET, now, body)}", secret=f"new,{SECRET}")
 
     assert status == 200
 
@@ -462,22 +450,22 @@ def test_the_webhook_receiver_holds_two_secrets_while_rotating(local):
     ],
 )
 def test_the_webhook_receiver_refuses_a_signed_body_that_is_not_a_batch_with_400(
-    local, body, headers
+    platforms, body, headers
 ):
     now = int(time.time())
 
-    assert hook(local, body, f"t={now},v1={v1(SECRET, now, body)}", **headers)[0] == 400
+    assert hook(platforms, body, f"t={now},v1={v1(SECRET, now, body)}", **headers)[0] == 400
 
 
-def test_the_webhook_receiver_takes_a_redelivered_batch_once(local):
+def test_the_webhook_receiver_takes_a_redelivered_batch_once(platforms):
     now, body = int(time.time()), batch()
     header = f"t={now},v1={v1(SECRET, now, body)}"
 
-    first, second = hook(local, body, header), hook(local, body, header)
+    first, second = hook(platforms, body, header), hook(platforms, body, header)
 
     assert first == (200, {"received": 1, "duplicate": False})
     assert second == (200, {"received": 1, "duplicate": True})
-    assert len(local.received("webhook")) == 1
+    assert len(platforms.received("webhook")) == 1
 
 
 # --- the failure knobs still come first ----------------------------------------------------------
@@ -492,10 +480,10 @@ def test_the_webhook_receiver_takes_a_redelivered_batch_once(local):
         ("webhook", "/webhook/hooks/x"),
     ],
 )
-def test_each_stand_in_fails_on_purpose_before_it_validates(local, platform, path):
-    local.behave(platform, mode="error", status=502, count=1)
-    assert post(local.url + path, b"{}")[0] == 502
+def test_each_stand_in_fails_on_purpose_before_it_validates(platforms, platform, path):
+    platforms.behave(platform, mode="error", status=502, count=1)
+    assert post(platforms.url + path, b"{}")[0] == 502
 
-    local.behave(platform, mode="rate_limit", retry_after=4, count=1)
-    status, _, headers = post(local.url + path, b"{}")
+    platforms.behave(platform, mode="rate_limit", retry_after=4, count=1)
+    status, _, headers = post(platforms.url + path, b"{}")
     assert (status, headers["Retry-After"]) == (429, "4")
