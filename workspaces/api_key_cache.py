@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from tracklayer.redis_client import redis_client
+from tracklayer.redis_client import key_prefix, redis_client
 from workspaces import keys
 from workspaces.models import ApiKey
 
@@ -33,7 +33,7 @@ _redis = redis_client
 
 
 def _namespace() -> str:
-    return f"{settings.CACHES['default'].get('KEY_PREFIX', 'tl')}:apikey:v2"
+    return f"{key_prefix()}:apikey:v2"
 
 
 def _cache_key(prefix: str) -> str:
