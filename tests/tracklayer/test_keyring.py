@@ -4,12 +4,9 @@ import os
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from tests.tracklayer.helpers import ring
 from tracklayer import keyring
 from tracklayer.keyring import KeyringError
-
-
-def ring(*ids: str) -> str:
-    return ",".join(f"{i}:{base64.b64encode(os.urandom(32)).decode()}" for i in ids)
 
 
 @pytest.fixture

@@ -1,18 +1,13 @@
 """``keyring-reencrypt`` re-encrypts what the apps registered, and nothing it knows itself."""
 
-import base64
-import os
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 
+from tests.tracklayer.helpers import ring
 from tracklayer import keyring
 from workspaces.models import Workspace
-
-
-def ring(*ids: str) -> str:
-    return ",".join(f"{i}:{base64.b64encode(os.urandom(32)).decode()}" for i in ids)
 
 
 @pytest.fixture
