@@ -120,8 +120,6 @@ def confined_write(root: Path, relative: str, data: bytes) -> None:
             with suppress(FileNotFoundError):
                 os.unlink(temporary, dir_fd=fd)
             raise
-    except PathRefusedError:
-        raise
     except OSError as error:
         raise _without_filename(error) from None
     finally:

@@ -235,7 +235,7 @@ def check_url(url: str, *, unresolvable_ok: bool = False) -> Target | None:
     if parts.username is not None or parts.password is not None:
         raise EgressRefused("Credentials do not belong in the URL.")
     try:
-        host = parts.hostname.encode("idna").decode("ascii") if parts.hostname else ""
+        host = parts.hostname.encode("idna").decode("ascii")
     except UnicodeError:
         raise EgressRefused("The URL's host name is not valid.") from None
     port = port or (443 if parts.scheme == "https" else 80)
