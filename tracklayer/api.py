@@ -240,9 +240,7 @@ def permission_denied(request, exception, template_name="403.html"):
 
 def page_not_found(request, exception, template_name="404.html"):
     if _is_api(request):
-        return JsonResponse(
-            error_body("not_found", "There is no such API path; see /v1/docs."), status=404
-        )
+        return unknown_path(request)
     return defaults.page_not_found(request, exception, template_name)
 
 
