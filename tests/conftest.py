@@ -4,6 +4,8 @@ Two pieces of plumbing come first: letting Django's between-test flush pass the 
 append-only triggers, and emptying the cache (where verified API keys live) before each test.
 """
 
+import threading
+from http.server import ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import pytest
@@ -149,3 +151,30 @@ def make_api_key(system_actor):
         )
 
     return make
+
+
+# --- HTTP --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def serve_http():
+    """``serve_http(handler, tls=None) -> server``: a ``ThreadingHTTPServer`` for ``handler`` on
+    a free loopback port, serving in a thread, with an empty ``seen`` list for the handler to
+    record into (wrapped in ``tls``, an ``ssl.SSLContext``, if given). Every server started is
+    stopped after the test."""
+    started = []
+
+    def serve(handler, *, tls=None):
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        server.daemon_threads = True
+        server.seen = []
+        if tls is not None:
+            server.socket = tls.wrap_socket(server.socket, server_side=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        started.append(server)
+        return server
+
+    yield serve
+    for server in started:
+        server.shutdown()
+        server.server_close()

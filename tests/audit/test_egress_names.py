@@ -4,8 +4,7 @@ when the name resolved outward while it was saved and inward when it is used (DN
 rebinding). The resolver is replaced (``http.resolve``), since no test may depend on a public
 name such as localtest.me resolving."""
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -32,15 +31,9 @@ class Seen(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def listener():
+def listener(serve_http):
     """Something listening on loopback, where the name will point."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Seen)
-    server.daemon_threads = True
-    server.seen = []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    return serve_http(Seen)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import socket
 import ssl
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from cryptography import x509
@@ -177,22 +177,9 @@ class Receiver(BaseHTTPRequestHandler):
         pass
 
 
-def serve(handler=Receiver, *, tls: ssl.SSLContext | None = None):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    server.seen = []
-    if tls is not None:
-        server.socket = tls.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
 @pytest.fixture
-def receiver():
-    server = serve()
-    yield server
-    server.shutdown()
-    server.server_close()
+def receiver(serve_http):
+    return serve_http(Receiver)
 
 
 def test_a_name_is_connected_at_the_address_checked(receiver, monkeypatch):
@@ -234,18 +221,14 @@ def test_loopback_is_refused_at_send_time_unless_allowed(receiver, settings):
     assert len(receiver.seen) == 1
 
 
-def test_redirects_are_not_followed(receiver):
-    elsewhere = serve()
-    try:
-        receiver.redirect_to = f"http://127.0.0.1:{elsewhere.server_port}/landed"
+def test_redirects_are_not_followed(receiver, serve_http):
+    elsewhere = serve_http(Receiver)
+    receiver.redirect_to = f"http://127.0.0.1:{elsewhere.server_port}/landed"
 
-        answer = http.post(f"http://127.0.0.1:{receiver.server_port}/redirect", b"", headers={})
+    answer = http.post(f"http://127.0.0.1:{receiver.server_port}/redirect", b"", headers={})
 
-        assert answer.status == 302 and not answer.ok
-        assert elsewhere.seen == []
-    finally:
-        elsewhere.shutdown()
-        elsewhere.server_close()
+    assert answer.status == 302 and not answer.ok
+    assert elsewhere.seen == []
 
 
 def test_connections_are_kept_alive_per_checked_address(receiver):
@@ -442,18 +425,16 @@ def tls_files(tmp_path_factory):
 
 
 @pytest.fixture
-def tls_receiver(tls_files, monkeypatch):
+def tls_receiver(tls_files, monkeypatch, serve_http):
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(tls_files / "cert.pem", tls_files / "key.pem")
     names = []
     context.sni_callback = lambda sock, name, ctx: names.append(name)
-    server = serve(tls=context)
+    server = serve_http(Receiver, tls=context)
     server.sni = names
     monkeypatch.setattr(http, "CA_CERTS", str(tls_files / "ca.pem"))
     monkeypatch.setattr(http, "resolve", lambda host, port: ["127.0.0.1"])
-    yield server
-    server.shutdown()
-    server.server_close()
+    return server
 
 
 def test_tls_verifies_the_name_while_connecting_to_the_checked_address(tls_receiver):
