@@ -23,8 +23,12 @@ from tracklayer import api
 NUL = "\x00"
 
 
-def _has_nul(data) -> bool:
-    return any(NUL in name or any(NUL in v for v in values) for name, values in data.lists())
+def _nul_field(data) -> str | None:
+    """The first field of ``data`` (a QueryDict) whose name or a value holds a NUL."""
+    for name, values in data.lists():
+        if NUL in name or any(NUL in value for value in values):
+            return name
+    return None
 
 
 def _shown(name: str) -> str:
@@ -41,13 +45,16 @@ class RefuseNulMiddleware:
                 message = "Nothing here: the path contains a NUL character (\\u0000)."
                 return JsonResponse(api.error_body("not_found", message), status=404)
             return defaults.page_not_found(request, None)
-        for name, values in request.GET.lists():
-            if NUL in name or any(NUL in value for value in values):
-                return self._bad_query(request, _shown(name))
+        name = _nul_field(request.GET)
+        if name is not None:
+            return self._bad_query(request, _shown(name))
         # The dashboard's posted forms too: some views read a field without a form (a pause
         # reason, the destination whose dead letters to replay). Not under /v1/: ingestion
         # reads any body itself, and reading request.POST here would consume a form-encoded one.
-        if not request.path_info.startswith(api.API_PREFIX) and _has_nul(request.POST):
+        if (
+            not request.path_info.startswith(api.API_PREFIX)
+            and _nul_field(request.POST) is not None
+        ):
             return defaults.bad_request(request, None)
         return self.get_response(request)
 
