@@ -274,33 +274,27 @@ class RawServer:
         self.sock.close()
 
 
-def drip_body(connection, stop):
-    """A 200 promising a megabyte, then one byte every 100 ms (for at most 5 s, so that a
+def drip(head: bytes, byte: bytes):
+    """A receiver that sends ``head``, then ``byte`` every 100 ms (for at most 5 s, so that a
     client without a total deadline ends too — and the test fails instead of hanging)."""
-    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n")
-    for _ in range(50):
-        if stop.wait(0.1):
-            return
-        connection.sendall(b"x")
+
+    def behave(connection, stop):
+        connection.sendall(head)
+        for _ in range(50):
+            if stop.wait(0.1):
+                return
+            connection.sendall(byte)
+
+    return behave
 
 
-def drip_headers(connection, stop):
-    """Never finishes the headers: one byte of a header line every 100 ms."""
-    connection.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
-    for _ in range(50):
-        if stop.wait(0.1):
-            return
-        connection.sendall(b"x")
-
-
-def drip_handshake(connection, stop):
-    """Answers a TLS ClientHello with a record header announcing 16 KB, then a byte every
-    100 ms: each read is quick, the handshake never ends."""
-    connection.sendall(b"\x16\x03\x03\x40\x00")
-    for _ in range(50):
-        if stop.wait(0.1):
-            return
-        connection.sendall(b"\x00")
+# A 200 promising a megabyte, then its body a byte at a time.
+drip_body = drip(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n", b"x")
+# Never finishes the headers: one byte of a header line at a time.
+drip_headers = drip(b"HTTP/1.1 200 OK\r\nX-Slow: ", b"x")
+# Answers a TLS ClientHello with a record header announcing 16 KB, then a byte at a time: each
+# read is quick, the handshake never ends.
+drip_handshake = drip(b"\x16\x03\x03\x40\x00", b"\x00")
 
 
 def endless_body(connection, stop):
