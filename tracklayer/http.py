@@ -293,9 +293,10 @@ def url_refusal(url: str, *, unresolvable_ok: bool = False) -> str | None:
 
 def validate_url(url: str, *, field: str, unresolvable_ok: bool = False) -> None:
     """Configuration time: raise ``EgressRefused`` (code ``egress_refused``) naming ``field``."""
-    reason = url_refusal(url, unresolvable_ok=unresolvable_ok)
-    if reason:
-        raise EgressRefused(reason, field=field)
+    try:
+        check_url(url, unresolvable_ok=unresolvable_ok)
+    except EgressRefused as refused:
+        raise EgressRefused(refused.message, field=field) from None
 
 
 # --- The total deadline --------------------------------------------------------------------------
