@@ -310,7 +310,9 @@ class _Batch:
 
 
 def _process(destination, adapter, deliveries, now, result: DeliverResult) -> None:
-    runtime = workspace_runtime(workspace=destination.workspace)
+    # By id: the cached runtime needs no Workspace row (``destination.workspace`` would load
+    # one per batch).
+    runtime = workspace_runtime(workspace_id=destination.workspace_id)
     consent_config = runtime.config.consent
     policy = destination_policy(destination, consent_config.policies)
     rows: dict[int, _Row] = {}

@@ -193,11 +193,8 @@ class IngestApi(APIView):
                 request_ip=_client_ip(request),
                 headers=request.META,
             )
-        except RateLimitedError as error:
+        except (RateLimitedError, ApiKeyThrottledError) as error:
             # analytics.js reads X-RateLimit-Reset (seconds) rather than Retry-After.
-            wait = str(error.retry_after)
-            return _error(error, **{"Retry-After": wait, "X-RateLimit-Reset": wait})
-        except ApiKeyThrottledError as error:
             wait = str(error.retry_after)
             return _error(error, **{"Retry-After": wait, "X-RateLimit-Reset": wait})
         except ApiKeyError as error:

@@ -167,15 +167,24 @@ def _render(chain) -> str:
     return path
 
 
-def _plainly_fine(value: object, depth: int) -> bool:
+def _encoded(value: object) -> bytes | None:
+    """``value`` as orjson (the writer's encoder) writes it, or None where it cannot."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return None
+
+
+def _plainly_fine(value: object, depth: int, written: bytes | None = None) -> bool:
     """The common case in a microsecond instead of a walk: orjson writes ``value`` (so no lone
     surrogate, no integer beyond 64 bits, no key that is not text, nothing deeper than 254),
     with no NUL escape, no ``null`` (which is how it writes NaN and infinities) and fewer
     ``{``/``[`` than the depth allowed (each counts once, so their number bounds the depth).
-    Anything else — or a string that merely contains such text — takes the walk."""
-    try:
-        written = orjson.dumps(value)
-    except orjson.JSONEncodeError:
+    Anything else — or a string that merely contains such text — takes the walk. ``written``
+    is ``_encoded(value)`` where the caller has it already."""
+    if written is None:
+        written = _encoded(value)
+    if written is None:
         return False
     return (
         b"\\u0000" not in written
@@ -184,12 +193,15 @@ def _plainly_fine(value: object, depth: int) -> bool:
     )
 
 
-def input_problems(value: object, *, root: str = "", depth: int = 0) -> list[FieldError]:
+def input_problems(
+    value: object, *, root: str = "", depth: int = 0, written: bytes | None = None
+) -> list[FieldError]:
     """What in ``value`` (parsed JSON) could not be stored or computed with, each named by
     its path: NUL characters and lone surrogates in any string or key, nesting deeper than
     ``MAX_DEPTH``, integers beyond 64 bits, floats that are not finite, and anything that is
-    not JSON. Iterative, so no depth can exhaust Python's stack; at most ``MAX_ERRORS``."""
-    if _plainly_fine(value, depth):
+    not JSON. Iterative, so no depth can exhaust Python's stack; at most ``MAX_ERRORS``.
+    ``written`` is ``_encoded(value)`` where the caller has it already."""
+    if _plainly_fine(value, depth, written):
         return []
     return _walk(value, root, depth)
 
@@ -530,11 +542,13 @@ def prepare_event(
         return Rejected(
             index, None, [FieldError("", "invalid_type", "Each event is a JSON object.")]
         )
-    problems = input_problems(raw)
+    # Encoded once: for the fast input check and, when not given, the event's size.
+    written = _encoded(raw)
+    problems = input_problems(raw, written=written)
     if problems:
         return Rejected(index, rejected_id(raw), problems)
     if size is None:
-        size = len(orjson.dumps(raw))
+        size = len(written if written is not None else orjson.dumps(raw))
     errors: list[FieldError] = []
     raw_message_id = raw.get("messageId")
     message_id = None

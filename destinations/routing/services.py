@@ -432,7 +432,9 @@ def deliveries_replay(
     if len(replayed) > REPLAY_AUDIT_IDS:
         payload["more"] = len(replayed) - REPLAY_AUDIT_IDS
     if destination is not None or len(destination_ids) == 1:
-        target = destination or Destination.objects.get(pk=next(iter(destination_ids)))
+        target = destination or Destination.objects.get(
+            workspace=workspace, pk=next(iter(destination_ids))
+        )
         resource_type, resource_id = "destination", target.public_id
     else:
         resource_type, resource_id = "workspace", workspace.public_id
