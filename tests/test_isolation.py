@@ -11,7 +11,8 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from audit import services as audit_services
-from audit.models import AuditEntry, AuditLogHead
+from audit.models import AuditLogHead
+from tests.audit_entries import audit_count
 from tests.destinations.factories import DeliveryFactory, DestinationFactory
 from tests.factories import EventFactory, MembershipFactory
 from workspaces import services
@@ -245,10 +246,6 @@ def _url(victim, name, pattern) -> str:
     return reverse(name, kwargs={k: v for k, v in victim["kwargs"].items() if k in keys})
 
 
-def _audit_size(victim) -> int:
-    return AuditEntry.objects.filter(workspace=victim["workspace"]).count()
-
-
 # Plausible form data for every dashboard form
 DASHBOARD_POST = {
     "role": "admin",
@@ -273,7 +270,7 @@ def test_dashboard_url_is_404_for_a_member_of_another_workspace(
 ):
     # Given an admin of another workspace, signed in
     client.force_login(other_admin_user)
-    audit_before = _audit_size(victim)
+    audit_before = audit_count(victim["workspace"])
 
     # When they request the victim workspace's URL (POST with plausible form data)
     response = _dashboard_request(client, victim, name, pattern, method)
@@ -281,7 +278,7 @@ def test_dashboard_url_is_404_for_a_member_of_another_workspace(
     # Then it does not exist for them, it says nothing, and nothing changed
     assert response.status_code == 404
     _assert_no_markers(response, victim["markers"])
-    assert _audit_size(victim) == audit_before
+    assert audit_count(victim["workspace"]) == audit_before
 
 
 @pytest.mark.django_db
@@ -318,14 +315,14 @@ def test_api_url_never_shows_or_changes_another_workspace(
     api_client, victim, other_workspace, make_api_key, name, pattern, role, method
 ):
     _key, token = make_api_key(other_workspace, role=role)
-    audit_before = _audit_size(victim)
+    audit_before = audit_count(victim["workspace"])
 
     response = _api_request(api_client, victim, token, name, pattern, method)
 
     owner_status = API_OWNER_STATUS[name][method][API_ROLES.index(role)]
     assert response.status_code == API_OUTSIDER_STATUS.get((name, method, role), owner_status)
     _assert_no_markers(response, [m for m in victim["markers"] if m != victim["kwargs"]["key_id"]])
-    assert _audit_size(victim) == audit_before
+    assert audit_count(victim["workspace"]) == audit_before
     if response.status_code == 200 and "workspace_id" in response.json():
         assert response.json()["workspace_id"] == other_workspace.public_id
 

@@ -10,6 +10,7 @@ from audit.models import AuditEntry
 from destinations.models import Delivery, Destination, TrackingPlan
 from destinations.routing import services
 from destinations.tracking_plans import services as plans
+from tests.audit_entries import last_row
 from tests.destinations.factories import DeliveryFactory, DestinationFactory
 from tests.factories import EventFactory
 
@@ -126,7 +127,7 @@ def test_the_mode_changes_and_the_schemas_stay(workspace, editor_user):
 
     assert (plan.mode, plan.unplanned, plan.version) == ("block", "flag", 2)
     assert plan.schemas == {"Order Completed": ORDER}
-    entry = AuditEntry.objects.filter(workspace=workspace).order_by("-idx").first()
+    entry = last_row(workspace)
     assert entry.event_type == "tracking_plan.updated"
 
 
