@@ -139,7 +139,8 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _PATH_KEY_MAX = 64
 
 
-def _text_problem(text: str) -> tuple[str, str] | None:
+def text_problem(text: str) -> tuple[str, str] | None:
+    """(code, why) when PostgreSQL could not store ``text``; None when it can."""
     if "\x00" in text:
         return "nul_character", "contains a NUL character (\\u0000), which cannot be stored"
     if not text.isascii() and _SURROGATE.search(text):
@@ -215,7 +216,7 @@ def _walk(value: object, root: str, depth: int) -> list[FieldError]:
         if node is None or node is True or node is False:
             continue
         if isinstance(node, str):
-            problem = _text_problem(node)
+            problem = text_problem(node)
             if problem:
                 errors.append(FieldError(_render(chain), problem[0], f"The text {problem[1]}."))
         elif isinstance(node, dict | list):
@@ -236,7 +237,7 @@ def _walk(value: object, root: str, depth: int) -> list[FieldError]:
                 if not isinstance(key, str):
                     errors.append(FieldError(_render(chain), "invalid_key", "Keys are text."))
                     continue
-                problem = _text_problem(key)
+                problem = text_problem(key)
                 if problem:
                     errors.append(
                         FieldError(_render((chain, key)), problem[0], f"The key {problem[1]}.")
@@ -302,7 +303,7 @@ def body_json(body: bytes) -> object:
 
 def _clean_id(value: object) -> str | None:
     """A messageId fit to be repeated in an answer, or None."""
-    return value if isinstance(value, str) and _text_problem(value) is None else None
+    return value if isinstance(value, str) and text_problem(value) is None else None
 
 
 def rejected_id(raw: object) -> str | None:

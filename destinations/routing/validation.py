@@ -10,6 +10,7 @@ from django.conf import settings
 
 from destinations.adapters import adapter_for
 from destinations.exceptions import DestinationInvalidError
+from destinations.ingestion.envelope import text_problem as stored_text_problem
 from destinations.models import DestinationType
 from privacy.consent import DEFAULT_POLICIES, ConsentPolicy, ConsentPolicyError
 from tracklayer import http
@@ -74,11 +75,8 @@ def text_problem(value: str) -> str | None:
     """Why PostgreSQL could not store ``value`` (a NUL or a lone UTF-16 surrogate), or None.
     The API's serializers refuse both in the fields they type; settings, mappings and their
     keys arrive as free-form JSON and must be checked here, or the save answers 500."""
-    if "\x00" in value:
-        return "contains a NUL character (\\u0000), which cannot be stored"
-    if any("\ud800" <= char <= "\udfff" for char in value):
-        return "contains a lone UTF-16 surrogate, which is not valid Unicode"
-    return None
+    problem = stored_text_problem(value)  # ingestion's rule, said the same way
+    return problem[1] if problem else None
 
 
 def invalid(field: str, message: str) -> DestinationInvalidError:
