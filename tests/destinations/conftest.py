@@ -1,4 +1,5 @@
-"""Fixtures of the destinations tests: the local platform servers and an ingestion key."""
+"""Fixtures of the destinations tests: the local platform servers, an ingestion key and a
+signed-in dashboard client."""
 
 import pytest
 
@@ -26,3 +27,10 @@ def platforms(_platform_servers):
 def token(workspace, make_api_key):
     """An ingestion (write) key's token for ``workspace``."""
     return make_api_key(workspace, role=ApiKeyRole.WRITE)[1]
+
+
+@pytest.fixture
+def signed_in(client, admin_user):
+    """The test client, signed in to the dashboard as ``workspace``'s admin."""
+    client.force_login(admin_user)
+    return client

@@ -44,12 +44,6 @@ def assert_clean(response) -> None:
     assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", body) == []
 
 
-@pytest.fixture
-def signed_in(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
 # --- the list ---------------------------------------------------------------------------------
 
 

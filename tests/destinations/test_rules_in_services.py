@@ -24,12 +24,6 @@ def url(name, workspace, *args):
 
 
 @pytest.fixture
-def signed_in(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
-@pytest.fixture
 def two_with_dead_letters(workspace):
     hooks = [DestinationFactory(workspace=workspace, name=name) for name in ("One", "Two")]
     for hook in hooks:
