@@ -227,10 +227,6 @@ def _preflight() -> HttpResponse:
     return response
 
 
-# Every error body is ``{"error": {code, message, field?}}`` (tracklayer/api.py).
-ApiError = ErrorResponse
-
-
 class IngestErrorDetail(serializers.Serializer):
     field = serializers.CharField()
     code = serializers.CharField()
@@ -385,19 +381,19 @@ _RESPONSES = {
         "the field `batch`).",
     ),
     401: OpenApiResponse(
-        ApiError, description="No key, or a malformed, invalid, revoked or expired one."
+        ErrorResponse, description="No key, or a malformed, invalid, revoked or expired one."
     ),
     403: OpenApiResponse(
-        ApiError, description="The key's role cannot send events (`permission_denied`)."
+        ErrorResponse, description="The key's role cannot send events (`permission_denied`)."
     ),
-    413: OpenApiResponse(ApiError, description="Over the request, event or batch limit."),
+    413: OpenApiResponse(ErrorResponse, description="Over the request, event or batch limit."),
     429: OpenApiResponse(
-        ApiError,
+        ErrorResponse,
         description="Over the key's event rate (`rate_limited`), or too many failed key "
         "attempts (`api_key_throttled`); see Retry-After.",
     ),
     503: OpenApiResponse(
-        ApiError,
+        ErrorResponse,
         description="The database refused or failed this request's write "
         "(`events_not_stored`): nothing of it was accepted; send it again.",
     ),
@@ -505,7 +501,7 @@ class EventDetailApi(WorkspaceApi):
 
     required_action = policy.Action.WORKSPACE_VIEW
 
-    @extend_schema(responses={200: EventOutput, 404: ApiError}, tags=["ingestion"])
+    @extend_schema(responses={200: EventOutput, 404: ErrorResponse}, tags=["ingestion"])
     def get(self, request, message_id: str):
         event = selectors.event_get(workspace=self.workspace, message_id=message_id)
         return Response(EventOutput(event).data)
