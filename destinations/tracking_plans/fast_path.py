@@ -152,6 +152,7 @@ def fast_validity(schema) -> Callable[[object], bool] | None:
         required = tuple(schema.get("required", ()))
         low, high = schema.get("minProperties", 0), schema.get("maxProperties")
         declared = tuple(properties.items())
+        extra_checked = schema.get("additionalProperties", True) is not True  # once, not per event
 
         def obj(value) -> bool:
             if type(value) is not dict:
@@ -167,7 +168,7 @@ def fast_validity(schema) -> Callable[[object], bool] | None:
                     return False
             if extra is None:  # additionalProperties: false
                 return all(key in properties for key in value)
-            if schema.get("additionalProperties", True) is not True:
+            if extra_checked:
                 return all(extra(item) for key, item in value.items() if key not in properties)
             return True
 
