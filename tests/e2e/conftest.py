@@ -1,34 +1,20 @@
 """Browser tests: Playwright drives Debian's Chromium (``make test`` installs the package;
 browsers cannot be downloaded here) against pytest-django's live server."""
 
-import os
 import re
-import shutil
 
 import pytest
 
-from tests.e2e.helpers import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.helpers import chromium
 
 EXPECTED_STATUS_LOG = re.compile(r"^Failed to load resource: .* status of (409|422) ")
 
 
 @pytest.fixture(scope="module")
 def browser():
-    """One Chromium per test module. Playwright's sync API keeps an event loop running in this
-    thread while it is open; the tests still use the ORM between browser steps (and the live
-    server's flush after each), which Django refuses in a thread with a running loop unless
-    told otherwise — for exactly as long as the browser is open, and no longer."""
-    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
-        pytest.fail(f"Chromium not found at {CHROMIUM}: run `make browser` (or `make test`).")
-    from playwright.sync_api import sync_playwright
-
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
+    """One Chromium per test module (see ``chromium``)."""
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

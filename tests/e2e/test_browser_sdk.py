@@ -27,7 +27,7 @@ import pytest
 
 from destinations.ingestion import runtime
 from destinations.models import Event, IngestionSettings
-from tests.e2e.helpers import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.helpers import chromium
 from tracklayer.devenv import ANALYTICS_NEXT_UMD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -67,15 +67,8 @@ def analytics_next():
 @pytest.fixture(scope="module")
 def browser(analytics_next):
     """As tests/e2e/conftest.py's, plus the rule that no name but the loopback resolves."""
-    from playwright.sync_api import sync_playwright
-
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, NO_OUTSIDE_NAMES]
-        )
+    with chromium(NO_OUTSIDE_NAMES) as browser:
         yield browser
-        browser.close()
 
 
 class Shop:
