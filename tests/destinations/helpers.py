@@ -1,6 +1,7 @@
 """Builders the delivery tests share: ingesting a batch, an order with consent, a destination
-config pointing at the local platform servers, running the engine in-process; and for the
-adapter tests, an outgoing order and sending a built request to the local platform."""
+config pointing at the local platform servers, running the engine in-process, a dashboard
+URL; and for the adapter tests, an outgoing order and sending a built request to the local
+platform."""
 
 import hashlib
 import urllib.error
@@ -9,6 +10,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import orjson
+from django.urls import reverse
 
 from destinations import delivery
 from destinations.adapters import ItemOutcome, OutgoingEvent, PlatformRequest
@@ -177,3 +179,8 @@ def post_raw_and_parse(adapter, request: PlatformRequest, **options) -> list[Ite
     """``post_raw`` (same options), the answer read with ``adapter``."""
     status, body, headers, error = post_raw(request, **options)
     return adapter.parse(request=request, status=status, body=body, headers=headers, error=error)
+
+
+def url(name: str, workspace, *args) -> str:
+    """The dashboard URL ``destinations:<name>`` of ``workspace`` (then ``args``)."""
+    return reverse(f"destinations:{name}", args=[workspace.slug, *args])

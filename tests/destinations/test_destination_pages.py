@@ -6,7 +6,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEntry
@@ -21,15 +20,12 @@ from tests.destinations.factories import (
     DeliveryFactory,
     DestinationFactory,
 )
+from tests.destinations.helpers import url
 from tests.factories import EventFactory
 
 pytestmark = pytest.mark.django_db
 
 NEW_SECRET = "whsec_BRANDnewSIGNINGsecret_7777"
-
-
-def url(name, workspace, *args):
-    return reverse(f"destinations:{name}", args=[workspace.slug, *args])
 
 
 def html(response) -> str:

@@ -4,7 +4,6 @@ changed by a service of its own, under the plan's lock; the dashboard refuses wh
 refuses instead of cutting it to fit; the delivery log's filters are matched, never cut."""
 
 import pytest
-from django.urls import reverse
 
 from audit.models import AuditEntry
 from destinations.models import Delivery, Destination, TrackingPlan
@@ -12,15 +11,12 @@ from destinations.routing import services
 from destinations.tracking_plans import services as plans
 from tests.audit_entries import last_row
 from tests.destinations.factories import DeliveryFactory, DestinationFactory
+from tests.destinations.helpers import url
 from tests.factories import EventFactory
 
 pytestmark = pytest.mark.django_db
 
 ORDER = {"type": "object", "properties": {"total": {"type": "number"}}, "required": ["total"]}
-
-
-def url(name, workspace, *args):
-    return reverse(f"destinations:{name}", args=[workspace.slug, *args])
 
 
 @pytest.fixture
