@@ -1,5 +1,7 @@
-"""Fixtures of the destinations tests: the local platform servers, an ingestion key and a
-signed-in dashboard client."""
+"""Fixtures of the destinations tests: the local platform servers, an ingestion key, a
+signed-in dashboard client and production settings."""
+
+import base64
 
 import pytest
 
@@ -34,3 +36,11 @@ def signed_in(client, admin_user):
     """The test client, signed in to the dashboard as ``workspace``'s admin."""
     client.force_login(admin_user)
     return client
+
+
+@pytest.fixture
+def production(settings):
+    """Production mode: loopback refused (production's default) and a key ring of its own."""
+    settings.IS_PRODUCTION = True
+    settings.EGRESS_ALLOW_LOOPBACK = False
+    settings.TRACKLAYER_KEYRING = "k1:" + base64.b64encode(b"k" * 32).decode()

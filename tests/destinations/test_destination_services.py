@@ -217,13 +217,8 @@ def test_every_bad_field_is_reported_at_once(workspace, admin_user):
     assert set(caught.value.errors) == {"pixel_id", "access_token"}
 
 
+@pytest.mark.usefixtures("production")
 class TestInProduction:
-    @pytest.fixture(autouse=True)
-    def production(self, settings):
-        settings.IS_PRODUCTION = True
-        settings.EGRESS_ALLOW_LOOPBACK = False  # as production's default
-        settings.TRACKLAYER_KEYRING = "k1:" + base64.b64encode(b"k" * 32).decode()
-
     def test_a_local_base_url_is_refused(self, workspace, admin_user):
         with pytest.raises(DestinationInvalidError) as caught:
             DestinationFactory(

@@ -2,8 +2,6 @@
 production mode, and an address is checked again at every send — a name that resolves inward
 after it was saved is refused by the test send and by the delivery engine alike."""
 
-import base64
-
 import pytest
 
 from destinations import delivery
@@ -14,13 +12,6 @@ from tests.destinations.helpers import send_batch
 from tracklayer import http
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def production(settings):
-    settings.IS_PRODUCTION = True
-    settings.EGRESS_ALLOW_LOOPBACK = False
-    settings.TRACKLAYER_KEYRING = "k1:" + base64.b64encode(b"k" * 32).decode()
 
 
 @pytest.mark.parametrize(
