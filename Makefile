@@ -59,7 +59,7 @@ bench: services ## Run the benchmarks and print figures
 	@TRACKLAYER_ENV=test $(BIN)/python -m tests.bench
 
 demo-data: services ## Seed (or refresh) the demo workspace and print its logins as JSON
-	@TRACKLAYER_ENV=$${TRACKLAYER_ENV:-development} $(BIN)/python manage.py migrate --no-input -v 0
+	@TRACKLAYER_ENV=$${TRACKLAYER_ENV:-development} $(BIN)/python -m tracklayer.devenv migrate
 	@TRACKLAYER_ENV=$${TRACKLAYER_ENV:-development} $(BIN)/python manage.py seed_demo --json
 
 clean: ## Remove .venv and local state

@@ -25,6 +25,29 @@ from workspaces.actors import SystemActor
 from workspaces.models import ApiKeyRole, Role
 
 
+def pytest_collection_modifyitems(items):
+    """Every database test may use every database: the control plane and each region's data
+    plane (workspaces/regions.py). A test's own ``django_db`` options are kept; only
+    ``databases`` is widened, so a test never fails for touching a region it was not told
+    about — and a query that names no region still fails, by the router's refusal."""
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker is None:
+            if not _DATABASE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+                continue
+            args, kwargs = (), {}
+        elif marker.kwargs.get("databases"):
+            continue
+        else:
+            args, kwargs = marker.args, marker.kwargs
+        item.add_marker(
+            pytest.mark.django_db(*args, **{**kwargs, "databases": "__all__"}), append=False
+        )
+
+
+_DATABASE_FIXTURES = {"db", "transactional_db", "live_server", "django_db_reset_sequences"}
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _audit_triggers_yield_to_test_flush(django_db_modify_db_settings):
     """Let ``TransactionTestCase`` (``transactional_db``, ``live_server``) empty the test

@@ -5,8 +5,9 @@ Order of preference for each server: the URL in the environment when set (it mus
 else the local server (started when it is installed but stopped); else, when running as
 root, installed with apt-get; else the exact command to run is printed.
 
-Usage: ``python -m tracklayer.devenv services|browser|wrk|run`` (``browser``: Chromium and the
-browser SDKs the e2e tests load, npm from Debian when missing). Runs before Django is set up, so
+Usage: ``python -m tracklayer.devenv services|browser|wrk|migrate|run`` (``browser``: Chromium
+and the browser SDKs the e2e tests load, npm from Debian when missing; ``migrate``: the control
+database and every region's). Runs before Django is set up, so
 it only needs the standard library, psycopg and redis.
 
 ``run`` also writes ``var/dev.env`` once (see ``tracklayer/localenv.py``), so that the
@@ -204,6 +205,37 @@ def ensure_postgres() -> None:
     say("PostgreSQL is reachable")
 
 
+def ensure_region_databases() -> None:
+    """Every region's data-plane database (tracklayer/regions.py): the one REGION_DATABASES
+    names must answer; one it leaves out is ``<control database>_<region>`` on the control
+    database's server, created here when missing (Django's test run creates the test copies)."""
+    from tracklayer import regions
+
+    control = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    try:
+        named = regions.parse_region_databases(os.environ.get("REGION_DATABASES", ""))
+    except Exception as error:  # ImproperlyConfigured, told as it is
+        raise SetupError(str(error)) from None
+    for code in regions.REGIONS:
+        if code in named:
+            try:
+                _pg_connect(named[code]).close()
+            except psycopg.OperationalError as error:
+                raise SetupError(f"REGION_DATABASES: {code} does not answer: {error}") from None
+            continue
+        dbname = f"{urlsplit(control).path.lstrip('/')}_{code}"
+        try:
+            _pg_connect(control, dbname=dbname).close()
+        except psycopg.OperationalError as error:
+            if "does not exist" not in str(error):
+                raise SetupError(f"PostgreSQL refused {dbname!r}: {error}") from None
+            say(f"creating the {code} region's database {dbname!r}")
+            with _pg_connect(control, dbname="postgres") as connection:
+                connection.autocommit = True
+                connection.execute(f'CREATE DATABASE "{dbname}"')
+    say(f"region databases are reachable ({', '.join(regions.REGIONS)})")
+
+
 # --- Redis ----------------------------------------------------------------------------------
 
 
@@ -364,6 +396,15 @@ def manage(*args: str, capture: bool = False) -> str:
     return result.stdout if capture else ""
 
 
+def migrate_all() -> None:
+    """Migrate the control database, then every region's data plane."""
+    from tracklayer import regions
+
+    manage("migrate", "--no-input", "-v", "0")
+    for alias in regions.data_aliases():
+        manage("migrate", "--no-input", "-v", "0", "--database", alias)
+
+
 def serve() -> None:
     import json
 
@@ -387,7 +428,7 @@ def serve() -> None:
     # the address this server runs on, the demo destinations the platforms started below.
     os.environ.setdefault("TRACKLAYER_BASE_URL", url.rstrip("/"))
     os.environ.setdefault("LOCAL_PLATFORMS_URL", platforms_url)
-    manage("migrate", "--no-input", "-v", "0")
+    migrate_all()
     demo = json.loads(manage("seed_demo", "--json", capture=True).strip().splitlines()[-1])
 
     var = ROOT / "var"
@@ -487,10 +528,11 @@ def serve() -> None:
 
 def main(argv: list[str]) -> int:
     targets = {
-        "services": [ensure_postgres, ensure_redis],
+        "services": [ensure_postgres, ensure_region_databases, ensure_redis],
         "browser": [ensure_browser, ensure_browser_sdks],
         "wrk": [ensure_wrk],
-        "run": [ensure_dev_env, ensure_postgres, ensure_redis, serve],
+        "migrate": [ensure_postgres, ensure_region_databases, migrate_all],
+        "run": [ensure_dev_env, ensure_postgres, ensure_region_databases, ensure_redis, serve],
     }
     if len(argv) != 1 or argv[0] not in targets:
         print(f"usage: python -m tracklayer.devenv {'|'.join(targets)}", file=sys.stderr)

@@ -15,7 +15,7 @@ from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from tracklayer import localenv
+from tracklayer import localenv, regions
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # A development checkout's var/dev.env (``make run`` writes it): read before anything else, never
@@ -144,6 +144,18 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
 # Every request is one transaction, so a change made by a third-party flow (allauth's MFA
 # activation, say) and the audit entry it triggers commit or roll back together.
 DATABASES["default"]["ATOMIC_REQUESTS"] = True
+# The data plane: one database per region (tracklayer/regions.py, docs/regions.md). Every
+# query of a data-plane model goes to its workspace's region through the router, which refuses
+# one that names no region.
+DATABASES.update(
+    regions.region_database_settings(
+        env("REGION_DATABASES"),
+        default=DATABASES["default"],
+        production=IS_PRODUCTION,
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+    )
+)
+DATABASE_ROUTERS = ["workspaces.regions.DataPlaneRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, broker -------------------------------------------------------------------

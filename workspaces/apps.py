@@ -21,3 +21,10 @@ class WorkspacesConfig(AppConfig):
         mfa_hooks.connect()
         # MFA secrets sit inside allauth's Authenticator.data (JSON), not in a column of their own.
         keyring.register_resealer("mfa.Authenticator.data", mfa_adapter.mfa_secrets_reencrypt)
+
+        # Each region's data-plane ids start at its own block (workspaces/regions.py).
+        from django.db.models.signals import post_migrate
+
+        from workspaces.regions import number_from_block
+
+        post_migrate.connect(number_from_block, dispatch_uid="workspaces.regions.number_from_block")

@@ -70,7 +70,12 @@ class Workspace(models.Model):
     )
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=50, unique=True)
+    # Where the data plane lives (tracklayer/regions.py): chosen at creation, changed only by
+    # a verified move (``destinations.residency``), never by an edit.
     region = models.CharField(max_length=2, choices=Region.choices, default=Region.US)
+    # The region a move is copying to: while set, ingestion answers 503 with Retry-After and
+    # no worker touches the workspace's data plane.
+    moving_to = models.CharField(max_length=2, choices=Region.choices, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -208,3 +213,47 @@ class ApiKey(models.Model):
         if self.expires_at is not None and (self.expires_at - now).days < 7:
             return "expiring"
         return "active"
+
+
+class RegionMoveState(models.TextChoices):
+    COPYING = "copying", "Copying and verifying"  # ingestion paused; the source is the truth
+    CLEANING = "cleaning", "Switched; deleting the source's copy"  # the target is the truth
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed; the workspace stayed where it was"
+
+
+class RegionMove(models.Model):
+    """A workspace's move from one region's data plane to another's: copy in batches, verify
+    row counts and a checksum per table, switch, delete the source's copy. Every step can be
+    resumed after a crash (docs/regions.md). ``tables`` holds, per table, the rows and the
+    checksum both sides agreed on; ``deleted`` the rows removed from the source."""
+
+    public_id = models.CharField(
+        max_length=32, unique=True, editable=False, default=partial(new_public_id, "mv")
+    )
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    source = models.CharField(max_length=2, choices=Region.choices)
+    target = models.CharField(max_length=2, choices=Region.choices)
+    state = models.CharField(
+        max_length=8, choices=RegionMoveState.choices, default=RegionMoveState.COPYING
+    )
+    tables = models.JSONField(default=dict, blank=True)
+    deleted = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    requested_by = models.CharField(max_length=200)  # the actor's label
+    created_at = models.DateTimeField(auto_now_add=True)
+    switched_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace"],
+                condition=models.Q(state__in=["copying", "cleaning"]),
+                name="region_move_one_open",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workspace} {self.source} → {self.target} ({self.state})"

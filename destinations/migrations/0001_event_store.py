@@ -64,8 +64,9 @@ class Migration(migrations.Migration):
                 (
                     "api_key",
                     models.ForeignKey(
+                        db_constraint=False,
                         null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
                         related_name="+",
                         to="workspaces.apikey",
                     ),
@@ -73,7 +74,10 @@ class Migration(migrations.Migration):
                 (
                     "workspace",
                     models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, to="workspaces.workspace"
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="workspaces.workspace",
                     ),
                 ),
             ],
@@ -97,7 +101,10 @@ class Migration(migrations.Migration):
                 (
                     "workspace",
                     models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, to="workspaces.workspace"
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="workspaces.workspace",
                     ),
                 ),
             ],
@@ -149,7 +156,10 @@ class Migration(migrations.Migration):
                 (
                     "workspace",
                     models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, to="workspaces.workspace"
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="workspaces.workspace",
                     ),
                 ),
             ],

@@ -80,7 +80,10 @@ class Migration(migrations.Migration):
                 (
                     "workspace",
                     models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, to="workspaces.workspace"
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="workspaces.workspace",
                     ),
                 ),
             ],

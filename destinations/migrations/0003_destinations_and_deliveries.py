@@ -56,7 +56,10 @@ class Migration(migrations.Migration):
                 (
                     "workspace",
                     models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE, to="workspaces.workspace"
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="workspaces.workspace",
                     ),
                 ),
             ],
@@ -169,7 +172,8 @@ class Migration(migrations.Migration):
                 (
                     "destination",
                     models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
                         related_name="+",
                         to="destinations.destination",
                     ),
@@ -180,7 +184,8 @@ class Migration(migrations.Migration):
             model_name="delivery",
             name="destination",
             field=models.ForeignKey(
-                on_delete=django.db.models.deletion.CASCADE,
+                db_constraint=False,
+                on_delete=django.db.models.deletion.DO_NOTHING,
                 related_name="+",
                 to="destinations.destination",
             ),

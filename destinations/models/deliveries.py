@@ -8,6 +8,7 @@ and record one ``DeliveryAttempt`` per event per try. Docs: docs/delivery.md.
 from django.db import models
 
 from destinations.models.destinations import Destination
+from workspaces.regions import CONTROL_REF, DataPlaneManager
 
 
 class DeliveryStatus(models.TextChoices):
@@ -20,8 +21,9 @@ class DeliveryStatus(models.TextChoices):
 class Delivery(models.Model):
     """One event on its way to one destination."""
 
-    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE)
-    destination = models.ForeignKey(Destination, on_delete=models.CASCADE, related_name="+")
+    data_plane = True
+    workspace = models.ForeignKey("workspaces.Workspace", **CONTROL_REF)
+    destination = models.ForeignKey(Destination, **CONTROL_REF)
     event = models.ForeignKey("destinations.Event", on_delete=models.CASCADE, related_name="+")
     status = models.CharField(
         max_length=9, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
@@ -34,6 +36,8 @@ class Delivery(models.Model):
     created_at = models.DateTimeField()
     delivered_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DataPlaneManager()
 
     class Meta:
         constraints = [
@@ -74,8 +78,10 @@ class AttemptOutcome(models.TextChoices):
 
 
 class DeliveryAttempt(models.Model):
+    data_plane = True
+    data_plane_workspace = "delivery__workspace_id"  # joined within the region's database
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_set")
-    destination = models.ForeignKey(Destination, on_delete=models.CASCADE, related_name="+")
+    destination = models.ForeignKey(Destination, **CONTROL_REF)
     # The HTTP request that carried it: auto-pause counts requests, not events, so one failed
     # batch of 500 events is one failure, not 500.
     request_id = models.UUIDField(null=True)
@@ -84,6 +90,8 @@ class DeliveryAttempt(models.Model):
     status_code = models.PositiveSmallIntegerField(null=True)
     outcome = models.CharField(max_length=9, choices=AttemptOutcome.choices)
     error = models.CharField(max_length=300, blank=True)  # never a secret
+
+    objects = DataPlaneManager()
 
     class Meta:
         indexes = [

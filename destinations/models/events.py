@@ -9,6 +9,8 @@ periodic task empties after the workspace's retention (docs/ingestion.md).
 from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 
+from workspaces.regions import CONTROL_REF, DataPlaneManager
+
 
 class EventType(models.TextChoices):
     TRACK = "track"
@@ -29,7 +31,8 @@ class Event(models.Model):
     up events whose fan-out to destinations has not been done yet (a crash after commit loses
     nothing)."""
 
-    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE)
+    data_plane = True
+    workspace = models.ForeignKey("workspaces.Workspace", **CONTROL_REF)
     message_id = models.CharField(max_length=100)
     type = models.CharField(max_length=8, choices=EventType.choices)
     name = models.CharField(max_length=200, blank=True)  # track: event; page/screen: name
@@ -50,10 +53,10 @@ class Event(models.Model):
     validation = models.JSONField(default=dict)  # warnings, plan violations, hashed fields
     status = models.CharField(max_length=8, choices=EventStatus.choices, default=EventStatus.OK)
     source = models.CharField(max_length=8)  # "native" | "segment"
-    api_key = models.ForeignKey(
-        "workspaces.ApiKey", null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    api_key = models.ForeignKey("workspaces.ApiKey", null=True, **CONTROL_REF)
     fanout_pending = models.BooleanField(default=True)
+
+    objects = DataPlaneManager()
 
     class Meta:
         indexes = [
@@ -79,10 +82,13 @@ class EventMessageId(models.Model):
     Inserted with ON CONFLICT DO NOTHING in the same statement as the event, so two copies
     arriving at once cannot both be stored."""
 
+    data_plane = True
     pk = models.CompositePrimaryKey("workspace", "message_id")
-    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE)
+    workspace = models.ForeignKey("workspaces.Workspace", **CONTROL_REF)
     message_id = models.CharField(max_length=100)
     received_at = models.DateTimeField()
+
+    objects = DataPlaneManager()
 
     class Meta:
         indexes = [models.Index(fields=["received_at"], name="event_msgid_received")]
@@ -95,11 +101,14 @@ class EventOperational(models.Model):
     """IP address and user agent: needed by the ad platforms for matching, purged after the
     workspace's retention (30 days unless set lower)."""
 
+    data_plane = True
     event = models.OneToOneField(Event, on_delete=models.CASCADE, primary_key=True)
-    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE)
+    workspace = models.ForeignKey("workspaces.Workspace", **CONTROL_REF)
     ip = models.GenericIPAddressField(null=True)
     user_agent = models.TextField(blank=True)
     received_at = models.DateTimeField()
+
+    objects = DataPlaneManager()
 
     class Meta:
         indexes = [models.Index(fields=["received_at"], name="event_ops_received")]

@@ -5,6 +5,8 @@ against them for drift reports. ``destinations.tracking_plans`` is the only writ
 from django.conf import settings
 from django.db import models
 
+from workspaces.regions import CONTROL_REF, DataPlaneManager
+
 
 class TrackingPlanMode(models.TextChoices):
     ALLOW = "allow", "Allow"
@@ -42,7 +44,8 @@ class TrackingPlanViolation(models.Model):
     path, JSON Schema keyword). ``example_message`` is built from the schema, never from the
     event, so no personal value is ever stored here."""
 
-    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE)
+    data_plane = True
+    workspace = models.ForeignKey("workspaces.Workspace", **CONTROL_REF)
     event_name = models.CharField(max_length=200)
     path = models.CharField(max_length=300)  # "properties.products[].price"
     code = models.CharField(max_length=40)  # the JSON Schema keyword, or "unplanned"
@@ -50,6 +53,8 @@ class TrackingPlanViolation(models.Model):
     example_message = models.CharField(max_length=300)
     first_seen = models.DateTimeField()
     last_seen = models.DateTimeField()
+
+    objects = DataPlaneManager()
 
     class Meta:
         constraints = [
