@@ -16,17 +16,10 @@ from pathlib import Path
 
 import redis
 from django.conf import settings
-from django.db import connection
+
+from tests.databases import database_env
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    return (
-        f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:"
-        f"{db['PORT'] or 5432}/{db['NAME']}"
-    )
 
 
 class Worker:
@@ -117,7 +110,7 @@ def celery_worker(
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": _database_url(),
+        **database_env(),
         "TEST_REDIS_URL": settings.CACHES["default"]["LOCATION"],
         "TEST_CELERY_BROKER_URL": broker,
         "DELIVERY_SWEEP_SECONDS": str(sweep_seconds),

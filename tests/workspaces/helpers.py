@@ -10,13 +10,12 @@ import textwrap
 import threading
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 from allauth.mfa.totp.internal.auth import SECRET_SESSION_KEY, format_hotp_value, hotp_value
 from django.conf import settings
-from django.db import connection
 from django.urls import reverse
 
+from tests.databases import database_env
 from tests.factories import TEST_PASSWORD
 from workspaces import keys
 
@@ -114,12 +113,10 @@ class Authenticator:
     """A second Python process that authenticates the tokens written to it, one a line."""
 
     def __init__(self):
-        db = connection.settings_dict
-        credentials = f"{quote(db['USER'], safe='')}:{quote(db['PASSWORD'], safe='')}"
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "DATABASE_URL": f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            **database_env(),
             "TEST_REDIS_URL": settings.CACHES["default"]["LOCATION"],
             "PYTHONPATH": str(ROOT),
         }
