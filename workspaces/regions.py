@@ -82,9 +82,13 @@ class DataPlaneRouter:
         if not is_data_plane(model):
             return CONTROL
         instance = hints.get("instance")
-        if instance is not None and is_data_plane(type(instance)):
-            if instance._state.db:
-                return instance._state.db
+        if instance is not None:
+            if is_data_plane(type(instance)) and instance._state.db:
+                return instance._state.db  # a loaded row stays where it came from
+            if isinstance(instance, Workspace):
+                return workspace_db(instance)  # Event(workspace=ws), ws.<related>…
+            # A new data-plane row, or a control-plane row it is being pointed at (an API key,
+            # a destination): the workspace they belong to decides.
             workspace_id = getattr(instance, "workspace_id", None)
             if workspace_id is not None:
                 return workspace_db_by_id(workspace_id)
