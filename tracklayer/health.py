@@ -4,10 +4,12 @@ import time
 
 import redis
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connections, transaction
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from tracklayer.regions import data_aliases
 
 
 @transaction.non_atomic_requests
@@ -27,9 +29,12 @@ def _timed(check) -> dict:
     return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
 
 
-def _database() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+def _database(alias: str):
+    def check() -> None:
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT 1")
+
+    return check
 
 
 def _broker() -> None:
@@ -46,8 +51,11 @@ def _broker() -> None:
 @never_cache
 @require_GET
 def readyz(request):
-    """The database and the broker answer; 503 (with which one failed) when either does not."""
-    checks = {"database": _timed(_database), "broker": _timed(_broker)}
+    """The control database, every region's database and the broker answer; 503 (with which
+    one failed, by its alias — never its address) when one does not."""
+    checks = {"database": _timed(_database("default"))}
+    checks.update((alias, _timed(_database(alias))) for alias in data_aliases())
+    checks["broker"] = _timed(_broker)
     ready = all(check["ok"] for check in checks.values())
     return JsonResponse(
         {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503

@@ -17,12 +17,18 @@ GRACE_CHOICES = [
 class WorkspaceCreateForm(forms.Form):
     name = forms.CharField(max_length=100)
     region = forms.ChoiceField(
-        choices=Region.choices, help_text="Where this workspace's data is kept. Fixed later."
+        choices=Region.choices,
+        label="Data region",
+        help_text="Where this workspace's events, deliveries and the rest of its event data are "
+        "stored. It cannot be changed afterwards.",
     )
 
 
 class WorkspaceSettingsForm(forms.Form):
     name = forms.CharField(max_length=100)
+    # Not shown: the region is pinned. A post that names one is handed to the service, which
+    # refuses any but the workspace's own (``region_pinned``) rather than ignoring it.
+    region = forms.CharField(required=False, max_length=100)
 
 
 class InviteForm(forms.Form):

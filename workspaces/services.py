@@ -34,6 +34,7 @@ from workspaces.models import (
     Workspace,
 )
 from workspaces.policy import Action
+from workspaces.residency import RegionPinnedError
 
 logger = logging.getLogger("tracklayer.security")
 
@@ -79,9 +80,17 @@ def workspace_create(
 
 
 @transaction.atomic
-def workspace_update(*, workspace: Workspace, actor, name: str) -> Workspace:
+def workspace_update(
+    *, workspace: Workspace, actor, name: str, region: str | None = None
+) -> Workspace:
+    """Rename the workspace. Its region is pinned: ``region``, when given, must be the one it
+    has (a form or a client sending the whole workspace back); any other is refused with
+    ``RegionPinnedError`` — only a verified move (``tracklayer workspace move-region``) changes
+    it."""
     policy.authorize(workspace=workspace, actor=actor, action=Action.WORKSPACE_UPDATE)
     workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    if region is not None and region != workspace.region:
+        raise RegionPinnedError()
     if name == workspace.name:
         return workspace
     before = workspace.name

@@ -24,6 +24,7 @@ from workspaces.forms import (
 )
 from workspaces.models import User
 from workspaces.policy import Action
+from workspaces.residency import workspace_data_residency
 
 
 @login_required
@@ -74,6 +75,7 @@ def overview(request):
                 if key.state() in ("active", "expiring")
             ],
             "recent_entries": audit_selectors.audit_entry_list(workspace=workspace)[:8],
+            "residency": workspace_data_residency(workspace=workspace),
         },
     )
 
@@ -294,7 +296,10 @@ def workspace_settings(request):
     if request.method == "POST" and form.is_valid():
         try:
             services.workspace_update(
-                workspace=workspace, actor=request.user, name=form.cleaned_data["name"]
+                workspace=workspace,
+                actor=request.user,
+                name=form.cleaned_data["name"],
+                region=form.cleaned_data["region"] or None,
             )
         except DomainError as error:
             form_error(form, error)
@@ -305,7 +310,7 @@ def workspace_settings(request):
         request,
         "workspaces/settings.html",
         "workspaces/settings.html",
-        {"form": form},
+        {"form": form, "residency": workspace_data_residency(workspace=workspace)},
         status=_status(form),
     )
 

@@ -1,13 +1,15 @@
-"""Seed the demo workspace: three logins (admin, editor, viewer) and a write key. Idempotent.
+"""Seed the demo workspaces — an EU one and a US one, each with its data plane in its region's
+database — with three logins (admin, editor, viewer) in both and a write key each. Idempotent.
 
-The demo key is derived from a fixed string so every run prints the same one; it is a
-``tl_test_`` key, and the command refuses to run in production unless told ``--force``.
-Everything goes through the services, so the demo workspace's audit log shows it all.
+The demo keys are derived from fixed strings so every run prints the same ones; they are
+``tl_test_`` keys, and the command refuses to run in production unless told ``--force``.
+Everything goes through the services, so the demo workspaces' audit logs show it all.
 """
 
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -16,6 +18,7 @@ from django.db import transaction
 from destinations.ingestion.services import event_ingest, ingestion_settings_update
 from destinations.models import Destination
 from destinations.routing.services import destination_create, destination_update
+from tracklayer.regions import REGIONS
 from workspaces import keys, services
 from workspaces.actors import SystemActor
 from workspaces.auth.api_keys import api_key_authenticate
@@ -30,7 +33,6 @@ from workspaces.models import (
 )
 
 DEMO_PASSWORD = "tracklayer-demo"  # noqa: S105 - printed on purpose: a local demo login
-DEMO_SLUG = "acme"
 DEMO_USERS = [
     ("admin@demo.tracklayer.test", "Ada Admin", Role.ADMIN),
     ("editor@demo.tracklayer.test", "Eddie Editor", Role.EDITOR),
@@ -40,8 +42,8 @@ ACTOR = SystemActor("seed_demo")
 LOCAL_PLATFORMS_PREFIXES = ("http://127.0.0.1:", "http://localhost:")
 
 
-def demo_token_parts() -> tuple[str, str]:
-    digest = hashlib.sha512(b"tracklayer demo write key").digest()
+def demo_token_parts(seed: bytes = b"tracklayer demo write key") -> tuple[str, str]:
+    digest = hashlib.sha512(seed).digest()
     chars = "".join(keys.ALPHABET[byte % 32] for byte in digest)
     return chars[: keys.PREFIX_LENGTH], chars[keys.PREFIX_LENGTH :][: keys.SECRET_LENGTH]
 
@@ -121,8 +123,32 @@ DEMO_EVENTS = [
 ]
 
 
+@dataclass(frozen=True)
+class DemoWorkspace:
+    slug: str
+    name: str
+    region: str
+    key_seed: bytes
+    events: list[dict]
+
+
+# The first is the demo of old (its slug, key and top-level place in the --json output are
+# kept); "Acme Store" sorts first, so it is also the one a demo login lands on.
+DEMO_WORKSPACES = (
+    DemoWorkspace("acme", "Acme Store", "eu", b"tracklayer demo write key", DEMO_EVENTS),
+    DemoWorkspace(
+        "acme-us",
+        "Acme Store US",
+        "us",
+        b"tracklayer demo write key (us)",
+        [event for event in DEMO_EVENTS if event["context"]["location"]["country"] == "US"],
+    ),
+)
+DEMO_SLUG = DEMO_WORKSPACES[0].slug
+
+
 class Command(BaseCommand):
-    help = "Create (or refresh) the demo workspace, its three logins and a demo write key."
+    help = "Create (or refresh) the demo workspaces (EU and US), three logins and demo write keys."
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true", help="print the logins as JSON")
@@ -133,22 +159,59 @@ class Command(BaseCommand):
             raise CommandError("seed_demo creates known passwords; use --force in production.")
         demo = self.seed()
         self.seed_destinations()
-        self.seed_events(demo["write_key"])
+        for spec, seeded in zip(DEMO_WORKSPACES, demo["workspaces"], strict=True):
+            self.seed_events(seeded["write_key"], spec.events)
         if options["json"]:
             self.stdout.write(json.dumps(demo))
             return
-        self.stdout.write(f"Demo workspace: {demo['workspace']['name']} (/{DEMO_SLUG}/)")
+        first, *others = demo["workspaces"]
+        self.stdout.write(
+            f"Demo workspace: {first['name']} (/{first['slug']}/, {REGIONS[first['region']].label})"
+        )
         for login in demo["logins"]:
             self.stdout.write(f"  {login['role']:<7} {login['email']} / {login['password']}")
+        for other in others:
+            self.stdout.write(
+                f"Also: {other['name']} (/{other['slug']}/, {REGIONS[other['region']].label}), "
+                f"write key {other['write_key']}"
+            )
         self.stdout.write(f"Demo write key: {demo['write_key']}")
 
     @transaction.atomic
     def seed(self) -> dict:
-        workspace = Workspace.objects.filter(slug=DEMO_SLUG).first()
-        if workspace is None:
-            workspace = services.workspace_create(
-                actor=ACTOR, name="Acme Store", slug=DEMO_SLUG, region="eu", owner=None
-            )
+        users = self.seed_users()
+        workspaces = [self.seed_workspace(spec, users) for spec in DEMO_WORKSPACES]
+        # German shop: phone numbers written without +49 are read as German ones.
+        ingestion_settings_update(
+            workspace=workspaces[0], actor=ACTOR, values={"default_region": "DE"}
+        )
+        listed = [
+            {
+                "slug": workspace.slug,
+                "name": workspace.name,
+                "region": workspace.region,
+                "write_key": keys.format_token(
+                    ApiKeyEnvironment.TEST, *demo_token_parts(spec.key_seed)
+                ),
+            }
+            for spec, workspace in zip(DEMO_WORKSPACES, workspaces, strict=True)
+        ]
+        return {
+            "workspace": {
+                "id": workspaces[0].public_id,
+                "name": workspaces[0].name,
+                "slug": workspaces[0].slug,
+            },
+            "logins": [
+                {"role": role.value, "email": email, "password": DEMO_PASSWORD}
+                for email, _name, role in DEMO_USERS
+            ],
+            "write_key": listed[0]["write_key"],
+            "workspaces": listed,
+        }
+
+    def seed_users(self) -> list[tuple[User, str]]:
+        users = []
         for email, name, role in DEMO_USERS:
             user = User.objects.filter(email=email).first()
             if user is None:
@@ -161,11 +224,21 @@ class Command(BaseCommand):
                     is_staff=staff,
                     is_superuser=staff,
                 )
+            users.append((user, role))
+        return users
+
+    def seed_workspace(self, spec: DemoWorkspace, users: list[tuple[User, str]]) -> Workspace:
+        """The workspace (created in its region; one seeded before keeps the region it has:
+        it is pinned), the logins as its members and its write key."""
+        workspace = Workspace.objects.filter(slug=spec.slug).first()
+        if workspace is None:
+            workspace = services.workspace_create(
+                actor=ACTOR, name=spec.name, slug=spec.slug, region=spec.region, owner=None
+            )
+        for user, role in users:
             if not Membership.objects.filter(workspace=workspace, user=user).exists():
                 services.member_add(workspace=workspace, actor=ACTOR, user=user, role=role)
-        # German shop: phone numbers written without +49 are read as German ones.
-        ingestion_settings_update(workspace=workspace, actor=ACTOR, values={"default_region": "DE"})
-        prefix, secret = demo_token_parts()
+        prefix, secret = demo_token_parts(spec.key_seed)
         if not ApiKey.objects.filter(prefix=prefix).exists():
             services.api_key_create(
                 workspace=workspace,
@@ -176,25 +249,13 @@ class Command(BaseCommand):
                 expires_at=None,
                 token_parts=(prefix, secret),
             )
-        return {
-            "workspace": {
-                "id": workspace.public_id,
-                "name": workspace.name,
-                "slug": workspace.slug,
-            },
-            "logins": [
-                {"role": role.value, "email": email, "password": DEMO_PASSWORD}
-                for email, _name, role in DEMO_USERS
-            ],
-            "write_key": keys.format_token(ApiKeyEnvironment.TEST, prefix, secret),
-        }
+        return workspace
 
-    def seed_events(self, token: str) -> None:
-        """A few storefront events through the real ingestion path (same messageIds each
-        time, so a second run only counts duplicates), for the events debugger."""
-        event_ingest(
-            key=api_key_authenticate(token), events=DEMO_EVENTS, kind=None, source="native"
-        )
+    def seed_events(self, token: str, events: list[dict]) -> None:
+        """A few storefront events through the real ingestion path, into the key's workspace's
+        region (same messageIds each time, so a second run only counts duplicates), for the
+        events debugger."""
+        event_ingest(key=api_key_authenticate(token), events=events, kind=None, source="native")
 
     def seed_destinations(self) -> None:
         """One destination of each type, pointing at the local platform servers that
