@@ -16,6 +16,7 @@ from destinations import delivery
 from destinations.adapters import ItemOutcome, OutgoingEvent, PlatformRequest
 from tests.destinations.factories import CONFIGS
 from tracklayer import http
+from tracklayer.regions import data_aliases
 
 PLATFORM_OF = {
     "meta_capi": "meta",
@@ -184,3 +185,17 @@ def post_raw_and_parse(adapter, request: PlatformRequest, **options) -> list[Ite
 def url(name: str, workspace, *args) -> str:
     """The dashboard URL ``destinations:<name>`` of ``workspace`` (then ``args``)."""
     return reverse(f"destinations:{name}", args=[workspace.slug, *args])
+
+
+def data_rows(model, **filters) -> list:
+    """The rows of a data-plane model that match ``filters``, from every region's database:
+    what "stored anywhere" means for a test (a query naming one region could miss a row that
+    went to the wrong one)."""
+    return [
+        row for alias in data_aliases() for row in model.objects.using(alias).filter(**filters)
+    ]
+
+
+def data_count(model, **filters) -> int:
+    """How many rows of a data-plane model match ``filters``, over every region's database."""
+    return sum(model.objects.using(alias).filter(**filters).count() for alias in data_aliases())
