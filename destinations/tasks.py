@@ -1,12 +1,16 @@
 """Celery tasks of the destinations app. Thin: re-fetch by id, call one service. Their names
 (``destinations.tasks.<function>``) are stored in beat's schedule and named by
-``destinations.delivery.scheduling``: keep them."""
+``destinations.delivery.scheduling``: keep them. The tasks that work on a region's data plane
+take the region (or find it from the destination) and are sent to that region's queue
+(``scheduling.region_queue``); an argument added since is optional, so that a message or a
+schedule from before still runs."""
 
 from celery import shared_task
 
 from destinations.delivery import scheduling
 from destinations.ingestion import services
 from destinations.models import EventMessageId, EventOperational
+from tracklayer.regions import REGIONS
 from workspaces.actors import SystemActor
 from workspaces.models import Workspace
 
@@ -15,10 +19,23 @@ ACTOR = SystemActor("scheduler")
 
 @shared_task
 def events_purge_expired_all() -> None:
-    workspace_ids = set(EventOperational.objects.values_list("workspace_id", flat=True).distinct())
-    workspace_ids |= set(EventMessageId.objects.values_list("workspace_id", flat=True).distinct())
-    for workspace_id in sorted(workspace_ids):
-        events_purge_expired.delay(workspace_id)
+    """Queue a purge for every workspace that has rows to purge, region by region, each on
+    its region's queue."""
+    for region in REGIONS:
+        workspace_ids = set(
+            EventOperational.objects.in_region(region)
+            .values_list("workspace_id", flat=True)
+            .distinct()
+        )
+        workspace_ids |= set(
+            EventMessageId.objects.in_region(region)
+            .values_list("workspace_id", flat=True)
+            .distinct()
+        )
+        for workspace_id in sorted(workspace_ids):
+            events_purge_expired.apply_async(
+                args=[workspace_id], queue=scheduling.region_queue(region)
+            )
 
 
 @shared_task
@@ -30,8 +47,8 @@ def events_purge_expired(workspace_id: int) -> None:
 
 
 @shared_task
-def events_fanout_task() -> None:
-    scheduling.events_fanout_rounds()
+def events_fanout_task(region: str | None = None) -> None:
+    scheduling.events_fanout_rounds(region=region)
 
 
 @shared_task
@@ -40,5 +57,5 @@ def destination_deliver_task(destination_id: int) -> None:
 
 
 @shared_task
-def deliveries_sweep() -> None:
-    scheduling.deliveries_sweep()
+def deliveries_sweep(region: str | None = None) -> None:
+    scheduling.deliveries_sweep(region=region)

@@ -408,6 +408,8 @@ def migrate_all() -> None:
 def serve() -> None:
     import json
 
+    from tracklayer import regions
+
     host = os.environ.get("HOST", "127.0.0.1")
     port = os.environ.get("PORT", "8000")
     platforms_url = os.environ.get("LOCAL_PLATFORMS_URL", DEFAULT_LOCAL_PLATFORMS_URL)
@@ -449,6 +451,10 @@ def serve() -> None:
             "threads",
             "--concurrency",
             "16",
+            # One worker for the control plane's queue and every region's (settings'
+            # CELERY_REGION_QUEUES); in production each region runs its own (docs/delivery.md).
+            "--queues",
+            ",".join(["celery", *(f"region.{code}" for code in regions.REGIONS)]),
         ],
         # Stand-ins for Meta, TikTok, GA4 and a webhook receiver (the demo's destinations).
         "platforms": [

@@ -177,9 +177,16 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# The control plane's tasks (audit) run from the default queue, "celery". The tasks that work
+# on a region's data plane (fan-out, delivery, sweeps, purges) run from the region's own queue,
+# so that a region's worker pool can run beside its database: `celery -A tracklayer worker -Q
+# region.eu` (docs/delivery.md). `make run` starts one worker for all of them.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_REGION_QUEUES = {code: f"region.{code}" for code in regions.REGIONS}
 # Per-workspace schedules (audit exports) live in the database; the fixed ones below are
 # loaded into it by the scheduler.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+_DELIVERIES_SWEEP = "destinations.tasks.deliveries_sweep"
 CELERY_BEAT_SCHEDULE = {
     # Sign a checkpoint for every log that grew (after proving it consistent with the last).
     "audit-checkpoints": {
@@ -191,14 +198,20 @@ CELERY_BEAT_SCHEDULE = {
         "task": "audit.tasks.audit_verify_all",
         "schedule": crontab(hour=3, minute=30),
     },
-    # Drop IP addresses and user agents past each workspace's retention (audited), and
-    # de-duplication keys past its window.
     # Deliveries: fan out what ingestion committed and deliver what is due — the safety net
-    # behind the kicks that ingestion, resume and replay send.
-    "deliveries-sweep": {
-        "task": "destinations.tasks.deliveries_sweep",
-        "schedule": env_int("DELIVERY_SWEEP_SECONDS", 2),
+    # behind the kicks that ingestion, resume and replay send. One per region, on its queue.
+    **{
+        f"deliveries-sweep-{code}": {
+            "task": _DELIVERIES_SWEEP,
+            "schedule": env_int("DELIVERY_SWEEP_SECONDS", 2),
+            "kwargs": {"region": code},
+            "options": {"queue": CELERY_REGION_QUEUES[code]},
+        }
+        for code in regions.REGIONS
     },
+    # Drop IP addresses and user agents past each workspace's retention (audited), and
+    # de-duplication keys past its window: each workspace's purge is queued on its region's
+    # queue.
     "events-purge": {
         "task": "destinations.tasks.events_purge_expired_all",
         "schedule": env_int("EVENTS_PURGE_INTERVAL_SECONDS", 3600),
@@ -393,7 +406,7 @@ if TRACKLAYER_ENV == "development":
     LOGGING["filters"] = {
         "quiet_sweep": {
             "()": "tracklayer.log_filters.QuietTasks",
-            "tasks": [CELERY_BEAT_SCHEDULE["deliveries-sweep"]["task"]],
+            "tasks": [_DELIVERIES_SWEEP],
         }
     }
     for _logger in ("celery.beat", "celery.worker.strategy", "celery.app.trace"):

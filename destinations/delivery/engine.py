@@ -10,6 +10,9 @@ Guarantees (docs/delivery.md):
   at the point of egress; a blocked one is never sent.
 - **Isolation.** Each destination has its own concurrency slots (transaction-scoped advisory
   locks) and circuit breaker; a slow or dead destination uses only its own slots.
+- **Residency.** A destination's deliveries are claimed, and their attempts written, in its
+  workspace's region's database; nothing of a workspace that is moving between regions is
+  touched until the move is over.
 - **Self-healing.** Transient failures retry with exponential backoff and full jitter,
   honouring Retry-After; permanent refusals and exhausted attempts become dead letters with
   the reason; a destination whose error rate crosses its threshold is paused (audited).
@@ -23,12 +26,13 @@ from datetime import datetime, timedelta
 import orjson
 import psycopg
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connections, transaction
 from django.utils import timezone
 from psycopg.types.json import set_json_loads
 
 from destinations.adapters import Adapter, ItemOutcome, Outcome, PlatformRequest, adapter_for
 from destinations.delivery.autopause import destination_autopause
+from destinations.delivery.fanout import moving_workspace_ids
 from destinations.delivery.mapping import Claimed, ClaimedEvent, outgoing_event
 from destinations.ingestion.runtime import workspace_runtime
 from destinations.models import (
@@ -40,6 +44,8 @@ from destinations.models import (
 from destinations.routing.secrets import destination_secrets
 from privacy.consent import ConsentAction, ConsentPolicy, ConsentSignals, decide
 from tracklayer import http
+from workspaces.models import Workspace
+from workspaces.regions import region_db
 
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 900.0
@@ -89,7 +95,8 @@ FOR UPDATE OF d SKIP LOCKED
 """
 
 
-def _claim(destination: Destination, now: datetime, limit: int) -> list[Claimed]:
+def _claim(alias: str, destination: Destination, now: datetime, limit: int) -> list[Claimed]:
+    connection = connections[alias]
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:
         set_json_loads(orjson.loads, cursor)
@@ -107,11 +114,12 @@ def _claim(destination: Destination, now: datetime, limit: int) -> list[Claimed]
     ]
 
 
-def _take_slot(destination: Destination) -> bool:
-    """One of the destination's ``max_concurrency`` slots, held until the transaction ends
-    (a killed worker's connection drops and its slot with it)."""
+def _take_slot(alias: str, destination: Destination) -> bool:
+    """One of the destination's ``max_concurrency`` slots, held until the transaction on the
+    region's database ``alias`` ends (a killed worker's connection drops and its slot with
+    it)."""
     base = _SLOT_NAMESPACE + destination.pk * 256
-    with connection.cursor() as cursor:
+    with connections[alias].cursor() as cursor:
         for slot in range(max(1, min(destination.max_concurrency, 256))):
             cursor.execute("SELECT pg_try_advisory_xact_lock(%s::bigint)", [base + slot])
             if cursor.fetchone()[0]:
@@ -146,15 +154,16 @@ class _Row:
     attempt_error: str = ""  # this try's error, as the attempt records it
 
 
-def _bulk(sql: str, params: list) -> None:
+def _bulk(alias: str, sql: str, params: list) -> None:
     """A statement of large arrays, bound server-side (Django's cursors bind on the client,
     quoting every element into the SQL text: several times slower at this size)."""
+    connection = connections[alias]
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params)
 
 
-def _save(rows: list[_Row], attempts: dict[tuple, list[int]]) -> None:
+def _save(alias: str, rows: list[_Row], attempts: dict[tuple, list[int]]) -> None:
     """Write a batch's outcomes: one UPDATE per distinct outcome (a batch usually has one or
     two) and one INSERT of attempts per distinct (request, outcome, error)."""
     groups: dict[tuple, list[int]] = {}
@@ -171,6 +180,7 @@ def _save(rows: list[_Row], attempts: dict[tuple, list[int]]) -> None:
         groups.setdefault(key, []).append(row.delivery.pk)
     for (status, decision, tries, due, error, reason, delivered), ids in groups.items():
         _bulk(
+            alias,
             """
             UPDATE destinations_delivery SET
                 status = %s, decision = %s::jsonb, attempts = %s, next_attempt_at = %s,
@@ -189,6 +199,7 @@ def _save(rows: list[_Row], attempts: dict[tuple, list[int]]) -> None:
         error,
     ), ids in attempts.items():
         _bulk(
+            alias,
             """
             INSERT INTO destinations_deliveryattempt
                 (delivery_id, destination_id, request_id, started_at, latency_ms, status_code,
@@ -217,7 +228,8 @@ def send(adapter: Adapter, request: PlatformRequest) -> tuple[http.HttpResult, l
 
 def destination_deliver(*, destination_id: int, now: datetime | None = None) -> DeliverResult:
     """Deliver one batch of ``destination_id``'s due deliveries (at most the platform's batch
-    limit), under one of its concurrency slots."""
+    limit), under one of its concurrency slots, in its workspace's region's database. Nothing
+    is claimed while the workspace is moving between regions."""
     now = now or timezone.now()
     result = DeliverResult()
     destination = Destination.objects.filter(pk=destination_id).first()
@@ -228,20 +240,33 @@ def destination_deliver(*, destination_id: int, now: datetime | None = None) -> 
         or (destination.circuit_open_until and destination.circuit_open_until > now)
     ):
         return result
+    workspace = (
+        Workspace.objects.filter(pk=destination.workspace_id).values("region", "moving_to").first()
+    )
+    if workspace is None or workspace["moving_to"]:
+        return result
+    alias = region_db(workspace["region"])
     adapter = adapter_for(destination.type)
-    with transaction.atomic():
-        if not _take_slot(destination):
+    # The slot, the claimed rows and their outcomes are one transaction of the region's
+    # database. The breaker's updates (``_circuit``) go to the control plane's, in autocommit
+    # outside it: a breaker opened by a batch whose outcomes then fail to save only delays a
+    # retry that is due again anyway.
+    with transaction.atomic(using=alias):
+        if not _take_slot(alias, destination):
             result.busy = True
             return result
-        deliveries = _claim(destination, now, adapter.max_batch + 1)
+        deliveries = _claim(alias, destination, now, adapter.max_batch + 1)
+        if deliveries and moving_workspace_ids([destination.workspace_id]):
+            return result  # a move began meanwhile: leave the rows (and their locks) be
         result.more = len(deliveries) > adapter.max_batch
         deliveries = deliveries[: adapter.max_batch]
         result.claimed = len(deliveries)
         if not deliveries:
             return result
-        _process(destination, adapter, deliveries, now, result)
+        _process(alias, destination, adapter, deliveries, now, result)
     if result.retried or result.dead:
-        _autopause_check(destination.pk)  # after the commit: it reads the attempts just saved
+        # After the commit: it reads the attempts just saved.
+        _autopause_check(alias, destination.pk)
     return result
 
 
@@ -309,7 +334,7 @@ class _Batch:
         return transient
 
 
-def _process(destination, adapter, deliveries, now, result: DeliverResult) -> None:
+def _process(alias, destination, adapter, deliveries, now, result: DeliverResult) -> None:
     # By id: the cached runtime needs no Workspace row (``destination.workspace`` would load
     # one per batch).
     runtime = workspace_runtime(workspace_id=destination.workspace_id)
@@ -375,7 +400,7 @@ def _process(destination, adapter, deliveries, now, result: DeliverResult) -> No
                 }
             )
         _circuit(destination, failed_requests=failed_requests, total=len(requests), now=now)
-    _save(list(rows.values()), batch.attempts)
+    _save(alias, list(rows.values()), batch.attempts)
 
 
 def _circuit(destination: Destination, *, failed_requests: int, total: int, now) -> None:
@@ -397,15 +422,17 @@ def _circuit(destination: Destination, *, failed_requests: int, total: int, now)
         )
 
 
-def _autopause_check(destination_id: int) -> None:
-    """Pause a destination whose requests failed at or above its threshold in its window."""
+def _autopause_check(alias: str, destination_id: int) -> None:
+    """Pause a destination whose requests failed at or above its threshold in its window: its
+    attempts are read from its region's database ``alias``, the pause (audited) is written to
+    the control plane."""
     destination = Destination.objects.filter(pk=destination_id).first()
     if destination is None or destination.state == DestinationState.PAUSED:
         return
     since = timezone.now() - timedelta(seconds=destination.autopause_window_seconds)
     if destination.resumed_at and destination.resumed_at > since:
         since = destination.resumed_at  # failures before a resume were already judged
-    with connection.cursor() as cursor:
+    with connections[alias].cursor() as cursor:
         cursor.execute(
             """
             SELECT count(*), count(*) FILTER (WHERE failed)

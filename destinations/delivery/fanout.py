@@ -1,12 +1,16 @@
 """Fan-out: an accepted event gets one ``Delivery`` per matching destination, in the
 transaction that clears its ``fanout_pending`` marker (so an event is fanned out once, and a
-crashed worker's batch is fanned out again). Docs: docs/delivery.md."""
+crashed worker's batch is fanned out again). Each region fans out on its own data plane; the
+destinations are read from the control plane by workspace id. Docs: docs/delivery.md."""
 
-from django.db import connection, transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from destinations.delivery.mapping import event_token
 from destinations.models import Destination, Event
+from tracklayer.regions import REGIONS
+from workspaces.models import Workspace
+from workspaces.regions import region_db
 
 FANOUT_BATCH = 1000
 
@@ -19,14 +23,35 @@ def destination_matches(destination: Destination, event_type: str, name: str) ->
     return event_token(event_type, name) in destination.event_filter
 
 
-def events_fanout(*, limit: int = FANOUT_BATCH) -> tuple[int, set[int]]:
-    """Create the deliveries of up to ``limit`` events still marked for fan-out, and clear
-    their marker, in one transaction. Returns how many events were fanned out and the ids of
-    the destinations that got work."""
+def moving_workspace_ids(workspace_ids=None) -> set[int]:
+    """The workspaces (of ``workspace_ids``, or all) whose data plane a region move is copying:
+    no worker fans out, delivers or purges their rows until the move is over (control plane)."""
+    moving = Workspace.objects.exclude(moving_to="")
+    if workspace_ids is not None:
+        moving = moving.filter(pk__in=list(workspace_ids))
+    return set(moving.values_list("pk", flat=True))
+
+
+def events_fanout(*, region: str | None = None, limit: int = FANOUT_BATCH) -> tuple[int, set[int]]:
+    """Create the deliveries of up to ``limit`` events of ``region`` still marked for fan-out,
+    and clear their marker, in one transaction of that region's database. Without a region:
+    one such batch in every region (the counts added up). Returns how many events were fanned
+    out and the ids of the destinations that got work. Events of a workspace that is moving
+    are left alone, marker and all."""
+    if region is None:
+        count, touched = 0, set()
+        for code in REGIONS:
+            region_count, region_touched = events_fanout(region=code, limit=limit)
+            count, touched = count + region_count, touched | region_touched
+        return count, touched
+    alias = region_db(region)
     now = timezone.now()
-    with transaction.atomic():
+    moving = moving_workspace_ids()
+    with transaction.atomic(using=alias):
         events = list(
-            Event.objects.filter(fanout_pending=True)
+            Event.objects.in_region(region)
+            .filter(fanout_pending=True)
+            .exclude(workspace_id__in=moving)
             .order_by("received_at")
             .select_for_update(skip_locked=True)
             .only("id", "workspace_id", "type", "name")[:limit]
@@ -34,9 +59,13 @@ def events_fanout(*, limit: int = FANOUT_BATCH) -> tuple[int, set[int]]:
         if not events:
             return 0, set()
         workspace_ids = {event.workspace_id for event in events}
+        # A move may have started since ``moving`` was read: its workspaces wait too (the move
+        # verifies counts and checksums, so a batch committed under its feet fails it loudly).
+        moving = moving_workspace_ids(workspace_ids)
+        events = [event for event in events if event.workspace_id not in moving]
         destinations: dict[int, list[Destination]] = {}
         for destination in Destination.objects.filter(
-            workspace_id__in=workspace_ids, deleted_at__isnull=True
+            workspace_id__in=workspace_ids - moving, deleted_at__isnull=True
         ):
             destinations.setdefault(destination.workspace_id, []).append(destination)
         pairs = [
@@ -46,7 +75,7 @@ def events_fanout(*, limit: int = FANOUT_BATCH) -> tuple[int, set[int]]:
             if destination_matches(destination, event.type, event.name)
         ]
         if pairs:
-            with connection.cursor() as cursor:
+            with connections[alias].cursor() as cursor:
                 cursor.execute(
                     """
                     INSERT INTO destinations_delivery
@@ -66,5 +95,7 @@ def events_fanout(*, limit: int = FANOUT_BATCH) -> tuple[int, set[int]]:
                         [event.pk for event, _ in pairs],
                     ],
                 )
-        Event.objects.filter(pk__in=[event.pk for event in events]).update(fanout_pending=False)
+        Event.objects.in_region(region).filter(pk__in=[event.pk for event in events]).update(
+            fanout_pending=False
+        )
     return len(events), {destination.pk for _, destination in pairs}

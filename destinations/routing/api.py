@@ -643,7 +643,15 @@ class DeliveriesReplayApi(WorkspaceApi):
         description="Dead deliveries go back to pending with their attempts reset. Others "
         "(delivered, pending, blocked) are left alone. Recorded in the audit log.",
         request=InputSerializer,
-        responses={200: OutputSerializer, 400: ErrorResponse, 404: ErrorResponse},
+        responses={
+            200: OutputSerializer,
+            400: ErrorResponse,
+            404: ErrorResponse,
+            409: OpenApiResponse(
+                ErrorResponse,
+                description="The workspace's data is being moved to another region (`conflict`).",
+            ),
+        },
         examples=[
             OpenApiExample(
                 "Every dead letter of a destination",

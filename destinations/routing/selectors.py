@@ -5,12 +5,16 @@ Health figures come from ``DeliveryAttempt`` (one row per event per try) through
 ``(destination, -started_at)`` index, with PostgreSQL's ``percentile_cont`` for latencies;
 backlog and dead letters from the ``Delivery`` rows. Deliveries are addressed by their integer
 id (``Delivery`` has no public id).
+
+Deliveries and attempts live in the workspace's region's database, destinations in the control
+plane's: the delivery log is read from the region (``Delivery.objects.for_workspace``) and its
+destinations attached from the control plane by id — never joined.
 """
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection
+from django.db import connections
 from django.db.models import Prefetch, Q
 from django.utils import timezone
 
@@ -24,6 +28,7 @@ from destinations.models import (
 from privacy.consent import DEFAULT_POLICIES, ConsentPolicy
 from privacy.selectors import consent_config_get
 from tracklayer.exceptions import NotFoundError
+from workspaces.regions import workspace_db
 
 MAX_LIMIT = 200
 MAX_BUCKETS = 500
@@ -110,13 +115,14 @@ class DestinationHealth:
         }
 
 
-def _health_rows(destination_ids: list[int], since: datetime) -> dict[int, dict]:
+def _health_rows(workspace, destination_ids: list[int], since: datetime) -> dict[int, dict]:
+    """The figures of the workspace's destinations ``destination_ids``, from its region."""
     figures: dict[int, dict] = {pk: {} for pk in destination_ids}
     if not destination_ids:
         return figures
     attempt_table = DeliveryAttempt._meta.db_table
     delivery_table = Delivery._meta.db_table
-    with connection.cursor() as cursor:
+    with connections[workspace_db(workspace)].cursor() as cursor:
         cursor.execute(
             f"""
             SELECT destination_id, count(*), count(*) FILTER (WHERE outcome <> %s),
@@ -192,7 +198,7 @@ def destinations_health(
 ) -> dict[int, DestinationHealth]:
     """``destination_health`` of several destinations in three queries (the list page)."""
     own = [d for d in destinations if d.workspace_id == workspace.pk]
-    rows = _health_rows([d.pk for d in own], since)
+    rows = _health_rows(workspace, [d.pk for d in own], since)
     return {d.pk: _health(d, rows[d.pk], since) for d in own}
 
 
@@ -203,14 +209,33 @@ def destination_health(
     p50/p95 latency, the latest error and when, its backlog, its dead letters and its state."""
     if destination.workspace_id != workspace.pk:
         raise NotFoundError("No such destination in this workspace.")
-    return _health(destination, _health_rows([destination.pk], since)[destination.pk], since)
+    rows = _health_rows(workspace, [destination.pk], since)
+    return _health(destination, rows[destination.pk], since)
 
 
 # --- The delivery log --------------------------------------------------------------------------
 
 
 def _deliveries(workspace):
-    return Delivery.objects.filter(workspace=workspace).select_related("event", "destination")
+    return Delivery.objects.for_workspace(workspace).select_related("event")
+
+
+def _attempts():
+    return Prefetch(
+        "attempt_set",
+        queryset=DeliveryAttempt.objects.order_by("started_at", "pk"),
+        to_attr="attempt_list",
+    )
+
+
+def _with_destinations(workspace, deliveries: list[Delivery]) -> list[Delivery]:
+    """Attach each delivery's destination, read from the control plane in one query."""
+    by_id = Destination.objects.filter(
+        workspace=workspace, pk__in={d.destination_id for d in deliveries}
+    ).in_bulk()
+    for delivery in deliveries:
+        delivery.destination = by_id[delivery.destination_id]
+    return deliveries
 
 
 def deliveries_list(
@@ -237,10 +262,11 @@ def deliveries_list(
     if status:
         deliveries = deliveries.filter(status=status)
     if message_id:
-        deliveries = deliveries.filter(event__workspace=workspace, event__message_id=message_id)
+        deliveries = deliveries.filter(event__message_id=message_id)
     if before is not None:
         anchor = (
-            Delivery.objects.filter(workspace=workspace, pk=before)
+            Delivery.objects.for_workspace(workspace)
+            .filter(pk=before)
             .values_list("created_at", "pk")
             .first()
         )
@@ -250,34 +276,17 @@ def deliveries_list(
                 Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk)
             )
     if with_attempts:
-        deliveries = deliveries.prefetch_related(
-            Prefetch(
-                "attempt_set",
-                queryset=DeliveryAttempt.objects.order_by("started_at", "pk"),
-                to_attr="attempt_list",
-            )
-        )
+        deliveries = deliveries.prefetch_related(_attempts())
     limit = max(1, min(limit, MAX_LIMIT))
-    return list(deliveries.order_by("-created_at", "-pk")[:limit])
+    return _with_destinations(workspace, list(deliveries.order_by("-created_at", "-pk")[:limit]))
 
 
 def delivery_get(*, workspace, delivery_id: int) -> Delivery:
     """One delivery with its ``event``, ``destination`` and ``attempt_list`` (oldest first)."""
-    delivery = (
-        _deliveries(workspace)
-        .filter(pk=delivery_id)
-        .prefetch_related(
-            Prefetch(
-                "attempt_set",
-                queryset=DeliveryAttempt.objects.order_by("started_at", "pk"),
-                to_attr="attempt_list",
-            )
-        )
-        .first()
-    )
+    delivery = _deliveries(workspace).filter(pk=delivery_id).prefetch_related(_attempts()).first()
     if delivery is None:
         raise NotFoundError("No such delivery in this workspace.")
-    return delivery
+    return _with_destinations(workspace, [delivery])[0]
 
 
 # --- Charts ------------------------------------------------------------------------------------
@@ -320,7 +329,7 @@ def delivery_series(
     )
     points = {since + i * bucket: [0, 0, 0] for i in range(count)}
     if destination_ids:
-        with connection.cursor() as cursor:
+        with connections[workspace_db(workspace)].cursor() as cursor:
             cursor.execute(
                 f"""
                 SELECT date_bin(%s, started_at, %s) AS bucket,

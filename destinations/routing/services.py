@@ -10,12 +10,17 @@ Work for the delivery engine (after a resume or a replay) is kicked after commit
 back change leaves nothing behind. A deleted destination is soft-deleted: its row stays (its
 deliveries and attempts still explain the past), its secrets are wiped, and the engine skips
 it — pending deliveries of a deleted destination are never sent (docs/destinations.md).
+
+Deliveries live in the workspace's region's database (``Delivery.objects.for_workspace``). A
+change to them (a replay) runs in a transaction of that database inside the control plane's
+transaction that writes its audit entry, and the entry is written before the region's commit:
+an audit refusal (an advisory lock) rolls the replay back with it.
 """
 
 import logging
 from collections import Counter
 
-from django.db import connection, transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -46,6 +51,7 @@ from destinations.routing.validation import (
 from tracklayer.exceptions import ConflictError, DomainError, NotFoundError
 from tracklayer.ids import new_public_id
 from workspaces import policy as access
+from workspaces.regions import data_atomic, workspace_db
 
 log = logging.getLogger(__name__)
 
@@ -353,7 +359,11 @@ def destination_delete(*, workspace, actor, destination: Destination) -> Destina
     engine (they are counted in the audit entry)."""
     access.authorize(workspace=workspace, actor=actor, action=access.Action.ROUTING_EDIT)
     row = _locked(workspace=workspace, destination=destination)
-    pending = Delivery.objects.filter(destination=row, status=DeliveryStatus.PENDING).count()
+    pending = (
+        Delivery.objects.for_workspace(workspace)
+        .filter(destination_id=row.pk, status=DeliveryStatus.PENDING)
+        .count()
+    )
     row.deleted_at = timezone.now()
     row.secrets_encrypted = ""
     row.save(update_fields=["deleted_at", "secrets_encrypted", "updated_at"])
@@ -380,13 +390,19 @@ def deliveries_replay(
     access.authorize(workspace=workspace, actor=actor, action=access.Action.OPERATIONS_EDIT)
     if destination is None and delivery_ids is None:
         raise DomainError("Name a destination or the deliveries to replay.", field="deliveries")
-    deliveries = Delivery.objects.filter(
-        workspace=workspace, status=DeliveryStatus.DEAD, destination__deleted_at__isnull=True
-    )
+    if workspace.moving_to:
+        raise ConflictError(
+            "This workspace's data is being moved to another region; replay once the move is over."
+        )
+    deliveries = Delivery.objects.for_workspace(workspace).filter(status=DeliveryStatus.DEAD)
     if destination is not None:
         if destination.workspace_id != workspace.pk or destination.deleted_at is not None:
             raise NotFoundError("No such destination in this workspace.")
-        deliveries = deliveries.filter(destination=destination)
+        deliveries = deliveries.filter(destination_id=destination.pk)
+    else:
+        # The destinations are in the control plane: their ids, not a join.
+        live = Destination.objects.filter(workspace=workspace, deleted_at__isnull=True)
+        deliveries = deliveries.filter(destination_id__in=list(live.values_list("pk", flat=True)))
     if delivery_ids is not None:
         ids = list(delivery_ids)
         if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
@@ -398,7 +414,7 @@ def deliveries_replay(
     picked_sql, params = deliveries.values("pk").query.sql_with_params()
     table = Delivery._meta.db_table
     now = timezone.now()
-    with connection.cursor() as cursor:
+    with data_atomic(workspace), connections[workspace_db(workspace)].cursor() as cursor:
         # One statement: lock the dead letters, put them back in the queue, and hand back what
         # they were — an UPDATE's RETURNING alone sees only the new values.
         cursor.execute(
@@ -417,9 +433,16 @@ def deliveries_replay(
             [*params, DeliveryStatus.DEAD, DeliveryStatus.PENDING, now, now],
         )
         replayed = sorted(cursor.fetchall())
-    if not replayed:
-        return 0
+        if not replayed:
+            return 0
+        _replay_audit(workspace, actor, destination, replayed)
+    _kick_after_commit({row[1] for row in replayed})
+    return len(replayed)
 
+
+def _replay_audit(workspace, actor, destination: Destination | None, replayed: list) -> None:
+    """The ``delivery.replayed`` entry: how many, which (the first 100 ids) and why they had
+    died."""
     destination_ids = {row[1] for row in replayed}
     reasons = Counter(row[2] or "(no reason recorded)" for row in replayed)
     payload = {
@@ -446,8 +469,6 @@ def deliveries_replay(
         resource_id=resource_id,
         payload=payload,
     )
-    _kick_after_commit(destination_ids)
-    return len(replayed)
 
 
 @transaction.atomic
@@ -465,7 +486,8 @@ def dead_letters_replay(*, workspace, actor, destination: Destination | None = N
                 "created_at", "pk"
             )
         )
-    return sum(
-        deliveries_replay(workspace=workspace, actor=actor, destination=target)
-        for target in targets
-    )
+    with data_atomic(workspace):  # the replays' region transactions are savepoints of this one
+        return sum(
+            deliveries_replay(workspace=workspace, actor=actor, destination=target)
+            for target in targets
+        )

@@ -22,7 +22,7 @@ from destinations.routing.forms import DestinationForm
 from destinations.routing.secrets import destination_secrets_masked
 from destinations.routing.validation import DEFAULT_EVENT_MAPPINGS
 from privacy.consent import explain
-from tracklayer.exceptions import DomainError
+from tracklayer.exceptions import ConflictError, DomainError
 from workspaces.dashboard import flash, render_htmx, workspace_view
 from workspaces.policy import Action
 
@@ -404,13 +404,17 @@ def delivery_detail(request, delivery_id: int):
 @require_POST
 def delivery_replay(request, delivery_id: int):
     delivery = selectors.delivery_get(workspace=request.workspace, delivery_id=delivery_id)
-    count = services.deliveries_replay(
-        workspace=request.workspace, actor=request.user, delivery_ids=[delivery.pk]
-    )
-    if count:
-        flash(request, f"Delivery {delivery.pk} is queued again.")
+    try:
+        count = services.deliveries_replay(
+            workspace=request.workspace, actor=request.user, delivery_ids=[delivery.pk]
+        )
+    except ConflictError as error:  # the workspace is moving between regions
+        _refused(request, error)
     else:
-        messages.error(request, f"Delivery {delivery.pk} is not a dead letter.")
+        if count:
+            flash(request, f"Delivery {delivery.pk} is queued again.")
+        else:
+            messages.error(request, f"Delivery {delivery.pk} is not a dead letter.")
     return redirect("destinations:dead-letters", slug=request.workspace.slug)
 
 
@@ -444,12 +448,16 @@ def dead_letters_replay(request):
     (one audit entry per destination)."""
     destination_id = request.POST.get("destination", "").strip()
     destination = _destination(request, destination_id) if destination_id else None
-    count = services.dead_letters_replay(
-        workspace=request.workspace, actor=request.user, destination=destination
-    )
-    if count:
-        flash(request, f"{count} dead letter{'s' if count != 1 else ''} queued again.")
+    try:
+        count = services.dead_letters_replay(
+            workspace=request.workspace, actor=request.user, destination=destination
+        )
+    except ConflictError as error:  # the workspace is moving between regions
+        _refused(request, error)
     else:
-        messages.error(request, "There was no dead letter to replay.")
+        if count:
+            flash(request, f"{count} dead letter{'s' if count != 1 else ''} queued again.")
+        else:
+            messages.error(request, "There was no dead letter to replay.")
     url = reverse("destinations:dead-letters", args=[request.workspace.slug])
     return redirect(f"{url}?destination={destination.public_id}" if destination else url)
