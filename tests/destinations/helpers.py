@@ -199,3 +199,10 @@ def data_rows(model, **filters) -> list:
 def data_count(model, **filters) -> int:
     """How many rows of a data-plane model match ``filters``, over every region's database."""
     return sum(model.objects.using(alias).filter(**filters).count() for alias in data_aliases())
+
+
+def data_get(model, **filters):
+    """The one row of a data-plane model that matches ``filters`` in any region's database
+    (as ``.get``: an error when there is none or more than one)."""
+    [row] = data_rows(model, **filters)
+    return row
