@@ -65,9 +65,9 @@ def _now():
 
 
 class EventFactory(DjangoModelFactory):
-    """A stored event, written straight to the event store — as ingestion leaves it: minimised,
-    identifiers hashed, consent captured. For reading tests (the events debugger); tests of
-    ingestion itself go through the API."""
+    """A stored event, written straight to the event store of its workspace's region — as
+    ingestion leaves it: minimised, identifiers hashed, consent captured. For reading tests
+    (the events debugger); tests of ingestion itself go through the API."""
 
     class Meta:
         model = "destinations.Event"
@@ -89,6 +89,11 @@ class EventFactory(DjangoModelFactory):
     source = "native"
     fanout_pending = False
 
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        # factory_boy would write through the "default" database, the control plane.
+        return model_class.objects.for_workspace(kwargs["workspace"]).create(*args, **kwargs)
+
 
 def event_with_operational_data(workspace, message_id: str, received_at):
     """A stored event with its de-duplication row and its operational data (IP address, user
@@ -100,10 +105,10 @@ def event_with_operational_data(workspace, message_id: str, received_at):
         timestamp=received_at,
         received_at=received_at,
     )
-    EventMessageId.objects.create(
+    EventMessageId.objects.for_workspace(workspace).create(
         workspace=workspace, message_id=message_id, received_at=received_at
     )
-    EventOperational.objects.create(
+    EventOperational.objects.for_workspace(workspace).create(
         event=event, workspace=workspace, ip="203.0.113.9", user_agent="UA", received_at=received_at
     )
     return event

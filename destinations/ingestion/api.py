@@ -26,7 +26,7 @@ from rest_framework.views import APIView
 from destinations.exceptions import InvalidBodyError, PayloadTooLargeError, RateLimitedError
 from destinations.ingestion import selectors
 from destinations.ingestion.envelope import MESSAGE_ID_MAX, NAME_MAX, TYPES, body_json
-from destinations.ingestion.services import event_ingest
+from destinations.ingestion.services import WorkspaceMovingError, event_ingest
 from tracklayer.api import ErrorResponse, WorkspaceApi
 from tracklayer.exceptions import DomainError, PermissionDeniedError
 from workspaces import policy
@@ -197,6 +197,9 @@ class IngestApi(APIView):
             # analytics.js reads X-RateLimit-Reset (seconds) rather than Retry-After.
             wait = str(error.retry_after)
             return _error(error, **{"Retry-After": wait, "X-RateLimit-Reset": wait})
+        except WorkspaceMovingError as error:
+            # A 503, which SDKs retry with the same events; Retry-After says when.
+            return _error(error, **{"Retry-After": str(error.retry_after)})
         except ApiKeyError as error:
             return _error(error, **{"WWW-Authenticate": 'Bearer realm="tracklayer"'})
         except DomainError as error:
@@ -394,8 +397,9 @@ _RESPONSES = {
     ),
     503: OpenApiResponse(
         ErrorResponse,
-        description="The database refused or failed this request's write "
-        "(`events_not_stored`): nothing of it was accepted; send it again.",
+        description="Nothing of this request was accepted; send it again: the database "
+        "refused or failed its write (`events_not_stored`), or the workspace's data is being "
+        "moved to another region (`workspace_moving`, with Retry-After in seconds).",
     ),
 }
 

@@ -7,6 +7,12 @@ Every request would otherwise read three tables before doing any work. Changes m
 this process are seen at once (``runtime_forget``, which the services that change these
 settings call now and again at commit). When an entry expires the tracking plan is loaded and
 compiled again only if its (id, version) changed: one indexed query, no recompilation.
+
+The runtime also carries the workspace row, and with it where its data plane lives
+(``region``) and whether a move between regions is under way (``moving_to``: ingestion then
+answers 503 ``workspace_moving``). Another process learns that a move started up to ``TTL``
+seconds late, so a move marks the workspace and waits out ``TTL`` (plus a margin for a write
+already under way) before it copies anything: from then on no process stores events for it.
 """
 
 import threading
@@ -20,7 +26,7 @@ from destinations.tracking_plans.schema import CompiledPlan, tracking_plan_compi
 from privacy.selectors import consent_config_get
 from workspaces.models import Workspace
 
-TTL = 5.0
+TTL = 5.0  # seconds; a region move waits this out before copying (see above)
 MAX_WORKSPACES = 10_000  # a bound on memory; past it the cache starts over
 
 
@@ -31,6 +37,11 @@ class WorkspaceRuntime:
     settings: IngestionSettings
     plan: CompiledPlan | None
     plan_key: tuple[int, int] | None = None  # (plan row id, version); None: no plan
+
+    @property
+    def moving(self) -> bool:
+        """A move to another region is under way: nothing may be stored."""
+        return bool(self.workspace.moving_to)
 
 
 _cache: dict[int, tuple[float, WorkspaceRuntime]] = {}

@@ -1,4 +1,5 @@
-"""Reads of the event store, always scoped to a workspace.
+"""Reads of the event store, always scoped to a workspace — and so read from its region's
+database (``Event.objects.for_workspace``, workspaces/regions.py).
 
 Used by the events debugger (dashboard) and the events API. Events are read newest first
 through the ``(workspace, -received_at)`` index; ties on ``received_at`` are broken by the
@@ -35,7 +36,7 @@ def events_recent(
       received after it are returned. An unknown messageId (purged, or never seen in this
       workspace) is ignored, so a caller misses nothing.
     """
-    events = Event.objects.filter(workspace=workspace)
+    events = Event.objects.for_workspace(workspace)
     if type:
         events = events.filter(type=type)
     if name:
@@ -60,7 +61,8 @@ def event_get(*, workspace, message_id: str) -> Event:
     it a client may reuse one: the newest event with the id is the one returned.
     """
     event = (
-        Event.objects.filter(workspace=workspace, message_id=message_id)
+        Event.objects.for_workspace(workspace)
+        .filter(message_id=message_id)
         .order_by("-received_at", "-pk")
         .first()
     )
@@ -73,13 +75,10 @@ def event_get(*, workspace, message_id: str) -> Event:
 def event_names_recent(*, workspace, limit: int = 50) -> list[str]:
     """Event names seen among the workspace's latest events, most recently used first
     (suggestions for the debugger's name filter; events without a name are left out)."""
-    recent = (
-        Event.objects.filter(workspace=workspace)
-        .order_by("-received_at")
-        .values("pk")[:NAME_SAMPLE_SIZE]
-    )
+    events = Event.objects.for_workspace(workspace)
+    recent = events.order_by("-received_at").values("pk")[:NAME_SAMPLE_SIZE]
     rows = (
-        Event.objects.filter(pk__in=recent)
+        events.filter(pk__in=recent)
         .exclude(name="")
         .values("name")
         .annotate(last_seen=Max("received_at"))
@@ -90,7 +89,8 @@ def event_names_recent(*, workspace, limit: int = 50) -> list[str]:
 
 def _anchor(*, workspace, message_id: str) -> tuple | None:
     return (
-        Event.objects.filter(workspace=workspace, message_id=message_id)
+        Event.objects.for_workspace(workspace)
+        .filter(message_id=message_id)
         .order_by("-received_at", "-pk")
         .values_list("received_at", "pk")
         .first()

@@ -2,7 +2,9 @@
 
 ``event_ingest`` guarantees: nothing is acknowledged before it is committed; every rejected
 event is reported with each of its errors; good events beside bad ones are kept; a duplicate
-(same workspace and messageId within the window) is acknowledged and never stored twice.
+(same workspace and messageId within the window) is acknowledged and never stored twice; the
+events go to the workspace's region; while the workspace moves between regions nothing is
+stored and the sender is told to come back (``WorkspaceMovingError``).
 """
 
 from dataclasses import dataclass, field
@@ -30,6 +32,24 @@ from destinations.models import EventMessageId, EventOperational, IngestionSetti
 from destinations.tracking_plans.schema import IDENTIFY, PlanVerdict
 from tracklayer.exceptions import DomainError
 from workspaces import policy
+from workspaces.models import Workspace
+from workspaces.regions import data_atomic
+
+
+class WorkspaceMovingError(DomainError):
+    """The workspace's data is being moved to another region (workspaces.models.RegionMove):
+    nothing is stored until the move is done. A 503 with Retry-After, which SDKs honour by
+    sending the same events again later."""
+
+    code = "workspace_moving"
+    status = 503
+    retry_after = 30  # seconds
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This workspace's data is being moved to another region; nothing was stored. "
+            f"Send the events again in {self.retry_after} seconds."
+        )
 
 
 @dataclass(slots=True)
@@ -91,9 +111,12 @@ def event_ingest(
     """Validate, minimise, de-duplicate and durably store ``events`` for ``key``'s workspace.
 
     ``single_size`` is the body size of a single-event request (a batch's events are sized one
-    by one). Raises ``PayloadTooLargeError`` and ``RateLimitedError``.
+    by one). Raises ``WorkspaceMovingError``, ``PayloadTooLargeError`` and ``RateLimitedError``.
     """
     runtime = workspace_runtime(workspace_id=key.workspace_id)
+    if runtime.moving:
+        # Before the rate limit and any write: a move copies a still source (runtime.TTL).
+        raise WorkspaceMovingError()
     workspace = runtime.workspace
     limits = runtime.settings
     if len(events) > limits.max_batch_events:
@@ -147,6 +170,7 @@ def event_ingest(
     if accepted or violations:
         written = events_store(
             WriteRequest(
+                workspace=workspace,
                 workspace_id=workspace.pk,
                 api_key_id=key.pk,
                 source=source,
@@ -154,7 +178,6 @@ def event_ingest(
                 events=accepted,
                 statuses=statuses,
                 violations=violations,
-                workspace=workspace,
             ),
             group_commit=settings.EVENTS_GROUP_COMMIT,
         )
@@ -241,28 +264,40 @@ def ingestion_settings_update(*, workspace, actor, values: dict) -> IngestionSet
 @transaction.atomic
 def events_purge_expired(*, workspace, actor, now: datetime | None = None) -> dict[str, int]:
     """Drop operational data (IP, user agent) older than the workspace's retention and
-    de-duplication keys older than its window. A purge that removed personal data is
-    recorded in the audit log, so the retention promise can be shown to have been kept."""
+    de-duplication keys older than its window, in the workspace's region. A purge that removed
+    personal data is recorded in the audit log, so the retention promise can be shown to have
+    been kept. The control-plane transaction (the audit entry) wraps the region's (the
+    deletes): an entry that cannot be written rolls the deletes back.
+
+    A workspace being moved between regions is left alone (nothing purged, nothing recorded):
+    the move is copying its rows. Its row is locked while the purge runs, so a move can neither
+    start nor switch regions under a purge, and the region is read under that lock."""
     now = now or timezone.now()
-    limits = ingestion_settings_get(workspace=workspace)
+    locked = Workspace.objects.select_for_update(no_key=True).filter(pk=workspace.pk).first()
+    if locked is None or locked.moving_to:
+        return {"operational": 0, "message_ids": 0}
+    limits = ingestion_settings_get(workspace=locked)
     cutoff = now - timedelta(days=limits.operational_retention_days)
-    operational, _ = EventOperational.objects.filter(
-        workspace=workspace, received_at__lt=cutoff
-    ).delete()
-    message_ids, _ = EventMessageId.objects.filter(
-        workspace=workspace, received_at__lt=now - timedelta(days=limits.dedup_window_days)
-    ).delete()
-    if operational:
-        audit_record(
-            workspace=workspace,
-            actor=actor,
-            event_type="events.operational_data_purged",
-            resource_type="event_operational",
-            resource_id=workspace.public_id,
-            payload={
-                "rows": operational,
-                "received_before": cutoff.isoformat(),
-                "retention_days": limits.operational_retention_days,
-            },
+    with data_atomic(locked):
+        operational, _ = (
+            EventOperational.objects.for_workspace(locked).filter(received_at__lt=cutoff).delete()
         )
+        message_ids, _ = (
+            EventMessageId.objects.for_workspace(locked)
+            .filter(received_at__lt=now - timedelta(days=limits.dedup_window_days))
+            .delete()
+        )
+        if operational:
+            audit_record(
+                workspace=locked,
+                actor=actor,
+                event_type="events.operational_data_purged",
+                resource_type="event_operational",
+                resource_id=locked.public_id,
+                payload={
+                    "rows": operational,
+                    "received_before": cutoff.isoformat(),
+                    "retention_days": limits.operational_retention_days,
+                },
+            )
     return {"operational": operational, "message_ids": message_ids}

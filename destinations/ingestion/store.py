@@ -8,9 +8,14 @@ decides, not a read-then-write race.
 
 ``GroupCommitWriter`` is why ingestion is fast without relaxing durability. Every commit waits
 for the WAL to reach disk, so one commit per request caps a server at its fsync rate (a few
-hundred per second here). Request threads hand their events to one writer thread per process
-and wait; the writer takes everything that queued up while it was busy and commits it at once.
-A request is answered only after the commit that holds its events (docs/adr/0008).
+hundred per second here). Request threads hand their events to a writer thread and wait; the
+writer takes everything that queued up while it was busy and commits it at once. A request is
+answered only after the commit that holds its events (docs/adr/0008).
+
+Events live in their workspace's region (workspaces/regions.py), so there is one writer per
+region per process (``tracklayer-event-writer-eu``), each with its own connection to its
+region's database: a commit never mixes regions, and a region that is slow or down holds up
+only its own requests.
 """
 
 import logging
@@ -23,11 +28,14 @@ from datetime import datetime
 
 import orjson
 import psycopg
-from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.db import DatabaseError, close_old_connections, connections, transaction
 
 from destinations.ingestion.envelope import Prepared
 from destinations.tracking_plans.services import tracking_plan_violations_record
 from tracklayer.exceptions import DomainError
+from tracklayer.regions import data_aliases, region_of_alias
+from workspaces.models import Workspace
+from workspaces.regions import workspace_db
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +57,9 @@ class EventWriteError(DomainError):
 
 @dataclass(slots=True)
 class WriteRequest:
-    """One request's events for one workspace."""
+    """One request's events for one workspace (whose region decides where they go)."""
 
+    workspace: Workspace
     workspace_id: int
     api_key_id: int | None
     source: str
@@ -58,7 +67,6 @@ class WriteRequest:
     events: Sequence[Prepared]
     statuses: Sequence[str]  # per event: "ok" | "flagged"
     violations: list = field(default_factory=list)  # (event name, PlanViolation)
-    workspace: object = None
 
 
 @dataclass(slots=True)
@@ -130,9 +138,10 @@ def _dumps(value) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def events_write(requests: Sequence[WriteRequest]) -> list[WriteResult]:
-    """Store the events of ``requests`` in the caller's transaction; return, per request,
-    which were stored and which were duplicates."""
+def events_write(requests: Sequence[WriteRequest], *, using: str) -> list[WriteResult]:
+    """Store the events of ``requests`` in the caller's transaction on ``using``, the
+    database of their workspaces' region; return, per request, which were stored and which
+    were duplicates."""
     rows: list[dict] = []
     seen: set[tuple[int, str]] = set()
     for request in requests:
@@ -156,11 +165,12 @@ def events_write(requests: Sequence[WriteRequest]) -> list[WriteResult]:
 
     stored: set[tuple[int, str]] = set()
     if rows:
+        connection = connections[using]
         connection.ensure_connection()
         with psycopg.Cursor(connection.connection) as cursor:
             cursor.execute(_INSERT, [_dumps(rows)])
             stored = {(workspace_id, message_id) for workspace_id, message_id in cursor.fetchall()}
-    _record_violations(requests)
+    _record_violations(requests, using=using)
 
     results = []
     claimed: set[tuple[int, str]] = set()
@@ -177,7 +187,7 @@ def events_write(requests: Sequence[WriteRequest]) -> list[WriteResult]:
     return results
 
 
-def _record_violations(requests: Sequence[WriteRequest]) -> None:
+def _record_violations(requests: Sequence[WriteRequest], *, using: str) -> None:
     """Count tracking-plan violations in the same transaction as the events: one call per
     workspace, in workspace order, so that two concurrent group commits take the counters'
     row locks in the same order and cannot deadlock."""
@@ -191,7 +201,10 @@ def _record_violations(requests: Sequence[WriteRequest]) -> None:
     for workspace_id in sorted(by_workspace):
         workspace, violations = by_workspace[workspace_id]
         tracking_plan_violations_record(
-            workspace=workspace, violations=violations, seen_at=requests[0].received_at
+            workspace=workspace,
+            violations=violations,
+            seen_at=requests[0].received_at,
+            using=using,
         )
 
 
@@ -199,14 +212,16 @@ def _record_violations(requests: Sequence[WriteRequest]) -> None:
 
 
 class GroupCommitWriter:
-    """One writer thread per process; ``write`` blocks until the commit holding the events.
+    """One writer thread per region per process, writing to ``database`` (the region's alias)
+    on a connection of its own; ``write`` blocks until the commit holding the events.
 
     No timer: the writer commits whatever is queued the moment it is free, so a lone request
     waits for one commit, and under load each commit carries everything that arrived during the
     previous one.
     """
 
-    def __init__(self, *, max_requests: int = 512):
+    def __init__(self, database: str, *, max_requests: int = 512):
+        self.database = database
         self.max_requests = max_requests
         self._queue: queue.SimpleQueue[tuple[WriteRequest, Future]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -223,7 +238,9 @@ class GroupCommitWriter:
             with self._start_lock:
                 if self._thread is None or not self._thread.is_alive():
                     self._thread = threading.Thread(
-                        target=self._run, name="tracklayer-event-writer", daemon=True
+                        target=self._run,
+                        name=f"tracklayer-event-writer-{region_of_alias(self.database)}",
+                        daemon=True,
                     )
                     self._thread.start()
 
@@ -249,12 +266,12 @@ class GroupCommitWriter:
             if pending:
                 self._commit(pending)
             if stop:
-                connection.close()
+                connections[self.database].close()  # the writer thread's own connection
                 return
 
     def _commit(self, pending: list[tuple[WriteRequest, Future]]) -> None:
         try:
-            results = _write_once([request for request, _ in pending])
+            results = _write_once([request for request, _ in pending], self.database)
         except Exception as error:  # retried request by request below
             if len(pending) == 1:
                 _fail(pending[0], error)
@@ -264,7 +281,7 @@ class GroupCommitWriter:
             _log_failure(error, [request for request, _ in pending], retrying=True)
             for item in pending:
                 try:
-                    result = _write_once([item[0]])[0]
+                    result = _write_once([item[0]], self.database)[0]
                 except Exception as own_error:  # answered to its own request
                     _fail(item, own_error)
                 else:
@@ -274,13 +291,13 @@ class GroupCommitWriter:
             done.set_result(result)
 
 
-def _write_once(requests: list[WriteRequest]) -> list[WriteResult]:
+def _write_once(requests: list[WriteRequest], database: str) -> list[WriteResult]:
     try:
         close_old_connections()
-        with transaction.atomic():
-            return events_write(requests)
+        with transaction.atomic(using=database):
+            return events_write(requests, using=database)
     except Exception:
-        connection.close()  # a broken connection is not handed to the next commit
+        connections[database].close()  # a broken connection is not handed to the next commit
         raise
 
 
@@ -306,21 +323,31 @@ def _log_failure(error: Exception, requests: list[WriteRequest], *, retrying: bo
 
 
 _STOP = object()
-_writer = GroupCommitWriter()
+# One writer per region's database; each starts its thread on its first write.
+_writers = {alias: GroupCommitWriter(alias) for alias in data_aliases()}
+
+
+def events_writer(database: str) -> GroupCommitWriter:
+    """The process's writer for a region's database (``region_eu``)."""
+    return _writers[database]
 
 
 def events_writer_stop() -> None:
-    _writer.stop()
+    """Stop every region's writer (tests, and worker shutdown)."""
+    for writer in _writers.values():
+        writer.stop()
 
 
 def events_store(request: WriteRequest, *, group_commit: bool) -> WriteResult:
-    """Durably store one request's events: through the process's group-commit writer, or in
-    the caller's own transaction (tests, management commands)."""
+    """Durably store one request's events in its workspace's region: through that region's
+    group-commit writer, or in a transaction of the caller's thread on the region's database
+    (tests, management commands)."""
+    database = workspace_db(request.workspace)
     if group_commit:
-        return _writer.write(request)
+        return events_writer(database).write(request)
     try:
-        with transaction.atomic():
-            return events_write([request])[0]
+        with transaction.atomic(using=database):
+            return events_write([request], using=database)[0]
     except (psycopg.Error, DatabaseError) as error:
         # The raw statement raises psycopg's errors, the ORM Django's: told without their rows.
         _log_failure(error, [request], retrying=False)

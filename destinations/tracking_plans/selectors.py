@@ -8,9 +8,10 @@ def tracking_plan_get(*, workspace) -> TrackingPlan | None:
 
 
 def tracking_plan_violations_list(*, workspace, limit: int = 200) -> list[TrackingPlanViolation]:
-    """The drift report: the most recently seen violations first."""
+    """The drift report: the most recently seen violations first (from the workspace's
+    region, where ingestion counts them)."""
     return list(
-        TrackingPlanViolation.objects.filter(workspace=workspace).order_by(
+        TrackingPlanViolation.objects.for_workspace(workspace).order_by(
             "-last_seen", "event_name", "path", "code"
         )[:limit]
     )

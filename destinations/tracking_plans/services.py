@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import connections, transaction
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from referencing import Registry
@@ -29,6 +29,7 @@ from destinations.tracking_plans.schema import IDENTIFY
 from tracklayer.exceptions import ConflictError, DomainError
 from workspaces import policy as access
 from workspaces.models import User
+from workspaces.regions import workspace_db
 
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 MODES = tuple(TrackingPlanMode.values)
@@ -417,14 +418,21 @@ def tracking_plan_import(
 
 
 def tracking_plan_violations_record(
-    *, workspace, violations: list[tuple[str, PlanViolation]], seen_at: datetime
+    *,
+    workspace,
+    violations: list[tuple[str, PlanViolation]],
+    seen_at: datetime,
+    using: str | None = None,
 ) -> None:
     """Count a batch's violations: ``(event name, violation)`` pairs (identify events count
     under ``$identify``). Aggregated here first, then one ``INSERT … ON CONFLICT DO UPDATE``
     per 1,000 distinct rows, in a fixed order so that concurrent batches cannot deadlock.
-    Meant to run inside ingestion's write transaction: counts commit with the events."""
+    Meant to run inside ingestion's write transaction: counts commit with the events, in the
+    workspace's region (``using``: the region's database alias, the workspace's by default —
+    the writer passes the one its transaction is on)."""
     if not violations:
         return
+    connection = connections[using or workspace_db(workspace)]
     rows: dict[tuple[str, str, str], list] = {}
     for event_name, violation in violations:
         key = (event_name[:MAX_NAME_LENGTH], violation.path[:300], violation.code[:40])

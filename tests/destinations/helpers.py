@@ -191,9 +191,7 @@ def data_rows(model, **filters) -> list:
     """The rows of a data-plane model that match ``filters``, from every region's database:
     what "stored anywhere" means for a test (a query naming one region could miss a row that
     went to the wrong one)."""
-    return [
-        row for alias in data_aliases() for row in model.objects.using(alias).filter(**filters)
-    ]
+    return [row for alias in data_aliases() for row in model.objects.using(alias).filter(**filters)]
 
 
 def data_count(model, **filters) -> int:

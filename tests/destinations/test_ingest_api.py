@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
-from django.db import connection
+from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
@@ -21,6 +21,8 @@ from destinations.models import (
     TrackingPlanViolation,
 )
 from destinations.tracking_plans.services import tracking_plan_update
+from tests.destinations.helpers import data_count, data_get, data_rows
+from tracklayer.regions import data_aliases
 from workspaces.models import ApiKeyRole
 from workspaces.services import api_key_revoke
 
@@ -68,7 +70,7 @@ def test_bearer_basic_and_write_key_in_the_body_all_work(client, write_key):
     batch_key = post(client, "/v1/batch", {"batch": [track("d")], "writeKey": token})
 
     assert [r.status_code for r in (bearer, basic, body_key, batch_key)] == [200] * 4
-    assert Event.objects.count() == 4
+    assert data_count(Event) == 4
 
 
 def test_missing_revoked_and_malformed_keys_are_401_with_a_reason(
@@ -84,7 +86,7 @@ def test_missing_revoked_and_malformed_keys_are_401_with_a_reason(
     assert (missing.status_code, missing.json()["error"]["code"]) == (401, "api_key_missing")
     assert (revoked.status_code, revoked.json()["error"]["code"]) == (401, "api_key_revoked")
     assert malformed.json()["error"]["code"] == "api_key_malformed"
-    assert Event.objects.count() == 0
+    assert data_count(Event) == 0
 
 
 def test_a_key_whose_role_cannot_send_events_is_refused(client, workspace, make_api_key):
@@ -93,7 +95,7 @@ def test_a_key_whose_role_cannot_send_events_is_refused(client, workspace, make_
     response = post(client, "/v1/track", track(), token)
 
     assert (response.status_code, response.json()["error"]["code"]) == (403, "permission_denied")
-    assert Event.objects.count() == 0
+    assert data_count(Event) == 0
 
 
 def test_events_land_in_the_workspace_of_the_key(
@@ -104,8 +106,8 @@ def test_events_land_in_the_workspace_of_the_key(
     post(client, "/v1/track", track("mine"), write_key[1])
     post(client, "/v1/track", track("theirs"), other_token)
 
-    assert Event.objects.get(message_id="mine").workspace == workspace
-    assert Event.objects.get(message_id="theirs").workspace == other_workspace
+    assert data_get(Event, message_id="mine").workspace == workspace
+    assert data_get(Event, message_id="theirs").workspace == other_workspace
 
 
 # --- bodies and limits ----------------------------------------------------------------------------
@@ -207,7 +209,7 @@ def test_a_partially_invalid_batch_keeps_the_good_events(client, write_key):
     assert errors[6]["field"] == "type"
     assert errors[7]["code"] == "too_long"
     assert errors[8]["code"] == "invalid_type"
-    assert sorted(Event.objects.values_list("message_id", flat=True)) == ["good-1", "good-2"]
+    assert sorted(event.message_id for event in data_rows(Event)) == ["good-1", "good-2"]
 
 
 @pytest.mark.parametrize("path", ["/v1/page", "/v1/screen"])
@@ -249,7 +251,7 @@ def test_nothing_accepted_is_400_with_the_same_answer(client, write_key):
 def test_a_missing_message_id_is_generated(client, write_key):
     post(client, "/v1/track", {"event": "Signed Up", "userId": "u-1"}, write_key[1])
 
-    assert Event.objects.get().message_id.startswith("tl-")
+    assert data_get(Event).message_id.startswith("tl-")
 
 
 def test_segment_paths_imply_the_type_and_merge_batch_context(client, write_key):
@@ -276,11 +278,11 @@ def test_segment_paths_imply_the_type_and_merge_batch_context(client, write_key)
     )
     mismatch = post(client, "/v1/identify", track("t-on-identify"), write_key[1])
 
-    page = Event.objects.get(message_id="p1")
+    page = data_get(Event, message_id="p1")
     assert (page.type, page.name) == ("page", "Home")
     assert page.context["library"]["name"] == "analytics-python"
     assert page.context["page"] == {"path": "/", "title": "T"}
-    assert Event.objects.get(message_id="i1").traits == {"plan": "pro"}
+    assert data_get(Event, message_id="i1").traits == {"plan": "pro"}
     assert mismatch.json()["rejected"][0]["errors"][0]["code"] == "type_mismatch"
 
 
@@ -300,13 +302,13 @@ def test_clock_skew_is_corrected_the_segment_way(client, write_key):
     )
     post(client, "/v1/track", track("no-sent-at", timestamp="2026-01-02T03:04:05Z"), write_key[1])
 
-    event = Event.objects.get(message_id="skew")
+    event = data_get(Event, message_id="skew")
     # timestamp = receivedAt − (sentAt − originalTimestamp)
     assert abs(event.timestamp - (event.received_at - timedelta(seconds=30))) < timedelta(
         milliseconds=1
     )
     assert event.original_timestamp == happened + device_clock_ahead
-    assert Event.objects.get(message_id="no-sent-at").timestamp == datetime(
+    assert data_get(Event, message_id="no-sent-at").timestamp == datetime(
         2026, 1, 2, 3, 4, 5, tzinfo=UTC
     )
 
@@ -323,8 +325,8 @@ def test_a_duplicate_is_acknowledged_and_stored_once(client, write_key):
     assert again.status_code == 200
     assert again.json() == {"accepted": 0, "duplicates": 1, "rejected": [], "success": True}
     assert twice_in_batch.json()["duplicates"] == 1
-    assert Event.objects.filter(message_id="dup").count() == 1
-    assert Event.objects.filter(message_id="b").count() == 1
+    assert data_count(Event, message_id="dup") == 1
+    assert data_count(Event, message_id="b") == 1
 
 
 def test_the_same_message_id_in_two_workspaces_is_two_events(
@@ -335,7 +337,7 @@ def test_the_same_message_id_in_two_workspaces_is_two_events(
     post(client, "/v1/track", track("shared"), write_key[1])
     post(client, "/v1/track", track("shared"), other_token)
 
-    assert Event.objects.filter(message_id="shared").count() == 2
+    assert data_count(Event, message_id="shared") == 2
 
 
 @pytest.mark.django_db(transaction=True)
@@ -352,7 +354,7 @@ def test_concurrent_copies_are_stored_once(workspace, make_api_key, settings, gr
         answers.append(
             post(client, "/v1/batch", {"batch": [track("race"), track("other")]}, token).json()
         )
-        connection.close()
+        connections.close_all()  # this thread's connections, to each database
 
     threads = [threading.Thread(target=send) for _ in range(8)]
     for thread in threads:
@@ -360,7 +362,7 @@ def test_concurrent_copies_are_stored_once(workspace, make_api_key, settings, gr
     for thread in threads:
         thread.join()
 
-    assert Event.objects.filter(message_id="race").count() == 1
+    assert data_count(Event, message_id="race") == 1
     assert sum(answer["accepted"] for answer in answers) == 2
     assert sum(answer["duplicates"] for answer in answers) == 14
 
@@ -446,20 +448,21 @@ def test_no_raw_personal_value_is_stored_anywhere(client, workspace, write_key):
         write_key[1],
     )
 
-    # Every text and JSON column of every table (operational storage aside, which holds IP
-    # and user agent until its purge, by design).
+    # Every text and JSON column of every table of every database, the control plane's and
+    # each region's (operational storage aside, which holds IP and user agent until its
+    # purge, by design).
     leaks = []
-    with connection.cursor() as cursor:
-        tables = connection.introspection.table_names(cursor)
-        for table in tables:
-            if table == EventOperational._meta.db_table:
-                continue
-            cursor.execute(f'SELECT * FROM "{table}"')  # noqa: S608 - table names from the catalog
-            for row in cursor.fetchall():
-                text = str(row).lower()
-                leaks.extend((table, raw) for raw in RAW_VALUES if raw.lower() in text)
+    for alias in ("default", *data_aliases()):
+        with connections[alias].cursor() as cursor:
+            for table in connections[alias].introspection.table_names(cursor):
+                if table == EventOperational._meta.db_table:
+                    continue
+                cursor.execute(f'SELECT * FROM "{table}"')  # noqa: S608 - names from the catalog
+                for row in cursor.fetchall():
+                    text = str(row).lower()
+                    leaks.extend((alias, table, raw) for raw in RAW_VALUES if raw.lower() in text)
     assert leaks == []
-    identify = Event.objects.get(message_id="p1")
+    identify = data_get(Event, message_id="p1")
     assert set(identify.identifiers["meta"]) == {
         "em",
         "ph",
@@ -474,8 +477,8 @@ def test_no_raw_personal_value_is_stored_anywhere(client, workspace, write_key):
         "external_id",
     }
     assert "traits.address.street" in identify.validation["removed"]
-    assert "properties.vat_id" in Event.objects.get(message_id="p2").validation["hashed"]
-    operational = EventOperational.objects.get(event=identify)
+    assert "properties.vat_id" in data_get(Event, message_id="p2").validation["hashed"]
+    operational = data_get(EventOperational, event=identify)
     assert (operational.ip, operational.user_agent) == ("203.0.113.77", "TestBrowser/9.9")
 
 
@@ -484,7 +487,7 @@ def test_meta_and_google_get_their_own_hashes(client, write_key):
         client, "/v1/identify", {"userId": "u", "messageId": "h", "traits": PERSONAL}, write_key[1]
     )
 
-    identifiers = Event.objects.get(message_id="h").identifiers
+    identifiers = data_get(Event, message_id="h").identifiers
     # Google removes the dots of a Gmail local part; Meta keeps them. Meta's phone has no "+".
     assert identifiers["meta"]["em"] != identifiers["google"]["em"]
     assert identifiers["meta"]["ph"] != identifiers["google"]["ph"]
@@ -501,7 +504,7 @@ def test_unparseable_personal_values_are_dropped_with_a_warning(client, write_ke
 
     warnings = response.json()["warnings"][0]["warnings"]
     assert {w["field"] for w in warnings} == {"traits.email", "traits.phone"}
-    event = Event.objects.get(message_id="w")
+    event = data_get(Event, message_id="w")
     assert event.identifiers.get("meta", {}).get("em") is None
     assert "not-an-email" not in str(event.traits) + str(event.validation)
 
@@ -521,7 +524,7 @@ def test_consent_signals_are_captured_with_the_sec_gpc_header(client, write_key)
         HTTP_SEC_GPC="1",
     )
 
-    consent = Event.objects.get(message_id="c").consent
+    consent = data_get(Event, message_id="c").consent
     assert consent["gpc"] is True
     assert consent["consent_mode"] == {"ad_storage": False}
     assert (consent["country"], consent["region"]) == ("US", "CA")
@@ -530,8 +533,8 @@ def test_consent_signals_are_captured_with_the_sec_gpc_header(client, write_key)
 def test_events_wait_for_fan_out_and_dedup_keys_are_kept(client, write_key):
     post(client, "/v1/track", track("f"), write_key[1])
 
-    assert Event.objects.get(message_id="f").fanout_pending is True
-    assert EventMessageId.objects.filter(message_id="f").exists()
+    assert data_get(Event, message_id="f").fanout_pending is True
+    assert data_rows(EventMessageId, message_id="f")
 
 
 # --- reading an event back ------------------------------------------------------------------------
@@ -655,13 +658,13 @@ def test_tracking_plan_modes(client, workspace, admin_user, write_key, mode, acc
     if status is None:
         error = response.json()["rejected"][0]["errors"][0]
         assert (error["field"], error["code"]) == ("properties.value", "tracking_plan:type")
-        assert not Event.objects.filter(message_id="bad").exists()
+        assert not data_rows(Event, message_id="bad")
     else:
-        stored = Event.objects.get(message_id="bad")
+        stored = data_get(Event, message_id="bad")
         assert stored.status == status
         assert stored.validation["violations"][0]["path"] == "properties.value"
-    assert Event.objects.get(message_id="good").status == "ok"
-    violation = TrackingPlanViolation.objects.get(workspace=workspace)
+    assert data_get(Event, message_id="good").status == "ok"
+    violation = data_get(TrackingPlanViolation, workspace=workspace)
     assert (violation.event_name, violation.path, violation.count) == (
         "Order Completed",
         "properties.value",
@@ -694,7 +697,7 @@ def test_analytics_js_paths_text_plain_and_the_write_key_in_the_body(client, wri
     assert single.status_code == 200
     assert single["Access-Control-Allow-Origin"] == "*"
     assert batch.json()["accepted"] == 1
-    assert Event.objects.get(message_id="pg").type == "page"
+    assert data_get(Event, message_id="pg").type == "page"
 
 
 def test_violations_are_counted_even_when_every_event_is_blocked(
@@ -714,7 +717,7 @@ def test_violations_are_counted_even_when_every_event_is_blocked(
 
     assert response.status_code == 400
     assert response.json()["rejected"][0]["errors"][0]["code"] == "tracking_plan:unplanned"
-    assert TrackingPlanViolation.objects.get(workspace=workspace).event_name == "Unplanned Thing"
+    assert data_get(TrackingPlanViolation, workspace=workspace).event_name == "Unplanned Thing"
 
 
 def test_wrong_method_is_a_json_405(client, write_key):

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import orjson
 import pytest
-from django.db import connection
+from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
@@ -24,7 +24,9 @@ from destinations.ingestion.store import (
     events_store,
 )
 from destinations.models import Event
+from tests.destinations.helpers import data_count, data_rows
 from workspaces.models import ApiKeyRole
+from workspaces.regions import workspace_db
 
 
 def _prepared(workspace, message_id: str, properties: dict) -> Prepared:
@@ -69,7 +71,7 @@ def test_a_failed_group_commit_is_retried_request_by_request(workspace, other_wo
     ]
     pending = [(request, Future()) for request in [good[0], bad, good[1], good[2]]]
 
-    GroupCommitWriter()._commit(pending)
+    GroupCommitWriter(workspace_db(workspace))._commit(pending)
 
     outcomes = [done.exception() or done.result() for _, done in pending]
     failure = outcomes[1]
@@ -79,7 +81,7 @@ def test_a_failed_group_commit_is_retried_request_by_request(workspace, other_wo
     assert failure.__traceback__ is None
     assert "good-" not in str(failure) and "s-0" not in str(failure)
     assert [len(outcome.stored) for outcome in outcomes if outcome is not failure] == [1, 1, 1]
-    assert sorted(Event.objects.values_list("message_id", flat=True)) == [
+    assert sorted(event.message_id for event in data_rows(Event)) == [
         "good-0",
         "good-1",
         "good-2",
@@ -99,13 +101,14 @@ def test_one_workspaces_refused_rows_never_fail_another_workspaces_requests(
     real_write = store.events_write
     first = [True]
 
-    def gated_write(requests):
+    def gated_write(requests, **kwargs):
         if first[0]:
             first[0] = False
             assert gate.wait(timeout=30)
-        return real_write(requests)
+        return real_write(requests, **kwargs)
 
     monkeypatch.setattr(store, "events_write", gated_write)
+    writer = store.events_writer(workspace_db(other_workspace))  # both workspaces' region
     senders, attackers = 4, 2
     answers: list[int] = []
     attacker_errors: list[Exception] = []
@@ -114,7 +117,7 @@ def test_one_workspaces_refused_rows_never_fail_another_workspaces_requests(
         events_store(
             _request(other_workspace, _prepared(other_workspace, "first", {})), group_commit=True
         )
-        connection.close()
+        connections.close_all()
 
     def attacker(n: int):
         try:
@@ -124,7 +127,7 @@ def test_one_workspaces_refused_rows_never_fail_another_workspaces_requests(
             )
         except Exception as error:  # the old code raised the database's error itself
             attacker_errors.append(error)
-        connection.close()
+        connections.close_all()
 
     def sender(n: int):
         body = {"type": "track", "event": "x", "userId": "u", "messageId": f"ok-{n}"}
@@ -135,7 +138,7 @@ def test_one_workspaces_refused_rows_never_fail_another_workspaces_requests(
             HTTP_AUTHORIZATION=f"Bearer {token}",
         )
         answers.append(answer.status_code)
-        connection.close()
+        connections.close_all()
 
     threads = [threading.Thread(target=opener)]
     threads[0].start()
@@ -146,7 +149,7 @@ def test_one_workspaces_refused_rows_never_fail_another_workspaces_requests(
     for thread in threads[1:]:
         thread.start()
     # … while everyone else queues up behind it.
-    queued = _eventually(lambda: store._writer._queue.qsize() == attackers + senders)
+    queued = _eventually(lambda: writer._queue.qsize() == attackers + senders)
     gate.set()
     assert queued
     for thread in threads:
@@ -155,8 +158,8 @@ def test_one_workspaces_refused_rows_never_fail_another_workspaces_requests(
     assert answers == [200] * senders
     assert len(attacker_errors) == attackers
     assert all(isinstance(error, EventWriteError) for error in attacker_errors)
-    assert Event.objects.filter(workspace=other_workspace).count() == senders + 1
-    assert not Event.objects.filter(workspace=workspace).exists()
+    assert data_count(Event, workspace=other_workspace) == senders + 1
+    assert not data_rows(Event, workspace=workspace)
 
 
 @pytest.mark.django_db

@@ -23,6 +23,7 @@ from destinations.ingestion.envelope import (
     prepare_event,
 )
 from destinations.models import Event, EventOperational
+from tests.destinations.helpers import data_get, data_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +66,7 @@ def test_the_reported_nul_property_is_a_named_400_not_a_500(client, token):
     assert error["field"] == "properties.a"
     assert error["code"] == "nul_character"
     assert "NUL" in error["message"]
-    assert not Event.objects.exists()
+    assert not data_rows(Event)
 
 
 @pytest.mark.parametrize(
@@ -140,7 +141,7 @@ def test_a_lone_surrogate_refuses_its_event_and_keeps_the_rest_of_the_batch(clie
         }
     ]
     assert errors["bad-key"][0]["field"] == "properties.\\udc00"
-    assert list(Event.objects.values_list("message_id", flat=True)) == ["good"]
+    assert [event.message_id for event in data_rows(Event)] == ["good"]
 
 
 def test_a_lone_surrogate_in_a_single_event_is_a_named_400(client, token):
@@ -249,7 +250,7 @@ def test_a_number_literal_too_large_for_a_double_is_refused_per_event(client, to
     assert [(e["field"], e["code"]) for e in rejected["errors"]] == [
         ("properties.n", "number_out_of_range")
     ]
-    assert list(Event.objects.values_list("message_id", flat=True)) == ["good"]
+    assert [event.message_id for event in data_rows(Event)] == ["good"]
 
 
 def test_a_single_event_with_an_overflowing_number_is_a_named_400(client, token):
@@ -391,7 +392,7 @@ def test_a_device_clock_reset_to_1970_is_corrected_not_refused(client, token):
     )
 
     assert response.status_code == 200
-    stored = Event.objects.get(message_id="reset")
+    stored = data_get(Event, message_id="reset")
     assert stored.timestamp == stored.received_at - timezone.timedelta(minutes=1)
 
 
@@ -435,7 +436,7 @@ def test_a_forwarded_address_that_is_not_an_ip_is_dropped_not_sent_to_the_inet_c
     )
 
     assert response.status_code == 200
-    assert EventOperational.objects.get().ip is None
+    assert data_get(EventOperational).ip is None
 
 
 @pytest.mark.parametrize("ip", ["fe80::1%eth0", "fe80::1%25"])
@@ -445,7 +446,7 @@ def test_an_ip_with_a_zone_index_is_dropped_with_a_warning(client, token, ip):
 
     assert response.status_code == 200
     assert response.json()["warnings"][0]["warnings"][0]["code"] == "invalid_ip"
-    assert EventOperational.objects.get().ip == "127.0.0.1"  # the request's own address
+    assert data_get(EventOperational).ip == "127.0.0.1"  # the request's own address
 
 
 def test_json_module_fallback_refuses_nan_constants():

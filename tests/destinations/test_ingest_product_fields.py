@@ -10,7 +10,14 @@ import pytest
 from destinations.ingestion.services import ingestion_settings_update
 from destinations.models import Delivery, Event
 from tests.destinations.factories import DestinationFactory
-from tests.destinations.helpers import CONSENTED, local, run_engine, send_batch, sha256_hex
+from tests.destinations.helpers import (
+    CONSENTED,
+    data_get,
+    local,
+    run_engine,
+    send_batch,
+    sha256_hex,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -43,13 +50,13 @@ def test_a_products_name_stays_in_the_event_and_is_never_a_persons_name(client, 
         product_viewed("anonymous"),
     )
 
-    named = Event.objects.get(message_id="named")
+    named = data_get(Event, message_id="named")
     assert named.properties["name"] == "Cotton Socks"
     assert named.properties["category"] == "Apparel"
     assert named.identifiers["meta"]["fn"] == sha256_hex("ada")
     assert named.identifiers["meta"]["ln"] == sha256_hex("lovelace")
     assert "properties.name" not in named.validation["removed"]
-    anonymous = Event.objects.get(message_id="anonymous")
+    anonymous = data_get(Event, message_id="anonymous")
     assert "fn" not in anonymous.identifiers["meta"]
     assert "ln" not in anonymous.identifiers["meta"]
 
@@ -57,7 +64,7 @@ def test_a_products_name_stays_in_the_event_and_is_never_a_persons_name(client, 
 def test_a_full_name_in_traits_is_still_split_and_hashed(client, token):
     send_batch(client, token, product_viewed("traits-name", {"name": "Grace Brewster Hopper"}))
 
-    event = Event.objects.get(message_id="traits-name")
+    event = data_get(Event, message_id="traits-name")
     assert event.identifiers["meta"]["fn"] == sha256_hex("grace")
     assert event.identifiers["meta"]["ln"] == sha256_hex("hopper")
     assert "name" not in event.context["traits"]
@@ -77,7 +84,7 @@ def test_a_group_calls_name_is_the_companys_and_never_a_persons(client, token):
         },
     )
 
-    event = Event.objects.get(message_id="group")
+    event = data_get(Event, message_id="group")
     assert event.traits == {"name": "Initech Corp", "industry": "Software"}
     assert "fn" not in event.identifiers["meta"]
     assert "ln" not in event.identifiers["meta"]
@@ -88,7 +95,7 @@ def test_traits_win_over_properties_for_a_persons_fields(client, token):
     event["properties"]["email"] = "gift-recipient@example.com"
     send_batch(client, token, event)
 
-    stored = Event.objects.get(message_id="both")
+    stored = data_get(Event, message_id="both")
     assert stored.identifiers["meta"]["em"] == sha256_hex("ada@example.com")
     assert "email" not in stored.properties  # still personal: hashed, never stored raw
 
@@ -100,7 +107,7 @@ def test_a_workspace_pii_path_can_still_hash_properties_name(client, workspace, 
     )
     send_batch(client, token, product_viewed("listed"))
 
-    assert Event.objects.get(message_id="listed").properties["name"] == sha256_hex("Cotton Socks")
+    assert data_get(Event, message_id="listed").properties["name"] == sha256_hex("Cotton Socks")
 
 
 def test_meta_gets_the_product_name_as_content_name_and_the_persons_name_from_traits(
@@ -118,7 +125,7 @@ def test_meta_gets_the_product_name_as_content_name_and_the_persons_name_from_tr
     assert received["custom_data"]["content_category"] == "Apparel"
     assert "name" not in received["custom_data"]
     assert received["custom_data"]["content_ids"] == ["P-7"]
-    assert Delivery.objects.get().status == "delivered"
+    assert data_get(Delivery).status == "delivered"
 
 
 def test_meta_contents_items_carry_only_metas_fields(client, workspace, token, platforms):
@@ -144,4 +151,4 @@ def test_meta_contents_items_carry_only_metas_fields(client, workspace, token, p
 
     [received] = platforms.received("meta")
     assert received["custom_data"]["contents"] == [{"id": "P-1", "quantity": 2, "item_price": 9.5}]
-    assert Delivery.objects.get().status == "delivered"
+    assert data_get(Delivery).status == "delivered"

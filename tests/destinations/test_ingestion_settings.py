@@ -11,6 +11,7 @@ from destinations.ingestion import services
 from destinations.ingestion.runtime import ingestion_settings_get
 from destinations.models import Event, EventOperational
 from tests.audit_entries import audit_count, last_entry
+from tests.destinations.helpers import data_rows
 from tests.factories import event_with_operational_data
 from tracklayer.exceptions import DomainError, PermissionDeniedError
 
@@ -64,9 +65,9 @@ def test_purge_removes_old_operational_data_and_records_it(workspace, system_act
     removed = services.events_purge_expired(workspace=workspace, actor=system_actor, now=now)
 
     assert removed == {"operational": 1, "message_ids": 1}
-    assert not EventOperational.objects.filter(event=old).exists()
-    assert EventOperational.objects.filter(event=fresh).exists()
-    assert Event.objects.filter(pk=old.pk).exists()  # the minimised event stays
+    assert not data_rows(EventOperational, event=old)
+    assert data_rows(EventOperational, event=fresh)
+    assert data_rows(Event, pk=old.pk)  # the minimised event stays
     entry = last_entry(workspace)
     assert entry["event_type"] == "events.operational_data_purged"
     assert entry["payload"]["rows"] == 1

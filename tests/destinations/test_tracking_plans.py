@@ -25,6 +25,7 @@ from destinations.tracking_plans.schema import (
     event_violations,
 )
 from tests.audit_entries import audit_count, last_entry
+from tests.destinations.helpers import data_count, data_get
 from tracklayer.exceptions import ConflictError, DomainError, PermissionDeniedError
 
 pytestmark = pytest.mark.django_db
@@ -251,7 +252,7 @@ def test_deleting_the_plan_is_audited_and_keeps_the_violations(workspace, editor
     assert entry["event_type"] == "tracking_plan.deleted"
     assert entry["payload"]["events"] == ["Order Completed"]
     assert runtime.tracking_plan_compiled(workspace=workspace) is None
-    assert TrackingPlanViolation.objects.filter(workspace=workspace).count() == 1
+    assert data_count(TrackingPlanViolation, workspace=workspace) == 1
 
 
 def test_viewers_cannot_change_or_delete_the_plan(workspace, viewer_user, editor_user):
@@ -396,7 +397,7 @@ def test_violations_never_carry_the_values_sent(workspace, editor_user):
     assert ("properties.*", "additionalProperties") in {(v.path, v.code) for v in violations}
     assert EMAIL not in repr(violations)
     assert "jane" not in repr(violations)
-    stored = list(TrackingPlanViolation.objects.filter(workspace=workspace).values())
+    stored = list(TrackingPlanViolation.objects.for_workspace(workspace).values())
     assert len(stored) == 6
     assert EMAIL not in repr(stored)
 
@@ -521,7 +522,7 @@ def test_violations_are_aggregated_per_event_path_and_rule(workspace, other_work
     total_row = rows[("Order Completed", "properties.total", "type")]
     assert (total_row.first_seen, total_row.last_seen) == (t0, t0 + timedelta(minutes=5))
     assert total_row.example_message == "expected number, got string"
-    assert TrackingPlanViolation.objects.filter(workspace=other_workspace).get().count == 1
+    assert data_get(TrackingPlanViolation, workspace=other_workspace).count == 1
 
 
 def test_recording_nothing_touches_nothing(workspace, django_assert_num_queries):
