@@ -74,6 +74,11 @@ class DeliveryFactory(DjangoModelFactory):
     next_attempt_at = factory.LazyAttribute(lambda d: d.created_at)
     decision = factory.LazyFunction(lambda: {"action": "deliver", "reasons": ["no_requirements"]})
 
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        # factory_boy would write through the "default" database, the control plane.
+        return model_class.objects.for_workspace(kwargs["workspace"]).create(*args, **kwargs)
+
 
 class DeliveryAttemptFactory(DjangoModelFactory):
     class Meta:
@@ -86,3 +91,8 @@ class DeliveryAttemptFactory(DjangoModelFactory):
     status_code = 200
     outcome = "delivered"
     error = ""
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        # Beside its delivery, in that delivery's region's database.
+        return model_class.objects.using(kwargs["delivery"]._state.db).create(*args, **kwargs)
