@@ -45,12 +45,16 @@ def test_fanout_creates_one_delivery_per_matching_destination(client, workspace,
     assert touched == {everything.pk, orders_only.pk}
     assert again == (0, set())
     assert sorted(
-        Delivery.objects.filter(destination=everything).values_list("event__message_id", flat=True)
+        Delivery.objects.for_workspace(workspace)
+        .filter(destination=everything)
+        .values_list("event__message_id", flat=True)
     ) == ["o1", "p1"]
     assert list(
-        Delivery.objects.filter(destination=orders_only).values_list("event__message_id", flat=True)
+        Delivery.objects.for_workspace(workspace)
+        .filter(destination=orders_only)
+        .values_list("event__message_id", flat=True)
     ) == ["o1"]
-    assert not Event.objects.filter(fanout_pending=True).exists()
+    assert not Event.objects.for_workspace(workspace).filter(fanout_pending=True).exists()
 
 
 # --- each platform gets its own wire format ---------------------------------------------------
@@ -66,11 +70,11 @@ def test_meta_receives_hashed_identifiers_and_the_dedup_key(client, workspace, t
     assert received["event_name"] == "Purchase"
     assert received["event_id"] == "evt-42"
     assert received["action_source"] == "website"
-    stored = Event.objects.get(message_id="meta-1").identifiers["meta"]
+    stored = Event.objects.for_workspace(workspace).get(message_id="meta-1").identifiers["meta"]
     assert received["user_data"]["em"] in (stored["em"], [stored["em"]])
     assert received["user_data"]["client_ip_address"] == "203.0.113.50"
     assert "ada@example.com" not in json.dumps(received).lower()
-    assert Delivery.objects.get().status == "delivered"
+    assert Delivery.objects.for_workspace(workspace).get().status == "delivered"
 
 
 def test_tiktok_ga4_and_webhook_receive_the_event(client, workspace, token, platforms):
@@ -87,7 +91,9 @@ def test_tiktok_ga4_and_webhook_receive_the_event(client, workspace, token, plat
     assert tiktok["event_id"] == "multi-1"
     assert ga4["name"] == "purchase"
     assert hook["messageId"] == "multi-1"
-    assert set(Delivery.objects.values_list("status", flat=True)) == {"delivered"}
+    assert set(Delivery.objects.for_workspace(workspace).values_list("status", flat=True)) == {
+        "delivered"
+    }
 
 
 # --- consent at the point of egress -------------------------------------------------------------
@@ -105,10 +111,10 @@ def test_consent_blocked_events_never_reach_a_platform(client, workspace, token,
     run_engine()
 
     assert [e["event_id"] for e in platforms.received("meta")] == ["ok-1"]
-    blocked = Delivery.objects.get(event__message_id="gpc-1")
+    blocked = Delivery.objects.for_workspace(workspace).get(event__message_id="gpc-1")
     assert blocked.status == "blocked"
     assert blocked.decision == {"action": "block", "reasons": ["gpc_opt_out"]}
-    assert not DeliveryAttempt.objects.filter(delivery=blocked).exists()
+    assert not DeliveryAttempt.objects.for_workspace(workspace).filter(delivery=blocked).exists()
 
 
 def test_anonymized_delivery_carries_no_identifiers(client, workspace, token, platforms):
@@ -123,7 +129,7 @@ def test_anonymized_delivery_carries_no_identifiers(client, workspace, token, pl
 
     run_engine()
 
-    made = Delivery.objects.get()
+    made = Delivery.objects.for_workspace(workspace).get()
     assert made.decision["action"] == "deliver_anonymized"
     raw = json.dumps(platforms.state("ga4").requests)
     assert "user_id" not in json.dumps(platforms.received("ga4"))
@@ -139,7 +145,7 @@ def test_a_5xx_is_retried_with_backoff_then_delivered(client, workspace, token, 
     platforms.behave("meta", mode="error", status=503, count=1)
 
     run_engine()
-    pending = Delivery.objects.get()
+    pending = Delivery.objects.for_workspace(workspace).get()
     delivery.destination_deliver(
         destination_id=pending.destination_id, now=pending.next_attempt_at + timedelta(seconds=1)
     )
@@ -148,7 +154,9 @@ def test_a_5xx_is_retried_with_backoff_then_delivered(client, workspace, token, 
     assert pending.status == "delivered"
     assert pending.attempts == 2
     outcomes = list(
-        DeliveryAttempt.objects.order_by("started_at").values_list("outcome", "status_code")
+        DeliveryAttempt.objects.for_workspace(workspace)
+        .order_by("started_at")
+        .values_list("outcome", "status_code")
     )
     assert outcomes == [("retry", 503), ("delivered", 200)]
 
@@ -161,7 +169,7 @@ def test_429_honours_retry_after(client, workspace, token, platforms):
 
     run_engine()
 
-    waiting = Delivery.objects.get()
+    waiting = Delivery.objects.for_workspace(workspace).get()
     assert waiting.status == "pending"
     assert waiting.next_attempt_at >= before + timedelta(seconds=119)
 
@@ -179,7 +187,7 @@ def test_a_refusal_is_a_dead_letter_with_the_reason_and_can_be_replayed(
 
     run_engine()
 
-    dead = Delivery.objects.get()
+    dead = Delivery.objects.for_workspace(workspace).get()
     assert dead.status == "dead"
     assert "refused by the platform" in dead.dead_reason
     assert "notAmetaTOKENrevoked0123456789" not in dead.dead_reason + dead.last_error
@@ -198,7 +206,7 @@ def test_attempts_run_out_into_a_dead_letter(client, workspace, token, platforms
     platforms.behave("webhook", mode="error", status=500)
 
     run_engine()
-    first = Delivery.objects.get()
+    first = Delivery.objects.for_workspace(workspace).get()
     delivery.destination_deliver(
         destination_id=destination.pk, now=first.next_attempt_at + timedelta(seconds=1)
     )
@@ -215,7 +223,7 @@ def test_old_events_are_dead_lettered_before_sending(client, workspace, token, p
 
     run_engine()
 
-    stale = Delivery.objects.get()
+    stale = Delivery.objects.for_workspace(workspace).get()
     assert stale.status == "dead"
     assert "days" in stale.dead_reason
     assert platforms.received("meta") == []
@@ -267,10 +275,12 @@ def test_auto_pause_is_audited_and_resume_delivers(client, workspace, token, pla
 
     platforms.behave("webhook", mode="ok")
     destination_resume(workspace=workspace, actor=admin_user, destination=destination)
-    Delivery.objects.update(next_attempt_at=timezone.now())
+    Delivery.objects.for_workspace(workspace).update(next_attempt_at=timezone.now())
     for _ in range(4):
         delivery.destination_deliver(destination_id=destination.pk)
-    assert set(Delivery.objects.values_list("status", flat=True)) == {"delivered"}
+    assert set(Delivery.objects.for_workspace(workspace).values_list("status", flat=True)) == {
+        "delivered"
+    }
 
 
 def test_test_send_reports_the_platform_answer(workspace, platforms):

@@ -15,7 +15,7 @@ from audit.models import AuditEntry
 from destinations.models import Delivery, DeliveryAttempt, Destination, Event
 from destinations.routing.services import deliveries_replay, destination_resume
 from tests.destinations.factories import SECRETS, DestinationFactory
-from tests.destinations.helpers import CONSENTED, local, order, send_batch
+from tests.destinations.helpers import CONSENTED, data_count, local, order, send_batch
 from tests.destinations.worker import celery_worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,12 +31,11 @@ def send(token, *events):
     return send_batch(Client(), token, *events)
 
 
-def statuses(destination=None) -> dict:
-    rows = (
-        Delivery.objects.all()
-        if destination is None
-        else Delivery.objects.filter(destination=destination)
-    )
+def statuses(workspace, destination=None) -> dict:
+    """How many of the workspace's deliveries (to ``destination``) are in each status."""
+    rows = Delivery.objects.for_workspace(workspace)
+    if destination is not None:
+        rows = rows.filter(destination=destination)
     counts: dict = {}
     for status in rows.values_list("status", flat=True):
         counts[status] = counts.get(status, 0) + 1
@@ -48,14 +47,19 @@ def webhook_ids(platforms) -> list[str]:
 
 
 def test_ingest_to_delivery_through_the_worker(tmp_path, workspace, token, platforms):
-    for kind in ("meta_capi", "tiktok_events", "ga4_mp", "webhook"):
-        DestinationFactory(workspace=workspace, type=kind, config=local(kind, platforms))
+    made = {
+        kind: DestinationFactory(workspace=workspace, type=kind, config=local(kind, platforms))
+        for kind in ("meta_capi", "tiktok_events", "ga4_mp", "webhook")
+    }
     blocked = {**CONSENTED, "consent": {"gpc": True}, "location": {"country": "US", "region": "CA"}}
 
     with celery_worker(tmp_path) as worker:
         send(token, order("w-1"), order("w-blocked", context=blocked))
         wait_for(
-            lambda: statuses().get("pending", 0) == 0 and Delivery.objects.count() == 8,
+            lambda: (
+                statuses(workspace).get("pending", 0) == 0
+                and Delivery.objects.for_workspace(workspace).count() == 8
+            ),
             message="every delivery settled",
         )
 
@@ -65,9 +69,9 @@ def test_ingest_to_delivery_through_the_worker(tmp_path, workspace, token, platf
     # (measurement, not a sale by default) and the customer's own webhook still get it.
     assert [e["name"] for e in platforms.received("ga4")] == ["purchase", "purchase"]
     assert sorted(webhook_ids(platforms)) == ["w-1", "w-blocked"]
-    assert statuses() == {"delivered": 6, "blocked": 2}
-    assert Delivery.objects.get(
-        event__message_id="w-blocked", destination__type="meta_capi"
+    assert statuses(workspace) == {"delivered": 6, "blocked": 2}
+    assert Delivery.objects.for_workspace(workspace).get(
+        event__message_id="w-blocked", destination_id=made["meta_capi"].pk
     ).decision == {"action": "block", "reasons": ["gpc_opt_out"]}
     for secret in (value for kind in SECRETS.values() for value in kind.values()):
         assert secret not in worker.log
@@ -90,7 +94,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(tmp_path, workspace, token, pla
     delivered_before_restart = len(set(webhook_ids(platforms)))
     with celery_worker(tmp_path, concurrency=2):
         wait_for(
-            lambda: statuses(destination) == {"delivered": 40},
+            lambda: statuses(workspace, destination) == {"delivered": 40},
             timeout=60,
             message="all delivered after the restart",
         )
@@ -115,7 +119,7 @@ def test_a_lost_broker_queue_loses_nothing(tmp_path, workspace, token, platforms
         send(token, *[order(message_id) for message_id in ids[15:]])
         redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
         wait_for(
-            lambda: statuses(destination) == {"delivered": 30},
+            lambda: statuses(workspace, destination) == {"delivered": 30},
             timeout=60,
             message="the sweep found everything the broker lost",
         )
@@ -141,12 +145,14 @@ def test_a_5xx_storm_pauses_the_destination_and_resume_delivers(
             message="auto-paused",
         )
         paused = Destination.objects.get(pk=destination.pk)
-        assert statuses(destination) == {"pending": 6}  # waiting, not lost
+        assert statuses(workspace, destination) == {"pending": 6}  # waiting, not lost
         platforms.behave("webhook", mode="ok")
         destination_resume(workspace=workspace, actor=admin_user, destination=paused)
-        Delivery.objects.filter(destination=destination).update(next_attempt_at=paused.paused_at)
+        Delivery.objects.for_workspace(workspace).filter(destination=destination).update(
+            next_attempt_at=paused.paused_at
+        )
         wait_for(
-            lambda: statuses(destination) == {"delivered": 6},
+            lambda: statuses(workspace, destination) == {"delivered": 6},
             timeout=60,
             message="delivered after resume",
         )
@@ -154,7 +160,11 @@ def test_a_5xx_storm_pauses_the_destination_and_resume_delivers(
     assert "attempts failed" in paused.paused_reason or "failed" in paused.paused_reason
     entry = AuditEntry.objects.get(workspace=workspace, event_type="destination.paused")
     assert json.loads(bytes(entry.material))["payload"]["automatic"] is True
-    assert DeliveryAttempt.objects.filter(destination=destination, outcome="retry").exists()
+    assert (
+        DeliveryAttempt.objects.for_workspace(workspace)
+        .filter(destination=destination, outcome="retry")
+        .exists()
+    )
 
 
 def test_dead_letters_are_replayed_through_the_worker(
@@ -167,10 +177,10 @@ def test_dead_letters_are_replayed_through_the_worker(
 
     with celery_worker(tmp_path):
         send(token, order("dl-1"), order("dl-2"))
-        wait_for(lambda: statuses(destination) == {"dead": 2}, message="dead-lettered")
+        wait_for(lambda: statuses(workspace, destination) == {"dead": 2}, message="dead-lettered")
         platforms.behave("webhook", mode="ok")
         replayed = deliveries_replay(workspace=workspace, actor=admin_user, destination=destination)
-        wait_for(lambda: statuses(destination) == {"delivered": 2}, message="replayed")
+        wait_for(lambda: statuses(workspace, destination) == {"delivered": 2}, message="replayed")
 
     assert replayed == 2
     assert sorted(webhook_ids(platforms)) == ["dl-1", "dl-2"]
@@ -193,15 +203,23 @@ def test_a_dead_destination_does_not_hold_up_a_healthy_one(tmp_path, workspace, 
             send(token, *[order(f"h-{round_}-{i}") for i in range(4)])
             time.sleep(0.5)
         wait_for(
-            lambda: statuses(healthy) == {"delivered": 20},
+            lambda: statuses(workspace, healthy) == {"delivered": 20},
             timeout=30,
             message="the healthy destination kept delivering",
         )
 
-    attempts = Delivery.objects.filter(destination=healthy).values_list("attempts", flat=True)
+    attempts = (
+        Delivery.objects.for_workspace(workspace)
+        .filter(destination=healthy)
+        .values_list("attempts", flat=True)
+    )
     assert set(attempts) == {1}
-    assert statuses(dead).get("delivered", 0) == 0
-    assert DeliveryAttempt.objects.filter(destination=dead, status_code__isnull=True).exists()
+    assert statuses(workspace, dead).get("delivered", 0) == 0
+    assert (
+        DeliveryAttempt.objects.for_workspace(workspace)
+        .filter(destination=dead, status_code__isnull=True)
+        .exists()
+    )
 
 
 def test_secrets_never_reach_audit_rows(tmp_path, workspace, token, platforms):
@@ -211,4 +229,4 @@ def test_secrets_never_reach_audit_rows(tmp_path, workspace, token, platforms):
         material = b"".join(bytes(row[0]) for row in cursor.fetchall()).decode()
 
     assert SECRETS["meta_capi"]["access_token"] not in material
-    assert Event.objects.count() == 0
+    assert data_count(Event) == 0

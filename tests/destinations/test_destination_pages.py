@@ -368,9 +368,11 @@ def test_dead_letters_are_listed_and_replayed_one_or_all(signed_in, workspace):
     )
 
     assert "2 dead letters queued again." in html(everything)
-    assert set(Delivery.objects.filter(destination=hook).values_list("status", flat=True)) == {
-        "pending"
-    }
+    assert set(
+        Delivery.objects.for_workspace(workspace)
+        .filter(destination=hook)
+        .values_list("status", flat=True)
+    ) == {"pending"}
     replays = AuditEntry.objects.filter(workspace=workspace, event_type="delivery.replayed")
     assert replays.count() == 2
     assert_clean(page)

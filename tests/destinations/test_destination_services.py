@@ -539,7 +539,7 @@ def test_delete_is_soft_wipes_the_secrets_and_is_audited_with_the_pending_count(
     destination.refresh_from_db()
     assert destination.deleted_at is not None
     assert destination.secrets_encrypted == ""
-    assert Delivery.objects.filter(destination=destination).count() == 2
+    assert Delivery.objects.for_workspace(workspace).filter(destination=destination).count() == 2
     entry = last_entry(workspace)
     assert entry["event_type"] == "destination.deleted"
     assert entry["payload"] == {

@@ -89,6 +89,6 @@ def test_the_engine_checks_the_address_at_every_send(settings, client, workspace
     delivery.events_fanout()
     delivery.destination_deliver(destination_id=destination.pk)
 
-    [attempt] = DeliveryAttempt.objects.filter(destination=destination)
+    [attempt] = DeliveryAttempt.objects.for_workspace(workspace).filter(destination=destination)
     assert attempt.status_code is None and "egress refused" in attempt.error
     assert platforms.received("webhook") == []

@@ -29,7 +29,11 @@ def two_with_dead_letters(workspace):
 
 
 def statuses(destination) -> set[str]:
-    return set(Delivery.objects.filter(destination=destination).values_list("status", flat=True))
+    return set(
+        Delivery.objects.for_workspace(destination.workspace)
+        .filter(destination=destination)
+        .values_list("status", flat=True)
+    )
 
 
 def test_replaying_every_destination_from_the_page_is_one_service_call(

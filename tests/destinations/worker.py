@@ -1,5 +1,6 @@
 """A real Celery worker (with its embedded beat) for delivery tests: a subprocess using the
-test database and the test run's own broker database.
+test databases and the test run's own broker database, consuming the default queue and every
+region's (or only the ``queues`` given: a region's own worker pool).
 
 Tests that use it must be ``django_db(transaction=True)``: the worker is another process and
 only sees committed rows.
@@ -23,8 +24,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Worker:
-    def __init__(self, *, concurrency: int, beat: bool, env: dict, schedule_dir: Path):
+    def __init__(
+        self, *, concurrency: int, beat: bool, env: dict, schedule_dir: Path, queues: list[str]
+    ):
         self.concurrency = concurrency
+        self.queues = queues
         self.beat = beat
         self.env = env
         self.schedule_dir = schedule_dir
@@ -50,6 +54,8 @@ class Worker:
             "--without-heartbeat",
             "--hostname",
             f"test-{os.getpid()}-{time.monotonic_ns()}@localhost",
+            "--queues",
+            ",".join(self.queues),
         ]
         if self.beat:
             command += ["--beat", "--schedule", str(self.schedule_dir / "beat")]
@@ -103,8 +109,12 @@ def celery_worker(
     sweep_seconds: int = 1,
     http_timeout: float = 2.0,
     kick: bool = True,
+    queues: list[str] | None = None,
 ):
-    """Start a worker (and beat) for the test database; stop it afterwards."""
+    """Start a worker (and beat) for the test databases; stop it afterwards. It consumes
+    ``queues``: by default the control plane's and every region's, as ``make run``'s."""
+    if queues is None:
+        queues = [settings.CELERY_TASK_DEFAULT_QUEUE, *settings.CELERY_REGION_QUEUES.values()]
     broker = settings.CELERY_BROKER_URL
     redis.Redis.from_url(broker).flushdb()  # nothing left over from earlier tests
     env = {
@@ -118,7 +128,9 @@ def celery_worker(
         "DELIVERY_KICK": "1" if kick else "0",
         "PYTHONUNBUFFERED": "1",
     }
-    worker = Worker(concurrency=concurrency, beat=beat, env=env, schedule_dir=tmp_path)
+    worker = Worker(
+        concurrency=concurrency, beat=beat, env=env, schedule_dir=tmp_path, queues=queues
+    )
     worker.start()
     try:
         yield worker
