@@ -22,6 +22,8 @@ from workspaces.api_key_cache import api_key_cache_get
 from workspaces.auth.api_keys import api_key_authenticate
 from workspaces.exceptions import AlreadyMemberError, InvitationInvalidError, LastAdminError
 from workspaces.models import ApiKey, ApiKeyRole, Invitation, Membership, Role, User, Workspace
+from workspaces.regions import workspace_db
+from workspaces.residency import RegionPinnedError
 
 pytestmark = pytest.mark.django_db
 
@@ -130,6 +132,41 @@ def test_workspace_update_renames_and_records_before_and_after(workspace, admin_
     assert material(entry)["payload"] == {
         "changes": {"name": {"before": "Acme", "after": "Acme Europe"}}
     }
+
+
+def test_workspace_create_places_the_workspace_in_the_region_chosen(system_actor):
+    workspace = services.workspace_create(
+        actor=system_actor, name="Acme EU", region="eu", owner=None
+    )
+
+    assert Workspace.objects.get(pk=workspace.pk).region == "eu"
+    assert workspace_db(workspace) == "region_eu"
+
+
+@pytest.mark.parametrize("region", ["eu", "mars"])
+def test_workspace_update_refuses_another_region_and_changes_nothing(workspace, admin_user, region):
+    mark = audit_size(workspace)
+
+    with pytest.raises(RegionPinnedError) as caught:
+        services.workspace_update(
+            workspace=workspace, actor=admin_user, name="Acme Europe", region=region
+        )
+
+    error = caught.value
+    assert (error.code, error.status, error.field) == ("region_pinned", 409, "region")
+    assert "tracklayer workspace move-region" in error.message
+    workspace.refresh_from_db()
+    assert (workspace.region, workspace.name) == ("us", "Acme")
+    assert audit_rows(workspace, since=mark) == []
+
+
+def test_workspace_update_takes_the_region_it_has(workspace, admin_user):
+    """A form or a client sending the whole workspace back names its own region: that is
+    no change, and the rename goes through."""
+    services.workspace_update(workspace=workspace, actor=admin_user, name="Acme US", region="us")
+
+    workspace.refresh_from_db()
+    assert (workspace.region, workspace.name) == ("us", "Acme US")
 
 
 def test_workspace_update_with_the_same_name_records_nothing(workspace, admin_user):
