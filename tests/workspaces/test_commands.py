@@ -12,8 +12,10 @@ from destinations.models import Event
 from tests.factories import WorkspaceFactory
 from tracklayer import cli
 from workspaces.auth.api_keys import api_key_authenticate
-from workspaces.management.commands.seed_demo import DEMO_EVENTS
+from workspaces.management.commands.seed_demo import DEMO_EVENTS, DEMO_WORKSPACES
 from workspaces.models import ApiKey, Membership, User, Workspace
+
+US_EVENTS = DEMO_WORKSPACES[1].events
 
 
 def run(*args: str) -> str:
@@ -47,6 +49,36 @@ def test_seed_demo_json_describes_a_working_demo():
 
 
 @pytest.mark.django_db
+def test_seed_demo_json_lists_an_eu_and_a_us_workspace_each_with_its_key():
+    demo = json.loads(run("seed_demo", "--json"))
+
+    listed = [{k: v for k, v in entry.items() if k != "write_key"} for entry in demo["workspaces"]]
+    assert listed == [
+        {"slug": "acme", "name": "Acme Store", "region": "eu"},
+        {"slug": "acme-us", "name": "Acme Store US", "region": "us"},
+    ]
+    assert demo["workspaces"][0]["write_key"] == demo["write_key"]
+    for entry in demo["workspaces"]:
+        workspace = Workspace.objects.get(slug=entry["slug"])
+        assert workspace.region == entry["region"]
+        key = api_key_authenticate(entry["write_key"])
+        assert (key.workspace_id, key.role, key.environment) == (workspace.pk, "write", "test")
+        members = dict(workspace.memberships.values_list("user__email", "role"))
+        assert members == {login["email"]: login["role"] for login in demo["logins"]}
+
+
+@pytest.mark.django_db
+def test_seed_demo_events_are_in_each_workspaces_region_only():
+    run("seed_demo", "--json")
+    eu, us = Workspace.objects.get(slug="acme"), Workspace.objects.get(slug="acme-us")
+
+    assert Event.objects.in_region("eu").filter(workspace_id=eu.pk).count() == len(DEMO_EVENTS)
+    assert Event.objects.in_region("us").filter(workspace_id=us.pk).count() == len(US_EVENTS)
+    assert not Event.objects.in_region("us").filter(workspace_id=eu.pk).exists()
+    assert not Event.objects.in_region("eu").filter(workspace_id=us.pk).exists()
+
+
+@pytest.mark.django_db
 def test_seed_demo_is_idempotent():
     first = json.loads(run("seed_demo", "--json"))
     counts = (
@@ -67,9 +99,13 @@ def test_seed_demo_is_idempotent():
         ApiKey.objects.count(),
         AuditEntry.objects.count(),
     ) == counts
-    # created, three joined, one key, the ingestion settings, four destinations
-    assert counts == (1, 3, 3, 1, 10)
-    assert Event.objects.count() == len(DEMO_EVENTS)  # sent again: only duplicates
+    # EU: created, three joined, one key, the ingestion settings, four destinations;
+    # US: created, three joined, one key
+    assert counts == (2, 3, 6, 2, 15)
+    for slug, events in (("acme", DEMO_EVENTS), ("acme-us", US_EVENTS)):
+        workspace = Workspace.objects.get(slug=slug)
+        # sent again: only duplicates
+        assert Event.objects.for_workspace(workspace).count() == len(events), slug
 
 
 @pytest.mark.django_db
@@ -77,6 +113,8 @@ def test_seed_demo_without_json_prints_the_logins_and_key():
     output = run("seed_demo")
 
     assert "admin@demo.tracklayer.test / tracklayer-demo" in output
+    assert "Demo workspace: Acme Store (/acme/, European Union)" in output
+    assert "Also: Acme Store US (/acme-us/, United States), write key tl_test_" in output
     token = output.strip().splitlines()[-1].removeprefix("Demo write key: ")
     assert api_key_authenticate(token).workspace.slug == "acme"
 
