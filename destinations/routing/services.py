@@ -401,8 +401,14 @@ def deliveries_replay(
         deliveries = deliveries.filter(destination_id=destination.pk)
     else:
         # The destinations are in the control plane: their ids, not a join.
-        live = Destination.objects.filter(workspace=workspace, deleted_at__isnull=True)
-        deliveries = deliveries.filter(destination_id__in=list(live.values_list("pk", flat=True)))
+        live = list(
+            Destination.objects.filter(workspace=workspace, deleted_at__isnull=True).values_list(
+                "pk", flat=True
+            )
+        )
+        if not live:
+            return 0
+        deliveries = deliveries.filter(destination_id__in=live)
     if delivery_ids is not None:
         ids = list(delivery_ids)
         if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
