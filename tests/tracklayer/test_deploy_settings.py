@@ -18,6 +18,11 @@ PRODUCTION = {
     "ALLOWED_HOSTS": "tracklayer.example.com",
     "TRACKLAYER_KEYRING": "k1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
     "DJANGO_SETTINGS_MODULE": "tracklayer.settings",
+    # Every region's data plane has its own database in production (tracklayer/regions.py).
+    "REGION_DATABASES": (
+        "us=postgres://tracklayer@db-us.example.com/tracklayer,"
+        "eu=postgres://tracklayer@db-eu.example.com/tracklayer"
+    ),
 }
 
 

@@ -168,6 +168,7 @@ def test_production_settings_always_require_mfa_of_staff(tmp_path):
         "TRACKLAYER_ENV": "production",
         "SECRET_KEY": "x" * 50,
         "STAFF_MFA_REQUIRED": "false",  # cannot switch it off in production
+        "REGION_DATABASES": "us=postgres://db-us.example.com/t,eu=postgres://db-eu.example.com/t",
         "PYTHONPATH": str(root),
     }
     out = subprocess.run(
