@@ -1,9 +1,21 @@
 from allauth.mfa.models import Authenticator
-from django.contrib import admin
+from celery import current_app
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db import transaction
+from django.template.response import TemplateResponse
 
 from tracklayer.admin import ReadOnlyAdmin, run_service_action
+from tracklayer.exceptions import DomainError
+from tracklayer.regions import REGIONS
 from workspaces import services
-from workspaces.models import ApiKey, Invitation, Membership, User, Workspace
+from workspaces.models import ApiKey, Invitation, Membership, RegionMove, User, Workspace
+from workspaces.region_moves import data_plane_counts, may_move, region_move_start
+
+# The rest of a move (copy, verify, switch, clean up) runs in a worker; workspaces may not
+# import destinations, so the task is sent by its name (destinations/residency/tasks.py).
+REGION_MOVE_TASK = "destinations.tasks.region_move_run"
 
 
 @admin.register(User)
@@ -31,6 +43,103 @@ class WorkspaceAdmin(ReadOnlyAdmin):
     search_fields = ["name", "slug", "public_id"]
     list_filter = ["region"]
     inlines = [MembershipInline]
+    actions = ["move_region"]
+
+    def has_move_permission(self, request) -> bool:
+        return may_move(request.user)
+
+    @admin.action(description="Move to another region…", permissions=["move"])
+    def move_region(self, request, queryset):
+        """An intermediate page: the target region, the rows to move, the slug typed out.
+        Confirmed, the move starts here (audited as the staff user) and a worker does the rest."""
+        if queryset.count() != 1:
+            self.message_user(request, "Move one workspace at a time.", messages.ERROR)
+            return None
+        workspace = queryset.get()
+        form = RegionMoveForm(workspace, request.POST if "confirm" in request.POST else None)
+        if form.is_valid():
+            try:
+                move = region_move_start(
+                    workspace=workspace, actor=request.user, target=form.cleaned_data["target"]
+                )
+            except DomainError as error:
+                self.message_user(request, f"{workspace}: {error.message}", messages.ERROR)
+                return None
+            transaction.on_commit(
+                lambda: current_app.send_task(REGION_MOVE_TASK, args=[move.public_id])
+            )
+            self.message_user(
+                request,
+                f"{workspace.slug}: moving {move.source} → {move.target} ({move.public_id}); "
+                "ingestion answers 503 until the switch. Follow it under Region moves.",
+                messages.SUCCESS,
+            )
+            return None
+        counts = data_plane_counts(workspace)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Move {workspace.name} to another region",
+            "opts": self.model._meta,
+            "workspace": workspace,
+            "form": form,
+            "counts": sorted(counts.items()),
+            "total": sum(counts.values()),
+            "action": "move_region",
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/workspaces/workspace/move_region.html", context)
+
+
+class RegionMoveForm(forms.Form):
+    target = forms.ChoiceField(label="Move to")
+    slug = forms.CharField(label="Type the workspace's slug to confirm", max_length=100)
+
+    def __init__(self, workspace, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.workspace = workspace
+        self.fields["target"].choices = [
+            (code, f"{info.label} ({code})")
+            for code, info in REGIONS.items()
+            if code != workspace.region
+        ]
+
+    def clean_slug(self) -> str:
+        slug = self.cleaned_data["slug"].strip()
+        if slug != self.workspace.slug:
+            raise forms.ValidationError(f"Type {self.workspace.slug} to confirm.")
+        return slug
+
+
+@admin.register(RegionMove)
+class RegionMoveAdmin(ReadOnlyAdmin):
+    list_display = [
+        "public_id",
+        "workspace",
+        "source",
+        "target",
+        "state",
+        "created_at",
+        "switched_at",
+        "finished_at",
+    ]
+    list_filter = ["state", "source", "target"]
+    search_fields = ["public_id", "workspace__slug"]
+    list_select_related = ["workspace"]
+    fields = [
+        "public_id",
+        "workspace",
+        "source",
+        "target",
+        "state",
+        "requested_by",
+        "tables",
+        "deleted",
+        "error",
+        "created_at",
+        "switched_at",
+        "finished_at",
+    ]
+    readonly_fields = fields
 
 
 @admin.register(Membership)

@@ -6,6 +6,7 @@ copy, the verification, the switch and the clean-up are ``destinations.residency
 admin hands them to a worker by the task's name.
 """
 
+from django.apps import apps
 from django.db import transaction
 
 from audit.services import audit_record
@@ -13,6 +14,7 @@ from tracklayer.exceptions import ConflictError, DomainError, PermissionDeniedEr
 from tracklayer.regions import REGIONS
 from workspaces.actors import SystemActor, actor_ref
 from workspaces.models import RegionMove, RegionMoveState, User, Workspace
+from workspaces.regions import is_data_plane
 
 OPEN_STATES = (RegionMoveState.COPYING, RegionMoveState.CLEANING)
 # Staff move workspaces with the admin's "change workspace" permission; a role in the workspace
@@ -23,6 +25,16 @@ MOVE_PERMISSION = "workspaces.change_workspace"
 def region_move_open(workspace: Workspace) -> RegionMove | None:
     """The workspace's move that is still copying or cleaning up, if any."""
     return RegionMove.objects.filter(workspace=workspace, state__in=OPEN_STATES).first()
+
+
+def data_plane_counts(workspace: Workspace) -> dict[str, int]:
+    """The workspace's rows per data-plane table in its region (what a move copies), found
+    through the models' ``data_plane`` mark, so the control plane names no data-plane model."""
+    return {
+        model._meta.db_table: model.objects.for_workspace(workspace).count()
+        for model in apps.get_models()
+        if is_data_plane(model)
+    }
 
 
 def may_move(actor) -> bool:

@@ -17,6 +17,7 @@ The audit entries carry ids, regions, row counts and checksums — never a row's
 
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 
 from django.db import connections, transaction
 from django.utils import timezone
@@ -32,8 +33,8 @@ from destinations.residency.engine import (
     delete_rows,
     delete_workspace_rows,
 )
-from destinations.residency.tables import TABLES
-from tracklayer.exceptions import DomainError
+from destinations.residency.tables import TABLE_NAMES, TABLES
+from tracklayer.exceptions import ConflictError, DomainError
 from tracklayer.regions import REGIONS
 from workspaces.models import RegionMove, RegionMoveState, Workspace
 from workspaces.region_moves import region_move_open, region_move_start
@@ -48,12 +49,6 @@ QUIESCE_SECONDS = runtime.TTL + 1
 class RegionMoveFailed(DomainError):
     code = "region_move_failed"
     status = 409
-
-
-def table_counts(*, workspace: Workspace) -> dict[str, int]:
-    """The workspace's rows per data-plane table, in its region: what a move will copy."""
-    alias = workspace_db(workspace)
-    return {spec.table: count_rows(spec, alias, workspace.pk) for spec in TABLES}
 
 
 def region_move(
@@ -82,7 +77,33 @@ def region_move_run(
     returned as it is. A verification that still fails after one more copy ends the move as
     failed (the target's copy deleted, the workspace where it was) and raises
     ``RegionMoveFailed``."""
-    move = RegionMove.objects.get(pk=move.pk)
+    with _running(move):
+        move = RegionMove.objects.get(pk=move.pk)
+        _carry_on(move, actor=actor, batch_size=batch_size, progress=progress, sleep=sleep)
+    return move
+
+
+# pg_try_advisory_lock(key, move id): the first half of the key says "a region move".
+MOVE_LOCK = 0x4D4F5645
+
+
+@contextmanager
+def _running(move: RegionMove):
+    """One process at a time carries a move on (the CLI run again while the admin's task
+    still runs, say). The lock is the control database session's: a killed process's
+    session ends, and its lock with it."""
+    with connections[CONTROL].cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [MOVE_LOCK, move.pk])
+        if not cursor.fetchone()[0]:
+            raise ConflictError(f"The move {move.public_id} is running in another process.")
+    try:
+        yield
+    finally:
+        with connections[CONTROL].cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [MOVE_LOCK, move.pk])
+
+
+def _carry_on(move: RegionMove, *, actor, batch_size: int, progress, sleep) -> None:
     if move.state == RegionMoveState.COPYING:
         _quiesce(move, sleep=sleep)
         try:
@@ -93,7 +114,6 @@ def region_move_run(
         _switch(move, actor=actor)
     if move.state == RegionMoveState.CLEANING:
         _clean(move, actor=actor, batch_size=batch_size)
-    return move
 
 
 def _quiesce(move: RegionMove, *, sleep: Callable[[float], None]) -> None:
@@ -313,6 +333,7 @@ def _refuse_new_rows(workspace: Workspace) -> None:
 __all__ = [
     "BATCH_SIZE",
     "TABLES",
+    "TABLE_NAMES",
     "RegionMoveFailed",
     "adopt_legacy",
     "legacy_counts",
@@ -320,5 +341,4 @@ __all__ = [
     "region_move",
     "region_move_open",
     "region_move_run",
-    "table_counts",
 ]

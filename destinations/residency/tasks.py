@@ -5,6 +5,7 @@ imports it so that a worker registers it."""
 from celery import shared_task
 
 from destinations.residency import services
+from tracklayer.exceptions import DomainError
 from workspaces.actors import SystemActor
 from workspaces.models import RegionMove
 
@@ -19,5 +20,7 @@ def region_move_run(move_public_id: str) -> None:
         return
     try:
         services.region_move_run(move=move, actor=ACTOR)
-    except services.RegionMoveFailed:
-        return  # the move's state, error and audit entry say what happened
+    except DomainError:
+        # Failed verification: the move's state, error and audit entry say what happened.
+        # Running in another process already: that process carries it on.
+        return

@@ -13,6 +13,7 @@ from tracklayer.exceptions import DomainError
 from tracklayer.regions import REGIONS
 from workspaces.actors import SystemActor
 from workspaces.models import Workspace
+from workspaces.region_moves import data_plane_counts
 
 ACTOR = SystemActor("cli")
 
@@ -88,8 +89,9 @@ class Command(BaseCommand):
                 "Ingestion answers 503 (Retry-After) and deliveries wait until the switch."
             )
         if not open_move or open_move.state == "copying":
-            for table, rows in services.table_counts(workspace=workspace).items():
-                self.stdout.write(f"  {table:<36} {rows:>10} rows")
+            counts = data_plane_counts(workspace)
+            for table in services.TABLE_NAMES:
+                self.stdout.write(f"  {table:<36} {counts[table]:>10} rows")
 
     def _progress(self, table: str, copied: int, rate: float) -> None:
         self.stdout.write(f"  {table:<36} {copied:>10} rows copied  {rate:>10,.0f} rows/s")
