@@ -193,9 +193,9 @@ def wait_until(page, predicate, *, timeout: float = 45.0) -> bool:
 
 def stored(workspace, prefix: str) -> list[str]:
     return list(
-        Event.objects.filter(workspace=workspace, message_id__startswith=prefix).values_list(
-            "message_id", flat=True
-        )
+        Event.objects.for_workspace(workspace)
+        .filter(message_id__startswith=prefix)
+        .values_list("message_id", flat=True)
     )
 
 
@@ -224,7 +224,7 @@ def test_events_sent_offline_arrive_exactly_once_after_reconnecting(shop, worksp
     retries = [h for h in shop.api_posts() if "x-retry-count" in h]
     assert len(retries) >= 6
     assert all(h["authorization"].startswith("Basic ") for h in retries)
-    event = Event.objects.get(workspace=workspace, message_id="offline-3")
+    event = Event.objects.for_workspace(workspace).get(message_id="offline-3")
     assert (event.type, event.name, event.properties["sku"]) == (
         "track",
         "Product Viewed",
