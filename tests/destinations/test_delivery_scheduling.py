@@ -14,7 +14,10 @@ def test_the_task_names_scheduling_sends_are_registered_tasks():
 
     assert tasks.events_fanout_task.name == scheduling.FANOUT_TASK
     assert tasks.destination_deliver_task.name == scheduling.DELIVER_TASK
-    assert {scheduling.FANOUT_TASK, scheduling.DELIVER_TASK} <= set(app.tasks)
+    assert tasks.deliveries_sweep.name == scheduling.SWEEP_TASK
+    assert {scheduling.FANOUT_TASK, scheduling.DELIVER_TASK, scheduling.SWEEP_TASK} <= set(
+        app.tasks
+    )
 
 
 def test_beats_schedule_names_tasks_that_exist():
