@@ -1,7 +1,8 @@
 """``python -m tests.bench`` (``make bench``): fresh database, migrate, run, print, drop.
 
 ``python -m tests.bench ingestion`` runs only the ingestion figures (10-14), ``delivery`` only
-20-24, ``privacy`` only 30+, ``audit`` only 1-9; ``python -m tests.bench ingestion --sweep``
+20-24, ``privacy`` only 30-39, ``audit`` only 1-9, ``residency`` only 40-42 (a region move of
+1M events; ``BENCH_MOVE_EVENTS`` sets another count); ``python -m tests.bench ingestion --sweep``
 compares gunicorn configurations instead, and ``python -m tests.bench ingestion --profile
 [single|batch|bare]`` shows where the time goes.
 """
@@ -22,12 +23,24 @@ def _use_only_redis_database_13() -> None:
         raise SystemExit(f"The benchmarks must use Redis database 13, not {database!r}")
 
 
+def _residency() -> None:
+    """Figures 40-42: the region move (after the others: it leaves 1M rows in a region)."""
+    from tests.bench import residency
+    from tests.bench.report import table
+
+    rows = residency.rows()
+    print()
+    print("\n".join(residency.DESCRIPTIONS))
+    print()
+    print(table(rows))
+
+
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
     parser.add_argument(
         "part",
         nargs="?",
-        choices=("all", "audit", "ingestion", "delivery", "privacy"),
+        choices=("all", "audit", "ingestion", "delivery", "privacy", "residency"),
         default="all",
     )
     parser.add_argument(
@@ -75,6 +88,8 @@ def main(argv: list[str] | None = None) -> None:
             ingestion.sweep()
         elif arguments.profile:
             ingest_profile.profile(arguments.profile)
+        elif arguments.part == "residency":
+            _residency()
         else:
             figures.run(
                 audit=arguments.part in ("all", "audit"),
@@ -82,6 +97,8 @@ def main(argv: list[str] | None = None) -> None:
                 privacy=arguments.part in ("all", "privacy"),
                 delivery=arguments.part in ("all", "delivery"),
             )
+            if arguments.part == "all":
+                _residency()
     finally:
         connections.close_all()
         if cache_checked:
