@@ -21,7 +21,9 @@ class TableSpec:
     # The keyset: rows are copied in order of ``key`` within the workspace (ids are unique
     # across regions, so a copied row keeps its key and the target's largest one says how far a
     # copy got). EventMessageId's primary key is (workspace_id, message_id): within one
-    # workspace, message_id alone.
+    # workspace, message_id alone, which compares in the databases' collation: the region
+    # databases are created alike, and were they not, the verification would see the rows a
+    # resumed copy skipped and copy the table again.
     key: str
     # ``t`` is the table; %(workspace)s the workspace's id.
     scope: str
