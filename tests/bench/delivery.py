@@ -3,8 +3,9 @@ server, ingest-commit-to-delivery latency, and a healthy destination's throughpu
 without a dead one beside it.
 
 The platforms run as a subprocess (``python -m destinations.local_platforms.server``), the
-worker as a real Celery worker process (threads pool) on the bench database and the bench's
-own broker database; nothing here talks to a real platform.
+worker as a real Celery worker process (threads pool, consuming every queue) on the bench
+databases and the bench's own broker database; nothing here talks to a real platform. The
+bench's workspaces are EU ones: their events and deliveries are in the EU region's database.
 """
 
 import os
@@ -22,6 +23,7 @@ import orjson
 from django.conf import settings
 from django.utils import timezone
 
+from destinations.delivery import events_fanout
 from destinations.delivery.scheduling import destination_deliver_enqueue
 from destinations.ingestion import runtime
 from destinations.ingestion.envelope import IngestionConfig, Prepared, prepare_event
@@ -31,6 +33,7 @@ from destinations.routing.services import destination_create
 from privacy.selectors import consent_config_get
 from tests.bench.report import Row, percentile
 from workspaces.actors import SystemActor
+from workspaces.regions import data_atomic, workspace_db
 from workspaces.services import workspace_create
 
 ACTOR = SystemActor("bench")
@@ -145,12 +148,11 @@ def _store_events(workspace, count: int, prefix: str) -> None:
                     event, index=index, kind=None, received_at=now, config=config, size=700
                 )
             )
-        from django.db import transaction
-
-        with transaction.atomic():
+        with data_atomic(workspace):
             events_write(
                 [
                     WriteRequest(
+                        workspace=workspace,
                         workspace_id=workspace.pk,
                         api_key_id=None,
                         source="native",
@@ -158,14 +160,19 @@ def _store_events(workspace, count: int, prefix: str) -> None:
                         events=prepared,
                         statuses=["ok"] * len(prepared),
                     )
-                ]
+                ],
+                using=workspace_db(workspace),
             )
+
+
+def _deliveries(destination: Destination):
+    return Delivery.objects.for_workspace(destination.workspace).filter(destination=destination)
 
 
 def _wait_delivered(destination: Destination, count: int, timeout: float = 300.0) -> float:
     started = time.perf_counter()
     while time.perf_counter() - started < timeout:
-        done = Delivery.objects.filter(destination=destination, status="delivered").count()
+        done = _deliveries(destination).filter(status="delivered").count()
         if done >= count:
             return time.perf_counter() - started
         time.sleep(0.05)
@@ -177,8 +184,6 @@ def _throughput(url: str) -> tuple[Row, Row]:
     meta = _destination(workspace, "meta_capi", url)
     _progress(f"delivery: storing {THROUGHPUT_EVENTS:,} events")
     _store_events(workspace, THROUGHPUT_EVENTS, "thr")
-    from destinations.delivery import events_fanout
-
     started = time.perf_counter()
     while events_fanout()[0]:
         pass
@@ -188,7 +193,7 @@ def _throughput(url: str) -> tuple[Row, Row]:
         destination_deliver_enqueue(meta.pk)
         seconds = _wait_delivered(meta, THROUGHPUT_EVENTS)
     rate = THROUGHPUT_EVENTS / seconds
-    delivered = Delivery.objects.filter(destination=meta, status="delivered").count()
+    delivered = _deliveries(meta).filter(status="delivered").count()
     return (
         Row(
             "20 fan-out: events → deliveries (one transaction per 1,000)",
@@ -236,7 +241,7 @@ def _latency(url: str) -> Row:
     settings.DELIVERY_KICK = False
     latencies = [
         (delivered - received).total_seconds()
-        for delivered, received in Delivery.objects.filter(destination=meta).values_list(
+        for delivered, received in _deliveries(meta).values_list(
             "delivered_at", "event__received_at"
         )
     ]
@@ -258,8 +263,6 @@ def _isolation(url: str) -> tuple[Row, Row]:
             _control(url, "meta", mode="timeout")
         prefix = f"iso{int(dead_beside)}"
         _store_events(workspace, ISOLATION_EVENTS, prefix)
-        from destinations.delivery import events_fanout
-
         while events_fanout()[0]:
             pass
         with _worker(concurrency=8):
