@@ -32,8 +32,9 @@ from destinations.residency.engine import (
     count_rows,
     delete_rows,
     delete_workspace_rows,
+    figures,
 )
-from destinations.residency.tables import TABLE_NAMES, TABLES
+from destinations.residency.tables import TABLE_NAMES, TABLES, dependents
 from tracklayer.exceptions import ConflictError, DomainError
 from tracklayer.regions import REGIONS
 from workspaces.models import RegionMove, RegionMoveState, Workspace
@@ -133,19 +134,41 @@ def _quiesce(move: RegionMove, *, sleep: Callable[[float], None]) -> None:
 
 
 def _copy(move: RegionMove, *, batch_size: int, progress: Progress | None) -> None:
-    for spec in TABLES:
-        if spec.table in move.tables:
-            continue  # verified by an earlier run; the source has not changed since
-        verified = copy_and_verify(
-            spec,
-            source=region_db(move.source),
-            target=region_db(move.target),
-            workspace_id=move.workspace_id,
-            batch_size=batch_size,
-            progress=progress,
-        )
-        move.tables = {**move.tables, spec.table: verified.as_dict()}
+    source = region_db(move.source)
+    for _round in range(2):
+        for spec in TABLES:
+            if spec.table in move.tables:
+                continue  # verified by an earlier run or round
+            verified = copy_and_verify(
+                spec,
+                source=source,
+                target=region_db(move.target),
+                workspace_id=move.workspace_id,
+                batch_size=batch_size,
+                progress=progress,
+            )
+            move.tables = {**move.tables, spec.table: verified.as_dict()}
+            move.save(update_fields=["tables"])
+        # A write that began before every process saw the move can commit after its table was
+        # verified: a table whose source count changed since is verified again (with the
+        # tables pointing at it, which a second copy of it deletes in the target first).
+        stale = {
+            dependent.table
+            for spec in TABLES
+            if count_rows(spec, source, move.workspace_id) != move.tables[spec.table]["rows"]
+            for dependent in dependents(spec.table)
+        }
+        if not stale:
+            return
+        move.tables = {table: f for table, f in move.tables.items() if table not in stale}
         move.save(update_fields=["tables"])
+    # Still changing after a second round: something writes to the source of a moving workspace.
+    spec = next(spec for spec in TABLES if spec.table in stale)
+    raise VerificationFailed(
+        spec.table,
+        figures(spec, source, move.workspace_id),
+        figures(spec, region_db(move.target), move.workspace_id),
+    )
 
 
 def _switch(move: RegionMove, *, actor) -> None:
@@ -297,7 +320,7 @@ def adopt_legacy(
                 raise DomainError(
                     f"{workspace.slug}: {failure}. Nothing was dropped; run it again."
                 ) from None
-        tables = {table: figures.as_dict() for table, figures in verified.items()}
+        tables = {table: agreed.as_dict() for table, agreed in verified.items()}
         with transaction.atomic(using=CONTROL):
             audit_record(
                 workspace=workspace,

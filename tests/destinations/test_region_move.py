@@ -310,3 +310,26 @@ def test_a_resumed_move_skips_the_tables_it_verified_and_finishes_the_rest():
     assert move.state == RegionMoveState.DONE
     assert held(workspace, "us") == counts
     assert move.tables["destinations_event"] == verified.as_dict()
+
+
+def test_a_late_write_to_the_source_after_its_table_was_verified_is_copied_too():
+    workspace = WorkspaceFactory(region="eu")
+    fill(workspace, events=3)
+    move = region_move_start(workspace=workspace, actor=ACTOR, target="us")
+    # Verified before a write that had read the workspace's state before the move commits.
+    for table in ("destinations_event", "destinations_eventoperational"):
+        verified = engine.copy_and_verify(
+            BY_NAME[table], source="region_eu", target="region_us",
+            workspace_id=workspace.pk, batch_size=2,
+        )  # fmt: skip
+        move.tables = {**move.tables, table: verified.as_dict()}
+    move.save(update_fields=["tables"])
+    late = EventFactory(workspace=workspace, message_id="late", received_at=T0, timestamp=T0)
+    counts = held(workspace, "eu")
+
+    move = services.region_move_run(move=move, actor=ACTOR, batch_size=2)
+
+    assert move.state == RegionMoveState.DONE
+    assert held(workspace, "us") == counts
+    assert rows("destinations_event", workspace, "us").filter(pk=late.pk).exists()
+    assert move.tables["destinations_event"]["rows"] == 4
