@@ -4,6 +4,15 @@ gunicorn serves the product (``tests/bench/ingest_server.py``) and wrk loads it 
 machine (``tests/bench/wrk/events.lua``): single events at 32 connections beside a bare endpoint
 of the same server, batches of 100 beside PostgreSQL COPY of the same rows on one connection.
 Afterwards every acknowledged event must be in the database.
+
+Two regions (issue 13): the same server also takes the same single events and batches for a
+workspace in the EU (its own database), and for both at once (half the connections with a US
+key, half with an EU key), so the figures show whether a second region's data plane changes
+them; ``region_rows`` are those figures beside the US workspace's, with the ratio. The
+workloads take turns (``ROUNDS`` runs each: US, EU, both, then both, EU, US), each run after
+the server has worked off the previous one's backlog, so that neither the order nor a machine
+shared with other work favours one of them; each round's figure is shown, and their spread is
+the noise the ratios are to be read against.
 """
 
 import dataclasses
@@ -14,6 +23,7 @@ import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +31,7 @@ import psycopg
 from psycopg import sql
 
 from destinations.models import Event, IngestionSettings
+from tests.bench import environment
 from tests.bench.ingest_server import (
     CANDIDATES,
     CHOSEN,
@@ -28,6 +39,7 @@ from tests.bench.ingest_server import (
     ServerConfig,
     process_cpu_seconds,
 )
+from tests.bench.report import Row, table
 from workspaces.actors import SystemActor
 from workspaces.models import ApiKeyEnvironment
 from workspaces.services import api_key_create, workspace_create
@@ -38,6 +50,7 @@ CONNECTIONS = 32
 WRK_THREADS = 2
 BATCH_SIZE = 100
 SECONDS = float(os.environ.get("BENCH_INGEST_SECONDS", "10"))
+ROUNDS = 2  # per figure of the two-region runs: SECONDS in ROUNDS turns
 WARMUP_SECONDS = 3.0
 # A workspace's default rate limit (1,000 events/s per key) would throttle the bench.
 UNTHROTTLED = 10_000_000
@@ -51,6 +64,11 @@ BATCH_TARGET = 0.60  # of COPY's rows/s
 class Target:
     workspace_id: int
     token: str
+    region: str = "us"
+
+    def stored(self) -> int:
+        """Events of the workspace in its region's database."""
+        return Event.objects.in_region(self.region).filter(workspace_id=self.workspace_id).count()
 
 
 @dataclass(frozen=True)
@@ -119,6 +137,18 @@ class CopyRun:
 
 
 @dataclass(frozen=True)
+class RegionLoads:
+    """The single and batch figures of one workload (a US or an EU workspace, or both at
+    once), with each round's rate (req/s for single events, events/s for batches)."""
+
+    label: str
+    single: Load
+    batch: Load
+    single_rounds: tuple[float, ...] = ()
+    batch_rounds: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
 class Figures:
     config: ServerConfig
     ceiling: Load
@@ -129,6 +159,7 @@ class Figures:
     stored: int
     server_log: str
     load_average: float  # the machine's, over the minute before the run (it is shared)
+    regions: tuple[RegionLoads, ...] = ()  # US (= single, batch), EU, US + EU
 
     @property
     def single_share(self) -> float:
@@ -150,10 +181,10 @@ def ensure_wrk() -> None:
         devenv.ensure_wrk()
 
 
-def prepare() -> Target:
-    """A workspace that will not throttle, and a test write key for it."""
+def prepare(region: str = "us") -> Target:
+    """A workspace of ``region`` that will not throttle, and a test write key for it."""
     workspace = workspace_create(
-        actor=ACTOR, name=f"bench ingestion {uuid.uuid4().hex[:6]}", owner=None
+        actor=ACTOR, name=f"bench ingestion {uuid.uuid4().hex[:6]}", owner=None, region=region
     )
     IngestionSettings.objects.update_or_create(
         workspace=workspace,
@@ -166,17 +197,17 @@ def prepare() -> Target:
         environment=ApiKeyEnvironment.TEST,
         expires_at=None,
     )
-    return Target(workspace.pk, token)
+    return Target(workspace.pk, token, region)
 
 
-def wrk(url: str, mode: str, token: str, seconds: float) -> Load:
+def wrk(url: str, mode: str, token: str, seconds: float, connections: int = CONNECTIONS) -> Load:
     """``seconds`` of load on ``url``; messageIds are unique to this run (a fresh tag)."""
     command = [
         "wrk",
         "--threads",
         str(WRK_THREADS),
         "--connections",
-        str(CONNECTIONS),
+        str(connections),
         "--duration",
         f"{seconds:g}s",
         "--timeout",
@@ -211,25 +242,90 @@ def wrk(url: str, mode: str, token: str, seconds: float) -> Load:
 
 
 def _postgres_backends() -> list[int]:
-    """The PostgreSQL processes serving the bench database (the server's connections)."""
+    """The PostgreSQL processes serving the bench databases (the server's connections to the
+    control plane and to each region's data plane)."""
+    names = [environment.DATABASE_NAME, *environment.REGION_DATABASE_NAMES.values()]
     with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as connection:
         rows = connection.execute(
-            "SELECT pid FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            "SELECT pid FROM pg_stat_activity WHERE datname = ANY(%s) AND pid <> pg_backend_pid()",
+            [names],
         ).fetchall()
     return [pid for (pid,) in rows]
 
 
-def _measured(server: Server, path: str, mode: str, token: str, seconds: float) -> Load:
-    """``wrk`` against the server, with the CPU time it cost the server and the database."""
-    backends = _postgres_backends()
-    app, db = server.cpu_seconds(), sum(map(process_cpu_seconds, backends))
-    load = wrk(f"{server.url}{path}", mode, token, seconds)
+def _together(loads: list[Load]) -> Load:
+    """Loads run at the same time, as one: counts added up over the longest run; p50 and p99
+    the slower run's (percentiles of two runs do not add up)."""
+    return Load(
+        requests=sum(load.requests for load in loads),
+        seconds=max(load.seconds for load in loads),
+        p50_us=max(load.p50_us for load in loads),
+        p99_us=max(load.p99_us for load in loads),
+        errors={
+            kind: sum(load.errors.get(kind, 0) for load in loads)
+            for kind in {kind for load in loads for kind in load.errors}
+        },
+        status_2xx=sum(load.status_2xx for load in loads),
+        status_other=sum(load.status_other for load in loads),
+        accepted=sum(load.accepted for load in loads),
+        duplicates=sum(load.duplicates for load in loads),
+        rejecting=sum(load.rejecting for load in loads),
+    )
+
+
+def _measured(
+    server: Server, path: str, mode: str, tokens: str | list[str], seconds: float
+) -> Load:
+    """``wrk`` against the server, with the CPU time it cost the server and the database.
+    Several tokens: one wrk per token at once, the connections shared out between them."""
+    tokens = [tokens] if isinstance(tokens, str) else tokens
+    # Per backend: the server's connections are recycled (CONN_MAX_AGE), so one may end or
+    # begin during the run; one that ended is left out (its last CPU time cannot be read).
+    db = {pid: process_cpu_seconds(pid) for pid in _postgres_backends()}
+    app = server.cpu_seconds()
+    with ThreadPoolExecutor(len(tokens)) as pool:
+        runs = [
+            pool.submit(
+                wrk, f"{server.url}{path}", mode, token, seconds, CONNECTIONS // len(tokens)
+            )
+            for token in tokens
+        ]
+        load = _together([run.result() for run in runs])
     return dataclasses.replace(
         load,
         app_cpu=server.cpu_seconds() - app,
-        db_cpu=sum(map(process_cpu_seconds, backends)) - db,
+        db_cpu=sum(process_cpu_seconds(pid) - db.get(pid, 0.0) for pid in _postgres_backends()),
     )
+
+
+def _settle(server: Server, *, quiet: float = 0.05, longest: float = 5.0) -> None:
+    """Wait until the server's workers are idle (under ``quiet`` of a core over 0.25 s): the
+    requests wrk left in flight are answered before the next run starts."""
+    deadline = time.monotonic() + longest
+    before = server.cpu_seconds()
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = server.cpu_seconds()
+        if now - before < quiet * 0.25:
+            return
+        before = now
+
+
+def _in_turn(runs: list[Load]) -> Load:
+    """Runs of one workload, taken in turns, as one: counts, time and CPU added up; p50 the
+    runs' p50 weighted by their requests, p99 the highest run's."""
+    total = _together(runs)
+    return dataclasses.replace(
+        total,
+        seconds=sum(run.seconds for run in runs),
+        p50_us=round(sum(run.p50_us * run.requests for run in runs) / max(1, total.requests)),
+        app_cpu=sum(run.app_cpu for run in runs),
+        db_cpu=sum(run.db_cpu for run in runs),
+    )
+
+
+def _rate(mode: str, load: Load) -> float:
+    return load.per_second if mode == "single" else load.events_per_second
 
 
 def _progress(message: str) -> None:
@@ -237,31 +333,75 @@ def _progress(message: str) -> None:
 
 
 def measure(
-    target: Target, config: ServerConfig, *, seconds: float = SECONDS
-) -> tuple[Load, Load, Load, int, str]:
-    """(ceiling, single, batch, events acknowledged in all runs, server log tail)."""
+    target: Target, config: ServerConfig, *, seconds: float = SECONDS, eu: Target | None = None
+) -> tuple[Load, Load, Load, int, str, tuple[RegionLoads, ...]]:
+    """(ceiling, single, batch, events acknowledged in all runs, server log tail, and with
+    ``eu`` (an EU workspace) the figures of each workload: US, EU, and both at once).
+
+    With ``eu`` the workloads take turns, ``ROUNDS`` runs of ``seconds / ROUNDS`` each (US,
+    EU, both, US, …), so that the figures of a kind see the machine in the same states."""
     database_url = os.environ["DATABASE_URL"]
     redis_url = os.environ["TEST_REDIS_URL"]  # Redis db 13 (tests/bench/environment.py)
+    workloads = [("US", target.token)]
+    if eu is not None:
+        workloads += [("EU", eu.token), ("US + EU", [target.token, eu.token])]
+    rounds = ROUNDS if eu is not None else 1
+    runs: dict[tuple[str, str], list[Load]] = {}
     with Server(config, database_url=database_url, redis_url=redis_url) as server:
-        _progress(f"ingestion [{config}]: warm-up, {WARMUP_SECONDS:g} s of single events")
-        warmup = wrk(f"{server.url}/v1/events", "single", target.token, WARMUP_SECONDS)
+        warmups = []
+        for label, token in workloads[:2]:
+            _progress(
+                f"ingestion [{config}]: warm-up {label}, {WARMUP_SECONDS:g} s of single events"
+            )
+            warmups.append(wrk(f"{server.url}/v1/events", "single", token, WARMUP_SECONDS))
         _progress(f"ingestion [{config}]: bare endpoint, {seconds:g} s")
         ceiling = _measured(server, "/v1/bench/constant", "single", target.token, seconds)
-        _progress(f"ingestion [{config}]: single events, {seconds:g} s")
-        single = _measured(server, "/v1/events", "single", target.token, seconds)
-        _progress(f"ingestion [{config}]: batches of {BATCH_SIZE}, {seconds:g} s")
-        batched = _measured(server, "/v1/batch", "batch", target.token, seconds)
-    acknowledged = warmup.accepted + single.accepted + batched.accepted
-    return ceiling, single, batched, acknowledged, server.final_log
+        for mode, path, what in (
+            ("single", "/v1/events", "single events"),
+            ("batch", "/v1/batch", f"batches of {BATCH_SIZE}"),
+        ):
+            for turn in range(rounds):
+                for label, token in workloads[:: -1 if turn % 2 else 1]:
+                    _settle(server)
+                    _progress(
+                        f"ingestion [{config}]: {what}, {label} workspace, "
+                        f"{seconds / rounds:g} s (round {turn + 1} of {rounds})"
+                    )
+                    load = _measured(server, path, mode, token, seconds / rounds)
+                    runs.setdefault((mode, label), []).append(load)
+    acknowledged = sum(load.accepted for load in warmups)
+    acknowledged += sum(load.accepted for loads in runs.values() for load in loads)
+    loads = {key: _in_turn(value) for key, value in runs.items()}
+    regions = tuple(
+        RegionLoads(
+            label,
+            loads["single", label],
+            loads["batch", label],
+            tuple(_rate("single", load) for load in runs["single", label]),
+            tuple(_rate("batch", load) for load in runs["batch", label]),
+        )
+        for label, _ in workloads
+    )
+    return (
+        ceiling,
+        loads["single", "US"],
+        loads["batch", "US"],
+        acknowledged,
+        server.final_log,
+        regions if eu is not None else (),
+    )
 
 
-def copy_baseline(workspace_id: int, rows: int) -> CopyRun:
+def copy_baseline(target: Target, rows: int) -> CopyRun:
     """COPY ``rows`` of the stored events (the batch run's) into a fresh table like the events
-    table (its indexes and defaults too), on one connection, in one transaction."""
+    table (its indexes and defaults too), in the workspace's region's database, on one
+    connection, in one transaction."""
+    workspace_id = target.workspace_id
     columns = [field.column for field in Event._meta.concrete_fields if not field.primary_key]
     listed = sql.SQL(", ").join(map(sql.Identifier, columns))
     scratch = sql.Identifier("bench_copy_event")
-    with psycopg.connect(os.environ["DATABASE_URL"]) as connection:
+    region_url = environment.region_database_url(os.environ["DATABASE_URL"], target.region)
+    with psycopg.connect(region_url) as connection:
         connection.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(scratch))
         connection.execute(
             sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(
@@ -297,31 +437,70 @@ def copy_baseline(workspace_id: int, rows: int) -> CopyRun:
 
 
 def run(config: ServerConfig = CHOSEN) -> Figures:
+    """The figures, with the two-region ones (``region_rows``) printed as a table of their own."""
     ensure_wrk()
     load_average = os.getloadavg()[0]
-    target = prepare()
-    ceiling, single, batch, acknowledged, log = measure(target, config)
-    stored = Event.objects.filter(workspace_id=target.workspace_id).count()
+    target, eu = prepare("us"), prepare("eu")
+    ceiling, single, batch, acknowledged, log, regions = measure(target, config, eu=eu)
+    stored = target.stored() + eu.stored()
     _progress(f"COPY baseline: {batch.accepted:,} rows")
-    copy = copy_baseline(target.workspace_id, batch.accepted) if batch.accepted else None
-    return Figures(config, ceiling, single, batch, copy, acknowledged, stored, log, load_average)
+    copy = copy_baseline(target, batch.accepted) if batch.accepted else None
+    figures = Figures(
+        config, ceiling, single, batch, copy, acknowledged, stored, log, load_average, regions
+    )
+    print()
+    print(
+        "ingestion with two regions: the same loads for a US workspace, an EU one and both at"
+        f" once, {ROUNDS} rounds each in turns (p50: the rounds' weighted; p99: the highest;"
+        " both at once: the slower wrk's)"
+    )
+    print(table(region_rows(figures)), flush=True)
+    return figures
+
+
+def region_rows(figures: Figures) -> list[Row]:
+    """Each workload's single and batch figures (US, EU, both at once), with the ratio to the
+    US workspace's and each round's rate."""
+    rows = []
+    for mode, unit in (("single", "req"), ("batch", "events")):
+        base = _rate(mode, getattr(figures, mode))
+        for region in figures.regions:
+            load = getattr(region, mode)
+            rate = _rate(mode, load)
+            rounds = ", ".join(f"{value:,.0f}" for value in getattr(region, f"{mode}_rounds"))
+            check = "reference" if region.label == "US" else f"{rate / base:.2f} × US"
+            check += f"; rounds {rounds}"
+            if region.label == "US + EU":
+                check += f" ({CONNECTIONS // 2} connections each)"
+            check += f"; {load.cpu_per('event' if mode == 'batch' else 'request')}"
+            if load.problems():
+                check += f"; {load.problems()}"
+            what = "single events" if mode == "single" else f"batches of {BATCH_SIZE}"
+            rows.append(
+                Row(
+                    f"{what}, {region.label} workspace",
+                    f"{rate:,.0f} {unit}/s",
+                    f"{load.p50_us:,}",
+                    f"{load.p99_us:,}",
+                    check,
+                )
+            )
+    return rows
 
 
 def sweep(configs=CANDIDATES, seconds: float = float(os.environ.get("BENCH_INGEST_SECONDS", "8"))):
     """Each server configuration in turn (no COPY baseline: it does not depend on the server)."""
-    from tests.bench.report import Row, table
-
     ensure_wrk()
     rows = []
     for config in configs:
         target = prepare()
         try:
-            ceiling, single, batch, acknowledged, _ = measure(target, config, seconds=seconds)
+            ceiling, single, batch, acknowledged, *_ = measure(target, config, seconds=seconds)
         except RuntimeError as error:
             _progress(f"{config}: failed: {str(error)[-2000:]}")
             rows.append(Row(f"{config}", "failed"))
             continue
-        stored = Event.objects.filter(workspace_id=target.workspace_id).count()
+        stored = target.stored()
         figures = Figures(config, ceiling, single, batch, None, acknowledged, stored, "", 0.0)
         for name, load, result in (
             ("bare", ceiling, f"{ceiling.per_second:,.0f} req/s"),
