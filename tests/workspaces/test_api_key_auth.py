@@ -12,6 +12,7 @@ from workspaces import api_key_cache, keys, services
 from workspaces.api_key_cache import api_key_cache_get
 from workspaces.auth.api_keys import api_key_authenticate
 from workspaces.models import ApiKey, ApiKeyRole
+from workspaces.residency import workspace_data_residency
 
 pytestmark = pytest.mark.django_db
 
@@ -49,6 +50,7 @@ def test_bearer_key_authenticates_as_its_workspace(api_client, workspace, make_a
         "workspace_id": workspace.public_id,
         "workspace_name": workspace.name,
         "region": workspace.region,
+        "data_residency": workspace_data_residency(workspace=workspace),
         "key_id": key.public_id,
         "key_prefix": key.display_prefix,
         "role": "write",
