@@ -115,7 +115,8 @@ def event_ingest(
     """
     runtime = workspace_runtime(workspace_id=key.workspace_id)
     if runtime.moving:
-        # Before the rate limit and any write: a move copies a still source (runtime.TTL).
+        # Before the rate limit and any write: what a move copies must not change under it
+        # (it waits out runtime.TTL, so every process has seen moving_to by then).
         raise WorkspaceMovingError()
     workspace = runtime.workspace
     limits = runtime.settings

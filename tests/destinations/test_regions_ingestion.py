@@ -13,7 +13,7 @@ from datetime import timedelta
 import orjson
 import psycopg
 import pytest
-from django.db import connections
+from django.db import OperationalError, connections, transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -343,3 +343,37 @@ def test_the_debugger_lists_and_shows_an_eu_workspaces_events(
         assert "us-look" not in answer.content.decode()
     assert foreign.status_code == 404
     assert (by_api.status_code, by_api.json()["messageId"]) == (200, "eu-look")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_move_cannot_start_under_a_running_purge(eu_workspace, system_actor, monkeypatch):
+    now = timezone.now()
+    event_with_operational_data(eu_workspace, "old", now - timedelta(days=31))
+    inside, release = threading.Event(), threading.Event()
+    real_record = services.audit_record
+
+    def held(**kwargs):  # the purge has deleted and is about to write its entry
+        inside.set()
+        assert release.wait(timeout=30)
+        return real_record(**kwargs)
+
+    monkeypatch.setattr(services, "audit_record", held)
+
+    def purge():
+        services.events_purge_expired(workspace=eu_workspace, actor=system_actor, now=now)
+        connections.close_all()
+
+    purging = threading.Thread(target=purge)
+    purging.start()
+    try:
+        assert inside.wait(timeout=30)
+        with pytest.raises(OperationalError), transaction.atomic():
+            with connections["default"].cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '300ms'")
+            Workspace.objects.filter(pk=eu_workspace.pk).update(moving_to="us")
+    finally:
+        release.set()
+        purging.join()
+
+    assert Workspace.objects.filter(pk=eu_workspace.pk).update(moving_to="us") == 1
+    assert rows_of("region_eu", eu_workspace)["destinations_eventoperational"] == 0
