@@ -377,3 +377,22 @@ def test_a_move_cannot_start_under_a_running_purge(eu_workspace, system_actor, m
 
     assert Workspace.objects.filter(pk=eu_workspace.pk).update(moving_to="us") == 1
     assert rows_of("region_eu", eu_workspace)["destinations_eventoperational"] == 0
+
+
+def test_the_drift_report_of_an_eu_workspace_reads_its_region(
+    signed_in, eu_workspace, admin_user, make_api_key
+):
+    tracking_plan_update(
+        workspace=eu_workspace,
+        actor=admin_user,
+        mode="flag",
+        unplanned="allow",
+        schemas={"Order Completed": ORDER_SCHEMA},
+    )
+    send(make_api_key(eu_workspace)[1], event("drift", properties={"value": "ten"}), "/v1/track")
+
+    page = signed_in.get(reverse("destinations:tracking-plan", args=[eu_workspace.slug]))
+
+    assert rows_of("region_eu", eu_workspace)["destinations_trackingplanviolation"] == 1
+    assert page.status_code == 200
+    assert "properties.value" in page.content.decode()
