@@ -2,7 +2,9 @@
 
 The server runs ``tracklayer.wsgi`` in ``TRACKLAYER_ENV=production`` (DEBUG off, group commit
 on, production middleware, security settings and logging), with throwaway secrets and the bench's
-database and Redis db 13; ``tests/bench/server_settings.py`` only adds the bare endpoint.
+databases (the control plane's ``DATABASE_URL`` and each region's, in the ``REGION_DATABASES``
+that tests/bench/environment.py sets, which production requires) and Redis db 13;
+``tests/bench/server_settings.py`` only adds the bare endpoint.
 """
 
 import base64
