@@ -3,6 +3,9 @@ every row ends in the target only, with its id; counts and checksums are verifie
 audited (never data); a verification that fails twice leaves the workspace where it was."""
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,13 +21,14 @@ from destinations.models import (
     EventOperational,
     TrackingPlanViolation,
 )
-from destinations.residency import engine, services
+from destinations.residency import engine, services, tasks
 from destinations.residency.tables import BY_NAME, TABLE_NAMES
 from tests.audit_entries import audit_entries
 from tests.destinations.factories import DestinationFactory
 from tests.factories import EventFactory, UserFactory, WorkspaceFactory
 from tracklayer.exceptions import ConflictError, DomainError, PermissionDeniedError
 from workspaces.actors import SystemActor
+from workspaces.admin import REGION_MOVE_TASK
 from workspaces.models import RegionMove, RegionMoveState
 from workspaces.region_moves import region_move_start
 from workspaces.regions import region_db
@@ -333,3 +337,28 @@ def test_a_late_write_to_the_source_after_its_table_was_verified_is_copied_too()
     assert held(workspace, "us") == counts
     assert rows("destinations_event", workspace, "us").filter(pk=late.pk).exists()
     assert move.tables["destinations_event"]["rows"] == 4
+
+
+def test_the_admins_task_name_is_a_task_a_worker_registers():
+    # In a process of its own: this test module's imports must not be what registers it.
+    found = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); "
+         "from tracklayer.celery import app; app.loader.import_default_modules(); "
+         f"print({REGION_MOVE_TASK!r} in app.tasks)"],
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert found.stdout.strip() == "True"
+
+
+def test_the_task_carries_an_open_move_to_its_end():
+    workspace = WorkspaceFactory(region="eu")
+    counts = fill(workspace, events=2)
+    move = region_move_start(workspace=workspace, actor=ACTOR, target="us")
+
+    tasks.region_move_run.apply(args=[move.public_id])
+
+    move.refresh_from_db()
+    assert move.state == RegionMoveState.DONE
+    assert held(workspace, "us") == counts
+    assert audit_entries(workspace)[-1]["actor"] == "system:scheduler"
