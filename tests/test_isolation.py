@@ -160,6 +160,7 @@ API_OWNER_STATUS = {
     "api:member-list": ADMIN_ONLY,
     "api:unknown": {"get": (404, 404, 404), "post": (404, 404, 404)},  # the JSON 404 itself
     "api:whoami": {"get": (200, 200, 200), "post": NOT_ALLOWED},
+    "api:workspace": ADMIN_ONLY,
     **{
         f"api:segment-{path}": INGESTION
         for path in (

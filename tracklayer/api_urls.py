@@ -44,6 +44,7 @@ urlpatterns = [
         name="docs",
     ),
     path("whoami", workspaces_api.WhoAmIApi.as_view(), name="whoami"),
+    path("workspace", workspaces_api.WorkspaceDetailApi.as_view(), name="workspace"),
     path("members", workspaces_api.MemberListApi.as_view(), name="member-list"),
     path("audit/events", audit_api.AuditEventCreateApi.as_view(), name="audit-event-create"),
     path("audit/verify", audit_api.AuditVerifyApi.as_view(), name="audit-verify"),

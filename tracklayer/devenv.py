@@ -505,6 +505,13 @@ def serve() -> None:
         signal.signal(signum, interrupt)
     try:
         time.sleep(2)
+        from tracklayer.regions import REGIONS
+
+        workspaces = "\n".join(
+            f"      {item['slug']:<8} {item['name']:<14} {REGIONS[item['region']].label:<15} "
+            f"write key {item['write_key']}"
+            for item in demo["workspaces"]
+        )
         logins = "\n".join(
             f"      {login['role']:<7} {login['email']}  /  {login['password']}"
             for login in demo["logins"]
@@ -516,9 +523,10 @@ def serve() -> None:
             f"    API         {url}v1/docs   (send events: POST {url}v1/track with the write key)\n"
             f"    Admin       {url}admin/   (the demo admin is staff)\n"
             f"    Platforms   {platforms_url.rstrip('/')}/   (local Meta, TikTok, GA4, webhook)\n\n"
-            f"    Demo workspace: {demo['workspace']['name']} ({demo['workspace']['slug']})\n"
+            f"    Demo workspaces (each in its region's database; the logins are in both):\n"
+            f"{workspaces}\n"
             f"    Logins:\n{logins}\n"
-            f"    Demo write key: {demo['write_key']}\n",
+            f"    Demo write key ({demo['workspace']['slug']}): {demo['write_key']}\n",
             flush=True,
         )
         while all(process.poll() is None for process in processes.values()):
