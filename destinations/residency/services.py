@@ -16,7 +16,6 @@ The audit entries carry ids, regions, row counts and checksums — never a row's
 """
 
 import time
-from collections.abc import Callable
 from contextlib import contextmanager
 
 from django.db import connections, transaction
@@ -71,7 +70,6 @@ def region_move_run(
     actor,
     batch_size: int = BATCH_SIZE,
     progress: Progress | None = None,
-    sleep: Callable[[float], None] = time.sleep,
 ) -> RegionMove:
     """Carry ``move`` on from its state: copying (quiesce, copy and verify what is not yet
     verified, switch), then cleaning (delete the source's rows). A done or failed move is
@@ -80,7 +78,7 @@ def region_move_run(
     ``RegionMoveFailed``."""
     with _running(move):
         move = RegionMove.objects.get(pk=move.pk)
-        _carry_on(move, actor=actor, batch_size=batch_size, progress=progress, sleep=sleep)
+        _carry_on(move, actor=actor, batch_size=batch_size, progress=progress)
     return move
 
 
@@ -104,9 +102,9 @@ def _running(move: RegionMove):
             cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [MOVE_LOCK, move.pk])
 
 
-def _carry_on(move: RegionMove, *, actor, batch_size: int, progress, sleep) -> None:
+def _carry_on(move: RegionMove, *, actor, batch_size: int, progress: Progress | None) -> None:
     if move.state == RegionMoveState.COPYING:
-        _quiesce(move, sleep=sleep)
+        _quiesce(move)
         try:
             _copy(move, batch_size=batch_size, progress=progress)
         except VerificationFailed as failure:
@@ -117,13 +115,13 @@ def _carry_on(move: RegionMove, *, actor, batch_size: int, progress, sleep) -> N
         _clean(move, actor=actor, batch_size=batch_size)
 
 
-def _quiesce(move: RegionMove, *, sleep: Callable[[float], None]) -> None:
+def _quiesce(move: RegionMove) -> None:
     """Ingestion answers 503 once every process has seen ``moving_to``; delivery workers skip
     the workspace, and a batch that claimed its deliveries before holds their row locks in the
     source until it commits (docs/adr/0014): taking the same locks once waits it out."""
     waited = (timezone.now() - move.created_at).total_seconds()
     if waited < QUIESCE_SECONDS:
-        sleep(QUIESCE_SECONDS - waited)
+        time.sleep(QUIESCE_SECONDS - waited)
     source = region_db(move.source)
     with transaction.atomic(using=source), connections[source].cursor() as cursor:
         cursor.execute(
