@@ -33,6 +33,11 @@ QUEUED_WHILE_LOCKED: frozenset[str] = frozenset(
         # The scheduled off-site copy of the log itself, and its failures.
         "audit.exported",
         "audit.export_failed",
+        # A region move already under way (its start is refused under a lock): it must be
+        # able to finish or fail, or ingestion would answer 503 until the lock lifts.
+        "workspace.region_moved",
+        "workspace.region_move_completed",
+        "workspace.region_move_failed",
     }
 )
 

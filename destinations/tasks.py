@@ -10,6 +10,10 @@ from celery import shared_task
 from destinations.delivery import scheduling
 from destinations.ingestion import services
 from destinations.models import EventMessageId, EventOperational
+
+# The region move's task lives with the move; imported here so a worker registers it under the
+# name the Django admin sends by ("destinations.tasks.region_move_run").
+from destinations.residency.tasks import region_move_run  # noqa: F401
 from tracklayer.regions import REGIONS
 from workspaces.actors import SystemActor
 from workspaces.models import Workspace
