@@ -120,6 +120,7 @@ def destination_deliver_enqueue(destination_id: int, *, region: str | None = Non
 
 
 def events_fanout_enqueue(region: str) -> None:
+    """Queue a fan-out of ``region``'s marked events, on its queue."""
     current_app.send_task(FANOUT_TASK, kwargs={"region": region}, queue=region_queue(region))
 
 

@@ -27,7 +27,7 @@ from tests.factories import EventFactory, WorkspaceFactory, event_with_operation
 from tracklayer.exceptions import ConflictError
 from tracklayer.regions import alias_for
 from workspaces.actors import SystemActor
-from workspaces.models import Workspace
+from workspaces.models import ApiKeyRole, Workspace
 
 ACTOR = SystemActor("tests")
 
@@ -144,6 +144,25 @@ def test_replay_waits_for_a_move_to_end(eu, platforms):
     with pytest.raises(ConflictError):
         deliveries_replay(workspace=eu, actor=ACTOR, delivery_ids=[dead.pk])
 
+    dead.refresh_from_db()
+    assert dead.status == "dead"
+
+
+@pytest.mark.django_db
+def test_the_api_answers_a_replay_during_a_move_with_409(api_client, eu, make_api_key, platforms):
+    dead = DeliveryFactory(destination=hook(eu, platforms), status="dead", dead_reason="HTTP 500")
+    token = make_api_key(eu, role=ApiKeyRole.ADMIN)[1]
+    move(eu, "us")
+
+    answer = api_client.post(
+        "/v1/deliveries/replay",
+        {"deliveries": [dead.pk]},
+        format="json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+
+    assert answer.status_code == 409
+    assert answer.json()["error"]["code"] == "conflict"
     dead.refresh_from_db()
     assert dead.status == "dead"
 
