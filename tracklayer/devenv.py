@@ -454,7 +454,7 @@ def serve() -> None:
             # One worker for the control plane's queue and every region's (settings'
             # CELERY_REGION_QUEUES); in production each region runs its own (docs/delivery.md).
             "--queues",
-            ",".join(["celery", *(f"region.{code}" for code in regions.REGIONS)]),
+            ",".join(["celery", *(regions.queue_for(code) for code in regions.REGIONS)]),
         ],
         # Stand-ins for Meta, TikTok, GA4 and a webhook receiver (the demo's destinations).
         "platforms": [

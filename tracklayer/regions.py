@@ -51,6 +51,13 @@ def alias_for(region: str) -> str:
     return ALIAS_PREFIX + region
 
 
+def queue_for(region: str) -> str:
+    """The Celery queue of a region's data-plane work (``region.eu``): its own worker pool."""
+    if region not in REGIONS:
+        raise ImproperlyConfigured(f"unknown region {region!r}")
+    return f"region.{region}"
+
+
 def region_of_alias(alias: str) -> str | None:
     """The region whose data plane ``alias`` is; None for the control plane."""
     if alias.startswith(ALIAS_PREFIX) and alias[len(ALIAS_PREFIX) :] in REGIONS:

@@ -182,7 +182,7 @@ CELERY_TIMEZONE = "UTC"
 # so that a region's worker pool can run beside its database: `celery -A tracklayer worker -Q
 # region.eu` (docs/delivery.md). `make run` starts one worker for all of them.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_REGION_QUEUES = {code: f"region.{code}" for code in regions.REGIONS}
+CELERY_REGION_QUEUES = {code: regions.queue_for(code) for code in regions.REGIONS}
 # Per-workspace schedules (audit exports) live in the database; the fixed ones below are
 # loaded into it by the scheduler.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
