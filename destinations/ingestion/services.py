@@ -186,7 +186,7 @@ def event_ingest(
         result.duplicates = len(written.duplicates)
         result.stored = written.stored
         if result.accepted:
-            delivery_kick()
+            delivery_kick(region=workspace.region)  # only this workspace's region has new work
     for prepared in accepted:
         if prepared.warnings:
             result.warnings.append(
