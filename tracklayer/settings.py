@@ -85,6 +85,8 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "tracklayer",
     "workspaces",
+    "workspaces.sso",
+    "workspaces.scim",
     "audit",
     "destinations",
     "privacy",

@@ -24,6 +24,8 @@ urlpatterns = [
     ),
     path("accounts/", include("allauth.urls")),
     path("v1/", include("tracklayer.api_urls")),
+    path("sso/saml/", include("workspaces.sso.urls")),
+    path("scim/v2/", include("workspaces.scim.urls")),
     path("", include("audit.urls")),
     path("", include("privacy.urls")),
     path("", include("destinations.urls")),

@@ -76,6 +76,8 @@ class Workspace(models.Model):
     # The region a move is copying to: while set, ingestion answers 503 with Retry-After and
     # no worker touches the workspace's data plane.
     moving_to = models.CharField(max_length=2, choices=Region.choices, blank=True, default="")
+    # MFA policy: members who sign in with a password must have a second factor first.
+    mfa_required = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -107,6 +109,26 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ({self.role}) in {self.workspace}"
+
+
+class GroupRole(models.Model):
+    """An identity provider's group and the role its members get in the workspace: one mapping
+    for SAML sign-ins (the groups attribute) and SCIM groups alike (docs/identity.md). A person
+    in several mapped groups gets the highest of their roles."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="group_roles")
+    group = models.CharField(max_length=256)  # the IdP's group name, as it sends it
+    role = models.CharField(max_length=10, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["workspace", "group"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "group"], name="group_role_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group} → {self.role}"
 
 
 class Invitation(models.Model):

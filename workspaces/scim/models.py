@@ -1,0 +1,1 @@
+"""The SCIM app's models (helper-owned)."""

@@ -1,0 +1,1 @@
+"""The SSO app's models (helper-owned)."""

@@ -1,0 +1,4 @@
+"""``/sso/saml/<slug>/…``: the workspace's service provider endpoints."""
+
+app_name = "sso"
+urlpatterns: list = []
