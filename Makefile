@@ -32,7 +32,7 @@ install: $(STAMP) ## Create .venv and install TrackLayer (with the dev extra)
 services: install ## Make PostgreSQL and Redis reachable (start or install them)
 	@$(BIN)/python -m tracklayer.devenv services
 
-browser: install ## Make sure Debian's Chromium and the browser SDKs the e2e tests load are installed
+browser: install ## Make sure Debian's Chromium, the browser SDKs (e2e tests) and xmlsec1 (the SSO tests' IdP) are installed
 	@$(BIN)/python -m tracklayer.devenv browser
 
 run: install ## Set everything up, seed the demo and serve dashboard + API + worker + beat

@@ -326,6 +326,13 @@ def ensure_wrk() -> None:
     say("wrk is installed")
 
 
+def ensure_xmlsec1() -> None:
+    """Debian's xmlsec1: the SSO tests' real identity provider (pysaml2) signs with it."""
+    if shutil.which("xmlsec1") is None:
+        apt_install("xmlsec1")
+    say("xmlsec1 is installed")
+
+
 # --- make run ---------------------------------------------------------------------------------
 
 DEV_ENV_HEADER = """\
@@ -543,7 +550,7 @@ def serve() -> None:
 def main(argv: list[str]) -> int:
     targets = {
         "services": [ensure_postgres, ensure_region_databases, ensure_redis],
-        "browser": [ensure_browser, ensure_browser_sdks],
+        "browser": [ensure_browser, ensure_browser_sdks, ensure_xmlsec1],
         "wrk": [ensure_wrk],
         "migrate": [ensure_postgres, ensure_region_databases, migrate_all],
         "run": [ensure_dev_env, ensure_postgres, ensure_region_databases, ensure_redis, serve],

@@ -83,6 +83,8 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    # Each user's sessions, listed so they can be ended (SCIM deprovisioning, docs/identity.md).
+    "allauth.usersessions",
     "tracklayer",
     "workspaces",
     "workspaces.sso",
@@ -106,6 +108,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
     "tracklayer.middleware.AdvisoryKeyMiddleware",
     "tracklayer.middleware.DomainErrorMiddleware",
 ]

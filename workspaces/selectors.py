@@ -4,7 +4,10 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from workspaces.models import ApiKey, Invitation, Membership, User, Workspace
+from workspaces.models import ApiKey, GroupRole, Invitation, Membership, Role, User, Workspace
+
+# Roles from least to most: a person in several mapped groups gets the highest.
+ROLE_ORDER = (Role.VIEWER, Role.EDITOR, Role.ADMIN)
 
 
 def workspace_list_for_user(*, user: User) -> QuerySet[Workspace]:
@@ -54,3 +57,21 @@ def api_key_list(*, workspace: Workspace) -> QuerySet[ApiKey]:
 
 def api_key_get(*, workspace: Workspace, public_id: str) -> ApiKey:
     return get_object_or_404(ApiKey, workspace=workspace, public_id=public_id)
+
+
+def group_role_list(*, workspace: Workspace) -> QuerySet[GroupRole]:
+    return GroupRole.objects.filter(workspace=workspace).order_by("group")
+
+
+def role_for_groups(*, workspace: Workspace, groups, default: str | None) -> str | None:
+    """The role an identity provider's groups give in the workspace (SAML and SCIM alike): the
+    highest role any of ``groups`` is mapped to, else ``default`` (None: no access)."""
+    mapped = set(
+        GroupRole.objects.filter(workspace=workspace, group__in=list(groups)).values_list(
+            "role", flat=True
+        )
+    )
+    for role in reversed(ROLE_ORDER):
+        if role in mapped:
+            return role
+    return default
