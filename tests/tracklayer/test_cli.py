@@ -202,9 +202,10 @@ def test_demo_destinations_follow_the_local_platforms_to_another_port(monkeypatc
         "GA4 (local)": "http://127.0.0.1:9101/ga4",
         "Warehouse webhook (local)": "https://hooks.example.com/warehouse",  # set by hand: kept
     }
-    assert AuditEntry.objects.count() == entries + 3  # each move audited
+    # each move audited: acme's three, and all four of acme-us's (none was set by hand there)
+    assert AuditEntry.objects.count() == entries + 3 + 4
     call_command("seed_demo", "--json", stdout=StringIO())
-    assert AuditEntry.objects.count() == entries + 3  # and only once
+    assert AuditEntry.objects.count() == entries + 3 + 4  # and only once
 
 
 def test_a_reader_that_goes_away_ends_the_command_quietly(dev_env):

@@ -100,8 +100,8 @@ def test_seed_demo_is_idempotent():
         AuditEntry.objects.count(),
     ) == counts
     # EU: created, three joined, one key, the ingestion settings, four destinations;
-    # US: created, three joined, one key
-    assert counts == (2, 3, 6, 2, 15)
+    # US: created, three joined, one key, four destinations
+    assert counts == (2, 3, 6, 2, 19)
     for slug, events in (("acme", DEMO_EVENTS), ("acme-us", US_EVENTS)):
         workspace = Workspace.objects.get(slug=slug)
         # sent again: only duplicates

@@ -158,7 +158,8 @@ class Command(BaseCommand):
         if settings.IS_PRODUCTION and not options["force"]:
             raise CommandError("seed_demo creates known passwords; use --force in production.")
         demo = self.seed()
-        self.seed_destinations()
+        for seeded in demo["workspaces"]:
+            self.seed_destinations(Workspace.objects.get(slug=seeded["slug"]))
         for spec, seeded in zip(DEMO_WORKSPACES, demo["workspaces"], strict=True):
             self.seed_events(seeded["write_key"], spec.events)
         if options["json"]:
@@ -257,12 +258,11 @@ class Command(BaseCommand):
         events debugger."""
         event_ingest(key=api_key_authenticate(token), events=events, kind=None, source="native")
 
-    def seed_destinations(self) -> None:
-        """One destination of each type, pointing at the local platform servers that
-        ``make run`` starts (``LOCAL_PLATFORMS_URL``). TikTok's token is refused on purpose,
-        so the demo shows dead letters next to deliveries that succeed. When the platforms
+    def seed_destinations(self, workspace: Workspace) -> None:
+        """One destination of each type in ``workspace``, pointing at the local platform
+        servers that ``make run`` starts (``LOCAL_PLATFORMS_URL``). TikTok's token is refused on
+        purpose, so the demo shows dead letters next to deliveries that succeed. When the platforms
         moved (``LOCAL_PLATFORMS_URL=…:9101 make run``), the demo destinations follow them."""
-        workspace = Workspace.objects.get(slug=DEMO_SLUG)
         base = os.environ.get("LOCAL_PLATFORMS_URL", "http://127.0.0.1:9100").rstrip("/")
         demo = (
             (
