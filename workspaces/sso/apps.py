@@ -1,4 +1,8 @@
+"""SAML 2.0 single sign-on, one service provider per workspace (docs/identity.md)."""
+
 from django.apps import AppConfig
+
+from tracklayer import keyring
 
 
 class SsoConfig(AppConfig):
@@ -6,3 +10,8 @@ class SsoConfig(AppConfig):
 
     name = "workspaces.sso"
     label = "sso"
+
+    def ready(self) -> None:
+        from workspaces.sso.models import sp_key_context
+
+        keyring.register_sealed_field("sso.SamlConfig", "sp_private_key", sp_key_context)

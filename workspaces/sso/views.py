@@ -1,0 +1,62 @@
+"""The workspace's service provider endpoints: metadata, SP-initiated sign-in and the
+assertion consumer. Thin: the services validate, provision and audit."""
+
+from django.contrib.auth import login
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from workspaces.models import Workspace
+from workspaces.sso import saml, services
+
+# A session signed in through SSO says so (the MFA policy applies to password sign-ins).
+SESSION_METHOD_KEY = "tracklayer_auth_method"
+BACKEND = "allauth.account.auth_backends.AuthenticationBackend"
+
+
+def _refused(request, workspace, refusal: services.SamlRefused):
+    return render(
+        request,
+        "sso/refused.html",
+        {"workspace": workspace, "reason": refusal.reason, "message": refusal.message},
+        status=refusal.status,
+    )
+
+
+@require_GET
+def metadata(request, slug: str):
+    """The SP's metadata XML (entity id, ACS URL, signing certificate)."""
+    workspace = get_object_or_404(Workspace, slug=slug)
+    config = services.sp_config_ensure(workspace=workspace)
+    xml = saml.sp_metadata_xml(config, sp_private_key=services.sp_private_key(config))
+    return HttpResponse(xml, content_type="application/samlmetadata+xml")
+
+
+@require_GET
+def login_start(request, slug: str):
+    """SP-initiated sign-in: a redirect to the IdP with a signed ``SAMLRequest``."""
+    workspace = get_object_or_404(Workspace, slug=slug)
+    try:
+        url = services.saml_login_start(workspace=workspace, next_url=request.GET.get("next"))
+    except services.SamlRefused as refusal:
+        return _refused(request, workspace, refusal)
+    return HttpResponseRedirect(url)
+
+
+@csrf_exempt  # the IdP posts here from its own site; the signed response is the proof
+@require_POST
+def acs(request, slug: str):
+    """The assertion consumer: a valid response signs the person in."""
+    workspace = get_object_or_404(Workspace, slug=slug)
+    try:
+        sign_in = services.saml_sign_in(
+            workspace=workspace,
+            saml_response=request.POST.get("SAMLResponse", ""),
+            relay_state=request.POST.get("RelayState", ""),
+        )
+    except services.SamlRefused as refusal:
+        return _refused(request, workspace, refusal)
+    login(request, sign_in.user, backend=BACKEND)
+    request.session[SESSION_METHOD_KEY] = "saml"
+    return HttpResponseRedirect(sign_in.redirect_to)
