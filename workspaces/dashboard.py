@@ -4,18 +4,32 @@ It resolves the workspace from the URL among the signed-in user's memberships (4
 other, so a foreign workspace cannot be told from a missing one), asks the policy whether the
 member's role allows the page's action (403 otherwise), and hands the view ``request.workspace``
 and ``request.membership``. ``render_htmx`` renders a page, or just its section for htmx.
+
+It also holds the workspace's MFA policy (docs/identity.md): when the workspace requires MFA,
+a member who signed in with a password and has no authenticator app is sent to set one up
+before any page of the workspace (htmx requests get an ``HX-Redirect``). A sign-in through the
+workspace's SAML identity provider is exempt: the provider enforces its own factors. The API
+(API keys) and the Django admin (``STAFF_MFA_REQUIRED``) do not pass through this gate.
 """
 
 from functools import wraps
 
+from allauth.mfa.models import Authenticator
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django_htmx.http import HttpResponseClientRedirect
 
 from tracklayer.exceptions import DomainError
 from workspaces import policy, selectors
 from workspaces.policy import Action
+
+# How the session signed in: the SAML assertion consumer sets ``session[SIGN_IN_METHOD_KEY] =
+# SIGN_IN_SSO``; allauth's password sign-in leaves it unset.
+SIGN_IN_METHOD_KEY = "auth_method"
+SIGN_IN_SSO = "saml"
 
 
 class Permissions:
@@ -34,6 +48,8 @@ def workspace_view(action: Action):
         @wraps(view)
         def wrapped(request, slug: str, *args, **kwargs):
             membership = selectors.membership_for(user=request.user, slug=slug)
+            if mfa_setup_required(request, membership.workspace):
+                return _to_mfa_setup(request, membership.workspace)
             if not policy.can(membership.role, action):
                 raise PermissionDenied(f"Your role ({membership.role}) does not allow this.")
             request.workspace = membership.workspace
@@ -43,6 +59,28 @@ def workspace_view(action: Action):
         return wrapped
 
     return decorator
+
+
+def mfa_setup_required(request, workspace) -> bool:
+    """Whether the workspace's MFA policy keeps this session out until an authenticator app is
+    set up: MFA required, a sign-in that was not SSO, and no TOTP authenticator."""
+    if not workspace.mfa_required:
+        return False
+    if request.session.get(SIGN_IN_METHOD_KEY) == SIGN_IN_SSO:
+        return False
+    return not Authenticator.objects.filter(
+        user=request.user, type=Authenticator.Type.TOTP
+    ).exists()
+
+
+def _to_mfa_setup(request, workspace):
+    messages.warning(
+        request,
+        f"{workspace.name} requires two-factor authentication. Set up an authenticator app "
+        "to continue.",
+    )
+    url = reverse("mfa_activate_totp")
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
 def workspace_context(request, **extra) -> dict:

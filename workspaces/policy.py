@@ -24,6 +24,8 @@ class Action(StrEnum):
     AUDIT_VIEW = "audit.view"
     AUDIT_SETTINGS = "audit.settings"
     AUDIT_APPEND = "audit.append"  # a customer's own events, through the API
+    # Identity (Settings → Identity): the MFA policy, SAML SSO, managed domains, group → role
+    # mapping and SCIM tokens. Admins only; the page is refused to other roles.
     SECURITY_SETTINGS = "security.settings"
     ROUTING_EDIT = "routing.edit"  # destinations, mappings, consent policies
     OPERATIONS_EDIT = "operations.edit"  # pause/resume, replay, tracking plans

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from workspaces import views
 
@@ -10,6 +10,9 @@ urlpatterns = [
     path("invitations/<str:token>/", views.invitation_accept, name="invitation-accept"),
     path("w/<slug:slug>/", views.overview, name="overview"),
     path("w/<slug:slug>/settings/", views.workspace_settings, name="settings"),
+    # Settings → Identity: w/<slug>/settings/identity/… (each route names its slug itself, so
+    # the isolation test's walk sees the converter on the route)
+    path("", include("workspaces.identity.urls")),
     path("w/<slug:slug>/members/", views.members, name="members"),
     path("w/<slug:slug>/members/invite/", views.member_invite, name="member-invite"),
     path(

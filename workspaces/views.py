@@ -22,6 +22,7 @@ from workspaces.forms import (
     WorkspaceCreateForm,
     WorkspaceSettingsForm,
 )
+from workspaces.identity.selectors import identity_coverage
 from workspaces.models import User
 from workspaces.policy import Action
 from workspaces.residency import workspace_data_residency
@@ -76,6 +77,7 @@ def overview(request):
             ],
             "recent_entries": audit_selectors.audit_entry_list(workspace=workspace)[:8],
             "residency": workspace_data_residency(workspace=workspace),
+            "coverage": identity_coverage(workspace=workspace),
         },
     )
 
