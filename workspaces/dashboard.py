@@ -28,7 +28,7 @@ from workspaces.policy import Action
 
 # How the session signed in: the SAML assertion consumer sets ``session[SIGN_IN_METHOD_KEY] =
 # SIGN_IN_SSO``; allauth's password sign-in leaves it unset.
-SIGN_IN_METHOD_KEY = "auth_method"
+SIGN_IN_METHOD_KEY = "tracklayer_auth_method"
 SIGN_IN_SSO = "saml"
 
 
