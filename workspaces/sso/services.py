@@ -561,7 +561,10 @@ def _sign_in(*, workspace: Workspace, saml_response: str, relay_state: str) -> S
             raise_exceptions=True,
         )
     except Exception as error:  # (python3-saml's validation and parse errors)
-        raise SamlRefused(saml.reason_for(error)) from None
+        reason = saml.reason_for(error)
+        if reason == "recipient":
+            reason = _confirmation_reason(response)
+        raise SamlRefused(reason) from None
     not_on_or_after = _stricter_checks(config, response)
 
     email, groups = _identity(config, response)
@@ -622,6 +625,21 @@ def _stricter_checks(config: SamlConfig, response) -> dt.datetime:
     if latest is None:
         raise SamlRefused("expired")  # an assertion without an end would be replayable forever
     return dt.datetime.fromtimestamp(latest + skew, tz=dt.UTC)
+
+
+def _confirmation_reason(response) -> str:
+    """Why no bearer confirmation was valid: its time window, else its recipient (for the
+    refusal's reason only — the response is refused either way)."""
+    now = OneLogin_Saml2_Utils.now()
+    for data in response._query_assertion(
+        "/saml:Subject/saml:SubjectConfirmation/saml:SubjectConfirmationData"
+    ):
+        until, since = data.get("NotOnOrAfter"), data.get("NotBefore")
+        if until and OneLogin_Saml2_Utils.parse_SAML_to_time(until) <= now:
+            return "expired"
+        if since and OneLogin_Saml2_Utils.parse_SAML_to_time(since) > now:
+            return "not_yet_valid"
+    return "recipient"
 
 
 def _identity(config: SamlConfig, response) -> tuple[str, list[str]]:

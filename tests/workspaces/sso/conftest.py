@@ -4,6 +4,7 @@ serves. Responses are built by pysaml2 (``create_authn_response``), never by han
 
 import base64
 import datetime as dt
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -27,6 +28,7 @@ XMLSEC = "/usr/bin/xmlsec1"
 IDP_ENTITY_ID = "https://idp.example.test/saml/metadata"
 IDP_SSO_URL = "https://idp.example.test/saml/sso"
 DOMAIN = "acme.example"
+OTHER_SP = "https://other-sp.example/metadata/"
 
 
 def keypair(tmp_path, name: str) -> tuple[str, str]:
@@ -65,8 +67,8 @@ class TestIdp:
     def __init__(self, tmp_path, sp_metadata: str, *, name: str = "idp"):
         self.key_file, self.cert_file = keypair(tmp_path, name)
         self.sp_metadata = sp_metadata
+        self.sp_entity_id = re.search(r'entityID="([^"]+)"', sp_metadata).group(1)
         self.server = self._server(self.key_file, self.cert_file)
-        self.sp_entity_id = next(iter(self.server.metadata.keys()))
 
     def _server(self, key_file: str, cert_file: str) -> Server:
         config = IdPConfig()
@@ -76,12 +78,23 @@ class TestIdp:
                 "xmlsec_binary": XMLSEC,
                 "key_file": key_file,
                 "cert_file": cert_file,
-                "metadata": {"inline": [self.sp_metadata]},
+                # Our SP, and another SP (the same metadata under OTHER_SP) to address
+                # assertions to the wrong audience.
+                "metadata": {
+                    "inline": [
+                        self.sp_metadata,
+                        self.sp_metadata.replace(self.sp_entity_id, OTHER_SP),
+                    ]
+                },
                 "service": {
                     "idp": {
-                        "endpoints": {"single_sign_on_service": [(IDP_SSO_URL, BINDING_HTTP_REDIRECT)]},
+                        "endpoints": {
+                            "single_sign_on_service": [(IDP_SSO_URL, BINDING_HTTP_REDIRECT)]
+                        },
                         "name_id_format": [NAMEID_FORMAT_EMAILADDRESS],
-                        "policy": {"default": {"lifetime": {"minutes": 5}, "attribute_restrictions": None}},
+                        "policy": {
+                            "default": {"lifetime": {"minutes": 5}, "attribute_restrictions": None}
+                        },
                     }
                 },
             }
@@ -93,8 +106,8 @@ class TestIdp:
         other = TestIdp.__new__(TestIdp)
         other.key_file, other.cert_file = keypair(tmp_path, name)
         other.sp_metadata = self.sp_metadata
-        other.server = other._server(other.key_file, other.cert_file)
         other.sp_entity_id = self.sp_entity_id
+        other.server = other._server(other.key_file, other.cert_file)
         return other
 
     def metadata(self) -> str:
