@@ -100,5 +100,5 @@ def assert_scim_error(response, status: int, scim_type: str | None = None) -> di
     if scim_type is not None:
         assert body.get("scimType") == scim_type, body
     else:
-        assert "scimType" not in body or status != 401
+        assert "scimType" not in body
     return body
