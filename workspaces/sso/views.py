@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from workspaces.models import Workspace
 from workspaces.sso import saml, services
+from workspaces.sso.models import SamlConfig
 
 # A session signed in through SSO says so (the MFA policy applies to password sign-ins).
 SESSION_METHOD_KEY = "tracklayer_auth_method"
@@ -27,8 +28,12 @@ def _refused(request, workspace, refusal: services.SamlRefused):
 @require_GET
 def metadata(request, slug: str):
     """The SP's metadata XML (entity id, ACS URL, signing certificate)."""
-    workspace = get_object_or_404(Workspace, slug=slug)
-    config = services.sp_config_ensure(workspace=workspace)
+    # Only once an admin has opened Settings → Identity (which makes the SP's key): an
+    # anonymous request never makes a key.
+    config = get_object_or_404(
+        SamlConfig.objects.select_related("workspace").exclude(sp_certificate=""),
+        workspace__slug=slug,
+    )
     xml = saml.sp_metadata_xml(config, sp_private_key=services.sp_private_key(config))
     return HttpResponse(xml, content_type="application/samlmetadata+xml")
 

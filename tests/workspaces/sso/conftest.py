@@ -22,7 +22,7 @@ from saml2.xmldsig import DIGEST_SHA1, DIGEST_SHA256, SIG_RSA_SHA1, SIG_RSA_SHA2
 
 from tests.factories import FACTORY_ACTOR
 from workspaces.sso import saml as sp_saml
-from workspaces.sso import services
+from workspaces.sso import selectors, services
 
 XMLSEC = "/usr/bin/xmlsec1"
 IDP_ENTITY_ID = "https://idp.example.test/saml/metadata"
@@ -183,6 +183,7 @@ class TestIdp:
 
 @pytest.fixture
 def sp_metadata(client, workspace):
+    selectors.sp_values(workspace=workspace)  # as Settings → Identity does: the SP's key
     response = client.get(reverse("sso:metadata", args=[workspace.slug]))
     assert response.status_code == 200
     return response.content.decode()

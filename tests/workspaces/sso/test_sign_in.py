@@ -3,6 +3,7 @@
 import base64
 
 import pytest
+from django.test import override_settings
 from django.urls import reverse
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
@@ -10,8 +11,8 @@ from tests.audit_entries import audit_entries
 from tests.factories import FACTORY_ACTOR, UserFactory
 from tests.workspaces.sso.conftest import DOMAIN, OTHER_SP, post_acs, start_login
 from workspaces.models import GroupRole, Membership, Role
-from workspaces.sso import services
-from workspaces.sso.models import SamlAssertionSeen, SamlRequest
+from workspaces.sso import selectors, services
+from workspaces.sso.models import SamlAssertionSeen, SamlConfig, SamlRequest
 from workspaces.sso.views import SESSION_METHOD_KEY
 
 EMAIL = f"pat@{DOMAIN}"
@@ -30,6 +31,10 @@ def assert_refused(response, workspace, reason: str, status: int = 403) -> None:
 
 
 def test_sp_metadata_names_the_entity_the_acs_and_the_signing_certificate(client, workspace):
+    # No key is made by an anonymous request: before the admin's first visit, no metadata.
+    assert client.get(reverse("sso:metadata", args=[workspace.slug])).status_code == 404
+    assert not SamlConfig.objects.exists()
+    selectors.sp_values(workspace=workspace)
     response = client.get(reverse("sso:metadata", args=[workspace.slug]))
     body = response.content.decode()
     assert response.status_code == 200
@@ -368,3 +373,48 @@ def test_the_refusal_entry_holds_no_assertion(client, sso_workspace, idp):
     [entry] = audit_entries(sso_workspace, "auth.sso_refused")
     assert entry["payload"] == {"reason": "unsigned", "method": "saml"}
     assert EMAIL not in str(entry)
+
+
+def test_a_tampered_signed_response_is_refused(client, sso_workspace, idp):
+    """The IdP's signed response with the person changed afterwards (lxml, not a hand-built
+    response): the signature no longer verifies."""
+    from lxml import etree
+
+    request_id = start_login(client, sso_workspace, idp)
+    document = etree.fromstring(base64.b64decode(idp.response(in_response_to=request_id)))
+    [name_id] = document.findall(".//{urn:oasis:names:tc:SAML:2.0:assertion}NameID")
+    name_id.text = f"ceo@{DOMAIN}"
+    saml_response = base64.b64encode(etree.tostring(document)).decode()
+    assert_refused(post_acs(client, sso_workspace, saml_response), sso_workspace, "bad_signature")
+    assert not Membership.objects.filter(user__email=f"ceo@{DOMAIN}").exists()
+
+
+@override_settings(SAML_IDP_INITIATED=True)
+def test_idp_initiated_needs_the_setting_and_the_workspace_flag(client, sso_workspace, idp):
+    saml_response = idp.response(in_response_to=None)
+    assert_refused(post_acs(client, sso_workspace, saml_response), sso_workspace, "in_response_to")
+    services.saml_configure(workspace=sso_workspace, actor=FACTORY_ACTOR, idp_initiated=True)
+    unsolicited = idp.response(in_response_to=None)
+    assert post_acs(client, sso_workspace, unsolicited).status_code == 302
+    client.logout()
+    # Replays are refused all the same.
+    assert_refused(post_acs(client, sso_workspace, unsolicited), sso_workspace, "replay")
+
+
+def test_expired_rows_are_purged(client, sso_workspace, idp):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from workspaces.sso.tasks import saml_expired_purge
+
+    request_id = start_login(client, sso_workspace, idp)
+    post_acs(client, sso_workspace, idp.response(in_response_to=request_id))
+    start_login(client, sso_workspace, idp)
+    assert SamlRequest.objects.count() == 1 and SamlAssertionSeen.objects.count() == 1
+    assert saml_expired_purge() == 0
+    past = timezone.now() - dt.timedelta(seconds=1)
+    SamlRequest.objects.update(expires_at=past)
+    SamlAssertionSeen.objects.update(expires_at=past)
+    assert saml_expired_purge() == 2
+    assert not SamlRequest.objects.exists() and not SamlAssertionSeen.objects.exists()
