@@ -93,7 +93,11 @@ def parse_filter(text: str):
 
 def filter_q(text: str, attributes: dict[tuple[str, str | None], Field]) -> Q:
     """The ``Q`` that selects what ``text`` says among one workspace's resources."""
-    return _Translator(attributes).visit(parse_filter(text), None)
+    tree = parse_filter(text)
+    try:
+        return _Translator(attributes).visit(tree, None)
+    except RecursionError:
+        raise invalid_filter("The filter is nested too deeply.") from None
 
 
 class _Translator:

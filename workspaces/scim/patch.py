@@ -125,7 +125,14 @@ def _matches(node, item: dict) -> bool:
 
 def _selector(path: Path):
     tree = parse_filter(path.filter)
-    return lambda item: _matches(tree, item)
+
+    def selected(item: dict) -> bool:
+        try:
+            return _matches(tree, item)
+        except RecursionError:
+            raise invalid_filter("The value filter is nested too deeply.") from None
+
+    return selected
 
 
 def _filter_type(path: Path) -> str | None:

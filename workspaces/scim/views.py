@@ -135,7 +135,8 @@ class ScimView(View):
     def paged(self, queryset, render) -> HttpResponse:
         start, count = self.page()
         total = queryset.count()
-        page = list(queryset[start - 1 : start - 1 + count]) if count else []
+        within = count and start <= total
+        page = list(queryset[start - 1 : start - 1 + count]) if within else []
         return list_response(
             [self.project(render(item)) for item in page], total=total, start=start
         )

@@ -181,7 +181,8 @@ def test_changing_the_email_to_another_accounts_is_409(scim):
     UserFactory(email="taken@corp.example")
     user = create(scim, "mine@corp.example")
 
-    assert_scim_error(scim.put(f"Users/{user['id']}", user_body("taken@corp.example")), 409)
+    response = scim.put(f"Users/{user['id']}", user_body("taken@corp.example"))
+    assert_scim_error(response, 409, "uniqueness")
 
 
 def test_patch_paths_as_entra_and_okta_send_them(scim):
@@ -337,3 +338,39 @@ def test_the_last_admin_cannot_be_deprovisioned(scim, workspace, admin_user):
     assert Membership.objects.filter(workspace=workspace, user=admin_user).exists()
     assert scim.get(f"Users/{admin_user.public_id}").json()["active"] is True
     assert not [e for e in audit_entries(workspace) if e["event_type"] == "scim.user_deactivated"]
+
+
+def test_a_nested_filter_is_answered_and_one_nested_too_deep_is_400(scim):
+    user = create(scim, "a@corp.example")
+    nested = "(" * 50 + 'userName eq "a@corp.example"' + ")" * 50
+    too_deep = "(" * 900 + 'userName eq "a@corp.example"' + ")" * 900
+
+    body = scim.get("Users", {"filter": nested}).json()
+
+    assert [r["id"] for r in body["Resources"]] == [user["id"]]
+    assert_scim_error(scim.get("Users", {"filter": too_deep}), 400, "invalidFilter")
+
+
+def test_a_start_index_beyond_any_database_offset_is_an_empty_page(scim):
+    create(scim, "a@corp.example")
+
+    body = scim.get("Users", {"startIndex": str(10**30)}).json()
+
+    assert (body["totalResults"], body["Resources"]) == (1, [])
+
+
+def test_a_value_filter_in_a_patch_path_nested_too_deep_is_400(scim):
+    user = create(scim, "b@corp.example")
+    nested = "emails[" + "(" * 50 + 'type eq "work"' + ")" * 50 + "].value"
+    too_deep = "emails[" + "(" * 900 + 'type eq "work"' + ")" * 900 + "].value"
+
+    response = scim.patch(
+        f"Users/{user['id']}",
+        patch_body({"op": "replace", "path": nested, "value": "c@corp.example"}),
+    )
+    assert response.json()["emails"][0]["value"] == "c@corp.example"
+    response = scim.patch(
+        f"Users/{user['id']}",
+        patch_body({"op": "replace", "path": too_deep, "value": "d@corp.example"}),
+    )
+    assert_scim_error(response, 400, "invalidFilter")
