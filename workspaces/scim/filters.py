@@ -46,6 +46,10 @@ class Field:
     lookup: str | None = None
     constant: object = None
     kind: type = str
+    # For ``eq`` on an e-mail: also the addresses the provider sent (``ScimUser.emails``),
+    # which may differ from the account's (Entra ID: userName is the UPN, the work e-mail
+    # its mail attribute).
+    also_json: str | None = None
 
 
 USER_ATTRIBUTES: dict[tuple[str, str | None], Field] = {
@@ -56,8 +60,8 @@ USER_ATTRIBUTES: dict[tuple[str, str | None], Field] = {
     ("name", "givenname"): Field("given_name"),
     ("name", "familyname"): Field("family_name"),
     ("active", None): Field("active", kind=bool),
-    ("emails", None): Field("user__email"),
-    ("emails", "value"): Field("user__email"),
+    ("emails", None): Field("user__email", also_json="emails"),
+    ("emails", "value"): Field("user__email", also_json="emails"),
     ("emails", "type"): Field(constant="work"),
     ("emails", "primary"): Field(constant=True, kind=bool),
     ("meta", "created"): Field("created_at", kind=object),
@@ -183,6 +187,8 @@ class _Translator:
             if lookup in ("gt", "gte", "lt", "lte"):
                 raise invalid_filter(f"The operator {op!r} is not supported on this attribute.")
             q = Q(**{f"{field.lookup}__{lookup}": str(value)})
+            if field.also_json and op in ("eq", "ne"):
+                q |= Q(**{f"{field.also_json}__contains": [{"value": str(value).lower()}]})
         else:
             q = _dated(field.lookup, op, value)
         return ~q if op == "ne" else q

@@ -168,7 +168,8 @@ def _user_value_object(state: dict, op: str, value) -> None:
             continue
         if key.lower().startswith(EXTENSION_PREFIX):
             continue
-        _user_set(state, op, Path(key), item, lenient=True)
+        if PATH_RE.match(key.strip()):  # anything else is no attribute: ignored, as in a POST
+            _user_set(state, op, Path(key), item, lenient=True)
 
 
 def _user_set(state: dict, op: str, path: Path, value, *, lenient: bool) -> None:
@@ -266,8 +267,9 @@ def apply_group_patch(state: dict, body) -> dict:
                 key = str(key)
                 if key.lower() == SchemaURI.GROUP.lower() and isinstance(item, dict):
                     for sub_key, sub_item in item.items():
-                        _group_set(state, op, Path(str(sub_key)), sub_item, lenient=True)
-                else:
+                        if PATH_RE.match(str(sub_key).strip()):
+                            _group_set(state, op, Path(str(sub_key)), sub_item, lenient=True)
+                elif PATH_RE.match(key.strip()):
                     _group_set(state, op, Path(key), item, lenient=True)
         else:
             _group_set(state, op, path, value, lenient=False)

@@ -374,3 +374,39 @@ def test_a_value_filter_in_a_patch_path_nested_too_deep_is_400(scim):
         patch_body({"op": "replace", "path": too_deep, "value": "d@corp.example"}),
     )
     assert_scim_error(response, 400, "invalidFilter")
+
+
+def test_an_email_filter_finds_the_work_address_the_provider_sent(scim):
+    user = create(
+        scim,
+        "upn.123@corp.onmicrosoft.example",
+        emails=[{"value": "Jo.Mail@corp.example", "type": "work", "primary": True}],
+    )
+
+    found = scim.get("Users", {"filter": 'emails[type eq "work"].value eq "jo.mail@corp.example"'})
+    by_account = scim.get("Users", {"filter": 'emails.value eq "upn.123@corp.onmicrosoft.example"'})
+
+    assert [r["id"] for r in found.json()["Resources"]] == [user["id"]]
+    assert [r["id"] for r in by_account.json()["Resources"]] == [user["id"]]
+
+
+def test_unknown_keys_of_a_path_less_value_are_ignored(scim):
+    user = create(scim, "kit@corp.example")
+
+    response = scim.patch(
+        f"Users/{user['id']}",
+        patch_body(
+            {
+                "op": "Replace",
+                "value": {
+                    "name.givenName": "Kit",
+                    "not an attribute!": 1,
+                    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "R&D",
+                    "active": "True",
+                },
+            }
+        ),
+    )
+
+    assert response.status_code == 200
+    assert response.json()["name"]["givenName"] == "Kit"
