@@ -80,6 +80,8 @@ def test_the_overview_shows_coverage_and_the_policy_state(
     assert "1 of 3</strong>" in body.split('data-testid="coverage-mfa"')[1].split("</a>")[0]
     assert "members with MFA · required" in body
     assert "1 of 3</strong>" in body.split('data-testid="coverage-sso"')[1].split("</a>")[0]
+    assert "last signed in through SSO · off" in body
+    assert "0 of 3</strong>" in body.split('data-testid="coverage-scim"')[1].split("</a>")[0]
     assert reverse("dashboard:identity", kwargs={"slug": workspace.slug}) in body
 
 
