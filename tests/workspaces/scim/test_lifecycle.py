@@ -6,11 +6,12 @@ import pytest
 from allauth.usersessions.models import UserSession
 from django.test import Client
 
+from audit.services import audit_advisory_lock_enable
 from tests.audit_entries import audit_entries
 from tests.factories import MembershipFactory, UserFactory
 from tests.workspaces.helpers import sign_in
 from tests.workspaces.scim.conftest import assert_scim_error, patch_body, user_body
-from workspaces.models import GroupRole, Membership, Role
+from workspaces.models import GroupRole, Membership, Role, User
 
 pytestmark = pytest.mark.django_db
 
@@ -149,3 +150,15 @@ def test_one_workspaces_token_cannot_see_or_touch_anothers_people(
     assert not Membership.objects.filter(workspace=workspace, user__email="pat@corp.example")
     assert Membership.objects.filter(workspace=other_workspace, user__email="pat@corp.example")
     assert scim.get(f"Users/{mine['id']}").json()["active"] is True
+
+
+def test_under_the_audit_logs_advisory_lock_a_joiner_is_refused_and_nothing_changes(
+    scim, workspace, admin_user
+):
+    audit_advisory_lock_enable(workspace=workspace, actor=admin_user)
+
+    joiner = scim.post("Users", user_body("ray@corp.example"))
+
+    assert_scim_error(joiner, 403)
+    assert not Membership.objects.filter(workspace=workspace, user__email="ray@corp.example")
+    assert not User.objects.filter(email="ray@corp.example").exists()
