@@ -73,6 +73,10 @@ def test_admin_configures_sso_from_metadata_and_requires_mfa(page, live_server, 
     form.get_by_role("button", name="Create SCIM token").click()
     secret = page.get_by_test_id("new-scim-secret").inner_text().strip()
     assert secret.startswith("tlscim_")
+    # (the activity below follows each section's change, without a reload)
+    page.get_by_test_id("identity-activity").locator(
+        "tr[data-event='scim.token_created']"
+    ).wait_for()
 
     # The MFA policy, turned on
     form = page.get_by_test_id("mfa-form")
@@ -80,6 +84,7 @@ def test_admin_configures_sso_from_metadata_and_requires_mfa(page, live_server, 
     form.get_by_role("button", name="Save MFA policy").click()
     page.get_by_text("MFA is now required.").wait_for()
     assert page.get_by_test_id("mfa-state").inner_text() == "Required"
+    assert "with MFA · required" in page.get_by_test_id("coverage-mfa").inner_text()
     page.screenshot(path=tmp_path / "identity.png", full_page=True)
 
     # The admin signed in with a password and has no authenticator app: the next page of
