@@ -1,6 +1,7 @@
 """The workspace's service provider endpoints: metadata, SP-initiated sign-in and the
 assertion consumer. Thin: the services validate, provision and audit."""
 
+from allauth.usersessions.models import UserSession
 from django.contrib.auth import login
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
@@ -64,4 +65,7 @@ def acs(request, slug: str):
         return _refused(request, workspace, refusal)
     login(request, sign_in.user, backend=BACKEND)
     request.session[SESSION_METHOD_KEY] = "saml"
+    # Recorded as allauth records its own sign-ins, so that a leaver's sessions (SCIM) and
+    # "sign out everywhere" find this one too.
+    UserSession.objects.create_from_request(request)
     return HttpResponseRedirect(sign_in.redirect_to)

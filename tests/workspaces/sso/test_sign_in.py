@@ -3,6 +3,7 @@
 import base64
 
 import pytest
+from allauth.usersessions.models import UserSession
 from django.test import override_settings
 from django.urls import reverse
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
@@ -78,6 +79,9 @@ def test_sign_in_creates_user_and_membership_signs_in_and_audits(client, sso_wor
     assert not membership.user.has_usable_password()
     assert int(client.session["_auth_user_id"]) == membership.user.pk
     assert client.session[SESSION_METHOD_KEY] == "saml"
+    assert UserSession.objects.filter(
+        user=membership.user, session_key=client.session.session_key
+    ).exists()
     [joined] = audit_entries(sso_workspace, "member.joined")[-1:]
     assert joined["payload"]["via"] == "saml"
     [signed_in] = audit_entries(sso_workspace, "auth.sign_in_succeeded")
