@@ -10,6 +10,7 @@ with a machine reason, recorded as ``auth.sso_refused`` — never with the asser
 import base64
 import binascii
 import datetime as dt
+import logging
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -27,6 +28,7 @@ from onelogin.saml2.constants import OneLogin_Saml2_Constants
 from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
+from audit.exceptions import AuditLockedError
 from audit.services import audit_record
 from tracklayer import http, keyring
 from tracklayer.exceptions import ConflictError, DomainError
@@ -43,6 +45,8 @@ from workspaces.sso.models import (
     SamlRequest,
     sp_key_context,
 )
+
+logger = logging.getLogger("tracklayer.security")
 
 #: The actor of what a sign-in changes on its own (JIT memberships, role updates, refusals).
 SSO_ACTOR = SystemActor("sso")
@@ -441,6 +445,8 @@ REFUSALS = {
     "domain_not_managed": "Your e-mail domain is not managed by this workspace.",
     "not_member": "You are not a member of this workspace.",
     "inactive": "This account is deactivated.",
+    "locked": "This workspace's audit log is locked, so no one can join or change role "
+    "through single sign-on until an admin lifts the lock.",
     "invalid": "The identity provider's answer is not valid.",
 }
 
@@ -508,11 +514,23 @@ def saml_sign_in(*, workspace: Workspace, saml_response: str, relay_state: str =
     the group mapping, else the default role), or update an existing member's role. A refusal
     is recorded as ``auth.sso_refused`` (reason only) and raised as ``SamlRefused``."""
     try:
-        with transaction.atomic():
-            return _sign_in(
-                workspace=workspace, saml_response=saml_response, relay_state=relay_state
-            )
+        try:
+            with transaction.atomic():
+                return _sign_in(
+                    workspace=workspace, saml_response=saml_response, relay_state=relay_state
+                )
+        except AuditLockedError:
+            # Under the audit log's advisory lock, what grants or changes access (a JIT
+            # membership, a role from the groups) is refused; plain sign-ins go on (queued).
+            raise SamlRefused("locked") from None
     except SamlRefused as refusal:
+        if refusal.reason != "not_configured":  # nothing here to audit
+            _record_refusal(workspace, refusal.reason)
+        raise
+
+
+def _record_refusal(workspace: Workspace, reason: str) -> None:
+    try:
         with transaction.atomic():
             audit_record(
                 workspace=workspace,
@@ -520,9 +538,15 @@ def saml_sign_in(*, workspace: Workspace, saml_response: str, relay_state: str =
                 event_type="auth.sso_refused",
                 resource_type="saml_config",
                 resource_id=workspace.public_id,
-                payload={"reason": refusal.reason, "method": "saml"},
+                payload={"reason": reason, "method": "saml"},
             )
-        raise
+    except AuditLockedError:
+        # Until auth.sso_refused waits out the lock like auth.sign_in_failed, the refusal is
+        # logged for operators instead (the page still says why).
+        logger.warning(
+            "SSO refusal not audited: the audit log is locked",
+            extra={"workspace": workspace.public_id, "reason": reason},
+        )
 
 
 def _sign_in(*, workspace: Workspace, saml_response: str, relay_state: str) -> SignIn:
@@ -738,14 +762,21 @@ def saml_expired_purge() -> int:
 # --- Enforcement (the account adapter asks) ---------------------------------------------------
 
 
-@transaction.atomic
 def break_glass_used(*, workspace: Workspace, user: User) -> None:
-    """The break-glass admin signed in with a password while SSO is enforced."""
-    audit_record(
-        workspace=workspace,
-        actor=user,
-        event_type="auth.break_glass_used",
-        resource_type="user",
-        resource_id=user.public_id,
-        payload={"method": "password+mfa"},
-    )
+    """The break-glass admin signed in with a password while SSO is enforced. Never refused:
+    under the audit log's advisory lock this is the admin who must reach "Lift the lock"."""
+    try:
+        with transaction.atomic():
+            audit_record(
+                workspace=workspace,
+                actor=user,
+                event_type="auth.break_glass_used",
+                resource_type="user",
+                resource_id=user.public_id,
+                payload={"method": "password+mfa"},
+            )
+    except AuditLockedError:
+        logger.warning(
+            "break-glass sign-in not audited: the audit log is locked",
+            extra={"workspace": workspace.public_id, "user": user.public_id},
+        )

@@ -422,3 +422,29 @@ def test_expired_rows_are_purged(client, sso_workspace, idp):
     SamlAssertionSeen.objects.update(expires_at=past)
     assert saml_expired_purge() == 2
     assert not SamlRequest.objects.exists() and not SamlAssertionSeen.objects.exists()
+
+
+def test_under_the_advisory_lock_members_sign_in_but_no_one_joins(
+    client, sso_workspace, idp, admin_user
+):
+    from audit.models import AuditPendingEntry
+    from audit.services import audit_advisory_lock_enable
+
+    member = UserFactory(email=EMAIL)
+    Membership.objects.create(workspace=sso_workspace, user=member, role=Role.VIEWER)
+    audit_advisory_lock_enable(workspace=sso_workspace, actor=admin_user)
+
+    request_id = start_login(client, sso_workspace, idp)
+    assert (
+        post_acs(client, sso_workspace, idp.response(in_response_to=request_id)).status_code == 302
+    )
+    assert AuditPendingEntry.objects.filter(event_type="auth.sign_in_succeeded").exists()
+    client.logout()
+
+    request_id = start_login(client, sso_workspace, idp)
+    response = post_acs(
+        client, sso_workspace, idp.response(in_response_to=request_id, email=f"new@{DOMAIN}")
+    )
+    assert response.status_code == 403
+    assert "<code>locked</code>" in response.content.decode()
+    assert not Membership.objects.filter(user__email=f"new@{DOMAIN}").exists()
