@@ -448,3 +448,30 @@ def test_under_the_advisory_lock_members_sign_in_but_no_one_joins(
     assert response.status_code == 403
     assert "<code>locked</code>" in response.content.decode()
     assert not Membership.objects.filter(user__email=f"new@{DOMAIN}").exists()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        # Hostile documents (not responses): an external entity, entity expansion, bad bytes.
+        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        b'<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol">&x;</samlp:Response>',
+        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+        b"<r>&b;&b;&b;</r>",
+        b"\xff\xfe\x00<not xml",
+        b"",
+    ],
+)
+def test_hostile_documents_are_a_clear_refusal_never_a_500(client, sso_workspace, payload):
+    response = post_acs(client, sso_workspace, base64.b64encode(payload).decode())
+    assert response.status_code in (400, 403)
+    assert "root:" not in response.content.decode()
+    assert "Single sign-on refused" in response.content.decode()
+
+
+def test_a_hostile_relay_state_is_ignored(client, sso_workspace, idp):
+    for relay in ("javascript:alert(1)", "//evil.example/", "/\\evil.example", "https:evil"):
+        request_id = start_login(client, sso_workspace, idp)
+        response = post_acs(client, sso_workspace, idp.response(in_response_to=request_id), relay)
+        assert response["Location"] == f"/w/{sso_workspace.slug}/"
+        client.logout()
