@@ -15,7 +15,8 @@ Joiner, mover, leaver (docs/identity.md, "SCIM"):
 - deactivation or deletion removes the membership at once and ends every session of the
   person (sessions are the person's, not a workspace's: the person signs in again to reach
   other workspaces); re-activation restores the membership with the role its groups give.
-- no SCIM change leaves a workspace without an admin: such a change is refused (409).
+- no SCIM change leaves a workspace without an admin: deactivating or deleting the last
+  admin is refused (409); a group change that would demote them leaves them admin.
 """
 
 from importlib import import_module
@@ -270,19 +271,21 @@ def _join(*, workspace, scim_user: ScimUser) -> tuple[str, bool]:
     return role, True
 
 
-def _sync_role(*, workspace, actor, scim_user: ScimUser) -> None:
-    """Give an active member the role their groups give now (mover)."""
+def _sync_role(*, workspace, actor, scim_user: ScimUser) -> bool:
+    """Give an active member the role their groups give now (mover); whether it changed. The
+    workspace's last admin is never demoted this way (an identity provider pushing an
+    unmapped "Everyone" group must not fail, nor leave the workspace without an admin)."""
     if not scim_user.active:
-        return
+        return False
     admins = _admins(workspace)
     membership = _membership(workspace, scim_user.user)
     if membership is None:
-        return  # removed by an admin meanwhile: groups do not bring them back
+        return False  # removed by an admin meanwhile: groups do not bring them back
     role = _group_role(workspace, scim_user)
     if role == membership.role:
-        return
+        return False
     if membership.role == Role.ADMIN and admins == [membership.pk]:
-        raise _last_admin_error()
+        return False  # the workspace's last admin stays admin; their groups still change
     before, membership.role = membership.role, role
     membership.save(update_fields=["role", "updated_at"])
     audit_record(
@@ -293,6 +296,7 @@ def _sync_role(*, workspace, actor, scim_user: ScimUser) -> None:
         resource_id=scim_user.user.public_id,
         payload={"role": {"before": before, "after": role}, "via": "scim"},
     )
+    return True
 
 
 @transaction.atomic
@@ -564,3 +568,16 @@ def scim_group_delete(*, workspace: Workspace, actor, group: ScimGroup) -> None:
     )
     for member in former:
         _sync_role(workspace=workspace, actor=actor, scim_user=member)
+
+
+@transaction.atomic
+def scim_roles_sync(*, workspace: Workspace, actor) -> int:
+    """Re-derive the role of every active SCIM-provisioned member after the group → role
+    mapping or the default role changed (a mover for each whose role changes, audited as
+    ``member.role_changed``); the last admin is never demoted. Returns how many changed."""
+    policy.authorize(workspace=workspace, actor=actor, action=Action.MEMBER_CHANGE_ROLE)
+    active = ScimUser.objects.filter(workspace=workspace, active=True).select_related("user")
+    return sum(
+        _sync_role(workspace=workspace, actor=actor, scim_user=scim_user)
+        for scim_user in active.order_by("pk")
+    )

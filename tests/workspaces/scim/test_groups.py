@@ -201,17 +201,19 @@ def test_hostile_group_bodies(scim):
     assert_scim_error(scim.post("Groups", "[1]"), 400, "invalidSyntax")
 
 
-def test_demoting_the_last_admin_through_groups_is_refused(scim, workspace, admin_user, mapping):
+def test_a_group_change_never_demotes_the_last_admin(scim, workspace, admin_user, mapping):
     scim.post("Users", user_body(admin_user.email))
     group = new_group(scim, "IT Admins", [admin_user.public_id])
+    everyone = new_group(scim, "Everyone", [admin_user.public_id])  # unmapped
 
     response = scim.patch(
         f"Groups/{group['id']}", patch_body({"op": "replace", "path": "members", "value": []})
     )
 
-    assert_scim_error(response, 409)
+    assert response.status_code == 200
+    assert response.json()["members"] == []
     assert role(workspace, admin_user.public_id) == Role.ADMIN
-    assert [m["value"] for m in scim.get(f"Groups/{group['id']}").json()["members"]] == [
+    assert [m["value"] for m in scim.get(f"Groups/{everyone['id']}").json()["members"]] == [
         admin_user.public_id
     ]
 
@@ -222,3 +224,33 @@ def test_delete_a_group(scim, workspace):
     assert scim.delete(f"Groups/{group['id']}").status_code == 204
     assert_scim_error(scim.get(f"Groups/{group['id']}"), 404)
     assert last_entry(workspace)["event_type"] == "scim.group_deleted"
+
+
+def test_a_mapping_change_is_applied_to_provisioned_members_on_sync(
+    scim, workspace, admin_user, mapping
+):
+    ann, bob = new_user(scim, "ann@corp.example"), new_user(scim, "bob@corp.example")
+    new_group(scim, "Engineering", [ann])
+    scim.post("Users", user_body(admin_user.email))
+    new_group(scim, "Founders", [admin_user.public_id])  # unmapped: the owner would be a viewer
+    GroupRole.objects.filter(workspace=workspace, group="Engineering").update(role=Role.ADMIN)
+    services.scim_settings_update(workspace=workspace, actor=admin_user, default_role="editor")
+
+    changed = services.scim_roles_sync(workspace=workspace, actor=admin_user)
+
+    assert changed == 3
+    assert (role(workspace, ann), role(workspace, bob)) == (Role.ADMIN, Role.EDITOR)
+    assert role(workspace, admin_user.public_id) == Role.EDITOR  # ann is an admin now
+    entry = last_entry(workspace)
+    assert (entry["event_type"], entry["actor"]) == (
+        "member.role_changed",
+        f"user:{admin_user.public_id}",
+    )
+
+
+def test_a_sync_never_demotes_the_last_admin(scim, workspace, admin_user):
+    scim.post("Users", user_body(admin_user.email))
+    new_group(scim, "Founders", [admin_user.public_id])
+
+    assert services.scim_roles_sync(workspace=workspace, actor=admin_user) == 0
+    assert role(workspace, admin_user.public_id) == Role.ADMIN
