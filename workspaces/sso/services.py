@@ -12,11 +12,13 @@ import binascii
 import datetime as dt
 import logging
 import re
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from allauth.mfa.utils import is_mfa_enabled
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -529,7 +531,28 @@ def saml_sign_in(*, workspace: Workspace, saml_response: str, relay_state: str =
         raise
 
 
+def _refusals_audited_per_minute() -> int:
+    return int(getattr(settings, "SAML_REFUSALS_AUDITED_PER_MINUTE", 60))
+
+
+def _refusal_budget(workspace: Workspace) -> bool:
+    """Whether this refusal may still be written to the workspace's log this minute: the ACS
+    is open to anyone, and a flood of garbage must not fill a customer's audit log."""
+    key = f"sso-refusals:{workspace.public_id}:{int(time.time() // 60)}"
+    cache.add(key, 0, timeout=120)
+    try:
+        return cache.incr(key) <= _refusals_audited_per_minute()
+    except ValueError:  # the key expired between add and incr
+        return True
+
+
 def _record_refusal(workspace: Workspace, reason: str) -> None:
+    if not _refusal_budget(workspace):
+        logger.warning(
+            "SSO refusal not audited: over the per-minute budget",
+            extra={"workspace": workspace.public_id, "reason": reason},
+        )
+        return
     try:
         with transaction.atomic():
             audit_record(

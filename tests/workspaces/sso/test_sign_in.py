@@ -475,3 +475,10 @@ def test_a_hostile_relay_state_is_ignored(client, sso_workspace, idp):
         response = post_acs(client, sso_workspace, idp.response(in_response_to=request_id), relay)
         assert response["Location"] == f"/w/{sso_workspace.slug}/"
         client.logout()
+
+
+@override_settings(SAML_REFUSALS_AUDITED_PER_MINUTE=3)
+def test_a_flood_of_refusals_does_not_fill_the_audit_log(client, sso_workspace):
+    for _ in range(5):
+        assert post_acs(client, sso_workspace, "garbage").status_code == 400
+    assert refusals(sso_workspace) == ["malformed"] * 3
