@@ -145,7 +145,8 @@ def scim_token_touch(token: ScimToken) -> None:
 
 @transaction.atomic
 def scim_settings_update(*, workspace: Workspace, actor, default_role: str) -> ScimSettings:
-    """The role of a provisioned person none of whose groups is mapped."""
+    """The role of a provisioned person none of whose groups is mapped; the members it
+    applies to get it at once (``scim_roles_sync``)."""
     policy.authorize(workspace=workspace, actor=actor, action=Action.SECURITY_SETTINGS)
     if default_role not in Role.values:
         raise DomainError(f"Unknown role {default_role!r}.", field="default_role")
@@ -162,6 +163,7 @@ def scim_settings_update(*, workspace: Workspace, actor, default_role: str) -> S
         resource_id=workspace.public_id,
         payload={"default_role": {"before": before, "after": default_role}},
     )
+    scim_roles_sync(workspace=workspace, actor=actor)
     return row
 
 

@@ -234,18 +234,15 @@ def test_a_mapping_change_is_applied_to_provisioned_members_on_sync(
     scim.post("Users", user_body(admin_user.email))
     new_group(scim, "Founders", [admin_user.public_id])  # unmapped: the owner would be a viewer
     GroupRole.objects.filter(workspace=workspace, group="Engineering").update(role=Role.ADMIN)
-    services.scim_settings_update(workspace=workspace, actor=admin_user, default_role="editor")
 
     changed = services.scim_roles_sync(workspace=workspace, actor=admin_user)
 
-    assert changed == 3
-    assert (role(workspace, ann), role(workspace, bob)) == (Role.ADMIN, Role.EDITOR)
-    assert role(workspace, admin_user.public_id) == Role.EDITOR  # ann is an admin now
+    assert changed == 2
+    assert (role(workspace, ann), role(workspace, bob)) == (Role.ADMIN, Role.VIEWER)
+    assert role(workspace, admin_user.public_id) == Role.VIEWER  # ann is an admin now
     entry = last_entry(workspace)
-    assert (entry["event_type"], entry["actor"]) == (
-        "member.role_changed",
-        f"user:{admin_user.public_id}",
-    )
+    assert entry["event_type"] == "member.role_changed"
+    assert entry["actor"] == f"user:{admin_user.public_id}"
 
 
 def test_a_sync_never_demotes_the_last_admin(scim, workspace, admin_user):
@@ -254,3 +251,14 @@ def test_a_sync_never_demotes_the_last_admin(scim, workspace, admin_user):
 
     assert services.scim_roles_sync(workspace=workspace, actor=admin_user) == 0
     assert role(workspace, admin_user.public_id) == Role.ADMIN
+
+
+def test_a_new_default_role_applies_at_once(scim, workspace, admin_user, mapping):
+    ann, bob = new_user(scim, "ann@corp.example"), new_user(scim, "bob@corp.example")
+    new_group(scim, "Engineering", [ann])
+
+    services.scim_settings_update(workspace=workspace, actor=admin_user, default_role="editor")
+
+    assert (role(workspace, ann), role(workspace, bob)) == (Role.EDITOR, Role.EDITOR)
+    types = [e["event_type"] for e in audit_entries(workspace)[-2:]]
+    assert types == ["scim.settings_updated", "member.role_changed"]
