@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from workspaces import services
-from workspaces.models import User
+from workspaces.models import Membership, Role, User
 from workspaces.sso import selectors as sso_selectors
 from workspaces.sso import services as sso_services
 
@@ -59,7 +59,14 @@ def _refuse_password_if_enforced(email: str, *, what: str) -> None:
     if config is None:
         return
     user = User.objects.filter(email__iexact=email.strip()).first()
-    if user is not None and config.break_glass_user_id == user.pk and is_mfa_enabled(user):
+    if (
+        user is not None
+        and config.break_glass_user_id == user.pk
+        and is_mfa_enabled(user)
+        and Membership.objects.filter(
+            workspace=config.workspace, user=user, role=Role.ADMIN
+        ).exists()
+    ):
         return
     url = reverse("sso:login", args=[config.workspace.slug])
     doing = "sign in with a password" if what == "sign-in" else "reset a password"

@@ -127,3 +127,19 @@ def test_enforcement_needs_sso_and_a_domain(workspace, other_workspace):
         )
     assert error.value.field == "enforce"
     UserFactory()  # nothing else changed
+
+
+def test_a_break_glass_account_no_longer_admin_loses_the_password(client, sso_workspace):
+    membership = MembershipFactory(
+        workspace=sso_workspace, role=Role.ADMIN, user__email=f"root@{DOMAIN}"
+    )
+    activate_totp(client, membership.user)
+    client.logout()
+    services.saml_configure(
+        workspace=sso_workspace, actor=FACTORY_ACTOR, break_glass_user=membership.user
+    )
+    enforce(sso_workspace)
+    membership.role = Role.VIEWER
+    membership.save(update_fields=["role"])
+    response = sign_in(client, membership.user.email)
+    assert "requires single sign-on" in response.content.decode()
