@@ -38,6 +38,10 @@ QUEUED_WHILE_LOCKED: frozenset[str] = frozenset(
         "workspace.region_moved",
         "workspace.region_move_completed",
         "workspace.region_move_failed",
+        # An identity provider's leaver only narrows access: the person must lose it even
+        # while the log is locked (a change of role or attributes is still refused).
+        "scim.user_deactivated",
+        "scim.user_deleted",
     }
 )
 

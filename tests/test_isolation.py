@@ -27,6 +27,18 @@ PUBLIC = {
     "dashboard:invitation-accept": "needs the invitation's secret token (tested in services)",
     "api:schema": "the OpenAPI description of the API, no tenant data",
     "api:docs": "the interactive API reference (static), no tenant data",
+    # SCIM 2.0: no session; the workspace's SCIM bearer token names the workspace
+    # (token isolation: tests/workspaces/scim/test_lifecycle.py)
+    "scim:service-provider-config": "SCIM discovery behind a SCIM token, no tenant data",
+    "scim:resource-types": "SCIM discovery behind a SCIM token, no tenant data",
+    "scim:resource-type": "SCIM discovery behind a SCIM token, no tenant data",
+    "scim:schemas": "SCIM discovery behind a SCIM token, no tenant data",
+    "scim:schema": "SCIM discovery behind a SCIM token, no tenant data",
+    "scim:users": "the SCIM token's own workspace only (test_lifecycle.py)",
+    "scim:user": "the SCIM token's own workspace only; another's ids are 404",
+    "scim:groups": "the SCIM token's own workspace only (test_lifecycle.py)",
+    "scim:group": "the SCIM token's own workspace only; another's ids are 404",
+    "scim:unknown": "SCIM's 404 for any other path under /scim/v2/, no tenant data",
 }
 SKIPPED_PREFIXES = (
     "admin/",  # staff only: test_admin_requires_staff

@@ -6,6 +6,7 @@ import pytest
 from allauth.usersessions.models import UserSession
 from django.test import Client
 
+from audit.models import AuditPendingEntry
 from audit.services import audit_advisory_lock_enable
 from tests.audit_entries import audit_entries
 from tests.factories import MembershipFactory, UserFactory
@@ -162,3 +163,27 @@ def test_under_the_audit_logs_advisory_lock_a_joiner_is_refused_and_nothing_chan
     assert_scim_error(joiner, 403)
     assert not Membership.objects.filter(workspace=workspace, user__email="ray@corp.example")
     assert not User.objects.filter(email="ray@corp.example").exists()
+
+
+def test_under_the_audit_logs_advisory_lock_a_leaver_still_loses_access(
+    scim, workspace, admin_user
+):
+    user_id = scim.post("Users", user_body("ria@corp.example")).json()["id"]
+    audit_advisory_lock_enable(workspace=workspace, actor=admin_user)
+
+    leaver = scim.patch(
+        f"Users/{user_id}", patch_body({"op": "replace", "path": "active", "value": False})
+    )
+
+    # Losing access only narrows it: done at once, its entry queued until the lock lifts.
+    assert leaver.status_code == 200 and leaver.json()["active"] is False
+    assert not Membership.objects.filter(workspace=workspace, user__email="ria@corp.example")
+    pending = AuditPendingEntry.objects.get(workspace=workspace)
+    assert pending.event_type == "scim.user_deactivated"
+    # A returner widens access again: refused while locked.
+    assert_scim_error(
+        scim.patch(
+            f"Users/{user_id}", patch_body({"op": "replace", "path": "active", "value": True})
+        ),
+        403,
+    )
