@@ -352,3 +352,28 @@ def test_turning_sso_off(admin_client, workspace, idp):
     assert response.status_code == 200
     assert not sso_selectors.saml_config_get(workspace=workspace).enabled
     assert [e["event_type"] for e in audit_entries(workspace, "sso.disabled")] == ["sso.disabled"]
+
+
+HOSTILE_METADATA = [
+    "<!DOCTYPE x [<!ENTITY a 'b'>]><x>&a;</x>",
+    '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>',
+    "<EntityDescriptor xmlns='urn:oasis:names:tc:SAML:2.0:metadata'/>",
+    "<md:EntityDescriptor xmlns:md='urn:oasis:names:tc:SAML:2.0:metadata' entityID='x'>"
+    "<md:IDPSSODescriptor protocolSupportEnumeration='urn:oasis:names:tc:SAML:2.0:protocol'>"
+    "<md:KeyDescriptor use='signing'><ds:KeyInfo xmlns:ds='http://www.w3.org/2000/09/xmldsig#'>"
+    "<ds:X509Data><ds:X509Certificate>bm90IGEgY2VydA==</ds:X509Certificate></ds:X509Data>"
+    "</ds:KeyInfo></md:KeyDescriptor></md:IDPSSODescriptor></md:EntityDescriptor>",
+    "<" * 20_000,
+    "{}",
+]
+
+
+@pytest.mark.parametrize("metadata", HOSTILE_METADATA)
+def test_hostile_metadata_is_a_field_error_never_a_server_error(admin_client, workspace, metadata):
+    response = admin_client.post(
+        url(workspace, "identity-saml-metadata"), {"idp_metadata": metadata}
+    )
+
+    assert response.status_code == 422
+    assert _errors(response, "idp_metadata").strip()
+    assert "root:" not in response.content.decode()  # no file was read into the page
