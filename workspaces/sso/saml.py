@@ -56,6 +56,7 @@ def sp_urls(slug: str) -> dict[str, str]:
         "metadata_url": base + reverse("sso:metadata", args=[slug]),
         "acs_url": base + reverse("sso:acs", args=[slug]),
         "login_url": base + reverse("sso:login", args=[slug]),
+        "sls_url": base + reverse("sso:sls", args=[slug]),
     }
 
 
@@ -177,6 +178,7 @@ def toolkit_settings(config, *, sp_private_key: str) -> OneLogin_Saml2_Settings:
         "sp": {
             "entityId": urls["entity_id"],
             "assertionConsumerService": {"url": urls["acs_url"], "binding": C.BINDING_HTTP_POST},
+            "singleLogoutService": {"url": urls["sls_url"], "binding": C.BINDING_HTTP_REDIRECT},
             "NameIDFormat": C.NAMEID_EMAIL_ADDRESS,
             "x509cert": config.sp_certificate,
             "privateKey": sp_private_key,
@@ -184,6 +186,8 @@ def toolkit_settings(config, *, sp_private_key: str) -> OneLogin_Saml2_Settings:
         "idp": idp,
         "security": {
             "authnRequestsSigned": True,
+            "logoutRequestSigned": True,
+            "logoutResponseSigned": True,
             "wantMessagesSigned": True,
             "wantAssertionsSigned": True,
             "wantNameId": True,
@@ -206,6 +210,7 @@ def sp_metadata_xml(config, *, sp_private_key: str) -> str:
         "sp": {
             "entityId": urls["entity_id"],
             "assertionConsumerService": {"url": urls["acs_url"], "binding": C.BINDING_HTTP_POST},
+            "singleLogoutService": {"url": urls["sls_url"], "binding": C.BINDING_HTTP_REDIRECT},
             "NameIDFormat": C.NAMEID_EMAIL_ADDRESS,
             "x509cert": config.sp_certificate,
             "privateKey": sp_private_key,

@@ -27,6 +27,8 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
 from onelogin.saml2.constants import OneLogin_Saml2_Constants
+from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
+from onelogin.saml2.logout_response import OneLogin_Saml2_Logout_Response
 from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
@@ -449,6 +451,7 @@ REFUSALS = {
     "inactive": "This account is deactivated.",
     "locked": "This workspace's audit log is locked, so no one can join or change role "
     "through single sign-on until an admin lifts the lock.",
+    "logout": "The identity provider's sign-out message is not valid (unsigned, or not ours).",
     "invalid": "The identity provider's answer is not valid.",
 }
 
@@ -459,6 +462,7 @@ class SignIn:
     membership: Membership
     redirect_to: str
     created: bool
+    session_index: str | None = None  # the IdP's session, for single logout
 
 
 def _enabled_config(workspace: Workspace) -> SamlConfig:
@@ -636,7 +640,13 @@ def _sign_in(*, workspace: Workspace, saml_response: str, relay_state: str) -> S
         payload={"method": "saml"},
     )
     redirect_to = safe_next(relay_state) or reverse("dashboard:overview", args=[workspace.slug])
-    return SignIn(user=user, membership=membership, redirect_to=redirect_to, created=created)
+    return SignIn(
+        user=user,
+        membership=membership,
+        redirect_to=redirect_to,
+        created=created,
+        session_index=response.get_session_index(),
+    )
 
 
 def _stricter_checks(config: SamlConfig, response) -> dt.datetime:
@@ -765,6 +775,125 @@ def _last_admin(workspace: Workspace, membership: Membership, role: str) -> bool
         .values_list("pk", flat=True)
     )
     return admins == [membership.pk]
+
+
+# --- Single logout (HTTP-Redirect binding, signed both ways) -----------------------------------
+
+
+@transaction.atomic
+def saml_logout_start(*, workspace: Workspace, user: User, session_index: str | None) -> str:
+    """Where to send a person who signs out of an SSO session: the IdP's logout URL with a
+    signed LogoutRequest (its id remembered for the IdP's answer), or ``""`` when the IdP has
+    no logout URL."""
+    config = (
+        SamlConfig.objects.filter(workspace=workspace, enabled=True)
+        .select_related("workspace")
+        .first()
+    )
+    if config is None or not config.idp_slo_url:
+        return ""
+    auth = OneLogin_Saml2_Auth(
+        _request_data(config, post_data={}),
+        saml.toolkit_settings(config, sp_private_key=sp_private_key(config)),
+    )
+    url = auth.logout(
+        name_id=user.email,
+        name_id_format=OneLogin_Saml2_Constants.NAMEID_EMAIL_ADDRESS,
+        session_index=session_index,
+    )
+    SamlRequest.objects.create(
+        workspace=workspace,
+        request_id=auth.get_last_request_id(),
+        expires_at=timezone.now() + dt.timedelta(seconds=saml.request_lifetime()),
+    )
+    return url
+
+
+@dataclass(frozen=True)
+class Logout:
+    redirect_to: str  # the IdP's URL (with our LogoutResponse) or our sign-in page
+    end_session: bool  # whether this browser's session is to end
+
+
+@transaction.atomic
+def saml_logout_process(
+    *, workspace: Workspace, get_data: dict, query_string: str, user: User | None
+) -> Logout:
+    """The IdP's signed answer to our LogoutRequest, or its own LogoutRequest (the person
+    signed out elsewhere): a LogoutRequest ends this browser's session only when it names the
+    person signed in here, and is answered with a signed LogoutResponse. Unsigned, foreign or
+    unknown messages are refused (``SamlRefused``, reason ``logout``)."""
+    config = _enabled_config(workspace)
+    toolkit = saml.toolkit_settings(config, sp_private_key=sp_private_key(config))
+    data = {
+        key: get_data[key]
+        for key in ("SAMLRequest", "SAMLResponse", "RelayState", "SigAlg", "Signature")
+        if key in get_data
+    }
+    # The signature is checked over the query string exactly as the IdP sent it (ADFS, for
+    # one, percent-encodes in lower case).
+    request_data = {
+        **_request_data(config, post_data={}),
+        "get_data": data,
+        "query_string": query_string,
+        "validate_signature_from_qs": True,
+    }
+    request_data["script_name"] = urlsplit(saml.sp_urls(workspace.slug)["sls_url"]).path
+    request_id = None
+    if "SAMLResponse" in data:
+        try:
+            answer = OneLogin_Saml2_Logout_Response(toolkit, data["SAMLResponse"])
+            in_response_to = answer.document.get("InResponseTo")
+        except Exception:  # (not a logout response)
+            raise SamlRefused("logout", status=400) from None
+        issued = (
+            SamlRequest.objects.select_for_update()
+            .filter(
+                workspace=workspace, request_id=in_response_to or "", expires_at__gt=timezone.now()
+            )
+            .first()
+        )
+        if issued is None:
+            raise SamlRefused("logout")
+        request_id = in_response_to
+    elif "SAMLRequest" not in data:
+        raise SamlRefused("logout", status=400)
+    ended = []
+    named = []
+
+    def end_session():
+        ended.append(True)
+
+    if "SAMLRequest" in data:
+        try:
+            named.append(
+                OneLogin_Saml2_Logout_Request.get_nameid(
+                    OneLogin_Saml2_Logout_Request(toolkit, data["SAMLRequest"]).get_xml()
+                )
+            )
+        except Exception:  # (not a logout request)
+            raise SamlRefused("logout", status=400) from None
+    auth = OneLogin_Saml2_Auth(request_data, toolkit)
+    try:
+        url = auth.process_slo(request_id=request_id, delete_session_cb=end_session)
+    except Exception:  # (python3-saml: no message, or one it cannot read)
+        raise SamlRefused("logout", status=400) from None
+    if auth.get_errors():
+        raise SamlRefused("logout")
+    if request_id is not None:
+        SamlRequest.objects.filter(workspace=workspace, request_id=request_id).delete()
+    matches = user is not None and named and (named[0] or "").lower() == user.email
+    end = bool(ended) and (request_id is not None or matches)
+    if end and user is not None:
+        audit_record(
+            workspace=workspace,
+            actor=user,
+            event_type="auth.sso_logout",
+            resource_type="user",
+            resource_id=user.public_id,
+            payload={"initiated_by": "sp" if request_id else "idp"},
+        )
+    return Logout(redirect_to=url or reverse("account_login"), end_session=end)
 
 
 def _purge(*, workspace: Workspace | None) -> int:

@@ -2,9 +2,10 @@
 assertion consumer. Thin: the services validate, provision and audit."""
 
 from allauth.usersessions.models import UserSession
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -14,6 +15,7 @@ from workspaces.sso.models import SamlConfig
 
 # A session signed in through SSO says so (the MFA policy applies to password sign-ins).
 SESSION_METHOD_KEY = "tracklayer_auth_method"
+SESSION_INDEX_KEY = "tracklayer_saml_session_index"
 BACKEND = "allauth.account.auth_backends.AuthenticationBackend"
 
 
@@ -65,7 +67,44 @@ def acs(request, slug: str):
         return _refused(request, workspace, refusal)
     login(request, sign_in.user, backend=BACKEND)
     request.session[SESSION_METHOD_KEY] = "saml"
+    request.session[SESSION_INDEX_KEY] = sign_in.session_index
     # Recorded as allauth records its own sign-ins, so that a leaver's sessions (SCIM) and
     # "sign out everywhere" find this one too.
     UserSession.objects.create_from_request(request)
     return HttpResponseRedirect(sign_in.redirect_to)
+
+
+@require_POST
+def logout_start(request, slug: str):
+    """Sign out here and, for an SSO session with an IdP that has a logout URL, at the IdP too
+    (a signed LogoutRequest). POST only: a link cannot sign anyone out."""
+    workspace = get_object_or_404(Workspace, slug=slug)
+    url = ""
+    if request.user.is_authenticated and request.session.get(SESSION_METHOD_KEY) == "saml":
+        url = services.saml_logout_start(
+            workspace=workspace,
+            user=request.user,
+            session_index=request.session.get(SESSION_INDEX_KEY),
+        )
+    logout(request)
+    return HttpResponseRedirect(url or reverse("account_login"))
+
+
+@require_GET
+def sls(request, slug: str):
+    """The IdP's logout messages (HTTP-Redirect binding): its answer to ours, or its own
+    request to end the session of the person it names."""
+    workspace = get_object_or_404(Workspace, slug=slug)
+    user = request.user if request.user.is_authenticated else None
+    try:
+        result = services.saml_logout_process(
+            workspace=workspace,
+            get_data=request.GET.dict(),
+            query_string=request.META.get("QUERY_STRING", ""),
+            user=user,
+        )
+    except services.SamlRefused as refusal:
+        return _refused(request, workspace, refusal)
+    if result.end_session:
+        logout(request)
+    return HttpResponseRedirect(result.redirect_to)

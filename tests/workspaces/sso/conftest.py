@@ -27,6 +27,7 @@ from workspaces.sso import selectors, services
 XMLSEC = "/usr/bin/xmlsec1"
 IDP_ENTITY_ID = "https://idp.example.test/saml/metadata"
 IDP_SSO_URL = "https://idp.example.test/saml/sso"
+IDP_SLO_URL = "https://idp.example.test/saml/slo"
 DOMAIN = "acme.example"
 OTHER_SP = "https://other-sp.example/metadata/"
 
@@ -89,7 +90,8 @@ class TestIdp:
                 "service": {
                     "idp": {
                         "endpoints": {
-                            "single_sign_on_service": [(IDP_SSO_URL, BINDING_HTTP_REDIRECT)]
+                            "single_sign_on_service": [(IDP_SSO_URL, BINDING_HTTP_REDIRECT)],
+                            "single_logout_service": [(IDP_SLO_URL, BINDING_HTTP_REDIRECT)],
                         },
                         "name_id_format": [NAMEID_FORMAT_EMAILADDRESS],
                         "policy": {
@@ -172,6 +174,47 @@ class TestIdp:
             **kwargs,
         )
         return base64.b64encode(str(response).encode()).decode()
+
+    # --- Single logout (HTTP-Redirect binding) ----------------------------------------------
+
+    def answer_logout(self, redirect_url: str, *, sign: bool = True) -> str:
+        """Read our LogoutRequest from the redirect and answer it: the path and query our SP's
+        logout endpoint receives (signed with the IdP's key unless ``sign`` is false)."""
+        url = urlsplit(redirect_url)
+        assert f"{url.scheme}://{url.netloc}{url.path}" == IDP_SLO_URL
+        query = parse_qs(url.query)
+        request = self.server.parse_logout_request(query["SAMLRequest"][0], BINDING_HTTP_REDIRECT)
+        response = self.server.create_logout_response(request.message, [BINDING_HTTP_REDIRECT])
+        return self._redirect(str(response), response=True, sign=sign)
+
+    def logout_request(self, email: str, *, sign: bool = True) -> str:
+        """An IdP-initiated LogoutRequest for ``email``: the path and query our SP receives."""
+        _request_id, request = self.server.create_logout_request(
+            destination=self.sp_sls(),
+            issuer_entity_id=self.sp_entity_id,
+            name_id=saml.NameID(format=NAMEID_FORMAT_EMAILADDRESS, text=email),
+        )
+        return self._redirect(str(request), response=False, sign=sign)
+
+    def _redirect(self, message: str, *, response: bool, sign: bool) -> str:
+        info = self.server.apply_binding(
+            BINDING_HTTP_REDIRECT,
+            message,
+            destination=self.sp_sls(),
+            relay_state="",
+            response=response,
+            sign=sign,
+            sigalg=SIG_RSA_SHA256 if sign else None,
+        )
+        location = dict(info["headers"])["Location"]
+        url = urlsplit(location)
+        return f"{url.path}?{url.query}"
+
+    def sp_sls(self) -> str:
+        for descriptor in self.server.metadata[self.sp_entity_id]["spsso_descriptor"]:
+            for service in descriptor["single_logout_service"]:
+                return service["location"]
+        raise AssertionError("the SP metadata has no logout service")
 
     def sp_acs(self) -> str:
         for descriptor in self.server.metadata[self.sp_entity_id]["spsso_descriptor"]:

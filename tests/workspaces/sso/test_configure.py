@@ -232,7 +232,14 @@ def test_group_roles_replace_the_mapping(workspace):
 
 def test_sp_values_and_activity(client, sso_workspace, idp):
     values = selectors.sp_values(workspace=sso_workspace)
-    assert set(values) == {"entity_id", "acs_url", "metadata_url", "login_url", "certificate"}
+    assert set(values) == {
+        "entity_id",
+        "acs_url",
+        "metadata_url",
+        "login_url",
+        "sls_url",
+        "certificate",
+    }
     assert values["certificate"].startswith("-----BEGIN CERTIFICATE-----")
     request_id = start_login(client, sso_workspace, idp)
     post_acs(client, sso_workspace, idp.response(in_response_to=request_id))
