@@ -27,9 +27,12 @@ from workspaces import policy, selectors
 from workspaces.policy import Action
 
 # How the session signed in: the SAML assertion consumer sets ``session[SIGN_IN_METHOD_KEY] =
-# SIGN_IN_SSO``; allauth's password sign-in leaves it unset.
+# SIGN_IN_SSO``; allauth's password sign-in leaves it unset. When it also names the workspace
+# whose identity provider signed the person in (``SSO_WORKSPACE_KEY``: its public id), only
+# that workspace's MFA policy is waived — another workspace's IdP vouches for nothing here.
 SIGN_IN_METHOD_KEY = "tracklayer_auth_method"
 SIGN_IN_SSO = "saml"
+SSO_WORKSPACE_KEY = "tracklayer_sso_workspace"
 
 
 class Permissions:
@@ -63,10 +66,14 @@ def workspace_view(action: Action):
 
 def mfa_setup_required(request, workspace) -> bool:
     """Whether the workspace's MFA policy keeps this session out until an authenticator app is
-    set up: MFA required, a sign-in that was not SSO, and no TOTP authenticator."""
+    set up: MFA required, a sign-in that was not SSO (through this workspace's IdP, when the
+    session says which), and no TOTP authenticator."""
     if not workspace.mfa_required:
         return False
-    if request.session.get(SIGN_IN_METHOD_KEY) == SIGN_IN_SSO:
+    if (
+        request.session.get(SIGN_IN_METHOD_KEY) == SIGN_IN_SSO
+        and request.session.get(SSO_WORKSPACE_KEY, workspace.public_id) == workspace.public_id
+    ):
         return False
     return not Authenticator.objects.filter(
         user=request.user, type=Authenticator.Type.TOTP

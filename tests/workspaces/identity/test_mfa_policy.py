@@ -9,7 +9,7 @@ from tests.factories import TEST_PASSWORD
 from tests.workspaces.helpers import activate_totp, bearer, sign_in
 from tracklayer.exceptions import PermissionDeniedError
 from workspaces import services as workspace_services
-from workspaces.dashboard import SIGN_IN_METHOD_KEY, SIGN_IN_SSO
+from workspaces.dashboard import SIGN_IN_METHOD_KEY, SIGN_IN_SSO, SSO_WORKSPACE_KEY
 from workspaces.identity import services
 from workspaces.models import ApiKeyRole, Workspace
 
@@ -156,6 +156,21 @@ def test_an_sso_session_is_not_sent_to_set_up_mfa(client, mfa_workspace, editor_
     session[SIGN_IN_METHOD_KEY] = SIGN_IN_SSO
     session.save()
 
+    assert client.get(_page("dashboard:overview", mfa_workspace)).status_code == 200
+
+
+def test_an_sso_session_of_another_workspaces_idp_is_held_to_the_policy(
+    client, mfa_workspace, other_workspace, editor_user
+):
+    client.force_login(editor_user)
+    session = client.session
+    session[SIGN_IN_METHOD_KEY] = SIGN_IN_SSO
+    session[SSO_WORKSPACE_KEY] = other_workspace.public_id
+    session.save()
+    assert client.get(_page("dashboard:overview", mfa_workspace)).status_code == 302
+
+    session[SSO_WORKSPACE_KEY] = mfa_workspace.public_id
+    session.save()
     assert client.get(_page("dashboard:overview", mfa_workspace)).status_code == 200
 
 
