@@ -17,6 +17,7 @@ from tests.destinations.factories import DeliveryFactory, DestinationFactory
 from tests.factories import EventFactory, MembershipFactory
 from workspaces import services
 from workspaces.models import ApiKeyRole, Role
+from workspaces.scim import services as scim_services
 
 # Pages that are not scoped to a workspace, each with the reason it is safe.
 PUBLIC = {
@@ -95,6 +96,18 @@ API_URLS = [
 # ``(GET, POST)``; 405 where the view takes only the other method, 422/400 where the walk's
 # form data is not valid for that form.
 DASHBOARD_OWNER_STATUS = {
+    "dashboard:identity": (200, 405),
+    "dashboard:identity-mfa": (405, 200),
+    "dashboard:identity-saml-metadata": (405, 422),
+    "dashboard:identity-saml-fields": (405, 422),
+    "dashboard:identity-saml-domains": (405, 200),
+    "dashboard:identity-saml-break-glass": (405, 422),
+    "dashboard:identity-saml-group-roles": (405, 422),
+    "dashboard:identity-saml-disable": (405, 200),
+    "dashboard:identity-scim-token-create": (405, 200),
+    "dashboard:identity-scim-token-rotate": (405, 200),
+    "dashboard:identity-scim-token-revoke": (405, 200),
+    "dashboard:identity-scim-settings": (405, 422),
     "audit:checkpoint": (405, 200),
     "audit:compliance": (200, 400),
     "audit:export-now": (405, 400),
@@ -217,6 +230,9 @@ def victim(workspace, admin_user, make_api_key, system_actor):
     destination = DestinationFactory(workspace=workspace, name="Victim Destination")
     delivery = DeliveryFactory(destination=destination, event=event, status="dead")
     audit_services.audit_checkpoint_sign(workspace=workspace, actor=system_actor)
+    scim_token, _secret = scim_services.scim_token_create(
+        workspace=workspace, actor=system_actor, name="Victim SCIM"
+    )
     size = AuditLogHead.objects.get(workspace=workspace).size
     return {
         "workspace": workspace,
@@ -229,6 +245,7 @@ def victim(workspace, admin_user, make_api_key, system_actor):
             "message_id": event.message_id,
             "destination_id": destination.public_id,
             "delivery_id": delivery.pk,
+            "token_id": scim_token.public_id,
         },
         # Proofs about the victim's last entry: valid for its log, beyond another's
         "query": {"index": size - 1, "first": size},
@@ -244,6 +261,8 @@ def victim(workspace, admin_user, make_api_key, system_actor):
             event.message_id,
             destination.name,
             destination.public_id,
+            scim_token.public_id,
+            scim_token.prefix,
         ],
     }
 
