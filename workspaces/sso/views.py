@@ -9,12 +9,14 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from workspaces.dashboard import SIGN_IN_METHOD_KEY, SIGN_IN_SSO, SSO_WORKSPACE_KEY
 from workspaces.models import Workspace
 from workspaces.sso import saml, services
 from workspaces.sso.models import SamlConfig
 
-# A session signed in through SSO says so (the MFA policy applies to password sign-ins).
-SESSION_METHOD_KEY = "tracklayer_auth_method"
+# A session signed in through SSO says so, and through which workspace's IdP (the MFA policy
+# applies to password sign-ins; workspaces/dashboard.py).
+SESSION_METHOD_KEY = SIGN_IN_METHOD_KEY
 SESSION_INDEX_KEY = "tracklayer_saml_session_index"
 BACKEND = "allauth.account.auth_backends.AuthenticationBackend"
 
@@ -66,7 +68,9 @@ def acs(request, slug: str):
     except services.SamlRefused as refusal:
         return _refused(request, workspace, refusal)
     login(request, sign_in.user, backend=BACKEND)
-    request.session[SESSION_METHOD_KEY] = "saml"
+    request.session[SESSION_METHOD_KEY] = SIGN_IN_SSO
+    # Only this workspace's IdP vouched for the person: only its MFA policy is waived.
+    request.session[SSO_WORKSPACE_KEY] = workspace.public_id
     request.session[SESSION_INDEX_KEY] = sign_in.session_index
     # Recorded as allauth records its own sign-ins, so that a leaver's sessions (SCIM) and
     # "sign out everywhere" find this one too.
@@ -80,7 +84,7 @@ def logout_start(request, slug: str):
     (a signed LogoutRequest). POST only: a link cannot sign anyone out."""
     workspace = get_object_or_404(Workspace, slug=slug)
     url = ""
-    if request.user.is_authenticated and request.session.get(SESSION_METHOD_KEY) == "saml":
+    if request.user.is_authenticated and request.session.get(SESSION_METHOD_KEY) == SIGN_IN_SSO:
         url = services.saml_logout_start(
             workspace=workspace,
             user=request.user,

@@ -79,6 +79,7 @@ def test_sign_in_creates_user_and_membership_signs_in_and_audits(client, sso_wor
     assert not membership.user.has_usable_password()
     assert int(client.session["_auth_user_id"]) == membership.user.pk
     assert client.session[SESSION_METHOD_KEY] == "saml"
+    assert client.session["tracklayer_sso_workspace"] == sso_workspace.public_id
     assert UserSession.objects.filter(
         user=membership.user, session_key=client.session.session_key
     ).exists()
