@@ -25,6 +25,10 @@ QUEUED_WHILE_LOCKED: frozenset[str] = frozenset(
         # the key must be able to reach "Lift the lock".
         "auth.sign_in_succeeded",
         "auth.sign_in_failed",
+        # SSO: a refused SAML sign-in is a failed attempt; the break-glass admin's password
+        # sign-in (audited as such) is how an admin reaches "Lift the lock" under enforcement.
+        "auth.sso_refused",
+        "auth.break_glass_used",
         # Turning a second factor on only strengthens access, and staff need one to reach the
         # Django admin in production. Turning it off is still refused.
         "auth.mfa_enabled",

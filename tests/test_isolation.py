@@ -28,6 +28,13 @@ PUBLIC = {
     "dashboard:invitation-accept": "needs the invitation's secret token (tested in services)",
     "api:schema": "the OpenAPI description of the API, no tenant data",
     "api:docs": "the interactive API reference (static), no tenant data",
+    # SAML service provider endpoints (workspaces/sso, tests/workspaces/sso): the IdP and the
+    # browser reach them without a TrackLayer session; the slug names the SP, nothing more.
+    "sso:metadata": "the SP's public metadata: entity id, ACS URL, public signing certificate",
+    "sso:login": "redirects to the workspace's IdP with a signed AuthnRequest; no tenant data",
+    "sso:acs": "acts only on a response signed by the workspace's IdP for a request it issued",
+    "sso:logout": "POST: ends the caller's own session (and asks the IdP to end its own)",
+    "sso:sls": "acts only on logout messages signed by the workspace's IdP",
     # SCIM 2.0: no session; the workspace's SCIM bearer token names the workspace
     # (token isolation: tests/workspaces/scim/test_lifecycle.py)
     "scim:service-provider-config": "SCIM discovery behind a SCIM token, no tenant data",

@@ -214,6 +214,11 @@ CELERY_BEAT_SCHEDULE = {
         }
         for code in regions.REGIONS
     },
+    # SAML: forget AuthnRequest ids and assertion ids past their expiry (docs/identity.md).
+    "saml-expired-purge": {
+        "task": "workspaces.sso.tasks.saml_expired_purge",
+        "schedule": env_int("SAML_PURGE_INTERVAL_SECONDS", 3600),
+    },
     # Drop IP addresses and user agents past each workspace's retention (audited), and
     # de-duplication keys past its window: each workspace's purge is queued on its region's
     # queue.
@@ -260,6 +265,14 @@ MFA_ADAPTER = "workspaces.auth.mfa_adapter.MFAAdapter"
 # Staff reach the Django admin only with an authenticator app, used in this session. Always on
 # in production; development and tests may switch it on (STAFF_MFA_REQUIRED=true).
 STAFF_MFA_REQUIRED = IS_PRODUCTION or env_bool("STAFF_MFA_REQUIRED", False)
+# SAML SSO (workspaces/sso, docs/identity.md): IdP-initiated sign-in (no AuthnRequest of
+# ours) stays off unless this is on *and* the workspace allows it; the clock skew tolerated on
+# an assertion's conditions; how long an AuthnRequest id waits for its response; how many
+# refusals a minute reach a workspace's audit log (the rest are only logged).
+SAML_IDP_INITIATED = env_bool("SAML_IDP_INITIATED", False)
+SAML_CLOCK_SKEW_SECONDS = env_int("SAML_CLOCK_SKEW_SECONDS", 120)
+SAML_REQUEST_LIFETIME_SECONDS = env_int("SAML_REQUEST_LIFETIME_SECONDS", 600)
+SAML_REFUSALS_AUDITED_PER_MINUTE = env_int("SAML_REFUSALS_AUDITED_PER_MINUTE", 60)
 
 # --- API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

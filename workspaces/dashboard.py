@@ -66,13 +66,13 @@ def workspace_view(action: Action):
 
 def mfa_setup_required(request, workspace) -> bool:
     """Whether the workspace's MFA policy keeps this session out until an authenticator app is
-    set up: MFA required, a sign-in that was not SSO (through this workspace's IdP, when the
-    session says which), and no TOTP authenticator."""
+    set up: MFA required, a sign-in that was not SSO through this workspace's own IdP, and no
+    TOTP authenticator."""
     if not workspace.mfa_required:
         return False
     if (
         request.session.get(SIGN_IN_METHOD_KEY) == SIGN_IN_SSO
-        and request.session.get(SSO_WORKSPACE_KEY, workspace.public_id) == workspace.public_id
+        and request.session.get(SSO_WORKSPACE_KEY) == workspace.public_id
     ):
         return False
     return not Authenticator.objects.filter(

@@ -40,6 +40,7 @@ from workspaces import policy
 from workspaces.actors import SystemActor
 from workspaces.models import GroupRole, Membership, Role, User, Workspace
 from workspaces.policy import Action
+from workspaces.scim import services as scim_services
 from workspaces.selectors import role_for_groups
 from workspaces.sso import saml
 from workspaces.sso.models import (
@@ -409,6 +410,8 @@ def group_roles_set(
             "default_role": {"before": before_default, "after": default_role},
         },
     )
+    # The mapping is SCIM's too: its provisioned members take their new roles now (movers).
+    scim_services.scim_roles_sync(workspace=workspace, actor=actor)
 
 
 # --- Signing in -------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from tests.audit_entries import audit_entries
 from tests.workspaces.helpers import sign_in
-from workspaces.dashboard import SIGN_IN_METHOD_KEY, SIGN_IN_SSO
+from workspaces.dashboard import SIGN_IN_METHOD_KEY, SIGN_IN_SSO, SSO_WORKSPACE_KEY
 from workspaces.models import Workspace
 
 pytestmark = pytest.mark.django_db
@@ -72,6 +72,7 @@ def test_with_htmx_only_the_section_comes_back(client, workspace, admin_user):
     # (the admin has been sent to set up MFA since; SSO-style session for this check)
     session = client.session
     session[SIGN_IN_METHOD_KEY] = SIGN_IN_SSO
+    session[SSO_WORKSPACE_KEY] = workspace.public_id
     session.save()
 
     response = client.post(_url(workspace, "dashboard:identity-mfa"), {}, HTTP_HX_REQUEST="true")

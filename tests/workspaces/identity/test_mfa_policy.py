@@ -154,9 +154,21 @@ def test_an_sso_session_is_not_sent_to_set_up_mfa(client, mfa_workspace, editor_
     client.force_login(editor_user)
     session = client.session
     session[SIGN_IN_METHOD_KEY] = SIGN_IN_SSO
+    session[SSO_WORKSPACE_KEY] = mfa_workspace.public_id
     session.save()
 
     assert client.get(_page("dashboard:overview", mfa_workspace)).status_code == 200
+
+
+def test_an_sso_session_that_does_not_say_which_idp_is_held_to_the_policy(
+    client, mfa_workspace, editor_user
+):
+    client.force_login(editor_user)
+    session = client.session
+    session[SIGN_IN_METHOD_KEY] = SIGN_IN_SSO
+    session.save()
+
+    assert client.get(_page("dashboard:overview", mfa_workspace)).status_code == 302
 
 
 def test_an_sso_session_of_another_workspaces_idp_is_held_to_the_policy(
