@@ -8,12 +8,11 @@ schedule from before still runs."""
 from celery import shared_task
 
 from destinations.delivery import scheduling
-from destinations.ingestion import services
-from destinations.models import EventMessageId, EventOperational
 
 # The region move's task lives with the move; imported here so a worker registers it under the
 # name the Django admin sends by ("destinations.tasks.region_move_run").
 from destinations.residency.tasks import region_move_run  # noqa: F401
+from destinations.retention.purge import retention_purge
 from tracklayer.regions import REGIONS
 from workspaces.actors import SystemActor
 from workspaces.models import Workspace
@@ -23,20 +22,14 @@ ACTOR = SystemActor("scheduler")
 
 @shared_task
 def events_purge_expired_all() -> None:
-    """Queue a purge for every workspace that has rows to purge, region by region, each on
-    its region's queue."""
+    """Queue the retention purge of every workspace, region by region, each on its region's
+    queue (beat's ``events-purge``, hourly). The workspaces come from the control plane: no
+    scan of a region's tables to find who has rows."""
     for region in REGIONS:
-        workspace_ids = set(
-            EventOperational.objects.in_region(region)
-            .values_list("workspace_id", flat=True)
-            .distinct()
+        workspace_ids = (
+            Workspace.objects.filter(region=region).order_by("pk").values_list("pk", flat=True)
         )
-        workspace_ids |= set(
-            EventMessageId.objects.in_region(region)
-            .values_list("workspace_id", flat=True)
-            .distinct()
-        )
-        for workspace_id in sorted(workspace_ids):
+        for workspace_id in workspace_ids:
             events_purge_expired.apply_async(
                 args=[workspace_id], queue=scheduling.region_queue(region)
             )
@@ -44,7 +37,11 @@ def events_purge_expired_all() -> None:
 
 @shared_task
 def events_purge_expired(workspace_id: int) -> None:
-    services.events_purge_expired(workspace=Workspace.objects.get(pk=workspace_id), actor=ACTOR)
+    """One workspace's retention purge (destinations.retention.purge); a workspace deleted
+    since it was queued is skipped."""
+    workspace = Workspace.objects.filter(pk=workspace_id).first()
+    if workspace is not None:
+        retention_purge(workspace=workspace, actor=ACTOR)
 
 
 # --- Delivery (docs/delivery.md) ------------------------------------------------------------------

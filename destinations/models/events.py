@@ -128,6 +128,16 @@ class IngestionSettings(models.Model):
     max_batch_events = models.PositiveIntegerField(default=2500)
     dedup_window_days = models.PositiveIntegerField(default=30)
     operational_retention_days = models.PositiveIntegerField(default=30)
+    # Retention windows (destinations/retention, docs/privacy-requests.md "Retention"): events
+    # (and so the debugger's data) and, apart, finished deliveries, their attempts and dead
+    # letters. The hourly purge deletes what is older, in the workspace's region.
+    events_retention_days = models.PositiveIntegerField(default=180)
+    delivery_retention_days = models.PositiveIntegerField(default=90)
+    # The purge's bookkeeping: counts of batches committed but not yet in the audit log
+    # (carried into the next entry if a run stops before writing it), and the last run's.
+    purge_pending = models.JSONField(default=dict, blank=True)
+    last_purge_at = models.DateTimeField(null=True, blank=True)
+    last_purge = models.JSONField(default=dict, blank=True)
     rate_per_second = models.PositiveIntegerField(default=1000)  # per API key, sustained
     rate_burst = models.PositiveIntegerField(default=2000)
     pii_paths = models.JSONField(default=list, blank=True)  # extra paths, e.g. "properties.vat_id"

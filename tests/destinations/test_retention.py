@@ -1,0 +1,387 @@
+"""Retention (issue 15): the windows (admins, audited, bounded) and the purge that enforces
+them — per window, in batches, in the workspace's region, never under a move, recorded."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from destinations import tasks
+from destinations.models import (
+    Delivery,
+    DeliveryAttempt,
+    Event,
+    EventMessageId,
+    EventOperational,
+    IngestionSettings,
+)
+from destinations.retention import purge
+from destinations.retention.selectors import retention_overview
+from destinations.retention.services import retention_windows_update
+from tests.audit_entries import audit_count, last_entry
+from tests.destinations.factories import (
+    DeliveryAttemptFactory,
+    DeliveryFactory,
+    DestinationFactory,
+)
+from tests.destinations.helpers import data_count
+from tests.factories import WorkspaceFactory, event_with_operational_data
+from tracklayer.exceptions import DomainError, PermissionDeniedError
+from workspaces.models import Workspace
+
+pytestmark = pytest.mark.django_db
+
+NOW = timezone.now()
+MINUTE = timedelta(minutes=1)
+
+
+def days(n: int) -> timedelta:
+    return timedelta(days=n)
+
+
+def delivered(workspace, destination, event, *, created_at, status="delivered", attempts=1):
+    delivery = DeliveryFactory(
+        destination=destination, workspace=workspace, event=event, status=status,
+        created_at=created_at,
+    )  # fmt: skip
+    for _ in range(attempts):
+        DeliveryAttemptFactory(delivery=delivery, started_at=created_at)
+    return delivery
+
+
+@pytest.fixture
+def eu_workspace(admin_user):
+    return WorkspaceFactory(name="Europa", owner=admin_user, region="eu")
+
+
+# --- Per window: just inside kept, just outside deleted ----------------------------------------
+
+
+def test_events_past_their_window_go_with_their_children(workspace, system_actor):
+    hook = DestinationFactory(workspace=workspace)
+    old = event_with_operational_data(workspace, "old", NOW - days(180) - MINUTE)
+    kept = event_with_operational_data(workspace, "kept", NOW - days(180) + MINUTE)
+    # A delivery younger than its own window still goes with its expired event.
+    delivered(workspace, hook, old, created_at=NOW - days(10), attempts=2)
+    delivered(workspace, hook, kept, created_at=NOW - days(10))
+
+    result = purge.retention_purge(workspace=workspace, actor=system_actor, now=NOW)
+
+    assert data_count(Event, workspace=workspace) == 1
+    assert data_count(Event, pk=kept.pk) == 1
+    assert data_count(Delivery, event_id=old.pk) == 0
+    assert data_count(DeliveryAttempt, delivery__event_id=old.pk) == 0
+    assert data_count(Delivery, event_id=kept.pk) == 1
+    assert data_count(EventOperational, event_id=old.pk) == 0
+    assert result.purged["events"] == 1
+    assert result.purged["deliveries"] == 1
+    assert result.purged["attempts"] == 2
+
+
+def test_operational_data_past_its_window_goes_and_the_event_stays(workspace, system_actor):
+    old = event_with_operational_data(workspace, "old", NOW - days(30) - MINUTE)
+    kept = event_with_operational_data(workspace, "kept", NOW - days(30) + MINUTE)
+
+    result = purge.retention_purge(workspace=workspace, actor=system_actor, now=NOW)
+
+    assert data_count(EventOperational, event_id=old.pk) == 0
+    assert data_count(EventOperational, event_id=kept.pk) == 1
+    assert data_count(Event, workspace=workspace) == 2
+    assert (result.purged["operational"], result.purged["events"]) == (1, 0)
+
+
+def test_finished_deliveries_past_their_window_go_pending_ones_stay(workspace, system_actor):
+    hook = DestinationFactory(workspace=workspace)
+    event = event_with_operational_data(workspace, "e", NOW - days(1))
+    others = [event_with_operational_data(workspace, f"e{i}", NOW - days(1)) for i in range(4)]
+    stale = delivered(workspace, hook, event, created_at=NOW - days(90) - MINUTE, attempts=3)
+    dead = delivered(workspace, hook, others[0], created_at=NOW - days(90) - MINUTE, status="dead")
+    pending = delivered(workspace, hook, others[1], created_at=NOW - days(200), status="pending")
+    inside = delivered(workspace, hook, others[2], created_at=NOW - days(90) + MINUTE)
+
+    result = purge.retention_purge(workspace=workspace, actor=system_actor, now=NOW)
+
+    for gone in (stale, dead):
+        assert data_count(Delivery, pk=gone.pk) == 0
+        assert data_count(DeliveryAttempt, delivery_id=gone.pk) == 0
+    assert data_count(Delivery, pk=pending.pk) == data_count(Delivery, pk=inside.pk) == 1
+    assert data_count(Event, workspace=workspace) == 5  # the events have windows of their own
+    assert (result.purged["deliveries"], result.purged["attempts"]) == (2, 4)
+
+
+def test_deduplication_keys_past_the_window_go(workspace, system_actor):
+    event_with_operational_data(workspace, "old", NOW - days(30) - MINUTE)
+    event_with_operational_data(workspace, "kept", NOW - days(30) + MINUTE)
+
+    result = purge.retention_purge(workspace=workspace, actor=system_actor, now=NOW)
+
+    assert sorted(
+        EventMessageId.objects.for_workspace(workspace).values_list("message_id", flat=True)
+    ) == ["kept"]
+    assert result.purged["message_ids"] == 1
+
+
+def test_shorter_windows_apply(workspace, admin_user, system_actor):
+    retention_windows_update(
+        workspace=workspace,
+        actor=admin_user,
+        values={"events_retention_days": 7, "operational_retention_days": 0},
+    )
+    event_with_operational_data(workspace, "old", NOW - days(7) - MINUTE)
+    fresh = event_with_operational_data(workspace, "fresh", NOW - days(7) + MINUTE)
+
+    purge.retention_purge(workspace=workspace, actor=system_actor, now=NOW)
+
+    assert list(Event.objects.for_workspace(workspace).values_list("pk", flat=True)) == [fresh.pk]
+    assert data_count(EventOperational, workspace=workspace) == 0
+
+
+def test_other_workspaces_are_not_touched(workspace, other_workspace, system_actor):
+    event_with_operational_data(other_workspace, "theirs", NOW - days(400))
+
+    purge.retention_purge(workspace=workspace, actor=system_actor, now=NOW)
+
+    assert data_count(Event, workspace=other_workspace) == 1
+    assert data_count(EventOperational, workspace=other_workspace) == 1
+
+
+# --- Batches -----------------------------------------------------------------------------------
+
+
+def test_a_small_batch_size_deletes_everything_over_several_transactions(
+    workspace, system_actor, monkeypatch
+):
+    for i in range(7):
+        event_with_operational_data(workspace, f"old-{i}", NOW - days(200))
+    batches = []
+    real = purge._batch
+
+    def counted(*args, **kwargs):
+        counts = real(*args, **kwargs)
+        batches.append(counts)
+        return counts
+
+    monkeypatch.setattr(purge, "_batch", counted)
+
+    result = purge.retention_purge(workspace=workspace, actor=system_actor, now=NOW, batch_rows=3)
+
+    event_batches = [counts["events"] for counts in batches if "events" in counts]
+    assert event_batches == [3, 3, 1]
+    assert all(max(counts.values()) <= 3 for counts in batches)
+    assert data_count(Event, workspace=workspace) == 0
+    assert data_count(EventMessageId, workspace=workspace) == 0
+    assert result.purged["events"] == result.purged["operational"] == 7
+    assert result.batches == len(batches)
+
+
+# --- Regions and moves -------------------------------------------------------------------------
+
+
+def test_an_eu_workspace_is_purged_in_the_eu(eu_workspace, workspace, system_actor):
+    event_with_operational_data(eu_workspace, "eu-old", NOW - days(200))
+    event_with_operational_data(eu_workspace, "eu-new", NOW - days(1))
+    event_with_operational_data(workspace, "us-old", NOW - days(200))
+
+    result = purge.retention_purge(workspace=eu_workspace, actor=system_actor, now=NOW)
+
+    assert result.purged["events"] == 1
+    assert Event.objects.using("region_eu").filter(workspace=eu_workspace).count() == 1
+    assert Event.objects.using("region_us").filter(workspace=eu_workspace).count() == 0
+    assert Event.objects.using("region_us").filter(workspace=workspace).count() == 1
+
+
+def test_a_moving_workspace_is_left_alone(eu_workspace, system_actor):
+    event_with_operational_data(eu_workspace, "old", NOW - days(200))
+    Workspace.objects.filter(pk=eu_workspace.pk).update(moving_to="us")
+    before = audit_count(eu_workspace)
+
+    result = purge.retention_purge(workspace=eu_workspace, actor=system_actor, now=NOW)
+
+    assert result.skipped and result.batches == 0
+    assert Event.objects.using("region_eu").filter(workspace=eu_workspace).count() == 1
+    assert audit_count(eu_workspace) == before
+    assert retention_overview(workspace=eu_workspace).last_purge_at is None
+
+
+def test_the_hourly_task_purges_each_workspace(eu_workspace, workspace):
+    event_with_operational_data(eu_workspace, "old", timezone.now() - days(200))
+
+    tasks.events_purge_expired(eu_workspace.pk)
+    tasks.events_purge_expired(10**9)  # deleted since it was queued: nothing to do
+
+    assert Event.objects.using("region_eu").filter(workspace=eu_workspace).count() == 0
+
+
+# --- The audit log and the last purge ----------------------------------------------------------
+
+
+def test_the_purge_records_its_counts(workspace, system_actor):
+    hook = DestinationFactory(workspace=workspace)
+    old = event_with_operational_data(workspace, "old", NOW - days(181))
+    delivered(workspace, hook, old, created_at=NOW - days(181), attempts=2)
+    event_with_operational_data(workspace, "ops", NOW - days(31))
+
+    result = purge.retention_purge(workspace=workspace, actor=system_actor, now=NOW)
+
+    counts = {"events": 1, "operational": 2, "message_ids": 2, "deliveries": 1, "attempts": 2}
+    assert result.recorded and result.purged == counts
+    entry = last_entry(workspace)
+    assert entry["event_type"] == "events.operational_data_purged"
+    assert entry["payload"]["rows"] == 2
+    assert entry["payload"]["purged"] == counts
+    assert entry["payload"]["windows"] == {
+        "delivery_retention_days": 90,
+        "events_retention_days": 180,
+        "operational_retention_days": 30,
+        "dedup_window_days": 30,
+    }
+    overview = retention_overview(workspace=workspace)
+    assert overview.last_purge_at == NOW
+    assert overview.last_purge_counts == counts
+    assert overview.pending_counts == {}
+
+
+def test_a_purge_with_nothing_personal_writes_no_entry_but_is_the_last_purge(
+    workspace, system_actor
+):
+    before = audit_count(workspace)
+
+    result = purge.retention_purge(workspace=workspace, actor=system_actor, now=NOW)
+
+    assert not result.recorded
+    assert audit_count(workspace) == before
+    overview = retention_overview(workspace=workspace)
+    assert overview.last_purge_at == NOW
+    assert set(overview.last_purge_counts.values()) == {0}
+
+
+def test_counts_of_a_run_that_stopped_before_its_entry_go_into_the_next(
+    workspace, system_actor, monkeypatch
+):
+    event_with_operational_data(workspace, "old", NOW - days(200))
+
+    def broken(**kwargs):
+        raise RuntimeError("audit log unavailable")
+
+    monkeypatch.setattr(purge, "audit_record", broken)
+    with pytest.raises(RuntimeError):
+        purge.retention_purge(workspace=workspace, actor=system_actor, now=NOW)
+    assert data_count(Event, workspace=workspace) == 0  # the batches were committed
+    assert retention_overview(workspace=workspace).pending_counts["events"] == 1
+    monkeypatch.undo()
+
+    purge.retention_purge(workspace=workspace, actor=system_actor, now=NOW)
+
+    entry = last_entry(workspace)
+    assert entry["payload"]["purged"]["events"] == 1
+    assert entry["payload"]["purged"]["operational"] == 1
+    assert retention_overview(workspace=workspace).pending_counts == {}
+
+
+# --- The windows: validation, policy, audit ----------------------------------------------------
+
+
+def test_admins_change_windows_and_it_is_audited(workspace, admin_user):
+    retention_windows_update(
+        workspace=workspace,
+        actor=admin_user,
+        values={"events_retention_days": 365, "delivery_retention_days": 30},
+    )
+
+    current = IngestionSettings.objects.get(workspace=workspace)
+    assert (current.events_retention_days, current.delivery_retention_days) == (365, 30)
+    entry = last_entry(workspace)
+    assert entry["event_type"] == "ingestion.settings_updated"
+    assert entry["payload"]["changes"] == {
+        "events_retention_days": {"before": 180, "after": 365},
+        "delivery_retention_days": {"before": 90, "after": 30},
+    }
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"events_retention_days": 0}, "events_retention_days"),
+        ({"events_retention_days": 3651}, "events_retention_days"),
+        ({"events_retention_days": "180"}, "events_retention_days"),
+        ({"delivery_retention_days": True}, "delivery_retention_days"),
+        ({"delivery_retention_days": 0}, "delivery_retention_days"),
+        ({"operational_retention_days": 31}, "operational_retention_days"),
+        ({"operational_retention_days": -1}, "operational_retention_days"),
+        ({"max_batch_events": 10}, "max_batch_events"),
+    ],
+)
+def test_bad_windows_name_their_field_and_change_nothing(workspace, admin_user, values, field):
+    before = audit_count(workspace)
+    with pytest.raises(DomainError) as caught:
+        retention_windows_update(
+            workspace=workspace,
+            actor=admin_user,
+            values={"events_retention_days": 365, **values},
+        )
+
+    assert caught.value.field == field
+    assert audit_count(workspace) == before
+    assert retention_overview(workspace=workspace).events_days == 180
+
+
+def test_editors_cannot_change_windows(workspace, editor_user):
+    with pytest.raises(PermissionDeniedError):
+        retention_windows_update(
+            workspace=workspace, actor=editor_user, values={"events_retention_days": 30}
+        )
+
+
+# --- Settings → Ingestion ----------------------------------------------------------------------
+
+
+def test_the_settings_page_shows_and_edits_the_windows(
+    client, workspace, admin_user, viewer_user, system_actor
+):
+    url = reverse("destinations:ingestion-settings", args=[workspace.slug])
+    event_with_operational_data(workspace, "old", timezone.now() - days(200))
+    purge.retention_purge(workspace=workspace, actor=system_actor)
+    client.force_login(viewer_user)
+    read_only = client.get(url).content.decode()
+    client.force_login(admin_user)
+
+    refused = client.post(
+        url,
+        {"section": "retention", "events_retention_days": 0, "operational_retention_days": 40,
+         "delivery_retention_days": 90},
+    )  # fmt: skip
+    saved = client.post(
+        url,
+        {"section": "retention", "events_retention_days": 400, "operational_retention_days": 14,
+         "delivery_retention_days": 60},
+    )  # fmt: skip
+
+    assert 'data-testid="retention"' in read_only and "disabled" in read_only
+    assert 'data-testid="last-purge"' in read_only and "<dd>1</dd>" in read_only
+    assert refused.status_code == 422
+    body = refused.content.decode()
+    assert 'name="events_retention_days"' in body and "field-invalid" in body
+    assert saved.status_code == 302
+    current = IngestionSettings.objects.get(workspace=workspace)
+    assert (
+        current.events_retention_days,
+        current.operational_retention_days,
+        current.delivery_retention_days,
+    ) == (400, 14, 60)
+    assert last_entry(workspace)["event_type"] == "ingestion.settings_updated"
+
+
+def test_viewers_cannot_post_windows(client, workspace, viewer_user):
+    client.force_login(viewer_user)
+    url = reverse("destinations:ingestion-settings", args=[workspace.slug])
+
+    answer = client.post(
+        url,
+        {"section": "retention", "events_retention_days": 1, "operational_retention_days": 0,
+         "delivery_retention_days": 1},
+    )  # fmt: skip
+
+    # As the page refuses any change a viewer posts: the policy's refusal, on the form.
+    assert answer.status_code == 422
+    assert retention_overview(workspace=workspace).events_days == 180
