@@ -228,15 +228,22 @@ def _parse_email(value: str, field: str, default_region: str | None = None) -> t
         raise PIIValueError(field, "email_invalid_local", "has a misplaced '.' before the '@'")
     if "." not in domain or domain[0] == "." or domain[-1] == "." or ".." in domain:
         raise PIIValueError(field, "email_invalid_domain", "has no valid domain after the '@'")
+    if local[0] == "+" and domain in _GMAIL_DOMAINS:
+        # Google drops a Gmail "+tag" (below), which would leave no mailbox name at all; Gmail
+        # has no such address, so it is refused for every spec (validity never depends on it).
+        raise PIIValueError(field, "email_invalid_local", "has no mailbox name before its '+'")
     return local, domain
 
 
 def _render_email(parsed: tuple[str, str], spec: str) -> str:
     local, domain = parsed
     if spec == "google" and domain in _GMAIL_DOMAINS:
-        # Google: "remove all periods (.) that precede the domain name in gmail.com and
-        # googlemail.com email addresses". Nothing else (no "+tag" removal): Google does not
-        # document it, and Meta and TikTok do neither.
+        # Google, for gmail.com and googlemail.com only: "Remove all dots (.) before the @
+        # symbol. Remove the plus sign (+) from the local-part and remove all characters that
+        # follow it" (Data Manager API, "Format user data"; GA4 and Google Ads name the dots
+        # only). Other domains keep both; Meta and TikTok do neither.
+        if "+" in local:
+            local = local.partition("+")[0]
         local = local.replace(".", "")
     return f"{local}@{domain}"
 
