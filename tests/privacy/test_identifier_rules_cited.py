@@ -186,13 +186,15 @@ def test_meta_ge_is_a_lowercase_initial():
 def test_meta_ct_lowercase_without_punctuation_special_characters_or_spaces():
     """META, ``ct``: "Using Roman alphabet a-z characters is recommended. Lowercase only with
     no punctuation, no special characters, and no spaces. If using special characters, the
-    text must be encoded in UTF-8 format. Example: paris london newyork"."""
+    text must be encoded in UTF-8 format. Example: paris london newyork". The page says nothing
+    of digits ("a-z characters is recommended"); we drop them, as Meta's own Business SDK does."""
     for value, form in (("Paris", "paris"), ("London", "london"), ("New York", "newyork")):
         for spec in ("meta", "tiktok"):
             assert normalize("ct", value, spec=spec) == form
             assert hashed("ct", value, spec=spec) == sha256(form)
     assert normalize("ct", "St. Louis", spec="meta") == "stlouis"
     assert normalize("ct", "São Paulo", spec="meta") == "sãopaulo"  # UTF-8 letters kept
+    assert normalize("ct", "Paris 15", spec="meta") == "paris"
 
 
 @covers(("st", ("meta", "tiktok")))
@@ -382,7 +384,10 @@ def test_google_names_without_digits_or_symbols_lowercase_trimmed():
     """GA4, ``sha256_first_name`` / ``sha256_last_name``: "Remove digits and symbol characters;
     Lowercase; Remove leading and trailing spaces". Its sample hashes "john" and "doe".
     GDM also says of ``given_name``: "Don't include prefixes such as Mrs." -- we cannot tell a
-    title from a name reliably and do not strip any (the caller sends the name only)."""
+    title from a name reliably and do not strip any (the caller sends the name only).
+    Ambiguous: GDM's own client library only trims and lowercases names ("mary-jane" keeps its
+    hyphen), while GA4, the API our Google adapter sends to, removes "symbol characters"; we
+    follow GA4 and remove punctuation with the symbols."""
     assert normalize("fn", "John", spec="google") == "john"
     assert normalize("ln", " Doe ", spec="google") == "doe"
     assert hashed("ln", "Doe", spec="google") == sha256("doe")
