@@ -1,0 +1,2 @@
+"""Data-subject requests: access, delete, suppress, unsuppress (issue 15;
+docs/privacy-requests.md)."""

@@ -1,0 +1,332 @@
+"""Data-subject requests: create (validated, hashed, audited), run (the work, resumable),
+and the suppression list. Keyword-only; the workspace and the actor come first.
+
+No raw identifier is stored anywhere, logged or audited: the request keeps keyed hashes
+(``matching.keyed``), the region keeps the SHA-256 hashes its rows already hold, and audit
+entries carry types and counts.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.exceptions import AuditError
+from audit.models import AuditEntry
+from audit.selectors import audit_checkpoint_latest, audit_inclusion_proof, audit_verifier_key
+from audit.services import audit_checkpoint_sign, audit_record
+from privacy.models import (
+    DataSubjectRequest,
+    RequestStatus,
+    RequestType,
+    Suppression,
+)
+from privacy.requests import matching, work
+from privacy.requests.matching import SubjectError, SubjectHashes
+from privacy.requests.receipt import FORMAT
+from privacy.requests.selectors import dsr_get, suppressed_matcher_forget
+from tracklayer.exceptions import DomainError
+from tracklayer.ids import new_public_id
+from workspaces import policy
+from workspaces.actors import SystemActor, actor_ref
+from workspaces.policy import Action
+
+log = logging.getLogger(__name__)
+
+MAX_SUBJECTS = 5_000
+# The role that may make and read requests: admins (see docs/privacy-requests.md).
+REQUIRED_ACTION = Action.WORKSPACE_UPDATE
+SYSTEM = SystemActor("privacy-requests")
+
+# Which requests touch the region's rows, and which the suppression list.
+REGION_TYPES = {RequestType.ACCESS, RequestType.DELETE, RequestType.SUPPRESS_WITH_DELETE}
+DELETE_TYPES = {RequestType.DELETE, RequestType.SUPPRESS_WITH_DELETE}
+SUPPRESS_TYPES = {RequestType.SUPPRESS, RequestType.SUPPRESS_WITH_DELETE}
+
+
+class RequestInputError(DomainError):
+    code = "invalid_request"
+    status = 400
+
+
+def _field_error(error: SubjectError) -> RequestInputError:
+    exc = RequestInputError(error.message, field=error.field)
+    exc.code = error.code
+    return exc
+
+
+def subjects_parse(*, type: str, subject=None, subjects=None, default_region=None):
+    """``(type, [SubjectHashes])`` from the request body's parts, or ``RequestInputError``
+    naming the field."""
+    if type not in RequestType.values:
+        error = RequestInputError("One of: " + ", ".join(RequestType.values) + ".", field="type")
+        error.code = "invalid_type" if type else "required"
+        raise error
+    if subject is not None and subjects is not None:
+        raise RequestInputError("Give subject or subjects, not both.", field="subjects")
+    if subject is None and subjects is None:
+        error = RequestInputError("Give subject (or subjects).", field="subject")
+        error.code = "required"
+        raise error
+    if subject is not None:
+        items, name = [subject], None
+    else:
+        if not isinstance(subjects, list):
+            raise RequestInputError("Give a list of subjects.", field="subjects")
+        if not subjects:
+            raise RequestInputError("Give at least one subject.", field="subjects")
+        if len(subjects) > MAX_SUBJECTS:
+            error = RequestInputError(
+                f"At most {MAX_SUBJECTS:,} subjects per request.", field="subjects"
+            )
+            error.code = "too_many"
+            raise error
+        items, name = subjects, "subjects"
+    parsed = []
+    for index, item in enumerate(items):
+        field = "subject" if name is None else f"subjects[{index}]"
+        try:
+            parsed.append(matching.subject_hashes(item, field=field, default_region=default_region))
+        except SubjectError as error:
+            raise _field_error(error) from None
+    return RequestType(type), parsed
+
+
+def _keyed_subjects(workspace, parsed: list[SubjectHashes]) -> list[dict[str, str]]:
+    key = matching.subject_key(workspace)
+    return [
+        {kind: matching.keyed(key, kind, digest) for kind, digest in subject.canonical.items()}
+        for subject in parsed
+    ]
+
+
+def dsr_create(
+    *, workspace, actor, type: str, subject=None, subjects=None, enqueue: bool = True
+) -> DataSubjectRequest:
+    """Validate, hash and record a request; its work runs on the region's queue after commit.
+
+    The region's working data (the match hashes) is written first: if the control-plane
+    transaction then fails, it is removed again, so a request never exists without it."""
+    policy.authorize(workspace=workspace, actor=actor, action=REQUIRED_ACTION)
+    kind, parsed = subjects_parse(type=type, subject=subject, subjects=subjects)
+    keyed = _keyed_subjects(workspace, parsed)
+    public_id = new_public_id("dsr")
+    if kind in REGION_TYPES:
+        work.subjects_place(workspace, public_id, parsed)
+    try:
+        request = _dsr_record(
+            workspace=workspace, actor=actor, public_id=public_id, kind=kind, keyed=keyed
+        )
+    except Exception:
+        if kind in REGION_TYPES:
+            work.subjects_forget(workspace, public_id)
+        raise
+    if enqueue:
+        from privacy.requests.tasks import dsr_enqueue
+
+        transaction.on_commit(lambda: dsr_enqueue(request))
+    return request
+
+
+@transaction.atomic
+def _dsr_record(*, workspace, actor, public_id, kind, keyed) -> DataSubjectRequest:
+    request = DataSubjectRequest.objects.create(
+        public_id=public_id,
+        workspace=workspace,
+        type=kind,
+        subjects=keyed,
+        subject_count=len(keyed),
+        requested_by=actor_ref(actor),
+    )
+    audit_record(
+        workspace=workspace,
+        actor=actor,
+        event_type="privacy.request_created",
+        resource_type="data_subject_request",
+        resource_id=public_id,
+        payload={"type": kind.value, "subjects": len(keyed)},
+    )
+    return request
+
+
+# --- The work ---------------------------------------------------------------------------------
+
+
+def dsr_run(*, request_id: str, batch_size: int = work.BATCH_SIZE, max_batches=None) -> str:
+    """Carry a request on from wherever it stands; safe to run again (a redelivered task, a
+    crash, a failed run retried). Returns the request's status. ``max_batches`` stops a
+    delete early, leaving it ``running`` (for tests of resuming)."""
+    request = DataSubjectRequest.objects.select_related("workspace").get(public_id=request_id)
+    workspace = request.workspace
+    if request.status == RequestStatus.COMPLETED:
+        _region_cleanup(request)
+        return request.status
+    DataSubjectRequest.objects.filter(pk=request.pk).update(
+        status=RequestStatus.RUNNING, started_at=request.started_at or timezone.now(), error=""
+    )
+    try:
+        kind = RequestType(request.type)
+        if kind in DELETE_TYPES:
+            batches = 0
+            while work.delete_batch(workspace, request_id, batch_size=batch_size):
+                batches += 1
+                if max_batches is not None and batches >= max_batches:
+                    return RequestStatus.RUNNING
+            counts = work.progress(workspace, request_id)
+        elif kind == RequestType.ACCESS:
+            counts = work.matches_count(workspace, request_id)
+        else:
+            counts = {}
+        suppressions = {}
+        if kind in SUPPRESS_TYPES:
+            suppressions["added"] = _suppress(request)
+        elif kind == RequestType.UNSUPPRESS:
+            suppressions["removed"] = _unsuppress(request)
+        _dsr_complete(request=request, counts=counts, suppressions=suppressions)
+    except Exception as error:
+        log.exception("data-subject request %s failed", request_id)
+        DataSubjectRequest.objects.filter(pk=request.pk).update(
+            status=RequestStatus.FAILED, error=type(error).__name__[:300]
+        )
+        return RequestStatus.FAILED
+    request.refresh_from_db()
+    _region_cleanup(request)
+    return request.status
+
+
+def _region_cleanup(request: DataSubjectRequest) -> None:
+    """A finished delete leaves nothing of its subjects in the region; an access request
+    keeps its match hashes (its export is read with them)."""
+    if request.type in DELETE_TYPES:
+        work.subjects_forget(request.workspace, request.public_id)
+        work.progress_forget(request.workspace, request.public_id)
+
+
+def _suppress(request: DataSubjectRequest) -> int:
+    rows = [
+        Suppression(
+            workspace=request.workspace,
+            kind=kind,
+            keyed_hash=digest,
+            created_by=request.requested_by,
+            request=request,
+        )
+        for subject in request.subjects
+        for kind, digest in subject.items()
+    ]
+    before = Suppression.objects.filter(workspace=request.workspace).count()
+    Suppression.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+    _matcher_changed(request.workspace)
+    return Suppression.objects.filter(workspace=request.workspace).count() - before
+
+
+def _unsuppress(request: DataSubjectRequest) -> int:
+    removed = 0
+    for kind in matching.KINDS:
+        digests = [subject[kind] for subject in request.subjects if kind in subject]
+        if digests:
+            removed += Suppression.objects.filter(
+                workspace=request.workspace, kind=kind, keyed_hash__in=digests
+            ).delete()[0]
+    _matcher_changed(request.workspace)
+    return removed
+
+
+def _matcher_changed(workspace) -> None:
+    transaction.on_commit(lambda: suppressed_matcher_forget(workspace))
+    suppressed_matcher_forget(workspace)
+
+
+@transaction.atomic
+def _dsr_complete(*, request: DataSubjectRequest, counts: dict, suppressions: dict) -> None:
+    locked = DataSubjectRequest.objects.select_for_update().get(pk=request.pk)
+    if locked.status == RequestStatus.COMPLETED:
+        return
+    entry = audit_record(
+        workspace=request.workspace,
+        actor=SYSTEM,
+        event_type="privacy.request_completed",
+        resource_type="data_subject_request",
+        resource_id=request.public_id,
+        payload={
+            "type": request.type,
+            "subjects": request.subject_count,
+            "counts": counts,
+            "suppressions": suppressions,
+            "forwarding": locked.forwarding,
+        },
+    )
+    locked.status = RequestStatus.COMPLETED
+    locked.counts = counts
+    locked.suppressions = suppressions
+    locked.finished_at = timezone.now()
+    locked.audit_idx = entry.idx if isinstance(entry, AuditEntry) else None
+    locked.save(update_fields=["status", "counts", "suppressions", "finished_at", "audit_idx"])
+
+
+# --- The receipt ------------------------------------------------------------------------------
+
+
+def dsr_receipt(*, workspace, actor, public_id: str) -> dict:
+    """The receipt of a completed request: its summary, its ``privacy.request_completed``
+    audit entry (canonical bytes) and that entry's inclusion proof against a signed
+    checkpoint — verifiable offline (``privacy.requests.receipt``). When no checkpoint covers
+    the entry yet, one is signed; while that is impossible (the entry still queued under the
+    advisory lock, or the lock refusing the signing key) ``status`` is ``pending``."""
+    policy.authorize(workspace=workspace, actor=actor, action=REQUIRED_ACTION)
+    request = dsr_get(workspace=workspace, public_id=public_id)
+    summary = {
+        "id": request.public_id,
+        "workspace": workspace.public_id,
+        "type": request.type,
+        "status": request.status,
+        "subjects": request.subject_count,
+        "counts": request.counts,
+        "suppressions": request.suppressions,
+        "forwarding": request.forwarding,
+        "created_at": request.created_at.isoformat(),
+        "finished_at": request.finished_at.isoformat() if request.finished_at else None,
+    }
+    receipt = {"format": FORMAT, "request": summary, "status": "pending"}
+    if request.status != RequestStatus.COMPLETED:
+        return receipt
+    entry = (
+        AuditEntry.objects.filter(
+            workspace=workspace,
+            event_type="privacy.request_completed",
+            resource_id=request.public_id,
+        )
+        .order_by("idx")
+        .first()
+    )
+    if entry is None:  # queued under the advisory lock
+        return receipt
+    checkpoint = audit_checkpoint_latest(workspace=workspace)
+    if checkpoint is None or checkpoint.size <= entry.idx:
+        try:
+            checkpoint = audit_checkpoint_sign(workspace=workspace, actor=SYSTEM)
+        except AuditError:
+            log.warning("receipt of %s: no checkpoint could be signed", request.public_id)
+            return receipt
+    proof = audit_inclusion_proof(workspace=workspace, index=entry.idx, size=checkpoint.size)
+    receipt.update(
+        status="verifiable",
+        entry={
+            "idx": entry.idx,
+            "hash": bytes(entry.hash).hex(),
+            "material": base64.b64encode(bytes(entry.material)).decode(),
+        },
+        inclusion={
+            "index": proof["index"],
+            "size": proof["size"],
+            "leaf_hash": bytes(proof["leaf_hash"]).hex(),
+            "root": bytes(proof["root"]).hex(),
+            "proof": [bytes(item).hex() for item in proof["proof"]],
+        },
+        checkpoint=checkpoint.note,
+        verifier_key=audit_verifier_key(workspace=workspace),
+    )
+    return receipt

@@ -1,0 +1,19 @@
+"""Celery tasks of data-subject requests: the work runs on the workspace's region queue
+(``tracklayer.regions.queue_for``), so a region's rows are handled by that region's workers.
+Late acknowledgement (settings): a task lost with its worker is delivered again and
+``dsr_run`` carries the request on from where it stopped."""
+
+from celery import shared_task
+
+from tracklayer.regions import queue_for
+
+
+@shared_task(name="privacy.requests.dsr_run")
+def dsr_run_task(request_id: str) -> str:
+    from privacy.requests import services
+
+    return services.dsr_run(request_id=request_id)
+
+
+def dsr_enqueue(request) -> None:
+    dsr_run_task.apply_async(args=[request.public_id], queue=queue_for(request.workspace.region))
