@@ -2,9 +2,10 @@
 
 ``python -m tests.bench ingestion`` runs only the ingestion figures (10-14), ``delivery`` only
 20-24, ``privacy`` only 30-39, ``audit`` only 1-9, ``residency`` only 40-42 (a region move of
-1M events; ``BENCH_MOVE_EVENTS`` sets another count); ``python -m tests.bench ingestion --sweep``
-compares gunicorn configurations instead, and ``python -m tests.bench ingestion --profile
-[single|batch|bare]`` shows where the time goes.
+1M events; ``BENCH_MOVE_EVENTS`` sets another count), ``retention`` only 50-52 (the retention
+purge of 200,000 expired events; ``BENCH_PURGE_EVENTS`` sets another count);
+``python -m tests.bench ingestion --sweep`` compares gunicorn configurations instead, and
+``python -m tests.bench ingestion --profile [single|batch|bare]`` shows where the time goes.
 """
 
 import argparse
@@ -35,12 +36,24 @@ def _residency() -> None:
     print(table(rows))
 
 
+def _retention() -> None:
+    """Figures 50-52: the retention purge (tests/bench/retention.py)."""
+    from tests.bench import retention
+    from tests.bench.report import table
+
+    rows = retention.rows()
+    print()
+    print("\n".join(retention.DESCRIPTIONS))
+    print()
+    print(table(rows))
+
+
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
     parser.add_argument(
         "part",
         nargs="?",
-        choices=("all", "audit", "ingestion", "delivery", "privacy", "residency"),
+        choices=("all", "audit", "ingestion", "delivery", "privacy", "residency", "retention"),
         default="all",
     )
     parser.add_argument(
@@ -90,6 +103,8 @@ def main(argv: list[str] | None = None) -> None:
             ingest_profile.profile(arguments.profile)
         elif arguments.part == "residency":
             _residency()
+        elif arguments.part == "retention":
+            _retention()
         else:
             figures.run(
                 audit=arguments.part in ("all", "audit"),
@@ -98,6 +113,7 @@ def main(argv: list[str] | None = None) -> None:
                 delivery=arguments.part in ("all", "delivery"),
             )
             if arguments.part == "all":
+                _retention()
                 _residency()
     finally:
         connections.close_all()
