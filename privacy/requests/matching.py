@@ -116,6 +116,11 @@ def key_context(workspace) -> str:
     return f"privacy-subject-key:{workspace.public_id}"
 
 
+def key_row_context(row) -> str:
+    """The key ring context of a ``SubjectKey`` row (for ``keyring.register_sealed_field``)."""
+    return key_context(row.workspace)
+
+
 def subject_key(workspace) -> bytes:
     """The workspace's HMAC key, created (sealed with the key ring) on first use."""
     from privacy.models import SubjectKey
