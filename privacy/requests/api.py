@@ -9,10 +9,12 @@ from rest_framework.response import Response
 
 from privacy.models import RequestStatus, RequestType
 from privacy.requests import selectors, services
+from privacy.requests.matching import field_name
 from tracklayer.api import ErrorResponse, QueryIntegerField, QuerySerializer, WorkspaceApi
 from tracklayer.exceptions import DomainError
 
 TAGS = ["privacy"]
+FIELDS = ("type", "subject", "subjects")
 
 
 class RequestOutput(serializers.Serializer):
@@ -92,13 +94,13 @@ class RequestsApi(WorkspaceApi):
         body = request.data
         if not isinstance(body, dict):
             raise BodyError("Give a JSON object.")
-        unknown = sorted(set(body) - {"type", "subject", "subjects"})
+        unknown = sorted((key for key in body if key not in FIELDS), key=repr)
         if unknown:
-            raise BodyError("Unknown field.", field=unknown[0])
+            raise BodyError("Unknown field.", field=field_name("", unknown[0]) or None)
         created = services.dsr_create(
             workspace=self.workspace,
             actor=request.auth,
-            type=body.get("type") if isinstance(body.get("type"), str) else "",
+            type=body.get("type"),
             subject=body.get("subject"),
             subjects=body.get("subjects"),
         )

@@ -63,9 +63,24 @@ def _text(value: object, field: str) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise SubjectError(field, "invalid_type", "Give a string.")
     text = str(value).strip()
-    if "\x00" in text:
-        raise SubjectError(field, "invalid", "Must not contain NUL characters.")
+    if "\x00" in text or not _encodable(text):
+        raise SubjectError(field, "invalid", "Must be text without NUL or lone surrogates.")
     return text
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def field_name(parent: str, key: object) -> str:
+    """``parent.key`` for an unknown key that can be shown safely, else ``parent``."""
+    if isinstance(key, str) and len(key) <= 40 and key.isprintable() and _encodable(key):
+        return f"{parent}.{key}" if parent else key
+    return parent
 
 
 def subject_hashes(
@@ -75,10 +90,10 @@ def subject_hashes(
     "phone"?}``), or ``SubjectError`` naming the field. Error messages never hold values."""
     if not isinstance(subject, dict):
         raise SubjectError(field, "invalid_type", "Give an object of identifiers.")
-    unknown = sorted(set(subject) - set(KINDS))
+    unknown = sorted((key for key in subject if key not in KINDS), key=repr)
     if unknown:
         raise SubjectError(
-            f"{field}.{unknown[0]}", "unknown_field", "One of: " + ", ".join(KINDS) + "."
+            field_name(field, unknown[0]), "unknown_field", "One of: " + ", ".join(KINDS) + "."
         )
     store: dict[str, set[str]] = {}
     canonical: dict[str, str] = {}

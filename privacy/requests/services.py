@@ -61,9 +61,9 @@ def _field_error(error: SubjectError) -> RequestInputError:
 def subjects_parse(*, type: str, subject=None, subjects=None, default_region=None):
     """``(type, [SubjectHashes])`` from the request body's parts, or ``RequestInputError``
     naming the field."""
-    if type not in RequestType.values:
+    if not isinstance(type, str) or type not in RequestType.values:
         error = RequestInputError("One of: " + ", ".join(RequestType.values) + ".", field="type")
-        error.code = "invalid_type" if type else "required"
+        error.code = "required" if type is None or type == "" else "invalid_type"
         raise error
     if subject is not None and subjects is not None:
         raise RequestInputError("Give subject or subjects, not both.", field="subjects")

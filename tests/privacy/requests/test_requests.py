@@ -82,6 +82,13 @@ def run(request_id, **options):
             None,
         ),
         ({"type": "delete", "subject": {"email": EMAIL}, "extra": 1}, "extra", None),
+        ({"type": 5, "subject": {"email": EMAIL}}, "type", "invalid_type"),
+        ({"type": "delete", "subject": {"anonymous_id": "a\ud800"}}, "subject.anonymous_id", None),
+        ({"type": "delete", "subject": {"email": "a\ud800@x.com"}}, "subject.email", None),
+        ({"type": "delete", "subject": {"x\ud800": "1"}}, "subject", "unknown_field"),
+        ({"type": "delete", "subject": {"email": EMAIL, "\ud800": 1}}, "subject", None),
+        ({"type": "delete", "subjects": [None]}, "subjects[0]", "invalid_type"),
+        ({"type": "delete", "subject": {"email": "x" * 100_000}}, "subject.email", None),
     ],
 )
 def test_bad_input_is_a_400_naming_the_field(admin_api, body, field, code):
