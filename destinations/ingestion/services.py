@@ -265,7 +265,12 @@ def ingestion_settings_update(*, workspace, actor, values: dict) -> IngestionSet
 @transaction.atomic
 def events_purge_expired(*, workspace, actor, now: datetime | None = None) -> dict[str, int]:
     """Drop operational data (IP, user agent) older than the workspace's retention and
-    de-duplication keys older than its window, in the workspace's region. A purge that removed
+    de-duplication keys older than its window, in the workspace's region, in one transaction.
+
+    The hourly task no longer calls this: it runs ``destinations.retention.purge.
+    retention_purge``, which applies every retention window (events, deliveries too) in small
+    batches and writes the same audit event with every store's count. This one stays for its
+    callers until they move to it. A purge that removed
     personal data is recorded in the audit log, so the retention promise can be shown to have
     been kept. The control-plane transaction (the audit entry) wraps the region's (the
     deletes): an entry that cannot be written rolls the deletes back.

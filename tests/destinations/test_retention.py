@@ -1,9 +1,11 @@
 """Retention (issue 15): the windows (admins, audited, bounded) and the purge that enforces
 them — per window, in batches, in the workspace's region, never under a move, recorded."""
 
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import OperationalError, connections, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -385,3 +387,84 @@ def test_viewers_cannot_post_windows(client, workspace, viewer_user):
     # As the page refuses any change a viewer posts: the policy's refusal, on the form.
     assert answer.status_code == 422
     assert retention_overview(workspace=workspace).events_days == 180
+
+
+# --- Between batches ---------------------------------------------------------------------------
+
+
+def test_a_move_that_starts_mid_purge_stops_it_and_its_counts_wait(
+    eu_workspace, system_actor, monkeypatch
+):
+    for i in range(5):
+        event_with_operational_data(eu_workspace, f"old-{i}", NOW - days(200))
+    real = purge._batch
+
+    def then_a_move_starts(*args, **kwargs):
+        counts = real(*args, **kwargs)
+        if counts and counts.get("events"):  # the first batch of events is gone
+            Workspace.objects.filter(pk=eu_workspace.pk).update(moving_to="us")
+        return counts
+
+    monkeypatch.setattr(purge, "_batch", then_a_move_starts)
+    before = audit_count(eu_workspace)
+
+    stopped = purge.retention_purge(
+        workspace=eu_workspace, actor=system_actor, now=NOW, batch_rows=2
+    )
+
+    assert stopped.skipped and stopped.batches == 2  # the deliveries' step, one of events
+    assert data_count(Event, workspace=eu_workspace) == 3
+    assert audit_count(eu_workspace) == before
+    assert retention_overview(workspace=eu_workspace).pending_counts == {
+        "events": 2,
+        "operational": 2,
+    }
+
+    monkeypatch.undo()
+    Workspace.objects.filter(pk=eu_workspace.pk).update(moving_to="")
+    purge.retention_purge(workspace=eu_workspace, actor=system_actor, now=NOW, batch_rows=2)
+
+    assert data_count(Event, workspace=eu_workspace) == 0
+    assert last_entry(eu_workspace)["payload"]["purged"]["events"] == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_lock_is_held_between_batches(admin_user, system_actor, monkeypatch):
+    workspace = WorkspaceFactory(name="Locks", owner=admin_user, region="eu")
+    for i in range(5):
+        event_with_operational_data(workspace, f"old-{i}", NOW - days(200))
+    fresh = event_with_operational_data(workspace, "fresh", NOW)
+    real = purge._batch
+    free = []
+
+    def lock_from_elsewhere():
+        # Another process: the workspace row (a move, a settings change) and a region row.
+        try:
+            with transaction.atomic(), transaction.atomic(using="region_eu"):
+                Workspace.objects.select_for_update(nowait=True).get(pk=workspace.pk)
+                IngestionSettings.objects.select_for_update(nowait=True).filter(
+                    workspace=workspace
+                ).exists()
+                Event.objects.for_workspace(workspace).select_for_update(nowait=True).get(
+                    pk=fresh.pk
+                )
+            free.append(True)
+        except OperationalError:
+            free.append(False)
+        finally:
+            connections.close_all()
+
+    def and_then_someone_locks(*args, **kwargs):
+        counts = real(*args, **kwargs)
+        other = threading.Thread(target=lock_from_elsewhere)
+        other.start()
+        other.join(timeout=30)
+        return counts
+
+    monkeypatch.setattr(purge, "_batch", and_then_someone_locks)
+
+    result = purge.retention_purge(workspace=workspace, actor=system_actor, now=NOW, batch_rows=2)
+
+    assert result.purged["events"] == 5
+    assert len(free) == result.batches >= 3
+    assert all(free)
