@@ -164,6 +164,16 @@ def dsr_run(*, request_id: str, batch_size: int = work.BATCH_SIZE, max_batches=N
     if request.status == RequestStatus.COMPLETED:
         _region_cleanup(request)
         return request.status
+    if workspace.moving_to:
+        # Its rows are being copied to another region: come back later (the task does).
+        return RequestStatus.PENDING
+    if request.type in REGION_TYPES and not work.subjects_present(workspace, request_id):
+        # Never "completed" with nothing found because the match hashes are not there (the
+        # workspace moved region after the request was made): say so; make it again.
+        DataSubjectRequest.objects.filter(pk=request.pk).update(
+            status=RequestStatus.FAILED, error="working_data_missing"
+        )
+        return RequestStatus.FAILED
     DataSubjectRequest.objects.filter(pk=request.pk).update(
         status=RequestStatus.RUNNING, started_at=request.started_at or timezone.now(), error=""
     )

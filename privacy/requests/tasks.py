@@ -7,12 +7,25 @@ from celery import shared_task
 
 from tracklayer.regions import queue_for
 
+MOVING_RETRY_SECONDS = 60
+
 
 @shared_task(name="privacy.requests.dsr_run")
 def dsr_run_task(request_id: str) -> str:
+    from privacy.models import RequestStatus
     from privacy.requests import services
 
-    return services.dsr_run(request_id=request_id)
+    status = services.dsr_run(request_id=request_id)
+    if status == RequestStatus.PENDING:  # the workspace is moving region: try again later
+        from privacy.models import DataSubjectRequest
+
+        request = DataSubjectRequest.objects.select_related("workspace").get(public_id=request_id)
+        dsr_run_task.apply_async(
+            args=[request_id],
+            queue=queue_for(request.workspace.region),
+            countdown=MOVING_RETRY_SECONDS,
+        )
+    return status
 
 
 def dsr_enqueue(request) -> None:

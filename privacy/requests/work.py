@@ -49,6 +49,17 @@ def subjects_place(workspace, request_id: str, subjects: list[SubjectHashes]) ->
             )
 
 
+def subjects_present(workspace, request_id: str) -> bool:
+    """Whether the region holds the request's match hashes (it does from creation until a
+    delete completes; a region move does not carry them)."""
+    with _cursor(workspace) as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM privacy_requestsubject WHERE request_id = %s)",
+            [request_id],
+        )
+        return bool(cursor.fetchone()[0])
+
+
 def subjects_forget(workspace, request_id: str) -> None:
     with data_atomic(workspace), _cursor(workspace) as cursor:
         cursor.execute("DELETE FROM privacy_requestsubject WHERE request_id = %s", [request_id])

@@ -24,7 +24,7 @@ from tests.privacy.requests.conftest import (
     ingest,
     scan,
 )
-from workspaces.models import ApiKeyRole
+from workspaces.models import ApiKeyRole, Workspace
 
 pytestmark = pytest.mark.django_db
 
@@ -258,6 +258,33 @@ def test_an_interrupted_delete_resumes_and_its_counts_stay_exact(
         ).count()
         == 1
     )
+
+
+def test_a_request_whose_working_data_is_gone_fails_rather_than_finding_nothing(
+    admin_api, workspace, make_api_key
+):
+    ingest(make_api_key, workspace)
+    created = create(admin_api, {"type": "delete", "subject": ADA})
+    # As after a region move (the working tables stay where they were written).
+    with connections["region_us"].cursor() as cursor:
+        cursor.execute("DELETE FROM privacy_requestsubject")
+
+    assert run(created["id"]) == "failed"
+    request = DataSubjectRequest.objects.get(public_id=created["id"])
+    assert (request.status, request.error) == ("failed", "working_data_missing")
+    assert Event.objects.for_workspace(workspace).count() == 5
+    assert not AuditEntry.objects.filter(event_type="privacy.request_completed").exists()
+
+
+def test_a_request_waits_while_its_workspace_moves(admin_api, workspace):
+    created = create(admin_api, {"type": "access", "subject": {"user_id": USER_ID}})
+    Workspace.objects.filter(pk=workspace.pk).update(moving_to="eu")
+
+    assert run(created["id"]) == "pending"
+    assert DataSubjectRequest.objects.get(public_id=created["id"]).status == "pending"
+
+    Workspace.objects.filter(pk=workspace.pk).update(moving_to="")
+    assert run(created["id"]) == "completed"
 
 
 def test_an_eu_workspaces_rows_are_deleted_in_the_eu_only(
