@@ -248,7 +248,7 @@ def test_gmail_dots_are_removed_for_google_only():
     assert normalize("em", value, spec="google") == "johnsmith@gmail.com"
     assert normalize("em", value, spec="meta") == "john.smith@gmail.com"
     assert normalize("em", value, spec="tiktok") == "john.smith@gmail.com"
-    # Not for other domains, and "+tags" stay: no platform asks for their removal.
+    # Not for other domains: there dots and "+tags" stay (Google's Data Manager page says so).
     assert normalize("em", "john.smith+x@example.com", spec="google") == "john.smith+x@example.com"
 
 
