@@ -468,3 +468,32 @@ def test_no_lock_is_held_between_batches(admin_user, system_actor, monkeypatch):
     assert result.purged["events"] == 5
     assert len(free) == result.batches >= 3
     assert all(free)
+
+
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [
+        ("abc", 422),
+        ("99999999999999999999999", 422),
+        ("-5", 422),
+        ("", 422),
+        ("1e3", 422),
+        ("3651", 422),
+        ("7\x00", 400),  # a NUL byte is refused before any view, as everywhere
+    ],
+    ids=repr,
+)
+def test_hostile_windows_on_the_page_are_refused(client, workspace, admin_user, value, status):
+    client.force_login(admin_user)
+    url = reverse("destinations:ingestion-settings", args=[workspace.slug])
+
+    answer = client.post(
+        url,
+        {"section": "retention", "events_retention_days": value,
+         "operational_retention_days": 7, "delivery_retention_days": 30},
+    )  # fmt: skip
+
+    assert answer.status_code == status
+    if status == 422:
+        assert "field-invalid" in answer.content.decode()
+    assert retention_overview(workspace=workspace).events_days == 180
