@@ -21,7 +21,7 @@ from privacy.requests.matching import EVENTS_WHERE, SubjectHashes
 from workspaces.regions import data_atomic, workspace_db
 
 STORES = ("events", "operational", "message_ids", "deliveries", "attempts")
-BATCH_SIZE = 500
+BATCH_SIZE = 5_000  # events per region transaction (each batch is one scan of the workspace)
 EXPORT_MAX_EVENTS = 10_000
 
 
