@@ -46,6 +46,10 @@ QUEUED_WHILE_LOCKED: frozenset[str] = frozenset(
         # while the log is locked (a change of role or attributes is still refused).
         "scim.user_deactivated",
         "scim.user_deleted",
+        # Data-subject requests are legal obligations (privacy.requests): made and carried
+        # out under the lock, their entries queued (a receipt is "pending" until they land).
+        "privacy.request_created",
+        "privacy.request_completed",
     }
 )
 

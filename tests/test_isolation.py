@@ -12,6 +12,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from audit import services as audit_services
 from audit.models import AuditLogHead
+from privacy.requests import services as dsr_services
 from tests.audit_entries import audit_count
 from tests.destinations.factories import DeliveryFactory, DestinationFactory
 from tests.factories import EventFactory, MembershipFactory
@@ -186,6 +187,10 @@ API_OWNER_STATUS = {
     "api:destination-pause": ADMIN_ACTION,
     "api:destination-resume": {"get": (405, 403, 403), "post": (409, 403, 403)},
     "api:destination-test": ADMIN_ACTION,
+    "api:data-subject-requests": {"get": (200, 403, 403), "post": (400, 403, 403)},
+    "api:data-subject-request-detail": ADMIN_ONLY,
+    "api:data-subject-request-export": ADMIN_ONLY,
+    "api:data-subject-request-receipt": ADMIN_ONLY,
     "api:destinations": {"get": (200, 403, 403), "post": (400, 403, 403)},
     "api:event-detail": ADMIN_ONLY,
     "api:events": INGESTION,
@@ -214,6 +219,9 @@ API_OUTSIDER_STATUS = {
     ("api:destination-resume", "post", ApiKeyRole.ADMIN): 404,
     ("api:destination-test", "post", ApiKeyRole.ADMIN): 404,
     ("api:event-detail", "get", ApiKeyRole.ADMIN): 404,
+    ("api:data-subject-request-detail", "get", ApiKeyRole.ADMIN): 404,
+    ("api:data-subject-request-export", "get", ApiKeyRole.ADMIN): 404,
+    ("api:data-subject-request-receipt", "get", ApiKeyRole.ADMIN): 404,
 }
 API_ROLES = (ApiKeyRole.ADMIN, ApiKeyRole.WRITE, ApiKeyRole.AUDIT)
 
@@ -240,6 +248,14 @@ def victim(workspace, admin_user, make_api_key, system_actor):
     scim_token, _secret = scim_services.scim_token_create(
         workspace=workspace, actor=system_actor, name="Victim SCIM"
     )
+    subject_request = dsr_services.dsr_create(
+        workspace=workspace,
+        actor=system_actor,
+        type="access",
+        subject={"user_id": "victim-user"},
+        enqueue=False,
+    )
+    dsr_services.dsr_run(request_id=subject_request.public_id)
     size = AuditLogHead.objects.get(workspace=workspace).size
     return {
         "workspace": workspace,
@@ -253,6 +269,7 @@ def victim(workspace, admin_user, make_api_key, system_actor):
             "destination_id": destination.public_id,
             "delivery_id": delivery.pk,
             "token_id": scim_token.public_id,
+            "request_id": subject_request.public_id,
         },
         # Proofs about the victim's last entry: valid for its log, beyond another's
         "query": {"index": size - 1, "first": size},
@@ -270,6 +287,7 @@ def victim(workspace, admin_user, make_api_key, system_actor):
             destination.public_id,
             scim_token.public_id,
             scim_token.prefix,
+            subject_request.public_id,
         ],
     }
 

@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from audit import api as audit_api
 from destinations.ingestion import api as ingest
 from destinations.routing import api as destinations_api
+from privacy.requests import api as privacy_requests_api
 from tracklayer import api
 from workspaces import api as workspaces_api
 
@@ -86,6 +87,27 @@ urlpatterns = [
         "deliveries/replay",
         destinations_api.DeliveriesReplayApi.as_view(),
         name="deliveries-replay",
+    ),
+    # Data-subject requests (privacy/requests/api.py)
+    path(
+        "data_subject_requests",
+        privacy_requests_api.RequestsApi.as_view(),
+        name="data-subject-requests",
+    ),
+    path(
+        "data_subject_requests/<str:request_id>",
+        privacy_requests_api.RequestDetailApi.as_view(),
+        name="data-subject-request-detail",
+    ),
+    path(
+        "data_subject_requests/<str:request_id>/export",
+        privacy_requests_api.RequestExportApi.as_view(),
+        name="data-subject-request-export",
+    ),
+    path(
+        "data_subject_requests/<str:request_id>/receipt",
+        privacy_requests_api.RequestReceiptApi.as_view(),
+        name="data-subject-request-receipt",
     ),
     # Last: any other path under /v1/ is a JSON 404, whatever the method and DEBUG.
     re_path(r"^.*$", api.unknown_path, name="unknown"),

@@ -30,6 +30,7 @@ from destinations.ingestion.runtime import ingestion_settings_get, runtime_forge
 from destinations.ingestion.store import WriteRequest, events_store
 from destinations.models import EventMessageId, EventOperational, IngestionSettings
 from destinations.tracking_plans.schema import IDENTIFY, PlanVerdict
+from privacy.requests.selectors import suppressed_count, suppressed_matcher
 from tracklayer.exceptions import DomainError
 from workspaces import policy
 from workspaces.models import Workspace
@@ -140,6 +141,10 @@ def event_ingest(
     accepted: list[Prepared] = []
     statuses: list[str] = []
     violations: list = []
+    # Suppressed subjects (privacy.requests): their events are acknowledged as accepted, so
+    # SDKs do not retry, and dropped before storage and delivery; only counted.
+    suppressed = suppressed_matcher(workspace)
+    dropped: dict[tuple[str, str], int] = {}
     # The batch's own context, integrations and sentAt go into every event: checked once.
     shared = batch_problems(batch)
     for index, raw in enumerate(events):
@@ -159,6 +164,9 @@ def event_ingest(
         )
         if isinstance(prepared, Rejected):
             result.rejected.append(prepared)
+            continue
+        if suppressed and (pair := suppressed(prepared.row)) is not None:
+            dropped[pair] = dropped.get(pair, 0) + 1
             continue
         status, recorded, errors = _plan_outcome(runtime.plan, prepared)
         violations.extend(recorded)
@@ -187,6 +195,9 @@ def event_ingest(
         result.stored = written.stored
         if result.accepted:
             delivery_kick(region=workspace.region)  # only this workspace's region has new work
+    for pair, count in dropped.items():
+        suppressed_count(workspace=workspace, pair=pair, events=count)
+    result.accepted += sum(dropped.values())
     for prepared in accepted:
         if prepared.warnings:
             result.warnings.append(
