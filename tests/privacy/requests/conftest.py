@@ -1,4 +1,4 @@
-"""Fixtures of the data-subject request tests: an admin API client on the test URL conf, a
+"""Fixtures of the data-subject request tests: an admin API client, a
 subject's events ingested through /v1/batch with deliveries and attempts on them, and the
 scan of a region database's text and JSON columns."""
 
@@ -17,8 +17,6 @@ from privacy.requests.selectors import suppressed_matcher_forget
 from tests.destinations.factories import DestinationFactory
 from workspaces.models import ApiKeyRole
 
-URLCONF = "tests.privacy.requests.urls"
-
 EMAIL = "Ada.Lovelace@Example.com"
 PHONE = "+49 30 1234567"
 USER_ID = "user-ada-77"
@@ -27,8 +25,7 @@ OTHER_EMAIL = "grace@example.org"
 
 
 @pytest.fixture(autouse=True)
-def _urls(settings):
-    settings.ROOT_URLCONF = URLCONF
+def _fresh_suppressions():
     suppressed_matcher_forget()
     yield
     suppressed_matcher_forget()
