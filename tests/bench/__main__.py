@@ -3,7 +3,8 @@
 ``python -m tests.bench ingestion`` runs only the ingestion figures (10-14), ``delivery`` only
 20-24, ``privacy`` only 30-39, ``audit`` only 1-9, ``residency`` only 40-42 (a region move of
 1M events; ``BENCH_MOVE_EVENTS`` sets another count), ``retention`` only 50-52 (the retention
-purge of 200,000 expired events; ``BENCH_PURGE_EVENTS`` sets another count);
+purge of 200,000 expired events; ``BENCH_PURGE_EVENTS`` sets another count), ``requests``
+only 60 (erase one subject among 1M events; ``BENCH_REQUEST_EVENTS`` sets another count);
 ``python -m tests.bench ingestion --sweep`` compares gunicorn configurations instead, and
 ``python -m tests.bench ingestion --profile [single|batch|bare]`` shows where the time goes.
 """
@@ -48,12 +49,33 @@ def _retention() -> None:
     print(table(rows))
 
 
+def _requests() -> None:
+    """Figure 60: a data-subject delete among 1M events (tests/bench/privacy_requests.py)."""
+    from tests.bench import privacy_requests
+    from tests.bench.report import table
+
+    rows = privacy_requests.rows()
+    print()
+    print("\n".join(privacy_requests.DESCRIPTIONS))
+    print()
+    print(table(rows))
+
+
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
     parser.add_argument(
         "part",
         nargs="?",
-        choices=("all", "audit", "ingestion", "delivery", "privacy", "residency", "retention"),
+        choices=(
+            "all",
+            "audit",
+            "ingestion",
+            "delivery",
+            "privacy",
+            "residency",
+            "retention",
+            "requests",
+        ),
         default="all",
     )
     parser.add_argument(
@@ -105,6 +127,8 @@ def main(argv: list[str] | None = None) -> None:
             _residency()
         elif arguments.part == "retention":
             _retention()
+        elif arguments.part == "requests":
+            _requests()
         else:
             figures.run(
                 audit=arguments.part in ("all", "audit"),
@@ -114,6 +138,7 @@ def main(argv: list[str] | None = None) -> None:
             )
             if arguments.part == "all":
                 _retention()
+                _requests()
                 _residency()
     finally:
         connections.close_all()
