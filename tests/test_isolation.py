@@ -162,6 +162,11 @@ DASHBOARD_OWNER_STATUS = {
     "privacy:consent-general": (405, 422),
     "privacy:consent-policy": (405, 422),
     "privacy:consent-tester": (200, 405),
+    "privacy:requests": (200, 422),
+    "privacy:request": (200, 405),
+    "privacy:request-receipt": (200, 405),
+    "privacy:request-export": (200, 405),
+    "privacy:suppressed": (200, 405),
 }
 
 # The same for the API, per method and key role ``(admin, write, audit)``: 403 where the role
