@@ -3,6 +3,7 @@
 Thin: parse, call one service or selector, answer. Bad input is a 400 naming the field
 (``subject.email``, ``subjects[3].phone``, ``type``, ``subjects``)."""
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -127,7 +128,7 @@ class RequestExportApi(WorkspaceApi):
     @extend_schema(
         operation_id="data_subject_requests_export",
         summary="Everything stored about an access request's subjects (hashes as hashes)",
-        responses={200: serializers.DictField(), 404: ErrorResponse, 409: ErrorResponse},
+        responses={200: OpenApiTypes.OBJECT, 404: ErrorResponse, 409: ErrorResponse},
         tags=TAGS,
     )
     def get(self, request, request_id: str):
@@ -140,7 +141,7 @@ class RequestReceiptApi(WorkspaceApi):
     @extend_schema(
         operation_id="data_subject_requests_receipt",
         summary="The request's receipt: its audit entry and inclusion proof (offline check)",
-        responses={200: serializers.DictField(), 404: ErrorResponse},
+        responses={200: OpenApiTypes.OBJECT, 404: ErrorResponse},
         tags=TAGS,
     )
     def get(self, request, request_id: str):
