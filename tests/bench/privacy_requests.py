@@ -11,7 +11,6 @@ Imported once Django is set up.
 
 import json
 import os
-import sys
 import time
 
 from django.db import connections
@@ -19,14 +18,15 @@ from django.db import connections
 from privacy import pii
 from privacy.requests import services as dsr_services
 from privacy.requests import work
+from tests.bench import seed
 from tests.bench.report import Row
+from tests.bench.seed import progress as _progress
 from workspaces import services as workspace_services
 from workspaces.actors import SystemActor
 from workspaces.regions import region_db
 
 ACTOR = SystemActor("bench")
 EVENTS = int(os.environ.get("BENCH_REQUEST_EVENTS", "1000000"))
-SEED_CHUNK = 100_000
 # The subject (made-up values; the request hashes them as the API would).
 EMAIL = "ada.lovelace@example.org"
 USER_ID = "bench-user-ada-1815"
@@ -56,77 +56,10 @@ DESCRIPTIONS = [
     "   second = events × scans of the workspace / seconds)",
 ]
 
-_EVENT_COLUMNS = (
-    "INSERT INTO destinations_event (workspace_id, message_id, type, name, anonymous_id,"
-    " user_id_hash, group_id_hash, previous_id_hash, timestamp, received_at, properties, traits,"
-    " context, integrations, identifiers, consent, validation, status, source, fanout_pending)"
-)
-_EVENT_TAIL = (
-    " '{}', jsonb_build_object('library', jsonb_build_object('name', 'analytics.js',"
-    "   'version', '5.2.0'), 'page', jsonb_build_object('url',"
-    "   'https://shop.example/checkout/' || n, 'referrer', 'https://search.example/')),"
-    " '{}', %(identifiers)s::jsonb,"
-    ' \'{"gpc": false, "consentMode": {"ad_storage": "granted"}}\','
-    ' \'{"hashed": ["traits.email"], "removed": [], "warnings": []}\','
-    " 'ok', 'native', false"
-)
-_PROPERTIES = (
-    " jsonb_build_object('order_id', 'o-' || n, 'total', n %% 997 + 0.5,"
-    "   'currency', 'EUR', 'products', jsonb_build_array(jsonb_build_object("
-    "   'sku', 'sku-' || (n %% 300), 'price', 19.9, 'quantity', 1))),"
-)
-
-
-def _progress(message: str) -> None:
-    print(f"... {message}", file=sys.stderr, flush=True)
-
 
 def _seed_background(cursor, workspace_id: int) -> None:
-    for start in range(0, EVENTS, SEED_CHUNK):
-        stop = min(start + SEED_CHUNK, EVENTS)
-        cursor.execute(
-            _EVENT_COLUMNS  # noqa: S608 - constants; values are parameters
-            + " SELECT %(ws)s, 'msg-' || n, 'track', 'Order Completed', 'anon-' || (n %% 50000),"
-            " md5('user' || n) || md5('u' || n), '', '', now() - interval '1 hour',"
-            " now() - interval '1 hour',"
-            + _PROPERTIES
-            + _EVENT_TAIL.replace(
-                "%(identifiers)s::jsonb",
-                "jsonb_build_object('meta_capi', jsonb_build_object('em',"
-                " md5('e' || n) || md5('m' || n)))",
-            )
-            + " FROM generate_series(%(start)s, %(stop)s - 1) n",
-            {"ws": workspace_id, "start": start, "stop": stop},
-        )
-        _progress(f"seeded {stop:,} of {EVENTS:,} events")
-    cursor.execute(
-        "INSERT INTO destinations_eventoperational (event_id, workspace_id, ip, user_agent,"
-        " received_at) SELECT id, workspace_id, ('203.0.113.' || (id %% 250))::inet,"
-        " 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15', received_at"
-        " FROM destinations_event WHERE workspace_id = %s",
-        [workspace_id],
-    )
-    cursor.execute(
-        "INSERT INTO destinations_eventmessageid (workspace_id, message_id, received_at)"
-        " SELECT workspace_id, message_id, received_at FROM destinations_event"
-        " WHERE workspace_id = %s",
-        [workspace_id],
-    )
-    cursor.execute(
-        "INSERT INTO destinations_delivery (workspace_id, destination_id, event_id, status,"
-        " attempts, next_attempt_at, decision, last_error, dead_reason, created_at,"
-        " updated_at) SELECT workspace_id, 1, id, 'delivered', 1, received_at,"
-        ' \'{"action": "deliver", "reasons": ["consented"]}\', \'\', \'\', received_at,'
-        " received_at FROM destinations_event WHERE workspace_id = %s AND id %% 10 = 0",
-        [workspace_id],
-    )
-    cursor.execute(
-        "INSERT INTO destinations_deliveryattempt (delivery_id, destination_id, request_id,"
-        " started_at, latency_ms, status_code, outcome, error) SELECT id, destination_id,"
-        " gen_random_uuid(), created_at, 120, 200, 'delivered', '' FROM"
-        " destinations_delivery WHERE workspace_id = %s",
-        [workspace_id],
-    )
+    seed.seed_events(cursor, workspace_id, count=EVENTS)
+    seed.seed_children(cursor, workspace_id)
 
 
 def _plant_subject(cursor, workspace_id: int) -> None:
@@ -144,11 +77,11 @@ def _plant_subject(cursor, workspace_id: int) -> None:
     )
     for number, (anonymous_id, user_hash, identifiers) in enumerate(planted):
         cursor.execute(
-            _EVENT_COLUMNS  # noqa: S608 - constants; values are parameters
+            seed.EVENT_COLUMNS  # noqa: S608 - constants; values are parameters
             + f" SELECT %(ws)s, 'subject-msg-' || n, 'track', 'Order Completed', {anonymous_id},"
             f" {user_hash}, '', '', now() - interval '1 hour', now() - interval '1 hour',"
-            + _PROPERTIES
-            + _EVENT_TAIL
+            + seed.PROPERTIES
+            + seed.EVENT_TAIL
             + " FROM (SELECT %(n)s AS n) s RETURNING id",
             {
                 "ws": workspace_id,

@@ -3,21 +3,21 @@ operational rows and de-duplication keys), EU → US on the bench's region datab
 Imported once Django is set up; ``python -m tests.bench residency``."""
 
 import os
-import sys
 import time
 
 from django.db import connections
 
 from destinations.residency import engine, services
 from destinations.residency.tables import BY_NAME, TABLES
+from tests.bench import seed
 from tests.bench.report import Row
+from tests.bench.seed import progress as _progress
 from workspaces import services as workspace_services
 from workspaces.actors import SystemActor
 from workspaces.regions import region_db
 
 ACTOR = SystemActor("bench")
 EVENTS = int(os.environ.get("BENCH_MOVE_EVENTS", "1000000"))
-SEED_CHUNK = 100_000
 BATCH_SIZE = services.BATCH_SIZE
 
 DESCRIPTIONS = [
@@ -31,65 +31,10 @@ DESCRIPTIONS = [
 ]
 
 
-def _progress(message: str) -> None:
-    print(f"... {message}", file=sys.stderr, flush=True)
-
-
 def _seed(workspace_id: int, alias: str) -> None:
     with connections[alias].cursor() as cursor:
-        for start in range(0, EVENTS, SEED_CHUNK):
-            stop = min(start + SEED_CHUNK, EVENTS)
-            cursor.execute(
-                "INSERT INTO destinations_event (workspace_id, message_id, type, name,"
-                " anonymous_id, user_id_hash, group_id_hash, previous_id_hash, timestamp,"
-                " received_at, properties, traits, context, integrations, identifiers, consent,"
-                " validation, status, source, fanout_pending)"
-                " SELECT %(ws)s, 'msg-' || n, 'track', 'Order Completed', 'anon-' || (n %% 50000),"
-                " md5('user' || n) || md5('u' || n), '', '', now() - interval '1 hour',"
-                " now() - interval '1 hour',"
-                " jsonb_build_object('order_id', 'o-' || n, 'total', n %% 997 + 0.5,"
-                "   'currency', 'EUR', 'products', jsonb_build_array(jsonb_build_object("
-                "   'sku', 'sku-' || (n %% 300), 'price', 19.9, 'quantity', 1))),"
-                " '{}', jsonb_build_object('library', jsonb_build_object('name', 'analytics.js',"
-                "   'version', '5.2.0'), 'page', jsonb_build_object('url',"
-                "   'https://shop.example/checkout/' || n, 'referrer', 'https://search.example/')),"
-                " '{}', jsonb_build_object('meta_capi', jsonb_build_object('em',"
-                "   md5('e' || n) || md5('m' || n))),"
-                ' \'{"gpc": false, "consentMode": {"ad_storage": "granted"}}\','
-                ' \'{"hashed": ["traits.email"], "removed": [], "warnings": []}\','
-                " 'ok', 'native', false"
-                " FROM generate_series(%(start)s, %(stop)s - 1) n",
-                {"ws": workspace_id, "start": start, "stop": stop},
-            )
-            _progress(f"seeded {stop:,} of {EVENTS:,} events")
-        cursor.execute(
-            "INSERT INTO destinations_eventoperational (event_id, workspace_id, ip, user_agent,"
-            " received_at) SELECT id, workspace_id, ('203.0.113.' || (id %% 250))::inet,"
-            " 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15', received_at"
-            " FROM destinations_event WHERE workspace_id = %s",
-            [workspace_id],
-        )
-        cursor.execute(
-            "INSERT INTO destinations_eventmessageid (workspace_id, message_id, received_at)"
-            " SELECT workspace_id, message_id, received_at FROM destinations_event"
-            " WHERE workspace_id = %s",
-            [workspace_id],
-        )
-        cursor.execute(
-            "INSERT INTO destinations_delivery (workspace_id, destination_id, event_id, status,"
-            " attempts, next_attempt_at, decision, last_error, dead_reason, created_at,"
-            " updated_at) SELECT workspace_id, 1, id, 'delivered', 1, received_at,"
-            ' \'{"action": "deliver", "reasons": ["consented"]}\', \'\', \'\', received_at,'
-            " received_at FROM destinations_event WHERE workspace_id = %s AND id %% 10 = 0",
-            [workspace_id],
-        )
-        cursor.execute(
-            "INSERT INTO destinations_deliveryattempt (delivery_id, destination_id, request_id,"
-            " started_at, latency_ms, status_code, outcome, error) SELECT id, destination_id,"
-            " gen_random_uuid(), created_at, 120, 200, 'delivered', '' FROM"
-            " destinations_delivery WHERE workspace_id = %s",
-            [workspace_id],
-        )
+        seed.seed_events(cursor, workspace_id, count=EVENTS)
+        seed.seed_children(cursor, workspace_id)
         cursor.execute("ANALYZE")
     _progress("seeded operational rows, message ids, deliveries and attempts")
 
