@@ -177,7 +177,10 @@ def event_keyed_hashes(key: bytes, row: dict) -> list[tuple[str, str]]:
 # The events of the request's subjects in one workspace, as a WHERE clause on
 # ``destinations_event e`` (parameters: workspace, request). A constant: no value is ever
 # put into the text.
-_S = "SELECT s.hash FROM privacy_requestsubject s WHERE s.request_id = %(request)s AND s.kind = "
+_S = (
+    "SELECT s.hash FROM privacy_requestsubject s"
+    " WHERE s.workspace_id = %(workspace)s AND s.request_id = %(request)s AND s.kind = "
+)
 EVENTS_WHERE = "".join(
     [
         "e.workspace_id = %(workspace)s AND (",

@@ -190,21 +190,15 @@ def dsr_run(*, request_id: str, batch_size: int = work.BATCH_SIZE, max_batches=N
             counts = work.matches_count(workspace, request_id)
         else:
             counts = {}
-        suppressions = {}
-        if kind in SUPPRESS_TYPES:
-            suppressions["added"] = _suppress(request)
-        elif kind == RequestType.UNSUPPRESS:
-            suppressions["removed"] = _unsuppress(request)
-        _dsr_complete(request=request, counts=counts, suppressions=suppressions)
+        _dsr_complete(request=request, counts=counts)
     except Exception as error:
         log.exception("data-subject request %s failed", request_id)
         DataSubjectRequest.objects.filter(pk=request.pk).update(
             status=RequestStatus.FAILED, error=type(error).__name__[:300]
         )
         return RequestStatus.FAILED
-    request.refresh_from_db()
     _region_cleanup(request)
-    return request.status
+    return RequestStatus.COMPLETED
 
 
 def _region_cleanup(request: DataSubjectRequest) -> None:
@@ -251,10 +245,17 @@ def _matcher_changed(workspace) -> None:
 
 
 @transaction.atomic
-def _dsr_complete(*, request: DataSubjectRequest, counts: dict, suppressions: dict) -> None:
+def _dsr_complete(*, request: DataSubjectRequest, counts: dict) -> None:
+    """Complete the request: its change of the suppression list (if any), its status and its
+    ``privacy.request_completed`` entry commit together, or not at all."""
     locked = DataSubjectRequest.objects.select_for_update().get(pk=request.pk)
     if locked.status == RequestStatus.COMPLETED:
         return
+    suppressions = {}
+    if request.type in SUPPRESS_TYPES:
+        suppressions["added"] = _suppress(request)
+    elif request.type == RequestType.UNSUPPRESS:
+        suppressions["removed"] = _unsuppress(request)
     entry = audit_record(
         workspace=request.workspace,
         actor=SYSTEM,

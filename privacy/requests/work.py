@@ -54,22 +54,27 @@ def subjects_present(workspace, request_id: str) -> bool:
     delete completes; a region move does not carry them)."""
     with _cursor(workspace) as cursor:
         cursor.execute(
-            "SELECT EXISTS (SELECT 1 FROM privacy_requestsubject WHERE request_id = %s)",
-            [request_id],
+            "SELECT EXISTS (SELECT 1 FROM privacy_requestsubject"
+            " WHERE workspace_id = %s AND request_id = %s)",
+            [workspace.pk, request_id],
         )
         return bool(cursor.fetchone()[0])
 
 
 def subjects_forget(workspace, request_id: str) -> None:
     with data_atomic(workspace), _cursor(workspace) as cursor:
-        cursor.execute("DELETE FROM privacy_requestsubject WHERE request_id = %s", [request_id])
+        cursor.execute(
+            "DELETE FROM privacy_requestsubject WHERE workspace_id = %s AND request_id = %s",
+            [workspace.pk, request_id],
+        )
 
 
 def progress(workspace, request_id: str) -> dict[str, int]:
     with _cursor(workspace) as cursor:
         cursor.execute(
-            "SELECT store, count FROM privacy_requestprogress WHERE request_id = %s",
-            [request_id],
+            "SELECT store, count FROM privacy_requestprogress"
+            " WHERE workspace_id = %s AND request_id = %s",
+            [workspace.pk, request_id],
         )
         found = dict(cursor.fetchall())
     return {store: int(found.get(store, 0)) for store in STORES}
@@ -77,7 +82,10 @@ def progress(workspace, request_id: str) -> dict[str, int]:
 
 def progress_forget(workspace, request_id: str) -> None:
     with data_atomic(workspace), _cursor(workspace) as cursor:
-        cursor.execute("DELETE FROM privacy_requestprogress WHERE request_id = %s", [request_id])
+        cursor.execute(
+            "DELETE FROM privacy_requestprogress WHERE workspace_id = %s AND request_id = %s",
+            [workspace.pk, request_id],
+        )
 
 
 def _params(workspace, request_id: str, **extra) -> dict:
@@ -155,16 +163,6 @@ def delete_batch(workspace, request_id: str, *, batch_size: int = BATCH_SIZE) ->
             [(workspace.pk, request_id, store, n) for store, n in counts.items()],
         )
     return len(ids)
-
-
-def progress_set(workspace, request_id: str, counts: dict[str, int]) -> None:
-    with data_atomic(workspace), _cursor(workspace) as cursor:
-        cursor.executemany(
-            "INSERT INTO privacy_requestprogress (workspace_id, request_id, store, count) "
-            "VALUES (%s, %s, %s, %s) ON CONFLICT (request_id, store) "
-            "DO UPDATE SET count = EXCLUDED.count",
-            [(workspace.pk, request_id, store, n) for store, n in counts.items()],
-        )
 
 
 def _json(value):
