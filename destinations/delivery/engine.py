@@ -73,6 +73,7 @@ class DeliverResult:
     blocked: int = 0
     busy: bool = False  # every concurrency slot of the destination was taken
     more: bool = False  # more deliveries were due than one batch
+    region: str | None = None  # the workspace's region, once read (None: nothing was tried)
     requests: list[dict] = field(default_factory=list)
 
 
@@ -245,6 +246,7 @@ def destination_deliver(*, destination_id: int, now: datetime | None = None) -> 
     )
     if workspace is None or workspace["moving_to"]:
         return result
+    result.region = workspace["region"]
     alias = region_db(workspace["region"])
     adapter = adapter_for(destination.type)
     # The slot, the claimed rows and their outcomes are one transaction of the region's

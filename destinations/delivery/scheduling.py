@@ -142,8 +142,12 @@ def destination_deliver_queued(destination_id: int) -> None:
     """Deliver one batch of a queued destination, and queue it again while more is due."""
     redis_client().delete(f"{key_prefix()}:deliver-queued:{destination_id}")
     result = destination_deliver(destination_id=destination_id)
-    if result.more or (result.claimed and not result.busy and has_due(destination_id)):
-        destination_deliver_enqueue(destination_id)
+    # The engine read the destination's region already: no second lookup per task.
+    region = result.region
+    if result.more or (
+        result.claimed and not result.busy and has_due(destination_id, region=region)
+    ):
+        destination_deliver_enqueue(destination_id, region=region)
 
 
 def deliveries_sweep(*, region: str | None = None) -> None:
