@@ -28,10 +28,6 @@ class RegionInfo:
     id_block: int
 
     @property
-    def alias(self) -> str:
-        return alias_for(self.code)
-
-    @property
     def id_start(self) -> int:
         return self.id_block * ID_BLOCK_SIZE
 

@@ -15,6 +15,7 @@ workspace's SAML identity provider is exempt: the provider enforces its own fact
 from functools import wraps
 
 from allauth.mfa.models import Authenticator
+from allauth.mfa.utils import is_mfa_enabled
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -75,9 +76,7 @@ def mfa_setup_required(request, workspace) -> bool:
         and request.session.get(SSO_WORKSPACE_KEY) == workspace.public_id
     ):
         return False
-    return not Authenticator.objects.filter(
-        user=request.user, type=Authenticator.Type.TOTP
-    ).exists()
+    return not is_mfa_enabled(request.user, [Authenticator.Type.TOTP])
 
 
 def _to_mfa_setup(request, workspace):

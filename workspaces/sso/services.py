@@ -89,9 +89,6 @@ def sp_private_key(config: SamlConfig) -> str:
 
 # --- Configuration ----------------------------------------------------------------------------
 
-_FLAGS = ("allow_sha1", "idp_initiated", "jit")
-_TEXTS = ("email_attribute", "groups_attribute")
-
 
 def metadata_fetch(url: str) -> str:
     """The IdP's metadata from ``url``, through the egress policy (``tracklayer.http``)."""
