@@ -19,6 +19,7 @@ Joiner, mover, leaver (docs/identity.md, "SCIM"):
   admin is refused (409); a group change that would demote them leaves them admin.
 """
 
+from collections.abc import Callable
 from importlib import import_module
 
 from allauth.account.models import EmailAddress
@@ -346,6 +347,22 @@ def scim_user_create(*, workspace: Workspace, actor, data: UserInput) -> ScimUse
 
 
 @transaction.atomic
+def scim_user_patch(
+    *, workspace: Workspace, actor, scim_user: ScimUser, patched: Callable[[ScimUser], UserInput]
+) -> ScimUser:
+    """A PATCH: the row is locked before ``patched`` reads it, so two PATCHes at once apply
+    one after the other and neither loses the other's change."""
+    locked = (
+        ScimUser.objects.select_for_update()
+        .select_related("user")
+        .get(pk=scim_user.pk, workspace=workspace)
+    )
+    return scim_user_update(
+        workspace=workspace, actor=actor, scim_user=locked, data=patched(locked)
+    )
+
+
+@transaction.atomic
 def scim_user_update(
     *, workspace: Workspace, actor, scim_user: ScimUser, data: UserInput
 ) -> ScimUser:
@@ -497,6 +514,16 @@ def scim_group_create(*, workspace: Workspace, actor, data: GroupInput) -> ScimG
     for member in members:
         _sync_role(workspace=workspace, actor=actor, scim_user=member)
     return group
+
+
+@transaction.atomic
+def scim_group_patch(
+    *, workspace: Workspace, actor, group: ScimGroup, patched: Callable[[ScimGroup], GroupInput]
+) -> ScimGroup:
+    """A PATCH: the group is locked before ``patched`` reads it (Okta and Entra ID send
+    member changes in parallel: each applies to the other's result)."""
+    locked = ScimGroup.objects.select_for_update().get(pk=group.pk, workspace=workspace)
+    return scim_group_update(workspace=workspace, actor=actor, group=locked, data=patched(locked))
 
 
 @transaction.atomic

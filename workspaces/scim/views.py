@@ -223,10 +223,14 @@ class UserView(ScimView):
 
     def patch(self, request, user_id: str):
         scim_user = self.user(user_id)
-        state = patch.apply_user_patch(user_state(scim_user), self.body())
-        data = resources.parse_user(state)
-        services.scim_user_update(
-            workspace=self.workspace, actor=self.actor, scim_user=scim_user, data=data
+        body = self.body()
+        services.scim_user_patch(
+            workspace=self.workspace,
+            actor=self.actor,
+            scim_user=scim_user,
+            patched=lambda locked: resources.parse_user(
+                patch.apply_user_patch(user_state(locked), body)
+            ),
         )
         return self.render(user_id)
 
@@ -285,11 +289,15 @@ class GroupView(ScimView):
 
     def patch(self, request, group_id: str):
         group = self.group(group_id)
-        state = patch.apply_group_patch(group_state(group), self.body())
-        state["members"] = [{"value": m} for m in state.get("members") or []]
-        data = resources.parse_group(state)
-        services.scim_group_update(
-            workspace=self.workspace, actor=self.actor, group=group, data=data
+        body = self.body()
+
+        def patched(locked):
+            state = patch.apply_group_patch(group_state(locked), body)
+            state["members"] = [{"value": m} for m in state.get("members") or []]
+            return resources.parse_group(state)
+
+        services.scim_group_patch(
+            workspace=self.workspace, actor=self.actor, group=group, patched=patched
         )
         return self.render(group_id)
 
