@@ -92,6 +92,8 @@ INSTALLED_APPS = [
     "audit",
     "destinations",
     "privacy",
+    "monitoring.anomalies",
+    "monitoring.incidents",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,2 @@
+"""Incidents: detect → contain → eradicate → review, with containment actions and a
+post-mortem, every change audited."""
