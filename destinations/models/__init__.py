@@ -16,6 +16,7 @@ from destinations.models.events import (
     EventType,
     IngestionSettings,
 )
+from destinations.models.metrics import MinuteFigure, RejectedEvent
 from destinations.models.tracking_plans import (
     TrackingPlan,
     TrackingPlanMode,
@@ -36,6 +37,8 @@ __all__ = [
     "EventStatus",
     "EventType",
     "IngestionSettings",
+    "MinuteFigure",
+    "RejectedEvent",
     "TrackingPlan",
     "TrackingPlanMode",
     "TrackingPlanViolation",
