@@ -30,15 +30,15 @@ def events_purge_expired_all() -> None:
             Workspace.objects.filter(region=region).order_by("pk").values_list("pk", flat=True)
         )
         for workspace_id in workspace_ids:
-            events_purge_expired.apply_async(
+            retention_purge_task.apply_async(
                 args=[workspace_id], queue=scheduling.region_queue(region)
             )
 
 
 @shared_task
-def events_purge_expired(workspace_id: int) -> None:
-    """One workspace's retention purge (destinations.retention.purge); a workspace deleted
-    since it was queued is skipped."""
+def retention_purge_task(workspace_id: int) -> None:
+    """One workspace's retention purge (destinations.retention.purge: every window, in
+    batches, in its region); a workspace deleted since it was queued is skipped."""
     workspace = Workspace.objects.filter(pk=workspace_id).first()
     if workspace is not None:
         retention_purge(workspace=workspace, actor=ACTOR)

@@ -15,8 +15,8 @@ from audit.advisory import advisory_key
 from audit.exceptions import AdvisoryKeyInvalidError, AuditLockedError
 from audit.models import AuditEntry, AuditLogHead
 from audit.tasks import audit_verify
-from destinations.ingestion import services as destination_services
 from destinations.models import EventOperational
+from destinations.retention.purge import retention_purge
 from tests.audit_entries import audit_count, last_row
 from tests.factories import event_with_operational_data
 from tests.workspaces.helpers import sign_in
@@ -153,9 +153,16 @@ def test_the_retention_purge_runs_while_locked(workspace, lock_key):
     old = event_with_operational_data(workspace, "old", now - timedelta(days=31))
     before = audit_count(workspace)
 
-    removed = destination_services.events_purge_expired(workspace=workspace, actor=ACTOR, now=now)
+    removed = retention_purge(workspace=workspace, actor=ACTOR, now=now)
 
-    assert removed == {"operational": 1, "message_ids": 1}
+    assert removed.recorded
+    assert removed.purged == {
+        "events": 0,
+        "operational": 1,
+        "message_ids": 1,
+        "deliveries": 0,
+        "attempts": 0,
+    }
     assert not EventOperational.objects.for_workspace(workspace).filter(event=old).exists()
     assert audit_count(workspace) == before  # its entry waits for the lift, outside the log
 

@@ -19,7 +19,7 @@ from audit.advisory import QUEUED_MARK
 from audit.canonical import rfc3339
 from audit.exceptions import AuditLockedError, AuditPayloadError
 from audit.models import AuditEntry, AuditLogHead, AuditPendingEntry
-from destinations.ingestion import services as destination_services
+from destinations.retention.purge import retention_purge
 from tests.audit.helpers import ACTOR, record_thing
 from tests.audit_entries import audit_rows, material
 from tests.factories import TEST_PASSWORD, MembershipFactory, event_with_operational_data
@@ -102,7 +102,7 @@ def test_the_retention_purge_entry_is_pending_then_appended(workspace, lock_key)
     now = timezone.now()
     event_with_operational_data(workspace, "old", now - timedelta(days=31))
 
-    destination_services.events_purge_expired(workspace=workspace, actor=ACTOR, now=now)
+    retention_purge(workspace=workspace, actor=ACTOR, now=now)
 
     [pending] = selectors.audit_pending_list(workspace=workspace)
     assert pending.event_type == "events.operational_data_purged"

@@ -29,3 +29,11 @@ def test_beats_schedule_names_tasks_that_exist():
         "destinations.tasks.events_purge_expired_all",
     } <= (named)
     assert named <= set(app.tasks)
+
+
+def test_the_retention_purge_is_one_batched_task_per_workspace():
+    app.loader.import_default_modules()
+
+    assert tasks.retention_purge_task.name == "destinations.tasks.retention_purge_task"
+    # the one-transaction purge is gone: beat's hourly task queues the batched one
+    assert "destinations.tasks.events_purge_expired" not in app.tasks

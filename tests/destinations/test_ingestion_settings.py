@@ -10,6 +10,7 @@ from django.utils import timezone
 from destinations.ingestion import services
 from destinations.ingestion.runtime import ingestion_settings_get
 from destinations.models import Event, EventOperational
+from destinations.retention.purge import retention_purge
 from tests.audit_entries import audit_count, last_entry
 from tests.destinations.helpers import data_rows
 from tests.factories import event_with_operational_data
@@ -62,9 +63,10 @@ def test_purge_removes_old_operational_data_and_records_it(workspace, system_act
     old = event_with_operational_data(workspace, "old", now - timedelta(days=31))
     fresh = event_with_operational_data(workspace, "fresh", now - timedelta(days=1))
 
-    removed = services.events_purge_expired(workspace=workspace, actor=system_actor, now=now)
+    removed = retention_purge(workspace=workspace, actor=system_actor, now=now)
 
-    assert removed == {"operational": 1, "message_ids": 1}
+    assert removed.purged["operational"] == 1 and removed.purged["message_ids"] == 1
+    assert removed.purged["events"] == 0
     assert not data_rows(EventOperational, event=old)
     assert data_rows(EventOperational, event=fresh)
     assert data_rows(Event, pk=old.pk)  # the minimised event stays
@@ -76,7 +78,7 @@ def test_purge_removes_old_operational_data_and_records_it(workspace, system_act
 def test_a_purge_with_nothing_to_remove_writes_no_entry(workspace, system_actor):
     before = audit_count(workspace)
 
-    services.events_purge_expired(workspace=workspace, actor=system_actor)
+    retention_purge(workspace=workspace, actor=system_actor)
 
     assert audit_count(workspace) == before
 

@@ -232,7 +232,7 @@ def test_work_is_sent_to_the_queue_of_the_destinations_region(eu, us, platforms,
 def test_each_workspaces_purge_is_queued_on_its_region(eu, us, monkeypatch):
     queued = []
     monkeypatch.setattr(
-        tasks.events_purge_expired,
+        tasks.retention_purge_task,
         "apply_async",
         lambda args, queue: queued.append((args, queue)),
     )

@@ -209,8 +209,8 @@ def test_a_moving_workspace_is_left_alone(eu_workspace, system_actor):
 def test_the_hourly_task_purges_each_workspace(eu_workspace, workspace):
     event_with_operational_data(eu_workspace, "old", timezone.now() - days(200))
 
-    tasks.events_purge_expired(eu_workspace.pk)
-    tasks.events_purge_expired(10**9)  # deleted since it was queued: nothing to do
+    tasks.retention_purge_task(eu_workspace.pk)
+    tasks.retention_purge_task(10**9)  # deleted since it was queued: nothing to do
 
     assert Event.objects.using("region_eu").filter(workspace=eu_workspace).count() == 0
 
