@@ -3,7 +3,9 @@ workspace.
 
 Health figures come from ``DeliveryAttempt`` (one row per event per try) through its
 ``(destination, -started_at)`` index, with PostgreSQL's ``percentile_cont`` for latencies;
-backlog and dead letters from the ``Delivery`` rows. Deliveries are addressed by their integer
+backlog and dead letters from the ``Delivery`` rows — and so do refusals before sending (an
+event the adapter's precheck dead-lettered has no attempt, yet it failed: it counts against
+the success rate, with its reason). Deliveries are addressed by their integer
 id (``Delivery`` has no public id).
 
 Deliveries and attempts live in the workspace's region's database, destinations in the control
@@ -73,21 +75,34 @@ def destination_consent_policy(*, workspace, destination: Destination) -> Consen
 
 
 @dataclass(frozen=True)
+class FailureReason:
+    """One reason some of a destination's events were not delivered, and how often."""
+
+    kind: str  # "attempt" (sent, and the platform failed or refused) | "refused" (not sent)
+    label: str  # "HTTP 503", "no answer", or the refusal's reason (numbers as #)
+    count: int
+
+
+@dataclass(frozen=True)
 class DestinationHealth:
     state: str
     paused_reason: str
     paused_automatically: bool
     since: datetime
     attempts: int  # attempts since ``since`` (one per event per try)
-    failures: int  # of which did not deliver
-    success_rate: float | None  # delivered / attempts; None without attempts
+    failures: int  # failed attempts + refusals before sending
+    success_rate: float | None  # delivered / (attempts + refused); None without either
     p50_ms: float | None
     p95_ms: float | None
-    last_error: str  # the latest failed attempt's error since ``since``
+    last_error: str  # the latest failed attempt's error or refusal since ``since``
     last_error_at: datetime | None
     last_status_code: int | None
     backlog: int  # deliveries waiting (pending)
     dead_letters: int
+    # Events dead-lettered since ``since`` without being sent: the adapter's precheck knew the
+    # platform would refuse them (too old, no customer information …). Failures too.
+    refused: int = 0
+    failure_reasons: tuple[FailureReason, ...] = ()  # most frequent first, at most 5
 
     @property
     def success_percent(self) -> int | None:
@@ -103,8 +118,12 @@ class DestinationHealth:
             "paused_automatically": self.paused_automatically,
             "since": self.since,
             "attempts": self.attempts,
+            "refused": self.refused,
             "failures": self.failures,
             "success_rate": self.success_rate,
+            "failure_reasons": [
+                {"kind": r.kind, "label": r.label, "count": r.count} for r in self.failure_reasons
+            ],
             "latency_p50_ms": self.p50_ms,
             "latency_p95_ms": self.p95_ms,
             "last_error": self.last_error,
@@ -115,9 +134,25 @@ class DestinationHealth:
         }
 
 
+# A dead letter's reason as a group: its text with the numbers in it (ages, counts of
+# attempts) as "#" — except an HTTP status, which tells causes apart, and digits within a word
+# ("GA4") — so that "8.3 days old" and "9.1 days old" are one group (PostgreSQL's regular
+# expressions; lookbehinds since 9.6).
+REASON_GROUP_SQL = (
+    "coalesce(nullif(regexp_replace(dead_reason, "
+    "'(?<![0-9.A-Za-z_])(?<!HTTP )[0-9]+([.][0-9]+)?', '#', 'g'), ''), %s)"
+)
+NO_REASON = "(no reason recorded)"
+# A dead letter refused before sending: the engine records the adapter's refusal as both its
+# dead reason and its last error; one that died of attempts says "gave up after …" or
+# "refused by the platform: …" beside the attempt's own error (destinations/delivery/engine.py).
+REFUSED_BEFORE_SENDING_SQL = "dead_reason <> '' AND dead_reason = left(last_error, 300)"
+FAILURE_REASONS_SHOWN = 5
+
+
 def _health_rows(workspace, destination_ids: list[int], since: datetime) -> dict[int, dict]:
     """The figures of the workspace's destinations ``destination_ids``, from its region."""
-    figures: dict[int, dict] = {pk: {} for pk in destination_ids}
+    figures: dict[int, dict] = {pk: {"reasons": []} for pk in destination_ids}
     if not destination_ids:
         return figures
     attempt_table = DeliveryAttempt._meta.db_table
@@ -136,6 +171,19 @@ def _health_rows(workspace, destination_ids: list[int], since: datetime) -> dict
         )
         for pk, attempts, failures, p50, p95 in cursor.fetchall():
             figures[pk].update(attempts=attempts, failures=failures, p50=p50, p95=p95)
+        # Failed attempts by HTTP status (None: no answer).
+        cursor.execute(
+            f"""
+            SELECT destination_id, status_code, count(*)
+            FROM {attempt_table}
+            WHERE destination_id = ANY(%s) AND started_at >= %s AND outcome <> %s
+            GROUP BY destination_id, status_code
+            """,  # noqa: S608
+            [destination_ids, since, AttemptOutcome.DELIVERED],
+        )
+        for pk, status_code, count in cursor.fetchall():
+            label = f"HTTP {status_code}" if status_code else "no answer"
+            figures[pk]["reasons"].append(FailureReason("attempt", label, count))
         # The latest failure of each, walking its recent attempts backwards (bounded by since).
         cursor.execute(
             f"""
@@ -151,6 +199,25 @@ def _health_rows(workspace, destination_ids: list[int], since: datetime) -> dict
         )
         for pk, error, status_code, started_at in cursor.fetchall():
             figures[pk].update(last_error=error, last_status_code=status_code, last_at=started_at)
+        # Refusals before sending: dead letters with no attempt behind them, by reason, with
+        # the latest one's text and time (a dead letter's updated_at is when it died).
+        cursor.execute(
+            f"""
+            SELECT destination_id, {REASON_GROUP_SQL} AS reason, count(*),
+                   max(updated_at), (array_agg(dead_reason ORDER BY updated_at DESC))[1]
+            FROM {delivery_table}
+            WHERE destination_id = ANY(%s) AND status = %s AND updated_at >= %s
+              AND {REFUSED_BEFORE_SENDING_SQL}
+            GROUP BY destination_id, reason
+            """,  # noqa: S608
+            [NO_REASON, destination_ids, DeliveryStatus.DEAD, since],
+        )
+        for pk, reason, count, latest_at, latest in cursor.fetchall():
+            row = figures[pk]
+            row["refused"] = row.get("refused", 0) + count
+            row["reasons"].append(FailureReason("refused", reason, count))
+            if row.get("last_at") is None or latest_at > row["last_at"]:
+                row.update(last_error=latest, last_status_code=None, last_at=latest_at)
         cursor.execute(
             f"""
             SELECT destination_id, count(*) FILTER (WHERE status = %s),
@@ -174,7 +241,10 @@ def _health_rows(workspace, destination_ids: list[int], since: datetime) -> dict
 
 def _health(destination: Destination, row: dict, since: datetime) -> DestinationHealth:
     attempts = row.get("attempts", 0)
-    failures = row.get("failures", 0)
+    refused = row.get("refused", 0)
+    failures = row.get("failures", 0) + refused
+    tried = attempts + refused
+    reasons = sorted(row.get("reasons", ()), key=lambda r: (-r.count, r.kind, r.label))
     return DestinationHealth(
         state=destination.state,
         paused_reason=destination.paused_reason,
@@ -182,7 +252,7 @@ def _health(destination: Destination, row: dict, since: datetime) -> Destination
         since=since,
         attempts=attempts,
         failures=failures,
-        success_rate=(attempts - failures) / attempts if attempts else None,
+        success_rate=(tried - failures) / tried if tried else None,
         p50_ms=row.get("p50"),
         p95_ms=row.get("p95"),
         last_error=row.get("last_error", ""),
@@ -190,13 +260,15 @@ def _health(destination: Destination, row: dict, since: datetime) -> Destination
         last_status_code=row.get("last_status_code"),
         backlog=row.get("backlog", 0),
         dead_letters=row.get("dead", 0),
+        refused=refused,
+        failure_reasons=tuple(reasons[:FAILURE_REASONS_SHOWN]),
     )
 
 
 def destinations_health(
     *, workspace, destinations: list[Destination], since: datetime
 ) -> dict[int, DestinationHealth]:
-    """``destination_health`` of several destinations in three queries (the list page)."""
+    """``destination_health`` of several destinations in five queries (the list page)."""
     own = [d for d in destinations if d.workspace_id == workspace.pk]
     rows = _health_rows(workspace, [d.pk for d in own], since)
     return {d.pk: _health(d, rows[d.pk], since) for d in own}
@@ -205,8 +277,9 @@ def destinations_health(
 def destination_health(
     *, workspace, destination: Destination, since: datetime
 ) -> DestinationHealth:
-    """How the destination fares since ``since``: attempts, failures and success rate,
-    p50/p95 latency, the latest error and when, its backlog, its dead letters and its state."""
+    """How the destination fares since ``since``: attempts, failures (failed attempts and
+    refusals before sending) by reason and the success rate over both, p50/p95 latency, the
+    latest error or refusal and when, its backlog, its dead letters and its state."""
     if destination.workspace_id != workspace.pk:
         raise NotFoundError("No such destination in this workspace.")
     rows = _health_rows(workspace, [destination.pk], since)
