@@ -24,10 +24,13 @@ from destinations.ingestion.envelope import (
     batch_problems,
     prepare_event,
     rejected_id,
+    text_problem,
 )
 from destinations.ingestion.rate_limit import rate_limit_take
 from destinations.ingestion.runtime import ingestion_settings_get, runtime_forget, workspace_runtime
 from destinations.ingestion.store import WriteRequest, events_store
+from destinations.metrics import REJECTED_ERRORS_KEPT
+from destinations.metrics.writer import RejectedRow
 from destinations.models import EventMessageId, EventOperational, IngestionSettings
 from destinations.tracking_plans.schema import IDENTIFY, PlanVerdict
 from privacy.requests.selectors import suppressed_count, suppressed_matcher
@@ -95,6 +98,42 @@ def _plan_outcome(plan, prepared: Prepared) -> tuple[str, list, list[FieldError]
         return "blocked", recorded, errors
     row["validation"]["violations"] = [violation.to_dict() for violation in violations]
     return ("flagged" if verdict == PlanVerdict.FLAG else "ok"), recorded, []
+
+
+def _kept(value: object, limit: int) -> str:
+    """A name as the rejected-events log may keep it: text that can be stored, shortened;
+    anything else (a number, NUL characters, a lone surrogate) is not kept."""
+    return value[:limit] if isinstance(value, str) and text_problem(value) is None else ""
+
+
+def _rejected_row(
+    raw: object, rejected: Rejected, *, workspace_id: int, received_at, key, source: str
+) -> RejectedRow:
+    """What the debugger keeps of a refused event: its messageId, type and name, and why —
+    never its properties, traits, context or identifiers."""
+    sent = raw if isinstance(raw, dict) else {}
+    errors = [
+        {
+            "field": _kept(error.field, 200),
+            "code": _kept(error.code, 64) or "invalid",
+            "message": _kept(error.message, 300),
+        }
+        for error in rejected.errors[:REJECTED_ERRORS_KEPT]
+    ]
+    first = errors[0] if errors else {"field": "", "code": "invalid", "message": ""}
+    return RejectedRow(
+        workspace_id=workspace_id,
+        received_at=received_at,
+        message_id=_kept(rejected.message_id, 100),
+        type=_kept(sent.get("type"), 16),
+        name=_kept(sent.get("event") or sent.get("name"), 200),
+        reason=first["code"],
+        field=first["field"],
+        message=first["message"],
+        errors=errors,
+        api_key=key.public_id,
+        source=source,
+    )
 
 
 def event_ingest(
@@ -176,7 +215,9 @@ def event_ingest(
         accepted.append(prepared)
         statuses.append(status)
 
-    if accepted or violations:
+    if events:
+        # Even a request whose every event was refused is written: its figures and rejected
+        # events go in the same (group) commit as everyone's events.
         written = events_store(
             WriteRequest(
                 workspace=workspace,
@@ -187,6 +228,20 @@ def event_ingest(
                 events=accepted,
                 statuses=statuses,
                 violations=violations,
+                received=len(events),
+                suppressed=sum(dropped.values()),
+                rejected=[
+                    _rejected_row(
+                        events[rejected.index],
+                        rejected,
+                        workspace_id=workspace.pk,
+                        received_at=received_at,
+                        key=key,
+                        source=source,
+                    )
+                    for rejected in result.rejected
+                ],
+                api_key_public_id=key.public_id,
             ),
             group_commit=settings.EVENTS_GROUP_COMMIT,
         )

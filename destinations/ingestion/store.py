@@ -31,6 +31,14 @@ import psycopg
 from django.db import DatabaseError, close_old_connections, connections, transaction
 
 from destinations.ingestion.envelope import Prepared
+from destinations.metrics import (
+    EVENTS_ACCEPTED,
+    EVENTS_DUPLICATE,
+    EVENTS_RECEIVED,
+    EVENTS_REJECTED,
+    EVENTS_SUPPRESSED,
+)
+from destinations.metrics.writer import Figures, RejectedRow, figures_write
 from destinations.tracking_plans.services import tracking_plan_violations_record
 from tracklayer.exceptions import DomainError
 from tracklayer.regions import data_aliases, region_of_alias
@@ -67,6 +75,13 @@ class WriteRequest:
     events: Sequence[Prepared]
     statuses: Sequence[str]  # per event: "ok" | "flagged"
     violations: list = field(default_factory=list)  # (event name, PlanViolation)
+    # For the minute figures (destinations.metrics), written in the same commit: how many
+    # events the request carried, how many were dropped for a suppressed subject, the refused
+    # ones (kept for the debugger, capped), and the key they came with.
+    received: int = 0
+    suppressed: int = 0
+    rejected: list[RejectedRow] = field(default_factory=list)
+    api_key_public_id: str = ""
 
 
 @dataclass(slots=True)
@@ -184,7 +199,43 @@ def events_write(requests: Sequence[WriteRequest], *, using: str) -> list[WriteR
             else:
                 result.duplicates.append(event)
         results.append(result)
+    _record_figures(requests, results, using=using)
     return results
+
+
+def _record_figures(
+    requests: Sequence[WriteRequest], results: Sequence[WriteResult], *, using: str
+) -> None:
+    """The write's minute figures and rejected events, added up over every request of the
+    commit: one more statement per commit, in its transaction (docs/monitoring.md)."""
+    figures = Figures()
+    rejected: list[RejectedRow] = []
+    for request, result in zip(requests, results, strict=True):
+        workspace_id, at = request.workspace_id, request.received_at
+        figures.add(
+            workspace_id=workspace_id,
+            at=at,
+            kind=EVENTS_RECEIVED,
+            subject=request.api_key_public_id,
+            value=request.received,
+        )
+        for event in result.stored:
+            figures.add(
+                workspace_id=workspace_id, at=at, kind=EVENTS_ACCEPTED, subject=event.event_name
+            )
+        figures.add(
+            workspace_id=workspace_id,
+            at=at,
+            kind=EVENTS_DUPLICATE,
+            value=len(result.duplicates),
+        )
+        figures.add(
+            workspace_id=workspace_id, at=at, kind=EVENTS_SUPPRESSED, value=request.suppressed
+        )
+        for row in request.rejected:
+            figures.add(workspace_id=workspace_id, at=at, kind=EVENTS_REJECTED, subject=row.reason)
+        rejected.extend(request.rejected)
+    figures_write(figures, using=using, rejected=rejected)
 
 
 def _record_violations(requests: Sequence[WriteRequest], *, using: str) -> None:
