@@ -5,6 +5,9 @@ import pytest
 
 from audit import services as audit_services
 from monitoring.incidents import services
+
+# The local platform servers, as the destinations tests have them.
+from tests.destinations.conftest import _platform_servers, platforms  # noqa: F401
 from tests.destinations.factories import DestinationFactory
 
 
