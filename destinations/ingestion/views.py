@@ -26,7 +26,8 @@ from destinations.ingestion.services import ingestion_settings_update
 from destinations.models import Event, EventStatus, EventType
 from destinations.retention.selectors import retention_overview
 from destinations.retention.services import retention_windows_update
-from privacy.consent import TCF_PURPOSE_NAMES, TCF_SPECIAL_FEATURE_NAMES, ConsentSignals
+from destinations.routing.selectors import event_deliveries, refused_before_sending
+from privacy.consent import TCF_PURPOSE_NAMES, TCF_SPECIAL_FEATURE_NAMES, ConsentSignals, explain
 from tracklayer.exceptions import DomainError
 from workspaces.dashboard import flash, form_error, render_htmx, workspace_view
 from workspaces.policy import Action
@@ -105,7 +106,10 @@ def event_detail(request, message_id: str):
         request,
         "destinations/event_detail.html",
         "destinations/_event_detail.html",
-        _detail_context(event),
+        {
+            **_detail_context(event),
+            "trail": _trail(event_deliveries(workspace=request.workspace, event=event)),
+        },
     )
 
 
@@ -131,6 +135,24 @@ def _detail_context(event: Event) -> dict:
             ("context", _pretty(event.context)),
         ],
     }
+
+
+def _trail(deliveries) -> list[dict]:
+    """What each destination did with the event: the consent decision taken when it was last
+    tried, with its reasons explained; every attempt (status code, outcome, latency); and the
+    outcome — delivered, blocked, waiting, or dead with its reason."""
+    return [
+        {
+            "delivery": delivery,
+            "action": delivery.decision_action or "",
+            "reasons": [(reason, explain(reason)) for reason in delivery.decision_reasons],
+            "attempts": delivery.attempt_list,
+            "latency_ms": sum(attempt.latency_ms for attempt in delivery.attempt_list),
+            # Dead letters the adapter refused, knowing the platform would: never sent.
+            "refused_before_sending": refused_before_sending(delivery),
+        }
+        for delivery in deliveries
+    ]
 
 
 def _consent_chips(consent) -> list[dict]:

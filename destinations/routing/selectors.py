@@ -150,6 +150,15 @@ REFUSED_BEFORE_SENDING_SQL = "dead_reason <> '' AND dead_reason = left(last_erro
 FAILURE_REASONS_SHOWN = 5
 
 
+def refused_before_sending(delivery: Delivery) -> bool:
+    """``REFUSED_BEFORE_SENDING_SQL`` for one loaded delivery."""
+    return (
+        delivery.status == DeliveryStatus.DEAD
+        and bool(delivery.dead_reason)
+        and delivery.dead_reason == delivery.last_error[:300]
+    )
+
+
 def _health_rows(workspace, destination_ids: list[int], since: datetime) -> dict[int, dict]:
     """The figures of the workspace's destinations ``destination_ids``, from its region."""
     figures: dict[int, dict] = {pk: {"reasons": []} for pk in destination_ids}
@@ -360,6 +369,23 @@ def delivery_get(*, workspace, delivery_id: int) -> Delivery:
     if delivery is None:
         raise NotFoundError("No such delivery in this workspace.")
     return _with_destinations(workspace, [delivery])[0]
+
+
+def event_deliveries(*, workspace, event) -> list[Delivery]:
+    """The trail of one of the workspace's events: its delivery to each destination (by
+    destination name), each with its ``destination`` and ``attempt_list`` (oldest first) —
+    three queries. An event of another workspace has none here."""
+    if event.workspace_id != workspace.pk:
+        return []
+    deliveries = list(
+        Delivery.objects.for_workspace(workspace)
+        .filter(event_id=event.pk)
+        .prefetch_related(_attempts())
+    )
+    return sorted(
+        _with_destinations(workspace, deliveries),
+        key=lambda d: (d.destination.name.casefold(), d.pk),
+    )
 
 
 # --- Charts ------------------------------------------------------------------------------------
