@@ -16,6 +16,9 @@ Guarantees (docs/delivery.md):
 - **Self-healing.** Transient failures retry with exponential backoff and full jitter,
   honouring Retry-After; permanent refusals and exhausted attempts become dead letters with
   the reason; a destination whose error rate crosses its threshold is paused (audited).
+- **Counted.** Each claimed batch adds its minute figures (destinations/metrics) in its own
+  transaction, one statement: delivered, failed tries — a refusal before sending (precheck)
+  included, as a dead letter with its reason — blocked by consent, and the requests' latency.
 """
 
 import random
@@ -35,6 +38,18 @@ from destinations.delivery.autopause import destination_autopause
 from destinations.delivery.fanout import moving_workspace_ids
 from destinations.delivery.mapping import Claimed, ClaimedEvent, outgoing_event
 from destinations.ingestion.runtime import workspace_runtime
+from destinations.metrics import (
+    DEAD_EXHAUSTED,
+    DEAD_REFUSED,
+    DEAD_UNSENDABLE,
+    DELIVERY_BLOCKED,
+    DELIVERY_DEAD,
+    DELIVERY_DEAD_REASON,
+    DELIVERY_DELIVERED,
+    DELIVERY_FAILED,
+    DELIVERY_LATENCY,
+)
+from destinations.metrics.writer import Figures, figures_write
 from destinations.models import (
     AttemptOutcome,
     DeliveryStatus,
@@ -283,6 +298,35 @@ class _Batch:
     result: DeliverResult
     rows: dict[int, _Row] = field(default_factory=dict)
     attempts: dict[tuple, list[int]] = field(default_factory=dict)
+    figures: Figures = field(default_factory=Figures)
+
+    def count(self, kind: str, *, reason: str = "") -> None:
+        """One event's outcome in the destination's minute figures; a dead letter is a
+        failure, with its reason."""
+        destination = self.destination
+        subject = destination.public_id
+        self.figures.add(
+            workspace_id=destination.workspace_id, at=self.now, kind=kind, subject=subject
+        )
+        if kind == DELIVERY_DEAD:
+            self.count(DELIVERY_FAILED)
+            self.figures.add(
+                workspace_id=destination.workspace_id,
+                at=self.now,
+                kind=DELIVERY_DEAD_REASON,
+                subject=f"{subject}|{reason}",
+            )
+
+    def timed(self, elapsed_ms: float | None) -> None:
+        """One request's duration in the destination's latency histogram."""
+        if elapsed_ms is not None:
+            self.figures.add_latency(
+                workspace_id=self.destination.workspace_id,
+                at=self.now,
+                kind=DELIVERY_LATENCY,
+                subject=self.destination.public_id,
+                ms=elapsed_ms,
+            )
 
     def record(self, *, request_id, started, answer: http.HttpResult, outcomes) -> bool:
         """Apply one request's outcomes to its rows; True when the request as a whole failed
@@ -317,6 +361,7 @@ class _Batch:
             row.status, row.delivered_at, row.last_error = DeliveryStatus.DELIVERED, self.now, ""
             row.recorded = AttemptOutcome.DELIVERED
             self.result.delivered += 1
+            self.count(DELIVERY_DELIVERED)
             return False
         transient = outcome.outcome == Outcome.RETRY
         if transient and row.attempts < self.destination.max_attempts:
@@ -325,6 +370,7 @@ class _Batch:
             row.last_error = error
             row.recorded = AttemptOutcome.RETRY
             self.result.retried += 1
+            self.count(DELIVERY_FAILED)
             return True
         if transient:
             reason = f"gave up after {row.attempts} attempts: {error}"
@@ -333,6 +379,7 @@ class _Batch:
         row.status, row.last_error, row.dead_reason = DeliveryStatus.DEAD, error, reason
         row.recorded = AttemptOutcome.FAILED
         self.result.dead += 1
+        self.count(DELIVERY_DEAD, reason=DEAD_EXHAUSTED if transient else DEAD_REFUSED)
         return transient
 
 
@@ -342,7 +389,8 @@ def _process(alias, destination, adapter, deliveries, now, result: DeliverResult
     runtime = workspace_runtime(workspace_id=destination.workspace_id)
     consent_config = runtime.config.consent
     policy = destination_policy(destination, consent_config.policies)
-    rows: dict[int, _Row] = {}
+    batch = _Batch(destination=destination, secrets={}, now=now, result=result)
+    rows = batch.rows
     outgoing = []
     for delivery in deliveries:
         signals = ConsentSignals.from_dict(delivery.event.consent)
@@ -355,6 +403,7 @@ def _process(alias, destination, adapter, deliveries, now, result: DeliverResult
                 delivery, DeliveryStatus.BLOCKED, decision, delivery.attempts, now
             )
             result.blocked += 1
+            batch.count(DELIVERY_BLOCKED)
             continue
         item = outgoing_event(
             delivery,
@@ -376,11 +425,11 @@ def _process(alias, destination, adapter, deliveries, now, result: DeliverResult
                 dead_reason=refusal,
             )
             result.dead += 1
+            batch.count(DELIVERY_DEAD, reason=DEAD_UNSENDABLE)
             continue
         rows[delivery.pk] = _Row(delivery, DeliveryStatus.PENDING, decision, delivery.attempts, now)
         outgoing.append(item)
 
-    batch = _Batch(destination=destination, secrets={}, now=now, result=result, rows=rows)
     if outgoing:
         batch.secrets = destination_secrets(destination)
         requests = adapter.build(
@@ -394,6 +443,7 @@ def _process(alias, destination, adapter, deliveries, now, result: DeliverResult
                 request_id=uuid.uuid4(), started=started, answer=answer, outcomes=outcomes
             )
             failed_requests += failed
+            batch.timed(answer.elapsed_ms)
             result.requests.append(
                 {
                     "status": answer.status,
@@ -403,6 +453,7 @@ def _process(alias, destination, adapter, deliveries, now, result: DeliverResult
             )
         _circuit(destination, failed_requests=failed_requests, total=len(requests), now=now)
     _save(alias, list(rows.values()), batch.attempts)
+    figures_write(batch.figures, using=alias)  # one statement per batch, in its transaction
 
 
 def _circuit(destination: Destination, *, failed_requests: int, total: int, now) -> None:
