@@ -198,7 +198,7 @@ def _record(workspace_id: int, *, actor, now: datetime) -> bool | None:
         IngestionSettings.objects.filter(pk=current.pk).update(
             purge_pending={},
             last_purge_at=now,
-            last_purge={"counts": counts, "windows": windows},
+            last_purge={"counts": counts, "windows": windows, "region": locked.region},
         )
     return recorded
 

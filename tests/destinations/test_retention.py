@@ -335,58 +335,20 @@ def test_editors_cannot_change_windows(workspace, editor_user):
         )
 
 
-# --- Settings → Ingestion ----------------------------------------------------------------------
+# --- Settings → Ingestion: the windows moved to Privacy → Retention ----------------------------
 
 
-def test_the_settings_page_shows_and_edits_the_windows(
-    client, workspace, admin_user, viewer_user, system_actor
-):
-    url = reverse("destinations:ingestion-settings", args=[workspace.slug])
-    event_with_operational_data(workspace, "old", timezone.now() - days(200))
-    purge.retention_purge(workspace=workspace, actor=system_actor)
-    client.force_login(viewer_user)
-    read_only = client.get(url).content.decode()
+@pytest.mark.urls("tests.destinations.retention.urls")
+def test_the_ingestion_settings_page_links_to_retention(client, workspace, admin_user):
     client.force_login(admin_user)
 
-    refused = client.post(
-        url,
-        {"section": "retention", "events_retention_days": 0, "operational_retention_days": 40,
-         "delivery_retention_days": 90},
-    )  # fmt: skip
-    saved = client.post(
-        url,
-        {"section": "retention", "events_retention_days": 400, "operational_retention_days": 14,
-         "delivery_retention_days": 60},
-    )  # fmt: skip
+    page = client.get(reverse("destinations:ingestion-settings", args=[workspace.slug]))
 
-    assert 'data-testid="retention"' in read_only and "disabled" in read_only
-    assert 'data-testid="last-purge"' in read_only and "<dd>1</dd>" in read_only
-    assert refused.status_code == 422
-    body = refused.content.decode()
-    assert 'name="events_retention_days"' in body and "field-invalid" in body
-    assert saved.status_code == 302
-    current = IngestionSettings.objects.get(workspace=workspace)
-    assert (
-        current.events_retention_days,
-        current.operational_retention_days,
-        current.delivery_retention_days,
-    ) == (400, 14, 60)
-    assert last_entry(workspace)["event_type"] == "ingestion.settings_updated"
-
-
-def test_viewers_cannot_post_windows(client, workspace, viewer_user):
-    client.force_login(viewer_user)
-    url = reverse("destinations:ingestion-settings", args=[workspace.slug])
-
-    answer = client.post(
-        url,
-        {"section": "retention", "events_retention_days": 1, "operational_retention_days": 0,
-         "delivery_retention_days": 1},
-    )  # fmt: skip
-
-    # As the page refuses any change a viewer posts: the policy's refusal, on the form.
-    assert answer.status_code == 422
-    assert retention_overview(workspace=workspace).events_days == 180
+    body = page.content.decode()
+    assert page.status_code == 200
+    assert 'data-testid="retention-settings"' not in body
+    assert 'name="events_retention_days"' not in body
+    assert f'href="/w/{workspace.slug}/privacy/retention/"' in body
 
 
 # --- Between batches ---------------------------------------------------------------------------
@@ -468,32 +430,3 @@ def test_no_lock_is_held_between_batches(admin_user, system_actor, monkeypatch):
     assert result.purged["events"] == 5
     assert len(free) == result.batches >= 3
     assert all(free)
-
-
-@pytest.mark.parametrize(
-    ("value", "status"),
-    [
-        ("abc", 422),
-        ("99999999999999999999999", 422),
-        ("-5", 422),
-        ("", 422),
-        ("1e3", 422),
-        ("3651", 422),
-        ("7\x00", 400),  # a NUL byte is refused before any view, as everywhere
-    ],
-    ids=repr,
-)
-def test_hostile_windows_on_the_page_are_refused(client, workspace, admin_user, value, status):
-    client.force_login(admin_user)
-    url = reverse("destinations:ingestion-settings", args=[workspace.slug])
-
-    answer = client.post(
-        url,
-        {"section": "retention", "events_retention_days": value,
-         "operational_retention_days": 7, "delivery_retention_days": 30},
-    )  # fmt: skip
-
-    assert answer.status_code == status
-    if status == 422:
-        assert "field-invalid" in answer.content.decode()
-    assert retention_overview(workspace=workspace).events_days == 180
