@@ -2,9 +2,10 @@
 
 Guarantees:
 
-- No database, no clock, no settings: the caller passes the figures (``Figures``), the minute
-  to judge (``at``, the current minute, UTC) and what it knows of the control plane (paused
-  destinations, tracking-plan violations). The same input always gives the same findings.
+- No database, no clock, no settings: the caller passes the figures (``Figures``, their
+  kinds ``destinations.metrics``'), the minute to judge (``at``, the current minute, UTC)
+  and what it knows of the control plane (paused destinations, tracking-plan violations).
+  The same input always gives the same findings.
 - Every finding carries its evidence: the figure observed, the baseline (median, spread,
   samples, days, method), the rule that fired and a short series with its baseline band for
   the sparkline — counts and rates only, no personal data.
@@ -23,6 +24,16 @@ import math
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from statistics import median
+
+from destinations.metrics import (
+    DELIVERY_BLOCKED,
+    DELIVERY_DELIVERED,
+    DELIVERY_FAILED,
+    DELIVERY_LATENCY,
+    EVENTS_ACCEPTED,
+    EVENTS_DUPLICATE,
+    EVENTS_RECEIVED,
+)
 
 MINUTES_PER_DAY = 1440
 BASELINE_DAYS = 7
@@ -227,7 +238,7 @@ def detect_volume(figures: Figures, at: int) -> list[Finding]:
     baseline = baseline_for(figures, at, VOLUME_MINUTES)
     if not baseline.usable:
         return found
-    for kind, label in (("events.received", "source"), ("events.accepted", "event")):
+    for kind, label in ((EVENTS_RECEIVED, "source"), (EVENTS_ACCEPTED, "event")):
         for subject in figures.subjects(kind):
             cells = figures.series[(kind, subject)]
             observed = _sum(cells, at, VOLUME_MINUTES)
@@ -281,7 +292,7 @@ def detect_volume(figures: Figures, at: int) -> list[Finding]:
 
 
 def _destinations(figures: Figures) -> list[str]:
-    kinds = ("delivery.delivered", "delivery.failed", "delivery.blocked", "delivery.latency_ms")
+    kinds = (DELIVERY_DELIVERED, DELIVERY_FAILED, DELIVERY_BLOCKED, DELIVERY_LATENCY)
     return sorted({subject for (kind, subject) in figures.series if kind in kinds and subject})
 
 
@@ -295,8 +306,8 @@ def detect_delivery(figures: Figures, at: int) -> list[Finding]:
     found = []
     baseline = baseline_for(figures, at, ERROR_MINUTES)
     for destination in _destinations(figures):
-        delivered = _cells(figures, "delivery.delivered", destination)
-        failed = _cells(figures, "delivery.failed", destination)
+        delivered = _cells(figures, DELIVERY_DELIVERED, destination)
+        failed = _cells(figures, DELIVERY_FAILED, destination)
         # The current minute is still running: the last DOWN_MINUTES minutes counting it, or
         # the DOWN_MINUTES before it (a run early in a minute sees little of it).
         for end in (at, at - 1):
@@ -308,7 +319,7 @@ def detect_delivery(figures: Figures, at: int) -> list[Finding]:
                 found.append(
                     Finding(
                         kind="destination_down",
-                        subject=destination,
+                        subject=f"destination:{destination}",
                         severity=HIGH,
                         summary=(
                             f"Every request to {destination} failed for {DOWN_MINUTES} "
@@ -338,7 +349,7 @@ def detect_delivery(figures: Figures, at: int) -> list[Finding]:
                 found.append(
                     Finding(
                         kind="delivery_error_rate",
-                        subject=destination,
+                        subject=f"destination:{destination}",
                         severity=HIGH if rate >= 0.9 else MEDIUM,
                         summary=(
                             f"{round(100 * rate)} % of requests to {destination} failed in "
@@ -360,7 +371,7 @@ def detect_delivery(figures: Figures, at: int) -> list[Finding]:
                         },
                     )
                 )
-        latency = _cells(figures, "delivery.latency_ms", destination)
+        latency = _cells(figures, DELIVERY_LATENCY, destination)
         total, count = _sum(latency, at, LATENCY_MINUTES), _sum(latency, at, LATENCY_MINUTES, 1)
         if count >= LATENCY_MIN_COUNT:
             means = [
@@ -376,7 +387,7 @@ def detect_delivery(figures: Figures, at: int) -> list[Finding]:
                     found.append(
                         Finding(
                             kind="delivery_latency",
-                            subject=destination,
+                            subject=f"destination:{destination}",
                             severity=MEDIUM,
                             summary=(
                                 f"Requests to {destination} take {round(mean)} ms on average "
@@ -418,11 +429,11 @@ def detect_rates(figures: Figures, at: int) -> list[Finding]:
     if not baseline.usable:
         return found
     for destination in _destinations(figures):
-        blocked = _cells(figures, "delivery.blocked", destination)
+        blocked = _cells(figures, DELIVERY_BLOCKED, destination)
         decided = _merge(
             blocked,
-            _cells(figures, "delivery.delivered", destination),
-            _cells(figures, "delivery.failed", destination),
+            _cells(figures, DELIVERY_DELIVERED, destination),
+            _cells(figures, DELIVERY_FAILED, destination),
         )
         rate, decisions, base_rate, base_decisions = _rate_against_baseline(
             blocked, decided, at, baseline
@@ -435,7 +446,7 @@ def detect_rates(figures: Figures, at: int) -> list[Finding]:
             found.append(
                 Finding(
                     kind="consent_block_rate",
-                    subject=destination,
+                    subject=f"destination:{destination}",
                     severity=MEDIUM,
                     summary=(
                         f"Consent blocks {round(100 * rate)} % of events for {destination} "
@@ -456,8 +467,8 @@ def detect_rates(figures: Figures, at: int) -> list[Finding]:
                     },
                 )
             )
-    duplicates = _cells(figures, "events.duplicate", "")
-    received = _merge(*(figures.series[k] for k in figures.series if k[0] == "events.received"))
+    duplicates = _cells(figures, EVENTS_DUPLICATE, "")
+    received = _merge(*(figures.series[k] for k in figures.series if k[0] == EVENTS_RECEIVED))
     rate, count, base_rate, base_count = _rate_against_baseline(duplicates, received, at, baseline)
     if (
         count >= DUPLICATE_MIN_RECEIVED
@@ -524,10 +535,10 @@ def detect_drift(
     audit payload (``{"event", "change", "path"?, "count"}``)."""
     found = []
     if known_names is not None:
-        for name in figures.subjects("events.accepted"):
+        for name in figures.subjects(EVENTS_ACCEPTED):
             if name in known_names:
                 continue
-            recent = _sum(figures.series[("events.accepted", name)], at, VOLUME_MINUTES)
+            recent = _sum(figures.series[(EVENTS_ACCEPTED, name)], at, VOLUME_MINUTES)
             if recent == 0:
                 continue
             payload = {"event": name, "change": "new_event", "count": recent}
@@ -584,7 +595,7 @@ def detect_paused(paused: Iterable[PausedDestination]) -> list[Finding]:
     return [
         Finding(
             kind="auto_pause",
-            subject=row.public_id,
+            subject=f"destination:{row.public_id}",
             severity=HIGH,
             summary=row.reason or f"{row.public_id} was paused automatically.",
             evidence={"paused_at": row.paused_at, "reason": row.reason, "automatic": True},

@@ -12,6 +12,7 @@ DAY = detectors.MINUTES_PER_DAY
 START = 29_000_000 - 29_000_000 % DAY  # a midnight, in minutes since the epoch
 TODAY = START + 7 * DAY
 DEST = "dst_meta"
+SUBJECT = f"destination:{DEST}"
 
 
 def diurnal(minute: int, peak: float) -> float:
@@ -126,8 +127,8 @@ def test_an_error_storm_is_found_and_a_down_destination_within_two_minutes():
     figures.add(at - 1, "delivery.failed", DEST, 60)
     figures.add(at, "delivery.failed", DEST, 80)
     found = detectors.detect_delivery(figures, at)
-    assert ("delivery_error_rate", DEST) in kinds(found)
-    assert ("destination_down", DEST) not in kinds(found)  # one minute of total failure only
+    assert ("delivery_error_rate", SUBJECT) in kinds(found)
+    assert ("destination_down", SUBJECT) not in kinds(found)  # one minute only
     figures.add(at + 1, "delivery.failed", DEST, 3)  # the breaker keeps requests few
     [down] = [f for f in detectors.detect_delivery(figures, at + 1) if f.kind == "destination_down"]
     assert down.severity == "high"
@@ -140,7 +141,8 @@ def test_slow_requests_are_found():
     for minute in range(at - 4, at + 1):
         figures.add(minute, "delivery.delivered", DEST, 100)
         figures.add(minute, "delivery.latency_ms", DEST, 100 * 4000, 100)
-    assert ("delivery_latency", DEST) in kinds(detectors.detect_delivery(figures, at))
+    found = detectors.detect_delivery(figures, at)
+    assert ("delivery_latency", SUBJECT) in kinds(found)
 
 
 def test_a_consent_block_rate_change_and_a_duplicate_spike_are_found():
@@ -152,7 +154,7 @@ def test_a_consent_block_rate_change_and_a_duplicate_spike_are_found():
         figures.add(minute, "delivery.delivered", DEST, 30)
         figures.add(minute, "delivery.blocked", DEST, 70)  # a banner now denies by default
     found = kinds(detectors.detect_rates(figures, at))
-    assert ("consent_block_rate", DEST) in found
+    assert ("consent_block_rate", SUBJECT) in found
     assert ("duplicate_rate", "") in found
 
 
@@ -193,7 +195,9 @@ def test_an_automatic_pause_is_high_and_a_manual_one_is_not_an_anomaly():
             PausedDestination("dst_b", False, "maintenance", "t"),
         ]
     )
-    assert [(f.kind, f.subject, f.severity) for f in found] == [("auto_pause", "dst_a", "high")]
+    assert [(f.kind, f.subject, f.severity) for f in found] == [
+        ("auto_pause", "destination:dst_a", "high")
+    ]
 
 
 def test_windows_cover_what_the_detectors_read():

@@ -1,0 +1,131 @@
+"""Reads: a workspace's anomalies (page, API), and what the detectors read for a region —
+the minute figures of every workspace (``destinations.metrics.selectors.region_minutes``),
+automatically paused destinations and new tracking-plan violations."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+from destinations.metrics import (
+    DELIVERY_BLOCKED,
+    DELIVERY_DELIVERED,
+    DELIVERY_FAILED,
+    DELIVERY_LATENCY,
+    EVENTS_ACCEPTED,
+    EVENTS_DUPLICATE,
+    EVENTS_RECEIVED,
+)
+from destinations.metrics.selectors import region_minutes
+from destinations.models import Destination, DestinationState, TrackingPlanViolation
+from monitoring.anomalies.detectors import (
+    Figures,
+    PausedDestination,
+    Violation,
+    baseline_windows,
+)
+from monitoring.anomalies.models import Anomaly, AnomalyStatus
+from tracklayer.exceptions import NotFoundError
+
+DETECTED_KINDS = (
+    EVENTS_RECEIVED,
+    EVENTS_ACCEPTED,
+    EVENTS_DUPLICATE,
+    DELIVERY_DELIVERED,
+    DELIVERY_FAILED,
+    DELIVERY_BLOCKED,
+    DELIVERY_LATENCY,
+)
+
+
+def anomalies_list(*, workspace, status=None, kind=None, since=None):
+    """The workspace's anomalies, newest first (then by id, for paging)."""
+    rows = Anomaly.objects.filter(workspace=workspace)
+    if status:
+        rows = rows.filter(status=status)
+    if kind:
+        rows = rows.filter(kind=kind)
+    if since:
+        rows = rows.filter(started_at__gte=since)
+    return rows.select_related("acknowledged_by", "resolved_by").order_by("-started_at", "-pk")
+
+
+def anomaly_get(*, workspace, public_id: str) -> Anomaly:
+    row = (
+        Anomaly.objects.filter(workspace=workspace, public_id=public_id)
+        .select_related("acknowledged_by", "resolved_by")
+        .first()
+    )
+    if row is None:
+        raise NotFoundError("No such anomaly in this workspace.")
+    return row
+
+
+def anomalies_open_count(*, workspace) -> int:
+    unresolved = Anomaly.objects.filter(workspace=workspace)
+    return unresolved.exclude(status=AnomalyStatus.RESOLVED).count()
+
+
+# --- what the run reads -------------------------------------------------------------------------
+
+
+def minute_number(at: datetime) -> int:
+    """Whole minutes since the epoch (UTC): the detectors' clock."""
+    return int(at.timestamp()) // 60
+
+
+def minute_time(number: int) -> datetime:
+    return datetime.fromtimestamp(number * 60, tz=UTC)
+
+
+def region_figures(*, region: str, at: int) -> dict[int, Figures]:
+    """Every workspace's figures in ``region`` over the windows the detectors judge minute
+    ``at`` by (the recent hour and the same time on the previous days): one ``region_minutes``
+    query per window."""
+    figures: dict[int, Figures] = defaultdict(Figures)
+    for first, last in baseline_windows(at):
+        for row in region_minutes(
+            region=region,
+            since=minute_time(first),
+            until=minute_time(last + 1),
+            kinds=DETECTED_KINDS,
+        ):
+            figures[row.workspace_id].add(
+                minute_number(row.minute), row.kind, row.subject, row.value, row.count
+            )
+    return figures
+
+
+def paused_automatically(*, region: str) -> dict[int, list[PausedDestination]]:
+    """Destinations of ``region``'s workspaces that the delivery engine paused (and nobody
+    has resumed), per workspace."""
+    paused: dict[int, list[PausedDestination]] = defaultdict(list)
+    rows = Destination.objects.filter(
+        workspace__region=region,
+        state=DestinationState.PAUSED,
+        paused_automatically=True,
+        deleted_at__isnull=True,
+    ).values_list("workspace_id", "public_id", "paused_reason", "paused_at")
+    for workspace_id, public_id, reason, paused_at in rows:
+        paused[workspace_id].append(
+            PausedDestination(public_id, True, reason, paused_at.isoformat() if paused_at else "")
+        )
+    return paused
+
+
+def violations_new(*, region: str, since: datetime) -> dict[int, list[Violation]]:
+    """Tracking-plan violations first seen since ``since``, per workspace (aggregated rows,
+    no values)."""
+    found: dict[int, list[Violation]] = defaultdict(list)
+    rows = (
+        TrackingPlanViolation.objects.in_region(region)
+        .filter(first_seen__gte=since)
+        .values_list("workspace_id", "event_name", "path", "code", "count", "first_seen")
+    )
+    for workspace_id, name, path, code, count, first_seen in rows:
+        found[workspace_id].append(Violation(name, path, code, count, first_seen.isoformat()))
+    return found
+
+
+def since_minutes(at: datetime, minutes: int) -> datetime:
+    return at - timedelta(minutes=minutes)

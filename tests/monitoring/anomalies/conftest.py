@@ -1,0 +1,49 @@
+"""Fixtures of the anomalies tests: minute figures written through the real writer, in the
+workspace's region, and the audit log's queue with our event types in it."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from audit import services as audit_services
+from destinations.metrics.writer import Figures, figures_write
+from monitoring.anomalies import services
+from monitoring.incidents import services as incident_services
+from workspaces.regions import data_atomic, workspace_db
+
+# A fixed "now" in the middle of a minute: the detectors' clock is the run's argument.
+NOW = datetime(2026, 11, 23, 14, 0, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def write_figures():
+    """``write_figures(workspace, {minutes_ago: {(kind, subject): value}}, now=NOW)``."""
+
+    def write(workspace, by_minute: dict, *, now=NOW):
+        figures = Figures()
+        for ago, values in by_minute.items():
+            for (kind, subject), value in values.items():
+                figures.add(
+                    workspace_id=workspace.pk,
+                    at=now - timedelta(minutes=ago),
+                    kind=kind,
+                    subject=subject,
+                    value=value,
+                )
+        with data_atomic(workspace):
+            figures_write(figures, using=workspace_db(workspace))
+
+    return write
+
+
+@pytest.fixture
+def queued_while_locked(monkeypatch):
+    """The advisory lock's queue with the anomalies' and incidents' event types (their
+    ``QUEUED_WHILE_LOCKED``), as ``audit.advisory`` holds them once the lead merged them."""
+    monkeypatch.setattr(
+        audit_services,
+        "QUEUED_WHILE_LOCKED",
+        audit_services.QUEUED_WHILE_LOCKED
+        | services.QUEUED_WHILE_LOCKED
+        | incident_services.QUEUED_WHILE_LOCKED,
+    )

@@ -1,0 +1,185 @@
+"""The run and the lifecycle against the database: figures written by the real writer, the
+run opens, updates and resolves anomalies, each transition audited; a high-severity anomaly
+and an automatic pause open an incident; people acknowledge and resolve."""
+
+from datetime import timedelta
+
+import pytest
+
+from audit.models import AuditPendingEntry
+from audit.services import audit_advisory_lock_enable
+from destinations.delivery.autopause import destination_autopause
+from monitoring.anomalies import services
+from monitoring.anomalies.models import Anomaly, AnomalyStatus
+from monitoring.anomalies.run import anomalies_detect_region
+from monitoring.incidents.models import Incident
+from tests.audit_entries import audit_entries
+from tests.destinations.factories import DestinationFactory
+from tests.monitoring.anomalies.conftest import NOW
+from tracklayer.exceptions import ConflictError, PermissionDeniedError
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def destination(workspace):
+    return DestinationFactory(workspace=workspace, name="Meta CAPI", type="meta_capi")
+
+
+def failing(destination, *minutes, failed=4):
+    subject = destination.public_id
+    return {m: {("delivery.failed", subject): failed} for m in minutes}
+
+
+def delivering(destination, *minutes):
+    return {m: {("delivery.delivered", destination.public_id): 10} for m in minutes}
+
+
+def run(workspace, now=NOW):
+    return anomalies_detect_region(region=workspace.region, now=now)
+
+
+def test_a_down_destination_opens_a_high_anomaly_an_incident_and_an_audit_entry(
+    workspace, destination, write_figures
+):
+    write_figures(workspace, delivering(destination, 5, 4, 3))
+    write_figures(workspace, failing(destination, 2, 1))
+
+    report = run(workspace)
+
+    assert (report.opened, report.failed) == (1, [])
+    [anomaly] = Anomaly.objects.filter(workspace=workspace)
+    assert anomaly.public_id.startswith("anm_")
+    assert (anomaly.kind, anomaly.subject, anomaly.severity, anomaly.status) == (
+        "destination_down",
+        f"destination:{destination.public_id}",
+        "high",
+        "open",
+    )
+    [entry] = audit_entries(workspace, "anomaly.opened")
+    assert entry["resource_id"] == anomaly.public_id
+    assert entry["actor"] == "system:anomalies"
+    assert entry["payload"]["figures"]["observed"] == 8
+    assert "series" not in entry["payload"]["figures"]
+    [incident] = Incident.objects.filter(workspace=workspace)
+    assert incident.source_ids == [anomaly.public_id]
+    assert incident.subject == anomaly.subject
+
+
+def test_found_again_it_is_updated_not_duplicated_and_resolves_itself_when_normal(
+    workspace, destination, write_figures
+):
+    write_figures(workspace, failing(destination, 2, 1, 0))
+    run(workspace, NOW - timedelta(minutes=1))
+    run(workspace, NOW)
+    assert Anomaly.objects.filter(workspace=workspace).count() == 1
+
+    # Delivering again: resolved once normal for two minutes, not before.
+    later = NOW + timedelta(minutes=1)
+    write_figures(workspace, delivering(destination, 0), now=later)
+    assert run(workspace, later).resolved == 0
+    later = NOW + timedelta(minutes=3)
+    write_figures(workspace, delivering(destination, 1, 0), now=later)
+    assert run(workspace, later).resolved == 1
+
+    anomaly = Anomaly.objects.get(workspace=workspace)
+    assert (anomaly.status, anomaly.resolved_automatically) == ("resolved", True)
+    [entry] = audit_entries(workspace, "anomaly.resolved")
+    assert entry["payload"]["automatic"] is True
+    assert entry["payload"]["duration_seconds"] == 240
+
+
+def test_an_automatic_pause_is_an_anomaly_and_opens_an_incident_named_by_the_destination(
+    workspace, destination
+):
+    destination_autopause(destination=destination, figures={"failed_requests": 9, "requests": 10})
+
+    run(workspace)
+
+    [anomaly] = Anomaly.objects.filter(workspace=workspace, kind="auto_pause")
+    assert anomaly.severity == "high"
+    assert "9 of 10 requests failed" in anomaly.summary
+    [incident] = Incident.objects.filter(workspace=workspace)
+    assert incident.source_kind == "auto_pause"
+    assert incident.source_ids == [destination.public_id]
+
+
+def test_members_with_operations_edit_acknowledge_and_resolve_viewers_may_not(
+    workspace, destination, write_figures, editor_user, viewer_user
+):
+    write_figures(workspace, failing(destination, 2, 1))
+    run(workspace)
+    anomaly = Anomaly.objects.get(workspace=workspace)
+
+    with pytest.raises(PermissionDeniedError):
+        services.anomaly_acknowledge(workspace=workspace, actor=viewer_user, anomaly=anomaly)
+    acked = services.anomaly_acknowledge(workspace=workspace, actor=editor_user, anomaly=anomaly)
+    assert (acked.status, acked.acknowledged_by) == ("acknowledged", editor_user)
+    with pytest.raises(ConflictError):
+        services.anomaly_acknowledge(workspace=workspace, actor=editor_user, anomaly=anomaly)
+
+    resolved = services.anomaly_resolve(workspace=workspace, actor=editor_user, anomaly=anomaly)
+    assert (resolved.status, resolved.resolved_by, resolved.resolved_automatically) == (
+        "resolved",
+        editor_user,
+        False,
+    )
+    [ack] = audit_entries(workspace, "anomaly.acknowledged")
+    [res] = audit_entries(workspace, "anomaly.resolved")
+    assert ack["actor"] == res["actor"] == f"user:{editor_user.public_id}"
+    assert res["payload"]["automatic"] is False
+    with pytest.raises(ConflictError):
+        services.anomaly_resolve(workspace=workspace, actor=editor_user, anomaly=anomaly)
+
+
+def test_an_anomaly_of_another_workspace_cannot_be_acted_on(
+    workspace, other_workspace, destination, write_figures, other_admin_user
+):
+    write_figures(workspace, failing(destination, 2, 1))
+    run(workspace)
+    anomaly = Anomaly.objects.get(workspace=workspace)
+    with pytest.raises(PermissionDeniedError):
+        services.anomaly_resolve(workspace=workspace, actor=other_admin_user, anomaly=anomaly)
+    with pytest.raises(Anomaly.DoesNotExist):
+        services.anomaly_resolve(workspace=other_workspace, actor=other_admin_user, anomaly=anomaly)
+    assert Anomaly.objects.get(pk=anomaly.pk).status == AnomalyStatus.OPEN
+
+
+def test_detection_goes_on_under_the_advisory_lock_its_entries_queued(
+    workspace, destination, write_figures, admin_user, queued_while_locked
+):
+    audit_advisory_lock_enable(workspace=workspace, actor=admin_user)
+    write_figures(workspace, failing(destination, 2, 1))
+
+    report = run(workspace)
+
+    assert (report.opened, report.failed) == (1, [])
+    queued = set(
+        AuditPendingEntry.objects.filter(workspace=workspace).values_list("event_type", flat=True)
+    )
+    assert "anomaly.opened" in queued
+
+
+def test_a_new_event_name_is_drift_audited_as_schema_drift_once_names_are_learnt(
+    workspace, write_figures
+):
+    write_figures(workspace, {3: {("events.accepted", "Order Completed"): 5}})
+    run(workspace)  # learning: no drift
+    assert not Anomaly.objects.filter(workspace=workspace).exists()
+
+    tomorrow = NOW + timedelta(days=1, minutes=5)
+    write_figures(
+        workspace,
+        {1: {("events.accepted", "Order Completed"): 5, ("events.accepted", "Refund Issued"): 2}},
+        now=tomorrow,
+    )
+    run(workspace, tomorrow)
+
+    [drift] = Anomaly.objects.filter(workspace=workspace, kind="schema_drift")
+    assert drift.subject == "event:Refund Issued"
+    [entry] = audit_entries(workspace, "schema.drift")
+    assert entry["payload"] == {"event": "Refund Issued", "change": "new_event", "count": 2}
+    assert entry["resource_id"] == "event:Refund Issued"
+    # Seen again, it is not drift again.
+    run(workspace, tomorrow + timedelta(minutes=1))
+    assert len(audit_entries(workspace, "schema.drift")) == 1
