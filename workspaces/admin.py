@@ -37,16 +37,58 @@ class MembershipInline(admin.TabularInline):
         return False
 
 
+class DeletedFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Active"), ("deleted", "Deleted (restorable)"), ("purged", "Purged")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "active":
+            return queryset.filter(deleted_at__isnull=True)
+        if self.value() == "deleted":
+            return queryset.filter(deleted_at__isnull=False, purged_at__isnull=True)
+        if self.value() == "purged":
+            return queryset.filter(purged_at__isnull=False)
+        return queryset
+
+
 @admin.register(Workspace)
 class WorkspaceAdmin(ReadOnlyAdmin):
-    list_display = ["name", "slug", "public_id", "region", "created_at"]
+    list_display = [
+        "name",
+        "slug",
+        "public_id",
+        "region",
+        "created_at",
+        "deleted_at",
+        "purge_after",
+        "purged_at",
+    ]
     search_fields = ["name", "slug", "public_id"]
-    list_filter = ["region"]
+    list_filter = ["region", DeletedFilter]
     inlines = [MembershipInline]
-    actions = ["move_region"]
+    actions = ["move_region", "restore"]
 
     def has_move_permission(self, request) -> bool:
         return may_move(request.user)
+
+    def has_restore_permission(self, request) -> bool:
+        return services.may_restore(request.user)
+
+    @admin.action(
+        description="Restore deleted workspaces (before their purge)", permissions=["restore"]
+    )
+    def restore(self, request, queryset):
+        """Undo a deletion, audited as the staff user (``workspace.restored``)."""
+        run_service_action(
+            self,
+            request,
+            queryset.filter(deleted_at__isnull=False),
+            lambda workspace: services.workspace_restore(workspace=workspace, actor=request.user),
+            "Restored",
+        )
 
     @admin.action(description="Move to another region…", permissions=["move"])
     def move_region(self, request, queryset):
@@ -56,6 +98,11 @@ class WorkspaceAdmin(ReadOnlyAdmin):
             self.message_user(request, "Move one workspace at a time.", messages.ERROR)
             return None
         workspace = queryset.get()
+        if workspace.deleted_at is not None:
+            self.message_user(
+                request, f"{workspace}: a deleted workspace is not moved.", messages.ERROR
+            )
+            return None
         form = RegionMoveForm(workspace, request.POST if "confirm" in request.POST else None)
         if form.is_valid():
             try:

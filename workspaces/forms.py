@@ -31,6 +31,16 @@ class WorkspaceSettingsForm(forms.Form):
     region = forms.CharField(required=False, max_length=100)
 
 
+class WorkspaceDeleteForm(forms.Form):
+    """The danger zone: the slug typed out; the service compares it (``confirm_slug``)."""
+
+    confirm_slug = forms.CharField(
+        max_length=100,
+        label="Type the workspace's slug to confirm",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+
 class InviteForm(forms.Form):
     email = forms.EmailField()
     role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)

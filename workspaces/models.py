@@ -62,6 +62,14 @@ class Region(models.TextChoices):
     EU = "eu", "European Union"
 
 
+class WorkspaceQuerySet(models.QuerySet):
+    def active(self):
+        """Workspaces that are not deleted: the only ones anybody can reach (docs/workspace-
+        lifecycle.md). A deleted one keeps its row, first until its purge and then as a
+        tombstone that holds its audit log."""
+        return self.filter(deleted_at__isnull=True)
+
+
 class Workspace(models.Model):
     """A tenant. Every tenant-owned row points here."""
 
@@ -69,7 +77,8 @@ class Workspace(models.Model):
         max_length=32, unique=True, editable=False, default=partial(new_public_id, "ws")
     )
     name = models.CharField(max_length=100)
-    slug = models.SlugField(max_length=50, unique=True)
+    # Reserved while the workspace is deleted (it can be restored); freed (NULL) by the purge.
+    slug = models.SlugField(max_length=50, unique=True, null=True, blank=True)
     # Where the data plane lives (tracklayer/regions.py): chosen at creation, changed only by
     # a verified move (``destinations.residency``), never by an edit.
     region = models.CharField(max_length=2, choices=Region.choices, default=Region.US)
@@ -78,14 +87,36 @@ class Workspace(models.Model):
     moving_to = models.CharField(max_length=2, choices=Region.choices, blank=True, default="")
     # MFA policy: members who sign in with a password must have a second factor first.
     mfa_required = models.BooleanField(default=False)
+    # Deletion (docs/workspace-lifecycle.md): from ``deleted_at`` nobody reaches the workspace;
+    # it can be restored until ``purge_after``, when its data is purged. ``purged_at`` marks
+    # the tombstone left behind (public id, region, these dates, the audit log).
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    purge_after = models.DateTimeField(null=True, blank=True)
+    purged_at = models.DateTimeField(null=True, blank=True)
+    # The purge's figures (rows per region and table, counted before its first batch), so that
+    # a purge resumed after a crash still reports exactly what the workspace held.
+    purge_counts = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = WorkspaceQuerySet.as_manager()
+
     class Meta:
         ordering = ["name"]
+        indexes = [
+            models.Index(
+                fields=["purge_after"],
+                condition=models.Q(deleted_at__isnull=False, purged_at__isnull=True),
+                name="workspace_purge_due",
+            )
+        ]
 
     def __str__(self) -> str:
-        return self.name
+        return self.name or self.public_id
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
 
 
 class Role(models.TextChoices):

@@ -11,15 +11,33 @@ ROLE_ORDER = (Role.VIEWER, Role.EDITOR, Role.ADMIN)
 
 
 def workspace_list_for_user(*, user: User) -> QuerySet[Workspace]:
-    return Workspace.objects.filter(memberships__user=user).order_by("name")
+    """The user's workspaces (the switcher, ``home``); a deleted one is not among them."""
+    return Workspace.objects.active().filter(memberships__user=user).order_by("name")
 
 
 def membership_for(*, user: User, slug: str) -> Membership:
     """The user's membership in the workspace with ``slug``; 404 when there is none, so a
-    non-member cannot tell a foreign workspace from a missing one."""
+    non-member cannot tell a foreign workspace from a missing one. A deleted workspace is a
+    missing one, for its members too."""
     return get_object_or_404(
-        Membership.objects.select_related("workspace"), workspace__slug=slug, user=user
+        Membership.objects.select_related("workspace"),
+        workspace__slug=slug,
+        workspace__deleted_at__isnull=True,
+        user=user,
     )
+
+
+def workspace_get_active(*, slug: str) -> Workspace:
+    """The workspace with ``slug`` for the paths that name it without a session (SAML); 404
+    for a deleted one, as for a missing one."""
+    return get_object_or_404(Workspace.objects.active(), slug=slug)
+
+
+def workspace_purge_due(*, now) -> QuerySet[Workspace]:
+    """Deleted workspaces past their ``purge_after`` and not purged yet, oldest first."""
+    return Workspace.objects.filter(
+        deleted_at__isnull=False, purged_at__isnull=True, purge_after__lte=now
+    ).order_by("purge_after", "pk")
 
 
 def member_list(*, workspace: Workspace) -> QuerySet[Membership]:

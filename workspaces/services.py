@@ -15,9 +15,11 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django_celery_beat.models import PeriodicTask
 
+from audit.models import AuditExportConfig
 from audit.services import audit_log_open, audit_record
-from tracklayer.exceptions import ConflictError, DomainError
+from tracklayer.exceptions import ConflictError, DomainError, PermissionDeniedError
 from workspaces import keys, policy
 from workspaces.actors import SystemActor
 from workspaces.api_key_cache import api_key_cache_forget
@@ -107,6 +109,134 @@ def workspace_update(
     return workspace
 
 
+# --- Deleting and restoring (docs/workspace-lifecycle.md) --------------------------------------
+
+# How long a deleted workspace can be restored; its data is purged after that.
+PURGE_AFTER = dt.timedelta(days=90)
+# Staff restore with the admin's "change workspace" permission (as they move regions): a
+# deleted workspace has no member who could.
+RESTORE_PERMISSION = "workspaces.change_workspace"
+
+
+def may_restore(actor) -> bool:
+    if isinstance(actor, SystemActor):
+        return True  # the CLI acts with the operator's authority
+    return isinstance(actor, User) and actor.is_staff and actor.has_perm(RESTORE_PERMISSION)
+
+
+def _audit_export_schedule_set(*, workspace: Workspace, enabled: bool) -> None:
+    """Switch the workspace's scheduled audit export off (deletion) or back to what its
+    settings say (restore). Saved one by one so that beat's scheduler sees the change."""
+    config = (
+        AuditExportConfig.objects.filter(workspace=workspace, periodic_task__isnull=False)
+        .select_related("periodic_task")
+        .first()
+    )
+    if config is None:
+        return
+    task: PeriodicTask = config.periodic_task
+    wanted = enabled and config.enabled
+    if task.enabled != wanted:
+        task.enabled = wanted
+        task.save(update_fields=["enabled"])
+
+
+def _api_keys_forget(workspace: Workspace) -> None:
+    for key in ApiKey.objects.filter(workspace=workspace).only("pk", "prefix"):
+        api_key_cache_forget(key)
+
+
+@transaction.atomic
+def workspace_delete(*, workspace: Workspace, actor, confirm_slug: str) -> Workspace:
+    """Delete the workspace (an admin's action; the slug typed out confirms it).
+
+    Guarantees, all at the commit of this one transaction with its ``workspace.deleted``
+    entry: every member loses access (the dashboard's gate answers 404 and the workspace
+    leaves their switcher), its API keys are refused (401; the verification cache is emptied
+    after commit) and with them ingestion and the API, its SCIM tokens and SAML paths are
+    refused, its destinations send nothing more (the delivery sweep and engine skip a deleted
+    workspace) and its scheduled audit export stops. Nothing is removed: the workspace can be
+    restored (``workspace_restore``) until ``purge_after`` (90 days), then it is purged
+    (``destinations.teardown``). Refused under the audit log's advisory lock, like every change
+    that reconfigures the workspace, and while a region move is under way."""
+    policy.authorize(workspace=workspace, actor=actor, action=Action.WORKSPACE_DELETE)
+    workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    if workspace.deleted_at is not None:
+        raise ConflictError("This workspace is deleted already.")
+    if (confirm_slug or "").strip() != workspace.slug:
+        raise DomainError(
+            f"Type the workspace's slug ({workspace.slug}) to confirm.", field="confirm_slug"
+        )
+    if workspace.moving_to:
+        raise ConflictError(
+            "This workspace is moving to another region; delete it once the move is over."
+        )
+    now = timezone.now()
+    workspace.deleted_at = now
+    workspace.purge_after = now + PURGE_AFTER
+    workspace.save(update_fields=["deleted_at", "purge_after", "updated_at"])
+    _audit_export_schedule_set(workspace=workspace, enabled=False)
+    _api_keys_forget(workspace)
+    audit_record(
+        workspace=workspace,
+        actor=actor,
+        event_type="workspace.deleted",
+        resource_type="workspace",
+        resource_id=workspace.public_id,
+        payload={
+            "purge_after": workspace.purge_after,
+            "counts": {
+                "members": Membership.objects.filter(workspace=workspace).count(),
+                "api_keys": sum(
+                    1
+                    for key in ApiKey.objects.filter(workspace=workspace)
+                    if key.state(now) in ("active", "expiring")
+                ),
+                "invitations": Invitation.objects.filter(
+                    workspace=workspace,
+                    accepted_at__isnull=True,
+                    revoked_at__isnull=True,
+                    expires_at__gt=now,
+                ).count(),
+            },
+        },
+    )
+    return workspace
+
+
+@transaction.atomic
+def workspace_restore(*, workspace: Workspace, actor) -> Workspace:
+    """Undo a deletion before the purge (staff and the CLI only): everything the deletion
+    stopped works again as it was — members, keys, SCIM, SAML, destinations, the scheduled
+    export. Audited ``workspace.restored``. A purged workspace cannot be restored."""
+    if not may_restore(actor):
+        raise PermissionDeniedError("Restoring a deleted workspace is for staff only.")
+    workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    if workspace.purged_at is not None:
+        raise ConflictError("This workspace was purged: there is nothing left to restore.")
+    if workspace.deleted_at is None:
+        raise ConflictError("This workspace is not deleted.")
+    if workspace.purge_counts:
+        raise ConflictError(
+            "This workspace's purge has begun (its data is partly deleted): finish it with "
+            "tracklayer workspace purge."
+        )
+    deleted_at = workspace.deleted_at
+    workspace.deleted_at = None
+    workspace.purge_after = None
+    workspace.save(update_fields=["deleted_at", "purge_after", "updated_at"])
+    _audit_export_schedule_set(workspace=workspace, enabled=True)
+    audit_record(
+        workspace=workspace,
+        actor=actor,
+        event_type="workspace.restored",
+        resource_type="workspace",
+        resource_id=workspace.public_id,
+        payload={"deleted_at": deleted_at},
+    )
+    return workspace
+
+
 # --- Members and invitations -------------------------------------------------------------------
 
 
@@ -191,7 +321,9 @@ def invitation_revoke(*, workspace: Workspace, actor, invitation: Invitation) ->
 def invitation_find(*, token: str) -> Invitation:
     """The pending invitation a token belongs to; a used, revoked or expired one is refused."""
     invitation = (
-        Invitation.objects.select_related("workspace").filter(token_hash=_token_hash(token)).first()
+        Invitation.objects.select_related("workspace")
+        .filter(token_hash=_token_hash(token), workspace__deleted_at__isnull=True)
+        .first()
     )
     if invitation is None or not invitation.is_pending:
         raise InvitationInvalidError("This invitation link is invalid, used or expired.")
@@ -493,7 +625,8 @@ AUTH_ACTOR = SystemActor("authentication")
 
 
 def _record_for_user_workspaces(*, user: User, actor, event_type: str, payload: dict) -> None:
-    for membership in Membership.objects.filter(user=user).select_related("workspace"):
+    memberships = Membership.objects.filter(user=user, workspace__deleted_at__isnull=True)
+    for membership in memberships.select_related("workspace"):
         audit_record(
             workspace=membership.workspace,
             actor=actor,

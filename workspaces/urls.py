@@ -10,6 +10,7 @@ urlpatterns = [
     path("invitations/<str:token>/", views.invitation_accept, name="invitation-accept"),
     path("w/<slug:slug>/", views.overview, name="overview"),
     path("w/<slug:slug>/settings/", views.workspace_settings, name="settings"),
+    path("w/<slug:slug>/settings/delete/", views.workspace_delete, name="workspace-delete"),
     # Settings → Identity: w/<slug>/settings/identity/… (each route names its slug itself, so
     # the isolation test's walk sees the converter on the route)
     path("", include("workspaces.identity.urls")),

@@ -20,6 +20,7 @@ from workspaces.forms import (
     InviteForm,
     RoleForm,
     WorkspaceCreateForm,
+    WorkspaceDeleteForm,
     WorkspaceSettingsForm,
 )
 from workspaces.identity.selectors import identity_coverage
@@ -308,13 +309,49 @@ def workspace_settings(request):
         else:
             flash(request, "Settings saved.")
             return redirect("dashboard:settings", slug=workspace.slug)
+    return _render_settings(request, form=form, status=_status(form))
+
+
+def _render_settings(request, *, form=None, delete_form=None, status: int = 200):
+    workspace = request.workspace
     return render_htmx(
         request,
         "workspaces/settings.html",
         "workspaces/settings.html",
-        {"form": form, "residency": workspace_data_residency(workspace=workspace)},
-        status=_status(form),
+        {
+            "form": form or WorkspaceSettingsForm(initial={"name": workspace.name}),
+            "delete_form": delete_form or WorkspaceDeleteForm(),
+            "residency": workspace_data_residency(workspace=workspace),
+        },
+        status=status,
     )
+
+
+@workspace_view(Action.WORKSPACE_DELETE)
+@require_POST
+def workspace_delete(request):
+    """Settings → Delete workspace: the slug typed out. Deleted, the workspace is gone for
+    everybody (404) and the admin lands on their next workspace (or the page that makes one)."""
+    form = WorkspaceDeleteForm(request.POST)
+    if form.is_valid():
+        try:
+            workspace = services.workspace_delete(
+                workspace=request.workspace,
+                actor=request.user,
+                confirm_slug=form.cleaned_data["confirm_slug"],
+            )
+        except DomainError as error:
+            form_error(form, error)
+            status = 422 if error.field else error.status
+            return _render_settings(request, delete_form=form, status=status)
+        flash(
+            request,
+            f"Workspace “{workspace.name}” deleted. Its data is kept until "
+            f"{workspace.purge_after:%Y-%m-%d} and can be restored by support until then.",
+        )
+        url = reverse("dashboard:home")
+        return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    return _render_settings(request, delete_form=form, status=422)
 
 
 # --- Invitations (the invitee's side; no workspace membership yet) ----------------------------

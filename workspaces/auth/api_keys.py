@@ -2,8 +2,8 @@
 
 Accepted: ``Authorization: Bearer <key>`` and HTTP Basic with the key as user name and an
 empty password (what Segment-style SDKs send). Every refusal is a 401 whose JSON body says
-why: missing, malformed, invalid, revoked or expired; too many failed attempts answer 429
-``api_key_throttled`` with ``Retry-After``.
+why: missing, malformed, invalid, revoked (or its workspace deleted) or expired; too many
+failed attempts answer 429 ``api_key_throttled`` with ``Retry-After``.
 """
 
 import base64
@@ -34,7 +34,7 @@ from workspaces.exceptions import (
     ApiKeyRevokedError,
     ApiKeyThrottledError,
 )
-from workspaces.models import ApiKey
+from workspaces.models import ApiKey, Workspace
 
 
 def api_key_authenticate(token: str, *, client_ip: str | None = None) -> ApiKey:
@@ -84,14 +84,23 @@ def _verify_from_database(parsed: keys.ParsedToken, now) -> ApiKey:
         raise ApiKeyInvalidError("The API key is not valid.")
     if not keys.check_secret(parsed.secret, key.secret_hash):
         raise ApiKeyInvalidError("The API key is not valid.")
-    # bcrypt took a while; re-read the state so a revocation that committed meanwhile is
-    # not put into the cache.
+    # bcrypt took a while; re-read the state so a revocation (or the workspace's deletion)
+    # that committed meanwhile is not put into the cache.
     key.refresh_from_db(fields=["revoked_at", "expires_at"])
     if key.revoked_at is not None:
         raise ApiKeyRevokedError("The API key has been revoked.")
+    if _workspace_deleted(key):
+        # As good as revoked; told only to a caller who presents the right secret.
+        raise ApiKeyRevokedError("The API key's workspace has been deleted.")
     if key.expires_at is not None and key.expires_at <= now:
         raise ApiKeyExpiredError("The API key has expired.")
     return key
+
+
+def _workspace_deleted(key: ApiKey) -> bool:
+    """A deleted workspace's keys are refused (docs/workspace-lifecycle.md): its deletion
+    empties their cache entries at commit, so only this, the database's answer, is asked."""
+    return Workspace.objects.filter(pk=key.workspace_id, deleted_at__isnull=False).exists()
 
 
 def token_from_header(header: str) -> str:

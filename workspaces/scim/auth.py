@@ -1,7 +1,7 @@
 """The SCIM bearer token: ``Authorization: Bearer tlscim_…`` names the workspace. Anything
-else — no header, another scheme, a malformed, unknown, wrong or revoked token — is a 401 in
-SCIM's error schema; which of these it was is not told (nor timed: a wrong secret and an
-unknown prefix both cost one SHA-256)."""
+else — no header, another scheme, a malformed, unknown, wrong or revoked token, a deleted
+workspace's token — is a 401 in SCIM's error schema; which of these it was is not told (nor
+timed: a wrong secret and an unknown prefix both cost one SHA-256)."""
 
 from workspaces.actors import ScimTokenActor
 from workspaces.scim import tokens
@@ -23,7 +23,7 @@ def scim_authenticate(header: str) -> tuple[ScimToken, ScimTokenActor]:
     expected = token.secret_hash if token is not None else "0" * 64
     if not tokens.check_secret(parsed.secret, expected) or token is None:
         raise unauthorized(REFUSED)
-    if token.revoked_at is not None:
+    if token.revoked_at is not None or token.workspace.deleted_at is not None:
         raise unauthorized(REFUSED)
     scim_token_touch(token)
     return token, ScimTokenActor(

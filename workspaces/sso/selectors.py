@@ -34,13 +34,19 @@ def sp_values(*, workspace: Workspace) -> dict:
 
 def enforcement_for_email(email: str) -> SamlConfig | None:
     """The SAML configuration that enforces SSO for ``email``'s domain, if any: a managed
-    domain of a workspace with SSO enabled and enforcement on."""
+    domain of a workspace with SSO enabled and enforcement on (a deleted workspace enforces
+    nothing: its SAML paths are refused, so it would only lock people out)."""
     domain = (email or "").rsplit("@", 1)[-1].strip().lower().rstrip(".")
     if not domain:
         return None
     managed = ManagedDomain.objects.filter(domain=domain).values_list("workspace_id", flat=True)
     return (
-        SamlConfig.objects.filter(workspace_id__in=managed, enabled=True, enforce=True)
+        SamlConfig.objects.filter(
+            workspace_id__in=managed,
+            workspace__deleted_at__isnull=True,
+            enabled=True,
+            enforce=True,
+        )
         .select_related("workspace", "break_glass_user")
         .first()
     )

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from workspaces import selectors
 from workspaces.dashboard import SIGN_IN_METHOD_KEY, SIGN_IN_SSO, SSO_WORKSPACE_KEY
 from workspaces.models import Workspace
 from workspaces.sso import saml, services
@@ -38,6 +39,7 @@ def metadata(request, slug: str):
     config = get_object_or_404(
         SamlConfig.objects.select_related("workspace").exclude(sp_certificate=""),
         workspace__slug=slug,
+        workspace__deleted_at__isnull=True,
     )
     xml = saml.sp_metadata_xml(config, sp_private_key=services.sp_private_key(config))
     return HttpResponse(xml, content_type="application/samlmetadata+xml")
@@ -46,7 +48,7 @@ def metadata(request, slug: str):
 @require_GET
 def login_start(request, slug: str):
     """SP-initiated sign-in: a redirect to the IdP with a signed ``SAMLRequest``."""
-    workspace = get_object_or_404(Workspace, slug=slug)
+    workspace = selectors.workspace_get_active(slug=slug)
     try:
         url = services.saml_login_start(workspace=workspace, next_url=request.GET.get("next"))
     except services.SamlRefused as refusal:
@@ -58,7 +60,7 @@ def login_start(request, slug: str):
 @require_POST
 def acs(request, slug: str):
     """The assertion consumer: a valid response signs the person in."""
-    workspace = get_object_or_404(Workspace, slug=slug)
+    workspace = selectors.workspace_get_active(slug=slug)
     try:
         sign_in = services.saml_sign_in(
             workspace=workspace,
@@ -84,7 +86,11 @@ def logout_start(request, slug: str):
     (a signed LogoutRequest). POST only: a link cannot sign anyone out."""
     workspace = get_object_or_404(Workspace, slug=slug)
     url = ""
-    if request.user.is_authenticated and request.session.get(SESSION_METHOD_KEY) == SIGN_IN_SSO:
+    if (
+        request.user.is_authenticated
+        and request.session.get(SESSION_METHOD_KEY) == SIGN_IN_SSO
+        and workspace.deleted_at is None  # a deleted workspace's IdP is not told: local only
+    ):
         url = services.saml_logout_start(
             workspace=workspace,
             user=request.user,
@@ -98,7 +104,7 @@ def logout_start(request, slug: str):
 def sls(request, slug: str):
     """The IdP's logout messages (HTTP-Redirect binding): its answer to ours, or its own
     request to end the session of the person it names."""
-    workspace = get_object_or_404(Workspace, slug=slug)
+    workspace = selectors.workspace_get_active(slug=slug)
     user = request.user if request.user.is_authenticated else None
     try:
         result = services.saml_logout_process(
