@@ -1,0 +1,1 @@
+"""Tearing a deleted workspace down after its grace period (docs/workspace-lifecycle.md)."""
