@@ -22,12 +22,16 @@ docs/destinations-ga4-webhook.md has every rule with its source. In short:
   name failed.
 """
 
+import base64
 import hashlib
 import json
 import math
 import re
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from destinations.adapters.base import ItemOutcome, Outcome, OutgoingEvent, PlatformRequest
 from destinations.adapters.common import (
@@ -427,6 +431,157 @@ def _dumps(data: object) -> bytes:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
+# --- user deletion (User Deletion API, OAuth 2.0 for service accounts) -------------------------
+#
+# "Where configured": a GA4 destination with ``property_id`` (the GA4 property's numeric id)
+# and ``service_account_key`` (the JSON key of a Google Cloud service account that is a user
+# of the property, with the User Deletion API enabled) gets one ``upsert`` per client id and
+# user id it was sent. docs/destinations-ga4-webhook.md, "User deletion", has the sources.
+
+DELETION_PATH = "/analytics/v3/userDeletion/userDeletionRequests:upsert"
+DELETION_URL = "https://www.googleapis.com" + DELETION_PATH
+TOKEN_URL = "https://oauth2.googleapis.com/token"  # noqa: S105 - an endpoint, not a secret
+TOKEN_PATH = "/token"  # noqa: S105 - the local stand-in's token endpoint under its base URL
+DELETION_SCOPE = "https://www.googleapis.com/auth/analytics.user.deletion"
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+ASSERTION_SECONDS = 3600  # "a maximum of 1 hour after the issued time"
+_PROPERTY_ID = re.compile(r"[1-9][0-9]{3,19}")
+KEY_FIELD_HELP = (
+    "Paste the JSON key of a Google Cloud service account (IAM > Service accounts > Keys) "
+    "that has been added as a user of the GA4 property."
+)
+
+
+class ServiceAccountError(ValueError):
+    pass
+
+
+def service_account(text: str) -> tuple[dict, rsa.RSAPrivateKey]:
+    """The service account JSON key's fields and its RSA private key, or
+    ``ServiceAccountError`` saying what is wrong (never quoting the key)."""
+    try:
+        data = json.loads(text)
+    except (TypeError, ValueError):
+        raise ServiceAccountError("The key is not JSON: paste the whole key file.") from None
+    if not isinstance(data, dict) or data.get("type") != "service_account":
+        raise ServiceAccountError('The key is not a service account key ("type").')
+    email = data.get("client_email")
+    if not isinstance(email, str) or not _EMAIL.fullmatch(email):
+        raise ServiceAccountError('The key has no "client_email".')
+    try:
+        key = serialization.load_pem_private_key(str(data.get("private_key")).encode(), None)
+    except (TypeError, ValueError):
+        raise ServiceAccountError('The key\'s "private_key" cannot be read.') from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ServiceAccountError('The key\'s "private_key" is not an RSA key.')
+    return data, key
+
+
+def deletion_configured(config: dict, secrets: dict) -> bool:
+    return bool(config.get("property_id")) and bool(secrets.get("service_account_key"))
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwt_assertion(key_text: str, now: datetime) -> str:
+    """The service account's signed JWT (RS256) asking for the user-deletion scope."""
+    data, key = service_account(key_text)
+    header = {"alg": "RS256", "typ": "JWT"}
+    if isinstance(data.get("private_key_id"), str):
+        header["kid"] = data["private_key_id"]
+    issued = int(now.timestamp())
+    claims = {
+        "iss": data["client_email"],
+        "scope": DELETION_SCOPE,
+        "aud": TOKEN_URL,
+        "iat": issued,
+        "exp": issued + ASSERTION_SECONDS,
+    }
+    signing_input = (_b64url(_dumps_sorted(header)) + "." + _b64url(_dumps_sorted(claims))).encode()
+    signature = key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+    return signing_input.decode() + "." + _b64url(signature)
+
+
+def _dumps_sorted(data: dict) -> bytes:
+    return json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _google_base(config: dict) -> str | None:
+    base = config.get("api_base_url")
+    return base.rstrip("/") if isinstance(base, str) and base else None
+
+
+def token_request(*, config: dict, secrets: dict, now: datetime) -> PlatformRequest:
+    """The access token request: the JWT bearer grant, form-encoded."""
+    base = _google_base(config)
+    body = urlencode(
+        {
+            "grant_type": JWT_BEARER,
+            "assertion": jwt_assertion(secrets["service_account_key"], now),
+        }
+    ).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    return PlatformRequest(base + TOKEN_PATH if base else TOKEN_URL, headers, body, ())
+
+
+def token_from_answer(status: int | None, body: bytes, error: str) -> tuple[str | None, str]:
+    """(access token, "") from the token endpoint's answer, else (None, why)."""
+    if status is None:
+        return None, short_error(None, b"", error)
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    token = data.get("access_token") if isinstance(data, dict) else None
+    if status == 200 and isinstance(token, str) and token:
+        return token, ""
+    reason = data.get("error") if isinstance(data, dict) else None
+    described = f" ({reason})" if isinstance(reason, str) and reason.isascii() else ""
+    return None, f"the token endpoint answered HTTP {status}{described}"[:ERROR_TEXT]
+
+
+ERROR_TEXT = 200
+
+
+def deletion_request(*, config: dict, token: str, id_type: str, user_id: str) -> PlatformRequest:
+    """One ``userDeletionRequests:upsert``: ``id_type`` is ``CLIENT_ID`` or ``USER_ID``."""
+    base = _google_base(config)
+    body = _dumps(
+        {
+            "kind": "analytics#userDeletionRequest",
+            "id": {"type": id_type, "userId": user_id},
+            "propertyId": str(config["property_id"]),
+        }
+    )
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    return PlatformRequest(base + DELETION_PATH if base else DELETION_URL, headers, body, ())
+
+
+def deletion_outcome(status: int | None, error: str) -> tuple[bool, str]:
+    """(accepted, detail) of an upsert's answer; the detail never quotes the body (it holds
+    the id that was deleted)."""
+    if status is not None and 200 <= status < 300:
+        return True, ""
+    if status is None:
+        return False, short_error(None, b"", error)
+    return False, f"the User Deletion API answered HTTP {status}"
+
+
+def deletion_ids(event: OutgoingEvent, measurement_id: str) -> list[tuple[str, str]]:
+    """The (type, id) pairs GA4 holds ``event`` under, as ``request_fields`` sent them: its
+    client id, and its user id when it had one. An anonymized event's client id is its own
+    message's (linked to nobody): nothing to delete."""
+    if event.anonymized:
+        return []
+    fields = request_fields(event, measurement_id)
+    pairs = [("CLIENT_ID", fields["client_id"])]
+    if fields.get("user_id"):
+        pairs.append(("USER_ID", fields["user_id"]))
+    return pairs
+
+
 # --- the adapter ---------------------------------------------------------------------------------
 
 
@@ -435,7 +590,9 @@ class GA4Adapter:
     max_batch = MAX_EVENTS
     max_age = MAX_AGE
     secret_fields = ("api_secret",)
-    config_fields = ("measurement_id", "api_base_url")
+    # For forwarding deletions (User Deletion API): both, or neither.
+    optional_secret_fields = ("service_account_key",)
+    config_fields = ("measurement_id", "property_id", "api_base_url")
     spec = "google"
 
     def validate_config(self, config: dict, secrets: dict) -> dict[str, str]:
@@ -456,6 +613,28 @@ class GA4Adapter:
                 problem = "The base URL takes no query string."
             if problem:
                 problems["api_base_url"] = problem
+        problems.update(self._deletion_problems(config, secrets))
+        return problems
+
+    def _deletion_problems(self, config: dict, secrets: dict) -> dict[str, str]:
+        property_id = config.get("property_id")
+        key = secrets.get("service_account_key")
+        problems = {}
+        if property_id not in (None, "") and not _PROPERTY_ID.fullmatch(str(property_id)):
+            problems["property_id"] = (
+                "Enter the GA4 property ID: digits, found under Admin > Property details."
+            )
+        if key not in (None, ""):
+            try:
+                service_account(key if isinstance(key, str) else "")
+            except ServiceAccountError as error:
+                problems["service_account_key"] = f"{error} {KEY_FIELD_HELP}"
+            if property_id in (None, "") and "property_id" not in problems:
+                problems["property_id"] = "User deletion needs the GA4 property ID as well."
+        elif property_id not in (None, "") and "property_id" not in problems:
+            problems["service_account_key"] = (
+                "User deletion needs a service account key as well. " + KEY_FIELD_HELP
+            )
         return problems
 
     def precheck(self, event: OutgoingEvent, now: datetime) -> str | None:

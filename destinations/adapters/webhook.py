@@ -104,6 +104,69 @@ def verify_signature(
     return matched
 
 
+# --- the data-subject request notice ------------------------------------------------------
+
+NOTICE_TYPE = "data_subject_request"
+
+
+def _notice_id(request_id: str) -> str:
+    material = request_id.encode()
+    return "whn_" + hashlib.sha256(b"tracklayer-webhook-notice\x00" + material).hexdigest()[:40]
+
+
+def notice_request(
+    *,
+    config: dict,
+    secrets: dict,
+    request_id: str,
+    request_type: str,
+    workspace: str,
+    subjects: list[dict],
+    now: datetime,
+) -> PlatformRequest:
+    """The signed ``data_subject_request`` notice of a deletion (docs/destinations-ga4-
+    webhook.md, "Data-subject requests"): signed like an event batch, its ``Idempotency-Key``
+    (its ``id``) fixed by the request id, so a notice sent again is the same notice.
+    ``subjects`` carry hashes only (``privacy.requests.forwarding.NoticeSubject``)."""
+    notice_id = _notice_id(request_id)
+    body = json.dumps(
+        {
+            "id": notice_id,
+            "type": NOTICE_TYPE,
+            "request_id": request_id,
+            "request_type": request_type,
+            "workspace": workspace,
+            "subjects": subjects,
+            "sent_at": _timestamp(now),
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode()
+    signing = [secrets["signing_secret"]]
+    if secrets.get("previous_signing_secret"):
+        signing.append(secrets["previous_signing_secret"])
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        SIGNATURE_HEADER: signature_header(signing, int(now.timestamp()), body),
+        IDEMPOTENCY_HEADER: notice_id,
+    }
+    return PlatformRequest(config["url"], headers, body, ())
+
+
+def notice_outcome(status: int | None, error: str) -> tuple[bool, str]:
+    """(accepted, detail) of a receiver's answer to a notice: any 2xx accepts it. The detail
+    never quotes the answer's body (a receiver may echo the notice's hashes, and the detail
+    goes into the audit log)."""
+    if outcome_for_status(status) is Outcome.DELIVERED:
+        return True, f"the receiver answered HTTP {status}"
+    if status is None:
+        return False, short_error(None, b"", error)
+    if 300 <= status < 400:
+        return False, f"HTTP {status}: redirects are not followed; use the final URL"
+    return False, f"the receiver answered HTTP {status}"
+
+
 # --- the adapter -------------------------------------------------------------------------------
 
 

@@ -44,7 +44,33 @@ What it refuses, as ``validation_behavior: ENFORCE_RECOMMENDATIONS`` would [GA1,
 - ``consent`` values other than ``GRANTED``/``DENIED`` [GA1];
 - a body of 130 kB or more ("The post body must be smaller than 130kB") [GA2].
 
+User deletion, written from Google's pages the same way [UD1, UD2]:
+
+- ``POST /ga4/token`` is the OAuth 2.0 token endpoint of a service account: form-encoded
+  ``grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`` and ``assertion``, a JWT signed
+  RS256 whose claims are ``iss`` (the account's e-mail), ``scope`` (space-separated, here it
+  must hold ``…/auth/analytics.user.deletion``), ``aud`` (always
+  ``https://oauth2.googleapis.com/token``), ``iat`` and ``exp`` ("a maximum of 1 hour after
+  the issued time") [UD2]. The signature is checked (RSASSA-PKCS1-v1_5, SHA-256, in plain
+  Python) with the public key registered for ``iss`` — Google publishes a service
+  account's keys as JWKs; here a test registers its own (``register_service_account`` or
+  ``POST /ga4/service-accounts``). A refusal is ``400 {"error": "invalid_grant",
+  "error_description"}``; an answer ``{"access_token", "expires_in", "token_type":
+  "Bearer"}`` [UD2].
+- ``POST /ga4/analytics/v3/userDeletion/userDeletionRequests:upsert`` [UD1] takes
+  ``Authorization: Bearer <a token it issued>`` (else ``401``) and a body
+  ``{"kind": "analytics#userDeletionRequest", "id": {"type", "userId"}, "propertyId"}`` —
+  ``type`` one of ``CLIENT_ID``, ``USER_ID``, ``APP_INSTANCE_ID``; exactly one of
+  ``propertyId``, ``webPropertyId``, ``firebaseProjectId`` (else ``400``) — and answers the
+  resource with ``deletionRequestTime``. Each accepted one is recorded (``_kind:
+  "user_deletion"``).
+
 Sources (read through the search tool's stored copies, December 2026):
+
+- [UD1] User Deletion API, ``userDeletionRequest`` resource and ``upsert``:
+  https://developers.google.com/analytics/devguides/config/userdeletion/v3/reference/userDeletion/userDeletionRequest
+- [UD2] Using OAuth 2.0 for Server to Server Applications:
+  https://developers.google.com/identity/protocols/oauth2/service-account
 
 - [GA1] Measurement Protocol reference:
   https://developers.google.com/analytics/devguides/collection/protocol/ga4/reference
@@ -62,10 +88,16 @@ Sources (read through the search tool's stored copies, December 2026):
   https://firebase.google.com/docs/reference/cpp/struct/firebase/analytics/parameter
 """
 
+import base64
+import hashlib
+import hmac
 import json
 import re
+import secrets
+import threading
 import time
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs
 
 from destinations.local_platforms.base import PlatformState, Reply, failure
 
@@ -429,8 +461,154 @@ def validate(payload: object, now: datetime) -> tuple[list[dict], set[int]]:
     return messages, {i for i, problems in enumerate(per_event) if not problems}
 
 
+# --- user deletion [UD1, UD2] -------------------------------------------------------------
+
+TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"  # noqa: S105 - "always" this [UD2]
+DELETION_SCOPE = "https://www.googleapis.com/auth/analytics.user.deletion"  # [UD1]
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"  # [UD2]
+ASSERTION_MAX_SECONDS = 3600  # [UD2]
+DELETION_PATH = "/analytics/v3/userDeletion/userDeletionRequests:upsert"
+ID_TYPES = frozenset({"CLIENT_ID", "USER_ID", "APP_INSTANCE_ID"})  # [UD1]
+PROPERTY_FIELDS = ("propertyId", "webPropertyId", "firebaseProjectId")  # [UD1]
+
+
+# Service accounts this stand-in knows: client e-mail → RSA public key (n, e). Google publishes
+# each service account's public keys as JWKs (``/service_accounts/v1/jwk/<email>``); a test
+# (or a developer) registers its account's the same way: ``register_service_account`` or
+# ``POST /ga4/service-accounts {"client_email", "jwk": {"kty": "RSA", "n", "e"}}``.
+_accounts: dict[str, tuple[int, int]] = {}
+_accounts_lock = threading.Lock()
+# DER of SHA-256's DigestInfo prefix (RFC 8017, section 9.2, note 1).
+_SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
+
+
+def _unb64(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def register_service_account(client_email: str, jwk: dict) -> None:
+    if jwk.get("kty") != "RSA":
+        raise ValueError("an RSA JWK is expected")
+    n = int.from_bytes(_unb64(jwk["n"]), "big")
+    e = int.from_bytes(_unb64(jwk["e"]), "big")
+    with _accounts_lock:
+        _accounts[client_email] = (n, e)
+
+
+def rs256_valid(public: tuple[int, int], message: bytes, signature: bytes) -> bool:
+    """RSASSA-PKCS1-v1_5 with SHA-256 (RFC 8017, 8.2.2), verified with ``public`` (n, e)."""
+    n, e = public
+    size = (n.bit_length() + 7) // 8
+    if len(signature) != size or int.from_bytes(signature, "big") >= n:
+        return False
+    encoded = pow(int.from_bytes(signature, "big"), e, n).to_bytes(size, "big")
+    digest_info = _SHA256_DIGEST_INFO + hashlib.sha256(message).digest()
+    if size < len(digest_info) + 11:
+        return False
+    expected = b"\x00\x01" + b"\xff" * (size - len(digest_info) - 3) + b"\x00" + digest_info
+    return hmac.compare_digest(encoded, expected)
+
+
+def assertion_problem(assertion: str, now: float) -> str | None:
+    """Why the JWT ``assertion`` is refused (None: it is good) [UD2]."""
+    parts = assertion.split(".")
+    if len(parts) != 3:
+        return "the assertion is not a JWT"
+    try:
+        header = json.loads(_unb64(parts[0]))
+        claims = json.loads(_unb64(parts[1]))
+        signature = _unb64(parts[2])
+    except ValueError:
+        return "the assertion cannot be decoded"
+    if not isinstance(header, dict) or header.get("alg") != "RS256":
+        return "the JWT header must say alg RS256"
+    if not isinstance(claims, dict):
+        return "the claims are not an object"
+    issuer = claims.get("iss")
+    with _accounts_lock:
+        public = _accounts.get(issuer) if isinstance(issuer, str) else None
+    if public is None:
+        return "unknown issuer"
+    if not rs256_valid(public, f"{parts[0]}.{parts[1]}".encode(), signature):
+        return "invalid JWT signature"
+    if DELETION_SCOPE not in str(claims.get("scope", "")).split(" "):
+        return "the scope does not hold the user deletion scope"
+    if claims.get("aud") != TOKEN_AUDIENCE:
+        return "the audience must be " + TOKEN_AUDIENCE
+    issued, expires = claims.get("iat"), claims.get("exp")
+    if not isinstance(issued, int) or not isinstance(expires, int):
+        return "iat and exp must be whole seconds"
+    if expires - issued > ASSERTION_MAX_SECONDS or expires <= issued:
+        return "exp must be at most one hour after iat"
+    if issued > now + 60 or expires < now:
+        return "the assertion is not valid now"
+    return None
+
+
+def deletion_problem(payload: object) -> str | None:
+    """Why an upsert body is refused (None: it is good) [UD1]."""
+    if not isinstance(payload, dict):
+        return "the body is not a JSON object"
+    if payload.get("kind") != "analytics#userDeletionRequest":
+        return "kind must be analytics#userDeletionRequest"
+    user = payload.get("id")
+    if not isinstance(user, dict) or user.get("type") not in ID_TYPES:
+        return "id.type must be one of " + ", ".join(sorted(ID_TYPES))
+    if not isinstance(user.get("userId"), str) or not user["userId"]:
+        return "id.userId is required"
+    given = [name for name in PROPERTY_FIELDS if payload.get(name)]
+    if len(given) != 1:
+        return "give exactly one of " + ", ".join(PROPERTY_FIELDS)
+    if given[0] == "propertyId" and not str(payload["propertyId"]).isdigit():
+        return "propertyId is a GA4 property's numeric id"
+    return None
+
+
 class GA4Platform:
     name = "ga4"
+
+    def __init__(self):
+        self._tokens: set[str] = set()
+        self._tokens_lock = threading.Lock()
+
+    def _token(self, body: bytes) -> Reply:
+        form = {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        if form.get("grant_type") != JWT_BEARER:
+            return Reply.json(400, {"error": "unsupported_grant_type"})
+        problem = assertion_problem(form.get("assertion", ""), time.time())
+        if problem:
+            return Reply.json(400, {"error": "invalid_grant", "error_description": problem})
+        token = "ya29.local-" + secrets.token_urlsafe(24)
+        with self._tokens_lock:
+            self._tokens.add(token)
+        return Reply.json(200, {"access_token": token, "expires_in": 3599, "token_type": "Bearer"})
+
+    def _deletion(self, headers: dict, body: bytes, state: PlatformState) -> Reply:
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        with self._tokens_lock:
+            known = scheme == "Bearer" and token in self._tokens
+        if not known:
+            return Reply.json(
+                401,
+                {
+                    "error": {
+                        "code": 401,
+                        "message": "Request had invalid authentication credentials.",
+                        "status": "UNAUTHENTICATED",
+                    }
+                },
+            )
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = None
+        problem = deletion_problem(payload)
+        if problem:
+            return Reply.json(400, {"error": {"code": 400, "message": problem}})
+        stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        answer = {**payload, "deletionRequestTime": stamp}
+        state.accept([{**answer, "_kind": "user_deletion"}])
+        return Reply.json(200, answer)
 
     def handle(
         self,
@@ -448,6 +626,19 @@ class GA4Platform:
         failing = failure(behaviour, self.name)
         if failing is not None:
             return failing
+        if path == "/service-accounts" and method == "POST":
+            try:
+                account = json.loads(body)
+                register_service_account(account["client_email"], account["jwk"])
+            except (ValueError, KeyError, TypeError):
+                return Reply.json(400, {"error": "give client_email and an RSA jwk"})
+            return Reply.json(200, {"registered": account["client_email"]})
+        if path in {"/token", DELETION_PATH}:
+            if method != "POST":
+                return Reply(405, b"", {"Allow": "POST"})
+            if path == "/token":
+                return self._token(body)
+            return self._deletion(headers, body, state)
         if path not in {"/mp/collect", "/debug/mp/collect"}:
             return Reply.json(404, {"error": "not found"})
         if method != "POST":  # "only supports HTTP POST requests" [GA2]

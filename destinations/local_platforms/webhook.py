@@ -28,11 +28,20 @@ allowed (the docs' own examples vary).
 
 Each accepted event is recorded as sent, plus ``_hook`` (the path), ``_batch`` (the batch id)
 and ``_idempotency_key``.
+
+A data-subject request notice (``"type": "data_subject_request"``, the "Data-subject
+requests" section of the same page) is signed the same way and checked the same way; its
+shape as documented — ``id`` (equal to ``Idempotency-Key``), ``request_id``,
+``request_type`` (``delete`` or ``suppress_with_delete``), ``workspace``, ``sent_at`` and a
+non-empty list of ``subjects``, each holding only ``email_sha256`` and ``phone_sha256``
+(lists) and ``user_id_sha256`` and ``anonymous_id_sha256``, every value 64 lowercase hex
+digits — or ``400``. It is recorded once per ``Idempotency-Key`` (``_kind: "notice"``).
 """
 
 import hashlib
 import hmac
 import json
+import re
 import threading
 import time
 
@@ -41,6 +50,12 @@ from destinations.local_platforms.base import PlatformState, Reply, failure
 DEMO_SECRET = "whsec_demo"  # noqa: S105 - the documented secret of the local demo receiver
 TOLERANCE_SECONDS = 5 * 60  # "more than 5 minutes from its own clock, either way"
 EVENT_KEYS = ("messageId", "event_id", "type", "event", "timestamp", "consent")
+NOTICE_TYPE = "data_subject_request"
+NOTICE_KEYS = ("id", "request_id", "request_type", "workspace", "subjects", "sent_at")
+NOTICE_REQUEST_TYPES = ("delete", "suppress_with_delete")
+SUBJECT_LISTS = ("email_sha256", "phone_sha256")
+SUBJECT_VALUES = ("user_id_sha256", "anonymous_id_sha256")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def signature_valid(
@@ -98,6 +113,34 @@ def _batch_problem(payload: object, headers: dict) -> str | None:
     return None
 
 
+def _digest(value: object) -> bool:
+    return isinstance(value, str) and _HEX64.fullmatch(value) is not None
+
+
+def _notice_problem(payload: dict, headers: dict) -> str | None:
+    if any(not payload.get(key) for key in NOTICE_KEYS):
+        return "the notice lacks one of " + ", ".join(NOTICE_KEYS)
+    if payload["request_type"] not in NOTICE_REQUEST_TYPES:
+        return "request_type is not a deletion"
+    if not isinstance(payload["subjects"], list):
+        return "subjects is not a list"
+    for index, subject in enumerate(payload["subjects"]):
+        if not isinstance(subject, dict) or not subject:
+            return f"subject {index} is not an object of hashes"
+        for key, value in subject.items():
+            if key in SUBJECT_LISTS:
+                valid = isinstance(value, list) and bool(value) and all(map(_digest, value))
+            elif key in SUBJECT_VALUES:
+                valid = _digest(value)
+            else:
+                return f"subject {index} holds {key!r}, which is not a documented hash"
+            if not valid:
+                return f"subject {index}: {key} is not SHA-256 hex"
+    if headers.get("idempotency-key") != payload["id"]:
+        return "Idempotency-Key does not match the notice id"
+    return None
+
+
 class WebhookPlatform:
     name = "webhook"
 
@@ -133,6 +176,8 @@ class WebhookPlatform:
             payload = json.loads(body)
         except ValueError:
             payload = None
+        if isinstance(payload, dict) and payload.get("type") == NOTICE_TYPE:
+            return self._notice(path, payload, headers, state)
         problem = _batch_problem(payload, headers)
         if problem:
             return Reply.json(400, {"error": problem})
@@ -148,6 +193,19 @@ class WebhookPlatform:
                     ]
                 )
         return Reply.json(200, {"received": len(payload["events"]), "duplicate": seen})
+
+    def _notice(self, path: str, payload: dict, headers: dict, state: PlatformState) -> Reply:
+        problem = _notice_problem(payload, headers)
+        if problem:
+            return Reply.json(400, {"error": problem})
+        key = payload["id"]
+        with self._dedup:
+            with state.lock:
+                seen = any(item.get("_idempotency_key") == key for item in state.received)
+            if not seen:
+                record = {**payload, "_kind": "notice", "_hook": path, "_idempotency_key": key}
+                state.accept([record])
+        return Reply.json(200, {"received": "notice", "duplicate": seen})
 
 
 PLATFORM = WebhookPlatform()

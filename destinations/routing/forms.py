@@ -36,12 +36,34 @@ FIELD_TEXT = {
         "Signing secret",
         "Signs every request (X-TrackLayer-Signature); your receiver verifies with it.",
     ),
+    "property_id": (
+        "GA4 property ID (for deletions)",
+        "Optional: the property's numeric ID (Admin → Property details). With a service account "
+        "key, data-subject deletions are forwarded to GA4's User Deletion API.",
+    ),
+    "service_account_key": (
+        "Service account key (for deletions)",
+        "Optional: the JSON key of a Google Cloud service account added as a user of the "
+        "property (IAM → Service accounts → Keys). Stored encrypted; never shown again.",
+    ),
     "previous_signing_secret": (
         "Previous signing secret",
         "Optional, while your receiver rotates: requests are signed with both.",
     ),
 }
 INTEGER_FIELDS = {"batch_size"}
+# Secrets too long for one line (a JSON key file): a text area, never filled in.
+MULTILINE_SECRETS = {"service_account_key"}
+
+
+class SecretTextarea(forms.Textarea):
+    """A text area that never renders a value (as ``PasswordInput(render_value=False)``): a
+    form shown again after an error does not echo the secret into the page."""
+
+    def format_value(self, value):
+        return None
+
+
 # Where a service's field name shows on this form.
 FORM_FIELD = {
     "autopause_error_rate": "autopause_error_percent",
@@ -190,14 +212,14 @@ class DestinationForm(forms.Form):
             label, help_text = _text(name)
             if name in masks:
                 help_text = f"Stored: {masks[name]}. Leave empty to keep it."
-            self.fields[name] = forms.CharField(
-                label=label,
-                required=False,
-                strip=False,
-                help_text=help_text,
-                widget=forms.PasswordInput(
+            if name in MULTILINE_SECRETS:
+                widget = SecretTextarea(attrs={"rows": 4, "autocomplete": "off"})
+            else:
+                widget = forms.PasswordInput(
                     render_value=False, attrs={"autocomplete": "new-password"}
-                ),
+                )
+            self.fields[name] = forms.CharField(
+                label=label, required=False, strip=False, help_text=help_text, widget=widget
             )
         self.fields.update(fields)
 
@@ -281,3 +303,40 @@ class DestinationForm(forms.Form):
         for field, message in error.errors.items():
             name = FORM_FIELD.get(field, field)
             self.add_error(name if name in self.fields else None, message)
+
+
+class DeadLetterBulkForm(forms.Form):
+    """Replay or discard dead letters: the ticked ones (``ids``, repeated) or all that match
+    the page's filters (``scope=matching``). Discarding deletes them, so it must be
+    confirmed."""
+
+    SELECTED_MAX = 500
+
+    action = forms.ChoiceField(choices=[("replay", "Replay"), ("discard", "Discard")])
+    scope = forms.ChoiceField(
+        choices=[("selected", "The selected ones"), ("matching", "All that match")]
+    )
+    destination = forms.CharField(required=False, max_length=32)
+    reason = forms.CharField(required=False, max_length=300)
+    ids = forms.CharField(required=False)  # read from the repeated inputs in ``clean_ids``
+    confirm = forms.BooleanField(
+        required=False, label="Yes, delete these dead letters: they cannot be replayed after"
+    )
+
+    def clean_ids(self) -> list[int]:
+        raw = self.data.getlist("ids") if hasattr(self.data, "getlist") else []
+        if len(raw) > self.SELECTED_MAX:
+            raise forms.ValidationError(
+                f"Select at most {self.SELECTED_MAX}, or act on all that match."
+            )
+        if not all(value.isascii() and value.isdigit() and len(value) < 19 for value in raw):
+            raise forms.ValidationError("Delivery ids are whole numbers.")
+        return sorted({int(value) for value in raw})
+
+    def clean(self):
+        data = super().clean()
+        if data.get("scope") == "selected" and "ids" in data and not data["ids"]:
+            self.add_error("ids", "Tick the dead letters to act on, or act on all that match.")
+        if data.get("action") == "discard" and not data.get("confirm"):
+            self.add_error("confirm", "Confirm: discarded dead letters are deleted for good.")
+        return data

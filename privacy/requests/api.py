@@ -1,7 +1,7 @@
 """The data-subject requests API (admin keys): create, list, read, export, receipt.
 
 Thin: parse, call one service or selector, answer. Bad input is a 400 naming the field
-(``subject.email``, ``subjects[3].phone``, ``type``, ``subjects``)."""
+(``subject.email``, ``subjects[3].phone``, ``type``, ``subjects``, ``default_region``)."""
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -15,7 +15,7 @@ from tracklayer.api import ErrorResponse, QueryIntegerField, QuerySerializer, Wo
 from tracklayer.exceptions import DomainError
 
 TAGS = ["privacy"]
-FIELDS = ("type", "subject", "subjects")
+FIELDS = ("type", "subject", "subjects", "default_region")
 
 
 class RequestOutput(serializers.Serializer):
@@ -45,6 +45,11 @@ class CreateInput(serializers.Serializer):
     type = serializers.ChoiceField(choices=RequestType.choices)
     subject = serializers.DictField(required=False)
     subjects = serializers.ListField(child=serializers.DictField(), required=False)
+    default_region = serializers.CharField(
+        required=False,
+        help_text="ISO 3166-1 alpha-2 country (e.g. DE) for phone numbers written without a "
+        "country code; without it such a number is refused.",
+    )
 
 
 class BodyError(DomainError):
@@ -104,6 +109,7 @@ class RequestsApi(WorkspaceApi):
             type=body.get("type"),
             subject=body.get("subject"),
             subjects=body.get("subjects"),
+            default_region=body.get("default_region"),
         )
         return Response(RequestOutput(created).data, status=status.HTTP_202_ACCEPTED)
 
@@ -128,11 +134,16 @@ class RequestExportApi(WorkspaceApi):
     @extend_schema(
         operation_id="data_subject_requests_export",
         summary="Everything stored about an access request's subjects (hashes as hashes)",
-        responses={200: OpenApiTypes.OBJECT, 404: ErrorResponse, 409: ErrorResponse},
+        responses={
+            200: OpenApiTypes.OBJECT,
+            404: ErrorResponse,
+            409: ErrorResponse,
+            410: OpenApiResponse(ErrorResponse, description="export_expired: kept 30 days."),
+        },
         tags=TAGS,
     )
     def get(self, request, request_id: str):
-        return Response(selectors.dsr_export(workspace=self.workspace, public_id=request_id))
+        return Response(services.dsr_export_read(workspace=self.workspace, public_id=request_id))
 
 
 class RequestReceiptApi(WorkspaceApi):

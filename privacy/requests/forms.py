@@ -23,6 +23,13 @@ class RequestCreateForm(forms.Form):
     anonymous_id = forms.CharField(label="Anonymous id", required=False, max_length=200)
     email = forms.CharField(label="E-mail", required=False, max_length=320)
     phone = forms.CharField(label="Phone", required=False, max_length=64)
+    default_region = forms.CharField(
+        label="Default country for phone numbers",
+        required=False,
+        max_length=2,
+        help_text="Two letters (ISO 3166-1), e.g. DE: reads phone numbers written without a "
+        "country code. Without it such a number is refused.",
+    )
     subjects = forms.CharField(
         label="Or many subjects, one per line",
         required=False,
@@ -51,14 +58,15 @@ class RequestCreateForm(forms.Form):
         return subjects
 
     def body(self) -> dict:
-        """The service's arguments: ``type`` and ``subject`` or ``subjects``."""
+        """The service's arguments: ``type``, ``subject`` or ``subjects``, ``default_region``."""
         data = self.cleaned_data
         subject = {kind: data[kind] for kind in IDENTIFIERS if data.get(kind)}
         subjects = data.get("subjects")
+        region = {"default_region": data.get("default_region") or None}
         if subjects is not None and not subject:
-            return {"type": data["type"], "subjects": subjects}
+            return {"type": data["type"], "subjects": subjects, **region}
         # Both given: the service refuses it on ``subjects``.
-        return {"type": data["type"], "subject": subject, "subjects": subjects}
+        return {"type": data["type"], "subject": subject, "subjects": subjects, **region}
 
     def service_error(self, field: str | None, message: str) -> None:
         """Put the service's refusal on the form field it names (``subject.email`` → email,

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import logging
+from datetime import timedelta
 
+import phonenumbers
 from django.db import transaction
 from django.utils import timezone
 
@@ -18,16 +20,17 @@ from audit.exceptions import AuditError
 from audit.models import AuditEntry
 from audit.selectors import audit_checkpoint_latest, audit_inclusion_proof, audit_verifier_key
 from audit.services import audit_checkpoint_sign, audit_record
+from privacy import pii
 from privacy.models import (
     DataSubjectRequest,
     RequestStatus,
     RequestType,
     Suppression,
 )
-from privacy.requests import matching, work
+from privacy.requests import forwarding, matching, work
 from privacy.requests.matching import SubjectError, SubjectHashes
 from privacy.requests.receipt import FORMAT
-from privacy.requests.selectors import dsr_get, suppressed_matcher_forget
+from privacy.requests.selectors import dsr_export, dsr_get, suppressed_matcher_forget
 from tracklayer.exceptions import DomainError
 from tracklayer.ids import new_public_id
 from workspaces import policy
@@ -45,6 +48,9 @@ SYSTEM = SystemActor("privacy-requests")
 REGION_TYPES = {RequestType.ACCESS, RequestType.DELETE, RequestType.SUPPRESS_WITH_DELETE}
 DELETE_TYPES = {RequestType.DELETE, RequestType.SUPPRESS_WITH_DELETE}
 SUPPRESS_TYPES = {RequestType.SUPPRESS, RequestType.SUPPRESS_WITH_DELETE}
+# Days a completed access request's export stays available (its match hashes kept in the
+# region); then ``dsr_access_expire`` forgets them and the export answers 410.
+ACCESS_EXPORT_DAYS = 30
 
 
 class RequestInputError(DomainError):
@@ -58,9 +64,44 @@ def _field_error(error: SubjectError) -> RequestInputError:
     return exc
 
 
+def region_parse(default_region) -> str | None:
+    """The request's ``default_region`` (ISO 3166-1 alpha-2, upper-cased), None when not
+    given, or ``RequestInputError`` naming ``default_region``."""
+    if default_region is None or default_region == "":
+        return None
+    region = default_region.strip().upper() if isinstance(default_region, str) else None
+    if not region or len(region) != 2 or region not in phonenumbers.SUPPORTED_REGIONS:
+        error = RequestInputError(
+            "Give an ISO 3166-1 alpha-2 country code, such as DE or US.", field="default_region"
+        )
+        error.code = "invalid_region"
+        raise error
+    return region
+
+
+def _phone_hint(error: SubjectError, item, default_region) -> SubjectError:
+    """A phone number refused for lacking a country code: say what to add."""
+    if default_region is not None or not error.field.endswith(".phone"):
+        return error
+    value = item.get("phone") if isinstance(item, dict) else None
+    try:
+        pii.hashed_for_specs("ph", str(value).strip())
+    except pii.PIIValueError as refused:
+        if refused.code == "phone_no_country_code":
+            return SubjectError(
+                error.field,
+                "phone_no_country_code",
+                "The number has no country code: write it with '+' and the country code "
+                '(+49 30 1234567), or give "default_region" (e.g. "DE") with the request.',
+            )
+    return error
+
+
 def subjects_parse(*, type: str, subject=None, subjects=None, default_region=None):
     """``(type, [SubjectHashes])`` from the request body's parts, or ``RequestInputError``
-    naming the field."""
+    naming the field. ``default_region`` reads phone numbers written without a country
+    code."""
+    default_region = region_parse(default_region)
     if not isinstance(type, str) or type not in RequestType.values:
         error = RequestInputError("One of: " + ", ".join(RequestType.values) + ".", field="type")
         error.code = "required" if type is None or type == "" else "invalid_type"
@@ -91,7 +132,7 @@ def subjects_parse(*, type: str, subject=None, subjects=None, default_region=Non
         try:
             parsed.append(matching.subject_hashes(item, field=field, default_region=default_region))
         except SubjectError as error:
-            raise _field_error(error) from None
+            raise _field_error(_phone_hint(error, item, default_region)) from None
     return RequestType(type), parsed
 
 
@@ -104,18 +145,28 @@ def _keyed_subjects(workspace, parsed: list[SubjectHashes]) -> list[dict[str, st
 
 
 def dsr_create(
-    *, workspace, actor, type: str, subject=None, subjects=None, enqueue: bool = True
+    *,
+    workspace,
+    actor,
+    type: str,
+    subject=None,
+    subjects=None,
+    default_region=None,
+    enqueue: bool = True,
 ) -> DataSubjectRequest:
     """Validate, hash and record a request; its work runs on the region's queue after commit.
 
-    The region's working data (the match hashes) is written first: if the control-plane
-    transaction then fails, it is removed again, so a request never exists without it."""
+    The region's working data (the match hashes; for a delete also each subject's hashes for
+    its forwarding notice) is written first: if the control-plane transaction then fails, it
+    is removed again, so a request never exists without it."""
     policy.authorize(workspace=workspace, actor=actor, action=REQUIRED_ACTION)
-    kind, parsed = subjects_parse(type=type, subject=subject, subjects=subjects)
+    kind, parsed = subjects_parse(
+        type=type, subject=subject, subjects=subjects, default_region=default_region
+    )
     keyed = _keyed_subjects(workspace, parsed)
     public_id = new_public_id("dsr")
     if kind in REGION_TYPES:
-        work.subjects_place(workspace, public_id, parsed)
+        work.subjects_place(workspace, public_id, parsed, notice=kind in DELETE_TYPES)
     try:
         request = _dsr_record(
             workspace=workspace, actor=actor, public_id=public_id, kind=kind, keyed=keyed
@@ -158,10 +209,17 @@ def _dsr_record(*, workspace, actor, public_id, kind, keyed) -> DataSubjectReque
 def dsr_run(*, request_id: str, batch_size: int = work.BATCH_SIZE, max_batches=None) -> str:
     """Carry a request on from wherever it stands; safe to run again (a redelivered task, a
     crash, a failed run retried). Returns the request's status. ``max_batches`` stops a
-    delete early, leaving it ``running`` (for tests of resuming)."""
+    delete early, leaving it ``running`` (for tests of resuming).
+
+    A delete is forwarded downstream (``forwarding``): what forwarders need is read before
+    the rows go, sent after; a destination that failed does not fail the request — its
+    result says ``failed`` and a later run (the task retries, ``forwarding.RETRY_DELAYS``)
+    sends to it again, and only to it."""
     request = DataSubjectRequest.objects.select_related("workspace").get(public_id=request_id)
     workspace = request.workspace
     if request.status == RequestStatus.COMPLETED:
+        if request.type in DELETE_TYPES and _to_retry(request.forwarding):
+            _forward_again(request)
         _region_cleanup(request)
         return request.status
     if workspace.moving_to:
@@ -180,12 +238,15 @@ def dsr_run(*, request_id: str, batch_size: int = work.BATCH_SIZE, max_batches=N
     try:
         kind = RequestType(request.type)
         if kind in DELETE_TYPES:
+            notice = _notice(request)
+            _forwarding_save(request, forwarding.prepare(notice, request.forwarding))
             batches = 0
             while work.delete_batch(workspace, request_id, batch_size=batch_size):
                 batches += 1
                 if max_batches is not None and batches >= max_batches:
                     return RequestStatus.RUNNING
             counts = work.progress(workspace, request_id)
+            _forwarding_save(request, _forward(notice, request.forwarding))
         elif kind == RequestType.ACCESS:
             counts = work.matches_count(workspace, request_id)
         else:
@@ -201,12 +262,85 @@ def dsr_run(*, request_id: str, batch_size: int = work.BATCH_SIZE, max_batches=N
     return RequestStatus.COMPLETED
 
 
+def _notice(request: DataSubjectRequest) -> forwarding.ForwardingNotice:
+    return forwarding.ForwardingNotice(
+        request_id=request.public_id,
+        request_type=request.type,
+        workspace=request.workspace,
+        subjects=work.notice_subjects(request.workspace, request.public_id),
+    )
+
+
+def _forward(notice: forwarding.ForwardingNotice, results: dict) -> dict:
+    """One run of forwarding: each unfinished result sent once more (its ``attempts``
+    counted); a failure after ``MAX_ATTEMPTS`` runs is given up (it stays ``failed``)."""
+    sent = forwarding.forward(notice, results)
+    for key, result in sent.items():
+        if key in forwarding.unfinished(results):
+            result["attempts"] = int(results[key].get("attempts", 0)) + 1
+            if result.get("status") == forwarding.FAILED and (
+                result["attempts"] >= forwarding.MAX_ATTEMPTS
+            ):
+                result["given_up"] = True
+    return sent
+
+
+def _forwarding_save(request: DataSubjectRequest, results: dict) -> None:
+    request.forwarding = results
+    DataSubjectRequest.objects.filter(pk=request.pk).update(forwarding=results)
+
+
+def forwarding_retry_due(request: DataSubjectRequest) -> int | None:
+    """Seconds until a completed delete's failed forwarding is tried again, or None (nothing
+    left to try)."""
+    pending = _to_retry(request.forwarding)
+    if request.status != RequestStatus.COMPLETED or not pending:
+        return None
+    attempts = max(int(result.get("attempts", 1)) for result in pending)
+    return forwarding.RETRY_DELAYS[min(attempts, len(forwarding.RETRY_DELAYS)) - 1]
+
+
+def _to_retry(results: dict) -> list[dict]:
+    """The results a later run sends again: unfinished and not given up."""
+    return [
+        result for result in forwarding.unfinished(results).values() if not result.get("given_up")
+    ]
+
+
+@transaction.atomic
+def _forward_again(request: DataSubjectRequest) -> None:
+    """A completed delete's failed forwarding, sent again; the new results are audited
+    (``privacy.request_forwarded``: statuses per destination, never identifiers)."""
+    locked = DataSubjectRequest.objects.select_for_update().get(pk=request.pk)
+    unfinished = {
+        key: result
+        for key, result in forwarding.unfinished(locked.forwarding).items()
+        if not result.get("given_up")
+    }
+    if not unfinished or not work.subjects_present(request.workspace, request.public_id):
+        return
+    results = _forward(_notice(request), locked.forwarding)
+    locked.forwarding = results
+    locked.save(update_fields=["forwarding"])
+    request.forwarding = results
+    audit_record(
+        workspace=request.workspace,
+        actor=SYSTEM,
+        event_type="privacy.request_forwarded",
+        resource_type="data_subject_request",
+        resource_id=request.public_id,
+        payload={"forwarding": {key: results[key] for key in unfinished}},
+    )
+
+
 def _region_cleanup(request: DataSubjectRequest) -> None:
-    """A finished delete leaves nothing of its subjects in the region; an access request
-    keeps its match hashes (its export is read with them)."""
+    """A finished delete leaves nothing of its subjects in the region — once its forwarding
+    is done or given up (until then the notice's hashes and the ids to send stay); an access
+    request keeps its match hashes (its export is read with them, ``ACCESS_EXPORT_DAYS``)."""
     if request.type in DELETE_TYPES:
-        work.subjects_forget(request.workspace, request.public_id)
         work.progress_forget(request.workspace, request.public_id)
+        if not _to_retry(request.forwarding):
+            work.subjects_forget(request.workspace, request.public_id)
 
 
 def _suppress(request: DataSubjectRequest) -> int:
@@ -276,6 +410,57 @@ def _dsr_complete(*, request: DataSubjectRequest, counts: dict) -> None:
     locked.finished_at = timezone.now()
     locked.audit_idx = entry.idx if isinstance(entry, AuditEntry) else None
     locked.save(update_fields=["status", "counts", "suppressions", "finished_at", "audit_idx"])
+
+
+# --- Access requests' working data expires ------------------------------------------------
+
+
+class ExportExpiredError(DomainError):
+    code = "export_expired"
+    status = 410
+
+
+def export_expires_at(request: DataSubjectRequest):
+    """When a completed access request's export stops being available (None: not one)."""
+    if request.type != RequestType.ACCESS or request.finished_at is None:
+        return None
+    return request.finished_at + timedelta(days=ACCESS_EXPORT_DAYS)
+
+
+def dsr_export_read(*, workspace, public_id: str) -> dict:
+    """A completed access request's export while its working data is kept
+    (``ACCESS_EXPORT_DAYS`` after completion), else ``ExportExpiredError`` (410)."""
+    request = dsr_get(workspace=workspace, public_id=public_id)
+    expires = export_expires_at(request)
+    if expires is not None and expires <= timezone.now():
+        raise ExportExpiredError(
+            f"The export was kept {ACCESS_EXPORT_DAYS} days after the request completed; "
+            "make a new access request.",
+            field="id",
+        )
+    return {**dsr_export(workspace=workspace, public_id=public_id), "expires_at": expires}
+
+
+def dsr_access_expire(*, now=None) -> int:
+    """Forget the region's match hashes of access requests completed more than
+    ``ACCESS_EXPORT_DAYS`` ago (looked back another ``ACCESS_EXPORT_DAYS``: the periodic task
+    runs daily). Returns the number of requests whose working data was forgotten. A
+    workspace moving region is left for the next run."""
+    cutoff = (now or timezone.now()) - timedelta(days=ACCESS_EXPORT_DAYS)
+    expired = DataSubjectRequest.objects.select_related("workspace").filter(
+        type=RequestType.ACCESS,
+        status=RequestStatus.COMPLETED,
+        finished_at__lte=cutoff,
+        finished_at__gt=cutoff - timedelta(days=ACCESS_EXPORT_DAYS),
+    )
+    forgotten = 0
+    for request in expired.iterator():
+        if request.workspace.moving_to:
+            continue
+        if work.subjects_present(request.workspace, request.public_id):
+            work.subjects_forget(request.workspace, request.public_id)
+            forgotten += 1
+    return forgotten
 
 
 # --- The receipt ------------------------------------------------------------------------------

@@ -12,20 +12,28 @@ MOVING_RETRY_SECONDS = 60
 
 @shared_task(name="privacy.requests.dsr_run")
 def dsr_run_task(request_id: str) -> str:
-    from privacy.models import RequestStatus
+    from privacy.models import DataSubjectRequest, RequestStatus
     from privacy.requests import services
 
     status = services.dsr_run(request_id=request_id)
+    request = DataSubjectRequest.objects.select_related("workspace").get(public_id=request_id)
     if status == RequestStatus.PENDING:  # the workspace is moving region: try again later
-        from privacy.models import DataSubjectRequest
-
-        request = DataSubjectRequest.objects.select_related("workspace").get(public_id=request_id)
+        countdown = MOVING_RETRY_SECONDS
+    else:  # a delete whose forwarding failed somewhere: send there again later
+        countdown = services.forwarding_retry_due(request)
+    if countdown is not None:
         dsr_run_task.apply_async(
-            args=[request_id],
-            queue=queue_for(request.workspace.region),
-            countdown=MOVING_RETRY_SECONDS,
+            args=[request_id], queue=queue_for(request.workspace.region), countdown=countdown
         )
     return status
+
+
+@shared_task(name="privacy.requests.dsr_access_expire")
+def dsr_access_expire_task() -> int:
+    """Daily (beat): access requests' working data forgotten after their export period."""
+    from privacy.requests import services
+
+    return services.dsr_access_expire()
 
 
 def dsr_enqueue(request) -> None:

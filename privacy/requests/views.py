@@ -108,7 +108,7 @@ def request_receipt(request, request_id: str):
 def request_export(request, request_id: str):
     found = _get(request, request_id)
     try:
-        data = selectors.dsr_export(workspace=request.workspace, public_id=found.public_id)
+        data = services.dsr_export_read(workspace=request.workspace, public_id=found.public_id)
     except DomainError as error:
         return _error(error)
     return _download(data, f"{found.public_id}-export.json")

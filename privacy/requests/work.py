@@ -17,6 +17,7 @@ import json
 
 from django.db import connections
 
+from privacy.requests.forwarding import NoticeSubject
 from privacy.requests.matching import EVENTS_WHERE, SubjectHashes
 from workspaces.regions import data_atomic, workspace_db
 
@@ -29,16 +30,36 @@ def _cursor(workspace):
     return connections[workspace_db(workspace)].cursor()
 
 
-def subjects_place(workspace, request_id: str, subjects: list[SubjectHashes]) -> None:
-    """The request's match hashes into the region's working data (idempotent)."""
-    rows = sorted(
-        {
-            (kind, digest)
-            for subject in subjects
-            for kind, digests in subject.store.items()
-            for digest in digests
+# The working data's other kinds (never matched on: EVENTS_WHERE names its kinds):
+# "n<subject index>.<code>" — a subject's hashes kept together for the forwarding notice of a
+# delete (the match kinds above are one flat set); "f<key>" — what a forwarder keeps to send
+# later (``forward_ids_place``), e.g. the GA4 client ids read before the events are deleted.
+NOTICE_CODES = {"email": "em", "phone": "ph", "user_id": "uid", "anonymous_id": "aid"}
+FORWARD_PREFIX = "f"
+
+
+def subjects_place(
+    workspace, request_id: str, subjects: list[SubjectHashes], *, notice: bool = False
+) -> None:
+    """The request's match hashes into the region's working data (idempotent); with
+    ``notice``, each subject's hashes again under its own index, for the forwarding notice."""
+    rows = {
+        (kind, digest)
+        for subject in subjects
+        for kind, digests in subject.store.items()
+        for digest in digests
+    }
+    if notice:
+        rows |= {
+            (f"n{index}.{code}", digest)
+            for index, subject in enumerate(subjects)
+            for kind, code in NOTICE_CODES.items()
+            for digest in subject.store.get(kind, ())
         }
-    )
+    _insert(workspace, request_id, sorted(rows))
+
+
+def _insert(workspace, request_id: str, rows: list[tuple[str, str]]) -> None:
     with data_atomic(workspace), _cursor(workspace) as cursor:
         for start in range(0, len(rows), 1000):
             chunk = rows[start : start + 1000]
@@ -47,6 +68,91 @@ def subjects_place(workspace, request_id: str, subjects: list[SubjectHashes]) ->
                 "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
                 [(workspace.pk, request_id, kind, digest) for kind, digest in chunk],
             )
+
+
+def notice_subjects(workspace, request_id: str) -> tuple[NoticeSubject, ...]:
+    """The subjects of a delete as its forwarding notice carries them, in request order."""
+    with _cursor(workspace) as cursor:
+        cursor.execute(
+            "SELECT kind, hash FROM privacy_requestsubject"
+            " WHERE workspace_id = %s AND request_id = %s AND kind LIKE 'n%%.%%'",
+            [workspace.pk, request_id],
+        )
+        rows = cursor.fetchall()
+    found: dict[int, dict[str, list[str]]] = {}
+    for kind, digest in rows:
+        index, _, code = kind[1:].partition(".")
+        if index.isdigit():
+            found.setdefault(int(index), {}).setdefault(code, []).append(digest)
+    subjects = []
+    for index in sorted(found):
+        codes = found[index]
+        subjects.append(
+            NoticeSubject(
+                email_sha256=tuple(sorted(codes.get("em", ()))),
+                phone_sha256=tuple(sorted(codes.get("ph", ()))),
+                user_id_sha256=min(codes["uid"]) if codes.get("uid") else None,
+                anonymous_id_sha256=min(codes["aid"]) if codes.get("aid") else None,
+            )
+        )
+    return tuple(subjects)
+
+
+def forward_ids_place(workspace, request_id: str, key: str, values) -> None:
+    """Keep ``values`` (at most 64 characters each) under ``key`` until ``forward_ids_done``."""
+    _insert(
+        workspace, request_id, sorted({(FORWARD_PREFIX + key, v) for v in values if len(v) <= 64})
+    )
+
+
+def forward_ids(workspace, request_id: str, key: str) -> list[str]:
+    with _cursor(workspace) as cursor:
+        cursor.execute(
+            "SELECT hash FROM privacy_requestsubject"
+            " WHERE workspace_id = %s AND request_id = %s AND kind = %s ORDER BY hash",
+            [workspace.pk, request_id, FORWARD_PREFIX + key],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def forward_ids_done(workspace, request_id: str, key: str, values) -> None:
+    with data_atomic(workspace), _cursor(workspace) as cursor:
+        cursor.execute(
+            "DELETE FROM privacy_requestsubject"
+            " WHERE workspace_id = %s AND request_id = %s AND kind = %s AND hash = ANY(%s)",
+            [workspace.pk, request_id, FORWARD_PREFIX + key, list(values)],
+        )
+
+
+def matched_deliveries(workspace, request_id: str, destination_ids) -> list[dict]:
+    """The request's events that were sent (or tried) to ``destination_ids``, with what the
+    delivery engine built their requests from: the forwarder recomputes the identifiers a
+    platform received with the adapter's own functions."""
+    with _cursor(workspace) as cursor:
+        cursor.execute(
+            " ".join(
+                [
+                    "SELECT d.id, d.destination_id, d.decision, e.message_id, e.type, e.name,",
+                    "e.anonymous_id, e.timestamp, e.properties, e.context, e.identifiers,",
+                    "e.consent FROM destinations_delivery d",
+                    "JOIN destinations_event e ON e.id = d.event_id WHERE",
+                    EVENTS_WHERE,
+                    "AND d.destination_id = ANY(%(destinations)s)",
+                    "AND (d.attempts > 0 OR d.status = 'delivered') ORDER BY d.id",
+                ]
+            ),
+            _params(workspace, request_id, destinations=list(destination_ids)),
+        )
+        rows = cursor.fetchall()
+    names = ("delivery_id", "destination_id", "decision", "message_id", "type", "name")
+    names += ("anonymous_id", "timestamp", "properties", "context", "identifiers", "consent")
+    found = []
+    for row in rows:
+        item = dict(zip(names, row, strict=True))
+        for json_field in ("decision", "properties", "context", "identifiers", "consent"):
+            item[json_field] = _json(item[json_field]) or {}
+        found.append(item)
+    return found
 
 
 def subjects_present(workspace, request_id: str) -> bool:

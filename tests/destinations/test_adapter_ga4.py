@@ -517,7 +517,8 @@ def test_the_adapter_declares_its_contract():
     assert ADAPTER.max_batch == 25
     assert ADAPTER.max_age == timedelta(hours=72)
     assert ADAPTER.secret_fields == ("api_secret",)
-    assert ADAPTER.config_fields == ("measurement_id", "api_base_url")
+    assert ADAPTER.config_fields == ("measurement_id", "property_id", "api_base_url")
+    assert ADAPTER.optional_secret_fields == ("service_account_key",)
     assert ADAPTER.spec == "google"
     (request,) = ADAPTER.build(
         config={"measurement_id": MEASUREMENT_ID},

@@ -336,7 +336,7 @@ def test_access_counts_and_exports_without_changing_anything(admin_api, workspac
     assert event["identifiers"]["meta"]["em"] == request_hash("em", EMAIL)
     assert event["operational"] == {"ip": "203.0.113.7", "user_agent": "AdaBrowser/1.0"}
     assert event["deliveries"][0]["status"] == "dead"
-    assert event["deliveries"][0]["destination"]["type"] == "webhook"
+    assert event["deliveries"][0]["destination"]["type"] == "meta_capi"
     assert event["deliveries"][0]["attempt_log"][0]["outcome"] == "failed"
     assert "consent" in event
     assert export["truncated"] is False
