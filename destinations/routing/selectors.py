@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connections
-from django.db.models import Prefetch, Q
+from django.db.models import Count, Max, Prefetch, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from destinations.models import (
@@ -320,47 +321,104 @@ def _with_destinations(workspace, deliveries: list[Delivery]) -> list[Delivery]:
     return deliveries
 
 
+def _reason_group():
+    return RawSQL(REASON_GROUP_SQL, (NO_REASON,))  # noqa: S611 - a constant; values are parameters
+
+
+def dead_letters_matching(*, workspace, destination: Destination | None = None, reason=None):
+    """The workspace's dead letters (a queryset in its region), of ``destination`` and whose
+    reason group (``REASON_GROUP_SQL``) is ``reason`` when given."""
+    deliveries = Delivery.objects.for_workspace(workspace).filter(status=DeliveryStatus.DEAD)
+    if destination is not None:
+        deliveries = deliveries.filter(destination_id=destination.pk)
+    if reason:
+        deliveries = deliveries.annotate(reason_group=_reason_group()).filter(reason_group=reason)
+    return deliveries
+
+
+@dataclass(frozen=True)
+class DeadLetterGroup:
+    reason: str  # the reason with its numbers as "#" (NO_REASON when none was recorded)
+    count: int
+    example: str  # one of the group's reasons as recorded, numbers and all
+
+
+def dead_letter_groups(
+    *, workspace, destination: Destination | None = None, limit: int = 50
+) -> list[DeadLetterGroup]:
+    """The workspace's dead letters (of ``destination``) grouped by reason, most first (at
+    most ``limit`` groups) — one query over its region's dead letters."""
+    rows = (
+        dead_letters_matching(workspace=workspace, destination=destination)
+        .annotate(reason_group=_reason_group())
+        .values("reason_group")
+        .annotate(count=Count("pk"), example=Max("dead_reason"))
+        .order_by("-count", "reason_group")[: max(1, min(limit, MAX_LIMIT))]
+    )
+    return [DeadLetterGroup(row["reason_group"], row["count"], row["example"]) for row in rows]
+
+
 def deliveries_list(
     *,
     workspace,
     destination: Destination | None = None,
     status: str | None = None,
     message_id: str | None = None,
+    reason: str | None = None,
     limit: int = 50,
     before: int | None = None,
+    after: int | None = None,
     with_attempts: bool = False,
 ) -> list[Delivery]:
     """The workspace's deliveries, newest first (at most ``limit``, capped at 200), each with
     its ``event`` (messageId, name) and ``destination`` loaded.
 
     - ``destination``, ``status``, ``message_id`` (the event's messageId): exact match.
-    - ``before``: a delivery id from a previous page; only older deliveries are returned (an
-      id that is not the workspace's is ignored).
+    - ``reason``: dead letters of this reason group only (``dead_letter_groups``).
+    - ``before`` / ``after``: a delivery id from a previous page; only older (newer)
+      deliveries are returned — keyset paging by (created_at, id); an id that is not the
+      workspace's is ignored. With ``after``, the page is the ``limit`` just newer than it.
     - ``with_attempts``: each delivery's ``attempt_list``, oldest first, in one more query.
     """
-    deliveries = _deliveries(workspace)
-    if destination is not None:
-        deliveries = deliveries.filter(destination=destination)
+    if reason:
+        deliveries = dead_letters_matching(
+            workspace=workspace, destination=destination, reason=reason
+        ).select_related("event")
+    else:
+        deliveries = _deliveries(workspace)
+        if destination is not None:
+            deliveries = deliveries.filter(destination=destination)
     if status:
         deliveries = deliveries.filter(status=status)
     if message_id:
         deliveries = deliveries.filter(event__message_id=message_id)
-    if before is not None:
+    newer = after is not None and before is None
+    anchor_id = after if newer else before
+    if anchor_id is not None:
         anchor = (
             Delivery.objects.for_workspace(workspace)
-            .filter(pk=before)
+            .filter(pk=anchor_id)
             .values_list("created_at", "pk")
             .first()
         )
         if anchor is not None:
             created_at, pk = anchor
-            deliveries = deliveries.filter(
-                Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk)
-            )
+            if newer:
+                deliveries = deliveries.filter(
+                    Q(created_at__gt=created_at) | Q(created_at=created_at, pk__gt=pk)
+                )
+            else:
+                deliveries = deliveries.filter(
+                    Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk)
+                )
     if with_attempts:
         deliveries = deliveries.prefetch_related(_attempts())
     limit = max(1, min(limit, MAX_LIMIT))
-    return _with_destinations(workspace, list(deliveries.order_by("-created_at", "-pk")[:limit]))
+    if newer:
+        rows = list(deliveries.order_by("created_at", "pk")[:limit])[::-1]
+    else:
+        rows = list(deliveries.order_by("-created_at", "-pk")[:limit])
+    return _with_destinations(workspace, rows)
 
 
 def delivery_get(*, workspace, delivery_id: int) -> Delivery:

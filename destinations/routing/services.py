@@ -21,13 +21,24 @@ import logging
 from collections import Counter
 
 from django.db import connections, transaction
+from django.db.models import Max
 from django.utils import timezone
 
+from audit.advisory import presented_key_matches
+from audit.exceptions import AuditLockedError
+from audit.selectors import audit_head
 from audit.services import audit_record
 from destinations import delivery
 from destinations.delivery import autopause
-from destinations.models import Delivery, DeliveryStatus, Destination, DestinationState
+from destinations.models import (
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    Destination,
+    DestinationState,
+)
 from destinations.routing.secrets import destination_secrets, secrets_seal
+from destinations.routing.selectors import NO_REASON, REASON_GROUP_SQL, dead_letters_matching
 from destinations.routing.validation import (
     AUTOPAUSE_FIELDS,
     DEFAULT_EVENT_MAPPINGS,
@@ -497,3 +508,201 @@ def dead_letters_replay(*, workspace, actor, destination: Destination | None = N
             deliveries_replay(workspace=workspace, actor=actor, destination=target)
             for target in targets
         )
+
+
+# --- Dead letters in bulk -----------------------------------------------------------------------
+
+BULK_ACTIONS = ("replay", "discard")
+BULK_BATCH = 5_000  # rows per transaction: row locks held for one batch, not the whole action
+BULK_SELECTED_MAX = 500  # ids a selection may name (the pages show 50 at a time)
+BULK_AUDIT_REASONS = 20
+
+
+def _refuse_if_audit_locked(workspace) -> None:
+    """Refuse before the first batch, not after some have committed: a bulk action is audited
+    once, with its last batch, and an advisory lock would refuse that entry."""
+    head = audit_head(workspace=workspace)
+    if (
+        head is not None
+        and head.advisory_key_hash
+        and not presented_key_matches(head.advisory_key_hash)
+    ):
+        raise AuditLockedError(
+            "This workspace's audit log is under an advisory lock: dead letters can be "
+            "replayed or discarded once an admin lifts it."
+        )
+
+
+def dead_letters_bulk(
+    *,
+    workspace,
+    actor,
+    action: str,
+    destination: Destination | None = None,
+    reason: str | None = None,
+    delivery_ids=None,
+) -> int:
+    """Replay or discard dead letters: the ones named (``delivery_ids``, at most 500), or every
+    one matching the filters (``destination``, the reason group ``reason`` as
+    ``selectors.dead_letter_groups`` names it) — 100,000 as well as 10.
+
+    - replay: back to pending with their attempts reset, due now (deleted destinations' dead
+      letters are left alone); discard: deleted with their attempts (the entry keeps the
+      counts; nothing is sent).
+    - In batches of 5,000 ids, each its own short transaction locking only its rows (rows
+      another action holds are skipped, not waited for); the dead letters that existed when
+      the action began are the most it touches.
+    - One audit entry (``dead_letters.replayed`` / ``.discarded``), written in the last batch's
+      transaction: the count, the filters, the counts per reason group and per destination —
+      no delivery or event id. Should a batch fail after others committed, the entry is still
+      written for those (``incomplete: true``) and the error raised.
+
+    Returns how many were replayed or discarded."""
+    access.authorize(workspace=workspace, actor=actor, action=access.Action.OPERATIONS_EDIT)
+    if action not in BULK_ACTIONS:
+        raise DomainError("Choose replay or discard.", field="action")
+    if workspace.moving_to:
+        raise ConflictError(
+            "This workspace's data is being moved to another region; try once the move is over."
+        )
+    if destination is not None and destination.workspace_id != workspace.pk:
+        raise NotFoundError("No such destination in this workspace.")
+    if delivery_ids is not None:
+        delivery_ids = list(delivery_ids)
+        if not all(isinstance(i, int) and not isinstance(i, bool) for i in delivery_ids):
+            raise DomainError("Delivery ids are whole numbers.", field="deliveries")
+        if len(delivery_ids) > BULK_SELECTED_MAX:
+            raise DomainError(
+                f"Select at most {BULK_SELECTED_MAX} dead letters, or act on all that match.",
+                field="deliveries",
+            )
+        if not delivery_ids:
+            return 0
+    _refuse_if_audit_locked(workspace)
+
+    matching = dead_letters_matching(workspace=workspace, destination=destination, reason=reason)
+    if action == "replay":
+        # The destinations are in the control plane: their ids, not a join.
+        live = Destination.objects.filter(workspace=workspace, deleted_at__isnull=True)
+        matching = matching.filter(destination_id__in=list(live.values_list("pk", flat=True)))
+    if delivery_ids is not None:
+        matching = matching.filter(pk__in=delivery_ids)
+    upto = matching.aggregate(upto=Max("pk"))["upto"]
+    if upto is None:
+        return 0
+
+    done = _BulkTally(action=action, destination=destination, reason=reason)
+    done.selection = "selected" if delivery_ids is not None else "matching"
+    last = 0
+    try:
+        while True:
+            with transaction.atomic(), data_atomic(workspace):
+                ids = list(
+                    matching.filter(pk__gt=last, pk__lte=upto)
+                    .order_by("pk")
+                    .values_list("pk", flat=True)[:BULK_BATCH]
+                )
+                if ids:
+                    last = ids[-1]
+                    rows = _bulk_apply(workspace, action, ids)
+                    done.add(rows)
+                    if action == "replay":
+                        _kick_after_commit({row[1] for row in rows})
+                if len(ids) < BULK_BATCH:
+                    done.record(workspace, actor)
+                    return done.count
+    except Exception:
+        if done.count and not done.recorded:
+            with transaction.atomic():
+                done.record(workspace, actor, incomplete=True)
+        raise
+
+
+def _bulk_apply(workspace, action: str, ids: list[int]) -> list[tuple]:
+    """One batch: lock the still-dead rows among ``ids`` (skipping rows another action holds)
+    and replay or delete them; returns ``(id, destination_id, reason group)`` of each."""
+    table = Delivery._meta.db_table
+    attempt_table = DeliveryAttempt._meta.db_table
+    picked = f"""
+        WITH picked AS (
+            SELECT id, destination_id, {REASON_GROUP_SQL} AS reason FROM {table}
+            WHERE id = ANY(%s) AND status = %s
+            ORDER BY id FOR UPDATE SKIP LOCKED
+        )
+    """  # noqa: S608 - the table names are the models'; values are parameters
+    params = [NO_REASON, ids, DeliveryStatus.DEAD]
+    now = timezone.now()
+    with connections[workspace_db(workspace)].cursor() as cursor:
+        if action == "replay":
+            cursor.execute(
+                f"""{picked}
+                UPDATE {table} AS d
+                SET status = %s, attempts = 0, next_attempt_at = %s, dead_reason = '',
+                    updated_at = %s
+                FROM picked WHERE d.id = picked.id
+                RETURNING d.id, d.destination_id, picked.reason
+                """,  # noqa: S608
+                [*params, DeliveryStatus.PENDING, now, now],
+            )
+        else:
+            cursor.execute(
+                f"""{picked},
+                attempts AS (
+                    DELETE FROM {attempt_table} WHERE delivery_id IN (SELECT id FROM picked)
+                )
+                DELETE FROM {table} AS d USING picked WHERE d.id = picked.id
+                RETURNING d.id, d.destination_id, picked.reason
+                """,  # noqa: S608
+                params,
+            )
+        return cursor.fetchall()
+
+
+class _BulkTally:
+    """What a bulk action has done so far, and its one audit entry."""
+
+    def __init__(self, *, action: str, destination: Destination | None, reason: str | None):
+        self.action, self.destination, self.reason = action, destination, reason
+        self.selection = "matching"
+        self.count = 0
+        self.batches = 0
+        self.reasons: Counter = Counter()
+        self.destinations: Counter = Counter()
+        self.recorded = False
+
+    def add(self, rows: list[tuple]) -> None:
+        self.batches += 1
+        self.count += len(rows)
+        self.reasons.update(row[2] for row in rows)
+        self.destinations.update(row[1] for row in rows)
+
+    def record(self, workspace, actor, *, incomplete: bool = False) -> None:
+        if not self.count:
+            return
+        names = dict(
+            Destination.objects.filter(workspace=workspace, pk__in=self.destinations).values_list(
+                "pk", "public_id"
+            )
+        )
+        payload = {
+            "count": self.count,
+            "selection": self.selection,
+            "filters": {
+                "destination": self.destination.public_id if self.destination else None,
+                "reason": self.reason or None,
+            },
+            "reasons": dict(self.reasons.most_common(BULK_AUDIT_REASONS)),
+            "destinations": {names[pk]: n for pk, n in sorted(self.destinations.items())},
+            "batches": self.batches,
+        }
+        if incomplete:
+            payload["incomplete"] = True
+        audit_record(
+            workspace=workspace,
+            actor=actor,
+            event_type=f"dead_letters.{'replayed' if self.action == 'replay' else 'discarded'}",
+            resource_type="destination" if self.destination else "workspace",
+            resource_id=self.destination.public_id if self.destination else workspace.public_id,
+            payload=payload,
+        )
+        self.recorded = True

@@ -28,6 +28,7 @@ urlpatterns = [
     ),
     path(f"{BASE}dead-letters/", views.dead_letters, name="dead-letters"),
     path(f"{BASE}dead-letters/replay/", views.dead_letters_replay, name="dead-letters-replay"),
+    path(f"{BASE}dead-letters/bulk/", views.dead_letters_bulk, name="dead-letters-bulk"),
     path(ONE, views.destination_edit, name="destination-edit"),
     path(f"{ONE}save/", views.destination_update, name="destination-update"),
     path(f"{ONE}pause/", views.destination_pause, name="destination-pause"),

@@ -8,8 +8,10 @@ no style attribute, so the strict CSP holds.
 """
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.http import QueryDict
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -18,12 +20,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from destinations.exceptions import DestinationInvalidError
 from destinations.models import DeliveryStatus, Destination, DestinationType
 from destinations.routing import selectors, services
-from destinations.routing.forms import DestinationForm
+from destinations.routing.forms import DeadLetterBulkForm, DestinationForm
 from destinations.routing.secrets import destination_secrets_masked
 from destinations.routing.validation import DEFAULT_EVENT_MAPPINGS
 from privacy.consent import explain
 from tracklayer.exceptions import ConflictError, DomainError
-from workspaces.dashboard import flash, render_htmx, workspace_view
+from workspaces.dashboard import flash, form_error, render_htmx, workspace_view
 from workspaces.policy import Action
 
 HEALTH_WINDOW = timedelta(hours=24)
@@ -418,27 +420,121 @@ def delivery_replay(request, delivery_id: int):
     return redirect("destinations:dead-letters", slug=request.workspace.slug)
 
 
-@workspace_view(Action.WORKSPACE_VIEW)
-@require_GET
-def dead_letters(request):
-    filters = _log_filters(request)
+def _dead_letter_filters(request, query) -> dict:
+    """The dead letters' filters: destination and reason group (from the query string, or
+    from a bulk form's hidden fields), and the page's anchor. Unknown values are ignored, as
+    on the delivery log: an unknown destination or reason matches all / nothing."""
+    destination_id = query.get("destination", "").strip()[:32]
+    before, after = query.get("before", ""), query.get("after", "")
+    return {
+        "destination": (
+            selectors.destination_find(workspace=request.workspace, public_id=destination_id)
+            if destination_id
+            else None
+        ),
+        "reason": query.get("reason", "")[:300] or None,
+        "before": int(before) if before.isascii() and before.isdigit() else None,
+        "after": int(after) if after.isascii() and after.isdigit() else None,
+    }
+
+
+def _dead_letters_page(request, filters: dict, *, bulk_form=None, status=200):
+    workspace, destination, reason = request.workspace, filters["destination"], filters["reason"]
+    newer = filters["after"] is not None and filters["before"] is None
     rows = selectors.deliveries_list(
-        workspace=request.workspace,
-        destination=filters["destination"],
+        workspace=workspace,
+        destination=destination,
         status=DeliveryStatus.DEAD,
-        limit=LOG_ROWS,
+        reason=reason,
+        limit=LOG_ROWS + 1,  # one more tells whether there is a further page
         before=filters["before"],
+        after=filters["after"],
     )
+    more = len(rows) > LOG_ROWS
+    rows = (rows[1:] if newer else rows[:LOG_ROWS]) if more else rows
+    query = QueryDict(mutable=True)
+    for key, value in (
+        ("destination", destination.public_id if destination else ""),
+        ("reason", reason or ""),
+    ):
+        if value:
+            query[key] = value
+    base = query.urlencode()
+    has_older = bool(rows) and (more if not newer else True)
+    has_newer = bool(rows) and (more if newer else filters["before"] is not None)
     return render_htmx(
         request,
         "destinations/destinations_dead_letters.html",
-        "destinations/destinations_dead_letters.html",
+        "destinations/_dead_letters.html",
         {
             "deliveries": rows,
             "filters": filters,
-            "destinations": selectors.destinations_list(workspace=request.workspace),
+            "base_query": base,
+            "older_query": f"{base}&before={rows[-1].pk}".lstrip("&") if has_older else "",
+            "newer_query": f"{base}&after={rows[0].pk}".lstrip("&") if has_newer else "",
+            "groups": selectors.dead_letter_groups(workspace=workspace, destination=destination),
+            "matching": selectors.dead_letters_matching(
+                workspace=workspace, destination=destination, reason=reason
+            ).count(),
+            "destinations": selectors.destinations_list(workspace=workspace),
+            "bulk_form": bulk_form,
+            "selected_max": DeadLetterBulkForm.SELECTED_MAX,
         },
+        status=status,
     )
+
+
+@workspace_view(Action.WORKSPACE_VIEW)
+@require_GET
+def dead_letters(request):
+    """Dead letters grouped by reason, a page of them (keyset: ``before``/``after`` a delivery
+    id), filtered by destination and reason; for htmx only the list."""
+    return _dead_letters_page(request, _dead_letter_filters(request, request.GET))
+
+
+@workspace_view(Action.OPERATIONS_EDIT)
+@require_POST
+def dead_letters_bulk(request):
+    """Replay or discard the ticked dead letters, or all that match the filters; refusals on
+    their field (422)."""
+    form = DeadLetterBulkForm(request.POST)
+    filters = _dead_letter_filters(request, request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        destination = filters["destination"]
+        if data["destination"] and destination is None:
+            form.add_error("destination", "No such destination in this workspace.")
+        else:
+            try:
+                count = services.dead_letters_bulk(
+                    workspace=request.workspace,
+                    actor=request.user,
+                    action=data["action"],
+                    destination=destination,
+                    reason=data["reason"] or None,
+                    delivery_ids=data["ids"] if data["scope"] == "selected" else None,
+                )
+            except DomainError as error:
+                form_error(form, error)
+            else:
+                noun = f"dead letter{'s' if count != 1 else ''}"
+                if not count:
+                    messages.error(request, "No dead letter was left to act on.")
+                elif data["action"] == "replay":
+                    flash(request, f"{count} {noun} queued again.")
+                else:
+                    flash(request, f"{count} {noun} discarded.")
+                url = reverse("destinations:dead-letters", args=[request.workspace.slug])
+                query = {
+                    key: value
+                    for key, value in (
+                        ("destination", destination.public_id if destination else ""),
+                        ("reason", data["reason"]),
+                    )
+                    if value
+                }
+                return redirect(f"{url}?{urlencode(query)}" if query else url)
+    return _dead_letters_page(request, filters, bulk_form=form, status=422)
 
 
 @workspace_view(Action.OPERATIONS_EDIT)

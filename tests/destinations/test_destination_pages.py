@@ -360,7 +360,7 @@ def test_dead_letters_are_listed_and_replayed_one_or_all(signed_in, workspace):
     )
 
     page = signed_in.get(url("dead-letters", workspace))
-    assert html(page).count("Out of attempts: HTTP 500") == 3
+    assert html(page).count('<td class="last-error">Out of attempts: HTTP 500</td>') == 3
     one = signed_in.post(url("delivery-replay", workspace, first.pk), follow=True)
     assert f"Delivery {first.pk} is queued again." in html(one)
     everything = signed_in.post(
