@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
+from django.db.models import Q
+
 from destinations.metrics import (
     DELIVERY_BLOCKED,
     DELIVERY_DELIVERED,
@@ -25,7 +27,8 @@ from monitoring.anomalies.detectors import (
     baseline_windows,
 )
 from monitoring.anomalies.models import Anomaly, AnomalyStatus
-from tracklayer.exceptions import NotFoundError
+from tracklayer.exceptions import DomainError, NotFoundError
+from workspaces.models import User
 
 DETECTED_KINDS = (
     EVENTS_RECEIVED,
@@ -38,9 +41,19 @@ DETECTED_KINDS = (
 )
 
 
-def anomalies_list(*, workspace, status=None, kind=None, since=None):
-    """The workspace's anomalies, newest first (then by id, for paging)."""
+class CursorInvalid(DomainError):
+    code = "invalid"
+
+
+def anomalies_list(*, workspace, status=None, kind=None, since=None, before: str | None = None):
+    """The workspace's anomalies, newest first (then by id, for paging); ``before`` (an
+    anomaly's id in this workspace): only those listed after it."""
     rows = Anomaly.objects.filter(workspace=workspace)
+    if before:
+        cursor = rows.filter(public_id=before).values_list("started_at", "pk").first()
+        if cursor is None:
+            raise CursorInvalid("No such anomaly in this workspace.", field="before")
+        rows = rows.filter(Q(started_at__lt=cursor[0]) | Q(started_at=cursor[0], pk__lt=cursor[1]))
     if status:
         rows = rows.filter(status=status)
     if kind:
@@ -64,6 +77,11 @@ def anomaly_get(*, workspace, public_id: str) -> Anomaly:
 def anomalies_open_count(*, workspace) -> int:
     unresolved = Anomaly.objects.filter(workspace=workspace)
     return unresolved.exclude(status=AnomalyStatus.RESOLVED).count()
+
+
+def alert_recipient_choices(*, workspace):
+    """The members who can be chosen to receive alert e-mails."""
+    return User.objects.filter(memberships__workspace=workspace).order_by("email")
 
 
 # --- what the run reads -------------------------------------------------------------------------

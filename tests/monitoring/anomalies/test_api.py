@@ -1,0 +1,110 @@
+"""GET /v1/anomalies and /v1/anomalies/{id}: any key that can read the workspace; filters and
+paging; bad parameters a 400 naming them; another workspace's id a 404."""
+
+from datetime import timedelta
+
+import pytest
+
+from monitoring.anomalies.models import Anomaly
+from tests.monitoring.anomalies.conftest import NOW
+from workspaces.models import ApiKeyRole
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.monitoring.anomalies.urls")]
+
+
+def make(workspace, n=0, **fields):
+    values = {
+        "kind": "volume_drop",
+        "subject": f"source:key_{n}",
+        "severity": "medium",
+        "summary": f"Events of source key_{n} dropped.",
+        "evidence": {"observed": n, "baseline": {"method": "same_time_of_day", "median": 300}},
+        "started_at": NOW - timedelta(minutes=n),
+        "last_seen_at": NOW,
+        **fields,
+    }
+    return Anomaly.objects.create(workspace=workspace, **values)
+
+
+@pytest.fixture
+def client_for(api_client, make_api_key):
+    def client(workspace, role=ApiKeyRole.VIEWER):
+        _, token = make_api_key(workspace, role=role)
+        api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        return api_client
+
+    return client
+
+
+def test_list_newest_first_with_paging(workspace, client_for):
+    rows = [make(workspace, n) for n in range(5)]
+    client = client_for(workspace)
+
+    first = client.get("/v1/anomalies", {"limit": 2}).json()
+    assert [a["id"] for a in first["data"]] == [rows[0].public_id, rows[1].public_id]
+    assert first["next_before"] == rows[1].public_id
+    second = client.get("/v1/anomalies", {"limit": 2, "before": first["next_before"]}).json()
+    assert [a["id"] for a in second["data"]] == [rows[2].public_id, rows[3].public_id]
+    last = client.get("/v1/anomalies", {"limit": 2, "before": second["next_before"]}).json()
+    assert [a["id"] for a in last["data"]] == [rows[4].public_id]
+    assert last["next_before"] is None
+    assert first["data"][0]["evidence"]["baseline"]["median"] == 300
+
+
+def test_filters_by_status_kind_and_since(workspace, client_for):
+    drop = make(workspace, 1)
+    make(workspace, 2, kind="volume_spike", status="resolved", resolved_at=NOW)
+    make(workspace, 90, kind="volume_spike")
+    client = client_for(workspace)
+
+    def ids(**query):
+        return [a["id"] for a in client.get("/v1/anomalies", query).json()["data"]]
+
+    assert ids(status="open", kind="volume_drop") == [drop.public_id]
+    assert len(ids(kind="volume_spike")) == 2
+    since = (NOW - timedelta(minutes=10)).isoformat()
+    assert len(ids(since=since)) == 2
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"status": "nope"}, "status"),
+        ({"kind": "volume"}, "kind"),
+        ({"since": "yesterday"}, "since"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "1.0"}, "limit"),
+        ({"before": "anm_unknown"}, "before"),
+    ],
+)
+def test_bad_parameters_are_a_400_naming_them(workspace, client_for, query, field):
+    response = client_for(workspace).get("/v1/anomalies", query)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert field in error.get("fields", {}) or error.get("field") == field
+
+
+def test_detail_and_another_workspaces_id_is_a_404(workspace, other_workspace, client_for):
+    ours = make(workspace, 1)
+    theirs = make(other_workspace, 1)
+    client = client_for(workspace)
+
+    body = client.get(f"/v1/anomalies/{ours.public_id}").json()
+    assert (body["id"], body["kind"], body["status"]) == (ours.public_id, "volume_drop", "open")
+    response = client.get(f"/v1/anomalies/{theirs.public_id}")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    assert client.get("/v1/anomalies", {"before": theirs.public_id}).status_code == 400
+    assert theirs.public_id not in str(client.get("/v1/anomalies").json())
+
+
+@pytest.mark.parametrize("role", [ApiKeyRole.WRITE, ApiKeyRole.AUDIT])
+def test_keys_that_cannot_read_the_workspace_are_refused(workspace, client_for, role):
+    make(workspace, 1)
+    response = client_for(workspace, role).get("/v1/anomalies")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "permission_denied"
+
+
+def test_no_key_is_a_401(workspace, api_client):
+    assert api_client.get("/v1/anomalies").status_code == 401
