@@ -123,7 +123,6 @@ def incident_export(*, workspace, public_id: str) -> dict:
     incident = incident_get(workspace=workspace, public_id=public_id)
     timeline = incident_timeline(incident=incident)
     now = timezone.now()
-    target = containment_target(incident, now=now)
     head = AuditLogHead.objects.filter(workspace=workspace).first()
     own = AuditEntry.objects.filter(
         workspace=workspace, resource_type="incident", resource_id=incident.public_id
@@ -144,15 +143,8 @@ def incident_export(*, workspace, public_id: str) -> dict:
         "format": EXPORT_FORMAT,
         "workspace_id": workspace.public_id,
         "exported_at": _time(now),
-        "incident": {
-            **incident_document(incident, timeline=timeline, now=now),
-            **{field: getattr(incident, field) for field in POSTMORTEM_FIELDS},
-            "containment_target": {
-                "status": target.status,
-                "deadline": _time(target.deadline),
-                "seconds": target.seconds,
-            },
-        },
+        "incident": incident_document(incident, timeline=timeline, now=now, full=False),
+        "postmortem": {field: getattr(incident, field) for field in POSTMORTEM_FIELDS},
         "timeline": [_event_document(event) for event in timeline],
         "audit": {
             "origin": head.origin if head else None,
@@ -172,10 +164,13 @@ def incident_export(*, workspace, public_id: str) -> dict:
     }
 
 
-def incident_document(incident: Incident, *, timeline=None, now=None) -> dict:
-    """The incident as the API shows it (no post-mortem text)."""
+def incident_document(incident: Incident, *, timeline=None, now=None, full: bool = False):
+    """The incident as the API shows it; ``full`` adds the post-mortem and the timeline."""
+    now = now or timezone.now()
+    if full and timeline is None:
+        timeline = incident_timeline(incident=incident)
     target = containment_target(incident, now=now)
-    return {
+    document = {
         "id": incident.public_id,
         "title": incident.title,
         "severity": incident.severity,
@@ -189,11 +184,19 @@ def incident_document(incident: Incident, *, timeline=None, now=None) -> dict:
         "eradicated_at": _time(incident.eradicated_at),
         "reviewed_at": _time(incident.reviewed_at),
         "closed_at": _time(incident.closed_at),
-        "containment_target": target.status,
+        "containment_target": {
+            "status": target.status,
+            "deadline": _time(target.deadline),
+            "seconds": target.seconds,
+        },
         "time_in_phase": phase_durations(incident, timeline=timeline, now=now),
         "paused_destinations": list(incident.paused_destinations),
         "postmortem_complete": all(getattr(incident, f).strip() for f in POSTMORTEM_FIELDS),
     }
+    if full:
+        document["postmortem"] = {field: getattr(incident, field) for field in POSTMORTEM_FIELDS}
+        document["timeline"] = [_event_document(event) for event in timeline]
+    return document
 
 
 def _containment_targets(timeline: list[IncidentEvent]) -> list[str]:
