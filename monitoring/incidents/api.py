@@ -10,7 +10,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from monitoring.incidents import selectors
-from monitoring.incidents.models import Phase, Severity, SourceKind
+from monitoring.incidents.models import EventKind, Phase, Severity, SourceKind
 from monitoring.incidents.services import VIEW_ACTION
 from tracklayer.api import ErrorResponse, QueryIntegerField, QuerySerializer, WorkspaceApi
 
@@ -18,11 +18,17 @@ TAGS = ["incidents"]
 MAX_LIMIT = 200
 
 
+def _one_of(values) -> str:
+    # Answers are documented as text naming their values, not as enum components, whose
+    # generated names would collide with other apps' fields called status, kind or phase.
+    return "One of " + ", ".join(f"`{value}`" for value in values) + "."
+
+
 class SourceOutput(serializers.Serializer):
     class Meta:
         ref_name = "IncidentSource"
 
-    kind = serializers.ChoiceField(choices=SourceKind.choices)
+    kind = serializers.CharField(help_text=_one_of(SourceKind.values))
     ids = serializers.ListField(
         child=serializers.CharField(),
         help_text="The anomalies' ids, or the automatically paused destination's, in order.",
@@ -33,9 +39,8 @@ class ContainmentTargetOutput(serializers.Serializer):
     class Meta:
         ref_name = "IncidentContainmentTarget"
 
-    status = serializers.ChoiceField(
-        choices=[("met", "met"), ("missed", "missed"), ("remaining", "remaining")],
-        help_text="Contained within one hour of opening (met), not (missed), or still open.",
+    status = serializers.CharField(
+        help_text="`met` (contained within one hour of opening), `missed` or `remaining`."
     )
     deadline = serializers.DateTimeField(help_text="Opened at + 1 hour.")
     seconds = serializers.IntegerField(
@@ -62,9 +67,9 @@ class IncidentOutput(serializers.Serializer):
 
     id = serializers.CharField(help_text="`inc_…`")
     title = serializers.CharField()
-    severity = serializers.ChoiceField(choices=Severity.choices)
-    phase = serializers.ChoiceField(choices=Phase.choices)
-    status = serializers.ChoiceField(choices=[("open", "open"), ("closed", "closed")])
+    severity = serializers.CharField(help_text=_one_of(Severity.values))
+    phase = serializers.CharField(help_text=_one_of(Phase.values))
+    status = serializers.CharField(help_text="`open` or `closed`.")
     opened_at = serializers.DateTimeField()
     opened_by = serializers.CharField(help_text="`user:usr_…`, `api_key:key_…` or `system:…`.")
     source = SourceOutput()
@@ -92,7 +97,7 @@ class TimelineEventOutput(serializers.Serializer):
 
     at = serializers.DateTimeField()
     actor = serializers.CharField()
-    kind = serializers.CharField()
+    kind = serializers.CharField(help_text=_one_of(EventKind.values))
     note = serializers.CharField(help_text="What a person wrote, if anything.")
     detail = serializers.DictField(help_text="Machine data: phases, ids, counts.")
 
