@@ -10,8 +10,10 @@ import orjson
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from destinations.models import DestinationState
 from destinations.routing import selectors as routing_selectors
@@ -100,9 +102,9 @@ def incident_open(request):
             form.add_service_errors(error)
         else:
             flash(request, f"Incident {incident.public_id} opened.")
-            return redirect(
-                "incidents:detail", slug=request.workspace.slug, incident_id=incident.public_id
-            )
+            url = reverse("incidents:detail", args=[request.workspace.slug, incident.public_id])
+            # htmx would follow a redirect and swap the whole page into the list's section.
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     return _list_page(request, form=form, status=422)
 
 

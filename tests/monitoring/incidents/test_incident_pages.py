@@ -71,6 +71,9 @@ def test_open_by_hand_and_its_field_errors(
     incident = Incident.objects.get()
     assert opened.status_code == 302
     assert opened["Location"] == url("detail", workspace, incident.public_id)
+    with_htmx = client.post(url("open", workspace), {"title": "Again", "severity": "low"}, **HTMX)
+    second = Incident.objects.exclude(pk=incident.pk).get()
+    assert with_htmx["HX-Redirect"] == url("detail", workspace, second.public_id)
     assert incident.subject == f"destination:{destination.public_id}"
 
 
