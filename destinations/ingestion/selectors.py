@@ -7,14 +7,29 @@ primary key, which never leaves the server (it is a global sequence: shown to a 
 would tell them how busy the other tenants are).
 """
 
-from django.db.models import Max, Q
+from datetime import datetime
 
-from destinations.models import Event
+from django.db.models import Exists, Max, OuterRef, Q
+
+from destinations.models import Delivery, DeliveryStatus, Event, RejectedEvent
 from tracklayer.exceptions import NotFoundError
 
 MAX_LIMIT = 200
 # How far back ``event_names_recent`` looks for names: a bounded index scan.
 NAME_SAMPLE_SIZE = 1000
+
+
+# What the debugger's delivery filter means, as a condition on an event's deliveries: it has
+# at least one delivery that …
+DELIVERY_FILTERS = {
+    "delivered": Q(status=DeliveryStatus.DELIVERED),
+    "pending": Q(status=DeliveryStatus.PENDING),
+    "blocked": Q(status=DeliveryStatus.BLOCKED),
+    "dead": Q(status=DeliveryStatus.DEAD),
+    # … failed at least once and is not delivered: dead, or waiting for a retry
+    "failed": Q(status=DeliveryStatus.DEAD)
+    | (Q(status=DeliveryStatus.PENDING) & ~Q(last_error="")),
+}
 
 
 def events_recent(
@@ -23,18 +38,30 @@ def events_recent(
     type: str | None = None,
     name: str | None = None,
     status: str | None = None,
+    message_id: str | None = None,
+    user_id_hash: str | None = None,
+    delivery: str | None = None,
+    received_from: datetime | None = None,
+    received_until: datetime | None = None,
     since_id: str | None = None,
+    before_id: str | None = None,
+    after_id: str | None = None,
     limit: int = 50,
 ) -> list[Event]:
     """The workspace's latest events, newest first (at most ``limit``, capped at 200).
 
-    - ``type``, ``status``: exact match.
+    - ``type``, ``status``, ``message_id``, ``user_id_hash`` (``pii.hashed("external_id",
+      userId)``, as ingestion stores it): exact match.
     - ``name``: a case-insensitive *prefix* match, so ``order`` finds ``Order Completed`` and
       ``order_completed`` alike — a misspelt or mis-cased event name is exactly what one
       looks for in a debugger, and an exact name is its own prefix.
+    - ``delivery``: one of ``DELIVERY_FILTERS`` — events with at least one such delivery.
+    - ``received_from`` (inclusive) / ``received_until`` (exclusive): a time range.
     - ``since_id``: the messageId of the newest event the caller already has; only events
       received after it are returned. An unknown messageId (purged, or never seen in this
       workspace) is ignored, so a caller misses nothing.
+    - ``before_id`` / ``after_id``: keyset paging — the page just older (newer) than the event
+      with this messageId, newest first either way; an unknown messageId is ignored.
     """
     events = Event.objects.for_workspace(workspace)
     if type:
@@ -43,14 +70,44 @@ def events_recent(
         events = events.filter(name__istartswith=name)
     if status:
         events = events.filter(status=status)
-    if since_id:
-        anchor = _anchor(workspace=workspace, message_id=since_id)
-        if anchor is not None:
-            received_at, pk = anchor
+    if message_id:
+        events = events.filter(message_id=message_id)
+    if user_id_hash:
+        events = events.filter(user_id_hash=user_id_hash)
+    if delivery:
+        # In the same region's database as the events: a correlated EXISTS on delivery_event.
+        events = events.filter(
+            Exists(
+                Delivery.objects.filter(event_id=OuterRef("pk")).filter(DELIVERY_FILTERS[delivery])
+            )
+        )
+    if received_from is not None:
+        events = events.filter(received_at__gte=received_from)
+    if received_until is not None:
+        events = events.filter(received_at__lt=received_until)
+    newer = False
+    # (messageId, older than it?, is it the page-newer anchor?); ``after_id`` only without
+    # ``before_id``.
+    anchors = [(since_id, False, False), (before_id, True, False)]
+    if not before_id:
+        anchors.append((after_id, False, True))
+    for anchor_id, older, page_newer in anchors:
+        anchor = _anchor(workspace=workspace, message_id=anchor_id) if anchor_id else None
+        if anchor is None:
+            continue
+        received_at, pk = anchor
+        if older:
+            events = events.filter(
+                Q(received_at__lt=received_at) | Q(received_at=received_at, pk__lt=pk)
+            )
+        else:
             events = events.filter(
                 Q(received_at__gt=received_at) | Q(received_at=received_at, pk__gt=pk)
             )
+        newer = newer or page_newer
     limit = max(1, min(limit, MAX_LIMIT))
+    if newer:
+        return list(events.order_by("received_at", "pk")[:limit])[::-1]
     return list(events.order_by("-received_at", "-pk")[:limit])
 
 
@@ -95,3 +152,38 @@ def _anchor(*, workspace, message_id: str) -> tuple | None:
         .values_list("received_at", "pk")
         .first()
     )
+
+
+def rejected_recent(
+    *,
+    workspace,
+    received_from: datetime | None = None,
+    received_until: datetime | None = None,
+    before: tuple[datetime, int] | None = None,
+    limit: int = 50,
+) -> list[RejectedEvent]:
+    """The workspace's latest refused events, newest first (at most ``limit``, capped at 200),
+    kept for the events retention window: what was refused and why — names and reason codes,
+    never a value sent (destinations.metrics keeps no more).
+
+    ``before``: ``(received_at, skip)`` from a previous page — the rows older than its last
+    row: those received before ``received_at``, after the ``skip`` rows received at that very
+    instant that it already showed (a batch's refusals share their time; no internal id
+    leaves the server)."""
+    rows = RejectedEvent.objects.for_workspace(workspace)
+    if received_from is not None:
+        rows = rows.filter(received_at__gte=received_from)
+    if received_until is not None:
+        rows = rows.filter(received_at__lt=received_until)
+    limit = max(1, min(limit, MAX_LIMIT))
+    skip = 0
+    if before is not None:
+        until, skip = before
+        rows = rows.filter(received_at__lte=until)
+        skip = max(0, min(skip, 10_000))
+    page = list(rows.order_by("-received_at", "-pk")[: limit + skip])
+    if skip:
+        at = before[0]
+        tied = sum(1 for row in page[:skip] if row.received_at == at)
+        page = page[tied:]
+    return page[:limit]

@@ -12,21 +12,27 @@ What the detail shows of identifiers is their field names and count: the hashes 
 data in pseudonymised form, so no hash value (not even the user id's) is printed.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 import orjson
+from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect
-from django.views.decorators.http import require_GET, require_http_methods
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from destinations.ingestion import selectors
 from destinations.ingestion.forms import IngestionSettingsForm, RetentionForm
 from destinations.ingestion.runtime import ingestion_settings_get
+from destinations.ingestion.selectors import DELIVERY_FILTERS
 from destinations.ingestion.services import ingestion_settings_update
 from destinations.models import Event, EventStatus, EventType
 from destinations.retention.selectors import retention_overview
 from destinations.retention.services import retention_windows_update
 from destinations.routing.selectors import event_deliveries, refused_before_sending
+from privacy import pii
 from privacy.consent import TCF_PURPOSE_NAMES, TCF_SPECIAL_FEATURE_NAMES, ConsentSignals, explain
 from tracklayer.exceptions import DomainError
 from workspaces.dashboard import flash, form_error, render_htmx, workspace_view
@@ -34,67 +40,272 @@ from workspaces.policy import Action
 
 TABLE_ROWS = 50
 NAME_FILTER_MAX = 200
+MESSAGE_ID_MAX = 1000  # longer than any stored one (100): matches nothing, but is not refused
+USER_ID_MAX = 1000
+# The userId being searched for, as its hash, per workspace: kept in the session so that
+# neither the clear value nor its hash is ever in a URL (and so in a log or a shared link).
+USER_SESSION_KEY = "debugger_user_hash:{}"
+# The filters a URL carries (``user=1`` names the session's userId hash).
+URL_FILTERS = ("type", "name", "status", "delivery", "message_id", "user", "from", "until")
+DELIVERY_CHOICES = [
+    ("delivered", "delivered"),
+    ("pending", "pending"),
+    ("failed", "failed (retrying or dead)"),
+    ("blocked", "blocked by consent"),
+    ("dead", "dead letter"),
+]
 
 
-def _filters(query) -> dict:
-    """The filters from a query string; a value that is not a known type or status is
-    ignored rather than refused (a stale shared link still opens)."""
+def _when(raw: str, field: str, errors: dict) -> datetime | None:
+    """A time from the range inputs (``2026-12-05T10:00``, or ISO 8601 with an offset);
+    without an offset it is the dashboard's time zone."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        value = parse_datetime(raw) if len(raw) <= 40 else None
+    except ValueError:
+        value = None
+    if value is None:
+        errors[field] = "Give a date and time, such as 2026-12-05T10:00."
+        return None
+    return timezone.make_aware(value) if timezone.is_naive(value) else value
+
+
+def _filters(request) -> tuple[dict, dict, dict]:
+    """The filters from the query string: ``(filters, paging, errors)``. A value that is not
+    a known type, status or delivery state is ignored rather than refused (a stale shared link
+    still opens); a time that cannot be read is an error on its field (400)."""
+    query = request.GET
+    errors: dict[str, str] = {}
     type_ = query.get("type")
     status = query.get("status")
+    delivery = query.get("delivery")
     name = query.get("name", "").strip()[:NAME_FILTER_MAX]
-    return {
+    message_id = query.get("message_id", "").strip()[:MESSAGE_ID_MAX]
+    received_from = _when(query.get("from", ""), "from", errors)
+    received_until = _when(query.get("until", ""), "until", errors)
+    if received_from and received_until and received_until <= received_from:
+        errors["until"] = "Give an end after the start."
+    user_hash = (
+        request.session.get(USER_SESSION_KEY.format(request.workspace.pk))
+        if query.get("user") == "1"
+        else None
+    )
+    filters = {
         "type": type_ if type_ in EventType.values else None,
         "name": name or None,
         "status": status if status in EventStatus.values else None,
+        "delivery": delivery if delivery in DELIVERY_FILTERS else None,
+        "message_id": message_id or None,
+        "user_id_hash": user_hash or None,
+        "received_from": None if errors else received_from,
+        "received_until": None if errors else received_until,
     }
+    paging = {
+        "before_id": query.get("before", "").strip()[:MESSAGE_ID_MAX] or None,
+        "after_id": query.get("after", "").strip()[:MESSAGE_ID_MAX] or None,
+    }
+    return filters, paging, errors
 
 
-def _table_context(workspace, filters: dict, since: str | None) -> dict:
-    events = selectors.events_recent(workspace=workspace, **filters, limit=TABLE_ROWS)
-    if since:
+def _url_filters(request, filters: dict) -> dict:
+    """The filters as the URL carries them (what the pager and the poll repeat)."""
+    query = request.GET
+    values = {
+        "type": filters["type"],
+        "name": filters["name"],
+        "status": filters["status"],
+        "delivery": filters["delivery"],
+        "message_id": filters["message_id"],
+        "user": "1" if filters["user_id_hash"] else None,
+        "from": query.get("from", "").strip() if filters["received_from"] else None,
+        "until": query.get("until", "").strip() if filters["received_until"] else None,
+    }
+    return {key: values[key] for key in URL_FILTERS if values[key]}
+
+
+def _table_context(request, filters: dict, paging: dict, since: str | None) -> dict:
+    paged = bool(paging["before_id"] or paging["after_id"])
+    events = selectors.events_recent(
+        workspace=request.workspace,
+        **filters,
+        since_id=None if paged else since,
+        **paging,
+        limit=TABLE_ROWS + 1,  # one more tells whether there is a further page
+    )
+    newer_page = bool(paging["after_id"]) and not paging["before_id"]
+    more = len(events) > TABLE_ROWS
+    if more:
+        events = events[1:] if newer_page else events[:TABLE_ROWS]
+    if since and not paged:
         # New: above the row that was on top at the previous poll (all of them if it is gone).
         seen = next((i for i, e in enumerate(events) if e.message_id == since), len(events))
         for event in events[:seen]:
             event.is_new = True
     for event in events:
         event.consent_chips = _consent_chips(event.consent)
+    applied = _url_filters(request, filters)
+    # Live only on the latest page of an open-ended range: an older page stands still.
+    live = not paged and not filters["received_until"]
     cursor = events[0].message_id if events else since
-    applied = {key: value for key, value in filters.items() if value}
+    has_older = bool(events) and (more or newer_page)
+    has_newer = bool(events) and (more if newer_page else bool(paging["before_id"]))
     return {
         "events": events,
         "filters": filters,
         "filtered": bool(applied),
+        "live": live,
         "poll_query": urlencode({**applied, **({"since": cursor} if cursor else {})}),
+        "older_query": urlencode({**applied, "before": events[-1].message_id}) if has_older else "",
+        "newer_query": urlencode({**applied, "after": events[0].message_id}) if has_newer else "",
+        "paged": paged,
+        "latest_query": urlencode(applied),
+    }
+
+
+def _page_context(request, filters: dict, errors: dict) -> dict:
+    return {
+        "event_names": selectors.event_names_recent(workspace=request.workspace),
+        "types": EventType.choices,
+        "statuses": EventStatus.choices,
+        "deliveries": DELIVERY_CHOICES,
+        "range": {"from": request.GET.get("from", ""), "until": request.GET.get("until", "")},
+        "errors": errors,
+        "user_filtered": bool(filters["user_id_hash"]),
+        # What the userId search form carries back to the page (the other filters).
+        "carry": [
+            (key, request.GET[key].strip()[:MESSAGE_ID_MAX])
+            for key in URL_FILTERS
+            if key != "user" and request.GET.get(key, "").strip()
+        ],
     }
 
 
 @workspace_view(Action.WORKSPACE_VIEW)
 @require_GET
 def events(request):
-    """The page; for htmx (a filter changed) only the table, under the pushed URL."""
-    filters = _filters(request.GET)
+    """The page; for htmx (a filter changed) only the table, under the pushed URL. A time
+    that cannot be read is a 400 with the error on its field, and no rows."""
+    filters, paging, errors = _filters(request)
+    context = {**_page_context(request, filters, errors)}
+    if errors:
+        context.update(events=[], filters=filters, filtered=True, live=False, poll_query="")
+    else:
+        context.update(_table_context(request, filters, paging, since=None))
     return render_htmx(
         request,
         "destinations/events.html",
         "destinations/_events_table.html",
-        {
-            **_table_context(request.workspace, filters, since=None),
-            "event_names": selectors.event_names_recent(workspace=request.workspace),
-            "types": EventType.choices,
-            "statuses": EventStatus.choices,
-        },
+        context,
+        status=400 if errors else 200,
     )
 
 
 @workspace_view(Action.WORKSPACE_VIEW)
 @require_GET
 def events_table(request):
-    """The table alone: what the page polls."""
-    context = _table_context(
-        request.workspace, _filters(request.GET), since=request.GET.get("since") or None
-    )
+    """The table alone: what the page polls (and pages)."""
+    filters, paging, errors = _filters(request)
+    if errors:
+        return HttpResponseBadRequest("; ".join(f"{k}: {v}" for k, v in sorted(errors.items())))
+    context = _table_context(request, filters, paging, since=request.GET.get("since") or None)
     template = "destinations/_events_table.html"
     return render_htmx(request, template, template, context)
+
+
+@workspace_view(Action.WORKSPACE_VIEW)
+@require_POST
+def events_user(request):
+    """Find a user's events by their userId: hashed here as ingestion hashes it, the hash
+    kept in the session (never the clear value, and neither in a URL), then back to the
+    events with ``user=1``. An empty userId clears the search."""
+    key = USER_SESSION_KEY.format(request.workspace.pk)
+    value = request.POST.get("user_id", "").strip()
+    back = {k: v for k, v in request.POST.items() if k in URL_FILTERS and k != "user" and v}
+    url = reverse("destinations:events", args=[request.workspace.slug])
+    if not value:
+        request.session.pop(key, None)
+        return redirect(f"{url}?{urlencode(back)}" if back else url)
+    error = None
+    if len(value) > USER_ID_MAX:
+        error = f"At most {USER_ID_MAX} characters."
+    else:
+        try:
+            digest = pii.hashed("external_id", value)
+        except pii.PIIValueError as problem:
+            error = problem.message
+    if error is None:
+        request.session[key] = digest
+        return redirect(f"{url}?{urlencode({**back, 'user': '1'})}")
+    filters, _paging, errors = _filters(request)
+    errors["user_id"] = error  # the value itself is not shown back
+    context = {**_page_context(request, filters, errors)}
+    context.update(events=[], filters=filters, filtered=True, live=False, poll_query="")
+    return render_htmx(
+        request, "destinations/events.html", "destinations/events.html", context, status=422
+    )
+
+
+@workspace_view(Action.WORKSPACE_VIEW)
+@require_GET
+def events_rejected(request):
+    """Events refused at ingestion, kept for the events retention window: the reason code,
+    the field and the message — never a value sent. Paged older by ``before`` (the last
+    row's time and how many rows of that instant were shown)."""
+    errors: dict[str, str] = {}
+    received_from = _when(request.GET.get("from", ""), "from", errors)
+    received_until = _when(request.GET.get("until", ""), "until", errors)
+    before = _rejected_cursor(request.GET.get("before", ""), errors)
+    rows = []
+    if not errors:
+        rows = selectors.rejected_recent(
+            workspace=request.workspace,
+            received_from=received_from,
+            received_until=received_until,
+            before=before,
+            limit=TABLE_ROWS + 1,
+        )
+    more = len(rows) > TABLE_ROWS
+    rows = rows[:TABLE_ROWS]
+    applied = {
+        key: request.GET.get(key, "").strip()
+        for key in ("from", "until")
+        if request.GET.get(key, "").strip() and not errors
+    }
+    older = ""
+    if more:
+        last = rows[-1].received_at
+        tied = sum(1 for row in rows if row.received_at == last)
+        if before is not None and before[0] == last:
+            tied += before[1]
+        older = urlencode({**applied, "before": f"{last.isoformat()}~{tied}"})
+    return render_htmx(
+        request,
+        "destinations/events_rejected.html",
+        "destinations/_rejected_table.html",
+        {
+            "rejected": rows,
+            "older_query": older,
+            "paged": before is not None,
+            "latest_query": urlencode(applied),
+            "range": {"from": request.GET.get("from", ""), "until": request.GET.get("until", "")},
+            "errors": errors,
+        },
+        status=400 if errors else 200,
+    )
+
+
+def _rejected_cursor(raw: str, errors: dict) -> tuple[datetime, int] | None:
+    """``<ISO time>~<rows of that instant already shown>``, as ``events_rejected`` writes it."""
+    if not raw:
+        return None
+    when, _, skip = raw.partition("~")
+    moment = _when(when, "before", errors) if when else None
+    if moment is None or not (skip.isascii() and skip.isdigit() and len(skip) <= 5):
+        errors["before"] = "This page link is not valid; start again from the latest."
+        return None
+    return moment, int(skip)
 
 
 @workspace_view(Action.WORKSPACE_VIEW)
