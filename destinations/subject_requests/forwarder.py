@@ -31,15 +31,19 @@ from tracklayer.keyring import KeyringError
 
 log = logging.getLogger(__name__)
 
+# Neither API has a way to delete what it received (their references document sending
+# events only; Segment's list of destinations it forwards deletions to has neither):
+# docs/destinations-ga4-webhook.md, "Data-subject requests".
 NOT_SUPPORTED = {
     DestinationType.META_CAPI: (
-        "Meta's Conversions API has no endpoint to delete a person's events: delete them "
-        "in Meta (Events Manager, your data-deletion obligations under Meta's Business Tools "
-        "Terms)."
+        "Meta's Conversions API only receives events: it has no endpoint to delete events "
+        "already sent. Deleting this person's data at Meta is yours to arrange (Meta Business "
+        "Tools Terms)."
     ),
     DestinationType.TIKTOK_EVENTS: (
-        "TikTok's Events API has no endpoint to delete a person's events: ask TikTok to "
-        "delete them (TikTok for Business data deletion) under your own obligations."
+        "TikTok's Events API only receives events: it has no endpoint to delete events "
+        "already sent. Deleting this person's data at TikTok is yours to arrange (TikTok "
+        "Business Products (Data) Terms)."
     ),
 }
 GA4_NOT_CONFIGURED = (

@@ -57,7 +57,8 @@ def test_a_delete_is_forwarded_where_a_destination_has_a_way(
     assert results[shop.ga4.public_id]["status"] == "sent"
     assert results[shop.ga4.public_id]["ids"] == len(sent_before)
     assert results[shop.meta.public_id]["status"] == "not_supported"
-    assert "Conversions API has no endpoint" in results[shop.meta.public_id]["detail"]
+    assert "no endpoint to delete" in results[shop.meta.public_id]["detail"]
+    assert "no endpoint to delete" in results[shop.tiktok.public_id]["detail"]
     assert results[shop.tiktok.public_id]["status"] == "not_supported"
 
     # The receiver verified the signature (else 401) and holds one notice: hashes only.
