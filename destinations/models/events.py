@@ -6,10 +6,14 @@ No column holds raw personal data: identifiers are SHA-256 hashes per destinatio
 periodic task empties after the workspace's retention (docs/ingestion.md).
 """
 
-from django.contrib.postgres.indexes import BrinIndex
+from django.contrib.postgres.indexes import BrinIndex, GinIndex
 from django.db import models
 
 from workspaces.regions import CONTROL_REF, DataPlaneManager
+
+# sha256 of a text's UTF-8 bytes, IMMUTABLE so that an index can hold it (PostgreSQL's
+# convert_to is only STABLE); created in every region's database by migration 0007.
+SHA256_UTF8 = "tracklayer_sha256_utf8"
 
 
 class EventType(models.TextChoices):
@@ -71,6 +75,24 @@ class Event(models.Model):
             ),
             # Retention purges walk the whole table by time: BRIN is tiny and fits that.
             BrinIndex(fields=["received_at"], name="event_received_brin"),
+            # Data-subject requests find a subject's events through these three, one bitmap
+            # each (privacy.requests.matching.EVENTS_WHERE): the hashes in ``identifiers``
+            # (``@>``; jsonb_path_ops keeps one small entry per value, cheap to insert), the
+            # SHA-256 of ``anonymous_id`` (a request holds only that hash, never the id) and
+            # the alias's ``previous_id_hash`` (partial: only alias calls have one).
+            GinIndex(fields=["identifiers"], opclasses=["jsonb_path_ops"], name="event_ids_gin"),
+            models.Index(
+                models.Func(
+                    "anonymous_id", function=SHA256_UTF8, output_field=models.BinaryField()
+                ),
+                name="event_anonymous_sha256",
+                condition=~models.Q(anonymous_id=""),
+            ),
+            models.Index(
+                fields=["previous_id_hash"],
+                name="event_previous_id",
+                condition=~models.Q(previous_id_hash=""),
+            ),
         ]
 
     def __str__(self) -> str:

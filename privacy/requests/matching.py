@@ -177,29 +177,45 @@ def event_keyed_hashes(key: bytes, row: dict) -> list[tuple[str, str]]:
 # The events of the request's subjects in one workspace, as a WHERE clause on
 # ``destinations_event e`` (parameters: workspace, request). A constant: no value is ever
 # put into the text.
+#
+# Each way of matching is one indexed lookup (destinations.models.Event's indexes, migration
+# destinations 0007), OR-ed into one bitmap scan in an InitPlan that yields the matching ids;
+# the outer ``e.id = ANY(...)`` then reads just those rows by primary key, in id order, so a
+# caller's ``ORDER BY e.id LIMIT n`` cannot turn it into a walk of the whole table:
+#
+# - e-mail, phone and user id: ``identifiers @> {spec: {field: hash}}`` for every platform spec
+#   (GIN, jsonb_path_ops). ``user_id_hash`` is ingestion's copy of
+#   ``identifiers.meta.external_id`` (envelope ``row``), so this finds it too;
+# - anonymous id: the SHA-256 of its UTF-8 bytes, the only form a request holds
+#   (``tracklayer_sha256_utf8``, an expression index);
+# - an alias's previous id: ``previous_id_hash`` (a partial index).
 _S = (
     "SELECT s.hash FROM privacy_requestsubject s"
     " WHERE s.workspace_id = %(workspace)s AND s.request_id = %(request)s AND s.kind = "
 )
-EVENTS_WHERE = "".join(
+# (request kind, identifiers field) matched inside ``identifiers``; every spec ingestion hashes
+# for (privacy.pii.SPECS) is tried.
+IDENTIFIER_FIELDS = (("email", "em"), ("phone", "ph"), ("user_id", "external_id"))
+_FIELDS = ", ".join(f"('{kind}', '{field}')" for kind, field in IDENTIFIER_FIELDS)
+_SPECS = ", ".join(f"'{spec}'" for spec in pii.SPECS)
+IDENTIFIER_DOCUMENTS = (
+    "SELECT jsonb_build_object(sp.spec, jsonb_build_object(f.field, s.hash))"  # noqa: S608
+    " FROM privacy_requestsubject s"
+    f" JOIN (VALUES {_FIELDS}) AS f(kind, field) ON f.kind = s.kind"
+    f" CROSS JOIN unnest(ARRAY[{_SPECS}]) AS sp(spec)"
+    " WHERE s.workspace_id = %(workspace)s AND s.request_id = %(request)s"
+)
+MATCHED_IDS = "".join(
     [
-        "e.workspace_id = %(workspace)s AND (",
-        f" e.user_id_hash IN ({_S}'user_id')",
-        f" OR e.previous_id_hash IN ({_S}'{PREVIOUS}')",
-        " OR (e.anonymous_id <> ''",
-        "     AND encode(sha256(convert_to(e.anonymous_id, 'UTF8')), 'hex')",
-        f"     IN ({_S}'anonymous_id'))",
-        " OR EXISTS (",
-        "     SELECT 1 FROM jsonb_each(",
-        "         CASE WHEN jsonb_typeof(e.identifiers) = 'object' THEN e.identifiers",
-        "         ELSE '{}'::jsonb END",
-        "     ) AS i(spec, ids)",
-        "     WHERE jsonb_typeof(i.ids) = 'object' AND (",
-        f"         i.ids ->> 'em' IN ({_S}'email')",
-        f"         OR i.ids ->> 'ph' IN ({_S}'phone')",
-        f"         OR i.ids ->> 'external_id' IN ({_S}'user_id')",
-        "     )",
-        " )",
+        "SELECT m.id FROM destinations_event m WHERE m.workspace_id = %(workspace)s AND (",
+        f" m.identifiers @> ANY(ARRAY({IDENTIFIER_DOCUMENTS}))",
+        " OR (m.anonymous_id <> ''",
+        "     AND tracklayer_sha256_utf8(m.anonymous_id)",
+        "     = ANY(ARRAY(SELECT decode(h.hash, 'hex') FROM (",
+        f"{_S}'anonymous_id') h)))",
+        " OR (m.previous_id_hash <> ''",
+        f"     AND m.previous_id_hash = ANY(ARRAY({_S}'{PREVIOUS}')))",
         ")",
     ]
 )
+EVENTS_WHERE = f"e.workspace_id = %(workspace)s AND e.id = ANY(ARRAY({MATCHED_IDS}))"

@@ -28,7 +28,7 @@ EVENT_TAIL = (
     " 'ok', 'native', false"
 )
 GENERATED_IDENTIFIERS = (
-    "jsonb_build_object('meta_capi', jsonb_build_object('em', md5('e' || n) || md5('m' || n)))"
+    "jsonb_build_object('meta', jsonb_build_object('em', md5('e' || n) || md5('m' || n)))"
 )
 
 
