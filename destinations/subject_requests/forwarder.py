@@ -131,16 +131,26 @@ class DestinationForwarder:
                     "detail": "The destination was deleted before the deletion was forwarded.",
                 }
                 continue
-            secrets = _secrets(destination)
-            if secrets is None:
+            try:
+                changed[key] = self._forward_one(notice, destination, previous)
+            except Exception as error:  # one destination's fault never stops the others
+                log.exception("forwarding %s to %s failed", notice.request_id, key)
                 changed[key] = _result(
-                    destination, forwarding.FAILED, "The secrets cannot be opened."
+                    destination, forwarding.FAILED, f"TrackLayer error: {type(error).__name__}"
                 )
-            elif destination.type == DestinationType.WEBHOOK:
-                changed[key] = self._webhook(notice, destination, secrets)
-            elif destination.type == DestinationType.GA4_MP:
-                changed[key] = self._ga4(notice, destination, secrets, previous)
         return changed
+
+    def _forward_one(
+        self, notice: ForwardingNotice, destination: Destination, previous: dict
+    ) -> dict:
+        secrets = _secrets(destination)
+        if secrets is None:
+            return _result(destination, forwarding.FAILED, "The secrets cannot be opened.")
+        if destination.type == DestinationType.WEBHOOK:
+            return self._webhook(notice, destination, secrets)
+        if destination.type == DestinationType.GA4_MP:
+            return self._ga4(notice, destination, secrets, previous)
+        return previous
 
     def _webhook(self, notice: ForwardingNotice, destination: Destination, secrets: dict) -> dict:
         request = webhook.notice_request(
