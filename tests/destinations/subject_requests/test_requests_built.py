@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.urls import reverse
 
 from destinations.adapters import ga4, webhook
 from destinations.exceptions import DestinationInvalidError
@@ -194,3 +195,41 @@ def test_a_configured_ga4_destination_is_saved_with_its_key_sealed(workspace, ad
     assert destination.config["property_id"] == PROPERTY_ID
     assert "PRIVATE KEY" not in destination.secrets_encrypted
     assert "service_account_key" not in destination.config
+
+
+# --- The destination form ------------------------------------------------------------------
+
+
+def test_the_ga4_form_takes_the_deletion_settings_and_never_echoes_the_key(
+    client, admin_user, workspace
+):
+    client.force_login(admin_user)
+    new = reverse("destinations:destination-create", args=[workspace.slug])
+    page = client.get(new + "?type=ga4_mp").content.decode()
+    assert 'name="property_id"' in page
+    assert '<textarea name="service_account_key"' in page
+
+    key_file, _ = service_account()
+    body = {
+        "type": "ga4_mp",
+        "name": "GA4",
+        "measurement_id": "G-ABC123XYZ9",
+        "api_secret": SECRETS["ga4_mp"]["api_secret"],
+        "service_account_key": json.dumps(key_file),  # without the property ID: refused
+        "consent_overrides": "",
+        "autopause_error_percent": "50",
+        "autopause_min_attempts": "20",
+        "autopause_window_minutes": "5",
+        "max_concurrency": "4",
+    }
+    refused = client.post(new, body)
+    assert refused.status_code == 422
+    text = refused.content.decode()
+    assert "User deletion needs the GA4 property ID as well." in text
+    assert "PRIVATE KEY" not in text and key_file["client_email"] not in text
+
+    saved = client.post(new, {**body, "property_id": PROPERTY_ID})
+    assert saved.status_code == 302
+    edit = client.get(saved["Location"]).content.decode()
+    assert "PRIVATE KEY" not in edit
+    assert f'value="{PROPERTY_ID}"' in edit
