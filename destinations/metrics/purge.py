@@ -4,9 +4,10 @@ events retention, as for the events the debugger shows), minute figures after
 periodic purge can call them batch by batch in short transactions (a short count means done).
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import connections
+from django.utils import timezone
 
 from destinations.models import MinuteFigure, RejectedEvent
 from workspaces.models import Workspace
@@ -52,3 +53,16 @@ def figures_purge(*, region: str, before: datetime, limit: int = 10 * BATCH_ROWS
             [before, limit],
         )
         return cursor.rowcount
+
+
+def figures_purge_expired(*, region: str, now: datetime | None = None) -> int:
+    """Every minute figure of ``region`` past ``FIGURES_RETENTION_DAYS``, batch by batch (each
+    batch its own short statement in autocommit); returns how many went. The periodic task's
+    body, one call per region."""
+    before = (now or timezone.now()) - timedelta(days=FIGURES_RETENTION_DAYS)
+    total = 0
+    while True:
+        deleted = figures_purge(region=region, before=before)
+        total += deleted
+        if deleted < 10 * BATCH_ROWS:
+            return total

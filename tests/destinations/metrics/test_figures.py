@@ -12,7 +12,12 @@ from destinations.metrics import (
     LATENCY_BUCKETS,
     REJECTED_KEPT_PER_MINUTE,
 )
-from destinations.metrics.purge import figures_purge, rejected_events_purge
+from destinations.metrics.purge import (
+    FIGURES_RETENTION_DAYS,
+    figures_purge,
+    figures_purge_expired,
+    rejected_events_purge,
+)
 from destinations.metrics.selectors import (
     figures_series,
     figures_totals,
@@ -146,3 +151,13 @@ def test_purges_take_only_what_is_older(workspace, other_workspace):
     _write(workspace, figures)
     assert figures_purge(region=workspace.region, before=T0 + timedelta(days=1)) == 1
     assert MinuteFigure.objects.for_workspace(workspace).count() == 1
+
+
+def test_the_periodic_figures_purge_keeps_the_retention_window(workspace):
+    figures = Figures()
+    figures.add(workspace_id=workspace.pk, at=T0, kind=EVENTS_ACCEPTED)
+    figures.add(workspace_id=workspace.pk, at=T0 - timedelta(days=1), kind=EVENTS_ACCEPTED)
+    _write(workspace, figures)
+    now = T0 + timedelta(days=FIGURES_RETENTION_DAYS) - timedelta(hours=1)
+    assert figures_purge_expired(region=workspace.region, now=now) == 1
+    assert MinuteFigure.objects.for_workspace(workspace).get().minute == T0.replace(second=0)
