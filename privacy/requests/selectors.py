@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db.models import F, QuerySet
@@ -17,6 +19,11 @@ from tracklayer.exceptions import ConflictError, NotFoundError
 # ingestion's runtime cache (destinations.ingestion.runtime.TTL). A change made in this
 # process is seen at once (``suppressed_matcher_forget``); other processes see it within TTL.
 TTL = 5.0
+# The cache's bounds: as many workspaces as ingestion's runtime keeps
+# (destinations.ingestion.runtime.MAX_WORKSPACES), and at most this many suppressions in all
+# (~100 bytes each in a frozenset: about 100 MB).
+MAX_WORKSPACES = 10_000
+MAX_HASHES = 1_000_000
 
 
 def dsr_list(*, workspace, status: str | None = None, type: str | None = None) -> QuerySet:
@@ -98,32 +105,84 @@ class SuppressedMatcher:
         return None
 
 
-_matchers: dict[int, SuppressedMatcher] = {}
-_lock = threading.Lock()
+class _MatcherCache:
+    """The one per-process cache of suppression matchers: workspace id → matcher, fresh for
+    ``TTL`` seconds, least recently used first out past ``max_entries`` workspaces or past
+    ``max_hashes`` suppressions summed over them (a list of a million subjects weighs what a
+    million small ones do). The entry just put is never the one evicted, so a workspace with a
+    huge list is still answered from memory while it is the one in use. As ingestion's runtime
+    (destinations/ingestion/runtime.py, ADR 0013): a dictionary under a lock, no Redis."""
+
+    def __init__(self, max_entries: int, max_hashes: int) -> None:
+        self.max_entries = max_entries
+        self.max_hashes = max_hashes
+        self._entries: OrderedDict[int, SuppressedMatcher] = OrderedDict()
+        self._hashes = 0
+        self._lock = threading.Lock()
+
+    def get(self, workspace_id: int, now: float) -> SuppressedMatcher | None:
+        with self._lock:
+            matcher = self._entries.get(workspace_id)
+            if matcher is None or now - matcher.loaded_at >= TTL:
+                return None
+            self._entries.move_to_end(workspace_id)
+            return matcher
+
+    def put(self, workspace_id: int, matcher: SuppressedMatcher) -> None:
+        with self._lock:
+            self._pop(workspace_id)
+            self._entries[workspace_id] = matcher
+            self._hashes += len(matcher.hashes)
+            while len(self._entries) > 1 and (
+                len(self._entries) > self.max_entries or self._hashes > self.max_hashes
+            ):
+                self._pop(next(iter(self._entries)))
+
+    def forget(self, workspace_id: int | None = None) -> None:
+        with self._lock:
+            if workspace_id is None:
+                self._entries.clear()
+                self._hashes = 0
+            else:
+                self._pop(workspace_id)
+
+    def _pop(self, workspace_id: int) -> None:
+        matcher = self._entries.pop(workspace_id, None)
+        if matcher is not None:
+            self._hashes -= len(matcher.hashes)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def hashes(self) -> int:
+        return self._hashes
 
 
-def suppressed_matcher(workspace) -> SuppressedMatcher:
-    """The workspace's suppression matcher, cached per process for ``TTL`` seconds. A
-    workspace without suppressions costs one query per TTL and no hashing per event."""
-    cached = _matchers.get(workspace.pk)
-    if cached is not None and time.monotonic() - cached.loaded_at < TTL:
+_matchers = _MatcherCache(MAX_WORKSPACES, MAX_HASHES)
+
+
+def suppressed_matcher(
+    workspace, *, clock: Callable[[], float] = time.monotonic
+) -> SuppressedMatcher:
+    """The workspace's suppression matcher, cached in this process for ``TTL`` seconds
+    (``_MatcherCache``). A workspace without suppressions costs one query per TTL and no
+    hashing per event. ``clock`` is for tests, which step past the TTL without waiting."""
+    now = clock()
+    cached = _matchers.get(workspace.pk, now)
+    if cached is not None:
         return cached
     pairs = frozenset(
         Suppression.objects.filter(workspace=workspace).values_list("kind", "keyed_hash")
     )
     key = matching.subject_key(workspace) if pairs else None
-    matcher = SuppressedMatcher(key, pairs)
-    with _lock:
-        _matchers[workspace.pk] = matcher
+    matcher = SuppressedMatcher(key, pairs, loaded_at=now)
+    _matchers.put(workspace.pk, matcher)
     return matcher
 
 
 def suppressed_matcher_forget(workspace=None) -> None:
-    with _lock:
-        if workspace is None:
-            _matchers.clear()
-        else:
-            _matchers.pop(workspace.pk, None)
+    _matchers.forget(None if workspace is None else workspace.pk)
 
 
 def suppressed_count(*, workspace, pair: tuple[str, str], events: int = 1) -> None:
