@@ -218,6 +218,8 @@ def dsr_run(*, request_id: str, batch_size: int = work.BATCH_SIZE, max_batches=N
     request = DataSubjectRequest.objects.select_related("workspace").get(public_id=request_id)
     workspace = request.workspace
     if request.status == RequestStatus.COMPLETED:
+        if workspace.moving_to:
+            return request.status  # its forwarding waits for the move (the task comes back)
         if request.type in DELETE_TYPES and _to_retry(request.forwarding):
             _forward_again(request)
         _region_cleanup(request)
@@ -317,9 +319,25 @@ def _forward_again(request: DataSubjectRequest) -> None:
         for key, result in forwarding.unfinished(locked.forwarding).items()
         if not result.get("given_up")
     }
-    if not unfinished or not work.subjects_present(request.workspace, request.public_id):
+    if not unfinished:
         return
-    results = _forward(_notice(request), locked.forwarding)
+    if work.subjects_present(request.workspace, request.public_id):
+        results = _forward(_notice(request), locked.forwarding)
+    else:
+        # The region no longer holds what is to be sent (the workspace moved region): give
+        # up, saying so, rather than retry for ever.
+        results = {
+            **locked.forwarding,
+            **{
+                key: {
+                    **result,
+                    "status": forwarding.FAILED,
+                    "detail": "Not sent: the request's working data left with a region move.",
+                    "given_up": True,
+                }
+                for key, result in unfinished.items()
+            },
+        }
     locked.forwarding = results
     locked.save(update_fields=["forwarding"])
     request.forwarding = results

@@ -7,6 +7,7 @@ import hashlib
 import json
 
 import pytest
+from django.db import connections
 
 from audit.advisory import QUEUED_WHILE_LOCKED
 from audit.models import AuditEntry
@@ -214,3 +215,20 @@ def test_forwarding_goes_on_under_the_advisory_lock(shop, platforms, workspace, 
     assert len(notices(platforms)) == 1
     audit_advisory_lock_disable(workspace=workspace, actor=admin_user, key=key)
     assert AuditEntry.objects.filter(event_type="privacy.request_forwarded").exists()
+
+
+def test_a_retry_without_its_working_data_gives_up_saying_why(
+    shop, platforms, workspace, admin_user
+):
+    platforms.behave("webhook", mode="error", status=500)
+    request_id = delete(workspace, admin_user)
+    services.dsr_run(request_id=request_id)
+    with connections["region_us"].cursor() as cursor:  # as a region move leaves it
+        cursor.execute("DELETE FROM privacy_requestsubject")
+
+    services.dsr_run(request_id=request_id)
+    request = DataSubjectRequest.objects.get(public_id=request_id)
+    webhook = request.forwarding[shop.webhook.public_id]
+    assert (webhook["status"], webhook["given_up"]) == ("failed", True)
+    assert "region move" in webhook["detail"]
+    assert services.forwarding_retry_due(request) is None
