@@ -1,6 +1,6 @@
 """The destinations pages: the list with each destination's health and a chart, the create
 and edit forms, pause/resume/delete, "send test event", the delivery log with its attempt
-drawer, and the dead letters with replay.
+drawer, and the dead letters — grouped by reason, paged, replayed or discarded in bulk.
 
 Thin: forms in, ``services_destinations`` and ``selectors_destinations`` out. Charts are
 inline SVG drawn here from ``delivery_series`` — rectangles and classes only, no script and
