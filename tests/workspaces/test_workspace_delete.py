@@ -22,7 +22,7 @@ from tests.workspaces.helpers import bearer
 from tracklayer.exceptions import ConflictError, DomainError, PermissionDeniedError
 from workspaces import services
 from workspaces.actors import SystemActor
-from workspaces.models import ApiKeyRole, Role, Workspace
+from workspaces.models import ApiKeyRole, RegionMove, Role, Workspace
 from workspaces.scim.services import scim_token_create
 from workspaces.sso.services import sp_config_ensure
 
@@ -304,3 +304,18 @@ def test_the_slug_stays_reserved_while_deleted(workspace, admin_user):
 
     with pytest.raises(DomainError):
         services.workspace_create(actor=CLI, name="Acme again", slug=workspace.slug, owner=None)
+
+
+def test_a_deleted_workspace_is_not_moved_between_regions(workspace, staff):
+    services.workspace_delete(workspace=workspace, actor=staff, confirm_slug=workspace.slug)
+
+    response = signed_in(staff).post(
+        reverse("admin:workspaces_workspace_changelist"),
+        {"action": "move_region", "_selected_action": [workspace.pk]},
+        follow=True,
+    )
+
+    assert b"a deleted workspace is not moved" in response.content
+    with pytest.raises(CommandError, match="No workspace"):
+        call_command("workspace", "move-region", "--workspace", "acme", "--to", "eu", "--yes")
+    assert not RegionMove.objects.filter(workspace=workspace).exists()
