@@ -232,3 +232,16 @@ def test_a_retry_without_its_working_data_gives_up_saying_why(
     assert (webhook["status"], webhook["given_up"]) == ("failed", True)
     assert "region move" in webhook["detail"]
     assert services.forwarding_retry_due(request) is None
+
+
+def test_the_requests_page_shows_each_destinations_result(
+    shop, platforms, workspace, admin_user, client
+):
+    request_id = delete(workspace, admin_user)
+    services.dsr_run(request_id=request_id)
+    client.force_login(admin_user)
+    page = client.get(f"/w/{workspace.slug}/privacy/requests/{request_id}/").content.decode()
+    assert f'data-destination="{shop.meta.public_id}"' in page
+    assert 'data-status="not_supported"' in page
+    assert "(HTTP 200)" in page  # the webhook's answer
+    assert "no endpoint to delete" in page
