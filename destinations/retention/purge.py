@@ -8,7 +8,9 @@ Four steps, each repeated batch by batch until a batch comes back short:
 2. events older than the events window (the debugger shows nothing older), children first in
    one statement: their deliveries' attempts, their deliveries, their operational data, them;
 3. operational data (IP address, user agent) older than its window;
-4. de-duplication keys older than the de-duplication window.
+4. de-duplication keys older than the de-duplication window;
+5. refused events kept for the debugger (``RejectedEvent``, destinations.metrics) older than the
+   events window — the debugger shows nothing older (``destinations.metrics.purge``).
 
 Each batch is one short transaction pair: the control plane's locks the workspace row (``FOR NO
 KEY UPDATE``: a region move can neither start nor switch regions under it, and the region is
@@ -36,6 +38,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
+from destinations.metrics.purge import rejected_events_purge
 from destinations.models import (
     Delivery,
     DeliveryAttempt,
@@ -60,7 +63,8 @@ _DELIVERY = Delivery._meta.db_table
 _ATTEMPT = DeliveryAttempt._meta.db_table
 
 # Each step: (SQL with workspace id, cutoff, limit; selecting one count per name, the step's
-# own table's first), the store names, and the window (an IngestionSettings field) it applies.
+# own table's first — or a function deleting up to ``limit`` rows and returning how many), the
+# store names, and the window (an IngestionSettings field) it applies.
 # Foreign keys are deferred (Django creates them so): parents and children go in one statement.
 _STEPS = (
     (
@@ -119,8 +123,9 @@ _STEPS = (
         ("message_ids",),
         "dedup_window_days",
     ),
+    (rejected_events_purge, ("rejected",), "events_retention_days"),
 )
-WINDOWS = tuple(window for _, _, window in _STEPS)
+WINDOWS = tuple(dict.fromkeys(window for _, _, window in _STEPS))
 
 
 @dataclass(slots=True)
@@ -142,6 +147,17 @@ def _locked_workspace(workspace_id: int) -> Workspace | None:
     return None if locked is None or locked.moving_to else locked
 
 
+def _execute(workspace, sql: str, cutoff: datetime, limit: int, names) -> dict[str, int]:
+    params = (
+        {"ws": workspace.pk, "cutoff": cutoff, "limit": limit}
+        if "%(ws)s" in sql
+        else [workspace.pk, cutoff, limit]
+    )
+    with connections[workspace_db(workspace)].cursor() as cursor:
+        cursor.execute(sql, params)
+        return dict(zip(names, cursor.fetchone(), strict=True))
+
+
 def _batch(workspace_id: int, step: int, now: datetime, limit: int) -> dict[str, int] | None:
     """One batch of one step; its counts, or None when the workspace may not be purged."""
     sql, names, window = _STEPS[step]
@@ -151,14 +167,11 @@ def _batch(workspace_id: int, step: int, now: datetime, limit: int) -> dict[str,
             return None
         current = _settings_locked(locked)
         cutoff = now - timedelta(days=getattr(current, window))
-        params = (
-            {"ws": locked.pk, "cutoff": cutoff, "limit": limit}
-            if "%(ws)s" in sql
-            else [locked.pk, cutoff, limit]
-        )
-        with data_atomic(locked), connections[workspace_db(locked)].cursor() as cursor:
-            cursor.execute(sql, params)
-            counts = dict(zip(names, cursor.fetchone(), strict=True))
+        with data_atomic(locked):
+            if callable(sql):  # a store whose owner deletes its own rows, batch by batch
+                counts = {names[0]: sql(workspace=locked, before=cutoff, limit=limit)}
+            else:
+                counts = _execute(locked, sql, cutoff, limit, names)
         if any(counts.values()):
             before = current.purge_pending if isinstance(current.purge_pending, dict) else {}
             pending = Counter(before)

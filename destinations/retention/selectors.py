@@ -13,10 +13,16 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from destinations.ingestion.runtime import ingestion_settings_get
-from destinations.models import Delivery, DeliveryStatus, Event, EventOperational
+from destinations.models import (
+    Delivery,
+    DeliveryStatus,
+    Event,
+    EventOperational,
+    RejectedEvent,
+)
 from workspaces.regions import data_atomic, workspace_db
 
-STORES = ("events", "operational", "message_ids", "deliveries", "attempts")
+STORES = ("events", "operational", "message_ids", "deliveries", "attempts", "rejected")
 # The beat entry that queues every workspace's purge (tracklayer/settings.py, "events-purge").
 PURGE_TASK = "destinations.tasks.events_purge_expired_all"
 PURGE_SCHEDULE_ENTRY = "events-purge"
@@ -107,13 +113,17 @@ _BACKLOG_SQL = f"""
         (SELECT count(*) FROM (
             SELECT 1 FROM {Delivery._meta.db_table}
             WHERE workspace_id = %(ws)s AND created_at < %(deliveries)s
-            AND status <> '{DeliveryStatus.PENDING}' LIMIT %(limit)s) d)
+            AND status <> '{DeliveryStatus.PENDING}' LIMIT %(limit)s) d),
+        (SELECT count(*) FROM (
+            SELECT 1 FROM {RejectedEvent._meta.db_table}
+            WHERE workspace_id = %(ws)s AND received_at < %(events)s LIMIT %(limit)s) r)
 """  # noqa: S608 - model tables and a constant
 
 
 @dataclass(frozen=True, slots=True)
 class Backlog:
-    """Rows past their window now, per store (``events``, ``operational``, ``deliveries``);
+    """Rows past their window now, per store (``events``, ``operational``, ``deliveries``,
+    ``rejected``);
     a count above ``cap`` means "more than cap". ``known`` is False when counting took longer
     than the page may wait (the counts are then empty)."""
 
@@ -144,5 +154,5 @@ def retention_backlog(*, workspace, now: datetime | None = None) -> Backlog:
             cursor.execute("SET LOCAL statement_timeout TO DEFAULT")
     except OperationalError:  # the timeout (QueryCanceled): too much to count quickly
         return Backlog(counts={}, cap=BACKLOG_CAP, known=False)
-    counts = dict(zip(("events", "operational", "deliveries"), row, strict=True))
+    counts = dict(zip(("events", "operational", "deliveries", "rejected"), row, strict=True))
     return Backlog(counts=counts, cap=BACKLOG_CAP)

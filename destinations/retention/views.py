@@ -25,6 +25,7 @@ ROWS = (
     ("deliveries", "Finished deliveries and dead letters", "delivery_days"),
     ("attempts", "Delivery attempts", None),
     ("message_ids", "De-duplication keys", "dedup_days"),
+    ("rejected", "Refused events the debugger shows", "events_days"),
 )
 
 

@@ -162,6 +162,7 @@ def test_the_retention_purge_runs_while_locked(workspace, lock_key):
         "message_ids": 1,
         "deliveries": 0,
         "attempts": 0,
+        "rejected": 0,
     }
     assert not EventOperational.objects.for_workspace(workspace).filter(event=old).exists()
     assert audit_count(workspace) == before  # its entry waits for the lift, outside the log

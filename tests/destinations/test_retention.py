@@ -17,6 +17,7 @@ from destinations.models import (
     EventMessageId,
     EventOperational,
     IngestionSettings,
+    RejectedEvent,
 )
 from destinations.retention import purge
 from destinations.retention.selectors import retention_overview
@@ -193,6 +194,32 @@ def test_an_eu_workspace_is_purged_in_the_eu(eu_workspace, workspace, system_act
     assert Event.objects.using("region_us").filter(workspace=workspace).count() == 1
 
 
+def refused(workspace, received_at):
+    return RejectedEvent.objects.for_workspace(workspace).create(
+        workspace=workspace, received_at=received_at, reason="invalid_type", field="event"
+    )
+
+
+def test_refused_events_the_debugger_shows_go_after_the_events_window(
+    workspace, admin_user, system_actor
+):
+    retention_windows_update(
+        workspace=workspace, actor=admin_user, values={"events_retention_days": 7}
+    )
+    old = [refused(workspace, NOW - days(7) - MINUTE) for _ in range(3)]
+    kept = refused(workspace, NOW - days(7) + MINUTE)
+
+    result = purge.retention_purge(workspace=workspace, actor=system_actor, now=NOW, batch_rows=2)
+
+    assert result.purged["rejected"] == 3
+    assert data_count(RejectedEvent, workspace=workspace) == 1
+    assert data_count(RejectedEvent, pk=kept.pk) == 1
+    assert not data_count(RejectedEvent, pk__in=[row.pk for row in old])
+    # debugger data is not personal data: alone it makes no audit entry, but it is counted
+    assert not result.recorded
+    assert retention_overview(workspace=workspace).last_purge_counts["rejected"] == 3
+
+
 def test_a_moving_workspace_is_left_alone(eu_workspace, system_actor):
     event_with_operational_data(eu_workspace, "old", NOW - days(200))
     Workspace.objects.filter(pk=eu_workspace.pk).update(moving_to="us")
@@ -227,6 +254,7 @@ def test_the_purge_records_its_counts(workspace, system_actor):
     result = purge.retention_purge(workspace=workspace, actor=system_actor, now=NOW)
 
     counts = {"events": 1, "operational": 2, "message_ids": 2, "deliveries": 1, "attempts": 2}
+    counts["rejected"] = 0
     assert result.recorded and result.purged == counts
     entry = last_entry(workspace)
     assert entry["event_type"] == "events.operational_data_purged"

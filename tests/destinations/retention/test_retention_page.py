@@ -217,7 +217,7 @@ def test_what_is_past_each_window_is_counted_in_the_region(admin_user):
     backlog = retention_backlog(workspace=eu, now=now)
 
     assert backlog.known
-    assert backlog.counts == {"events": 1, "operational": 2, "deliveries": 1}
+    assert backlog.counts == {"events": 1, "operational": 2, "deliveries": 1, "rejected": 0}
 
 
 def test_the_estimate_stops_at_its_cap(client, workspace, admin_user, url, monkeypatch):
