@@ -186,7 +186,8 @@ def _page_context(request, filters: dict, errors: dict) -> dict:
 @require_GET
 def events(request):
     """The page; for htmx (a filter changed) only the table, under the pushed URL. A time
-    that cannot be read is a 400 with the error on its field, and no rows."""
+    that cannot be read is a 422 with the error on its field (and above the empty table, for
+    htmx, which swaps only the table)."""
     filters, paging, errors = _filters(request)
     context = {**_page_context(request, filters, errors)}
     if errors:
@@ -198,7 +199,7 @@ def events(request):
         "destinations/events.html",
         "destinations/_events_table.html",
         context,
-        status=400 if errors else 200,
+        status=422 if errors else 200,
     )
 
 
@@ -292,7 +293,8 @@ def events_rejected(request):
             "range": {"from": request.GET.get("from", ""), "until": request.GET.get("until", "")},
             "errors": errors,
         },
-        status=400 if errors else 200,
+        # A cursor that cannot be read is a broken link (400); a time, a field error (422).
+        status=400 if "before" in errors else 422 if errors else 200,
     )
 
 

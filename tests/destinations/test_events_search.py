@@ -29,6 +29,12 @@ def page(client, workspace, **query):
     return client.get(reverse("destinations:events", args=[workspace.slug]), query)
 
 
+def page_htmx(client, workspace, **query):
+    return client.get(
+        reverse("destinations:events", args=[workspace.slug]), query, HTTP_HX_REQUEST="true"
+    )
+
+
 def shown(response) -> list[str]:
     return [event.message_id for event in response.context["events"]]
 
@@ -86,7 +92,7 @@ def test_search_by_message_id_name_and_time_range(client, workspace, other_works
         ({"from": "9" * 5000}, "from"),
     ],
 )
-def test_an_unreadable_time_range_is_a_400_on_its_field(
+def test_an_unreadable_time_range_is_a_422_on_its_field(
     client, workspace, viewer_user, query, field
 ):
     event_at(workspace, 1, message_id="m-1")
@@ -95,8 +101,11 @@ def test_an_unreadable_time_range_is_a_400_on_its_field(
     response = page(client, workspace, **query)
     table = client.get(reverse("destinations:events-table", args=[workspace.slug]), query)
 
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert f'data-field="{field}"' in response.content.decode()
+    partial = page_htmx(client, workspace, **query)
+    assert partial.status_code == 422  # swapped by htmx: the error shows above the table
+    assert f'data-error-for="{field}"' in partial.content.decode()
     assert 'data-message-id="m-1"' not in response.content.decode()
     assert table.status_code == 400
 
@@ -235,3 +244,15 @@ def test_rejected_paging_keeps_rows_of_the_same_instant(workspace):
 
     assert len({r.message_id for r in first + rest}) == 6
     assert rest[-1].message_id == "r-old"
+
+
+def test_the_rejected_tab_refuses_a_bad_range_or_cursor(client, workspace, viewer_user):
+    client.force_login(viewer_user)
+    rejected = reverse("destinations:events-rejected", args=[workspace.slug])
+
+    bad_time = client.get(rejected, {"from": "soon"})
+    bad_cursor = client.get(rejected, {"before": "2026-11-20T10:00:00+00:00~x"})
+
+    assert bad_time.status_code == 422
+    assert 'data-field="from"' in bad_time.content.decode()
+    assert bad_cursor.status_code == 400
