@@ -114,11 +114,14 @@ class IncidentsApi(WorkspaceApi):
     required_action = VIEW_ACTION
 
     class Query(QuerySerializer):
+        # Blank is "any", as the other lists' filters (the schema allows it, so must we).
         status = serializers.ChoiceField(
-            choices=[("open", "open"), ("closed", "closed")], required=False
+            choices=[("open", "open"), ("closed", "closed")], required=False, allow_blank=True
         )
-        phase = serializers.ChoiceField(choices=Phase.choices, required=False)
-        severity = serializers.ChoiceField(choices=Severity.choices, required=False)
+        phase = serializers.ChoiceField(choices=Phase.choices, required=False, allow_blank=True)
+        severity = serializers.ChoiceField(
+            choices=Severity.choices, required=False, allow_blank=True
+        )
         limit = QueryIntegerField(required=False, min_value=1, max_value=MAX_LIMIT, default=50)
         offset = QueryIntegerField(required=False, min_value=0, max_value=1_000_000, default=0)
 
