@@ -26,7 +26,6 @@ PENDING = "pending"
 NOT_SUPPORTED = "not_supported"
 NOT_CONFIGURED = "not_configured"
 SKIPPED = "skipped"
-STATUSES = (SENT, FAILED, PENDING, NOT_SUPPORTED, NOT_CONFIGURED, SKIPPED)
 FINAL = frozenset({SENT, NOT_SUPPORTED, NOT_CONFIGURED, SKIPPED})
 # Runs of a request's forwarding before a failed result is given up (its working data then
 # forgotten); the task retries after each of these delays (seconds).
@@ -86,10 +85,6 @@ def register(forwarder: Forwarder) -> None:
         _forwarders.append(forwarder)
 
 
-def forwarders() -> tuple[Forwarder, ...]:
-    return tuple(_forwarders)
-
-
 def prepare(notice: ForwardingNotice, results: dict[str, dict]) -> dict[str, dict]:
     merged = dict(results)
     for forwarder in _forwarders:
@@ -111,12 +106,3 @@ def unfinished(results: dict[str, dict]) -> dict[str, dict]:
         for key, result in results.items()
         if isinstance(result, dict) and result.get("status") not in FINAL
     }
-
-
-def summary(results: dict[str, dict]) -> dict[str, int]:
-    """Destinations per status (for pages and logs)."""
-    counts: dict[str, int] = {}
-    for result in results.values():
-        status = result.get("status", "") if isinstance(result, dict) else ""
-        counts[status] = counts.get(status, 0) + 1
-    return counts
