@@ -99,6 +99,11 @@ def _clean_text(value, *, field: str, max_length: int, required: bool) -> str:
     return value
 
 
+def _fit(value, max_length: int) -> str:
+    text = value if isinstance(value, str) else ""
+    return text.replace("\x00", "").strip()[:max_length].strip()
+
+
 def _check_severity(severity) -> str:
     if severity not in Severity.values:
         raise invalid("severity", "One of: " + ", ".join(Severity.values) + ".")
@@ -156,17 +161,19 @@ def incident_open_auto(
     already covers the same subject (else the same source), link the source to it instead.
 
     ``subject`` names what it concerns: ``"destination:<dst_…>"``, ``"event:<event name>"``
-    (or another ``kind:value``). Idempotent: the same source twice changes nothing the second
+    (or another ``kind:value``); it and the title are cut to size (``SUBJECT_MAX``,
+    ``TITLE_MAX``), never refused. Idempotent: the same source twice changes nothing the second
     time. A linked source of higher severity raises the incident's. Acted by
     ``system:incidents``; its entries (``incident.opened``, ``incident.source_linked``) are
     queued, not refused, while the advisory lock is on."""
     if source_kind not in AUTOMATIC:
         raise invalid("source_kind", "One of: " + ", ".join(AUTOMATIC) + ".")
     source_id = _clean_text(source_id, field="source_id", max_length=SOURCE_ID_MAX, required=True)
-    subject = _clean_text(subject, field="subject", max_length=SUBJECT_MAX, required=False)
-    title = _clean_text(title, field="title", max_length=10 * TITLE_MAX, required=True)
-    title = title[:TITLE_MAX]
     _check_severity(severity)
+    # Titles and subjects come from what the detectors saw (event names among them): taken,
+    # cut to size, rather than failing the detector's transaction over a long name.
+    subject = _fit(subject, SUBJECT_MAX)
+    title = _fit(title, TITLE_MAX) or f"{SourceKind(source_kind).label} {source_id}"
     key = subject or f"{source_kind}:{source_id}"
     existing = _open_for_key(workspace=workspace, key=key)
     if existing is not None:

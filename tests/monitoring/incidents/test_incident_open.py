@@ -99,8 +99,7 @@ def test_auto_open_is_per_workspace(workspace, other_workspace):
         ("source_kind", {"source_kind": "manual"}),
         ("source_id", {"source_id": ""}),
         ("severity", {"severity": "urgent"}),
-        ("subject", {"subject": "x" * 201}),
-        ("title", {"title": "\x00"}),
+        ("source_id", {"source_id": "x" * 65}),
     ],
 )
 def test_auto_open_refuses_bad_input_naming_the_field(workspace, field, changes):
@@ -115,6 +114,23 @@ def test_auto_open_refuses_bad_input_naming_the_field(workspace, field, changes)
         services.incident_open_auto(workspace=workspace, **{**arguments, **changes})
     assert raised.value.field == field
     assert not Incident.objects.exists()
+
+
+def test_auto_open_takes_long_or_odd_titles_and_subjects_cut_to_size(workspace):
+    incident = services.incident_open_auto(
+        workspace=workspace,
+        source_kind="anomaly",
+        source_id="ano_1",
+        title="\x00" + "t" * 500,
+        severity="high",
+        subject="event:" + "e" * 500,
+    )
+    assert incident.title == "t" * 200
+    assert incident.subject == "event:" + "e" * 194
+    untitled = services.incident_open_auto(
+        workspace=workspace, source_kind="auto_pause", source_id="dst_a", title="", severity="high"
+    )
+    assert untitled.title == "Automatic pause dst_a"
 
 
 def test_auto_open_works_under_the_advisory_lock(workspace, admin_user, queued_while_locked):
