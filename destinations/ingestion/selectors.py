@@ -157,6 +157,7 @@ def _anchor(*, workspace, message_id: str) -> tuple | None:
 def rejected_recent(
     *,
     workspace,
+    reason: str | None = None,
     received_from: datetime | None = None,
     received_until: datetime | None = None,
     before: tuple[datetime, int] | None = None,
@@ -164,13 +165,15 @@ def rejected_recent(
 ) -> list[RejectedEvent]:
     """The workspace's latest refused events, newest first (at most ``limit``, capped at 200),
     kept for the events retention window: what was refused and why — names and reason codes,
-    never a value sent (destinations.metrics keeps no more).
+    never a value sent (destinations.metrics keeps no more). ``reason``: one reason code.
 
     ``before``: ``(received_at, skip)`` from a previous page — the rows older than its last
     row: those received before ``received_at``, after the ``skip`` rows received at that very
     instant that it already showed (a batch's refusals share their time; no internal id
     leaves the server)."""
     rows = RejectedEvent.objects.for_workspace(workspace)
+    if reason:
+        rows = rows.filter(reason=reason)
     if received_from is not None:
         rows = rows.filter(received_at__gte=received_from)
     if received_until is not None:

@@ -42,6 +42,7 @@ TABLE_ROWS = 50
 NAME_FILTER_MAX = 200
 MESSAGE_ID_MAX = 1000  # longer than any stored one (100): matches nothing, but is not refused
 USER_ID_MAX = 1000
+REASON_FILTER_MAX = 64  # a rejection reason code (RejectedEvent.reason)
 # The userId being searched for, as its hash, per workspace: kept in the session so that
 # neither the clear value nor its hash is ever in a URL (and so in a log or a shared link).
 USER_SESSION_KEY = "debugger_user_hash:{}"
@@ -188,6 +189,11 @@ def events(request):
     """The page; for htmx (a filter changed) only the table, under the pushed URL. A time
     that cannot be read is a 422 with the error on its field (and above the empty table, for
     htmx, which swaps only the table)."""
+    if request.GET.get("status") == "rejected":
+        # Refused events have a tab of their own (the Overview links here with status=rejected).
+        carried = {k: request.GET[k] for k in ("reason", "from", "until") if request.GET.get(k)}
+        url = reverse("destinations:events-rejected", args=[request.workspace.slug])
+        return redirect(f"{url}?{urlencode(carried)}" if carried else url)
     filters, paging, errors = _filters(request)
     context = {**_page_context(request, filters, errors)}
     if errors:
@@ -252,16 +258,18 @@ def events_user(request):
 @require_GET
 def events_rejected(request):
     """Events refused at ingestion, kept for the events retention window: the reason code,
-    the field and the message — never a value sent. Paged older by ``before`` (the last
-    row's time and how many rows of that instant were shown)."""
+    the field and the message — never a value sent; ``reason`` filters by code. Paged older
+    by ``before`` (the last row's time and how many rows of that instant were shown)."""
     errors: dict[str, str] = {}
     received_from = _when(request.GET.get("from", ""), "from", errors)
     received_until = _when(request.GET.get("until", ""), "until", errors)
     before = _rejected_cursor(request.GET.get("before", ""), errors)
+    reason = request.GET.get("reason", "").strip()[:REASON_FILTER_MAX] or None
     rows = []
     if not errors:
         rows = selectors.rejected_recent(
             workspace=request.workspace,
+            reason=reason,
             received_from=received_from,
             received_until=received_until,
             before=before,
@@ -270,8 +278,8 @@ def events_rejected(request):
     more = len(rows) > TABLE_ROWS
     rows = rows[:TABLE_ROWS]
     applied = {
-        key: request.GET.get(key, "").strip()
-        for key in ("from", "until")
+        key: request.GET.get(key, "").strip()[:REASON_FILTER_MAX]
+        for key in ("reason", "from", "until")
         if request.GET.get(key, "").strip() and not errors
     }
     older = ""
@@ -291,6 +299,7 @@ def events_rejected(request):
             "paged": before is not None,
             "latest_query": urlencode(applied),
             "range": {"from": request.GET.get("from", ""), "until": request.GET.get("until", "")},
+            "reason": reason,
             "errors": errors,
         },
         # A cursor that cannot be read is a broken link (400); a time, a field error (422).

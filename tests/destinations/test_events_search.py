@@ -256,3 +256,20 @@ def test_the_rejected_tab_refuses_a_bad_range_or_cursor(client, workspace, viewe
     assert bad_time.status_code == 422
     assert 'data-field="from"' in bad_time.content.decode()
     assert bad_cursor.status_code == 400
+
+
+def test_the_overviews_rejected_links_land_on_the_rejected_tab_by_reason(
+    client, workspace, viewer_user
+):
+    for reason, message_id in (("invalid_timestamp", "t-1"), ("missing_identity", "i-1")):
+        RejectedEvent.objects.for_workspace(workspace).create(
+            workspace=workspace, received_at=T0, message_id=message_id, reason=reason
+        )
+    client.force_login(viewer_user)
+
+    moved = page(client, workspace, status="rejected", reason="invalid_timestamp")
+    listed = client.get(moved["Location"])
+
+    assert moved.status_code == 302
+    assert moved["Location"].endswith("/events-rejected/?reason=invalid_timestamp")
+    assert [row.message_id for row in listed.context["rejected"]] == ["t-1"]
