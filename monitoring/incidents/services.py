@@ -302,7 +302,7 @@ def incident_open(
 def incident_phase_set(*, workspace, actor, incident: Incident, phase, note: str = "") -> Incident:
     """Move the incident on by one phase (detect → contain → eradicate → review), back to any
     earlier phase with a note saying why (the timestamps of the phases undone are cleared: a
-    containment that did not hold is not counted against the target), or reopen a closed one
+    containment that did not hold does not count as one), or reopen a closed one
     (with a note). Closing is ``incident_close``: it needs the post-mortem."""
     policy.authorize(workspace=workspace, actor=actor, action=EDIT_ACTION)
     row = _locked(workspace=workspace, incident=incident)
