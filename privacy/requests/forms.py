@@ -24,11 +24,11 @@ class RequestCreateForm(forms.Form):
     email = forms.CharField(label="E-mail", required=False, max_length=320)
     phone = forms.CharField(label="Phone", required=False, max_length=64)
     default_region = forms.CharField(
-        label="Default country for phone numbers",
+        label="Default region",
         required=False,
         max_length=2,
-        help_text="Two letters (ISO 3166-1), e.g. DE: reads phone numbers written without a "
-        "country code. Without it such a number is refused.",
+        help_text="A country as two letters (ISO 3166-1), e.g. DE: reads phone numbers written "
+        "without a country code. Without it such a number is refused.",
     )
     subjects = forms.CharField(
         label="Or many subjects, one per line",
