@@ -75,11 +75,29 @@ class AutopauseOutput(serializers.Serializer):
     window_seconds = serializers.IntegerField(source="autopause_window_seconds")
 
 
+class FailureReasonOutput(serializers.Serializer):
+    kind = serializers.CharField(
+        help_text="attempt: sent, and the platform failed or refused it; refused: not sent — "
+        "the adapter knew the platform would refuse it (dead-lettered before sending)."
+    )
+    label = serializers.CharField(
+        help_text="HTTP status of the failed attempts (or 'no answer'), or the refusal's "
+        "reason with its numbers as #."
+    )
+    count = serializers.IntegerField()
+
+
 class HealthOutput(serializers.Serializer):
     since = serializers.DateTimeField()
     attempts = serializers.IntegerField()
-    failures = serializers.IntegerField()
-    success_rate = serializers.FloatField(allow_null=True)
+    refused = serializers.IntegerField(
+        help_text="Events dead-lettered before sending since `since` (failures too)."
+    )
+    failures = serializers.IntegerField(help_text="Failed attempts plus refusals.")
+    success_rate = serializers.FloatField(
+        allow_null=True, help_text="Delivered attempts / (attempts + refusals)."
+    )
+    failure_reasons = FailureReasonOutput(many=True, help_text="Most frequent first, at most 5.")
     latency_p50_ms = serializers.FloatField(source="p50_ms", allow_null=True)
     latency_p95_ms = serializers.FloatField(source="p95_ms", allow_null=True)
     last_error = serializers.CharField()
