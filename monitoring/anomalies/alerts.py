@@ -68,7 +68,7 @@ def message(anomaly: Anomaly, transition: str) -> dict:
             "resolved_at": anomaly.resolved_at.isoformat().replace("+00:00", "Z")
             if anomaly.resolved_at
             else None,
-            "figures": services.audit_figures(anomaly.evidence),
+            "figures": services.figures_of(anomaly.evidence),
             "url": settings.TRACKLAYER_BASE_URL + path,
         },
     }

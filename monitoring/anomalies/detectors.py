@@ -133,12 +133,15 @@ class Violation:
 
 def baseline_windows(at: int) -> list[tuple[int, int]]:
     """The minute ranges (inclusive) the detectors read to judge minute ``at``: the recent
-    hour and its evaluation windows, then the same time of day on each previous day."""
+    minutes (the evaluation windows, the fallback hour's sums, the sparkline and its band),
+    then the same time of day on each previous day (± ``WINDOW``, and the evaluation windows
+    ending there — which also cover the sparkline's band)."""
     longest = max(VOLUME_MINUTES, ERROR_MINUTES, LATENCY_MINUTES, RATE_MINUTES)
-    windows = [(at - RECENT - longest - SPARK, at)]
+    recent = max(RECENT + 2 * longest, RECENT + SPARK)
+    windows = [(at - recent, at)]
     for day in range(1, BASELINE_DAYS + 1):
         centre = at - day * MINUTES_PER_DAY
-        windows.append((centre - WINDOW - longest - SPARK, centre + WINDOW))
+        windows.append((centre - WINDOW - max(longest, SPARK), centre + WINDOW))
     return windows
 
 

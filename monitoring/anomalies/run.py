@@ -1,7 +1,7 @@
 """The detectors' run: every minute, per region, over all its workspaces.
 
-One read of the region's minute figures (``selectors.region_figures``: one ``region_minutes``
-query per window), then per workspace the pure detectors and one transaction that opens,
+One read of the region's minute figures (``selectors.region_figures``: one query over the
+baseline's windows), then per workspace the pure detectors and one transaction that opens,
 updates and resolves its anomalies (``services.anomalies_apply``). A workspace whose
 transaction fails (say, its audit log is under the advisory lock and the lead's
 ``QUEUED_WHILE_LOCKED`` entries are not merged) is logged and skipped: the others go on.
@@ -66,14 +66,19 @@ def anomalies_detect_region(*, region: str, now: datetime | None = None) -> RunR
     for workspace in workspaces:
         ticked = time.monotonic()
         own = figures.get(workspace.pk, Figures())
+        names, learning = known[workspace.pk]
         findings, drift = detectors.detect(
             own,
             at,
             paused=paused.get(workspace.pk, ()),
             violations=violations.get(workspace.pk, ()),
-            known_names=known.get(workspace.pk),
+            known_names=None if learning else names,
         )
+        new_names = [name for name in own.subjects(EVENTS_ACCEPTED) if name not in names]
         report.detect_seconds += time.monotonic() - ticked
+        report.workspaces += 1
+        if not (findings or new_names or workspace.pk in unresolved):
+            continue  # nothing to write: no transaction
         ticked = time.monotonic()
         try:
             counts = services.anomalies_apply(
@@ -81,7 +86,7 @@ def anomalies_detect_region(*, region: str, now: datetime | None = None) -> RunR
                 findings=findings,
                 drift=drift,
                 now=now,
-                seen_names=own.subjects(EVENTS_ACCEPTED),
+                seen_names=new_names,
             )
         except Exception:
             log.exception("anomalies: workspace %s skipped", workspace.public_id)
@@ -89,7 +94,6 @@ def anomalies_detect_region(*, region: str, now: datetime | None = None) -> RunR
             continue
         finally:
             report.apply_seconds += time.monotonic() - ticked
-        report.workspaces += 1
         report.opened += counts["opened"]
         report.updated += counts["updated"]
         report.resolved += counts["resolved"]

@@ -26,6 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import AuditEvent, audit_record, audit_record_many
+from destinations.routing.validation import auditable
 from monitoring.anomalies import detectors
 from monitoring.anomalies.detectors import Finding
 from monitoring.anomalies.models import (
@@ -74,9 +75,15 @@ class AlertSettingsInvalid(DomainError):
     status = 422
 
 
-def audit_figures(evidence: dict) -> dict:
-    """The audited figures: the evidence without its sparkline."""
+def figures_of(evidence: dict) -> dict:
+    """An anomaly's figures: its evidence without the sparkline's series."""
     return {key: value for key, value in evidence.items() if key != "series"}
+
+
+def audit_figures(evidence: dict) -> dict:
+    """The audited figures, decimals as strings (the log's canonical JSON takes no floats;
+    ``auditable``, as destinations' pauses do)."""
+    return auditable(figures_of(evidence))
 
 
 def _payload(anomaly: Anomaly, **extra) -> dict:
@@ -216,9 +223,9 @@ def _names_learn(*, workspace, names: Iterable[str], now: datetime) -> None:
         KnownEventName.objects.bulk_create(rows, ignore_conflicts=True)
 
 
-def known_names_for(*, workspaces: Iterable, now: datetime) -> dict[int, set[str] | None]:
-    """Each workspace's known event names; None while it is still learning them (its first
-    name is less than a day old, or it has none)."""
+def known_names_for(*, workspaces: Iterable, now: datetime) -> dict[int, tuple[set[str], bool]]:
+    """Each workspace's known event names, and whether it is still learning them (its first
+    name is less than ``LEARNING`` old, or it has none): then no name is new."""
     ids = [w.pk for w in workspaces]
     known: dict[int, set[str]] = {pk: set() for pk in ids}
     first: dict[int, datetime] = {}
@@ -228,8 +235,7 @@ def known_names_for(*, workspaces: Iterable, now: datetime) -> dict[int, set[str
         known[workspace_id].add(name)
         first[workspace_id] = min(first.get(workspace_id, seen), seen)
     return {
-        pk: names if pk in first and now - first[pk] >= LEARNING else None
-        for pk, names in known.items()
+        pk: (names, pk not in first or now - first[pk] < LEARNING) for pk, names in known.items()
     }
 
 

@@ -9,7 +9,7 @@ import pytest
 from audit.models import AuditPendingEntry
 from audit.services import audit_advisory_lock_enable
 from destinations.delivery.autopause import destination_autopause
-from monitoring.anomalies import services
+from monitoring.anomalies import detectors, services
 from monitoring.anomalies.models import Anomaly, AnomalyStatus
 from monitoring.anomalies.run import anomalies_detect_region
 from monitoring.incidents.models import Incident
@@ -183,3 +183,16 @@ def test_a_new_event_name_is_drift_audited_as_schema_drift_once_names_are_learnt
     # Seen again, it is not drift again.
     run(workspace, tomorrow + timedelta(minutes=1))
     assert len(audit_entries(workspace, "schema.drift")) == 1
+
+
+def test_decimal_figures_are_audited_as_strings(workspace):
+    finding = detectors.Finding(
+        kind="delivery_error_rate",
+        subject="destination:dst_a",
+        severity="medium",
+        summary="40 % of requests to dst_a failed.",
+        evidence={"observed": 0.4, "baseline": {"rate": 0.0125}, "series": [[1, 0, 0, 0]]},
+    )
+    services.anomalies_apply(workspace=workspace, findings=[finding], now=NOW)
+    [entry] = audit_entries(workspace, "anomaly.opened")
+    assert entry["payload"]["figures"] == {"observed": "0.4", "baseline": {"rate": "0.0125"}}
