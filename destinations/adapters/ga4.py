@@ -590,7 +590,7 @@ class GA4Adapter:
     max_batch = MAX_EVENTS
     max_age = MAX_AGE
     secret_fields = ("api_secret",)
-    # For forwarding deletions (User Deletion API): both, or neither.
+    # For forwarding deletions (User Deletion API): a property ID needs a key.
     optional_secret_fields = ("service_account_key",)
     config_fields = ("measurement_id", "property_id", "api_base_url")
     spec = "google"
@@ -625,12 +625,12 @@ class GA4Adapter:
                 "Enter the GA4 property ID: digits, found under Admin > Property details."
             )
         if key not in (None, ""):
+            # A key without a property ID is kept, unused: clearing the property ID is how an
+            # admin turns deletions off (a stored secret cannot be emptied from the form).
             try:
                 service_account(key if isinstance(key, str) else "")
             except ServiceAccountError as error:
                 problems["service_account_key"] = f"{error} {KEY_FIELD_HELP}"
-            if property_id in (None, "") and "property_id" not in problems:
-                problems["property_id"] = "User deletion needs the GA4 property ID as well."
         elif property_id not in (None, "") and "property_id" not in problems:
             problems["service_account_key"] = (
                 "User deletion needs a service account key as well. " + KEY_FIELD_HELP

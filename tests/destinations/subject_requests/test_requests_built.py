@@ -13,6 +13,7 @@ from django.urls import reverse
 from destinations.adapters import ga4, webhook
 from destinations.exceptions import DestinationInvalidError
 from destinations.local_platforms import ga4 as ga4_stand_in
+from destinations.models import Destination
 from destinations.routing import services as routing
 from tests.destinations.factories import SECRETS
 from tests.destinations.helpers import local, post_raw
@@ -153,7 +154,6 @@ def test_a_refused_token_says_why_without_the_assertion():
     [
         ({"property_id": "G-123"}, "key", "property_id"),
         ({"property_id": PROPERTY_ID}, None, "service_account_key"),
-        ({}, "key", "property_id"),
         ({"property_id": PROPERTY_ID}, "not json", "service_account_key"),
         ({"property_id": PROPERTY_ID}, '{"type": "authorized_user"}', "service_account_key"),
         (
@@ -164,7 +164,7 @@ def test_a_refused_token_says_why_without_the_assertion():
         ),
     ],
 )
-def test_deletion_settings_are_both_or_neither_and_checked(
+def test_a_property_id_needs_a_key_and_a_key_must_be_a_service_accounts(
     workspace, admin_user, config, secrets, field
 ):
     key_file, _ = service_account()
@@ -215,7 +215,7 @@ def test_the_ga4_form_takes_the_deletion_settings_and_never_echoes_the_key(
         "name": "GA4",
         "measurement_id": "G-ABC123XYZ9",
         "api_secret": SECRETS["ga4_mp"]["api_secret"],
-        "service_account_key": json.dumps(key_file),  # without the property ID: refused
+        "property_id": PROPERTY_ID,  # without a key: refused
         "consent_overrides": "",
         "autopause_error_percent": "50",
         "autopause_min_attempts": "20",
@@ -225,11 +225,21 @@ def test_the_ga4_form_takes_the_deletion_settings_and_never_echoes_the_key(
     refused = client.post(new, body)
     assert refused.status_code == 422
     text = refused.content.decode()
-    assert "User deletion needs the GA4 property ID as well." in text
-    assert "PRIVATE KEY" not in text and key_file["client_email"] not in text
+    assert "User deletion needs a service account key as well." in text
 
-    saved = client.post(new, {**body, "property_id": PROPERTY_ID})
+    saved = client.post(new, {**body, "service_account_key": json.dumps(key_file)})
     assert saved.status_code == 302
     edit = client.get(saved["Location"]).content.decode()
-    assert "PRIVATE KEY" not in edit
+    assert "PRIVATE KEY" not in edit and key_file["client_email"] not in edit
     assert f'value="{PROPERTY_ID}"' in edit
+
+    # Clearing the property ID turns deletions off; the stored key stays, unused.
+    destination = Destination.objects.get(workspace=workspace, type="ga4_mp")
+    routing.destination_update(
+        workspace=workspace,
+        actor=admin_user,
+        destination=destination,
+        values={"config": {"property_id": ""}},
+    )
+    destination.refresh_from_db()
+    assert "property_id" not in destination.config
