@@ -28,8 +28,10 @@ NOT_CONFIGURED = "not_configured"
 SKIPPED = "skipped"
 FINAL = frozenset({SENT, NOT_SUPPORTED, NOT_CONFIGURED, SKIPPED})
 # Runs of a request's forwarding before a failed result is given up (its working data then
-# forgotten); the task retries after each of these delays (seconds).
-RETRY_DELAYS = (60, 300, 1800, 7200)
+# forgotten); the task retries after each of these delays (seconds). Each stays under an
+# hour: a Redis broker redelivers an unacknowledged (late-ack) task after its visibility
+# timeout, one hour by default, so a longer countdown would run twice.
+RETRY_DELAYS = (60, 300, 1200, 3000)
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 
 
