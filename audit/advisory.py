@@ -50,6 +50,16 @@ QUEUED_WHILE_LOCKED: frozenset[str] = frozenset(
         # out under the lock, their entries queued (a receipt is "pending" until they land).
         "privacy.request_created",
         "privacy.request_completed",
+        # Incidents (monitoring.incidents): a suspected compromise is when they are needed.
+        # Recording one (opened, a source linked, a note) and the containment actions that
+        # only narrow — pausing a destination (by hand or the engine's automatic pause),
+        # revoking a key — go on; moving phases, the post-mortem and resuming stay refused.
+        "incident.opened",
+        "incident.source_linked",
+        "incident.note_added",
+        "incident.containment_action",
+        "destination.paused",
+        "api_key.revoked",
     }
 )
 

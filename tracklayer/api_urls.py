@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from audit import api as audit_api
 from destinations.ingestion import api as ingest
 from destinations.routing import api as destinations_api
+from monitoring.incidents import api as incidents_api
 from privacy.requests import api as privacy_requests_api
 from tracklayer import api
 from workspaces import api as workspaces_api
@@ -108,6 +109,18 @@ urlpatterns = [
         "data_subject_requests/<str:request_id>/receipt",
         privacy_requests_api.RequestReceiptApi.as_view(),
         name="data-subject-request-receipt",
+    ),
+    # Incidents (monitoring/incidents/api.py), read-only
+    path("incidents", incidents_api.IncidentsApi.as_view(), name="incidents"),
+    path(
+        "incidents/<str:incident_id>",
+        incidents_api.IncidentDetailApi.as_view(),
+        name="incident-detail",
+    ),
+    path(
+        "incidents/<str:incident_id>/export",
+        incidents_api.IncidentExportApi.as_view(),
+        name="incident-export",
     ),
     # Last: any other path under /v1/ is a JSON 404, whatever the method and DEBUG.
     re_path(r"^.*$", api.unknown_path, name="unknown"),

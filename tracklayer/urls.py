@@ -28,6 +28,7 @@ urlpatterns = [
     path("scim/v2/", include("workspaces.scim.urls")),
     path("", include("audit.urls")),
     path("", include("privacy.urls")),
+    path("", include("monitoring.incidents.urls")),
     path("", include("destinations.urls")),
     path("", include("workspaces.urls")),
 ]
