@@ -35,7 +35,9 @@ def audit_checkpoint_sign(workspace_id: int) -> None:
 
 @shared_task
 def audit_verify_all() -> None:
-    for workspace_id in AuditLogHead.objects.values_list("workspace_id", flat=True):
+    # A purged workspace's log is closed, ``workspace.purged`` last: verified on demand only.
+    heads = AuditLogHead.objects.filter(workspace__purged_at__isnull=True)
+    for workspace_id in heads.values_list("workspace_id", flat=True):
         audit_verify.delay(workspace_id)
 
 

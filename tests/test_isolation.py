@@ -12,6 +12,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from audit import services as audit_services
 from audit.models import AuditLogHead
+from monitoring.incidents import services as incident_services
 from privacy.requests import services as dsr_services
 from tests.audit_entries import audit_count
 from tests.destinations.factories import DeliveryFactory, DestinationFactory
@@ -134,6 +135,7 @@ DASHBOARD_OWNER_STATUS = {
     "dashboard:members": (200, 200),
     "dashboard:overview": (200, 200),
     "dashboard:settings": (200, 302),
+    "dashboard:workspace-delete": (405, 422),  # the walk's form does not type the slug
     "destinations:dead-letters": (200, 405),
     "destinations:dead-letters-bulk": (405, 422),
     "destinations:dead-letters-replay": (405, 302),
@@ -170,6 +172,17 @@ DASHBOARD_OWNER_STATUS = {
     "privacy:request-receipt": (200, 405),
     "privacy:request-export": (200, 405),
     "privacy:suppressed": (200, 405),
+    "incidents:list": (200, 405),
+    "incidents:open": (405, 422),
+    "incidents:detail": (200, 405),
+    "incidents:phase": (405, 422),
+    "incidents:note": (405, 422),
+    "incidents:postmortem": (405, 302),  # every post-mortem field is optional until closing
+    "incidents:pause": (405, 422),
+    "incidents:pause-all": (405, 302),
+    "incidents:resume": (405, 409),  # nothing this incident paused
+    "incidents:revoke-key": (405, 422),
+    "incidents:export": (200, 405),
 }
 
 # The same for the API, per method and key role ``(admin, write, audit)``: 403 where the role
@@ -202,6 +215,9 @@ API_OWNER_STATUS = {
     "api:destinations": {"get": (200, 403, 403), "post": (400, 403, 403)},
     "api:event-detail": ADMIN_ONLY,
     "api:events": INGESTION,
+    "api:incidents": ADMIN_ONLY,
+    "api:incident-detail": ADMIN_ONLY,
+    "api:incident-export": ADMIN_ONLY,
     "api:member-list": ADMIN_ONLY,
     "api:unknown": {"get": (404, 404, 404), "post": (404, 404, 404)},  # the JSON 404 itself
     "api:whoami": {"get": (200, 200, 200), "post": NOT_ALLOWED},
@@ -230,6 +246,8 @@ API_OUTSIDER_STATUS = {
     ("api:data-subject-request-detail", "get", ApiKeyRole.ADMIN): 404,
     ("api:data-subject-request-export", "get", ApiKeyRole.ADMIN): 404,
     ("api:data-subject-request-receipt", "get", ApiKeyRole.ADMIN): 404,
+    ("api:incident-detail", "get", ApiKeyRole.ADMIN): 404,
+    ("api:incident-export", "get", ApiKeyRole.ADMIN): 404,
 }
 API_ROLES = (ApiKeyRole.ADMIN, ApiKeyRole.WRITE, ApiKeyRole.AUDIT)
 
@@ -264,6 +282,14 @@ def victim(workspace, admin_user, make_api_key, system_actor):
         enqueue=False,
     )
     dsr_services.dsr_run(request_id=subject_request.public_id)
+    incident = incident_services.incident_open_auto(
+        workspace=workspace,
+        source_kind="anomaly",
+        source_id="ano_victim",
+        title="Victim Incident",
+        severity="high",
+        subject=f"destination:{destination.public_id}",
+    )
     size = AuditLogHead.objects.get(workspace=workspace).size
     return {
         "workspace": workspace,
@@ -278,6 +304,7 @@ def victim(workspace, admin_user, make_api_key, system_actor):
             "delivery_id": delivery.pk,
             "token_id": scim_token.public_id,
             "request_id": subject_request.public_id,
+            "incident_id": incident.public_id,
         },
         # Proofs about the victim's last entry: valid for its log, beyond another's
         "query": {"index": size - 1, "first": size},
@@ -296,6 +323,8 @@ def victim(workspace, admin_user, make_api_key, system_actor):
             scim_token.public_id,
             scim_token.prefix,
             subject_request.public_id,
+            incident.public_id,
+            incident.title,
         ],
     }
 
@@ -360,6 +389,25 @@ def test_dashboard_url_answers_the_workspaces_own_admin(
 
     expected = DASHBOARD_OWNER_STATUS[name][0 if method == "get" else 1]
     assert response.status_code == expected
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("name", "pattern"), WORKSPACE_URLS)
+def test_dashboard_url_is_404_for_the_own_admin_once_the_workspace_is_deleted(
+    client, victim, admin_user, name, pattern
+):
+    """A deleted workspace is gone for its own members too (docs/workspace-lifecycle.md)."""
+    services.workspace_delete(
+        workspace=victim["workspace"], actor=admin_user, confirm_slug=victim["workspace"].slug
+    )
+    client.force_login(admin_user)
+    audit_before = audit_count(victim["workspace"])
+
+    for method in ("get", "post"):
+        response = _dashboard_request(client, victim, name, pattern, method)
+        assert response.status_code == 404
+        _assert_no_markers(response, victim["markers"])
+    assert audit_count(victim["workspace"]) == audit_before
 
 
 def _api_request(api_client, victim, token, name, pattern, method):

@@ -228,6 +228,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "destinations.tasks.events_purge_expired_all",
         "schedule": env_int("EVENTS_PURGE_INTERVAL_SECONDS", 3600),
     },
+    # Purge deleted workspaces past their 90 days (docs/workspace-lifecycle.md): daily, each
+    # purge queued on the default queue (it works on every region); an unfinished one resumes.
+    "workspaces-purge": {
+        "task": "destinations.tasks.workspaces_purge_due",
+        "schedule": crontab(hour=4, minute=15),
+    },
 }
 
 # --- Authentication -------------------------------------------------------------------------

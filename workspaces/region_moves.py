@@ -55,6 +55,8 @@ def region_move_start(*, workspace: Workspace, actor, target: str) -> RegionMove
             f"Unknown region {target!r} (regions: {', '.join(REGIONS)}).", field="target"
         )
     workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    if workspace.deleted_at is not None:
+        raise ConflictError(f"{workspace} is deleted: its data is not moved, it is purged.")
     open_move = region_move_open(workspace)
     if open_move is not None:
         if open_move.target != target:

@@ -59,8 +59,9 @@ def destination_region(destination_id: int) -> str | None:
 def due_destination_ids(*, region: str | None = None, now: datetime | None = None) -> list[int]:
     """Destinations with deliveries due now in ``region`` (or in every region): the sweep's
     work list. The control plane names the candidates — active, not deleted, breaker closed,
-    of a workspace of the region that is not moving — and the region's database says which
-    of them have a pending delivery due (one index probe each; no join across databases)."""
+    of a workspace of the region that is neither moving nor deleted — and the region's
+    database says which of them have a pending delivery due (one index probe each; no join
+    across databases)."""
     now = now or timezone.now()
     due: list[int] = []
     for code in _regions(region):
@@ -68,6 +69,7 @@ def due_destination_ids(*, region: str | None = None, now: datetime | None = Non
             Destination.objects.filter(
                 workspace__region=code,
                 workspace__moving_to="",
+                workspace__deleted_at__isnull=True,
                 deleted_at__isnull=True,
                 state=DestinationState.ACTIVE,
             )

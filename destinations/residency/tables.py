@@ -10,6 +10,8 @@ from destinations.models import (
     Event,
     EventMessageId,
     EventOperational,
+    MinuteFigure,
+    RejectedEvent,
     TrackingPlanViolation,
 )
 
@@ -63,6 +65,9 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec(
         "destinations_trackingplanviolation", _columns(TrackingPlanViolation), "id", WORKSPACE_SCOPE
     ),
+    # Minute figures and rejected events (docs/monitoring.md): the workspace's own, by id.
+    TableSpec("destinations_minutefigure", _columns(MinuteFigure), "id", WORKSPACE_SCOPE),
+    TableSpec("destinations_rejectedevent", _columns(RejectedEvent), "id", WORKSPACE_SCOPE),
     TableSpec(
         "destinations_delivery",
         _columns(Delivery),

@@ -19,6 +19,8 @@ from destinations.models import (
     Event,
     EventMessageId,
     EventOperational,
+    MinuteFigure,
+    RejectedEvent,
     TrackingPlanViolation,
 )
 from destinations.residency import engine, services, tasks
@@ -42,6 +44,8 @@ MODELS = {
     "destinations_eventoperational": EventOperational,
     "destinations_eventmessageid": EventMessageId,
     "destinations_trackingplanviolation": TrackingPlanViolation,
+    "destinations_minutefigure": MinuteFigure,
+    "destinations_rejectedevent": RejectedEvent,
     "destinations_delivery": Delivery,
     "destinations_deliveryattempt": DeliveryAttempt,
 }
