@@ -9,7 +9,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from monitoring.anomalies import selectors, services
-from monitoring.anomalies.models import AnomalyKind, AnomalySeverity, AnomalyStatus
+from monitoring.anomalies.models import AnomalyKind, AnomalyStatus
 from tracklayer.api import (
     ErrorResponse,
     QueryIntegerField,
@@ -26,13 +26,17 @@ class AnomalyOutput(serializers.Serializer):
         ref_name = "Anomaly"
 
     id = serializers.CharField(source="public_id", help_text="`anm_…`")
-    kind = serializers.ChoiceField(choices=AnomalyKind.choices)
+    # Text with the values listed (not enum components, whose generated names would collide
+    # with other apps' kind/severity/status).
+    kind = serializers.CharField(
+        help_text="One of " + ", ".join(f"`{v}`" for v in AnomalyKind.values) + "."
+    )
     subject = serializers.CharField(
         help_text="What it concerns: `destination:dst_…`, `source:key_…`, "
         "`event:<name>[|<property path>]`, or empty for the whole workspace."
     )
-    severity = serializers.ChoiceField(choices=AnomalySeverity.choices)
-    status = serializers.ChoiceField(choices=AnomalyStatus.choices)
+    severity = serializers.CharField(help_text="`low`, `medium` or `high`.")
+    status = serializers.CharField(help_text="`open`, `acknowledged` or `resolved`.")
     summary = serializers.CharField()
     started_at = serializers.DateTimeField()
     last_seen_at = serializers.DateTimeField(help_text="The last detector run that found it.")

@@ -9,6 +9,9 @@ from audit import services as audit_services
 from destinations.metrics.writer import Figures, figures_write
 from monitoring.anomalies import services
 from monitoring.incidents import services as incident_services
+
+# The local platform servers and an ingestion key, as the destinations tests have them.
+from tests.destinations.conftest import _platform_servers, platforms, token  # noqa: F401
 from workspaces.regions import data_atomic, workspace_db
 
 # A fixed "now" in the middle of a minute: the detectors' clock is the run's argument.

@@ -4,6 +4,7 @@ paging; bad parameters a 400 naming them; another workspace's id a 404."""
 from datetime import timedelta
 
 import pytest
+from drf_spectacular.generators import SchemaGenerator
 
 from monitoring.anomalies.models import Anomaly
 from tests.monitoring.anomalies.conftest import NOW
@@ -108,3 +109,17 @@ def test_keys_that_cannot_read_the_workspace_are_refused(workspace, client_for, 
 
 def test_no_key_is_a_401(workspace, api_client):
     assert api_client.get("/v1/anomalies").status_code == 401
+
+
+def test_the_schema_documents_both_operations_with_the_error_envelope():
+    schema = SchemaGenerator(urlconf="tests.monitoring.anomalies.urls").get_schema(
+        request=None, public=True
+    )
+    listing = schema["paths"]["/v1/anomalies"]["get"]
+    detail = schema["paths"]["/v1/anomalies/{anomaly_id}"]["get"]
+    assert {"200", "400", "401", "403"} <= set(listing["responses"])
+    assert {"200", "404"} <= set(detail["responses"])
+    error = detail["responses"]["404"]["content"]["application/json"]["schema"]["$ref"]
+    assert error == "#/components/schemas/Error"
+    names = {p["name"] for p in listing["parameters"]}
+    assert {"status", "kind", "since", "limit", "before"} <= names

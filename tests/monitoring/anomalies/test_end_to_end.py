@@ -22,7 +22,6 @@ from monitoring.anomalies import services
 from monitoring.anomalies.models import Anomaly
 from monitoring.incidents.models import Incident
 from tests.databases import database_env
-from tests.destinations.conftest import _platform_servers, platforms, token  # noqa: F401
 from tests.destinations.factories import DestinationFactory
 from tests.destinations.helpers import local, order, send_batch
 from tests.destinations.worker import Worker, wait_for
@@ -82,7 +81,7 @@ def test_a_failing_destination_is_reported_alerted_and_resolved(
     token,
     platforms,
     serve_http,
-    settings,  # noqa: F811
+    settings,
 ):
     settings.DELIVERY_KICK = True
     destination = DestinationFactory(
