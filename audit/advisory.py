@@ -50,6 +50,8 @@ QUEUED_WHILE_LOCKED: frozenset[str] = frozenset(
         # out under the lock, their entries queued (a receipt is "pending" until they land).
         "privacy.request_created",
         "privacy.request_completed",
+        # A completed delete's forwarding sent again (a receiver or GA4 failed the first time).
+        "privacy.request_forwarded",
         # Incidents (monitoring.incidents): a suspected compromise is when they are needed.
         # Recording one (opened, a source linked, a note) and the containment actions that
         # only narrow — pausing a destination (by hand or the engine's automatic pause),

@@ -228,6 +228,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "destinations.tasks.events_purge_expired_all",
         "schedule": env_int("EVENTS_PURGE_INTERVAL_SECONDS", 3600),
     },
+    # Data-subject requests: a completed access request's match hashes are forgotten 30 days
+    # after it completed (its export then answers 410; docs/privacy-requests.md).
+    "privacy-access-expire": {
+        "task": "privacy.requests.dsr_access_expire",
+        "schedule": crontab(hour=4, minute=45),
+    },
     # Purge deleted workspaces past their 90 days (docs/workspace-lifecycle.md): daily, each
     # purge queued on the default queue (it works on every region); an unfinished one resumes.
     "workspaces-purge": {
