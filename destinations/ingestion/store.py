@@ -21,6 +21,7 @@ only its own requests.
 import logging
 import queue
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -219,9 +220,9 @@ def _record_figures(
             subject=request.api_key_public_id,
             value=request.received,
         )
-        for event in result.stored:
+        for name, count in Counter(event.event_name for event in result.stored).items():
             figures.add(
-                workspace_id=workspace_id, at=at, kind=EVENTS_ACCEPTED, subject=event.event_name
+                workspace_id=workspace_id, at=at, kind=EVENTS_ACCEPTED, subject=name, value=count
             )
         figures.add(
             workspace_id=workspace_id,
@@ -232,8 +233,10 @@ def _record_figures(
         figures.add(
             workspace_id=workspace_id, at=at, kind=EVENTS_SUPPRESSED, value=request.suppressed
         )
-        for row in request.rejected:
-            figures.add(workspace_id=workspace_id, at=at, kind=EVENTS_REJECTED, subject=row.reason)
+        for reason, count in Counter(row.reason for row in request.rejected).items():
+            figures.add(
+                workspace_id=workspace_id, at=at, kind=EVENTS_REJECTED, subject=reason, value=count
+            )
         rejected.extend(request.rejected)
     figures_write(figures, using=using, rejected=rejected)
 

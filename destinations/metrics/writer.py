@@ -74,11 +74,6 @@ class Figures:
         row[1] += 1
         row[2][latency_bucket(ms)] += 1
 
-    def get(self, *, workspace_id: int, at: datetime, kind: str, subject: str = "") -> int:
-        """A figure's value as added up so far (tests, and callers that report it)."""
-        row = self._rows.get((workspace_id, minute_of(at), kind, subject[:SUBJECT_MAX]))
-        return row[0] if row else 0
-
     def rows(self) -> list[dict]:
         """The figures in key order (the order their row locks are taken in)."""
         return [
