@@ -51,7 +51,7 @@ def message(anomaly: Anomaly, transition: str) -> dict:
     """The webhook's JSON body (and the e-mail's content)."""
     path = reverse(
         "anomalies:detail",
-        kwargs={"slug": anomaly.workspace.slug, "public_id": anomaly.public_id},
+        kwargs={"slug": anomaly.workspace.slug, "anomaly_id": anomaly.public_id},
     )
     return {
         "type": f"anomaly.{transition}",

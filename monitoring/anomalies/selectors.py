@@ -46,16 +46,22 @@ class CursorInvalid(DomainError):
     code = "invalid"
 
 
+UNRESOLVED = "unresolved"  # a status filter: open and acknowledged
+
+
 def anomalies_list(*, workspace, status=None, kind=None, since=None, before: str | None = None):
-    """The workspace's anomalies, newest first (then by id, for paging); ``before`` (an
-    anomaly's id in this workspace): only those listed after it."""
+    """The workspace's anomalies, newest first (then by id, for paging); ``status`` may be
+    ``UNRESOLVED``; ``before`` (an anomaly's id in this workspace): only those listed after
+    it."""
     rows = Anomaly.objects.filter(workspace=workspace)
     if before:
         cursor = rows.filter(public_id=before).values_list("started_at", "pk").first()
         if cursor is None:
             raise CursorInvalid("No such anomaly in this workspace.", field="before")
         rows = rows.filter(Q(started_at__lt=cursor[0]) | Q(started_at=cursor[0], pk__lt=cursor[1]))
-    if status:
+    if status == UNRESOLVED:
+        rows = rows.exclude(status=AnomalyStatus.RESOLVED)
+    elif status:
         rows = rows.filter(status=status)
     if kind:
         rows = rows.filter(kind=kind)

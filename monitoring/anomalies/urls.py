@@ -11,7 +11,7 @@ BASE = "w/<slug:slug>/anomalies/"
 urlpatterns = [
     path(BASE, views.anomalies_page, name="list"),
     path(f"{BASE}alerts/", views.alert_settings, name="alert-settings"),
-    path(f"{BASE}<str:public_id>/", views.anomaly_detail, name="detail"),
-    path(f"{BASE}<str:public_id>/acknowledge/", views.anomaly_acknowledge, name="acknowledge"),
-    path(f"{BASE}<str:public_id>/resolve/", views.anomaly_resolve, name="resolve"),
+    path(f"{BASE}<str:anomaly_id>/", views.anomaly_detail, name="detail"),
+    path(f"{BASE}<str:anomaly_id>/acknowledge/", views.anomaly_acknowledge, name="acknowledge"),
+    path(f"{BASE}<str:anomaly_id>/resolve/", views.anomaly_resolve, name="resolve"),
 ]

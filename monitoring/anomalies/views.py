@@ -11,7 +11,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from monitoring.anomalies import selectors, services
 from monitoring.anomalies.forms import AlertSettingsForm, AnomalyFilterForm
-from monitoring.anomalies.models import AnomalyStatus
 from monitoring.anomalies.sparkline import sparkline
 from tracklayer.exceptions import ConflictError, DomainError, PermissionDeniedError
 from workspaces import policy
@@ -20,9 +19,9 @@ from workspaces.dashboard import flash, form_error, render_htmx, workspace_view
 LIST_LIMIT = 100
 
 
-def _get(request, public_id: str):
+def _get(request, anomaly_id: str):
     try:
-        return selectors.anomaly_get(workspace=request.workspace, public_id=public_id)
+        return selectors.anomaly_get(workspace=request.workspace, public_id=anomaly_id)
     except DomainError:
         raise Http404("No such anomaly.") from None
 
@@ -41,14 +40,12 @@ def _settings_form(request, data=None):
 def _list_context(request) -> dict:
     filters = AnomalyFilterForm(request.GET)
     options = filters.cleaned_data if filters.is_valid() else {}
-    status = options.get("status") or ""
+    status = options.get("status") or selectors.UNRESOLVED
     rows = selectors.anomalies_list(
         workspace=request.workspace,
-        status=None if status in ("", "all") else status,
+        status=None if status == "all" else status,
         kind=options.get("kind") or None,
     )
-    if status == "":
-        rows = rows.exclude(status=AnomalyStatus.RESOLVED)
     return {"filters": filters, "rows": rows[:LIST_LIMIT], "limit": LIST_LIMIT}
 
 
@@ -65,8 +62,8 @@ def anomalies_page(request):
 
 @workspace_view(services.VIEW_ACTION)
 @require_GET
-def anomaly_detail(request, public_id: str):
-    anomaly = _get(request, public_id)
+def anomaly_detail(request, anomaly_id: str):
+    anomaly = _get(request, anomaly_id)
     return render_htmx(
         request,
         "monitoring/anomalies_detail.html",
@@ -75,21 +72,21 @@ def anomaly_detail(request, public_id: str):
     )
 
 
-def _act(request, public_id: str, service, done: str):
-    anomaly = _get(request, public_id)
+def _act(request, anomaly_id: str, service, done: str):
+    anomaly = _get(request, anomaly_id)
     status = 200
     try:
         anomaly = service(workspace=request.workspace, actor=request.user, anomaly=anomaly)
     except PermissionDeniedError as error:
         raise PermissionDenied(error.message) from None
     except ConflictError as error:
-        anomaly = _get(request, public_id)
+        anomaly = _get(request, anomaly_id)
         request.refusal = error.message
         status = 409
     else:
         flash(request, done)
         if not request.htmx:
-            return redirect("anomalies:detail", slug=request.workspace.slug, public_id=public_id)
+            return redirect("anomalies:detail", slug=request.workspace.slug, anomaly_id=anomaly_id)
     return render_htmx(
         request,
         "monitoring/anomalies_detail.html",
@@ -105,14 +102,14 @@ def _act(request, public_id: str, service, done: str):
 
 @workspace_view(services.EDIT_ACTION)
 @require_POST
-def anomaly_acknowledge(request, public_id: str):
-    return _act(request, public_id, services.anomaly_acknowledge, "Acknowledged.")
+def anomaly_acknowledge(request, anomaly_id: str):
+    return _act(request, anomaly_id, services.anomaly_acknowledge, "Acknowledged.")
 
 
 @workspace_view(services.EDIT_ACTION)
 @require_POST
-def anomaly_resolve(request, public_id: str):
-    return _act(request, public_id, services.anomaly_resolve, "Resolved.")
+def anomaly_resolve(request, anomaly_id: str):
+    return _act(request, anomaly_id, services.anomaly_resolve, "Resolved.")
 
 
 @workspace_view(services.SETTINGS_ACTION)
