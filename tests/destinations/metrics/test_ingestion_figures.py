@@ -2,8 +2,13 @@
 
 import orjson
 import pytest
+from django.db import transaction
 from django.test import Client
+from django.utils import timezone
 
+from destinations.ingestion import runtime
+from destinations.ingestion.envelope import Prepared, prepare_event
+from destinations.ingestion.store import WriteRequest, events_write
 from destinations.metrics import (
     EVENT_KINDS,
     EVENTS_ACCEPTED,
@@ -17,6 +22,7 @@ from destinations.models import MinuteFigure, RejectedEvent
 from privacy.requests.selectors import suppressed_matcher_forget
 from privacy.requests.services import dsr_create, dsr_run
 from workspaces.models import ApiKeyRole
+from workspaces.regions import workspace_db
 
 pytestmark = pytest.mark.django_db
 
@@ -144,3 +150,57 @@ def test_hostile_names_are_not_kept_and_do_not_fail_the_write(workspace, key):
     row = RejectedEvent.objects.for_workspace(workspace).get()
     assert (row.message_id, row.name) == ("", "")
     assert figures(workspace)[(EVENTS_ACCEPTED, "Order Completed")] == 1
+
+
+def _prepared(workspace, message_id: str, name: str) -> Prepared:
+    prepared = prepare_event(
+        {"type": "track", "event": name, "userId": "u", "messageId": message_id},
+        index=0,
+        kind=None,
+        received_at=timezone.now(),
+        config=runtime.workspace_runtime(workspace=workspace).config,
+        size=100,
+    )
+    assert isinstance(prepared, Prepared)
+    return prepared
+
+
+def test_one_group_commit_counts_each_request_for_its_own_workspace(workspace, other_workspace):
+    """Several requests, of two workspaces, in one commit: one figures statement, each
+    request's figures where they belong (a copy in a later request is its duplicate)."""
+    at = timezone.now()
+
+    def request(ws, *events):
+        return WriteRequest(
+            workspace=ws,
+            workspace_id=ws.pk,
+            api_key_id=None,
+            source="native",
+            received_at=at,
+            events=list(events),
+            statuses=["ok"] * len(events),
+            received=len(events),
+            api_key_public_id=f"key_{ws.slug}",
+        )
+
+    again, paid = _prepared(workspace, "a-1", "Signed Up"), _prepared(workspace, "a-2", "Paid")
+    requests = [
+        request(workspace, _prepared(workspace, "a-1", "Signed Up")),
+        request(other_workspace, _prepared(other_workspace, "a-1", "Paid")),
+        request(workspace, again, paid),
+    ]
+    database = workspace_db(workspace)
+    assert workspace_db(other_workspace) == database
+    with transaction.atomic(using=database):
+        events_write(requests, using=database)
+
+    assert figures(workspace) == {
+        (EVENTS_RECEIVED, f"key_{workspace.slug}"): 3,
+        (EVENTS_ACCEPTED, "Signed Up"): 1,
+        (EVENTS_ACCEPTED, "Paid"): 1,
+        (EVENTS_DUPLICATE, ""): 1,
+    }
+    assert figures(other_workspace) == {
+        (EVENTS_RECEIVED, f"key_{other_workspace.slug}"): 1,
+        (EVENTS_ACCEPTED, "Paid"): 1,
+    }
