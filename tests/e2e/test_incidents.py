@@ -13,8 +13,6 @@ from workspaces.management.commands.seed_demo import DEMO_SLUG
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.django_db(transaction=True),
-    # Until the lead includes the incident routes in tracklayer.urls (the report's diff).
-    pytest.mark.urls("tests.monitoring.incidents.urls"),
 ]
 
 POSTMORTEM = {

@@ -8,7 +8,7 @@ from monitoring.incidents.selectors import EXPORT_FORMAT
 from tests.audit_entries import audit_rows
 from workspaces.models import ApiKeyRole
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.monitoring.incidents.urls")]
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from tests.audit_entries import audit_entries
 from tests.destinations.factories import DestinationFactory
 from workspaces.models import ApiKeyRole
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.monitoring.incidents.urls")]
+pytestmark = pytest.mark.django_db
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
