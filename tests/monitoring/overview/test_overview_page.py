@@ -163,6 +163,7 @@ def test_the_window_picker_swaps_the_figures_only(client, admin_user, workspace,
     html = client.get(page(workspace, "1h"), **HTMX).content.decode()
 
     assert 'id="overview-figures" data-window="1h"' in html
+    assert re.search(r'aria-current="true">\s*Last hour</a>', html)  # the picker says which
     assert "<html" not in html and "Recent activity" not in html
     assert figure(html, "accepted") == 14
 
