@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: help install services browser run test lint fmt bench demo-data clean
+.PHONY: help install services browser run serve test lint fmt bench demo-data clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ browser: install ## Make sure Debian's Chromium, the browser SDKs (e2e tests) an
 
 run: install ## Set everything up, seed the demo and serve dashboard + API + worker + beat
 	@TRACKLAYER_ENV=$${TRACKLAYER_ENV:-development} $(BIN)/python -m tracklayer.devenv run
+
+serve: install ## Production web server (gunicorn) from the environment: README, "Running in production"
+	@$(BIN)/python -m tracklayer.serving $(SERVE_ARGS)
 
 lint: install ## ruff (lint and format check), import-linter (layers) and makemigrations --check
 	@echo "==> ruff"
