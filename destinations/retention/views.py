@@ -20,7 +20,7 @@ from workspaces.policy import Action
 
 # The purge table's rows: (store, what it is, the window's field or None for "with another").
 ROWS = (
-    ("events", "Events and the debugger's data", "events_days"),
+    ("events", "Events", "events_days"),
     ("operational", "IP addresses and user agents", "operational_days"),
     ("deliveries", "Finished deliveries and dead letters", "delivery_days"),
     ("attempts", "Delivery attempts", None),
