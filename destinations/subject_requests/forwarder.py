@@ -50,6 +50,7 @@ GA4_NOT_CONFIGURED = (
     "Not forwarded: set the GA4 property ID and a service account key (with the User "
     "Deletion API) on this destination to forward deletions."
 )
+SECRETS_UNREADABLE = "The secrets cannot be opened."
 ID_KINDS = {"CLIENT_ID": "c", "USER_ID": "u"}
 
 
@@ -61,6 +62,13 @@ def _result(destination: Destination, status: str, detail: str, **extra) -> dict
         "detail": detail,
         **extra,
     }
+
+
+def _failed(destination: Destination, detail: str, previous: dict) -> dict:
+    """A failure before anything was sent: GA4's counts (``ids``, ``deleted``) are kept, for
+    the next run reports against them."""
+    counts = {key: previous[key] for key in ("ids", "deleted") if key in previous}
+    return _result(destination, forwarding.FAILED, detail, **counts)
 
 
 def _ids_key(destination: Destination, id_type: str) -> str:
@@ -97,9 +105,15 @@ class DestinationForwarder:
         if destination.type != DestinationType.GA4_MP:
             return _result(destination, forwarding.NOT_SUPPORTED, "No way to forward a deletion.")
         secrets = _secrets(destination)
-        if secrets is None:
-            return _result(destination, forwarding.FAILED, "The secrets cannot be opened.")
-        if not ga4.deletion_configured(destination.config, secrets):
+        # A property ID is only saved with a key (``GA4Adapter.validate_config``): with secrets
+        # that cannot be opened now, it alone says deletions are configured, and the ids are
+        # read all the same — the events they come from are about to be deleted.
+        configured = (
+            ga4.deletion_configured(destination.config, secrets)
+            if secrets is not None
+            else bool(destination.config.get("property_id"))
+        )
+        if not configured:
             return _result(destination, forwarding.NOT_CONFIGURED, GA4_NOT_CONFIGURED)
         ids = ga4_ids(notice, destination)
         for id_type in ID_KINDS:
@@ -108,6 +122,10 @@ class DestinationForwarder:
                 notice.request_id,
                 _ids_key(destination, id_type),
                 sorted({value for kind, value in ids if kind == id_type}),
+            )
+        if secrets is None:
+            return _result(
+                destination, forwarding.FAILED, SECRETS_UNREADABLE, ids=len(ids), deleted=0
             )
         return _result(destination, forwarding.PENDING, "", ids=len(ids), deleted=0)
 
@@ -135,8 +153,8 @@ class DestinationForwarder:
                 changed[key] = self._forward_one(notice, destination, previous)
             except Exception as error:  # one destination's fault never stops the others
                 log.exception("forwarding %s to %s failed", notice.request_id, key)
-                changed[key] = _result(
-                    destination, forwarding.FAILED, f"TrackLayer error: {type(error).__name__}"
+                changed[key] = _failed(
+                    destination, f"TrackLayer error: {type(error).__name__}", previous
                 )
         return changed
 
@@ -145,7 +163,7 @@ class DestinationForwarder:
     ) -> dict:
         secrets = _secrets(destination)
         if secrets is None:
-            return _result(destination, forwarding.FAILED, "The secrets cannot be opened.")
+            return _failed(destination, SECRETS_UNREADABLE, previous)
         if destination.type == DestinationType.WEBHOOK:
             return self._webhook(notice, destination, secrets)
         if destination.type == DestinationType.GA4_MP:

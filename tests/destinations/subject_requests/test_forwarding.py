@@ -13,6 +13,7 @@ from audit.advisory import QUEUED_WHILE_LOCKED
 from audit.models import AuditEntry
 from audit.services import audit_advisory_lock_disable, audit_advisory_lock_enable
 from destinations.models import Event
+from destinations.subject_requests import forwarder
 from destinations.subject_requests.forwarder import DestinationForwarder
 from privacy import pii
 from privacy.models import DataSubjectRequest
@@ -198,6 +199,56 @@ def test_one_destinations_error_never_stops_the_others(
     assert results[shop.webhook.public_id]["status"] == "failed"
     assert results[shop.webhook.public_id]["detail"] == "TrackLayer error: RuntimeError"
     assert results[shop.ga4.public_id]["status"] == "sent"
+
+
+def test_a_ga4_error_keeps_its_counts_for_the_retry(
+    shop, platforms, workspace, admin_user, monkeypatch
+):
+    """An unexpected error on GA4's first run: the retry still reports against every id read
+    before the events went (not "0 ids", not a negative ``deleted``)."""
+    sent_before = ga4_ids_sent(platforms)
+    original = DestinationForwarder._ga4
+
+    def broken(self, *args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(DestinationForwarder, "_ga4", broken)
+    request_id = delete(workspace, admin_user)
+    services.dsr_run(request_id=request_id)
+    ga4 = DataSubjectRequest.objects.get(public_id=request_id).forwarding[shop.ga4.public_id]
+    assert (ga4["status"], ga4["ids"], ga4["deleted"]) == ("failed", len(sent_before), 0)
+
+    monkeypatch.setattr(DestinationForwarder, "_ga4", original)
+    services.dsr_run(request_id=request_id)
+    ga4 = DataSubjectRequest.objects.get(public_id=request_id).forwarding[shop.ga4.public_id]
+    assert (ga4["status"], ga4["ids"], ga4["deleted"]) == (
+        "sent",
+        len(sent_before),
+        len(sent_before),
+    )
+    assert {(d["id"]["type"], d["id"]["userId"]) for d in deletions(platforms)} == sent_before
+
+
+def test_ga4_secrets_unreadable_at_first_still_delete_every_id(
+    shop, platforms, workspace, admin_user, monkeypatch
+):
+    """The secrets cannot be opened while the request runs (a keyring fault): the ids are read
+    before the events go all the same, and once the secrets open again every one is deleted —
+    never a "sent" with nothing sent."""
+    sent_before = ga4_ids_sent(platforms)
+    real = forwarder._secrets
+    monkeypatch.setattr(forwarder, "_secrets", lambda d: None if d.type == "ga4_mp" else real(d))
+    request_id = delete(workspace, admin_user)
+    services.dsr_run(request_id=request_id)
+    ga4 = DataSubjectRequest.objects.get(public_id=request_id).forwarding[shop.ga4.public_id]
+    assert (ga4["status"], ga4["ids"]) == ("failed", len(sent_before))
+    assert deletions(platforms) == []
+
+    monkeypatch.setattr(forwarder, "_secrets", real)
+    services.dsr_run(request_id=request_id)
+    ga4 = DataSubjectRequest.objects.get(public_id=request_id).forwarding[shop.ga4.public_id]
+    assert (ga4["status"], ga4["deleted"]) == ("sent", len(sent_before))
+    assert {(d["id"]["type"], d["id"]["userId"]) for d in deletions(platforms)} == sent_before
 
 
 @pytest.mark.skipif(
