@@ -146,7 +146,7 @@ class IncidentsApi(WorkspaceApi):
         query.is_valid(raise_exception=True)
         options = query.validated_data
         limit, offset = options["limit"], options["offset"]
-        rows = list(
+        rows = selectors.incident_list_documents(
             selectors.incident_list(
                 workspace=self.workspace,
                 status=options.get("status"),
@@ -155,12 +155,7 @@ class IncidentsApi(WorkspaceApi):
             )[offset : offset + limit + 1]
         )
         more = len(rows) > limit
-        return Response(
-            {
-                "data": [selectors.incident_document(row) for row in rows[:limit]],
-                "next_offset": offset + limit if more else None,
-            }
-        )
+        return Response({"data": rows[:limit], "next_offset": offset + limit if more else None})
 
 
 class IncidentDetailApi(WorkspaceApi):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import Case, IntegerField, Prefetch, QuerySet, Value, When
 from django.utils import timezone
 
 from audit.models import AuditEntry, AuditLogHead, AuditPendingEntry
@@ -51,6 +51,15 @@ def incident_list(
             output_field=IntegerField(),
         ),
     ).order_by("closed_last", "-severity_rank", "-opened_at", "-pk")
+
+
+def incident_list_documents(incidents: QuerySet[Incident], *, now=None) -> list[dict]:
+    """``incident_document`` of each of ``incidents`` (a slice of ``incident_list``), their
+    phase changes loaded in one query rather than one per incident."""
+    now = now or timezone.now()
+    changes = IncidentEvent.objects.filter(kind=EventKind.PHASE_CHANGED).order_by("at", "pk")
+    rows = incidents.prefetch_related(Prefetch("events", queryset=changes, to_attr="phase_changes"))
+    return [incident_document(row, timeline=row.phase_changes, now=now) for row in rows]
 
 
 def incident_open_count(*, workspace) -> int:

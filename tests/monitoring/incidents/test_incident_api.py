@@ -64,6 +64,29 @@ def test_list_open_first_then_severity_with_filters_and_paging(
     assert len(blank["data"]) == 3  # a blank filter is "any", as the schema allows it
 
 
+def test_list_reads_the_time_in_phase_without_a_query_per_incident(
+    reader, workspace, admin_user, django_assert_max_num_queries
+):
+    for n in range(3):
+        services.incident_phase_set(
+            workspace=workspace,
+            actor=admin_user,
+            incident=open_auto(workspace, f"ano_{n}"),
+            phase="contain",
+        )
+    reader.get("/v1/incidents")  # the key's first use (its last-used time) out of the count
+
+    with django_assert_max_num_queries(8) as queries:
+        body = reader.get("/v1/incidents").json()
+    more = [open_auto(workspace, f"ano_more_{n}") for n in range(5)]
+    with django_assert_max_num_queries(len(queries.captured_queries)):
+        bigger = reader.get("/v1/incidents").json()
+
+    assert len(body["data"]) == 3 and len(bigger["data"]) == 3 + len(more)
+    assert all(row["time_in_phase"]["contain"] >= 0 for row in body["data"])
+    assert all(row["time_in_phase"]["detect"] >= 0 for row in body["data"])
+
+
 @pytest.mark.parametrize(
     ("query", "field"),
     [
