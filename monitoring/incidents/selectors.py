@@ -144,7 +144,9 @@ def incident_export(*, workspace, public_id: str) -> dict:
         timestamp__gte=incident.opened_at,
     )
     if incident.closed_at is not None:
-        window = window.filter(timestamp__lte=incident.closed_at)
+        # Up to its close — or to its last timeline row, when "resume those" came after it.
+        until = max([incident.closed_at, *(event.at for event in timeline[-1:])])
+        window = window.filter(timestamp__lte=until)
     pending = AuditPendingEntry.objects.filter(
         workspace=workspace, resource_type="incident", resource_id=incident.public_id
     ).order_by("seq")

@@ -175,3 +175,33 @@ def test_export_names_the_audit_entries_by_index_and_hash(
     assert paused["idx"] == own[1]["idx"] - 1  # the same transaction, just before
     assert body["audit"]["tree_size"] == len(entries)
     assert body["audit"]["pending"] == []
+
+
+def test_export_keeps_a_resume_those_after_the_close(
+    reader, workspace, admin_user, incident, destination
+):
+    act = {"workspace": workspace, "actor": admin_user}
+    services.incident_egress_pause(**act, incident=incident)
+    for phase in ("contain", "eradicate", "review"):
+        services.incident_phase_set(**act, incident=incident, phase=phase)
+    services.incident_postmortem_save(
+        **act,
+        incident=incident,
+        impact="i",
+        timeline_summary="t",
+        contributing_factors="c",
+        corrective_actions="a",
+    )
+    services.incident_close(**act, incident=incident)
+    services.incident_egress_resume(**act, incident=incident)
+
+    body = reader.get(f"/v1/incidents/{incident.public_id}/export").json()
+
+    assert [event["kind"] for event in body["timeline"]][-1] == "containment_undone"
+    assert [
+        (entry["event_type"], entry["resource_id"])
+        for entry in body["audit"]["containment_entries"]
+    ] == [
+        ("destination.paused", destination.public_id),
+        ("destination.resumed", destination.public_id),
+    ]
