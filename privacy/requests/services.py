@@ -84,8 +84,10 @@ def _phone_hint(error: SubjectError, item, default_region) -> SubjectError:
     if default_region is not None or not error.field.endswith(".phone"):
         return error
     value = item.get("phone") if isinstance(item, dict) else None
+    if error.code != "invalid_phone" or not isinstance(value, str):
+        return error  # not text, or text with a NUL: that error says what is wrong
     try:
-        pii.hashed_for_specs("ph", str(value).strip())
+        pii.hashed_for_specs("ph", value.strip())
     except pii.PIIValueError as refused:
         if refused.code == "phone_no_country_code":
             return SubjectError(

@@ -37,6 +37,21 @@ def test_the_refused_phone_of_a_list_is_named_by_its_index(admin_api):
     assert (error["field"], error["code"]) == ("subjects[1].phone", "phone_no_country_code")
 
 
+@pytest.mark.parametrize(
+    ("phone", "code"),
+    [(["+49 30 1234567"], "invalid_type"), ("030\x00123", "invalid")],
+)
+def test_a_phone_refused_for_another_reason_is_not_told_to_add_a_country_code(
+    admin_api, phone, code
+):
+    body = {"type": "delete", "subject": {"phone": phone}}
+    answer = admin_api.post("data_subject_requests", body)
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert (error["field"], error["code"]) == ("subject.phone", code)
+    assert "default_region" not in error["message"]
+
+
 @pytest.mark.parametrize("region", ["XX", "Germany", "D", 49, ["DE"], "ZZ", "d e"])
 def test_a_bad_default_region_is_a_400_naming_it(admin_api, region):
     body = {"type": "delete", "subject": {"phone": NATIONAL}, "default_region": region}
