@@ -1,10 +1,14 @@
 """gunicorn serving TrackLayer against the bench database, as production runs it.
 
-The server runs ``tracklayer.wsgi`` in ``TRACKLAYER_ENV=production`` (DEBUG off, group commit
-on, production middleware, security settings and logging), with throwaway secrets and the bench's
-databases (the control plane's ``DATABASE_URL`` and each region's, in the ``REGION_DATABASES``
-that tests/bench/environment.py sets, which production requires) and Redis db 13;
-``tests/bench/server_settings.py`` only adds the bare endpoint.
+The server is ``make serve``'s: gunicorn with ``tracklayer/serving/gunicorn.py`` (the
+configuration under test given on the command line, which overrides the file), running
+``tracklayer.wsgi`` in ``TRACKLAYER_ENV=production`` (DEBUG off, group commit on, production
+middleware, security settings and logging), with throwaway secrets and the bench's databases
+(the control plane's ``DATABASE_URL`` and each region's, in the ``REGION_DATABASES`` that
+tests/bench/environment.py sets, which production requires) and Redis db 13;
+``tests/bench/server_settings.py`` only adds a constant endpoint behind the dashboard's
+middleware. The reference (``REFERENCE``) is bare Django (tests/bench/bare_django.py), served
+the same way.
 """
 
 import base64
@@ -30,6 +34,7 @@ class ServerConfig:
     worker_class: str  # gunicorn's -k: "gthread", "sync" or "asgi"
     workers: int
     threads: int = 1
+    wsgi: str = "tracklayer.wsgi:application"
 
     def __str__(self) -> str:
         if self.worker_class == "gthread":
@@ -38,13 +43,14 @@ class ServerConfig:
 
     @property
     def application(self) -> str:
-        return f"tracklayer.{'asgi' if self.worker_class == 'asgi' else 'wsgi'}:application"
+        return "tracklayer.asgi:application" if self.worker_class == "asgi" else self.wsgi
 
     def arguments(self) -> list[str]:
-        arguments = ["--worker-class", self.worker_class, "--workers", str(self.workers)]
-        if self.worker_class == "gthread":
-            arguments += ["--threads", str(self.threads)]
-        return arguments
+        # --threads always: the config file's threads (> 1) would turn sync workers into gthread.
+        return [
+            *("--worker-class", self.worker_class, "--workers", str(self.workers)),
+            *("--threads", str(self.threads)),
+        ]
 
 
 # Chosen with ``python -m tests.bench ingestion --sweep`` (and interleaved repeats) on the project
@@ -55,7 +61,11 @@ class ServerConfig:
 # only what that process's threads queued), and more processes than cores add switching. One
 # worker leaves a core idle (the GIL). gunicorn's asgi worker (Django's ASGI handler, whose sync
 # views run one at a time per process) served ~110 req/s with hundreds of non-2xx answers.
+# tracklayer/serving/gunicorn.py's default on this machine (cores + 1 workers × 8 threads).
 CHOSEN = ServerConfig("gthread", workers=3, threads=8)
+# The reference of issue 17: bare Django (no middleware, one view reading the body and
+# answering a constant) under gunicorn with 4 sync workers.
+REFERENCE = ServerConfig("sync", workers=4, wsgi="tests.bench.bare_django:application")
 CANDIDATES = (
     ServerConfig("sync", workers=4),
     ServerConfig("sync", workers=8),
@@ -131,21 +141,12 @@ class Server:
             sys.executable,
             "-m",
             "gunicorn",
+            "--config",
+            "python:tracklayer.serving.gunicorn",
             self.config.application,
             "--bind",
             f"127.0.0.1:{self.port}",
             *self.config.arguments(),
-            "--backlog",
-            "2048",
-            "--keep-alive",
-            "30",
-            "--timeout",
-            "60",
-            "--graceful-timeout",
-            "30",
-            "--worker-tmp-dir",  # the heartbeat on tmpfs, as gunicorn's deployment docs advise
-            "/dev/shm",  # noqa: S108
-            "--no-control-socket",
             "--log-level",
             "warning",
         ]

@@ -1,4 +1,7 @@
-"""The product's URLs plus ``/v1/bench/constant``: the ceiling of the ingestion figures.
+"""The product's URLs plus ``/v1/bench/constant``: what the dashboard's middleware costs.
+
+(It was the ceiling of the ingestion figures; the reference is now bare Django,
+tests/bench/bare_django.py, and this figure is shown beside it.)
 
 The constant endpoint is served by the same process, middleware and URL resolver as
 ``/v1/events`` (under the same prefix, so anything keyed on ``/v1/`` treats both alike), and is
