@@ -76,11 +76,8 @@ def events_recent(
         events = events.filter(user_id_hash=user_id_hash)
     if delivery:
         # In the same region's database as the events: a correlated EXISTS on delivery_event.
-        events = events.filter(
-            Exists(
-                Delivery.objects.filter(event_id=OuterRef("pk")).filter(DELIVERY_FILTERS[delivery])
-            )
-        )
+        deliveries = Delivery.objects.for_workspace(workspace).filter(event_id=OuterRef("pk"))
+        events = events.filter(Exists(deliveries.filter(DELIVERY_FILTERS[delivery])))
     if received_from is not None:
         events = events.filter(received_at__gte=received_from)
     if received_until is not None:
