@@ -141,15 +141,15 @@ def _counts_taken(workspace: Workspace) -> dict[str, dict[str, int]]:
 
 
 def _privacy_working_data_forget(workspace: Workspace) -> int:
-    """The region's working data of the workspace's data-subject requests (their matching
-    hashes and progress: privacy's own tables, deleted by privacy's own functions); returns
-    how many requests had theirs removed."""
+    """The working data of the workspace's data-subject requests (their matching hashes and
+    progress: privacy's own tables, deleted by privacy's own function) in every region — a
+    region move leaves them in the old one; returns how many requests there were."""
     request_ids = list(
         DataSubjectRequest.objects.filter(workspace=workspace).values_list("public_id", flat=True)
     )
-    for request_id in request_ids:
-        work.subjects_forget(workspace, request_id)
-        work.progress_forget(workspace, request_id)
+    if request_ids:
+        for code in REGIONS:
+            work.requests_forget(region_db(code), workspace.pk, request_ids)
     return len(request_ids)
 
 

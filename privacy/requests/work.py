@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 
-from django.db import connections
+from django.db import connections, transaction
 
 from privacy.requests.forwarding import NoticeSubject
 from privacy.requests.matching import EVENTS_WHERE, SubjectHashes
@@ -192,6 +192,21 @@ def progress_forget(workspace, request_id: str) -> None:
             "DELETE FROM privacy_requestprogress WHERE workspace_id = %s AND request_id = %s",
             [workspace.pk, request_id],
         )
+
+
+def requests_forget(alias: str, workspace_id: int, request_ids: list[str]) -> int:
+    """Every working row of these requests of the workspace in the region database ``alias``
+    (a purged workspace's, in each region: a region move leaves them behind); one statement
+    per table, through the primary key. Returns the rows deleted."""
+    deleted = 0
+    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+        for table in ("privacy_requestsubject", "privacy_requestprogress"):
+            cursor.execute(
+                f"DELETE FROM {table} WHERE request_id = ANY(%s) AND workspace_id = %s",  # noqa: S608 - a constant table name
+                [request_ids, workspace_id],
+            )
+            deleted += cursor.rowcount
+    return deleted
 
 
 def _params(workspace, request_id: str, **extra) -> dict:

@@ -16,7 +16,6 @@ from audit.models import AuditEntry, AuditLogHead
 from audit.selectors import audit_verify
 from destinations.residency.tables import TABLE_NAMES, TABLES
 from destinations.teardown import purge, tasks
-from privacy.requests import work
 from privacy.requests.services import dsr_create
 from privacy.services import consent_settings_update
 from tests.audit_entries import last_entry
@@ -60,7 +59,7 @@ def furnish(workspace, admin) -> dict[str, int]:
     dsr_create(
         workspace=workspace,
         actor=admin,
-        type="suppress",
+        type="access",  # its match hashes wait in the region (working data)
         subject={"email": "ada@example.com"},
         enqueue=False,
     )
@@ -113,6 +112,12 @@ def test_the_daily_purge_removes_everything_but_the_verifiable_log(
             " VALUES (%s, 'stray-1', now()), (%s, 'kept-1', now())",
             [workspace.pk, stray.pk],
         )
+        # The requests' working data a region move left behind (it does not carry it).
+        cursor.execute(
+            "INSERT INTO privacy_requestsubject (workspace_id, request_id, kind, hash)"
+            " VALUES (%s, %s, 'em', 'left-behind')",
+            [workspace.pk, payload_request_id(workspace)],
+        )
     other_control = control_rows(other_workspace)
     public_id, region = workspace.public_id, workspace.region
     deleted_long_ago(workspace)
@@ -147,13 +152,28 @@ def test_the_daily_purge_removes_everything_but_the_verifiable_log(
     assert payload["control_plane"]["privacy.DataSubjectRequest"] == 1
     assert payload["control_plane"]["django_celery_beat.PeriodicTask"] == 1
     assert payload["privacy_request_working_data"] == 1
-    assert not work.subjects_present(tombstone, payload_request_id(tombstone))
+    assert working_rows(workspace) == dict.fromkeys(REGIONS, 0)
+    assert working_rows(other_workspace)[other_workspace.region] > 0
     # The slug is free again; the next run finds nothing to do.
     WorkspaceFactory(name="Acme", slug="acme")
     assert run_daily(monkeypatch) == []
     assert AuditEntry.objects.filter(workspace=tombstone).latest("idx").event_type == (
         "workspace.purged"
     )
+
+
+def working_rows(workspace) -> dict[str, int]:
+    """The workspace's data-subject requests' working rows per region."""
+    counts = {}
+    for code in REGIONS:
+        with connections[region_db(code)].cursor() as cursor:
+            cursor.execute(
+                "SELECT (SELECT count(*) FROM privacy_requestsubject WHERE workspace_id = %s)"
+                " + (SELECT count(*) FROM privacy_requestprogress WHERE workspace_id = %s)",
+                [workspace.pk, workspace.pk],
+            )
+            counts[code] = cursor.fetchone()[0]
+    return counts
 
 
 def payload_request_id(workspace) -> str:
