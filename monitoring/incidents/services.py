@@ -322,17 +322,8 @@ def incident_phase_set(*, workspace, actor, incident: Incident, phase, note: str
     event_type = "incident.phase_changed"
     now = timezone.now()
     fields = ["phase", "phase_changed_at", "updated_at"]
-    if row.phase == Phase.CLOSED:
-        if row.dedup_key:
-            other = (
-                Incident.objects.filter(
-                    workspace=workspace, dedup_key=row.dedup_key, closed_at__isnull=True
-                )
-                .exclude(pk=row.pk)
-                .first()
-            )
-            if other is not None:
-                raise ConflictError(f"{other.public_id} is open for the same subject.")
+    reopening = row.phase == Phase.CLOSED
+    if reopening:
         event_type = "incident.reopened"
     if target > current:
         setattr(row, PHASE_TIMESTAMP[phase], now)
@@ -344,7 +335,18 @@ def incident_phase_set(*, workspace, actor, incident: Incident, phase, note: str
     detail = {"from": row.phase, "to": phase}
     row.phase = phase
     row.phase_changed_at = now
-    row.save(update_fields=fields)
+    try:
+        with transaction.atomic():
+            row.save(update_fields=fields)
+    except IntegrityError:
+        # Reopening an automatic incident while another is open for its subject (the one open
+        # incident per subject constraint) — seen here even when that one is being opened by
+        # a detector at this very moment.
+        if not reopening:
+            raise
+        other = _open_for_key(workspace=workspace, key=row.dedup_key)
+        named = other.public_id if other is not None else "Another incident"
+        raise ConflictError(f"{named} is open for the same subject.") from None
     _event(row, actor=actor, kind=EventKind.PHASE_CHANGED, note=note, detail=detail)
     payload = {**detail, "note": _text_digest(note)} if note else detail
     _audit(row, actor=actor, event_type=event_type, payload=payload)

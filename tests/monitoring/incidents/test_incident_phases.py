@@ -183,3 +183,31 @@ def test_another_workspaces_incident_is_not_found(other_workspace, other_admin_u
         move(other_workspace, other_admin_user, incident, "contain")
     with pytest.raises(NotFoundError):
         selectors.incident_get(workspace=other_workspace, public_id=incident.public_id)
+
+
+def test_reopening_is_refused_while_another_incident_covers_its_subject(workspace, editor_user):
+    def auto(source_id):
+        return services.incident_open_auto(
+            workspace=workspace,
+            source_kind="anomaly",
+            source_id=source_id,
+            title="Meta failing",
+            severity="high",
+            subject="destination:dst_meta",
+        )
+
+    first = auto("ano_1")
+    services.incident_postmortem_save(
+        workspace=workspace, actor=editor_user, incident=first, **POSTMORTEM
+    )
+    to_review(workspace, editor_user, first)
+    services.incident_close(workspace=workspace, actor=editor_user, incident=first)
+    second = auto("ano_2")
+    assert second.pk != first.pk
+
+    with pytest.raises(ConflictError) as raised:
+        move(workspace, editor_user, first, "review", note="It came back.")
+
+    assert second.public_id in raised.value.message
+    assert Incident.objects.get(pk=first.pk).phase == Phase.CLOSED
+    assert audit_entries(workspace, "incident.reopened") == []
