@@ -173,7 +173,7 @@ def test_viewers_take_no_containment_action(workspace, viewer_user, incident, de
 
 
 def test_narrowing_actions_work_under_the_advisory_lock_and_resuming_does_not(
-    workspace, admin_user, incident, destination, make_api_key, queued_while_locked
+    workspace, admin_user, incident, destination, make_api_key
 ):
     key, _token = make_api_key(workspace, role=ApiKeyRole.WRITE)
     audit_advisory_lock_enable(workspace=workspace, actor=admin_user)

@@ -3,6 +3,7 @@ hand; each opening audited without what people wrote."""
 
 import pytest
 
+from audit.advisory import QUEUED_WHILE_LOCKED
 from audit.models import AuditPendingEntry
 from audit.services import audit_advisory_lock_enable
 from monitoring.incidents import services
@@ -133,7 +134,7 @@ def test_auto_open_takes_long_or_odd_titles_and_subjects_cut_to_size(workspace):
     assert untitled.title == "Automatic pause dst_a"
 
 
-def test_auto_open_works_under_the_advisory_lock(workspace, admin_user, queued_while_locked):
+def test_auto_open_works_under_the_advisory_lock(workspace, admin_user):
     audit_advisory_lock_enable(workspace=workspace, actor=admin_user)
     incident = open_auto(workspace)
     linked = open_auto(workspace, "ano_2")
@@ -177,3 +178,18 @@ def test_open_by_hand_names_every_refused_field(workspace, editor_user, other_wo
 def test_viewers_cannot_open(workspace, viewer_user):
     with pytest.raises(PermissionDeniedError):
         services.incident_open(workspace=workspace, actor=viewer_user, title="t", severity="low")
+
+
+def test_the_advisory_lock_queues_what_incidents_need_under_it():
+    # Opening, linking, notes and the narrowing containment actions (with their services'
+    # own entries); nothing that widens or rewrites the record.
+    assert services.QUEUED_WHILE_LOCKED <= QUEUED_WHILE_LOCKED
+    for refused in (
+        "incident.phase_changed",
+        "incident.reopened",
+        "incident.postmortem_saved",
+        "incident.closed",
+        "incident.containment_undone",
+        "destination.resumed",
+    ):
+        assert refused not in QUEUED_WHILE_LOCKED
