@@ -26,7 +26,7 @@ from monitoring.anomalies.detectors import (
     Violation,
     baseline_windows,
 )
-from monitoring.anomalies.models import Anomaly, AnomalyStatus
+from monitoring.anomalies.models import AlertSettings, Anomaly, AnomalyStatus
 from tracklayer.exceptions import DomainError, NotFoundError
 from workspaces.models import User
 from workspaces.regions import region_db
@@ -84,6 +84,15 @@ def anomaly_get(*, workspace, public_id: str) -> Anomaly:
 def anomalies_open_count(*, workspace) -> int:
     unresolved = Anomaly.objects.filter(workspace=workspace)
     return unresolved.exclude(status=AnomalyStatus.RESOLVED).count()
+
+
+def alert_settings_for(*, workspace) -> tuple[AlertSettings, list]:
+    """The workspace's alert settings and the members chosen — the defaults (unsaved) when
+    none were saved yet."""
+    row = AlertSettings.objects.filter(workspace=workspace).first()
+    if row is None:
+        return AlertSettings(workspace=workspace), []
+    return row, list(row.email_members.all())
 
 
 def alert_recipient_choices(*, workspace):

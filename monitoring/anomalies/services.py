@@ -174,7 +174,6 @@ def anomalies_apply(
                 started_at=now,
                 last_seen_at=now,
             )
-            row.workspace = workspace
             _audit(row, actor=SYSTEM, event_type="anomaly.opened")
             if finding.kind == AnomalyKind.SCHEMA_DRIFT and finding.subject in drift_by_subject:
                 drift_entries.append(
@@ -291,11 +290,6 @@ def anomaly_resolve(*, workspace, actor, anomaly: Anomaly) -> Anomaly:
 
 
 # --- alert settings ------------------------------------------------------------------------------
-
-
-def alert_settings_get(*, workspace) -> AlertSettings:
-    settings, _ = AlertSettings.objects.get_or_create(workspace=workspace)
-    return settings
 
 
 @transaction.atomic

@@ -27,9 +27,9 @@ def _get(request, anomaly_id: str):
 
 
 def _settings_form(request, data=None):
-    alert_settings = services.alert_settings_get(workspace=request.workspace)
+    alert_settings, members = selectors.alert_settings_for(workspace=request.workspace)
     initial = {
-        "email_members": list(alert_settings.email_members.all()),
+        "email_members": members,
         "webhook_url": alert_settings.webhook_url,
         "quiet_minutes": alert_settings.quiet_minutes,
         "min_severity": alert_settings.min_severity,

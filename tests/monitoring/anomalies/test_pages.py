@@ -106,6 +106,7 @@ def test_admins_set_alerts_and_see_the_webhook_secret_once(
 ):
     client.force_login(admin_user)
     assert "Alerts" in client.get(page(workspace)).content.decode()
+    assert not AlertSettings.objects.filter(workspace=workspace).exists()  # reading writes nothing
     data = {
         "email_members": [str(editor_user.pk)],
         "webhook_url": "https://alerts.example.com/tracklayer",
