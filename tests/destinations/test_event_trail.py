@@ -52,6 +52,7 @@ def test_the_trail_shows_consent_attempts_latency_and_the_dead_reason(
     ok = step_html(html, webhook)
     assert 'data-status="delivered"' in ok
     assert 'data-action="deliver"' in ok
+    assert delivered.decision_reasons  # stored by the engine, so the loop below checks some
     for reason in delivered.decision_reasons:
         assert f"<code>{reason}</code>" in ok
         assert escape(explain(reason)) in ok
