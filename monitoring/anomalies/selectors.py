@@ -26,7 +26,8 @@ from monitoring.anomalies.detectors import (
     Violation,
     baseline_windows,
 )
-from monitoring.anomalies.models import AlertSettings, Anomaly, AnomalyStatus
+from monitoring.anomalies.models import AlertSettings, Anomaly, AnomalyKind, AnomalyStatus
+from monitoring.incidents.models import Incident
 from tracklayer.exceptions import DomainError, NotFoundError
 from workspaces.models import User
 from workspaces.regions import region_db
@@ -79,6 +80,21 @@ def anomaly_get(*, workspace, public_id: str) -> Anomaly:
     if row is None:
         raise NotFoundError("No such anomaly in this workspace.")
     return row
+
+
+def anomaly_incident(*, workspace, anomaly: Anomaly) -> Incident | None:
+    """The incident the anomaly opened or joined (an automatic pause is named there by its
+    destination), the latest first; None when it opened none."""
+    source_id = (
+        anomaly.subject.partition(":")[2]
+        if anomaly.kind == AnomalyKind.AUTO_PAUSE
+        else anomaly.public_id
+    )
+    return (
+        Incident.objects.filter(workspace=workspace, source_ids__contains=[source_id])
+        .order_by("-opened_at")
+        .first()
+    )
 
 
 def anomalies_open_count(*, workspace) -> int:

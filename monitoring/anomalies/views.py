@@ -68,8 +68,17 @@ def anomaly_detail(request, anomaly_id: str):
         request,
         "monitoring/anomalies_detail.html",
         "monitoring/anomalies_detail_section.html",
-        {"anomaly": anomaly, "spark": sparkline(anomaly.evidence.get("series"))},
+        _detail_context(request, anomaly),
     )
+
+
+def _detail_context(request, anomaly, **extra) -> dict:
+    return {
+        "anomaly": anomaly,
+        "spark": sparkline(anomaly.evidence.get("series")),
+        "incident": selectors.anomaly_incident(workspace=request.workspace, anomaly=anomaly),
+        **extra,
+    }
 
 
 def _act(request, anomaly_id: str, service, done: str):
@@ -91,11 +100,7 @@ def _act(request, anomaly_id: str, service, done: str):
         request,
         "monitoring/anomalies_detail.html",
         "monitoring/anomalies_detail_section.html",
-        {
-            "anomaly": anomaly,
-            "spark": sparkline(anomaly.evidence.get("series")),
-            "refusal": getattr(request, "refusal", ""),
-        },
+        _detail_context(request, anomaly, refusal=getattr(request, "refusal", "")),
         status=status,
     )
 

@@ -9,6 +9,7 @@ import pytest
 from audit.models import AuditEntry
 from monitoring.anomalies import services
 from monitoring.anomalies.models import AlertSettings, Anomaly
+from monitoring.incidents.services import incident_open_auto
 from tests.audit_entries import audit_entries
 from tests.monitoring.anomalies.conftest import NOW
 
@@ -161,3 +162,17 @@ def test_alert_settings_are_admins_only(client, workspace, editor_user):
     client.force_login(editor_user)
     assert client.get(page(workspace, "alerts")).status_code == 403
     assert client.post(page(workspace, "alerts"), {"quiet_minutes": "5"}).status_code == 403
+
+
+def test_the_detail_names_the_incident_it_opened(client, workspace, viewer_user, anomaly):
+    incident = incident_open_auto(
+        workspace=workspace,
+        source_kind="anomaly",
+        source_id=anomaly.public_id,
+        title="Events of key_web stopped",
+        severity="high",
+        subject=anomaly.subject,
+    )
+    client.force_login(viewer_user)
+    html = client.get(page(workspace, anomaly.public_id)).content.decode()
+    assert f"/w/{workspace.slug}/incidents/{incident.public_id}/" in html
