@@ -300,56 +300,63 @@ def forwarding_retry_due(request: DataSubjectRequest) -> int | None:
     pending = _to_retry(request.forwarding)
     if request.status != RequestStatus.COMPLETED or not pending:
         return None
-    attempts = max(int(result.get("attempts", 1)) for result in pending)
+    attempts = max(int(result.get("attempts", 1)) for result in pending.values())
     return forwarding.RETRY_DELAYS[min(attempts, len(forwarding.RETRY_DELAYS)) - 1]
 
 
-def _to_retry(results: dict) -> list[dict]:
+def _to_retry(results: dict) -> dict[str, dict]:
     """The results a later run sends again: unfinished and not given up."""
-    return [
-        result for result in forwarding.unfinished(results).values() if not result.get("given_up")
-    ]
-
-
-@transaction.atomic
-def _forward_again(request: DataSubjectRequest) -> None:
-    """A completed delete's failed forwarding, sent again; the new results are audited
-    (``privacy.request_forwarded``: statuses per destination, never identifiers)."""
-    locked = DataSubjectRequest.objects.select_for_update().get(pk=request.pk)
-    unfinished = {
+    return {
         key: result
-        for key, result in forwarding.unfinished(locked.forwarding).items()
+        for key, result in forwarding.unfinished(results).items()
         if not result.get("given_up")
     }
-    if not unfinished:
+
+
+def _forward_again(request: DataSubjectRequest) -> None:
+    """A completed delete's failed forwarding, sent again — outside any transaction (each
+    send may wait for its timeout, and GA4 takes one request per id); then the new results
+    are saved and audited together (``privacy.request_forwarded``: statuses per destination,
+    never identifiers). Two runs at once may both send: a notice keeps its id and a GA4
+    upsert is idempotent, and only the first to save records its results."""
+    retry = _to_retry(request.forwarding)
+    if not retry:
         return
     if work.subjects_present(request.workspace, request.public_id):
-        results = _forward(_notice(request), locked.forwarding)
+        sent = _forward(_notice(request), retry)
     else:
         # The region no longer holds what is to be sent (the workspace moved region): give
         # up, saying so, rather than retry for ever.
-        results = {
-            **locked.forwarding,
-            **{
-                key: {
-                    **result,
-                    "status": forwarding.FAILED,
-                    "detail": "Not sent: the request's working data left with a region move.",
-                    "given_up": True,
-                }
-                for key, result in unfinished.items()
-            },
+        sent = {
+            key: {
+                **result,
+                "status": forwarding.FAILED,
+                "detail": "Not sent: the request's working data left with a region move.",
+                "given_up": True,
+            }
+            for key, result in retry.items()
         }
-    locked.forwarding = results
+    _forwarding_record(request, {key: sent[key] for key in retry if key in sent})
+
+
+@transaction.atomic
+def _forwarding_record(request: DataSubjectRequest, changed: dict) -> None:
+    locked = DataSubjectRequest.objects.select_for_update().get(pk=request.pk)
+    still = forwarding.unfinished(locked.forwarding)
+    # A result another run saved meanwhile stands.
+    mine = {key: result for key, result in changed.items() if key in still}
+    request.forwarding = {**locked.forwarding, **mine}
+    if not mine:
+        return
+    locked.forwarding = request.forwarding
     locked.save(update_fields=["forwarding"])
-    request.forwarding = results
     audit_record(
         workspace=request.workspace,
         actor=SYSTEM,
         event_type="privacy.request_forwarded",
         resource_type="data_subject_request",
         resource_id=request.public_id,
-        payload={"forwarding": {key: results[key] for key in unfinished}},
+        payload={"forwarding": mine},
     )
 
 

@@ -132,6 +132,36 @@ def test_a_failing_receiver_is_failed_and_only_it_is_sent_again(
     assert len(notices(platforms)) == 1
 
 
+def test_a_retry_sends_outside_any_transaction_and_a_result_saved_meanwhile_stands(
+    shop, platforms, workspace, admin_user, monkeypatch
+):
+    """Sending may wait for timeouts (GA4: one request per id): no transaction, no row lock is
+    held meanwhile. A run that saved first (two workers on one retry) keeps its result."""
+    platforms.behave("webhook", mode="error", status=500)
+    request_id = delete(workspace, admin_user)
+    services.dsr_run(request_id=request_id)
+    platforms.behave("webhook")
+    depth = len(connections["default"].atomic_blocks)  # the test's own transaction
+    original = DestinationForwarder._webhook
+    seen = []
+
+    def webhook(self, notice, destination, secrets):
+        seen.append(len(connections["default"].atomic_blocks))
+        result = original(self, notice, destination, secrets)
+        # Another worker's run of the same retry saved its result meanwhile.
+        row = DataSubjectRequest.objects.get(public_id=request_id)
+        row.forwarding[destination.public_id] = {**result, "detail": "the other run"}
+        row.save(update_fields=["forwarding"])
+        return result
+
+    monkeypatch.setattr(DestinationForwarder, "_webhook", webhook)
+    services.dsr_run(request_id=request_id)
+    assert seen == [depth]
+    request = DataSubjectRequest.objects.get(public_id=request_id)
+    assert request.forwarding[shop.webhook.public_id]["detail"] == "the other run"
+    assert not AuditEntry.objects.filter(event_type="privacy.request_forwarded").exists()
+
+
 def test_failures_are_given_up_after_the_last_attempt(shop, platforms, workspace, admin_user):
     platforms.behave("webhook", mode="error", status=503)
     request_id = delete(workspace, admin_user)
