@@ -113,8 +113,11 @@ def alert_send(*, anomaly: Anomaly, transition: str) -> list[Outcome]:
     if alert_settings is None:
         return []
     outcomes = []
+    # Members chosen who are still members: someone removed since hears nothing more.
     recipients = sorted(
-        alert_settings.email_members.exclude(email="").values_list("email", flat=True)
+        alert_settings.email_members.filter(memberships__workspace_id=anomaly.workspace_id)
+        .exclude(email="")
+        .values_list("email", flat=True)
     )
     channels = []
     if recipients:

@@ -13,6 +13,8 @@ from destinations.adapters.webhook import verify_signature
 from monitoring.anomalies import alerts, services
 from monitoring.anomalies.models import Anomaly
 from tests.monitoring.anomalies.conftest import NOW
+from workspaces.models import Membership
+from workspaces.services import membership_remove
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.monitoring.anomalies.urls")]
 
@@ -158,3 +160,15 @@ def test_a_private_address_is_refused_by_the_egress_policy_and_not_retried(
     anomaly.refresh_from_db()
     assert anomaly.alert_error.startswith("opened webhook: egress refused")
     assert anomaly.alerts["opened"]["webhook"]["retry"] is False
+
+
+def test_a_member_removed_since_being_chosen_gets_no_more_alerts(
+    workspace, configured, editor_user, admin_user
+):
+    configured()
+    membership = Membership.objects.get(workspace=workspace, user=editor_user)
+    membership_remove(workspace=workspace, actor=admin_user, membership=membership)
+
+    alerts.alert_send(anomaly=make(workspace), transition="opened")
+
+    assert mail.outbox == []
