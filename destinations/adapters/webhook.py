@@ -104,6 +104,25 @@ def verify_signature(
     return matched
 
 
+def _signing_secrets(secrets: dict) -> list[str]:
+    """The secrets that sign: while one is being rotated both do, new first, so receivers
+    holding either one keep verifying."""
+    signing = [secrets["signing_secret"]]
+    if secrets.get("previous_signing_secret"):
+        signing.append(secrets["previous_signing_secret"])
+    return signing
+
+
+def _signed_headers(signing: list[str], timestamp: int, body: bytes, body_id: str) -> dict:
+    """The headers of every signed POST: event batches and notices alike."""
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        SIGNATURE_HEADER: signature_header(signing, timestamp, body),
+        IDEMPOTENCY_HEADER: body_id,
+    }
+
+
 # --- the data-subject request notice ------------------------------------------------------
 
 NOTICE_TYPE = "data_subject_request"
@@ -142,15 +161,7 @@ def notice_request(
         separators=(",", ":"),
         ensure_ascii=False,
     ).encode()
-    signing = [secrets["signing_secret"]]
-    if secrets.get("previous_signing_secret"):
-        signing.append(secrets["previous_signing_secret"])
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-        SIGNATURE_HEADER: signature_header(signing, int(now.timestamp()), body),
-        IDEMPOTENCY_HEADER: notice_id,
-    }
+    headers = _signed_headers(_signing_secrets(secrets), int(now.timestamp()), body, notice_id)
     return PlatformRequest(config["url"], headers, body, ())
 
 
@@ -285,11 +296,7 @@ class WebhookAdapter:
         self, *, config: dict, secrets: dict, events: list[OutgoingEvent], now: datetime
     ) -> list[PlatformRequest]:
         size = _batch_size(config) or DEFAULT_BATCH_SIZE
-        # While a secret is being rotated both sign, new first: receivers holding either one
-        # keep verifying.
-        signing = [secrets["signing_secret"]]
-        if secrets.get("previous_signing_secret"):
-            signing.append(secrets["previous_signing_secret"])
+        signing = _signing_secrets(secrets)
         timestamp = int(now.timestamp())
         requests = []
         for start in range(0, len(events), size):
@@ -307,10 +314,7 @@ class WebhookAdapter:
                 default=str,
             ).encode()
             headers = {
-                "Content-Type": "application/json",
-                "User-Agent": USER_AGENT,
-                SIGNATURE_HEADER: signature_header(signing, timestamp, body),
-                IDEMPOTENCY_HEADER: batch_id,
+                **_signed_headers(signing, timestamp, body, batch_id),
                 COUNT_HEADER: str(len(chunk)),
             }
             requests.append(PlatformRequest(config["url"], headers, body, delivery_ids))
