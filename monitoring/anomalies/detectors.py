@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from statistics import median
 
 from destinations.metrics import (
+    DEAD_UNSENDABLE,
     DELIVERY_BLOCKED,
+    DELIVERY_DEAD_REASON,
     DELIVERY_DELIVERED,
     DELIVERY_FAILED,
     DELIVERY_LATENCY,
@@ -303,6 +305,20 @@ def _cells(figures: Figures, kind: str, subject: str) -> dict:
     return figures.series.get((kind, subject), {})
 
 
+def _failed_requests(figures: Figures, destination: str) -> dict[int, tuple[int, int]]:
+    """Failed tries that reached the platform: ``delivery.failed`` less the refusals before
+    sending (dead-lettered as ``unsendable``: an event the adapter's precheck refused says
+    nothing about the destination being up)."""
+    failed = _cells(figures, DELIVERY_FAILED, destination)
+    refused = _cells(figures, DELIVERY_DEAD_REASON, f"{destination}|{DEAD_UNSENDABLE}")
+    if not refused:
+        return failed
+    return {
+        minute: (max(value - refused.get(minute, (0, 0))[0], 0), count)
+        for minute, (value, count) in failed.items()
+    }
+
+
 def detect_delivery(figures: Figures, at: int) -> list[Finding]:
     """Per destination: down (every request failed in each of the last ``DOWN_MINUTES``
     minutes — HIGH, whatever the request count), error rate and latency against baseline."""
@@ -310,7 +326,7 @@ def detect_delivery(figures: Figures, at: int) -> list[Finding]:
     baseline = baseline_for(figures, at, ERROR_MINUTES)
     for destination in _destinations(figures):
         delivered = _cells(figures, DELIVERY_DELIVERED, destination)
-        failed = _cells(figures, DELIVERY_FAILED, destination)
+        failed = _failed_requests(figures, destination)
         # The current minute is still running: the last DOWN_MINUTES minutes counting it, or
         # the DOWN_MINUTES before it (a run early in a minute sees little of it).
         for end in (at, at - 1):

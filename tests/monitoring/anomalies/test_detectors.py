@@ -206,3 +206,15 @@ def test_windows_cover_what_the_detectors_read():
     assert windows[0][1] == at
     assert len(windows) == 1 + detectors.BASELINE_DAYS
     assert windows[1][1] == at - DAY + detectors.WINDOW
+
+
+def test_refusals_before_sending_do_not_make_a_destination_down():
+    at = TODAY + 14 * 60
+    figures = normal_days(at - 3)
+    for minute in (at - 2, at - 1, at):
+        # Every event lacked what the platform needs: refused by the precheck, never sent.
+        figures.add(minute, "delivery.failed", DEST, 30)
+        figures.add(minute, "delivery.dead_reason", f"{DEST}|unsendable", 30)
+    found = kinds(detectors.detect_delivery(figures, at))
+    assert ("destination_down", SUBJECT) not in found
+    assert ("delivery_error_rate", SUBJECT) not in found
