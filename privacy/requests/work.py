@@ -196,17 +196,19 @@ def progress_forget(workspace, request_id: str) -> None:
 
 def requests_forget(alias: str, workspace_id: int, request_ids: list[str]) -> int:
     """Every working row of these requests of the workspace in the region database ``alias``
-    (a purged workspace's, in each region: a region move leaves them behind); one statement
-    per table, through the primary key. Returns the rows deleted."""
-    deleted = 0
+    (expired access requests; a purged workspace's, in each region: a region move leaves them
+    behind); one statement per table, through the primary key. Returns how many of the
+    requests had working rows there."""
+    forgotten: set[str] = set()
     with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
         for table in ("privacy_requestsubject", "privacy_requestprogress"):
             cursor.execute(
-                f"DELETE FROM {table} WHERE request_id = ANY(%s) AND workspace_id = %s",  # noqa: S608 - a constant table name
+                f"DELETE FROM {table} WHERE request_id = ANY(%s) AND workspace_id = %s"  # noqa: S608 - a constant table name
+                " RETURNING request_id",
                 [request_ids, workspace_id],
             )
-            deleted += cursor.rowcount
-    return deleted
+            forgotten.update(row[0] for row in cursor.fetchall())
+    return len(forgotten)
 
 
 def _params(workspace, request_id: str, **extra) -> dict:

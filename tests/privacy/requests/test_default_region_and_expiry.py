@@ -128,14 +128,17 @@ def test_an_export_is_kept_30_days_then_answers_410(admin_api, workspace, make_a
     assert answer.json()["error"]["code"] == "export_expired"
 
 
-def test_the_periodic_task_forgets_expired_working_data_only(admin_api, workspace, make_api_key):
+@pytest.mark.parametrize("days", [31, 400])  # 400: the daily run was missed for long
+def test_the_periodic_task_forgets_expired_working_data_only(
+    admin_api, workspace, make_api_key, days
+):
     old = completed_access(admin_api, workspace, make_api_key)
     recent_id = admin_api.post(
         "data_subject_requests", {"type": "access", "subject": {"email": "x@example.org"}}
     ).json()["id"]
     services.dsr_run(request_id=recent_id)
     DataSubjectRequest.objects.filter(pk=old.pk).update(
-        finished_at=timezone.now() - timedelta(days=31)
+        finished_at=timezone.now() - timedelta(days=days)
     )
     before = working_rows("region_us", "privacy_requestsubject")
 
