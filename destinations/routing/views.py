@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from destinations.exceptions import DestinationInvalidError
+from destinations.metrics.charts import Series, stacked_bars
 from destinations.models import DeliveryStatus, Destination, DestinationType
 from destinations.routing import selectors, services
 from destinations.routing.forms import DeadLetterBulkForm, DestinationForm
@@ -56,55 +57,23 @@ def _edit_url(request, destination) -> str:
 
 # --- The chart ---------------------------------------------------------------------------------
 
-CHART_WIDTH, CHART_HEIGHT, CHART_TOP, CHART_BOTTOM = 720, 180, 12, 22
+CHART_SERIES = (
+    Series("delivered", "delivered", "#12b76a"),
+    Series("failed", "failed attempts", "#f04438"),
+    Series("blocked", "blocked by consent", "#98a2b3"),
+)
 
 
 def _chart(points) -> dict:
-    """Stacked bars (delivered, failed, blocked) as SVG geometry; the template only draws."""
-    peak = max((point.total for point in points), default=0)
-    scale = max(peak, 1)
-    plot = CHART_HEIGHT - CHART_TOP - CHART_BOTTOM
-    slot = CHART_WIDTH / max(len(points), 1)
-    bars = []
-    for index, point in enumerate(points):
-        x = round(index * slot + slot * 0.15, 2)
-        width = round(slot * 0.7, 2)
-        base = CHART_HEIGHT - CHART_BOTTOM
-        segments = []
-        for kind, count in (
-            ("delivered", point.delivered),
-            ("failed", point.failed),
-            ("blocked", point.blocked),
-        ):
-            if not count:
-                continue
-            height = max(round(plot * count / scale, 2), 1)
-            base -= height
-            segments.append({"kind": kind, "y": round(base, 2), "height": height})
-        bars.append(
-            {
-                "x": x,
-                "width": width,
-                "segments": segments,
-                "label": f"{timezone.localtime(point.start):%H:%M}: {point.delivered} delivered,"
-                f" {point.failed} failed, {point.blocked} blocked",
-                "tick": timezone.localtime(point.start).strftime("%H:%M") if index % 6 == 0 else "",
-                "tick_x": round(index * slot + slot / 2, 2),
-            }
-        )
-    return {
-        "width": CHART_WIDTH,
-        "height": CHART_HEIGHT,
-        "baseline": CHART_HEIGHT - CHART_BOTTOM,
-        "tick_y": CHART_HEIGHT - 6,
-        "peak": peak,
-        "bars": bars,
-        "totals": {
-            "delivered": sum(p.delivered for p in points),
-            "failed": sum(p.failed for p in points),
-            "blocked": sum(p.blocked for p in points),
-        },
-    }
+    """Deliveries per hour as stacked bars (the one chart builder, destinations.metrics.charts)."""
+    return stacked_bars(
+        starts=[point.start for point in points],
+        values={s.key: [getattr(point, s.key) for point in points] for s in CHART_SERIES},
+        series=CHART_SERIES,
+        title="Deliveries per hour",
+        period="last 24 hours, per hour",
+        empty="Nothing delivered in the last 24 hours.",
+    )
 
 
 def _series(request, destination=None):
@@ -340,22 +309,29 @@ def destination_test(request, destination_id: str):
 # --- The delivery log and dead letters ---------------------------------------------------------
 
 
+def _destination_filter(request, query) -> Destination | None:
+    """The workspace's destination a filter names (deleted ones included), or None."""
+    public_id = query.get("destination", "").strip()[:32]
+    if not public_id:
+        return None
+    return selectors.destination_find(workspace=request.workspace, public_id=public_id)
+
+
+def _delivery_id(raw: str) -> int | None:
+    """A page anchor: a delivery id in ASCII digits, else None (ignored). ``"²".isdigit()``
+    is true, yet ``int("²")`` raises."""
+    return int(raw) if raw.isascii() and raw.isdigit() else None
+
+
 def _log_filters(request) -> dict:
     """The log's filters from the query string; unknown values are ignored, not refused."""
-    destination_id = request.GET.get("destination", "").strip()
-    destination = (
-        selectors.destination_find(workspace=request.workspace, public_id=destination_id)
-        if destination_id
-        else None
-    )
     status = request.GET.get("status")
-    before = request.GET.get("before", "")
     return {
-        "destination": destination,
+        "destination": _destination_filter(request, request.GET),
         "status": status if status in DeliveryStatus.values else None,
         # Matched exactly, never cut: a messageId longer than any stored one matches nothing.
         "message_id": request.GET.get("message_id", "").strip() or None,
-        "before": int(before) if before.isdigit() else None,
+        "before": _delivery_id(request.GET.get("before", "")),
     }
 
 
@@ -424,17 +400,11 @@ def _dead_letter_filters(request, query) -> dict:
     """The dead letters' filters: destination and reason group (from the query string, or
     from a bulk form's hidden fields), and the page's anchor. Unknown values are ignored, as
     on the delivery log: an unknown destination or reason matches all / nothing."""
-    destination_id = query.get("destination", "").strip()[:32]
-    before, after = query.get("before", ""), query.get("after", "")
     return {
-        "destination": (
-            selectors.destination_find(workspace=request.workspace, public_id=destination_id)
-            if destination_id
-            else None
-        ),
+        "destination": _destination_filter(request, query),
         "reason": query.get("reason", "")[:300] or None,
-        "before": int(before) if before.isascii() and before.isdigit() else None,
-        "after": int(after) if after.isascii() and after.isdigit() else None,
+        "before": _delivery_id(query.get("before", "")),
+        "after": _delivery_id(query.get("after", "")),
     }
 
 

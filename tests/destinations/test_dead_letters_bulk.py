@@ -257,3 +257,14 @@ def test_a_locked_audit_log_refuses_before_any_batch(workspace, admin_user, mixe
         services.dead_letters_bulk(workspace=workspace, actor=admin_user, action="discard")
 
     assert statuses(workspace) == before
+
+
+@pytest.mark.parametrize("anchor", ["²", "٣", "9" * 30, "-1", "1e3"])
+@pytest.mark.parametrize("page", ["deliveries", "dead-letters"])
+def test_an_unreadable_page_anchor_is_ignored(signed_in, workspace, mixed, page, anchor):
+    # "²".isdigit() is true and int("²") raises: an anchor is ASCII digits or nothing.
+    for key in ("before", "after") if page == "dead-letters" else ("before",):
+        response = signed_in.get(url(page, workspace), {key: anchor})
+
+        assert response.status_code == 200
+        assert len(response.context["deliveries"]) == 5
