@@ -133,7 +133,6 @@ DASHBOARD_OWNER_STATUS = {
     "dashboard:member-invite": (405, 200),
     "dashboard:member-remove": (405, 200),
     "dashboard:members": (200, 200),
-    "dashboard:overview": (200, 200),
     "dashboard:settings": (200, 302),
     "dashboard:workspace-delete": (405, 422),  # the walk's form does not type the slug
     "destinations:dead-letters": (200, 405),
@@ -163,6 +162,7 @@ DASHBOARD_OWNER_STATUS = {
     "destinations:tracking-plan-export": (200, 405),
     "destinations:tracking-plan-import": (405, 422),
     "destinations:tracking-plan-mode": (405, 422),
+    "monitoring:overview": (200, 405),
     "privacy:consent": (200, 405),
     "privacy:consent-general": (405, 422),
     "privacy:consent-policy": (405, 422),

@@ -23,6 +23,8 @@ def test_the_data_plane_is_the_models_derived_from_events():
         "destinations.Delivery",
         "destinations.DeliveryAttempt",
         "destinations.TrackingPlanViolation",
+        "destinations.MinuteFigure",
+        "destinations.RejectedEvent",
     }
 
 

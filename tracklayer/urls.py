@@ -30,5 +30,7 @@ urlpatterns = [
     path("", include("privacy.urls")),
     path("", include("monitoring.incidents.urls")),
     path("", include("destinations.urls")),
+    # The Overview (/w/<slug>/) before workspaces' pages under the same prefix.
+    path("", include("monitoring.overview.urls")),
     path("", include("workspaces.urls")),
 ]

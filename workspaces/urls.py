@@ -8,7 +8,6 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("workspaces/new/", views.workspace_create, name="workspace-create"),
     path("invitations/<str:token>/", views.invitation_accept, name="invitation-accept"),
-    path("w/<slug:slug>/", views.overview, name="overview"),
     path("w/<slug:slug>/settings/", views.workspace_settings, name="settings"),
     path("w/<slug:slug>/settings/delete/", views.workspace_delete, name="workspace-delete"),
     # Settings → Identity: w/<slug>/settings/identity/… (each route names its slug itself, so

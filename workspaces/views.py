@@ -9,7 +9,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from audit import selectors as audit_selectors
 from tracklayer.exceptions import DomainError
 from workspaces import selectors, services
 from workspaces.dashboard import flash, form_error, render_htmx, workspace_view
@@ -23,7 +22,6 @@ from workspaces.forms import (
     WorkspaceDeleteForm,
     WorkspaceSettingsForm,
 )
-from workspaces.identity.selectors import identity_coverage
 from workspaces.models import User
 from workspaces.policy import Action
 from workspaces.residency import workspace_data_residency
@@ -35,7 +33,7 @@ def home(request):
     workspace = selectors.workspace_list_for_user(user=request.user).first()
     if workspace is None:
         return redirect("dashboard:workspace-create")
-    return redirect("dashboard:overview", slug=workspace.slug)
+    return redirect("monitoring:overview", slug=workspace.slug)
 
 
 @login_required
@@ -54,33 +52,12 @@ def workspace_create(request):
             form_error(form, error)
         else:
             flash(request, f"Workspace “{workspace.name}” created.")
-            return redirect("dashboard:overview", slug=workspace.slug)
+            return redirect("monitoring:overview", slug=workspace.slug)
     return render(request, "workspaces/workspace_create.html", {"form": form}, status=_status(form))
 
 
 def _status(form) -> int:
     return 400 if form.is_bound and form.errors else 200
-
-
-@workspace_view(Action.WORKSPACE_VIEW)
-def overview(request):
-    workspace = request.workspace
-    return render_htmx(
-        request,
-        "workspaces/overview.html",
-        "workspaces/overview.html",
-        {
-            "member_count": selectors.member_list(workspace=workspace).count(),
-            "active_keys": [
-                key
-                for key in selectors.api_key_list(workspace=workspace)
-                if key.state() in ("active", "expiring")
-            ],
-            "recent_entries": audit_selectors.audit_entry_list(workspace=workspace)[:8],
-            "residency": workspace_data_residency(workspace=workspace),
-            "coverage": identity_coverage(workspace=workspace),
-        },
-    )
 
 
 # --- Members -------------------------------------------------------------------------------
@@ -374,7 +351,7 @@ def invitation_accept(request, token: str):
                 error = exc.message
             else:
                 flash(request, f"Welcome to {membership.workspace.name}.")
-                return redirect("dashboard:overview", slug=membership.workspace.slug)
+                return redirect("monitoring:overview", slug=membership.workspace.slug)
     elif not has_account:
         form = AcceptNewAccountForm(request.POST or None, email=invitation.email)
         if request.method == "POST" and form.is_valid():
@@ -390,7 +367,7 @@ def invitation_accept(request, token: str):
                 login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
                 services.auth_sign_in_succeeded(user=membership.user, method="invitation")
                 flash(request, f"Welcome to {membership.workspace.name}.")
-                return redirect("dashboard:overview", slug=membership.workspace.slug)
+                return redirect("monitoring:overview", slug=membership.workspace.slug)
     return render(
         request,
         "workspaces/invitation_accept.html",

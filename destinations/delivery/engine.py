@@ -257,9 +257,12 @@ def destination_deliver(*, destination_id: int, now: datetime | None = None) -> 
     ):
         return result
     workspace = (
-        Workspace.objects.filter(pk=destination.workspace_id).values("region", "moving_to").first()
+        Workspace.objects.filter(pk=destination.workspace_id)
+        .values("region", "moving_to", "deleted_at")
+        .first()
     )
-    if workspace is None or workspace["moving_to"]:
+    # Moving: the move owns the rows. Deleted: nothing more is sent (workspace-lifecycle.md).
+    if workspace is None or workspace["moving_to"] or workspace["deleted_at"]:
         return result
     result.region = workspace["region"]
     alias = region_db(workspace["region"])

@@ -82,7 +82,7 @@ def test_settings_say_what_is_stored_in_the_region_and_what_centrally(
 def test_the_overview_says_it_too(client, admin_user, eu_workspace):
     client.force_login(admin_user)
 
-    body = page(client, "dashboard:overview", eu_workspace)
+    body = page(client, "monitoring:overview", eu_workspace)
 
     assert "Stored in the European Union region's database: events, " in body
 
@@ -91,7 +91,7 @@ def test_while_a_move_copies_the_pages_say_ingestion_is_paused(client, admin_use
     Workspace.objects.filter(pk=eu_workspace.pk).update(moving_to="us")
     client.force_login(admin_user)
 
-    for name in ("dashboard:settings", "dashboard:overview"):
+    for name in ("dashboard:settings", "monitoring:overview"):
         body = page(client, name, eu_workspace)
         assert "Moving to United States: ingestion is paused (SDKs retry)." in body, name
         # Still where it is until the move switches.

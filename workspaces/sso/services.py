@@ -639,7 +639,7 @@ def _sign_in(*, workspace: Workspace, saml_response: str, relay_state: str) -> S
         resource_id=user.public_id,
         payload={"method": "saml"},
     )
-    redirect_to = safe_next(relay_state) or reverse("dashboard:overview", args=[workspace.slug])
+    redirect_to = safe_next(relay_state) or reverse("monitoring:overview", args=[workspace.slug])
     return SignIn(
         user=user,
         membership=membership,

@@ -1,9 +1,6 @@
 """A deleted workspace's destinations send nothing more: the delivery sweep does not list them
 and the engine refuses them, while another workspace's keep sending; a restore sends what
-waited. (The gate is the workspace's ``deleted_at``, read where ``moving_to`` already is.)
-
-Expected to fail until destinations/delivery/{engine,scheduling}.py read ``deleted_at`` (the
-diff handed to the lead with issue 15's deletion): remove the ``xfail`` mark with it."""
+waited. (The gate is the workspace's ``deleted_at``, read where ``moving_to`` already is.)"""
 
 import pytest
 
@@ -13,12 +10,7 @@ from tests.destinations.helpers import local, order, run_engine, send_batch
 from workspaces import services
 from workspaces.actors import SystemActor
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.xfail(
-        strict=True, reason="needs the delivery engine/scheduling diff (deleted workspaces)"
-    ),
-]
+pytestmark = pytest.mark.django_db
 
 ACTOR = SystemActor("tests")
 

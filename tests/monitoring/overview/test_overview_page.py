@@ -26,7 +26,7 @@ from destinations.metrics.writer import Figures, figures_write
 from tests.destinations.factories import DestinationFactory
 from workspaces.regions import workspace_db
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.monitoring.overview.urls")]
+pytestmark = pytest.mark.django_db
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 

@@ -40,7 +40,7 @@ def test_only_admins_see_the_pages_and_the_nav_link(client, workspace, admin_use
     request_row = services.dsr_create(
         workspace=workspace, actor=admin_user, type="suppress", subject={"email": EMAIL}
     )
-    overview = client.get(reverse("dashboard:overview", args=[workspace.slug]))
+    overview = client.get(reverse("monitoring:overview", args=[workspace.slug]))
     assert b'data-testid="nav-privacy-requests"' in overview.content
 
     client.force_login(request.getfixturevalue(who))
@@ -54,7 +54,7 @@ def test_only_admins_see_the_pages_and_the_nav_link(client, workspace, admin_use
     ]
     assert [page.status_code for page in pages] == [403] * 6
     assert DataSubjectRequest.objects.filter(workspace=workspace).count() == 1
-    overview = client.get(reverse("dashboard:overview", args=[workspace.slug]))
+    overview = client.get(reverse("monitoring:overview", args=[workspace.slug]))
     assert overview.status_code == 200
     assert b'data-testid="nav-privacy-requests"' not in overview.content
 

@@ -73,7 +73,7 @@ def test_the_overview_shows_coverage_and_the_policy_state(
     _signed_in(viewer_user, "saml")
     services.mfa_policy_set(workspace=workspace, actor=admin_user, required=True)
 
-    response = client.get(reverse("dashboard:overview", kwargs={"slug": workspace.slug}))
+    response = client.get(reverse("monitoring:overview", kwargs={"slug": workspace.slug}))
 
     body = response.content.decode()
     assert response.status_code == 200
@@ -90,7 +90,7 @@ def test_members_who_may_not_manage_identity_see_coverage_without_the_link(
 ):
     sign_in(client, viewer_user.email)
 
-    response = client.get(reverse("dashboard:overview", kwargs={"slug": workspace.slug}))
+    response = client.get(reverse("monitoring:overview", kwargs={"slug": workspace.slug}))
 
     body = response.content.decode()
     assert 'data-testid="coverage-mfa"' in body and "members with MFA · not required" in body

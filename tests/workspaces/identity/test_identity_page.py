@@ -45,7 +45,7 @@ def test_editors_and_viewers_are_refused(client, request, workspace, role_user):
 def test_the_sidebar_links_the_page_for_admins_only(client, request, workspace, role_user, shown):
     sign_in(client, request.getfixturevalue(role_user).email)
 
-    body = client.get(reverse("dashboard:overview", kwargs={"slug": workspace.slug})).content
+    body = client.get(reverse("monitoring:overview", kwargs={"slug": workspace.slug})).content
 
     assert (f'href="{_url(workspace)}"'.encode() in body) is shown
 

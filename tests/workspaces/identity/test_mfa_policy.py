@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 SETUP_URL = "/accounts/2fa/totp/activate/"
 # One page of each app that goes through the gate, and the identity page itself.
 DASHBOARD_PAGES = [
-    "dashboard:overview",
+    "monitoring:overview",
     "dashboard:members",
     "dashboard:api-keys",
     "dashboard:settings",
@@ -113,7 +113,7 @@ def test_a_post_is_refused_the_same_way_and_changes_nothing(client, mfa_workspac
 def test_the_setup_page_says_why(client, mfa_workspace, viewer_user):
     sign_in(client, viewer_user.email)
 
-    response = client.get(_page("dashboard:overview", mfa_workspace), follow=True)
+    response = client.get(_page("monitoring:overview", mfa_workspace), follow=True)
 
     # allauth asks for the password again before any MFA change, then shows the setup form
     assert [url for url, _status in response.redirect_chain] == [
@@ -131,7 +131,7 @@ def test_after_setting_up_an_authenticator_the_member_sees_the_pages(
 ):
     # Refused until set up …
     sign_in(client, editor_user.email)
-    assert client.get(_page("dashboard:overview", mfa_workspace)).status_code == 302
+    assert client.get(_page("monitoring:overview", mfa_workspace)).status_code == 302
 
     # … then (the same session) every page opens
     activate_totp(client, editor_user)
@@ -143,11 +143,11 @@ def test_the_page_opens_again_when_the_policy_is_turned_off(
     client, mfa_workspace, admin_user, editor_user
 ):
     sign_in(client, editor_user.email)
-    assert client.get(_page("dashboard:overview", mfa_workspace)).status_code == 302
+    assert client.get(_page("monitoring:overview", mfa_workspace)).status_code == 302
 
     services.mfa_policy_set(workspace=mfa_workspace, actor=admin_user, required=False)
 
-    assert client.get(_page("dashboard:overview", mfa_workspace)).status_code == 200
+    assert client.get(_page("monitoring:overview", mfa_workspace)).status_code == 200
 
 
 def test_an_sso_session_is_not_sent_to_set_up_mfa(client, mfa_workspace, editor_user):
@@ -157,7 +157,7 @@ def test_an_sso_session_is_not_sent_to_set_up_mfa(client, mfa_workspace, editor_
     session[SSO_WORKSPACE_KEY] = mfa_workspace.public_id
     session.save()
 
-    assert client.get(_page("dashboard:overview", mfa_workspace)).status_code == 200
+    assert client.get(_page("monitoring:overview", mfa_workspace)).status_code == 200
 
 
 def test_an_sso_session_that_does_not_say_which_idp_is_held_to_the_policy(
@@ -168,7 +168,7 @@ def test_an_sso_session_that_does_not_say_which_idp_is_held_to_the_policy(
     session[SIGN_IN_METHOD_KEY] = SIGN_IN_SSO
     session.save()
 
-    assert client.get(_page("dashboard:overview", mfa_workspace)).status_code == 302
+    assert client.get(_page("monitoring:overview", mfa_workspace)).status_code == 302
 
 
 def test_an_sso_session_of_another_workspaces_idp_is_held_to_the_policy(
@@ -179,11 +179,11 @@ def test_an_sso_session_of_another_workspaces_idp_is_held_to_the_policy(
     session[SIGN_IN_METHOD_KEY] = SIGN_IN_SSO
     session[SSO_WORKSPACE_KEY] = other_workspace.public_id
     session.save()
-    assert client.get(_page("dashboard:overview", mfa_workspace)).status_code == 302
+    assert client.get(_page("monitoring:overview", mfa_workspace)).status_code == 302
 
     session[SSO_WORKSPACE_KEY] = mfa_workspace.public_id
     session.save()
-    assert client.get(_page("dashboard:overview", mfa_workspace)).status_code == 200
+    assert client.get(_page("monitoring:overview", mfa_workspace)).status_code == 200
 
 
 def test_another_sign_in_method_in_the_session_is_not_sso(client, mfa_workspace, editor_user):
@@ -192,7 +192,7 @@ def test_another_sign_in_method_in_the_session_is_not_sso(client, mfa_workspace,
     session[SIGN_IN_METHOD_KEY] = "password"
     session.save()
 
-    assert client.get(_page("dashboard:overview", mfa_workspace)).status_code == 302
+    assert client.get(_page("monitoring:overview", mfa_workspace)).status_code == 302
 
 
 def test_a_workspace_without_the_policy_is_not_affected(
@@ -205,8 +205,8 @@ def test_a_workspace_without_the_policy_is_not_affected(
     services.mfa_policy_set(workspace=other_workspace, actor=system_actor, required=True)
     sign_in(client, editor_user.email)
 
-    assert client.get(_page("dashboard:overview", workspace)).status_code == 200
-    assert client.get(_page("dashboard:overview", other_workspace)).status_code == 302
+    assert client.get(_page("monitoring:overview", workspace)).status_code == 200
+    assert client.get(_page("monitoring:overview", other_workspace)).status_code == 302
 
 
 def test_the_api_is_not_affected(api_client, mfa_workspace, make_api_key):
@@ -221,4 +221,4 @@ def test_the_staff_admin_keeps_its_own_rule(client, mfa_workspace, staff):
     sign_in(client, staff.email)
 
     assert client.get("/admin/").status_code == 200
-    assert client.get(_page("dashboard:overview", mfa_workspace)).status_code == 302
+    assert client.get(_page("monitoring:overview", mfa_workspace)).status_code == 302
