@@ -73,11 +73,11 @@ def _when(raw: str, field: str, errors: dict) -> datetime | None:
     return timezone.make_aware(value) if timezone.is_naive(value) else value
 
 
-def _filters(request) -> tuple[dict, dict, dict]:
+def _filters(request, query=None) -> tuple[dict, dict, dict]:
     """The filters from the query string: ``(filters, paging, errors)``. A value that is not
     a known type, status or delivery state is ignored rather than refused (a stale shared link
     still opens); a time that cannot be read is an error on its field (400)."""
-    query = request.GET
+    query = request.GET if query is None else query
     errors: dict[str, str] = {}
     type_ = query.get("type")
     status = query.get("status")
@@ -165,20 +165,21 @@ def _table_context(request, filters: dict, paging: dict, since: str | None) -> d
     }
 
 
-def _page_context(request, filters: dict, errors: dict) -> dict:
+def _page_context(request, filters: dict, errors: dict, query=None) -> dict:
+    query = request.GET if query is None else query
     return {
         "event_names": selectors.event_names_recent(workspace=request.workspace),
         "types": EventType.choices,
         "statuses": EventStatus.choices,
         "deliveries": DELIVERY_CHOICES,
-        "range": {"from": request.GET.get("from", ""), "until": request.GET.get("until", "")},
+        "range": {"from": query.get("from", ""), "until": query.get("until", "")},
         "errors": errors,
         "user_filtered": bool(filters["user_id_hash"]),
         # What the userId search form carries back to the page (the other filters).
         "carry": [
-            (key, request.GET[key].strip()[:MESSAGE_ID_MAX])
+            (key, query[key].strip()[:MESSAGE_ID_MAX])
             for key in URL_FILTERS
-            if key != "user" and request.GET.get(key, "").strip()
+            if key != "user" and query.get(key, "").strip()
         ],
     }
 
@@ -245,9 +246,10 @@ def events_user(request):
     if error is None:
         request.session[key] = digest
         return redirect(f"{url}?{urlencode({**back, 'user': '1'})}")
-    filters, _paging, errors = _filters(request)
-    errors["user_id"] = error  # the value itself is not shown back
-    context = {**_page_context(request, filters, errors)}
+    # The page again with the filters the form carried (not the value itself).
+    filters, _paging, errors = _filters(request, back)
+    errors["user_id"] = error
+    context = {**_page_context(request, filters, errors, back)}
     context.update(events=[], filters=filters, filtered=True, live=False, poll_query="")
     return render_htmx(
         request, "destinations/events.html", "destinations/events.html", context, status=422

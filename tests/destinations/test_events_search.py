@@ -172,6 +172,20 @@ def test_the_user_search_refuses_what_cannot_be_a_user_id(signed_in, workspace):
     assert "u" * 1001 not in response.content.decode()
 
 
+def test_a_refused_user_search_keeps_the_other_filters(signed_in, workspace):
+    carried = {"name": "Order", "delivery": "dead", "from": "2026-11-20T10:00"}
+
+    response = signed_in.post(
+        reverse("destinations:events-user", args=[workspace.slug]),
+        {**carried, "user_id": "u" * 1001},
+    )
+
+    assert response.status_code == 422
+    assert response.context["carry"] == list(carried.items())
+    assert response.context["range"]["from"] == carried["from"]
+    assert response.context["filters"]["delivery"] == "dead"
+
+
 def test_the_search_pages_are_the_workspaces_own(client, workspace, other_admin_user):
     client.force_login(other_admin_user)
 
