@@ -35,11 +35,14 @@ class ServerConfig:
     workers: int
     threads: int = 1
     wsgi: str = "tracklayer.wsgi:application"
+    label: str = ""  # what differs besides the workers (another application)
 
     def __str__(self) -> str:
         if self.worker_class == "gthread":
-            return f"gthread, {self.workers} workers × {self.threads} threads"
-        return f"{self.worker_class}, {self.workers} workers"
+            name = f"gthread, {self.workers} workers × {self.threads} threads"
+        else:
+            name = f"{self.worker_class}, {self.workers} workers"
+        return f"{name}, {self.label}" if self.label else name
 
     @property
     def application(self) -> str:
@@ -66,6 +69,15 @@ CHOSEN = ServerConfig("gthread", workers=3, threads=8)
 # The reference of issue 17: bare Django (no middleware, one view reading the body and
 # answering a constant) under gunicorn with 4 sync workers.
 REFERENCE = ServerConfig("sync", workers=4, wsgi="tests.bench.bare_django:application")
+# The chosen configuration without the lean ingestion path: every request through
+# settings.MIDDLEWARE, as before ADR 0019 (gunicorn calls the factory for the application).
+FULL_STACK = ServerConfig(
+    "gthread",
+    workers=3,
+    threads=8,
+    wsgi="django.core.wsgi:get_wsgi_application()",
+    label="every request through the full middleware",
+)
 CANDIDATES = (
     ServerConfig("sync", workers=4),
     ServerConfig("sync", workers=8),
@@ -76,6 +88,7 @@ CANDIDATES = (
     ServerConfig("gthread", workers=3, threads=8),
     ServerConfig("gthread", workers=4, threads=4),
     ServerConfig("gthread", workers=4, threads=8),
+    FULL_STACK,
 )
 
 
