@@ -151,6 +151,14 @@ SAME_ANSWERS = [
         400,
         id="unsupported encoding",
     ),
+    pytest.param(
+        "POST",
+        "/v1/track",
+        event("m-1"),
+        {"HTTP_HOST": "evil.example"},
+        400,
+        id="host not allowed",
+    ),
     pytest.param("OPTIONS", "/v1/track", b"", {}, 204, id="CORS preflight"),
     pytest.param("GET", "/v1/batch", b"", "key", 405, id="GET"),
 ]

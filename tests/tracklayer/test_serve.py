@@ -170,6 +170,8 @@ def test_gunicorn_itself_refuses_to_start_without_the_variables():
         ({"PORT": "http"}, "PORT must be a TCP port number, not 'http'"),
         ({"PORT": "70000"}, "PORT must be a TCP port number"),
         ({"ALLOWED_HOSTS": " "}, "ALLOWED_HOSTS is not set"),
+        ({"WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY must be a whole number of at least 1"),
+        ({"WEB_THREADS": "eight"}, "WEB_THREADS must be a whole number of at least 1, not 'eight'"),
     ],
 )
 def test_the_check_names_each_problem(changes, problem):

@@ -25,7 +25,8 @@ DEFAULT_PORT = "8000"
 
 def check(environ: Mapping[str, str] = os.environ) -> None:
     """Exit (``SystemExit``: the message on stderr, status 1) naming every missing variable
-    and a wrong ``TRACKLAYER_ENV`` or ``PORT``, before Django or gunicorn starts anything."""
+    and a wrong ``TRACKLAYER_ENV``, ``PORT``, ``WEB_CONCURRENCY`` or ``WEB_THREADS``, before
+    Django or gunicorn starts anything."""
     problems = []
     environment = environ.get("TRACKLAYER_ENV", "").strip() or "production"
     if environment != "production":
@@ -38,6 +39,10 @@ def check(environ: Mapping[str, str] = os.environ) -> None:
     port = environ.get("PORT", "").strip() or DEFAULT_PORT
     if not port.isdigit() or not 0 < int(port) < 65536:
         problems.append(f"PORT must be a TCP port number, not {port!r}")
+    for name in ("WEB_CONCURRENCY", "WEB_THREADS"):
+        value = environ.get(name, "").strip()
+        if value and (not value.isdigit() or int(value) < 1):
+            problems.append(f"{name} must be a whole number of at least 1, not {value!r}")
     if problems:
         raise SystemExit(
             "TrackLayer's production server cannot start:\n"

@@ -21,7 +21,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tracklayer.settings")
 wsgi_app = "tracklayer.wsgi:application"
 bind = [environment.bind()]
 worker_class = "gthread"
-workers = int(os.environ.get("WEB_CONCURRENCY") or (os.cpu_count() or 1) + 1)
+# The cores this process may run on (its CPU affinity, which a container's cpuset narrows).
+workers = int(os.environ.get("WEB_CONCURRENCY") or len(os.sched_getaffinity(0)) + 1)
 threads = int(os.environ.get("WEB_THREADS") or 8)
 # Connections waiting to be accepted under a burst (Linux caps it at net.core.somaxconn).
 backlog = 2048
