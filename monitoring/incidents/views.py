@@ -66,7 +66,10 @@ def _list_page(request, *, form=None, status=200):
         }
         for incident in selectors.incident_list(workspace=request.workspace)[:LIST_LIMIT]
     ]
-    form = form or IncidentOpenForm(destinations=_active_destinations(request.workspace))
+    # Any of its destinations may be what an incident concerns — a paused one above all.
+    form = form or IncidentOpenForm(
+        destinations=routing_selectors.destinations_list(workspace=request.workspace)
+    )
     return render_htmx(
         request,
         "monitoring/incidents.html",
@@ -85,7 +88,9 @@ def incidents_page(request):
 @workspace_view(services.EDIT_ACTION)
 @require_POST
 def incident_open(request):
-    form = IncidentOpenForm(request.POST, destinations=_active_destinations(request.workspace))
+    form = IncidentOpenForm(
+        request.POST, destinations=routing_selectors.destinations_list(workspace=request.workspace)
+    )
     if form.is_valid():
         try:
             incident = services.incident_open(

@@ -4,7 +4,7 @@ refusals come back on their field (422); another workspace's incident is a 404."
 import pytest
 from django.urls import reverse
 
-from destinations.models import DestinationState
+from destinations.models import Destination, DestinationState
 from monitoring.incidents.models import Incident, Phase
 from tests.audit_entries import audit_entries
 from tests.destinations.factories import DestinationFactory
@@ -75,6 +75,21 @@ def test_open_by_hand_and_its_field_errors(
     second = Incident.objects.exclude(pk=incident.pk).get()
     assert with_htmx["HX-Redirect"] == url("detail", workspace, second.public_id)
     assert incident.subject == f"destination:{destination.public_id}"
+
+
+def test_an_incident_may_concern_a_paused_destination(client, workspace, editor_user, destination):
+    Destination.objects.filter(pk=destination.pk).update(state=DestinationState.PAUSED)
+    client.force_login(editor_user)
+
+    page = client.get(url("list", workspace))
+    opened = client.post(
+        url("open", workspace),
+        {"title": "Meta paused itself", "severity": "high", "destination": destination.public_id},
+    )
+
+    assert destination.public_id in page.content.decode()
+    assert opened.status_code == 302
+    assert Incident.objects.get().subject == f"destination:{destination.public_id}"
 
 
 def test_phase_buttons_and_containment_with_htmx(
