@@ -114,10 +114,6 @@ class Workspace(models.Model):
     def __str__(self) -> str:
         return self.name or self.public_id
 
-    @property
-    def is_deleted(self) -> bool:
-        return self.deleted_at is not None
-
 
 class Role(models.TextChoices):
     ADMIN = "admin", "Admin"
