@@ -193,8 +193,11 @@ def incident_open_auto(
                 dedup_key=key,
             )
     except IntegrityError:
-        # Opened by another worker between our look and our insert: join it.
+        # Opened by another worker between our look and our insert: join it (closed again
+        # already — then the detector's next run opens one).
         existing = _open_for_key(workspace=workspace, key=key)
+        if existing is None:
+            raise
         return _source_link(
             existing, source_kind=source_kind, source_id=source_id, severity=severity
         )

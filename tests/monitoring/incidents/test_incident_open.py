@@ -193,3 +193,24 @@ def test_the_advisory_lock_queues_what_incidents_need_under_it():
         "destination.resumed",
     ):
         assert refused not in QUEUED_WHILE_LOCKED
+
+
+def test_auto_open_joins_the_incident_another_worker_opened_meanwhile(workspace, monkeypatch):
+    # Another worker's incident for the subject commits between our look and our insert: the
+    # one-open-per-subject constraint refuses ours, and the source is linked to theirs.
+    theirs = open_auto(workspace, "ano_1")
+    look = services._open_for_key
+    calls = []
+
+    def first_look_misses(**kwargs):
+        calls.append(kwargs["key"])
+        return None if len(calls) == 1 else look(**kwargs)
+
+    monkeypatch.setattr(services, "_open_for_key", first_look_misses)
+
+    joined = open_auto(workspace, "ano_2")
+
+    assert joined.pk == theirs.pk and len(calls) == 2
+    assert Incident.objects.count() == 1
+    assert Incident.objects.get().source_ids == ["ano_1", "ano_2"]
+    assert len(audit_entries(workspace, "incident.source_linked")) == 1
