@@ -9,10 +9,12 @@ from celery import shared_task
 
 from destinations.delivery import scheduling
 
-# The region move's task lives with the move; imported here so a worker registers it under the
-# name the Django admin sends by ("destinations.tasks.region_move_run").
+# The region move's task lives with the move, and the purge of deleted workspaces with the
+# teardown; imported here so a worker registers them under the names the Django admin and beat
+# send by ("destinations.tasks.region_move_run", "destinations.tasks.workspaces_purge_due").
 from destinations.residency.tasks import region_move_run  # noqa: F401
 from destinations.retention.purge import retention_purge
+from destinations.teardown.tasks import workspaces_purge_due  # noqa: F401
 from tracklayer.regions import REGIONS
 from workspaces.actors import SystemActor
 from workspaces.models import Workspace
@@ -24,10 +26,13 @@ ACTOR = SystemActor("scheduler")
 def events_purge_expired_all() -> None:
     """Queue the retention purge of every workspace, region by region, each on its region's
     queue (beat's ``events-purge``, hourly). The workspaces come from the control plane: no
-    scan of a region's tables to find who has rows."""
+    scan of a region's tables to find who has rows. A purged workspace (a tombstone that keeps
+    only its audit log, destinations.teardown) has nothing left to purge and is not queued."""
     for region in REGIONS:
         workspace_ids = (
-            Workspace.objects.filter(region=region).order_by("pk").values_list("pk", flat=True)
+            Workspace.objects.filter(region=region, purged_at__isnull=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)
         )
         for workspace_id in workspace_ids:
             retention_purge_task.apply_async(

@@ -17,7 +17,8 @@ KEY UPDATE``: a region move can neither start nor switch regions under it, and t
 read under it) and its ingestion settings, whose ``purge_pending`` adds up the batch's counts;
 inside it the region's deletes at most ``batch_rows`` rows of the step's table by id. No lock
 is held between batches, so ingestion, deliveries and a move wait at most one batch. A
-workspace being moved is left alone (the move copies its rows): the run stops there.
+workspace being moved is left alone (the move copies its rows): the run stops there; so is a
+purged one (destinations.teardown: a tombstone keeps only its audit log).
 
 At the end one control transaction writes the audit entry with the counts (when personal data
 was removed: events, operational data, deliveries or attempts — de-duplication keys alone are
@@ -142,9 +143,12 @@ def _settings_locked(workspace) -> IngestionSettings:
 
 
 def _locked_workspace(workspace_id: int) -> Workspace | None:
-    """The workspace row, locked for this transaction; None when it is gone or moving."""
+    """The workspace row, locked for this transaction; None when it is gone, moving, or purged
+    (a tombstone keeps only its audit log: no settings row is made for it)."""
     locked = Workspace.objects.select_for_update(no_key=True).filter(pk=workspace_id).first()
-    return None if locked is None or locked.moving_to else locked
+    if locked is None or locked.moving_to or locked.purged_at is not None:
+        return None
+    return locked
 
 
 def _execute(workspace, sql: str, cutoff: datetime, limit: int, names) -> dict[str, int]:

@@ -233,6 +233,23 @@ def test_a_moving_workspace_is_left_alone(eu_workspace, system_actor):
     assert retention_overview(workspace=eu_workspace).last_purge_at is None
 
 
+def test_a_purged_workspace_is_neither_queued_nor_purged(eu_workspace, system_actor, monkeypatch):
+    event_with_operational_data(eu_workspace, "old", NOW - days(200))
+    Workspace.objects.filter(pk=eu_workspace.pk).update(deleted_at=NOW, purged_at=NOW)
+    queued = []
+    monkeypatch.setattr(
+        tasks.retention_purge_task, "apply_async", lambda **kwargs: queued.append(kwargs)
+    )
+
+    tasks.events_purge_expired_all()
+    result = purge.retention_purge(workspace=eu_workspace, actor=system_actor, now=NOW)
+
+    assert queued == []
+    assert result.skipped and result.batches == 0
+    # the tombstone gets no settings row (it keeps only its audit log)
+    assert not IngestionSettings.objects.filter(workspace=eu_workspace).exists()
+
+
 def test_the_hourly_task_purges_each_workspace(eu_workspace, workspace):
     event_with_operational_data(eu_workspace, "old", timezone.now() - days(200))
 
