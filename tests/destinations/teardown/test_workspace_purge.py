@@ -289,11 +289,6 @@ def test_a_workspace_restored_before_the_purge_keeps_everything(workspace, admin
     assert Membership.objects.filter(workspace=workspace, role=Role.ADMIN).exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the retention diff (destinations/retention/purge.py, destinations/tasks.py): "
-    "remove this mark with it",
-)
 def test_the_hourly_retention_run_leaves_a_tombstone_alone(workspace, admin_user, monkeypatch):
     """Retention's hourly run queues no purged workspace, and its purge of one recreates no
     settings row (the tombstone keeps only its log)."""
