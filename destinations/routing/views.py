@@ -430,6 +430,9 @@ def _dead_letters_page(request, filters: dict, *, bulk_form=None, status=200):
         if value:
             query[key] = value
     base = query.urlencode()
+    groups, matching = selectors.dead_letter_summary(
+        workspace=workspace, destination=destination, reason=reason
+    )
     has_older = bool(rows) and (more if not newer else True)
     has_newer = bool(rows) and (more if newer else filters["before"] is not None)
     return render_htmx(
@@ -442,10 +445,8 @@ def _dead_letters_page(request, filters: dict, *, bulk_form=None, status=200):
             "base_query": base,
             "older_query": f"{base}&before={rows[-1].pk}".lstrip("&") if has_older else "",
             "newer_query": f"{base}&after={rows[0].pk}".lstrip("&") if has_newer else "",
-            "groups": selectors.dead_letter_groups(workspace=workspace, destination=destination),
-            "matching": selectors.dead_letters_matching(
-                workspace=workspace, destination=destination, reason=reason
-            ).count(),
+            "groups": groups,
+            "matching": matching,
             "destinations": selectors.destinations_list(workspace=workspace),
             "bulk_form": bulk_form,
             "selected_max": DeadLetterBulkForm.SELECTED_MAX,

@@ -268,3 +268,28 @@ def test_an_unreadable_page_anchor_is_ignored(signed_in, workspace, mixed, page,
 
         assert response.status_code == 200
         assert len(response.context["deliveries"]) == 5
+
+
+def test_the_matching_count_is_right_with_more_groups_than_shown(signed_in, workspace, mixed):
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    for i in range(selectors.DEAD_LETTER_GROUPS_SHOWN):
+        dead(mixed["hook"], f"reason {letters[i // 26]}{letters[i % 26]}")
+
+    every = signed_in.get(url("dead-letters", workspace))
+    one = signed_in.get(url("dead-letters", workspace), {"reason": "reason bx"})
+    hook_only = signed_in.get(
+        url("dead-letters", workspace), {"destination": mixed["hook"].public_id}
+    )
+
+    assert len(every.context["groups"]) == selectors.DEAD_LETTER_GROUPS_SHOWN
+    assert every.context["matching"] == 5 + selectors.DEAD_LETTER_GROUPS_SHOWN
+    assert one.context["matching"] == 1
+    assert hook_only.context["matching"] == 3 + selectors.DEAD_LETTER_GROUPS_SHOWN
+    few = selectors.dead_letter_summary(workspace=workspace, destination=mixed["ga4"])
+    assert ([(g.reason, g.count) for g in few[0]], few[1]) == (
+        [
+            ("gave up after # attempts: HTTP 500", 1),
+            (TOO_OLD.replace("{}", "#").replace("up to 72", "up to #"), 1),
+        ],
+        2,
+    )
