@@ -17,8 +17,8 @@ KEY UPDATE``: a region move can neither start nor switch regions under it, and t
 read under it) and its ingestion settings, whose ``purge_pending`` adds up the batch's counts;
 inside it the region's deletes at most ``batch_rows`` rows of the step's table by id. No lock
 is held between batches, so ingestion, deliveries and a move wait at most one batch. A
-workspace being moved is left alone (the move copies its rows): the run stops there; so is a
-purged one (destinations.teardown: a tombstone keeps only its audit log).
+workspace being moved is left alone (the move copies its rows): the run stops there; so is one
+whose deletion's purge has begun or is done (destinations.teardown).
 
 At the end one control transaction writes the audit entry with the counts (when personal data
 was removed: events, operational data, deliveries or attempts — de-duplication keys alone are
@@ -143,10 +143,13 @@ def _settings_locked(workspace) -> IngestionSettings:
 
 
 def _locked_workspace(workspace_id: int) -> Workspace | None:
-    """The workspace row, locked for this transaction; None when it is gone, moving, or purged
-    (a tombstone keeps only its audit log: no settings row is made for it)."""
+    """The workspace row, locked for this transaction; None when it is gone, moving, or being
+    purged after its deletion (destinations.teardown): from the moment that purge has counted its
+    rows (``purge_counts``) it deletes and reports them all, so retention deleting some meanwhile
+    would count them twice; and a tombstone keeps only its audit log (no settings row is made
+    for it)."""
     locked = Workspace.objects.select_for_update(no_key=True).filter(pk=workspace_id).first()
-    if locked is None or locked.moving_to or locked.purged_at is not None:
+    if locked is None or locked.moving_to or locked.purged_at is not None or locked.purge_counts:
         return None
     return locked
 
