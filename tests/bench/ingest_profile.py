@@ -1,7 +1,8 @@
 """Where a single-event request's time goes: py-spy on the gunicorn workers under wrk's load.
 
-``python -m tests.bench ingestion --profile [single|batch|bare]`` starts the same server and
-load as the figures, samples every worker with ``py-spy record --gil`` (only the thread holding
+``python -m tests.bench ingestion --profile [single|batch|bare]`` ("bare": the constant view
+behind the dashboard's middleware, in the product's server) starts the same server and load as
+the figures, samples every worker with ``py-spy record --gil`` (only the thread holding
 the GIL is sampled, so a sample is Python CPU time of that process) and prints the samples per
 request by stage: the innermost stage named on each sampled stack gets the sample. py-spy is
 not a dependency: ``.venv/bin/pip install py-spy``.
