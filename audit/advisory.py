@@ -62,6 +62,13 @@ QUEUED_WHILE_LOCKED: frozenset[str] = frozenset(
         "incident.containment_action",
         "destination.paused",
         "api_key.revoked",
+        # Anomalies (monitoring.anomalies.services.QUEUED_WHILE_LOCKED): detection goes on —
+        # a suspected compromise is when it matters — and acknowledging or resolving only
+        # records that a person looked. Changing the alert settings stays refused.
+        "anomaly.opened",
+        "anomaly.acknowledged",
+        "anomaly.resolved",
+        "schema.drift",
     }
 )
 

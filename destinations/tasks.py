@@ -8,6 +8,7 @@ schedule from before still runs."""
 from celery import shared_task
 
 from destinations.delivery import scheduling
+from destinations.metrics.purge import figures_purge_expired
 
 # The region move's task lives with the move, and the purge of deleted workspaces with the
 # teardown; imported here so a worker registers them under the names the Django admin and beat
@@ -47,6 +48,13 @@ def retention_purge_task(workspace_id: int) -> None:
     workspace = Workspace.objects.filter(pk=workspace_id).first()
     if workspace is not None:
         retention_purge(workspace=workspace, actor=ACTOR)
+
+
+@shared_task
+def figures_purge_task(region: str) -> int:
+    """Forget a region's minute figures past their retention (beat's ``figures-purge-<code>``,
+    hourly, on the region's queue; docs/monitoring.md)."""
+    return figures_purge_expired(region=region)
 
 
 # --- Delivery (docs/delivery.md) ------------------------------------------------------------------

@@ -9,9 +9,12 @@ from urllib.parse import urlencode
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from audit import services as audit_services
 from audit.models import AuditLogHead
+from monitoring.anomalies import services as anomaly_services
+from monitoring.anomalies.detectors import Finding
 from monitoring.incidents import services as incident_services
 from privacy.requests import services as dsr_services
 from tests.audit_entries import audit_count
@@ -172,6 +175,11 @@ DASHBOARD_OWNER_STATUS = {
     "privacy:request-receipt": (200, 405),
     "privacy:request-export": (200, 405),
     "privacy:suppressed": (200, 405),
+    "anomalies:list": (200, 405),
+    "anomalies:alert-settings": (200, 422),  # the walk's form has no quiet period or severity
+    "anomalies:detail": (200, 405),
+    "anomalies:acknowledge": (405, 302),
+    "anomalies:resolve": (405, 302),
     "incidents:list": (200, 405),
     "incidents:open": (405, 422),
     "incidents:detail": (200, 405),
@@ -215,6 +223,8 @@ API_OWNER_STATUS = {
     "api:destinations": {"get": (200, 403, 403), "post": (400, 403, 403)},
     "api:event-detail": ADMIN_ONLY,
     "api:events": INGESTION,
+    "api:anomalies": ADMIN_ONLY,
+    "api:anomaly-detail": ADMIN_ONLY,
     "api:incidents": ADMIN_ONLY,
     "api:incident-detail": ADMIN_ONLY,
     "api:incident-export": ADMIN_ONLY,
@@ -246,6 +256,7 @@ API_OUTSIDER_STATUS = {
     ("api:data-subject-request-detail", "get", ApiKeyRole.ADMIN): 404,
     ("api:data-subject-request-export", "get", ApiKeyRole.ADMIN): 404,
     ("api:data-subject-request-receipt", "get", ApiKeyRole.ADMIN): 404,
+    ("api:anomaly-detail", "get", ApiKeyRole.ADMIN): 404,
     ("api:incident-detail", "get", ApiKeyRole.ADMIN): 404,
     ("api:incident-export", "get", ApiKeyRole.ADMIN): 404,
 }
@@ -290,6 +301,20 @@ def victim(workspace, admin_user, make_api_key, system_actor):
         severity="high",
         subject=f"destination:{destination.public_id}",
     )
+    anomaly_services.anomalies_apply(
+        workspace=workspace,
+        findings=[
+            Finding(
+                kind="volume_drop",
+                subject="event:Victim Event",
+                severity="medium",
+                summary="Victim Anomaly: Victim Event dropped.",
+                evidence={"observed": 0},
+            )
+        ],
+        now=timezone.now(),
+    )
+    anomaly = workspace.anomalies.get()
     size = AuditLogHead.objects.get(workspace=workspace).size
     return {
         "workspace": workspace,
@@ -305,6 +330,7 @@ def victim(workspace, admin_user, make_api_key, system_actor):
             "token_id": scim_token.public_id,
             "request_id": subject_request.public_id,
             "incident_id": incident.public_id,
+            "anomaly_id": anomaly.public_id,
         },
         # Proofs about the victim's last entry: valid for its log, beyond another's
         "query": {"index": size - 1, "first": size},
@@ -325,6 +351,8 @@ def victim(workspace, admin_user, make_api_key, system_actor):
             subject_request.public_id,
             incident.public_id,
             incident.title,
+            anomaly.public_id,
+            anomaly.summary,
         ],
     }
 

@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from audit import api as audit_api
 from destinations.ingestion import api as ingest
 from destinations.routing import api as destinations_api
+from monitoring.anomalies import api as anomalies_api
 from monitoring.incidents import api as incidents_api
 from privacy.requests import api as privacy_requests_api
 from tracklayer import api
@@ -109,6 +110,13 @@ urlpatterns = [
         "data_subject_requests/<str:request_id>/receipt",
         privacy_requests_api.RequestReceiptApi.as_view(),
         name="data-subject-request-receipt",
+    ),
+    # Anomalies (monitoring/anomalies/api.py), read-only
+    path("anomalies", anomalies_api.AnomaliesApi.as_view(), name="anomalies"),
+    path(
+        "anomalies/<str:anomaly_id>",
+        anomalies_api.AnomalyDetailApi.as_view(),
+        name="anomaly-detail",
     ),
     # Incidents (monitoring/incidents/api.py), read-only
     path("incidents", incidents_api.IncidentsApi.as_view(), name="incidents"),

@@ -216,6 +216,16 @@ CELERY_BEAT_SCHEDULE = {
         }
         for code in regions.REGIONS
     },
+    # Minute figures past their 90 days (docs/monitoring.md), per region on its queue.
+    **{
+        f"figures-purge-{code}": {
+            "task": "destinations.tasks.figures_purge_task",
+            "schedule": env_int("FIGURES_PURGE_INTERVAL_SECONDS", 3600),
+            "kwargs": {"region": code},
+            "options": {"queue": CELERY_REGION_QUEUES[code]},
+        }
+        for code in regions.REGIONS
+    },
     # SAML: forget AuthnRequest ids and assertion ids past their expiry (docs/identity.md).
     "saml-expired-purge": {
         "task": "workspaces.sso.tasks.saml_expired_purge",
@@ -239,6 +249,17 @@ CELERY_BEAT_SCHEDULE = {
     "workspaces-purge": {
         "task": "destinations.tasks.workspaces_purge_due",
         "schedule": crontab(hour=4, minute=15),
+    },
+    # Anomalies (docs/monitoring.md): the detectors over every workspace of a region, every
+    # minute, on the region's queue (its figures are in the region's database).
+    **{
+        f"anomalies-detect-{code}": {
+            "task": "monitoring.anomalies.tasks.anomalies_detect",
+            "schedule": env_int("ANOMALIES_DETECT_SECONDS", 60),
+            "kwargs": {"region": code},
+            "options": {"queue": CELERY_REGION_QUEUES[code], "expires": 55},
+        }
+        for code in regions.REGIONS
     },
 }
 

@@ -28,6 +28,7 @@ urlpatterns = [
     path("scim/v2/", include("workspaces.scim.urls")),
     path("", include("audit.urls")),
     path("", include("privacy.urls")),
+    path("", include("monitoring.anomalies.urls")),
     path("", include("monitoring.incidents.urls")),
     path("", include("destinations.urls")),
     # The Overview (/w/<slug>/) before workspaces' pages under the same prefix.

@@ -4,7 +4,9 @@
 20-24, ``privacy`` only 30-39, ``audit`` only 1-9, ``residency`` only 40-42 (a region move of
 1M events; ``BENCH_MOVE_EVENTS`` sets another count), ``retention`` only 50-52 (the retention
 purge of 200,000 expired events; ``BENCH_PURGE_EVENTS`` sets another count), ``requests``
-only 60 (erase one subject among 1M events; ``BENCH_REQUEST_EVENTS`` sets another count);
+only 60 (erase one subject among 1M events; ``BENCH_REQUEST_EVENTS`` sets another count),
+``anomalies`` only 70-72 (the detectors' run over 1,000 workspaces' minute figures;
+``BENCH_ANOMALY_WORKSPACES`` sets another count);
 ``python -m tests.bench ingestion --sweep`` compares gunicorn configurations instead, and
 ``python -m tests.bench ingestion --profile [single|batch|bare]`` shows where the time goes.
 """
@@ -61,6 +63,18 @@ def _requests() -> None:
     print(table(rows))
 
 
+def _anomalies() -> None:
+    """Figures 70-72: the anomaly detectors' run (tests/bench/anomalies.py)."""
+    from tests.bench import anomalies
+    from tests.bench.report import table
+
+    rows = anomalies.rows()
+    print()
+    print("\n".join(anomalies.DESCRIPTIONS))
+    print()
+    print(table(rows))
+
+
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
     parser.add_argument(
@@ -75,6 +89,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
             "residency",
             "retention",
             "requests",
+            "anomalies",
         ),
         default="all",
     )
@@ -129,6 +144,8 @@ def main(argv: list[str] | None = None) -> None:
             _retention()
         elif arguments.part == "requests":
             _requests()
+        elif arguments.part == "anomalies":
+            _anomalies()
         else:
             figures.run(
                 audit=arguments.part in ("all", "audit"),
@@ -139,6 +156,7 @@ def main(argv: list[str] | None = None) -> None:
             if arguments.part == "all":
                 _retention()
                 _requests()
+                _anomalies()
                 _residency()
     finally:
         connections.close_all()

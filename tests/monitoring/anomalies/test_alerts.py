@@ -16,7 +16,7 @@ from tests.monitoring.anomalies.conftest import NOW
 from workspaces.models import Membership
 from workspaces.services import membership_remove
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.monitoring.anomalies.urls")]
+pytestmark = pytest.mark.django_db
 
 
 def receiver(status=200):

@@ -26,23 +26,19 @@ from tests.destinations.factories import DestinationFactory
 from tests.destinations.helpers import local, order, send_batch
 from tests.destinations.worker import Worker, wait_for
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.urls("tests.monitoring.anomalies.urls"),
-]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 DETECT_EVERY = 3.0  # seconds: beat sends it every minute; the test does not wait that long
 
 
 @contextmanager
 def worker(tmp_path):
-    """A worker for every queue, as tests.destinations.worker.celery_worker starts it, with
-    the anomalies' routes in its URL conf (worker_settings)."""
+    """A worker for every queue, as tests.destinations.worker.celery_worker starts it."""
     broker = settings.CELERY_BROKER_URL
     redis.Redis.from_url(broker).flushdb()
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.monitoring.anomalies.worker_settings",
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
         **database_env(),
         "TEST_REDIS_URL": settings.CACHES["default"]["LOCATION"],
         "TEST_CELERY_BROKER_URL": broker,

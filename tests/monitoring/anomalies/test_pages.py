@@ -13,7 +13,7 @@ from monitoring.incidents.services import incident_open_auto
 from tests.audit_entries import audit_entries
 from tests.monitoring.anomalies.conftest import NOW
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.monitoring.anomalies.urls")]
+pytestmark = pytest.mark.django_db
 
 SERIES = [[300 - 10 * i, 300, 240, 360] for i in range(30)]
 
