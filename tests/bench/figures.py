@@ -34,8 +34,9 @@ DESCRIPTIONS = [
     "\n   one head update); latency per batch",
 ]
 INGESTION_DESCRIPTIONS = [
-    "10 a DRF view of the same gunicorn answering a constant (same middleware, same POST body, no",
-    "   database, no Redis): the framework's ceiling; latencies are wrk's, per request.",
+    "10 bare Django (issue 17's reference: no middleware, one view that reads the same POST body",
+    "   and answers a constant, gunicorn with 4 sync workers), in the same run, half before and",
+    "   half after 11-12; latencies are wrk's, per request.",
     "   CPU/request: user+system CPU of the gunicorn workers and of the bench database's",
     "   PostgreSQL backends (/proc) over the run, per answer: steadier than req/s when shared",
     "11 POST /v1/events, one ~630-byte track event per request (hashed e-mail and phone, a new",
@@ -182,7 +183,7 @@ def _ingestion_rows() -> tuple[list[Row], ingestion.Figures]:
     batch_met = copy is not None and figures.batch_share >= ingestion.BATCH_TARGET
     rows = [
         Row(
-            "10 bare endpoint (ceiling)",
+            "10 bare Django (reference)",
             _rate(ceiling.per_second, "req"),
             f"{ceiling.p50_us:,}",
             f"{ceiling.p99_us:,}",
@@ -277,7 +278,7 @@ def _header(*, audit: bool = True, ingest: bool = False) -> str:
     if ingest:
         lines += [
             f"ingestion (10-14): gunicorn {ingestion.CHOSEN}, TRACKLAYER_ENV=production settings"
-            " (DEBUG off, EVENTS_GROUP_COMMIT on), bench endpoint added;",
+            " (DEBUG off, EVENTS_GROUP_COMMIT on), make serve's gunicorn config;",
             f"  wrk {ingestion.WRK_THREADS} threads × {ingestion.CONNECTIONS} connections on the"
             f" same cores, {ingestion.SECONDS:g} s per figure (BENCH_INGEST_SECONDS) after a"
             f" {ingestion.WARMUP_SECONDS:g} s warm-up",
