@@ -158,6 +158,7 @@ DASHBOARD_OWNER_STATUS = {
     "destinations:events-rejected": (200, 405),
     "destinations:events-user": (405, 302),
     "destinations:ingestion-settings": (200, 422),
+    "destinations:retention": (200, 422),
     "destinations:tracking-plan": (200, 405),
     "destinations:tracking-plan-delete": (405, 422),
     "destinations:tracking-plan-event-remove": (405, 422),

@@ -24,13 +24,11 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from destinations.ingestion import selectors
-from destinations.ingestion.forms import IngestionSettingsForm, RetentionForm
+from destinations.ingestion.forms import IngestionSettingsForm
 from destinations.ingestion.runtime import ingestion_settings_get
 from destinations.ingestion.selectors import DELIVERY_FILTERS
 from destinations.ingestion.services import ingestion_settings_update
 from destinations.models import Event, EventStatus, EventType
-from destinations.retention.selectors import retention_overview
-from destinations.retention.services import retention_windows_update
 from destinations.routing.selectors import event_deliveries, refused_before_sending
 from privacy import pii
 from privacy.consent import TCF_PURPOSE_NAMES, TCF_SPECIAL_FEATURE_NAMES, ConsentSignals, explain
@@ -499,10 +497,8 @@ def _pretty(value) -> str:
     ).decode()
 
 
-# Settings → Ingestion: limits and extra personal fields, and the retention windows with the
-# last purge (thin: a form in, a service out). The two forms post to the same page; the
-# retention form says so with ``section=retention``.
-RETENTION_SECTION = "retention"
+# Settings → Ingestion: limits and extra personal fields (thin: a form in, a service out). The
+# retention windows are on Privacy → Retention (destinations/retention/views.py).
 
 
 @workspace_view(Action.WORKSPACE_VIEW)
@@ -510,28 +506,21 @@ RETENTION_SECTION = "retention"
 def ingestion_settings(request):
     current = ingestion_settings_get(workspace=request.workspace)
     posted = request.POST if request.method == "POST" else None
-    retention_post = posted is not None and posted.get("section") == RETENTION_SECTION
-    form = IngestionSettingsForm.for_settings(current, None if retention_post else posted)
-    retention = RetentionForm.for_settings(current, posted if retention_post else None)
-    bound = retention if retention_post else form
-    if posted is not None and bound.is_valid():
-        update = retention_windows_update if retention_post else ingestion_settings_update
+    form = IngestionSettingsForm.for_settings(current, posted)
+    if posted is not None and form.is_valid():
         try:
-            update(workspace=request.workspace, actor=request.user, values=bound.cleaned_data)
+            ingestion_settings_update(
+                workspace=request.workspace, actor=request.user, values=form.cleaned_data
+            )
         except DomainError as error:
-            form_error(bound, error)
+            form_error(form, error)
         else:
-            flash(request, "Retention saved." if retention_post else "Ingestion settings saved.")
+            flash(request, "Ingestion settings saved.")
             return redirect("destinations:ingestion-settings", slug=request.workspace.slug)
     return render_htmx(
         request,
         "destinations/ingestion_settings.html",
         "destinations/ingestion_settings.html",
-        {
-            "form": form,
-            "retention": retention,
-            "retention_section": RETENTION_SECTION,
-            "overview": retention_overview(workspace=request.workspace),
-        },
-        status=422 if bound.is_bound and bound.errors else 200,
+        {"form": form},
+        status=422 if form.is_bound and form.errors else 200,
     )

@@ -18,9 +18,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from destinations.ingestion import runtime, services, store
+from destinations.ingestion import runtime, store
 from destinations.ingestion.selectors import events_recent
 from destinations.models import Event, EventMessageId, EventOperational, TrackingPlanViolation
+from destinations.retention import purge
 from destinations.tracking_plans.selectors import tracking_plan_violations_list
 from destinations.tracking_plans.services import tracking_plan_update
 from tests.audit_entries import audit_count
@@ -294,9 +295,9 @@ def test_the_purge_leaves_a_moving_workspace_alone(eu_workspace, system_actor):
     _moving(eu_workspace, "us")
     before = audit_count(eu_workspace)
 
-    removed = services.events_purge_expired(workspace=eu_workspace, actor=system_actor, now=now)
+    removed = purge.retention_purge(workspace=eu_workspace, actor=system_actor, now=now)
 
-    assert removed == {"operational": 0, "message_ids": 0}
+    assert removed.skipped and not any(removed.purged.values())
     assert rows_of("region_eu", eu_workspace)["destinations_eventoperational"] == 1
     assert audit_count(eu_workspace) == before
 
@@ -306,9 +307,10 @@ def test_the_purge_works_in_the_workspaces_region(eu_workspace, system_actor):
     event_with_operational_data(eu_workspace, "old", now - timedelta(days=31))
     event_with_operational_data(eu_workspace, "fresh", now - timedelta(days=1))
 
-    removed = services.events_purge_expired(workspace=eu_workspace, actor=system_actor, now=now)
+    removed = purge.retention_purge(workspace=eu_workspace, actor=system_actor, now=now)
 
-    assert removed == {"operational": 1, "message_ids": 1}
+    assert removed.purged["operational"] == 1 and removed.purged["message_ids"] == 1
+    assert removed.purged["events"] == 0
     counts = rows_of("region_eu", eu_workspace)
     assert counts["destinations_eventoperational"] == 1
     assert counts["destinations_eventmessageid"] == 1
@@ -350,20 +352,20 @@ def test_a_move_cannot_start_under_a_running_purge(eu_workspace, system_actor, m
     now = timezone.now()
     event_with_operational_data(eu_workspace, "old", now - timedelta(days=31))
     inside, release = threading.Event(), threading.Event()
-    real_record = services.audit_record
+    real_record = purge.audit_record
 
     def held(**kwargs):  # the purge has deleted and is about to write its entry
         inside.set()
         assert release.wait(timeout=30)
         return real_record(**kwargs)
 
-    monkeypatch.setattr(services, "audit_record", held)
+    monkeypatch.setattr(purge, "audit_record", held)
 
-    def purge():
-        services.events_purge_expired(workspace=eu_workspace, actor=system_actor, now=now)
+    def purge_now():
+        purge.retention_purge(workspace=eu_workspace, actor=system_actor, now=now)
         connections.close_all()
 
-    purging = threading.Thread(target=purge)
+    purging = threading.Thread(target=purge_now)
     purging.start()
     try:
         assert inside.wait(timeout=30)

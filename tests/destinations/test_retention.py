@@ -383,7 +383,6 @@ def test_editors_cannot_change_windows(workspace, editor_user):
 # --- Settings → Ingestion: the windows moved to Privacy → Retention ----------------------------
 
 
-@pytest.mark.urls("tests.destinations.retention.urls")
 def test_the_ingestion_settings_page_links_to_retention(client, workspace, admin_user):
     client.force_login(admin_user)
 

@@ -18,10 +18,7 @@ from tests.destinations.factories import DeliveryFactory, DestinationFactory
 from tests.factories import MembershipFactory, WorkspaceFactory, event_with_operational_data
 from workspaces.models import Role
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.urls("tests.destinations.retention.urls"),
-]
+pytestmark = pytest.mark.django_db
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 WINDOWS = ("events_retention_days", "operational_retention_days", "delivery_retention_days")

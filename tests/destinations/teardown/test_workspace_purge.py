@@ -304,11 +304,6 @@ def test_the_hourly_retention_run_leaves_a_tombstone_alone(workspace, admin_user
     assert not IngestionSettings.objects.filter(workspace=workspace).exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the lead's diff: retention's _locked_workspace also skips a workspace whose "
-    "purge has begun (purge_counts); remove this mark with it",
-)
 def test_retention_leaves_a_workspace_alone_once_its_purge_has_begun(workspace, admin_user):
     """The purge counted the rows when it began and reports them all: retention deleting some
     meanwhile (and auditing them) would count them twice."""
