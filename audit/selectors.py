@@ -10,6 +10,7 @@ from django.db import connection
 from django.db.models import QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
+from audit.advisory import presented_key_matches
 from audit.chain import ChainBreak, chain_breaks
 from audit.exceptions import AuditProofRequestError
 from audit.merkle import consistency_proof, frontier_root, inclusion_proof, root_at
@@ -68,6 +69,18 @@ def audit_event_types(*, workspace) -> list[str]:
 
 def audit_head(*, workspace) -> AuditLogHead | None:
     return AuditLogHead.objects.filter(workspace=workspace).first()
+
+
+def audit_locked(*, workspace) -> bool:
+    """Whether ``workspace``'s log is under an advisory lock that this request has not
+    presented the key of: what ``audit_record`` would refuse (but for QUEUED_WHILE_LOCKED).
+    For work that must be refused before it starts rather than at its audit entry."""
+    head = audit_head(workspace=workspace)
+    return bool(
+        head is not None
+        and head.advisory_key_hash
+        and not presented_key_matches(head.advisory_key_hash)
+    )
 
 
 def audit_pending_list(*, workspace) -> QuerySet[AuditPendingEntry]:

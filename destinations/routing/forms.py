@@ -9,6 +9,7 @@ Secret inputs never show a value: after saving, a secret is described by its mas
 from django import forms
 
 from destinations.exceptions import DestinationInvalidError
+from destinations.routing.services import BULK_SELECTED_MAX
 from destinations.routing.validation import config_names, secret_names
 from privacy.consent import ConsentPolicy
 
@@ -310,7 +311,7 @@ class DeadLetterBulkForm(forms.Form):
     the page's filters (``scope=matching``). Discarding deletes them, so it must be
     confirmed."""
 
-    SELECTED_MAX = 500
+    SELECTED_MAX = BULK_SELECTED_MAX
 
     action = forms.ChoiceField(choices=[("replay", "Replay"), ("discard", "Discard")])
     scope = forms.ChoiceField(

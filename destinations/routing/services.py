@@ -24,9 +24,8 @@ from django.db import connections, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from audit.advisory import presented_key_matches
 from audit.exceptions import AuditLockedError
-from audit.selectors import audit_head
+from audit.selectors import audit_locked
 from audit.services import audit_record
 from destinations import delivery
 from destinations.delivery import autopause
@@ -521,12 +520,7 @@ BULK_AUDIT_REASONS = 20
 def _refuse_if_audit_locked(workspace) -> None:
     """Refuse before the first batch, not after some have committed: a bulk action is audited
     once, with its last batch, and an advisory lock would refuse that entry."""
-    head = audit_head(workspace=workspace)
-    if (
-        head is not None
-        and head.advisory_key_hash
-        and not presented_key_matches(head.advisory_key_hash)
-    ):
+    if audit_locked(workspace=workspace):
         raise AuditLockedError(
             "This workspace's audit log is under an advisory lock: dead letters can be "
             "replayed or discarded once an admin lifts it."

@@ -38,7 +38,7 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from audit.models import AuditExportConfig
-from audit.selectors import audit_head
+from audit.selectors import audit_locked
 from audit.services import audit_record
 from destinations.residency.engine import count_rows, delete_rows
 from destinations.residency.tables import TABLE_NAMES, TABLES
@@ -72,8 +72,7 @@ def purge_refusal(workspace: Workspace, *, now, force: bool) -> str | None:
             f"{workspace.slug} is kept until {workspace.purge_after:%Y-%m-%d %H:%M} UTC "
             "(it can still be restored); --force purges it before that."
         )
-    head = audit_head(workspace=workspace)
-    if head is not None and head.advisory_key_hash:
+    if audit_locked(workspace=workspace):
         return f"{workspace.slug}'s audit log is under an advisory lock: lift it first."
     return None
 
