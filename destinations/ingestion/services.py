@@ -7,8 +7,9 @@ events go to the workspace's region; while the workspace moves between regions n
 stored and the sender is told to come back (``WorkspaceMovingError``).
 """
 
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
@@ -27,17 +28,15 @@ from destinations.ingestion.envelope import (
     text_problem,
 )
 from destinations.ingestion.rate_limit import rate_limit_take
-from destinations.ingestion.runtime import ingestion_settings_get, runtime_forget, workspace_runtime
+from destinations.ingestion.runtime import runtime_forget, workspace_runtime
 from destinations.ingestion.store import WriteRequest, events_store
-from destinations.metrics import REJECTED_ERRORS_KEPT
+from destinations.metrics import REJECTED_ERRORS_KEPT, REJECTED_KEPT_PER_MINUTE
 from destinations.metrics.writer import RejectedRow
-from destinations.models import EventMessageId, EventOperational, IngestionSettings
+from destinations.models import IngestionSettings
 from destinations.tracking_plans.schema import IDENTIFY, PlanVerdict
 from privacy.requests.selectors import suppressed_count, suppressed_matcher
 from tracklayer.exceptions import DomainError
 from workspaces import policy
-from workspaces.models import Workspace
-from workspaces.regions import data_atomic
 
 
 class WorkspaceMovingError(DomainError):
@@ -106,6 +105,11 @@ def _kept(value: object, limit: int) -> str:
     return value[:limit] if isinstance(value, str) and text_problem(value) is None else ""
 
 
+def _reason(rejected: Rejected) -> str:
+    """The reason a refused event is counted and kept under: its first error's code."""
+    return (_kept(rejected.errors[0].code, 64) if rejected.errors else "") or "invalid"
+
+
 def _rejected_row(
     raw: object, rejected: Rejected, *, workspace_id: int, received_at, key, source: str
 ) -> RejectedRow:
@@ -127,7 +131,7 @@ def _rejected_row(
         message_id=_kept(rejected.message_id, 100),
         type=_kept(sent.get("type"), 16),
         name=_kept(sent.get("event") or sent.get("name"), 200),
-        reason=first["code"],
+        reason=_reason(rejected),
         field=first["field"],
         message=first["message"],
         errors=errors,
@@ -230,6 +234,9 @@ def event_ingest(
                 violations=violations,
                 received=len(events),
                 suppressed=sum(dropped.values()),
+                # Every refusal counted by reason; only as many kept as one minute may keep
+                # (a flood's rows beyond the cap would be built to be thrown away).
+                rejected_reasons=Counter(_reason(rejected) for rejected in result.rejected),
                 rejected=[
                     _rejected_row(
                         events[rejected.index],
@@ -239,7 +246,7 @@ def event_ingest(
                         key=key,
                         source=source,
                     )
-                    for rejected in result.rejected
+                    for rejected in result.rejected[:REJECTED_KEPT_PER_MINUTE]
                 ],
                 api_key_public_id=key.public_id,
             ),
@@ -265,7 +272,7 @@ def event_ingest(
     return result
 
 
-# --- Settings and retention -------------------------------------------------------------------
+# --- Settings -------------------------------------------------------------------------------------
 
 SETTING_BOUNDS = {
     "max_event_bytes": (1024, 256 * 1024),
@@ -326,50 +333,3 @@ def ingestion_settings_update(*, workspace, actor, values: dict) -> IngestionSet
         )
         transaction.on_commit(lambda: runtime_forget(workspace.pk))
     return current
-
-
-@transaction.atomic
-def events_purge_expired(*, workspace, actor, now: datetime | None = None) -> dict[str, int]:
-    """Drop operational data (IP, user agent) older than the workspace's retention and
-    de-duplication keys older than its window, in the workspace's region, in one transaction.
-
-    The hourly task no longer calls this: it runs ``destinations.retention.purge.
-    retention_purge``, which applies every retention window (events, deliveries too) in small
-    batches and writes the same audit event with every store's count. This one stays for its
-    callers until they move to it. A purge that removed
-    personal data is recorded in the audit log, so the retention promise can be shown to have
-    been kept. The control-plane transaction (the audit entry) wraps the region's (the
-    deletes): an entry that cannot be written rolls the deletes back.
-
-    A workspace being moved between regions is left alone (nothing purged, nothing recorded):
-    the move is copying its rows. Its row is locked while the purge runs, so a move can neither
-    start nor switch regions under a purge, and the region is read under that lock."""
-    now = now or timezone.now()
-    locked = Workspace.objects.select_for_update(no_key=True).filter(pk=workspace.pk).first()
-    if locked is None or locked.moving_to:
-        return {"operational": 0, "message_ids": 0}
-    limits = ingestion_settings_get(workspace=locked)
-    cutoff = now - timedelta(days=limits.operational_retention_days)
-    with data_atomic(locked):
-        operational, _ = (
-            EventOperational.objects.for_workspace(locked).filter(received_at__lt=cutoff).delete()
-        )
-        message_ids, _ = (
-            EventMessageId.objects.for_workspace(locked)
-            .filter(received_at__lt=now - timedelta(days=limits.dedup_window_days))
-            .delete()
-        )
-        if operational:
-            audit_record(
-                workspace=locked,
-                actor=actor,
-                event_type="events.operational_data_purged",
-                resource_type="event_operational",
-                resource_id=locked.public_id,
-                payload={
-                    "rows": operational,
-                    "received_before": cutoff.isoformat(),
-                    "retention_days": limits.operational_retention_days,
-                },
-            )
-    return {"operational": operational, "message_ids": message_ids}

@@ -77,11 +77,12 @@ class WriteRequest:
     statuses: Sequence[str]  # per event: "ok" | "flagged"
     violations: list = field(default_factory=list)  # (event name, PlanViolation)
     # For the minute figures (destinations.metrics), written in the same commit: how many
-    # events the request carried, how many were dropped for a suppressed subject, the refused
-    # ones (kept for the debugger, capped), and the key they came with.
+    # events the request carried, how many were dropped for a suppressed subject, how many
+    # were refused per reason, those kept for the debugger (capped), and the key used.
     received: int = 0
     suppressed: int = 0
-    rejected: list[RejectedRow] = field(default_factory=list)
+    rejected_reasons: dict[str, int] = field(default_factory=dict)  # reason code -> refused
+    rejected: list[RejectedRow] = field(default_factory=list)  # at most a minute's cap
     api_key_public_id: str = ""
 
 
@@ -233,7 +234,7 @@ def _record_figures(
         figures.add(
             workspace_id=workspace_id, at=at, kind=EVENTS_SUPPRESSED, value=request.suppressed
         )
-        for reason, count in Counter(row.reason for row in request.rejected).items():
+        for reason, count in request.rejected_reasons.items():
             figures.add(
                 workspace_id=workspace_id, at=at, kind=EVENTS_REJECTED, subject=reason, value=count
             )
