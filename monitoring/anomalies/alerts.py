@@ -13,6 +13,7 @@ Guarantees:
   (``destinations.adapters.webhook``): ``X-TrackLayer-Signature: t=<unix>,v1=<hex HMAC-SHA256
   of "<t>.<body>">`` with the alert secret; ``Idempotency-Key: <anomaly id>:<transition>``.
 - Messages carry kinds, subjects, figures and links — no personal data.
+- A deleted (or purged) workspace sends nothing, even for a transition queued before.
 """
 
 from __future__ import annotations
@@ -109,6 +110,8 @@ def alert_send(*, anomaly: Anomaly, transition: str) -> list[Outcome]:
     ``AlertRetry`` when the webhook failed in a way a retry may fix (after recording it)."""
     if transition not in TRANSITIONS:
         raise ValueError(transition)
+    if anomaly.workspace.deleted_at is not None:
+        return []  # deleted (or purged) since: nobody hears of it any more
     alert_settings = AlertSettings.objects.filter(workspace_id=anomaly.workspace_id).first()
     if alert_settings is None:
         return []

@@ -3,8 +3,8 @@
 One read of the region's minute figures (``selectors.region_figures``: one query over the
 baseline's windows), then per workspace the pure detectors and one transaction that opens,
 updates and resolves its anomalies (``services.anomalies_apply``). A workspace whose
-transaction fails (say, its audit log is under the advisory lock and the lead's
-``QUEUED_WHILE_LOCKED`` entries are not merged) is logged and skipped: the others go on.
+transaction fails is logged and skipped: the others go on. Deleted workspaces (and so purged
+ones, whose tombstones keep ``deleted_at``) are not judged: nothing opens, nothing alerts.
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ def anomalies_detect_region(*, region: str, now: datetime | None = None) -> RunR
     )
     paused = selectors.paused_automatically(region=region)
     workspaces = list(
-        Workspace.objects.filter(region=region, deleted_at__isnull=True)
+        Workspace.objects.active()
+        .filter(region=region)
         .filter(pk__in=set(figures) | set(violations) | set(paused) | unresolved)
         .order_by("pk")
     )

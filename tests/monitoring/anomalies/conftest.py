@@ -1,14 +1,11 @@
 """Fixtures of the anomalies tests: minute figures written through the real writer, in the
-workspace's region, and the audit log's queue with our event types in it."""
+workspace's region."""
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from audit import services as audit_services
 from destinations.metrics.writer import Figures, figures_write
-from monitoring.anomalies import services
-from monitoring.incidents import services as incident_services
 
 # The local platform servers and an ingestion key, as the destinations tests have them.
 from tests.destinations.conftest import _platform_servers, platforms, token  # noqa: F401
@@ -37,16 +34,3 @@ def write_figures():
             figures_write(figures, using=workspace_db(workspace))
 
     return write
-
-
-@pytest.fixture
-def queued_while_locked(monkeypatch):
-    """The advisory lock's queue with the anomalies' and incidents' event types (their
-    ``QUEUED_WHILE_LOCKED``), as ``audit.advisory`` holds them once the lead merged them."""
-    monkeypatch.setattr(
-        audit_services,
-        "QUEUED_WHILE_LOCKED",
-        audit_services.QUEUED_WHILE_LOCKED
-        | services.QUEUED_WHILE_LOCKED
-        | incident_services.QUEUED_WHILE_LOCKED,
-    )

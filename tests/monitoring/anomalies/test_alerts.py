@@ -14,7 +14,7 @@ from monitoring.anomalies import alerts, services
 from monitoring.anomalies.models import Anomaly
 from tests.monitoring.anomalies.conftest import NOW
 from workspaces.models import Membership
-from workspaces.services import membership_remove
+from workspaces.services import membership_remove, workspace_delete
 
 pytestmark = pytest.mark.django_db
 
@@ -172,3 +172,16 @@ def test_a_member_removed_since_being_chosen_gets_no_more_alerts(
     alerts.alert_send(anomaly=make(workspace), transition="opened")
 
     assert mail.outbox == []
+
+
+def test_a_deleted_workspace_sends_no_alert_even_one_queued_before(
+    workspace, configured, hook, admin_user
+):
+    configured()
+    anomaly = make(workspace)
+    workspace_delete(workspace=workspace, actor=admin_user, confirm_slug=workspace.slug)
+    anomaly = Anomaly.objects.select_related("workspace").get(pk=anomaly.pk)  # as the task reads
+
+    assert alerts.alert_send(anomaly=anomaly, transition="opened") == []
+
+    assert hook.seen == [] and mail.outbox == []

@@ -6,6 +6,8 @@ from datetime import timedelta
 
 import pytest
 
+from audit.advisory import QUEUED_WHILE_LOCKED
+from audit.exceptions import AuditLockedError
 from audit.models import AuditPendingEntry
 from audit.services import audit_advisory_lock_enable
 from destinations.delivery.autopause import destination_autopause
@@ -17,6 +19,8 @@ from tests.audit_entries import audit_entries
 from tests.destinations.factories import DestinationFactory
 from tests.monitoring.anomalies.conftest import NOW
 from tracklayer.exceptions import ConflictError, PermissionDeniedError
+from workspaces.models import Workspace
+from workspaces.services import workspace_delete
 
 pytestmark = pytest.mark.django_db
 
@@ -146,18 +150,78 @@ def test_an_anomaly_of_another_workspace_cannot_be_acted_on(
 
 
 def test_detection_goes_on_under_the_advisory_lock_its_entries_queued(
-    workspace, destination, write_figures, admin_user, queued_while_locked
+    workspace, destination, write_figures, admin_user
 ):
+    # audit.advisory's own list (no stand-in): it holds what this app declares.
+    assert services.QUEUED_WHILE_LOCKED <= QUEUED_WHILE_LOCKED
+    assert "anomaly.alert_settings_updated" not in QUEUED_WHILE_LOCKED
     audit_advisory_lock_enable(workspace=workspace, actor=admin_user)
     write_figures(workspace, failing(destination, 2, 1))
 
     report = run(workspace)
 
     assert (report.opened, report.failed) == (1, [])
-    queued = set(
-        AuditPendingEntry.objects.filter(workspace=workspace).values_list("event_type", flat=True)
+    anomaly = Anomaly.objects.get(workspace=workspace)
+    services.anomaly_acknowledge(workspace=workspace, actor=admin_user, anomaly=anomaly)
+    services.anomaly_resolve(workspace=workspace, actor=admin_user, anomaly=anomaly)
+    queued = list(
+        AuditPendingEntry.objects.filter(workspace=workspace)
+        .order_by("seq")
+        .values_list("event_type", flat=True)
     )
-    assert "anomaly.opened" in queued
+    assert [t for t in queued if t.startswith("anomaly.")] == [
+        "anomaly.opened",
+        "anomaly.acknowledged",
+        "anomaly.resolved",
+    ]
+    # Changing where alerts go is a reconfiguration: refused under the lock.
+    with pytest.raises(AuditLockedError):
+        services.alert_settings_update(
+            workspace=workspace,
+            actor=admin_user,
+            email_member_ids=[admin_user.pk],
+            webhook_url="",
+            quiet_minutes=30,
+            min_severity="low",
+        )
+
+
+@pytest.mark.parametrize("purged", [False, True], ids=["deleted", "purged"])
+def test_a_deleted_or_purged_workspace_is_not_judged(
+    workspace, destination, write_figures, admin_user, purged, django_capture_on_commit_callbacks
+):
+    write_figures(workspace, failing(destination, 2, 1))
+    workspace_delete(workspace=workspace, actor=admin_user, confirm_slug=workspace.slug)
+    if purged:  # the tombstone keeps deleted_at; its slug is freed
+        Workspace.objects.filter(pk=workspace.pk).update(purged_at=NOW, slug=None)
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        report = run(workspace)
+
+    assert (report.workspaces, report.opened) == (0, 0)
+    assert not Anomaly.objects.filter(workspace=workspace).exists()
+    assert not Incident.objects.filter(workspace=workspace).exists()
+    assert callbacks == []  # no alert queued
+
+
+def test_a_workspace_deleted_after_the_run_read_it_gets_nothing(
+    workspace, destination, write_figures, admin_user
+):
+    write_figures(workspace, failing(destination, 2, 1))
+    finding = detectors.Finding(
+        kind="destination_down",
+        subject=f"destination:{destination.public_id}",
+        severity="high",
+        summary="Down.",
+        evidence={"observed": 8},
+    )
+    workspace_delete(workspace=workspace, actor=admin_user, confirm_slug=workspace.slug)
+
+    counts = services.anomalies_apply(workspace=workspace, findings=[finding], now=NOW)
+
+    assert counts == {"opened": 0, "updated": 0, "resolved": 0}
+    assert not Anomaly.objects.filter(workspace=workspace).exists()
+    assert not Incident.objects.filter(workspace=workspace).exists()
 
 
 def test_a_new_event_name_is_drift_audited_as_schema_drift_once_names_are_learnt(
