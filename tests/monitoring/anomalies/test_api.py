@@ -121,3 +121,28 @@ def test_the_schema_documents_both_operations_with_the_error_envelope():
     assert error == "#/components/schemas/Error"
     names = {p["name"] for p in listing["parameters"]}
     assert {"status", "kind", "since", "limit", "before"} <= names
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"before": "anm_\x00"}, "before"),
+        ({"before": "x" * 5000}, "before"),
+        ({"kind": "volume_drop\x00"}, "kind"),
+        ({"since": "99999-01-01T00:00:00Z"}, "since"),
+        ({"since": "2026-11-23T14:00:00\x00"}, "since"),
+        ({"limit": "9" * 400}, "limit"),
+    ],
+)
+def test_hostile_parameters_are_a_400_naming_them(workspace, client_for, query, field):
+    response = client_for(workspace).get("/v1/anomalies", query)
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert field in error.get("fields", {}) or error.get("field") == field
+
+
+@pytest.mark.parametrize("anomaly_id", ["anm_%00", "%00", "x" * 3000, "anm_%F0%9F%92%A9"])
+def test_a_hostile_id_is_a_404(workspace, client_for, anomaly_id):
+    response = client_for(workspace).get(f"/v1/anomalies/{anomaly_id}")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"

@@ -176,3 +176,21 @@ def test_the_detail_names_the_incident_it_opened(client, workspace, viewer_user,
     client.force_login(viewer_user)
     html = client.get(page(workspace, anomaly.public_id)).content.decode()
     assert f"/w/{workspace.slug}/incidents/{incident.public_id}/" in html
+
+
+@pytest.mark.parametrize("anomaly_id", ["anm_%00", "%00", "x" * 3000])
+def test_a_hostile_id_is_a_404_on_every_page(client, workspace, editor_user, anomaly_id):
+    client.force_login(editor_user)
+    assert client.get(page(workspace, anomaly_id)).status_code == 404
+    assert client.post(page(workspace, anomaly_id, "acknowledge")).status_code == 404
+    assert client.post(page(workspace, anomaly_id, "resolve")).status_code == 404
+
+
+def test_hostile_list_filters_fall_back_to_the_default(client, workspace, viewer_user, anomaly):
+    client.force_login(viewer_user)
+    for query in ({"kind": "x" * 5000}, {"status": ["open", "all"]}, {"status": "nope"}):
+        response = client.get(page(workspace), query)
+        assert response.status_code == 200
+        assert anomaly.public_id in response.content.decode()
+    # A NUL byte in a query is refused before the view (the project's guard), never a 5xx.
+    assert client.get(page(workspace), {"status": "open\x00"}).status_code == 400
