@@ -1,9 +1,11 @@
 """Minute figures: the adding writer, the rejected events' cap, and the selectors."""
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connections, transaction
 
 from destinations.metrics import (
     DELIVERY_LATENCY,
@@ -161,3 +163,54 @@ def test_the_periodic_figures_purge_keeps_the_retention_window(workspace):
     now = T0 + timedelta(days=FIGURES_RETENTION_DAYS) - timedelta(hours=1)
     assert figures_purge_expired(region=workspace.region, now=now) == 1
     assert MinuteFigure.objects.for_workspace(workspace).get().minute == T0.replace(second=0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_writers_of_the_same_rows_wait_in_key_order_and_both_count(workspace):
+    """Two transactions adding to the same figures (two group commits, two delivery batches):
+    each locks its rows in key order, so the second waits for the first rather than taking
+    a row the first still needs — no deadlock — and neither count is lost."""
+    database = workspace_db(workspace)
+    low, high = "a-first", "b-second"
+
+    def figures_of(*subjects):
+        figures = Figures()
+        for subject in subjects:
+            figures.add(workspace_id=workspace.pk, at=T0, kind=EVENTS_ACCEPTED, subject=subject)
+        return figures
+
+    errors = []
+
+    def second_writer():
+        try:
+            with transaction.atomic(using=database):
+                # Added in the other order: the write still takes ``low`` first.
+                figures_write(figures_of(high, low), using=database)
+        except Exception as error:  # reported by the assertion below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=second_writer)
+    with transaction.atomic(using=database):
+        figures_write(figures_of(low), using=database)
+        thread.start()
+        with connections[database].cursor() as cursor:
+            for _ in range(100):  # until the second writer waits for ``low``'s row lock
+                cursor.execute(
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted AND transactionid = "
+                    "(SELECT transactionid FROM pg_locks WHERE pid = pg_backend_pid() "
+                    "AND locktype = 'transactionid')"
+                )
+                if cursor.fetchone()[0]:
+                    break
+                time.sleep(0.05)
+            else:
+                pytest.fail("the second writer never waited for the first")
+        # Had the second writer locked ``high`` first, this would deadlock.
+        figures_write(figures_of(high), using=database)
+    thread.join(timeout=10)
+
+    assert not errors
+    values = dict(MinuteFigure.objects.for_workspace(workspace).values_list("subject", "value"))
+    assert values == {low: 2, high: 2}
