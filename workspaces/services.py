@@ -389,12 +389,22 @@ def _record_joined(*, workspace, actor, membership: Membership, invitation) -> N
     )
 
 
-def _lock_admins(workspace) -> list[int]:
+def admins_lock(*, workspace: Workspace) -> list[int]:
+    """Lock the workspace's admin memberships (``SELECT … FOR UPDATE``, until the transaction
+    ends) and return their ids. Every path that removes or demotes a member takes it before
+    the change — this module's, SSO's and SCIM's — so two at once cannot each see another
+    admin and leave none (see ``is_last_admin``)."""
     return list(
         Membership.objects.select_for_update()
         .filter(workspace=workspace, role=Role.ADMIN)
         .values_list("pk", flat=True)
     )
+
+
+def is_last_admin(membership: Membership, admins: list[int]) -> bool:
+    """Whether ``membership`` is the workspace's only admin, by ``admins_lock``'s answer: it
+    is never removed nor demoted."""
+    return membership.role == Role.ADMIN and admins == [membership.pk]
 
 
 @transaction.atomic
@@ -405,7 +415,7 @@ def membership_change_role(
     policy.authorize(workspace=workspace, actor=actor, action=Action.MEMBER_CHANGE_ROLE)
     if role not in Role.values:
         raise DomainError(f"Unknown role {role!r}.", field="role")
-    admins = _lock_admins(workspace)
+    admins = admins_lock(workspace=workspace)
     membership = (
         Membership.objects.select_for_update()
         .select_related("user")
@@ -413,7 +423,7 @@ def membership_change_role(
     )
     if membership.role == role:
         return membership
-    if membership.role == Role.ADMIN and admins == [membership.pk]:
+    if is_last_admin(membership, admins):
         raise LastAdminError("A workspace needs at least one admin. Make someone else admin first.")
     before = membership.role
     membership.role = role
@@ -435,13 +445,13 @@ def membership_remove(*, workspace: Workspace, actor, membership: Membership) ->
     leaving = isinstance(actor, User) and actor.pk == membership.user_id
     if not leaving:
         policy.authorize(workspace=workspace, actor=actor, action=Action.MEMBER_REMOVE)
-    admins = _lock_admins(workspace)
+    admins = admins_lock(workspace=workspace)
     membership = (
         Membership.objects.select_for_update()
         .select_related("user")
         .get(pk=membership.pk, workspace=workspace)
     )
-    if membership.role == Role.ADMIN and admins == [membership.pk]:
+    if is_last_admin(membership, admins):
         raise LastAdminError("A workspace needs at least one admin. Make someone else admin first.")
     user_id = membership.user.public_id
     role = membership.role

@@ -42,6 +42,7 @@ from workspaces.scim.models import ScimGroup, ScimSettings, ScimToken, ScimUser
 from workspaces.scim.resources import GroupInput, UserInput
 from workspaces.scim.selectors import scim_default_role
 from workspaces.selectors import role_for_groups
+from workspaces.services import admins_lock, is_last_admin
 
 MAX_IDS_IN_PAYLOAD = 100
 DB_SESSION_ENGINES = (
@@ -198,14 +199,6 @@ def _last_admin_error() -> ScimError:
     )
 
 
-def _admins(workspace) -> list[int]:
-    return list(
-        Membership.objects.select_for_update()
-        .filter(workspace=workspace, role=Role.ADMIN)
-        .values_list("pk", flat=True)
-    )
-
-
 def _membership(workspace, user) -> Membership | None:
     return Membership.objects.select_for_update().filter(workspace=workspace, user=user).first()
 
@@ -252,11 +245,11 @@ def _full_name(data: UserInput) -> str:
 
 def _leave(*, workspace, scim_user: ScimUser) -> dict:
     """Remove the membership and end the person's sessions; what happened, for the audit."""
-    admins = _admins(workspace)
+    admins = admins_lock(workspace=workspace)
     membership = _membership(workspace, scim_user.user)
     role = None
     if membership is not None:
-        if membership.role == Role.ADMIN and admins == [membership.pk]:
+        if is_last_admin(membership, admins):
             raise _last_admin_error()
         role = membership.role
         membership.delete()
@@ -280,14 +273,14 @@ def _sync_role(*, workspace, actor, scim_user: ScimUser) -> bool:
     unmapped "Everyone" group must not fail, nor leave the workspace without an admin)."""
     if not scim_user.active:
         return False
-    admins = _admins(workspace)
+    admins = admins_lock(workspace=workspace)
     membership = _membership(workspace, scim_user.user)
     if membership is None:
         return False  # removed by an admin meanwhile: groups do not bring them back
     role = _group_role(workspace, scim_user)
     if role == membership.role:
         return False
-    if membership.role == Role.ADMIN and admins == [membership.pk]:
+    if is_last_admin(membership, admins):
         return False  # the workspace's last admin stays admin; their groups still change
     before, membership.role = membership.role, role
     membership.save(update_fields=["role", "updated_at"])

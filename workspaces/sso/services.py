@@ -42,6 +42,7 @@ from workspaces.models import GroupRole, Membership, Role, User, Workspace
 from workspaces.policy import Action
 from workspaces.scim import services as scim_services
 from workspaces.selectors import role_for_groups
+from workspaces.services import admins_lock, is_last_admin
 from workspaces.sso import saml
 from workspaces.sso.models import (
     ManagedDomain,
@@ -769,12 +770,7 @@ def _last_admin(workspace: Workspace, membership: Membership, role: str) -> bool
     the IdP's groups never leave a workspace without an admin."""
     if membership.role != Role.ADMIN or role == Role.ADMIN:
         return False
-    admins = list(
-        Membership.objects.select_for_update()
-        .filter(workspace=workspace, role=Role.ADMIN)
-        .values_list("pk", flat=True)
-    )
-    return admins == [membership.pk]
+    return is_last_admin(membership, admins_lock(workspace=workspace))
 
 
 # --- Single logout (HTTP-Redirect binding, signed both ways) -----------------------------------
