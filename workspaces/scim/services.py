@@ -203,11 +203,9 @@ def _membership(workspace, user) -> Membership | None:
     return Membership.objects.select_for_update().filter(workspace=workspace, user=user).first()
 
 
-def _group_role(workspace, scim_user: ScimUser) -> str:
+def _group_role(workspace, scim_user: ScimUser, *, default: str) -> str:
     groups = scim_user.groups.values_list("display_name", flat=True)
-    return role_for_groups(
-        workspace=workspace, groups=groups, default=scim_default_role(workspace=workspace)
-    )
+    return role_for_groups(workspace=workspace, groups=groups, default=default)
 
 
 def _end_sessions(user: User) -> int:
@@ -262,13 +260,27 @@ def _join(*, workspace, scim_user: ScimUser) -> tuple[str, bool]:
     membership = _membership(workspace, scim_user.user)
     if membership is not None:
         return membership.role, False
-    role = _group_role(workspace, scim_user)
+    role = _group_role(workspace, scim_user, default=scim_default_role(workspace=workspace))
     Membership.objects.create(workspace=workspace, user=scim_user.user, role=role)
     return role, True
 
 
-def _sync_role(*, workspace, actor, scim_user: ScimUser) -> bool:
-    """Give an active member the role their groups give now (mover); whether it changed. The
+def _sync_roles(*, workspace, actor, scim_users) -> int:
+    """``_sync_role`` for each of ``scim_users``, the default role read once; how many
+    changed."""
+    scim_users = list(scim_users)
+    if not scim_users:
+        return 0
+    default = scim_default_role(workspace=workspace)
+    return sum(
+        _sync_role(workspace=workspace, actor=actor, scim_user=scim_user, default=default)
+        for scim_user in scim_users
+    )
+
+
+def _sync_role(*, workspace, actor, scim_user: ScimUser, default: str) -> bool:
+    """Give an active member the role their groups give now (mover), ``default`` (the
+    workspace's default SCIM role) without a mapped group; whether it changed. The
     workspace's last admin is never demoted this way (an identity provider pushing an
     unmapped "Everyone" group must not fail, nor leave the workspace without an admin)."""
     if not scim_user.active:
@@ -277,7 +289,7 @@ def _sync_role(*, workspace, actor, scim_user: ScimUser) -> bool:
     membership = _membership(workspace, scim_user.user)
     if membership is None:
         return False  # removed by an admin meanwhile: groups do not bring them back
-    role = _group_role(workspace, scim_user)
+    role = _group_role(workspace, scim_user, default=default)
     if role == membership.role:
         return False
     if is_last_admin(membership, admins):
@@ -504,8 +516,7 @@ def scim_group_create(*, workspace: Workspace, actor, data: GroupInput) -> ScimG
             "members_added_count": len(members),
         },
     )
-    for member in members:
-        _sync_role(workspace=workspace, actor=actor, scim_user=member)
+    _sync_roles(workspace=workspace, actor=actor, scim_users=members)
     return group
 
 
@@ -563,8 +574,7 @@ def scim_group_update(
         },
     )
     concerned = (before + added) if "display_name" in changes else (added + removed)
-    for member in concerned:
-        _sync_role(workspace=workspace, actor=actor, scim_user=member)
+    _sync_roles(workspace=workspace, actor=actor, scim_users=concerned)
     return group
 
 
@@ -588,8 +598,7 @@ def scim_group_delete(*, workspace: Workspace, actor, group: ScimGroup) -> None:
             "members_removed_count": len(former),
         },
     )
-    for member in former:
-        _sync_role(workspace=workspace, actor=actor, scim_user=member)
+    _sync_roles(workspace=workspace, actor=actor, scim_users=former)
 
 
 @transaction.atomic
@@ -599,7 +608,4 @@ def scim_roles_sync(*, workspace: Workspace, actor) -> int:
     ``member.role_changed``); the last admin is never demoted. Returns how many changed."""
     policy.authorize(workspace=workspace, actor=actor, action=Action.MEMBER_CHANGE_ROLE)
     active = ScimUser.objects.filter(workspace=workspace, active=True).select_related("user")
-    return sum(
-        _sync_role(workspace=workspace, actor=actor, scim_user=scim_user)
-        for scim_user in active.order_by("pk")
-    )
+    return _sync_roles(workspace=workspace, actor=actor, scim_users=active.order_by("pk"))

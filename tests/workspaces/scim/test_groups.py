@@ -2,11 +2,14 @@
 a member's role is the highest of their groups' mapped roles, else the SCIM default role."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from tests.audit_entries import audit_entries, last_entry
 from tests.workspaces.scim.conftest import assert_scim_error, patch_body, user_body
 from workspaces.models import GroupRole, Membership, Role
 from workspaces.scim import services
+from workspaces.scim.models import ScimSettings
 
 pytestmark = pytest.mark.django_db
 
@@ -262,3 +265,18 @@ def test_a_new_default_role_applies_at_once(scim, workspace, admin_user, mapping
     assert (role(workspace, ann), role(workspace, bob)) == (Role.EDITOR, Role.EDITOR)
     types = [e["event_type"] for e in audit_entries(workspace)[-2:]]
     assert types == ["scim.settings_updated", "member.role_changed"]
+
+
+def test_a_group_operation_reads_the_default_role_once(scim, workspace, mapping):
+    members = [new_user(scim, f"p{n}@corp.example") for n in range(3)]
+    table = ScimSettings._meta.db_table
+
+    with CaptureQueriesContext(connection) as queries:
+        group = new_group(scim, "Engineering", members)
+
+    assert [role(workspace, m) for m in members] == [Role.EDITOR] * 3
+    assert sum(f'"{table}"' in q["sql"] for q in queries.captured_queries) == 1
+    with CaptureQueriesContext(connection) as queries:
+        assert scim.delete(f"Groups/{group['id']}").status_code == 204
+    assert [role(workspace, m) for m in members] == [Role.VIEWER] * 3
+    assert sum(f'"{table}"' in q["sql"] for q in queries.captured_queries) == 1
