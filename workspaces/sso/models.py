@@ -3,8 +3,8 @@ domains it manages, and the short-lived rows that stop a response from being use
 
 Request ids and seen assertion ids are kept in database tables with an expiry (not Redis):
 a consumed request is a deleted row, a replay is a unique-constraint violation, both inside
-the sign-in's transaction; ``sso.services.saml_expired_purge`` (a periodic task, and each
-sign-in for its own workspace) deletes expired rows.
+the sign-in's transaction; ``sso.services.saml_expired_purge`` (a periodic task) deletes
+expired rows.
 """
 
 from django.conf import settings

@@ -579,7 +579,6 @@ def _record_refusal(workspace: Workspace, reason: str) -> None:
 
 def _sign_in(*, workspace: Workspace, saml_response: str, relay_state: str) -> SignIn:
     config = _enabled_config(workspace)
-    _purge(workspace=workspace)
     if not saml_response or len(saml_response) > MAX_RESPONSE_BYTES:
         raise SamlRefused("malformed", status=400)
     try:
@@ -892,19 +891,14 @@ def saml_logout_process(
     return Logout(redirect_to=url or reverse("account_login"), end_session=end)
 
 
-def _purge(*, workspace: Workspace | None) -> int:
-    now = timezone.now()
-    requests = SamlRequest.objects.filter(expires_at__lte=now)
-    seen = SamlAssertionSeen.objects.filter(expires_at__lte=now)
-    if workspace is not None:
-        requests, seen = requests.filter(workspace=workspace), seen.filter(workspace=workspace)
-    return requests.delete()[0] + seen.delete()[0]
-
-
 @transaction.atomic
 def saml_expired_purge() -> int:
-    """Delete expired AuthnRequest ids and assertion ids of every workspace (periodic)."""
-    return _purge(workspace=None)
+    """Delete expired AuthnRequest ids and assertion ids of every workspace: the periodic
+    task's work (beat's ``saml-expired-purge``), not the sign-in's — an expired request id is
+    refused by its ``expires_at``, an expired assertion by its own NotOnOrAfter."""
+    now = timezone.now()
+    requests = SamlRequest.objects.filter(expires_at__lte=now).delete()[0]
+    return requests + SamlAssertionSeen.objects.filter(expires_at__lte=now).delete()[0]
 
 
 # --- Enforcement (the account adapter asks) ---------------------------------------------------

@@ -1,11 +1,15 @@
 """SAML sign-in against a real IdP (pysaml2): success, JIT and roles, and every refusal."""
 
 import base64
+import datetime as dt
 
 import pytest
 from allauth.usersessions.models import UserSession
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
 from tests.audit_entries import audit_entries
@@ -14,6 +18,7 @@ from tests.workspaces.sso.conftest import DOMAIN, OTHER_SP, post_acs, start_logi
 from workspaces.models import GroupRole, Membership, Role
 from workspaces.sso import selectors, services
 from workspaces.sso.models import SamlAssertionSeen, SamlConfig, SamlRequest
+from workspaces.sso.tasks import saml_expired_purge
 from workspaces.sso.views import SESSION_METHOD_KEY
 
 EMAIL = f"pat@{DOMAIN}"
@@ -407,12 +412,6 @@ def test_idp_initiated_needs_the_setting_and_the_workspace_flag(client, sso_work
 
 
 def test_expired_rows_are_purged(client, sso_workspace, idp):
-    import datetime as dt
-
-    from django.utils import timezone
-
-    from workspaces.sso.tasks import saml_expired_purge
-
     request_id = start_login(client, sso_workspace, idp)
     post_acs(client, sso_workspace, idp.response(in_response_to=request_id))
     start_login(client, sso_workspace, idp)
@@ -423,6 +422,25 @@ def test_expired_rows_are_purged(client, sso_workspace, idp):
     SamlAssertionSeen.objects.update(expires_at=past)
     assert saml_expired_purge() == 2
     assert not SamlRequest.objects.exists() and not SamlAssertionSeen.objects.exists()
+
+
+def test_the_acs_leaves_expired_rows_to_the_periodic_task(client, sso_workspace, idp):
+    past = timezone.now() - dt.timedelta(seconds=1)
+    SamlRequest.objects.create(workspace=sso_workspace, request_id="id-old", expires_at=past)
+    SamlAssertionSeen.objects.create(
+        workspace=sso_workspace, assertion_id="id-old", expires_at=past
+    )
+    request_id = start_login(client, sso_workspace, idp)
+
+    saml_response = idp.response(in_response_to=request_id)
+    with CaptureQueriesContext(connection) as queries:
+        assert post_acs(client, sso_workspace, saml_response).status_code == 302
+
+    purges = [q["sql"] for q in queries.captured_queries if '"expires_at" <=' in q["sql"]]
+    assert purges == []
+    assert SamlRequest.objects.filter(request_id="id-old").exists()
+    assert SamlAssertionSeen.objects.filter(assertion_id="id-old").exists()
+    assert saml_expired_purge() == 2
 
 
 def test_under_the_advisory_lock_members_sign_in_but_no_one_joins(
