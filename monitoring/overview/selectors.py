@@ -5,6 +5,7 @@ names the workspace."""
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.db.models import Q
 from django.utils import timezone
 
 from destinations.metrics import (
@@ -174,8 +175,11 @@ def _chart(window: Window, starts, values, series, title: str, empty: str) -> di
 
 def _destinations_named(workspace: Workspace, public_ids: set[str]) -> list[Destination]:
     """The workspace's live destinations, and any deleted one the figures name."""
-    rows = Destination.objects.filter(workspace=workspace).order_by("name", "pk")
-    return [row for row in rows if row.deleted_at is None or row.public_id in public_ids]
+    return list(
+        Destination.objects.filter(workspace=workspace)
+        .filter(Q(deleted_at__isnull=True) | Q(public_id__in=public_ids))
+        .order_by("name", "pk")
+    )
 
 
 def overview_figures(

@@ -5,7 +5,8 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connections, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -171,3 +172,39 @@ def test_the_window_picker_swaps_the_figures_only(client, admin_user, workspace,
 def test_another_workspaces_member_gets_404(client, other_admin_user, workspace):
     client.force_login(other_admin_user)
     assert client.get(page(workspace)).status_code == 404
+
+
+def test_a_deleted_destination_shows_only_while_its_figures_do(client, admin_user, workspace, hook):
+    gone_with_figures = DestinationFactory(workspace=workspace, type="webhook", name="Old hook")
+    gone_quiet = DestinationFactory(workspace=workspace, type="webhook", name="Older hook")
+    seed(workspace, gone_with_figures)
+    gone_with_figures.deleted_at = gone_quiet.deleted_at = timezone.now()
+    gone_with_figures.save(update_fields=["deleted_at"])
+    gone_quiet.save(update_fields=["deleted_at"])
+    client.force_login(admin_user)
+
+    html = client.get(page(workspace, "1h")).content.decode()
+
+    assert f'data-destination="{hook.public_id}"' in html  # live, even without figures
+    assert f'data-destination="{gone_with_figures.public_id}"' in html
+    assert "Old hook <small" in html and "(deleted)" in html
+    assert f'data-destination="{gone_quiet.public_id}"' not in html
+
+
+def test_the_page_costs_the_same_queries_for_one_destination_or_many(
+    client, admin_user, workspace, hook
+):
+    def queries() -> int:
+        with (
+            CaptureQueriesContext(connections["default"]) as control,
+            CaptureQueriesContext(connections[workspace_db(workspace)]) as region,
+        ):
+            assert client.get(page(workspace, "24h")).status_code == 200
+        return len(control) + len(region)
+
+    client.force_login(admin_user)
+    seed(workspace, hook)
+    one = queries()
+    for n in range(4):
+        seed(workspace, DestinationFactory(workspace=workspace, type="webhook", name=f"h{n}"))
+    assert queries() == one
