@@ -6,8 +6,9 @@ Guarantees: a figure is only ever added to (``ON CONFLICT … DO UPDATE SET valu
 EXCLUDED.value``), so writers in several processes never lose one another's counts; rows are
 upserted in key order, so two concurrent writes take their row locks in the same order and
 cannot deadlock; a workspace keeps at most ``REJECTED_KEPT_PER_MINUTE`` rejected events per
-minute (two processes writing the same minute at once may each fill what was left: the cap
-holds within a few rows, the figure counts every one).
+minute from one writer — writes committing at once each see only what was committed before
+them, so a flood spread over several web processes may keep up to the cap once per process
+(each has one writer per region); the figure counts every one.
 """
 
 from bisect import bisect_left
