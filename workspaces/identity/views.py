@@ -74,28 +74,50 @@ def _saml_forms(saml: dict, **bound) -> dict:
     }
 
 
-def _context(request, **extra) -> dict:
-    workspace = request.workspace
-    saml = selectors.saml_section(workspace=workspace)
-    scim = selectors.scim_section(workspace=workspace)
+def _mfa_section(request, forms: dict) -> dict:
     return {
-        "coverage": selectors.identity_coverage(workspace=workspace),
         "own_mfa": is_mfa_enabled(request.user, [Authenticator.Type.TOTP]),
-        "mfa_form": extra.pop("mfa_form", None)
-        or MfaPolicyForm(initial={"required": workspace.mfa_required}),
-        "saml": saml,
-        **_saml_forms(saml, **{k: extra.pop(k) for k in SAML_FORMS if k in extra}),
-        "scim": scim,
-        "scim_token_form": extra.pop("scim_token_form", None) or ScimTokenCreateForm(),
-        "scim_settings_form": extra.pop("scim_settings_form", None)
-        or ScimSettingsForm(initial={"default_role": scim["default_role"]}),
-        "activity": selectors.identity_activity(workspace=workspace),
-        **extra,
+        "mfa_form": forms.get("mfa_form")
+        or MfaPolicyForm(initial={"required": request.workspace.mfa_required}),
     }
 
 
+def _saml_section(request, forms: dict) -> dict:
+    saml = selectors.saml_section(workspace=request.workspace)
+    return {"saml": saml, **_saml_forms(saml, **{k: forms[k] for k in SAML_FORMS if k in forms})}
+
+
+def _scim_section(request, forms: dict) -> dict:
+    scim = selectors.scim_section(workspace=request.workspace)
+    return {
+        "scim": scim,
+        "scim_token_form": forms.get("scim_token_form") or ScimTokenCreateForm(),
+        "scim_settings_form": forms.get("scim_settings_form")
+        or ScimSettingsForm(initial={"default_role": scim["default_role"]}),
+    }
+
+
+SECTIONS = {MFA: _mfa_section, SAML: _saml_section, SCIM: _scim_section}
+FORMS = ("mfa_form", *SAML_FORMS, "scim_token_form", "scim_settings_form")
+
+
+def _context(request, partial: str, **extra) -> dict:
+    """The page's context: every section's for the full page, only ``partial``'s for an htmx
+    request (render_htmx sends that section alone, with the coverage and the activity out of
+    band). A posted form in ``extra`` replaces its section's fresh one."""
+    forms = {name: extra.pop(name) for name in FORMS if name in extra}
+    only_partial = request.htmx and not request.htmx.boosted and partial in SECTIONS
+    context = {
+        "coverage": selectors.identity_coverage(workspace=request.workspace),
+        "activity": selectors.identity_activity(workspace=request.workspace),
+    }
+    for build in [SECTIONS[partial]] if only_partial else SECTIONS.values():
+        context |= build(request, forms)
+    return context | extra
+
+
 def _render(request, partial: str, status: int = 200, **extra):
-    return render_htmx(request, PAGE, partial, _context(request, **extra), status=status)
+    return render_htmx(request, PAGE, partial, _context(request, partial, **extra), status=status)
 
 
 def _error_on(form, error: DomainError, field: str | None = None) -> None:

@@ -58,6 +58,37 @@ def test_with_htmx_the_section_comes_back_with_the_secret(admin_client, workspac
     assert _created_secret(response)
 
 
+def test_with_htmx_only_the_section_asked_for_is_built(admin_client, workspace, monkeypatch):
+    built = []
+
+    def recorded(name):
+        section = getattr(selectors, name)
+
+        def build(*, workspace):
+            built.append(name)
+            return section(workspace=workspace)
+
+        return build
+
+    for name in ("saml_section", "scim_section"):
+        monkeypatch.setattr(selectors, name, recorded(name))
+
+    response = admin_client.post(
+        url(workspace, "identity-scim-settings"), {"default_role": "editor"}, HTTP_HX_REQUEST="true"
+    )
+
+    assert response.status_code == 200
+    assert response.content.decode().lstrip().startswith('<section id="scim-section"')
+    assert built == ["scim_section"]
+    built.clear()
+    # Without htmx the whole page comes back, every section built.
+    response = admin_client.post(
+        url(workspace, "identity-scim-settings"), {"default_role": "viewer"}
+    )
+    assert 'data-testid="saml-section"' in response.content.decode()
+    assert built == ["saml_section", "scim_section"]
+
+
 def test_revoking_from_the_page_stops_the_token(
     admin_client, client_factory, workspace, admin_user
 ):
