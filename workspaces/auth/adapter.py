@@ -43,7 +43,7 @@ class AccountAdapter(DefaultAccountAdapter):
         # lock lifts (docs/adr/0009), so the sign-in answers exactly as it does without one.
         services.auth_sign_in_succeeded(user=user, method=_method(user))
         config = sso_selectors.enforcement_for_email(user.email)
-        if config is not None and config.break_glass_user_id == user.pk:
+        if config is not None and _is_break_glass(config, user):
             sso_services.break_glass_used(workspace=config.workspace, user=user)
         return response
 
@@ -59,14 +59,7 @@ def _refuse_password_if_enforced(email: str, *, what: str) -> None:
     if config is None:
         return
     user = User.objects.filter(email__iexact=email.strip()).first()
-    if (
-        user is not None
-        and config.break_glass_user_id == user.pk
-        and is_mfa_enabled(user)
-        and Membership.objects.filter(
-            workspace=config.workspace, user=user, role=Role.ADMIN
-        ).exists()
-    ):
+    if user is not None and _is_break_glass(config, user):
         return
     url = reverse("sso:login", args=[config.workspace.slug])
     doing = "sign in with a password" if what == "sign-in" else "reset a password"
@@ -80,6 +73,18 @@ def _refuse_password_if_enforced(email: str, *, what: str) -> None:
             url,
         ),
         code="sso_required",
+    )
+
+
+def _is_break_glass(config, user) -> bool:
+    """Whether ``user`` is the break-glass account that SSO enforcement (``config``) still lets
+    use a password: the one named, with MFA, and an admin of the workspace still."""
+    return (
+        config.break_glass_user_id == user.pk
+        and is_mfa_enabled(user)
+        and Membership.objects.filter(
+            workspace=config.workspace, user=user, role=Role.ADMIN
+        ).exists()
     )
 
 
