@@ -1,10 +1,11 @@
 """The detectors' run: every minute, per region, over all its workspaces.
 
 One read of the region's minute figures (``selectors.region_figures``: one query over the
-baseline's windows), then per workspace the pure detectors and one transaction that opens,
-updates and resolves its anomalies (``services.anomalies_apply``). A workspace whose
-transaction fails is logged and skipped: the others go on. Deleted workspaces (and so purged
-ones, whose tombstones keep ``deleted_at``) are not judged: nothing opens, nothing alerts.
+baseline's windows, ``destinations.metrics.selectors.region_minutes_windows``), then per
+workspace the pure detectors and one transaction that opens, updates and resolves its
+anomalies (``services.anomalies_apply``). A workspace whose transaction fails is logged and
+skipped: the others go on. Deleted workspaces (and so purged ones, whose tombstones keep
+``deleted_at``) are not judged: nothing opens, nothing alerts.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from destinations.metrics import EVENTS_ACCEPTED
+from destinations.metrics.selectors import minute_number
 from monitoring.anomalies import detectors, selectors, services
 from monitoring.anomalies.detectors import Figures
 from monitoring.anomalies.models import Anomaly, AnomalyStatus
@@ -43,7 +45,7 @@ class RunReport:
 def anomalies_detect_region(*, region: str, now: datetime | None = None) -> RunReport:
     """Judge every workspace of ``region`` at ``now`` (default: the current minute)."""
     now = now or timezone.now()
-    at = selectors.minute_number(now)
+    at = minute_number(now)
     report = RunReport(region)
     started = time.monotonic()
     figures = selectors.region_figures(region=region, at=at)

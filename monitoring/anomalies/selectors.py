@@ -5,9 +5,8 @@ paused destinations and new tracking-plan violations."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from django.db import connections
 from django.db.models import Q
 
 from destinations.metrics import (
@@ -20,6 +19,7 @@ from destinations.metrics import (
     EVENTS_DUPLICATE,
     EVENTS_RECEIVED,
 )
+from destinations.metrics.selectors import minute_time, region_minutes_windows
 from destinations.models import Destination, DestinationState, TrackingPlanViolation
 from monitoring.anomalies.detectors import (
     Figures,
@@ -31,7 +31,6 @@ from monitoring.anomalies.models import AlertSettings, Anomaly, AnomalyKind, Ano
 from monitoring.incidents.models import Incident
 from tracklayer.exceptions import DomainError, NotFoundError
 from workspaces.models import User
-from workspaces.regions import region_db
 
 DETECTED_KINDS = (
     EVENTS_RECEIVED,
@@ -121,42 +120,15 @@ def alert_recipient_choices(*, workspace):
 # --- what the run reads -------------------------------------------------------------------------
 
 
-def minute_number(at: datetime) -> int:
-    """Whole minutes since the epoch (UTC): the detectors' clock."""
-    return int(at.timestamp()) // 60
-
-
-def minute_time(number: int) -> datetime:
-    return datetime.fromtimestamp(number * 60, tz=UTC)
-
-
-# The detectors' read: the windows of ``baseline_windows`` in one statement (the table's BRIN
-# index on ``minute`` finds them), minutes as whole minutes since the epoch, streamed.
-_REGION_FIGURES = (
-    "SELECT workspace_id, (extract(epoch FROM minute) / 60)::bigint, kind, subject, value, count"
-    " FROM destinations_minutefigure WHERE kind = ANY(%s) AND ({windows})"
-)
-READ_CHUNK = 20_000
-
-
 def region_figures(*, region: str, at: int) -> dict[int, Figures]:
     """Every workspace's figures in ``region`` over the windows the detectors judge minute
     ``at`` by (the recent minutes and the same time on the previous days): one query for the
-    region. ``destinations.metrics.selectors.region_minutes`` reads one range; this reads the
-    eight at once and skips the datetimes the detectors do not use."""
-    windows = baseline_windows(at)
-    params: list = [list(DETECTED_KINDS)]
-    for first, last in windows:
-        params += [minute_time(first), minute_time(last + 1)]
-    sql = _REGION_FIGURES.format(
-        windows=" OR ".join(["(minute >= %s AND minute < %s)"] * len(windows))
-    )
+    region (``destinations.metrics.selectors.region_minutes_windows``)."""
+    windows = [(minute_time(first), minute_time(last + 1)) for first, last in baseline_windows(at)]
     figures: dict[int, Figures] = defaultdict(Figures)
-    with connections[region_db(region)].chunked_cursor() as cursor:
-        cursor.execute(sql, params)
-        while rows := cursor.fetchmany(READ_CHUNK):
-            for workspace_id, minute, kind, subject, value, count in rows:
-                figures[workspace_id].add(minute, kind, subject, value, count)
+    rows = region_minutes_windows(region=region, windows=windows, kinds=DETECTED_KINDS)
+    for workspace_id, minute, kind, subject, value, count in rows:
+        figures[workspace_id].add(minute, kind, subject, value, count)
     return figures
 
 

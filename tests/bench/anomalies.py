@@ -19,10 +19,10 @@ from django.db import connections
 from django.db.models import Count
 from django.utils import timezone
 
+from destinations.metrics.selectors import minute_number, minute_time
 from monitoring.anomalies.detectors import baseline_windows
 from monitoring.anomalies.models import Anomaly
 from monitoring.anomalies.run import anomalies_detect_region
-from monitoring.anomalies.selectors import minute_number, minute_time
 from tests.bench.report import Row
 from tests.bench.seed import progress
 from workspaces import services as workspace_services
