@@ -26,9 +26,11 @@ import functools
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import chain, compress
+from itertools import compress
 from typing import Any, NamedTuple
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "MAX_LENGTH",
     "MAX_VENDOR_IDS",
     "CacheInfo",
+    "IdSet",
     "PublisherRestriction",
     "TCData",
     "TCStringError",
@@ -115,13 +118,14 @@ class PublisherRestriction:
 
     purpose_id: int
     restriction_type: int
-    vendors: frozenset[int]
+    vendors: AbstractSet[int]  # an IdSet when decoded
 
 
 @dataclass(frozen=True, slots=True)
 class TCData:
-    """A decoded TC string. Ids are 1-based as in the specification; sets are frozensets
-    (empty when the segment holding them is absent)."""
+    """A decoded TC string. Ids are 1-based as in the specification; purpose and feature sets
+    are frozensets, vendor sets are :class:`IdSet` (equal to the frozensets of their ids, built
+    only when iterated); a set is empty when the segment holding it is absent."""
 
     version: int
     created: datetime  # aware UTC, decisecond precision
@@ -139,13 +143,13 @@ class TCData:
     purpose_legitimate_interests: frozenset[int]
     purpose_one_treatment: bool
     publisher_cc: str  # two upper-case letters, "FR"
-    vendor_consents: frozenset[int]
-    vendor_legitimate_interests: frozenset[int]
+    vendor_consents: AbstractSet[int]
+    vendor_legitimate_interests: AbstractSet[int]
     # One entry per (purpose_id, restriction_type), sorted by both: entries of a string that
     # repeats a pair are merged, so equal meaning decodes to equal data.
     publisher_restrictions: tuple[PublisherRestriction, ...]
-    disclosed_vendors: frozenset[int]  # segment 1
-    allowed_vendors: frozenset[int]  # segment 2 (deprecated in TCF 2.2, still decoded)
+    disclosed_vendors: AbstractSet[int]  # segment 1
+    allowed_vendors: AbstractSet[int]  # segment 2 (deprecated in TCF 2.2, still decoded)
     publisher_consents: frozenset[int]  # segment 3 (publisher TC) from here on
     publisher_legitimate_interests: frozenset[int]
     custom_purpose_consents: frozenset[int]
@@ -323,15 +327,19 @@ decode.cache_clear = decode_cache_clear  # type: ignore[attr-defined]
 
 
 def _weight(tc_string: str, data: TCData) -> int:
-    """Roughly the memory an entry holds, in ~40-byte units (one vendor id of a set)."""
-    sets = (
-        data.vendor_consents,
-        data.vendor_legitimate_interests,
-        data.disclosed_vendors,
-        data.allowed_vendors,
-        *(restriction.vendors for restriction in data.publisher_restrictions),
+    """Roughly the memory an entry holds, in ~40-byte units (one vendor id of a frozenset):
+    vendor sets are charged as if built, which iterating or hashing them does."""
+    weight = (
+        82  # 50 for the rest, 8 per set
+        + len(tc_string) // 40
+        + len(data.vendor_consents)
+        + len(data.vendor_legitimate_interests)
+        + len(data.disclosed_vendors)
+        + len(data.allowed_vendors)
     )
-    return 50 + len(tc_string) // 40 + sum(len(ids) + 8 for ids in sets)
+    for restriction in data.publisher_restrictions:
+        weight += len(restriction.vendors) + 8
+    return weight
 
 
 # --- text to bits --------------------------------------------------------------------------
@@ -469,7 +477,6 @@ def _ids(count: int) -> tuple[int, ...]:
 # the composite parts, whose count is known only once read, use _WeightedLRU via _shared.
 _SHARED_MAX_BITS = 4_096
 _SHARED_MAX_IDS = 2_048
-_SHARED_MAX_RANGES = 64
 _SHARED_CORES = _WeightedLRU(256, 262_144, _SHARED_MAX_IDS)
 _SHARED_RESTRICTIONS = _WeightedLRU(128, 131_072, _SHARED_MAX_IDS)
 _SHARED_SEGMENTS = _WeightedLRU(128, 131_072, _SHARED_MAX_IDS)
@@ -509,6 +516,72 @@ def _shared(cache: _WeightedLRU, key: Any, budget: _Budget, read: Any, *args: An
     return value
 
 
+class IdSet(AbstractSet[int]):
+    """An immutable set of vendor ids, held as its bitfield — a str of "0"/"1", character
+    ``i - 1`` for id ``i`` — and turned into a frozenset only when iterated or hashed.
+
+    Building the frozensets of a large CMP's string (~400 ids) took longer than all the
+    parsing. Membership (``vendor_id in ids``: what consent decisions ask), ``len`` and
+    equality need no frozenset; iteration, hashing and set operations build it once (kept, so
+    the next use is free) and behave as a frozenset's, and set operations return frozensets.
+    An IdSet equals the frozenset of its ids and hashes alike; two IdSets are equal when their
+    ids are, however the string encoded them (a bitfield may end in "0"s, a range never).
+    """
+
+    __slots__ = ("_bits", "_count", "_frozen")
+
+    def __init__(self, bits: str = "") -> None:
+        self._bits = bits
+        self._count = bits.count("1")
+        self._frozen: frozenset[int] | None = None
+
+    def _as_frozenset(self) -> frozenset[int]:
+        ids = self._frozen
+        if ids is None:  # two threads may both build it: equal values, either is kept
+            flags = self._bits.encode("ascii").translate(_TO_FLAGS)
+            # compress() walks the flags in C and yields the shared id objects: measured
+            # faster than per-byte lookup tables, and no int is created per bit.
+            ids = self._frozen = frozenset(compress(_ids(len(flags)), flags))
+        return ids
+
+    def __contains__(self, item: object) -> bool:
+        if type(item) is int:
+            return 0 < item <= len(self._bits) and self._bits[item - 1] == "1"
+        return item in self._as_frozenset()  # 5.0, True, …: what a frozenset answers
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._as_frozenset())
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is IdSet:
+            return self._count == other._count and (
+                self._bits == other._bits or self._bits.rstrip("0") == other._bits.rstrip("0")
+            )
+        if isinstance(other, (frozenset, set)):
+            return self._count == len(other) and self._as_frozenset() == other
+        return AbstractSet.__eq__(self, other)
+
+    def __hash__(self) -> int:
+        return hash(self._as_frozenset())
+
+    def __repr__(self) -> str:
+        return f"IdSet({sorted(self._as_frozenset())!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (IdSet, (self._bits,))
+
+    @classmethod
+    def _from_iterable(cls, iterable: Any) -> frozenset[int]:
+        """What set operations (``&``, ``|``, ``-``, ``^``) return."""
+        return frozenset(iterable)
+
+
+_NO_IDS = IdSet()
+
+
 @functools.lru_cache(maxsize=1_024)
 def _small_set(bits: str) -> frozenset[int]:
     """The ids of the set bits of a bitfield of ≤ 64 bits ("0110…" → {2, 3}). Purposes and
@@ -516,64 +589,50 @@ def _small_set(bits: str) -> frozenset[int]:
     return frozenset(compress(_IDS, bits.encode("ascii").translate(_TO_FLAGS)))
 
 
-def _bits_to_set(flags: bytes) -> frozenset[int]:
-    """``flags`` holds one 0/1 byte per bit; bit 0 is id 1."""
-    # compress() walks the flags in C and yields the shared id objects: measured faster than
-    # per-byte lookup tables, and no int is created per bit.
-    return frozenset(compress(_ids(len(flags)), flags))
+def _bits_to_set(bits: str) -> IdSet:
+    """A bitfield's set: ``bits`` is a "0"/"1" str, bit 0 is id 1."""
+    return IdSet(bits)
 
 
-def _ranges_to_set(ranges: tuple[tuple[int, int], ...]) -> frozenset[int]:
+def _ranges_to_set(ranges: tuple[tuple[int, int], ...]) -> IdSet:
     """The ids of sorted, non-overlapping, non-empty inclusive ranges."""
-    ids = _ids(ranges[-1][1])
-    if len(ranges) == 1:
-        start, end = ranges[0]
-        return frozenset(ids[start - 1 : end])
-    return frozenset(chain.from_iterable([ids[start - 1 : end] for start, end in ranges]))
+    pieces, next_id = [], 1
+    for start, end in ranges:
+        pieces.append("0" * (start - next_id))
+        pieces.append("1" * (end - start + 1))
+        next_id = end + 1
+    return IdSet("".join(pieces))
 
 
-def _bitfield_set(bits: str, budget: _Budget) -> frozenset[int]:
+def _bitfield_set(bits: str, budget: _Budget) -> IdSet:
     """A vendor bitfield's set (a "0"/"1" str, bit 0 is id 1), charged before it is built."""
     budget.spend(bits.count("1"))
-    if len(bits) <= _SHARED_MAX_IDS:
-        return _shared_set(bits)
-    return _bits_to_set(bits.encode("ascii").translate(_TO_FLAGS))
+    return _bits_to_set(bits)
 
 
-def _range_set(ranges: list[tuple[int, int]], budget: _Budget) -> frozenset[int]:
+def _range_set(ranges: list[tuple[int, int]], budget: _Budget) -> IdSet:
     """The ids of range entries, which may overlap and come in any order. They are merged and
     charged to the budget before any set is built, so repeating a range costs nothing."""
     if not ranges:
-        return _EMPTY
+        return _NO_IDS
     if len(ranges) == 1:
-        merged = ranges
-    else:
-        ranges.sort()
-        merged = []
-        low, high = ranges[0]
-        for start, end in ranges[1:]:
-            if start > high + 1:
-                merged.append((low, high))
-                low, high = start, end
-            elif end > high:
-                high = end
-        merged.append((low, high))
-    count = sum(end - start + 1 for start, end in merged)
-    budget.spend(count)
-    key = tuple(merged)
-    if count > _SHARED_MAX_IDS or len(key) > _SHARED_MAX_RANGES:
-        return _ranges_to_set(key)
-    return _shared_set(key)
-
-
-@functools.lru_cache(maxsize=256)
-def _shared_set(key: str | tuple[tuple[int, int], ...]) -> frozenset[int]:
-    """A vendor set of at most _SHARED_MAX_IDS ids from its bitfield (a "0"/"1" str) or its
-    merged ranges (a tuple), shared by every string holding it. Callers charge the budget
-    first: the count is known before the set is built."""
-    if isinstance(key, str):
-        return _bits_to_set(key.encode("ascii").translate(_TO_FLAGS))
-    return _ranges_to_set(key)
+        start, end = merged = ranges[0]
+        budget.spend(end - start + 1)
+        return _ranges_to_set((merged,))
+    ranges.sort()
+    merged = []
+    low, high = ranges[0]
+    count = 0
+    for start, end in ranges:
+        if start > high + 1:
+            merged.append((low, high))
+            count += high - low + 1
+            low, high = start, end
+        elif end > high:
+            high = end
+    merged.append((low, high))
+    budget.spend(count + high - low + 1)
+    return _ranges_to_set(tuple(merged))
 
 
 # --- the core segment ----------------------------------------------------------------------
@@ -638,21 +697,26 @@ def _read_core(bits: str, budget: _Budget) -> tuple[Any, ...]:
 
 def _read_core_rest(bits: str, budget: _Budget) -> tuple[Any, ...]:
     """The core's values after LastUpdated, from its bits after LastUpdated."""
-    core = _Bits(bits, "core", offset=_TIMES_END)  # the fixed fields are there: checked
+    # The fixed fields are there (checked by _read_core): read by slices of one str rather than
+    # a call per field, in the order of _CORE_FIELDS (so the first bad field is the one named).
     values = (
-        core.read_int(12, "CmpId"),
-        core.read_int(12, "CmpVersion"),
-        core.read_int(6, "ConsentScreen"),
-        _letters(core.read_int(12, "ConsentLanguage"), "ConsentLanguage", "bad_language"),
-        core.read_int(12, "VendorListVersion"),
-        core.read_int(6, "TcfPolicyVersion"),
-        core.read_int(1, "IsServiceSpecific") == 1,
-        core.read_int(1, "UseNonStandardTexts") == 1,
-        _small_set(core.read_bits(12, "SpecialFeatureOptIns")),
-        _small_set(core.read_bits(24, "PurposesConsent")),
-        _small_set(core.read_bits(24, "PurposesLITransparency")),
-        core.read_int(1, "PurposeOneTreatment") == 1,
-        _letters(core.read_int(12, "PublisherCC"), "PublisherCC", "bad_country"),
+        int(bits[0:12], 2),  # CmpId
+        int(bits[12:24], 2),  # CmpVersion
+        int(bits[24:30], 2),  # ConsentScreen
+        _letters(int(bits[30:42], 2), "ConsentLanguage", "bad_language"),
+        int(bits[42:54], 2),  # VendorListVersion
+        int(bits[54:60], 2),  # TcfPolicyVersion
+        bits[60] == "1",  # IsServiceSpecific
+        bits[61] == "1",  # UseNonStandardTexts
+        _small_set(bits[62:74]),  # SpecialFeatureOptIns
+        _small_set(bits[74:98]),  # PurposesConsent
+        _small_set(bits[98:122]),  # PurposesLITransparency
+        bits[122] == "1",  # PurposeOneTreatment
+        _letters(int(bits[123:135], 2), "PublisherCC", "bad_country"),
+    )
+    core = _Bits(bits, "core", offset=_TIMES_END)
+    core.pos = _CORE_FIXED_BITS - _TIMES_END
+    values += (
         _vendor_section(core, budget, "VendorConsents"),
         _vendor_section(core, budget, "VendorLegitimateInterests"),
     )
@@ -682,9 +746,16 @@ def _letters(value: int, field: str, code: str) -> str:
     return _LETTERS[first] + _LETTERS[second]
 
 
-def _vendor_section(section: _Bits, budget: _Budget, field: str) -> frozenset[int]:
+def _vendor_section(section: _Bits, budget: _Budget, field: str) -> IdSet:
     """MaxVendorId (16 bits), IsRangeEncoding (1), then a bitfield of MaxVendorId bits or
     NumEntries (12) range entries."""
+    bits, pos = section.bits, section.pos
+    if pos + 17 <= section.size and bits[pos + 16] == "0":  # a whole bitfield: read in one go
+        end = pos + 17 + int(bits[pos : pos + 16], 2)
+        if end <= section.size:
+            section.pos = end
+            return _bitfield_set(bits[pos + 17 : end], budget)
+    # Ranges, or too short: field by field (a truncation names the field it cuts).
     max_vendor_id = section.read_int(16, f"{field} MaxVendorId")
     if section.read_int(1, f"{field} IsRangeEncoding"):
         count = section.read_int(12, f"{field} NumEntries")
@@ -825,8 +896,8 @@ def _decode(tc_string: str) -> TCData:
     # Positional: TCData(**fields) costs twice as much for 25 frozen fields.
     return TCData(
         *core,
-        optional.get(_DISCLOSED, _EMPTY),
-        optional.get(_ALLOWED, _EMPTY),
+        optional.get(_DISCLOSED, _NO_IDS),
+        optional.get(_ALLOWED, _NO_IDS),
         *optional.get(_PUBLISHER_TC, _NO_PUBLISHER_TC),
     )
 
@@ -834,6 +905,5 @@ def _decode(tc_string: str) -> TCData:
 def _clear_shared() -> None:
     """Empty the caches of shared parts (benchmarks start cold with them)."""
     _small_set.cache_clear()
-    _shared_set.cache_clear()
     for cache in (_SHARED_CORES, _SHARED_RESTRICTIONS, _SHARED_SEGMENTS):
         cache.clear()
