@@ -538,6 +538,9 @@ DRIFT_CODES = {
     "additionalProperties": "new_property",
     "type": "type_changed",
 }
+# More new event names than this in one run (names carrying ids, say) are one finding for
+# them all (subject ``event:*``), not one anomaly, audit entry and alert per name.
+DRIFT_NAMES_MAX = 10
 
 
 def detect_drift(
@@ -554,21 +557,36 @@ def detect_drift(
     audit payload (``{"event", "change", "path"?, "count"}``)."""
     found = []
     if known_names is not None:
+        new = []
         for name in figures.subjects(EVENTS_ACCEPTED):
             if name in known_names:
                 continue
             recent = _sum(figures.series[(EVENTS_ACCEPTED, name)], at, VOLUME_MINUTES)
-            if recent == 0:
-                continue
+            if recent:
+                new.append((name, recent))
+        many = len(new) > DRIFT_NAMES_MAX
+        if many:
+            examples = [name for name, _ in sorted(new, key=lambda item: -item[1])[:5]]
+            names = len(new)
+            new = [("*", sum(recent for _, recent in new))]
+        for name, recent in new:
             payload = {"event": name, "change": "new_event", "count": recent}
+            evidence = {**payload, "source": "figures"}
+            summary = f"A new event name: {name} ({recent} in {VOLUME_MINUTES} min)."
+            if many:
+                evidence.update(names=names, examples=examples)
+                summary = (
+                    f"{names} new event names in {VOLUME_MINUTES} min ({recent} events), "
+                    f"e.g. {', '.join(examples)}."
+                )
             found.append(
                 (
                     Finding(
                         kind="schema_drift",
                         subject=f"event:{name}",
                         severity=LOW,
-                        summary=f"A new event name: {name} ({recent} in {VOLUME_MINUTES} min).",
-                        evidence={**payload, "source": "figures"},
+                        summary=summary,
+                        evidence=evidence,
                     ),
                     payload,
                 )

@@ -218,3 +218,23 @@ def test_refusals_before_sending_do_not_make_a_destination_down():
     found = kinds(detectors.detect_delivery(figures, at))
     assert ("destination_down", SUBJECT) not in found
     assert ("delivery_error_rate", SUBJECT) not in found
+
+
+def test_many_new_event_names_at_once_are_one_finding_not_one_each():
+    at = TODAY + 14 * 60
+    figures = normal_days(at, destinations=False)
+    known = set(figures.subjects("events.accepted"))
+    for n in range(detectors.DRIFT_NAMES_MAX):
+        figures.add(at, "events.accepted", f"Viewed product {n}", 1)
+    few = detectors.detect_drift(figures, at, known_names=known)
+    assert len(few) == detectors.DRIFT_NAMES_MAX  # up to the cap: one each
+
+    figures.add(at, "events.accepted", "Viewed product 99", 7)
+    [(finding, payload)] = detectors.detect_drift(figures, at, known_names=known)
+
+    total = detectors.DRIFT_NAMES_MAX + 7
+    assert payload == {"event": "*", "change": "new_event", "count": total}
+    assert (finding.kind, finding.subject, finding.severity) == ("schema_drift", "event:*", "low")
+    assert finding.evidence["names"] == detectors.DRIFT_NAMES_MAX + 1
+    assert finding.evidence["examples"][0] == "Viewed product 99"
+    assert len(finding.evidence["examples"]) == 5
