@@ -27,12 +27,12 @@ def overview(request):
         "figures": overview_figures(workspace=workspace, window=window),
         "window": window,
         "windows": WINDOWS.values(),
-        "anomalies_open": anomalies_open_count(workspace=workspace),
-        "incidents_open": incident_open_count(workspace=workspace),
     }
     if not request.htmx or request.htmx.boosted:
         # The whole page; the window picker (htmx) swaps the figures only.
         context.update(
+            anomalies_open=anomalies_open_count(workspace=workspace),
+            incidents_open=incident_open_count(workspace=workspace),
             member_count=selectors.member_list(workspace=workspace).count(),
             active_keys=[
                 key

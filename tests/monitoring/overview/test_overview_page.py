@@ -169,6 +169,28 @@ def test_the_window_picker_swaps_the_figures_only(client, admin_user, workspace,
     assert figure(html, "accepted") == 14
 
 
+def test_the_window_picker_reads_only_the_figures(client, admin_user, workspace, hook):
+    """A swap reads what it shows: none of the whole page's tiles (members, keys, audit,
+    anomalies, incidents)."""
+    client.force_login(admin_user)
+    seed(workspace, hook)
+
+    def tables(**extra) -> str:
+        with (
+            CaptureQueriesContext(connections["default"]) as control,
+            CaptureQueriesContext(connections[workspace_db(workspace)]) as region,
+        ):
+            assert client.get(page(workspace, "1h"), **extra).status_code == 200
+        return " ".join(query["sql"] for query in [*control, *region])
+
+    tiles = ("anomalies_anomaly", "incidents_incident", "workspaces_apikey")
+    whole = tables()
+    assert all(table in whole for table in tiles)
+    swap = tables(**HTMX)
+    assert not [table for table in tiles if table in swap]
+    assert "destinations_minutefigure" in swap
+
+
 def test_another_workspaces_member_gets_404(client, other_admin_user, workspace):
     client.force_login(other_admin_user)
     assert client.get(page(workspace)).status_code == 404
