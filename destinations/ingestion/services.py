@@ -32,7 +32,7 @@ from destinations.ingestion.runtime import runtime_forget, workspace_runtime
 from destinations.ingestion.store import WriteRequest, events_store
 from destinations.metrics import REJECTED_ERRORS_KEPT, REJECTED_KEPT_PER_MINUTE
 from destinations.metrics.writer import RejectedRow
-from destinations.models import IngestionSettings
+from destinations.models import EventType, IngestionSettings
 from destinations.tracking_plans.schema import IDENTIFY, PlanVerdict
 from privacy.requests.selectors import suppressed_count, suppressed_matcher
 from tracklayer.exceptions import DomainError
@@ -129,7 +129,8 @@ def _rejected_row(
         workspace_id=workspace_id,
         received_at=received_at,
         message_id=_kept(rejected.message_id, 100),
-        type=_kept(sent.get("type"), 16),
+        # Only a type the API knows: an unknown one is whatever was sent, perhaps personal.
+        type=sent["type"] if sent.get("type") in EventType.values else "",
         name=_kept(sent.get("event") or sent.get("name"), 200),
         reason=_reason(rejected),
         field=first["field"],

@@ -154,6 +154,10 @@ def test_hostile_names_are_not_kept_and_do_not_fail_the_write(workspace, key):
     assert answer["accepted"] == 1 and len(answer["rejected"]) == 1
     row = RejectedEvent.objects.for_workspace(workspace).get()
     assert (row.message_id, row.name) == ("", "")
+    # A type the API does not know is whatever was sent: not kept.
+    send(token, {"type": SECRET, "messageId": "m-typed", "anonymousId": "a"}, status=400)
+    row = RejectedEvent.objects.for_workspace(workspace).get(message_id="m-typed")
+    assert row.type == "" and row.reason
     assert figures(workspace)[(EVENTS_ACCEPTED, "Order Completed")] == 1
 
 
