@@ -283,6 +283,8 @@ LOGIN_REDIRECT_URL = "dashboard:home"
 LOGOUT_REDIRECT_URL = "account_login"
 
 ACCOUNT_ADAPTER = "workspaces.auth.adapter.AccountAdapter"
+# SSO enforcement refuses a password reset too (docs/identity.md).
+ACCOUNT_FORMS = {"reset_password": "workspaces.auth.forms.ResetPasswordForm"}
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None

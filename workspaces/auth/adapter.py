@@ -1,8 +1,8 @@
 """allauth's account adapter: the sign-in events it reports become audit entries, and SSO
-enforcement refuses passwords (sign-in and reset) for managed domains (docs/identity.md)."""
+enforcement refuses passwords (sign-in here, reset in ``forms.ResetPasswordForm``) for managed
+domains (docs/identity.md)."""
 
 from allauth.account.adapter import DefaultAccountAdapter
-from allauth.core import context
 from allauth.mfa.utils import is_mfa_enabled
 from django.core.exceptions import ValidationError
 from django.urls import reverse
@@ -22,20 +22,12 @@ class AccountAdapter(DefaultAccountAdapter):
     def pre_authenticate(self, request, **credentials) -> None:
         super().pre_authenticate(request, **credentials)
         try:
-            _refuse_password_if_enforced(credentials.get("email") or "", what="sign-in")
+            refuse_password_if_enforced(credentials.get("email") or "", what="sign-in")
         except ValidationError:
             services.auth_sign_in_failed(
                 email=credentials.get("email") or "", reason="sso_required"
             )
             raise
-
-    def clean_email(self, email: str) -> str:
-        email = super().clean_email(email)
-        request = context.request
-        match = getattr(request, "resolver_match", None) if request is not None else None
-        if match is not None and match.url_name == "account_reset_password":
-            _refuse_password_if_enforced(email, what="reset")
-        return email
 
     def post_login(self, request, user, **kwargs):
         response = super().post_login(request, user, **kwargs)
@@ -52,7 +44,7 @@ class AccountAdapter(DefaultAccountAdapter):
         services.auth_sign_in_failed(email=credentials.get("email") or "", reason="bad_credentials")
 
 
-def _refuse_password_if_enforced(email: str, *, what: str) -> None:
+def refuse_password_if_enforced(email: str, *, what: str) -> None:
     """Refuse a password sign-in or reset for an address whose domain a workspace manages with
     SSO enforced — except its break-glass admin's, when that account has MFA."""
     config = sso_selectors.enforcement_for_email(email)
