@@ -124,8 +124,8 @@ class PublisherRestriction:
 @dataclass(frozen=True, slots=True)
 class TCData:
     """A decoded TC string. Ids are 1-based as in the specification; purpose and feature sets
-    are frozensets, vendor sets are :class:`IdSet` (equal to the frozensets of their ids, built
-    only when iterated); a set is empty when the segment holding it is absent."""
+    are frozensets, vendor sets are :class:`IdSet` (equal to the frozensets of their ids, read
+    from the bits); a set is empty when the segment holding it is absent."""
 
     version: int
     created: datetime  # aware UTC, decisecond precision
@@ -518,12 +518,13 @@ def _shared(cache: _WeightedLRU, key: Any, budget: _Budget, read: Any, *args: An
 
 class IdSet(AbstractSet[int]):
     """An immutable set of vendor ids, held as its bitfield — a str of "0"/"1", character
-    ``i - 1`` for id ``i`` — and turned into a frozenset only when iterated or hashed.
+    ``i - 1`` for id ``i`` — and turned into a frozenset only when hashed or combined.
 
     Building the frozensets of a large CMP's string (~400 ids) took longer than all the
-    parsing. Membership (``vendor_id in ids``: what consent decisions ask), ``len`` and
-    equality need no frozenset; iteration, hashing and set operations build it once (kept, so
-    the next use is free) and behave as a frozenset's, and set operations return frozensets.
+    parsing. Membership (``vendor_id in ids``: what consent decisions ask), ``len``, equality
+    with another IdSet and iteration (ascending, as ``to_dict`` wants) read the bits; hashing,
+    comparing with a frozenset and set operations build the frozenset once (kept, so the next
+    use is free) and behave as a frozenset's; set operations return frozensets.
     An IdSet equals the frozenset of its ids and hashes alike; two IdSets are equal when their
     ids are, however the string encoded them (a bitfield may end in "0"s, a range never).
     """
@@ -538,10 +539,7 @@ class IdSet(AbstractSet[int]):
     def _as_frozenset(self) -> frozenset[int]:
         ids = self._frozen
         if ids is None:  # two threads may both build it: equal values, either is kept
-            flags = self._bits.encode("ascii").translate(_TO_FLAGS)
-            # compress() walks the flags in C and yields the shared id objects: measured
-            # faster than per-byte lookup tables, and no int is created per bit.
-            ids = self._frozen = frozenset(compress(_ids(len(flags)), flags))
+            ids = self._frozen = frozenset(self.__iter__())
         return ids
 
     def __contains__(self, item: object) -> bool:
@@ -553,7 +551,10 @@ class IdSet(AbstractSet[int]):
         return self._count
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self._as_frozenset())
+        """The ids in ascending order, from the bits (no frozenset is built). compress()
+        walks the flags in C and yields the shared id objects: measured faster than per-byte
+        lookup tables, and no int is created per bit."""
+        return compress(_ids(len(self._bits)), self._bits.encode("ascii").translate(_TO_FLAGS))
 
     def __eq__(self, other: object) -> bool:
         if type(other) is IdSet:
