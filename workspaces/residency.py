@@ -17,7 +17,9 @@ STORED_IN_REGION = (
     "IP addresses and user agents",
     "deliveries and their attempts",
     "tracking-plan violations",
-    "the events debugger's data",
+    "the events debugger's data, refused events included",
+    "minute figures (the Overview's counts)",
+    "data-subject requests' working data",
 )
 STORED_CENTRALLY = (
     "account data",
@@ -27,6 +29,7 @@ STORED_CENTRALLY = (
     "consent settings",
     "tracking plans",
     "the audit log (it holds no event data)",
+    "anomalies and incidents (figures and names, no event data)",
 )
 PINNED = (
     "The region is chosen when the workspace is created and cannot be edited. TrackLayer's "
