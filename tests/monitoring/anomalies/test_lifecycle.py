@@ -204,6 +204,21 @@ def test_a_deleted_or_purged_workspace_is_not_judged(
     assert callbacks == []  # no alert queued
 
 
+def test_a_workspace_moving_region_is_not_judged_until_it_has_moved(
+    workspace, destination, write_figures
+):
+    """A move answers 503 and delivers nothing until the switch, on purpose: no anomaly."""
+    write_figures(workspace, failing(destination, 2, 1))
+    Workspace.objects.filter(pk=workspace.pk).update(
+        moving_to="eu" if workspace.region == "us" else "us"
+    )
+
+    assert run(workspace).opened == 0
+
+    Workspace.objects.filter(pk=workspace.pk).update(moving_to="")
+    assert run(workspace).opened == 1
+
+
 def test_a_workspace_deleted_after_the_run_read_it_gets_nothing(
     workspace, destination, write_figures, admin_user
 ):
