@@ -62,7 +62,7 @@ QUEUED_WHILE_LOCKED: frozenset[str] = frozenset(
         "incident.containment_action",
         "destination.paused",
         "api_key.revoked",
-        # Anomalies (monitoring.anomalies.services.QUEUED_WHILE_LOCKED): detection goes on —
+        # Anomalies (monitoring.anomalies): detection goes on —
         # a suspected compromise is when it matters — and acknowledging or resolving only
         # records that a person looked. Changing the alert settings stays refused.
         "anomaly.opened",

@@ -56,13 +56,10 @@ VIEW_ACTION = Action.WORKSPACE_VIEW
 EDIT_ACTION = Action.OPERATIONS_EDIT  # acknowledge, resolve
 SETTINGS_ACTION = Action.WORKSPACE_UPDATE  # alert settings: admins
 
-# The audit entries that must go on under the advisory lock (audit.advisory's
-# QUEUED_WHILE_LOCKED holds them; the lifecycle tests check it): detection is how a
+# Under the advisory lock, anomaly.opened, .acknowledged, .resolved and schema.drift go on
+# (audit.advisory.QUEUED_WHILE_LOCKED; the lifecycle tests check it): detection is how a
 # compromise is noticed, and acknowledging or resolving only records that someone looked.
 # Changing the alert settings (who hears, where) is a reconfiguration: refused.
-QUEUED_WHILE_LOCKED = frozenset(
-    {"anomaly.opened", "anomaly.acknowledged", "anomaly.resolved", "schema.drift"}
-)
 
 # A workspace learns its event names for a day before a new one counts as drift.
 LEARNING = timedelta(days=1)

@@ -54,18 +54,9 @@ AUTOMATIC = (SourceKind.ANOMALY, SourceKind.AUTO_PAUSE)
 # What must go on while the workspace's log is under the advisory lock (their entries queued):
 # recording an incident and containing it only narrow what the workspace does, and a
 # suspected compromise is exactly when they are needed. Moving phases, the post-mortem and
-# resuming egress stay refused. ``audit.advisory.QUEUED_WHILE_LOCKED`` holds these (the
-# containment services' own entries included); the tests check that it does.
-QUEUED_WHILE_LOCKED = frozenset(
-    {
-        "incident.opened",
-        "incident.source_linked",
-        "incident.note_added",
-        "incident.containment_action",
-        "destination.paused",
-        "api_key.revoked",
-    }
-)
+# resuming egress stay refused. ``audit.advisory.QUEUED_WHILE_LOCKED`` holds incident.opened,
+# .source_linked, .note_added and .containment_action, and the containment services' own
+# destination.paused and api_key.revoked; the tests check that it does.
 
 # The timestamp a phase sets when the incident enters it.
 PHASE_TIMESTAMP = {
