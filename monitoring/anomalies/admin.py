@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from monitoring.anomalies.models import AlertSettings, Anomaly, KnownEventName
+from monitoring.anomalies.models import AlertSettings, Anomaly, KnownEventName, KnownProperty
 from tracklayer.admin import ReadOnlyAdmin
 
 
@@ -27,6 +27,15 @@ class AlertSettingsAdmin(ReadOnlyAdmin):
 class KnownEventNameAdmin(ReadOnlyAdmin):
     """The event names each workspace has sent (schema drift's memory)."""
 
-    list_display = ["workspace", "name", "first_seen"]
+    list_display = ["workspace", "name", "first_seen", "last_seen"]
     list_select_related = ["workspace"]
     search_fields = ["name"]
+
+
+@admin.register(KnownProperty)
+class KnownPropertyAdmin(ReadOnlyAdmin):
+    """The top-level properties (and their JSON types) each workspace's events carry."""
+
+    list_display = ["workspace", "event", "name", "type", "first_seen", "last_seen"]
+    list_select_related = ["workspace"]
+    search_fields = ["event", "name"]

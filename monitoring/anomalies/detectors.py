@@ -539,8 +539,136 @@ DRIFT_CODES = {
     "type": "type_changed",
 }
 # More new event names than this in one run (names carrying ids, say) are one finding for
-# them all (subject ``event:*``), not one anomaly, audit entry and alert per name.
+# them all (subject ``event:*``), not one anomaly, audit entry and alert per name; likewise
+# more property changes (sampled or from the plan's violations): one finding, subject
+# ``event:*|properties.*``.
 DRIFT_NAMES_MAX = 10
+# Bounds of what a workspace's schema is learnt to: past them learning stops and one finding
+# (subject ``event:*|*``, change ``unbounded``) says the schema carries ids in names or keys.
+NAMES_MAX = 2000  # known event names per workspace
+PROPERTIES_MAX = 500  # known properties per event name
+PROPERTY_PREFIX = "properties."  # a sampled property's path, as the plan's violations name it
+
+
+@dataclass(frozen=True)
+class PropertySeen:
+    """A top-level property in the sampled events of the last minute: the event name, its
+    path (``properties.<name>``), its JSON type and how many sampled events carried it."""
+
+    event: str
+    path: str
+    type: str
+    count: int
+
+
+@dataclass
+class KnownSchema:
+    """What a workspace has learnt of its schema: event names, and per event name its
+    properties' paths and the types seen for each. ``*_learning``: learnt for less than
+    a day (or nothing yet) — then nothing is new."""
+
+    names: set[str] = field(default_factory=set)
+    names_learning: bool = True
+    properties: dict[str, dict[str, set[str]]] = field(default_factory=dict)
+    properties_learning: bool = True
+
+    @property
+    def names_full(self) -> bool:
+        return len(self.names) >= NAMES_MAX
+
+
+@dataclass(frozen=True)
+class PropertyChanges:
+    """The sampled triples to learn, each with its change (``new_property``,
+    ``type_changed``, or None: the event name itself is new, which is its own drift), and
+    the event names past ``PROPERTIES_MAX`` (their new properties are not learnt)."""
+
+    learn: tuple[tuple[PropertySeen, str | None], ...]
+    full: tuple[str, ...]
+
+
+def property_changes(sample: Iterable[PropertySeen], known: KnownSchema) -> PropertyChanges:
+    """What the sample holds that ``known`` does not, within the bounds. A property of an
+    event name the workspace does not know (and cannot learn: names full) is skipped."""
+    learn, full = [], set()
+    added: dict[str, set[str]] = {}
+    for seen in sorted(sample, key=lambda s: (s.event, s.path, s.type)):
+        paths = known.properties.get(seen.event, {})
+        types = paths.get(seen.path)
+        if types is not None and seen.type in types:
+            continue
+        if seen.event not in known.names and known.names_full:
+            continue
+        extra = added.setdefault(seen.event, set())
+        if types is None and seen.path not in extra:
+            if len(paths) + len(extra) >= PROPERTIES_MAX:
+                full.add(seen.event)
+                continue
+            extra.add(seen.path)
+        if seen.event not in known.names:
+            change = None
+        else:
+            change = "new_property" if types is None else "type_changed"
+        learn.append((seen, change))
+    return PropertyChanges(tuple(learn), tuple(sorted(full)))
+
+
+def _collapsed(found: list[tuple[Finding, dict]], subject: str, what: str) -> tuple[Finding, dict]:
+    """One finding for many drift findings (ids in names or keys, say): the commonest
+    change, the total count, five examples."""
+    changes = [payload["change"] for _, payload in found]
+    change = max(sorted(set(changes)), key=changes.count)
+    count = sum(payload.get("count", 0) for _, payload in found)
+    event, _, path = subject.removeprefix("event:").partition("|")
+    payload = {"event": event, "change": change, "count": count}
+    if path:
+        payload["path"] = path
+    examples = [finding.subject.removeprefix("event:") for finding, _ in found[:5]]
+    return (
+        Finding(
+            kind="schema_drift",
+            subject=subject,
+            severity=LOW,
+            summary=f"{len(found)} new {what} in one run, e.g. {', '.join(examples)}.",
+            evidence={**payload, "changes": len(found), "examples": examples, "source": "many"},
+        ),
+        payload,
+    )
+
+
+def _unbounded(known: KnownSchema | None, changes: PropertyChanges | None) -> list:
+    full = changes.full if changes else ()
+    names_full = bool(known and known.names_full)
+    if not (full or names_full):
+        return []
+    payload = {"event": "*", "change": "unbounded", "path": "*", "count": len(full)}
+    parts = []
+    if names_full:
+        parts.append(f"{NAMES_MAX:,} event names")
+    if full:
+        parts.append(f"{PROPERTIES_MAX} properties on {', '.join(full[:3])}")
+    return [
+        (
+            Finding(
+                kind="schema_drift",
+                subject="event:*|*",
+                severity=LOW,
+                summary=(
+                    f"Schema unbounded: {' and '.join(parts)} — ids in event names or property "
+                    "keys? New ones are no longer learnt or reported one by one."
+                ),
+                evidence={
+                    **payload,
+                    "names_full": names_full,
+                    "events_full": list(full[:20]),
+                    "names_max": NAMES_MAX,
+                    "properties_max": PROPERTIES_MAX,
+                    "source": "bounds",
+                },
+            ),
+            payload,
+        )
+    ]
 
 
 def detect_drift(
@@ -549,14 +677,21 @@ def detect_drift(
     violations: Iterable[Violation] = (),
     *,
     known_names: Collection[str] | None = None,
+    known: KnownSchema | None = None,
+    changes: PropertyChanges | None = None,
 ) -> list[tuple[Finding, dict]]:
     """Schema drift: an event name accepted in the last ``VOLUME_MINUTES`` minutes that is not
     among the workspace's ``known_names`` (None while the workspace is still learning its
-    names: then no name is new), and the tracking plan's new violations that mean a new
-    event, a new property or a type change. Each finding comes with its ``schema.drift``
-    audit payload (``{"event", "change", "path"?, "count"}``)."""
+    names: then no name is new), the sampled properties' ``changes`` against what is
+    ``known`` (none while it is learning its properties), and the tracking plan's new
+    violations that mean a new event, a new property or a type change. Each finding comes
+    with its ``schema.drift`` audit payload (``{"event", "change", "path"?, "count"}``). Past
+    ``DRIFT_NAMES_MAX`` names, or property changes, one finding stands for them all; past the
+    bounds (``NAMES_MAX``, ``PROPERTIES_MAX``) one finding says the schema is unbounded."""
     found = []
-    if known_names is not None:
+    if known is not None and known_names is None and not known.names_learning:
+        known_names = known.names
+    if known_names is not None and not (known and known.names_full):
         new = []
         for name in figures.subjects(EVENTS_ACCEPTED):
             if name in known_names:
@@ -591,6 +726,36 @@ def detect_drift(
                     payload,
                 )
             )
+    properties = []
+    if changes is not None and known is not None and not known.properties_learning:
+        for seen, change in changes.learn:
+            if change is None or seen.event in changes.full:
+                continue  # a new event is its own drift; a full one is the unbounded finding
+            payload = {
+                "event": seen.event,
+                "change": change,
+                "path": seen.path,
+                "count": seen.count,
+            }
+            summary = (
+                f"A new property on {seen.event}: {seen.path} ({seen.type})."
+                if change == "new_property"
+                else f"A property changed type on {seen.event}: {seen.path} (now {seen.type})."
+            )
+            properties.append(
+                (
+                    Finding(
+                        kind="schema_drift",
+                        subject=f"event:{seen.event}|{seen.path}",
+                        severity=LOW,
+                        summary=summary,
+                        evidence={**payload, "type": seen.type, "source": "sample"},
+                    ),
+                    payload,
+                )
+            )
+    sampled = {finding.subject for finding, _ in properties}
+    unplanned = []
     for violation in violations:
         change = DRIFT_CODES.get(violation.code)
         if change is None:
@@ -604,19 +769,24 @@ def detect_drift(
         subject = f"event:{violation.event_name}"
         if violation.path:
             subject += f"|{violation.path}"
-        found.append(
-            (
-                Finding(
-                    kind="schema_drift",
-                    subject=subject,
-                    severity=LOW,
-                    summary=_drift_summary(change, violation),
-                    evidence={**payload, "first_seen": violation.first_seen, "source": "plan"},
-                ),
-                payload,
-            )
+        if subject in sampled:
+            continue  # the sample found it too: one finding
+        pair = (
+            Finding(
+                kind="schema_drift",
+                subject=subject,
+                severity=LOW,
+                summary=_drift_summary(change, violation),
+                evidence={**payload, "first_seen": violation.first_seen, "source": "plan"},
+            ),
+            payload,
         )
-    return found
+        (unplanned if change == "new_event" else properties).append(pair)
+    if len(unplanned) > DRIFT_NAMES_MAX:
+        unplanned = [_collapsed(unplanned, "event:*", "unplanned event names")]
+    if len(properties) > DRIFT_NAMES_MAX:
+        properties = [_collapsed(properties, "event:*|properties.*", "properties or types")]
+    return found + unplanned + properties + _unbounded(known, changes)
 
 
 def _drift_summary(change: str, violation: Violation) -> str:
@@ -649,10 +819,14 @@ def detect(
     paused: Iterable[PausedDestination] = (),
     violations: Iterable[Violation] = (),
     known_names: Collection[str] | None = None,
+    known: KnownSchema | None = None,
+    changes: PropertyChanges | None = None,
 ) -> tuple[list[Finding], list[dict]]:
     """Every detector for one workspace at minute ``at``: the findings, and the
     ``schema.drift`` audit payloads of the drift among them."""
-    drift = detect_drift(figures, at, violations, known_names=known_names)
+    drift = detect_drift(
+        figures, at, violations, known_names=known_names, known=known, changes=changes
+    )
     findings = [
         *detect_volume(figures, at),
         *detect_delivery(figures, at),

@@ -3,7 +3,8 @@
 An anomaly holds figures, a baseline and names (a destination's or key's public id, an event
 name) — no personal data — and every change to it is audited in the same transaction, which
 the control plane's audit log needs (docs/monitoring.md, "Anomalies"). The names of events a
-workspace has sent are kept here too, to tell a new one (schema drift).
+workspace has sent, and the (event, top-level property, JSON type) triples of its events, are
+kept here too, to tell a new one (schema drift): names and types only, never a value.
 """
 
 from functools import partial
@@ -128,11 +129,42 @@ class KnownEventName(models.Model):
     )
     name = models.CharField(max_length=200)
     first_seen = models.DateTimeField()
+    # Refreshed at most once a day; a name not seen for ``services.FORGET_AFTER`` is forgotten
+    # (null: learnt before this column, read as ``first_seen``).
+    last_seen = models.DateTimeField(null=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["workspace", "name"], name="known_event_name_once")
         ]
+        indexes = [models.Index(fields=["last_seen"], name="known_event_name_seen")]
 
     def __str__(self) -> str:
         return self.name
+
+
+class KnownProperty(models.Model):
+    """A top-level property an event of the workspace has carried, with its JSON type
+    (``jsonb_typeof``: string, number, boolean, object, array, null). Learnt from a sample of
+    each minute's stored events; a property or a type not yet here is schema drift. The name
+    and the type only: a property's value never leaves the event store."""
+
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="+"
+    )
+    event = models.CharField(max_length=200)
+    name = models.CharField(max_length=200)
+    type = models.CharField(max_length=8)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()  # refreshed at most once a day
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "event", "name", "type"], name="known_property_once"
+            )
+        ]
+        indexes = [models.Index(fields=["last_seen"], name="known_property_seen")]
+
+    def __str__(self) -> str:
+        return f"{self.event}.{self.name}: {self.type}"

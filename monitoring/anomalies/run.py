@@ -4,8 +4,11 @@ One read of the region's minute figures (``selectors.region_figures``: one query
 baseline's windows, ``destinations.metrics.selectors.region_minutes_windows``), then per
 workspace the pure detectors and one transaction that opens, updates and resolves its
 anomalies (``services.anomalies_apply``). A workspace whose transaction fails is logged and
-skipped: the others go on. Deleted workspaces (and so purged ones, whose tombstones keep
-``deleted_at``) are not judged: nothing opens, nothing alerts.
+skipped: the others go on. Property drift comes from a sample of the last minute's stored
+events (``selectors.region_property_sample``: names and JSON types, one query for the region);
+once an hour the run forgets names and properties not seen for 30 days. Deleted workspaces
+(and so purged ones, whose tombstones keep ``deleted_at``) are not judged: nothing opens,
+nothing alerts.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from workspaces.models import Workspace
 log = logging.getLogger(__name__)
 
 VIOLATIONS_SINCE = timedelta(minutes=5)  # new plan violations: first seen in this window
+SAMPLE_SINCE = timedelta(minutes=1)  # the events sampled for their properties
+FORGET_EVERY = 60  # minutes between two ``schema_forget``
 
 
 @dataclass
@@ -66,23 +71,43 @@ def anomalies_detect_region(*, region: str, now: datetime | None = None) -> RunR
         .filter(pk__in=set(figures) | set(violations) | set(paused) | unresolved)
         .order_by("pk")
     )
-    known = services.known_names_for(workspaces=workspaces, now=now)
+    sample = selectors.region_property_sample(
+        region=region,
+        workspace_ids=[workspace.pk for workspace in workspaces],
+        since=now - SAMPLE_SINCE,
+        until=now,
+    )
+    known = services.known_schema_for(workspaces=workspaces, now=now, sampled=set(sample))
     report.read_seconds = time.monotonic() - started
+    if at % FORGET_EVERY == 0:
+        services.schema_forget(region=region, now=now)
     for workspace in workspaces:
         ticked = time.monotonic()
         own = figures.get(workspace.pk, Figures())
-        names, learning = known[workspace.pk]
+        schema, stale_names, stale_properties = known[workspace.pk]
+        seen = sample.get(workspace.pk, ())
+        changes = detectors.property_changes(seen, schema)
         findings, drift = detectors.detect(
             own,
             at,
             paused=paused.get(workspace.pk, ()),
             violations=violations.get(workspace.pk, ()),
-            known_names=None if learning else names,
+            known=schema,
+            changes=changes,
         )
-        new_names = [name for name in own.subjects(EVENTS_ACCEPTED) if name not in names]
+        accepted = own.subjects(EVENTS_ACCEPTED)
+        new_names = services.names_room(
+            schema, [name for name in accepted if name not in schema.names]
+        )
+        learn = [row for row, _ in changes.learn]
+        touch_names = [name for name in accepted if name in stale_names]
+        touch_properties = [
+            row for row in seen if (row.event, row.path, row.type) in stale_properties
+        ]
         report.detect_seconds += time.monotonic() - ticked
         report.workspaces += 1
-        if not (findings or new_names or workspace.pk in unresolved):
+        writes = new_names or learn or touch_names or touch_properties
+        if not (findings or writes or workspace.pk in unresolved):
             continue  # nothing to write: no transaction
         ticked = time.monotonic()
         try:
@@ -92,6 +117,9 @@ def anomalies_detect_region(*, region: str, now: datetime | None = None) -> RunR
                 drift=drift,
                 now=now,
                 seen_names=new_names,
+                seen_properties=learn,
+                touch_names=touch_names,
+                touch_properties=touch_properties,
             )
         except Exception:
             log.exception("anomalies: workspace %s skipped", workspace.public_id)

@@ -1,12 +1,14 @@
 """Reads: a workspace's anomalies (page, API), and what the detectors read for a region —
 the minute figures of every workspace (one query over the baseline's windows), automatically
-paused destinations and new tracking-plan violations."""
+paused destinations, new tracking-plan violations and a sample of the last minute's events'
+property names and types."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime, timedelta
 
+from django.db import connections
 from django.db.models import Q
 
 from destinations.metrics import (
@@ -22,8 +24,10 @@ from destinations.metrics import (
 from destinations.metrics.selectors import minute_time, region_minutes_windows
 from destinations.models import Destination, DestinationState, TrackingPlanViolation
 from monitoring.anomalies.detectors import (
+    PROPERTY_PREFIX,
     Figures,
     PausedDestination,
+    PropertySeen,
     Violation,
     baseline_windows,
 )
@@ -31,6 +35,7 @@ from monitoring.anomalies.models import AlertSettings, Anomaly, AnomalyKind, Ano
 from monitoring.incidents.models import Incident
 from tracklayer.exceptions import DomainError, NotFoundError
 from workspaces.models import User
+from workspaces.regions import region_db
 
 DETECTED_KINDS = (
     EVENTS_RECEIVED,
@@ -160,6 +165,47 @@ def violations_new(*, region: str, since: datetime) -> dict[int, list[Violation]
     )
     for workspace_id, name, path, code, count, first_seen in rows:
         found[workspace_id].append(Violation(name, path, code, count, first_seen.isoformat()))
+    return found
+
+
+# Per workspace (LATERAL: the index on (workspace_id, received_at DESC) finds each one's
+# newest events), at most ``limit`` named events of the window; of each, the top-level
+# property names and ``jsonb_typeof`` — never a value: values stay in the event store.
+_PROPERTY_SAMPLE = """
+SELECT w.id, e.name, p.key, jsonb_typeof(p.value), count(*)
+FROM unnest(%(workspaces)s::bigint[]) AS w(id)
+CROSS JOIN LATERAL (
+    SELECT name, properties FROM destinations_event
+    WHERE workspace_id = w.id AND received_at >= %(since)s AND received_at < %(until)s
+      AND name <> ''
+    ORDER BY received_at DESC
+    LIMIT %(limit)s
+) AS e
+CROSS JOIN LATERAL jsonb_each(
+    CASE WHEN jsonb_typeof(e.properties) = 'object' THEN e.properties ELSE '{}'::jsonb END
+) AS p
+GROUP BY 1, 2, 3, 4
+"""
+SAMPLE_EVENTS = 200  # sampled events per workspace and run
+
+
+def region_property_sample(
+    *, region: str, workspace_ids, since: datetime, until: datetime, limit: int = SAMPLE_EVENTS
+) -> dict[int, list[PropertySeen]]:
+    """The top-level properties (name and JSON type, with how many sampled events carried
+    them) of at most ``limit`` events per workspace received in ``[since, until)``: one query
+    for the region, on its data plane. Names longer than the control plane keeps (200) are
+    cut."""
+    found: dict[int, list[PropertySeen]] = defaultdict(list)
+    ids = sorted(set(workspace_ids))
+    if not ids:
+        return found
+    params = {"workspaces": ids, "since": since, "until": until, "limit": limit}
+    with connections[region_db(region)].cursor() as cursor:
+        cursor.execute(_PROPERTY_SAMPLE, params)
+        for workspace_id, event, key, kind, count in cursor.fetchall():
+            path = (PROPERTY_PREFIX + key)[:200]
+            found[workspace_id].append(PropertySeen(event[:200], path, kind, count))
     return found
 
 

@@ -10,6 +10,9 @@ Guarantees:
   OPERATIONS_EDIT, or automatically once the figure has been back to normal for
   ``detectors.resolve_after(kind)`` minutes); payloads hold kind, subject, severity and figures
   — never personal data. Drift is also written as ``schema.drift`` when first found.
+- What a workspace's schema is learnt to (``KnownEventName``, ``KnownProperty``) holds names
+  and JSON types only, within ``detectors.NAMES_MAX`` and ``PROPERTIES_MAX``; what has not
+  been seen for ``FORGET_AFTER`` is forgotten (``schema_forget``).
 - A high-severity anomaly (an automatic pause always is) opens an incident, or joins the one
   open for its subject (``monitoring.incidents``), in the same transaction.
 - Alerts are sent after the commit, one task per transition (``monitoring.anomalies.alerts``).
@@ -18,17 +21,18 @@ Guarantees:
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 
 from celery import current_app
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import AuditEvent, audit_record, audit_record_many
 from destinations.routing.validation import auditable
 from monitoring.anomalies import detectors
-from monitoring.anomalies.detectors import Finding
+from monitoring.anomalies.detectors import NAMES_MAX, Finding, KnownSchema, PropertySeen
 from monitoring.anomalies.models import (
     SEVERITY_RANK,
     AlertSettings,
@@ -37,6 +41,7 @@ from monitoring.anomalies.models import (
     AnomalySeverity,
     AnomalyStatus,
     KnownEventName,
+    KnownProperty,
     alert_secret_context,
 )
 from monitoring.incidents.models import SourceKind
@@ -61,8 +66,12 @@ SETTINGS_ACTION = Action.WORKSPACE_UPDATE  # alert settings: admins
 # compromise is noticed, and acknowledging or resolving only records that someone looked.
 # Changing the alert settings (who hears, where) is a reconfiguration: refused.
 
-# A workspace learns its event names for a day before a new one counts as drift.
+# A workspace learns its event names (and its properties) for a day before a new one counts
+# as drift. What is seen again refreshes its ``last_seen`` at most once a ``TOUCH_AFTER``;
+# what has not been seen for ``FORGET_AFTER`` is forgotten (new again if it comes back).
 LEARNING = timedelta(days=1)
+TOUCH_AFTER = timedelta(days=1)
+FORGET_AFTER = timedelta(days=30)
 QUIET_MINUTES_MAX = 24 * 60
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
 
@@ -140,10 +149,14 @@ def anomalies_apply(
     drift: Iterable[dict] = (),
     now: datetime,
     seen_names: Iterable[str] = (),
+    seen_properties: Iterable[PropertySeen] = (),
+    touch_names: Iterable[str] = (),
+    touch_properties: Iterable[PropertySeen] = (),
 ) -> dict[str, int]:
     """One run's verdict for one workspace, in one transaction: open what is new, update what
     is still found, resolve what has been normal for long enough; write ``schema.drift`` for
-    drift found for the first time; remember event names seen. Returns the counts.
+    drift found for the first time; remember event names and properties seen (new ones
+    learnt, known ones ``touch_*`` refreshed). Returns the counts.
 
     A workspace deleted since the run read it gets nothing (no anomaly, incident or alert):
     its row is locked here (as ``workspace_delete`` locks it), so a deletion either commits
@@ -212,6 +225,8 @@ def anomalies_apply(
     if drift_entries:
         audit_record_many(workspace=workspace, actor=SYSTEM, events=drift_entries)
     _names_learn(workspace=workspace, names=seen_names, now=now)
+    _properties_learn(workspace=workspace, seen=seen_properties, now=now)
+    _schema_touch(workspace=workspace, names=touch_names, properties=touch_properties, now=now)
     return counts
 
 
@@ -221,25 +236,97 @@ def _drift_subject(payload: dict) -> str:
 
 
 def _names_learn(*, workspace, names: Iterable[str], now: datetime) -> None:
-    rows = [KnownEventName(workspace=workspace, name=name[:200], first_seen=now) for name in names]
+    rows = [
+        KnownEventName(workspace=workspace, name=name[:200], first_seen=now, last_seen=now)
+        for name in names
+    ]
     if rows:
         KnownEventName.objects.bulk_create(rows, ignore_conflicts=True)
 
 
-def known_names_for(*, workspaces: Iterable, now: datetime) -> dict[int, tuple[set[str], bool]]:
-    """Each workspace's known event names, and whether it is still learning them (its first
-    name is less than ``LEARNING`` old, or it has none): then no name is new."""
+def _properties_learn(*, workspace, seen: Iterable[PropertySeen], now: datetime) -> None:
+    rows = [
+        KnownProperty(
+            workspace=workspace,
+            event=row.event[:200],
+            name=row.path[:200],
+            type=row.type[:8],
+            first_seen=now,
+            last_seen=now,
+        )
+        for row in seen
+    ]
+    if rows:
+        KnownProperty.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def _schema_touch(*, workspace, names, properties, now: datetime) -> None:
+    names = sorted(set(names))
+    if names:
+        KnownEventName.objects.filter(workspace=workspace, name__in=names).update(last_seen=now)
+    by_key: dict[tuple[str, str], set[str]] = {}
+    for row in properties:
+        by_key.setdefault((row.event, row.path), set()).add(row.type)
+    if by_key:
+        match = Q()
+        for (event, path), types in by_key.items():
+            match |= Q(event=event, name=path, type__in=sorted(types))
+        KnownProperty.objects.filter(match, workspace=workspace).update(last_seen=now)
+
+
+def known_schema_for(
+    *, workspaces: Iterable, now: datetime, sampled: Collection[int] = ()
+) -> dict[int, tuple[KnownSchema, set[str], set[tuple[str, str, str]]]]:
+    """Each workspace's learnt schema (``detectors.KnownSchema``: names, and — for the
+    ``sampled`` workspaces only — properties and their types; each still learning while its
+    first entry is less than ``LEARNING`` old, or there is none: then nothing is new), with
+    the names and (event, path, type) triples last seen more than ``TOUCH_AFTER`` ago (to
+    refresh when seen again). Two queries."""
     ids = [w.pk for w in workspaces]
-    known: dict[int, set[str]] = {pk: set() for pk in ids}
+    known = {pk: KnownSchema() for pk in ids}
+    stale_names: dict[int, set[str]] = {pk: set() for pk in ids}
+    stale_properties: dict[int, set[tuple[str, str, str]]] = {pk: set() for pk in ids}
+    touch_before = now - TOUCH_AFTER
     first: dict[int, datetime] = {}
-    for workspace_id, name, seen in KnownEventName.objects.filter(workspace_id__in=ids).values_list(
-        "workspace_id", "name", "first_seen"
-    ):
-        known[workspace_id].add(name)
+    for workspace_id, name, seen, last in KnownEventName.objects.filter(
+        workspace_id__in=ids
+    ).values_list("workspace_id", "name", "first_seen", "last_seen"):
+        known[workspace_id].names.add(name)
         first[workspace_id] = min(first.get(workspace_id, seen), seen)
-    return {
-        pk: (names, pk not in first or now - first[pk] < LEARNING) for pk, names in known.items()
-    }
+        if (last or seen) < touch_before:
+            stale_names[workspace_id].add(name)
+    first_property: dict[int, datetime] = {}
+    rows = KnownProperty.objects.filter(workspace_id__in=[pk for pk in ids if pk in sampled])
+    for workspace_id, event, path, kind, seen, last in rows.values_list(
+        "workspace_id", "event", "name", "type", "first_seen", "last_seen"
+    ):
+        known[workspace_id].properties.setdefault(event, {}).setdefault(path, set()).add(kind)
+        first_property[workspace_id] = min(first_property.get(workspace_id, seen), seen)
+        if last < touch_before:
+            stale_properties[workspace_id].add((event, path, kind))
+    for pk, schema in known.items():
+        schema.names_learning = pk not in first or now - first[pk] < LEARNING
+        schema.properties_learning = pk not in first_property or now - first_property[pk] < LEARNING
+    return {pk: (known[pk], stale_names[pk], stale_properties[pk]) for pk in ids}
+
+
+def names_room(schema: KnownSchema, new: list[str]) -> list[str]:
+    """The new names that fit under ``NAMES_MAX`` (past it, learning stops)."""
+    return new[: max(NAMES_MAX - len(schema.names), 0)]
+
+
+def schema_forget(*, region: str, now: datetime) -> tuple[int, int]:
+    """Forget the event names and properties of ``region``'s workspaces not seen for
+    ``FORGET_AFTER`` (two deletes on the ``last_seen`` indexes). Returns what was deleted."""
+    before = now - FORGET_AFTER
+    names, _ = KnownEventName.objects.filter(
+        Q(last_seen__lt=before) | Q(last_seen__isnull=True, first_seen__lt=before),
+        workspace__region=region,
+    ).delete()
+    properties, _ = KnownProperty.objects.filter(
+        last_seen__lt=before, workspace__region=region
+    ).delete()
+    return names, properties
 
 
 def _resolve(anomaly: Anomaly, *, actor, now: datetime, automatically: bool) -> None:
