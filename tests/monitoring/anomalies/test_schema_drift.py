@@ -238,3 +238,24 @@ def test_the_event_names_bound_stops_learning_with_one_finding():
     assert [(f.subject, p["change"]) for f, p in found] == [("event:*|*", "unbounded")]
     assert changes.learn == ()  # nothing of an unknown name is learnt past the bound
     assert services.names_room(known, ["Viewed item 1"]) == []
+
+
+def test_more_than_ten_plan_violations_in_one_run_are_one_finding():
+    violations = [
+        detectors.Violation(
+            "Order Completed", f"properties.item_{n}", "additionalProperties", 2, ""
+        )
+        for n in range(detectors.DRIFT_NAMES_MAX + 1)
+    ]
+    few = detectors.detect_drift(detectors.Figures(), 1000, violations[:-1])
+    assert len(few) == detectors.DRIFT_NAMES_MAX  # up to the cap: one each
+
+    [(finding, payload)] = detectors.detect_drift(detectors.Figures(), 1000, violations)
+
+    assert finding.subject == "event:*|properties.*"
+    assert payload == {
+        "event": "*",
+        "change": "new_property",
+        "path": "properties.*",
+        "count": 2 * (detectors.DRIFT_NAMES_MAX + 1),
+    }
