@@ -580,7 +580,8 @@ class KnownSchema:
 @dataclass(frozen=True)
 class PropertyChanges:
     """The sampled triples to learn, each with its change (``new_property``,
-    ``type_changed``, or None: the event name itself is new, which is its own drift), and
+    ``type_changed``, or None: learnt silently — the event name itself is new, which is its
+    own drift, or the type is ``null`` next to a known one), and
     the event names past ``PROPERTIES_MAX`` (their new properties are not learnt)."""
 
     learn: tuple[tuple[PropertySeen, str | None], ...]
@@ -607,8 +608,12 @@ def property_changes(sample: Iterable[PropertySeen], known: KnownSchema) -> Prop
             extra.add(seen.path)
         if seen.event not in known.names:
             change = None
+        elif types is None:
+            change = "new_property"
+        elif seen.type == "null" or types == {"null"}:
+            change = None  # an optional property sent empty (or first filled) is no new type
         else:
-            change = "new_property" if types is None else "type_changed"
+            change = "type_changed"
         learn.append((seen, change))
     return PropertyChanges(tuple(learn), tuple(sorted(full)))
 

@@ -259,3 +259,22 @@ def test_more_than_ten_plan_violations_in_one_run_are_one_finding():
         "path": "properties.*",
         "count": 2 * (detectors.DRIFT_NAMES_MAX + 1),
     }
+
+
+def test_null_next_to_a_known_type_is_learnt_not_a_type_change():
+    known = KnownSchema(
+        names={"Order Completed"},
+        names_learning=False,
+        properties={"Order Completed": {"properties.coupon": {"string"}}},
+        properties_learning=False,
+    )
+    sample = [
+        PropertySeen("Order Completed", "properties.coupon", "null", 4),
+        PropertySeen("Order Completed", "properties.coupon", "number", 1),
+    ]
+    changes = detectors.property_changes(sample, known)
+
+    assert [(seen.type, change) for seen, change in changes.learn] == [
+        ("null", None),
+        ("number", "type_changed"),
+    ]
