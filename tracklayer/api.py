@@ -137,19 +137,32 @@ class StrictFloatField(serializers.FloatField):
         return super().to_internal_value(data)
 
 
-class QueryIntegerField(serializers.IntegerField):
-    """An integer query parameter, as the schema says: digits only (DRF would take ``1.0``),
-    and ``?limit=`` refused rather than taken as absent (DRF's way for form input)."""
+class _EmptyIsGiven:
+    """A query parameter given empty (``?since=``) is a value to check, not an absent one
+    (DRF's way for form input): the schema has no empty value for it."""
 
     def get_value(self, dictionary):
         if dictionary.get(self.field_name) == "":
             return ""
         return super().get_value(dictionary)
 
+
+class QueryIntegerField(_EmptyIsGiven, serializers.IntegerField):
+    """An integer query parameter, as the schema says: digits only (DRF would take ``1.0``),
+    and ``?limit=`` refused."""
+
     def to_internal_value(self, data):
         if not isinstance(data, str) or not re.fullmatch(r"-?[0-9]+", data):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class QueryDateTimeField(_EmptyIsGiven, serializers.DateTimeField):
+    """A date-time query parameter; ``?since=`` refused."""
+
+
+class QueryCharField(_EmptyIsGiven, StrictCharField):
+    """A text query parameter taken as sent; ``?before=`` refused unless ``allow_blank``."""
 
 
 class QuerySerializer(serializers.Serializer):

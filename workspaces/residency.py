@@ -17,7 +17,7 @@ STORED_IN_REGION = (
     "IP addresses and user agents",
     "deliveries and their attempts",
     "tracking-plan violations",
-    "the events debugger's data, refused events included",
+    "the events debugger's data, rejected events included",
     "minute figures (the Overview's counts)",
     "data-subject requests' working data",
 )

@@ -12,9 +12,10 @@ from monitoring.anomalies import selectors, services
 from monitoring.anomalies.models import AnomalyKind, AnomalyStatus
 from tracklayer.api import (
     ErrorResponse,
+    QueryCharField,
+    QueryDateTimeField,
     QueryIntegerField,
     QuerySerializer,
-    StrictCharField,
     WorkspaceApi,
 )
 
@@ -65,13 +66,18 @@ class AnomaliesApi(WorkspaceApi):
         class Meta:
             ref_name = "AnomalyFilter"
 
-        status = serializers.ChoiceField(choices=AnomalyStatus.choices, required=False)
-        kind = serializers.ChoiceField(choices=AnomalyKind.choices, required=False)
-        since = serializers.DateTimeField(
+        # Blank is "any", as the other lists' filters (the schema allows it, so must we).
+        status = serializers.ChoiceField(
+            choices=AnomalyStatus.choices, required=False, allow_blank=True
+        )
+        kind = serializers.ChoiceField(
+            choices=AnomalyKind.choices, required=False, allow_blank=True
+        )
+        since = QueryDateTimeField(
             required=False, help_text="Only anomalies started at or after this time (ISO 8601)."
         )
         limit = QueryIntegerField(required=False, min_value=1, max_value=200, default=50)
-        before = StrictCharField(
+        before = QueryCharField(
             required=False, max_length=32, help_text="An anomaly id: older ones only (paging)."
         )
 

@@ -60,8 +60,13 @@ class RequestsApi(WorkspaceApi):
     required_action = services.REQUIRED_ACTION
 
     class Query(QuerySerializer):
-        status = serializers.ChoiceField(choices=RequestStatus.choices, required=False)
-        type = serializers.ChoiceField(choices=RequestType.choices, required=False)
+        # Blank is "any", as the other lists' filters (the schema allows it, so must we).
+        status = serializers.ChoiceField(
+            choices=RequestStatus.choices, required=False, allow_blank=True
+        )
+        type = serializers.ChoiceField(
+            choices=RequestType.choices, required=False, allow_blank=True
+        )
         limit = QueryIntegerField(required=False, min_value=1, max_value=500, default=100)
 
     class ListOutput(serializers.Serializer):

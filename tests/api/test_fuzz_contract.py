@@ -10,8 +10,8 @@ printed with schemathesis's reproducer (a curl command).
 
 Keys, per operation, exactly as an integration would hold them (``schemathesis.toml`` below):
 a write key for ingestion, an audit-role key for ``/v1/audit/*``, an admin key for the rest
-(destinations, deliveries, members, events). The workspace and keys are made through the real
-services.
+(destinations, deliveries, members, events, incidents, anomalies, data-subject requests). The
+workspace and keys are made through the real services.
 
 Nothing is excluded. Destructive operations are safe by construction: every key belongs to
 the fuzzed workspace, so nothing the fuzzer sends can reach another one (checked at the end
@@ -93,6 +93,24 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403",
 [[operations]]
 include-path-regex = "^/v1/(workspace$|whoami|members|events/|destinations|deliveries|incidents)"
 headers = { Authorization = "Bearer ${TL_FUZZ_ADMIN_KEY}" }
+
+[[operations]]
+include-path-regex = "^/v1/(anomalies|data_subject_requests)"
+headers = { Authorization = "Bearer ${TL_FUZZ_ADMIN_KEY}" }
+
+[[operations]]
+include-operation-id = ["data_subject_requests_create"]
+headers = { Authorization = "Bearer ${TL_FUZZ_ADMIN_KEY}" }
+# The service reads the body field by field: an unknown field is refused (a misspelt
+# `subjects` must not pass for no subject), and an identifier's rules (an e-mail's shape, a
+# phone's country, a region code) are not JSON Schema's: 400 naming the field.
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409"]
+
+[[operations]]
+include-operation-id = ["anomalies_list"]
+headers = { Authorization = "Bearer ${TL_FUZZ_ADMIN_KEY}" }
+# `before` is a page cursor: an id that names no anomaly of this workspace is 400 naming it.
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409"]
 
 [[operations]]
 include-operation-id = ["destinations_create", "destinations_update"]
