@@ -1,7 +1,7 @@
 """The versioned API root: every app's API routes, under /v1/."""
 
 from csp.decorators import csp_update
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from audit import api as audit_api
@@ -130,6 +130,7 @@ urlpatterns = [
         incidents_api.IncidentExportApi.as_view(),
         name="incident-export",
     ),
+    path("", include("compliance.api_urls")),
     # Last: any other path under /v1/ is a JSON 404, whatever the method and DEBUG.
     re_path(r"^.*$", api.unknown_path, name="unknown"),
 ]

@@ -94,6 +94,8 @@ INSTALLED_APPS = [
     "privacy",
     "monitoring.anomalies",
     "monitoring.incidents",
+    "compliance.access_reviews",
+    "compliance.public_verification",
 ]
 
 MIDDLEWARE = [

@@ -30,6 +30,11 @@ urlpatterns = [
     path("", include("privacy.urls")),
     path("", include("monitoring.anomalies.urls")),
     path("", include("monitoring.incidents.urls")),
+    path("", include("compliance.controls.urls")),
+    path("", include("compliance.access_reviews.urls")),
+    path("", include("compliance.inventory.urls")),
+    path("", include("compliance.package.urls")),
+    path("", include("compliance.public_verification.urls")),
     path("", include("destinations.urls")),
     # The Overview (/w/<slug>/) before workspaces' pages under the same prefix.
     path("", include("monitoring.overview.urls")),

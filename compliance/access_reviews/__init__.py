@@ -1,0 +1,1 @@
+"""Access review campaigns: members and API keys confirmed, changed or removed by a reviewer."""

@@ -1,0 +1,5 @@
+"""Compliance → Controls, under the workspace (the isolation test walks it)."""
+
+app_name = "compliance"
+
+urlpatterns: list = []

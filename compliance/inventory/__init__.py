@@ -1,0 +1,1 @@
+"""The destination inventory: what leaves, to whom, on what basis (CSV and JSON)."""

@@ -1,0 +1,1 @@
+"""Public verification (opt-in): signed checkpoints, the verifier key and inclusion proofs."""
