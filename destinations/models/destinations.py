@@ -4,6 +4,7 @@ Docs: docs/destinations.md (configuration) and docs/delivery.md (what happens to
 
 from functools import partial
 
+from django.conf import settings
 from django.db import models
 
 from tracklayer.ids import new_public_id
@@ -30,6 +31,16 @@ class Destination(models.Model):
     )
     type = models.CharField(max_length=16, choices=DestinationType.choices)
     name = models.CharField(max_length=100)
+    # Who answers for this destination (a member of its workspace; compliance inventory).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # Why events go here, in the workspace's words (compliance inventory; docs/destinations.md).
+    purpose = models.CharField(max_length=500, blank=True, default="")
     config = models.JSONField(default=dict, blank=True)  # the type's non-secret settings
     # The type's secrets as JSON, AES-GCM encrypted (tracklayer.keyring), bound to this row.
     secrets_encrypted = models.TextField(blank=True, default="")
