@@ -93,6 +93,7 @@ def _empty_cache():
     if database not in {"14", "15"}:
         pytest.fail(f"Tests must use Redis database 14 or 15 (TEST_REDIS_URL), not {database!r}")
     cache.clear()
+    api_key_cache.local_forget()  # this process's copies of verified keys (ADR 0020)
     api_key_cache._touched.clear()  # this process's once-a-minute ``last_used_at`` gate
 
 

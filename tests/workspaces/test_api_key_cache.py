@@ -1,0 +1,292 @@
+"""API keys verified in process, revocation pushed through Redis (docs/adr/0020).
+
+The second process here is a real one (a child Python with Django set up against the test
+databases and Redis), so what is tested is what gunicorn's workers do: each keeps its own LRU
+and its own listener, and learns of a change only through Redis.
+"""
+
+import datetime as dt
+import os
+import queue
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import transaction
+
+from tests.databases import database_env
+from tests.factories import WorkspaceFactory
+from workspaces import api_key_cache, services
+from workspaces.api_key_cache import LocalCache, api_key_cache_forget, api_key_cache_get
+from workspaces.auth.api_keys import api_key_authenticate
+from workspaces.models import ApiKey, ApiKeyRole
+
+ROOT = Path(__file__).resolve().parents[2]
+# How soon another process must act on a change it has cached: the pub/sub message takes
+# milliseconds; a lost one is bounded by the listener's lease (LEASE_SECONDS).
+BOUND_SECONDS = 1.0
+
+WORKER = textwrap.dedent(
+    """
+    import sys
+
+    import django
+
+    django.setup()
+
+    from workspaces import api_key_cache
+    from workspaces.auth.api_keys import api_key_authenticate
+    from workspaces.exceptions import ApiKeyError
+
+    print("ready", flush=True)
+    for line in sys.stdin:
+        command, _, argument = line.strip().partition(" ")
+        if command == "auth":
+            try:
+                key = api_key_authenticate(argument)
+            except ApiKeyError as error:
+                print("refused", error.code, flush=True)
+            else:
+                print("ok", key.public_id, key.role, flush=True)
+        elif command == "local":  # does this process hold the prefix in its own LRU?
+            found = api_key_cache._local.get(argument, float("-inf")) is not None
+            print("yes" if found else "no", flush=True)
+    """
+)
+
+
+class Worker:
+    """A second process that authenticates tokens and says what its own cache holds."""
+
+    def __init__(self):
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            **database_env(),
+            "TEST_REDIS_URL": settings.CACHES["default"]["LOCATION"],
+            "PYTHONPATH": str(ROOT),
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", WORKER],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        assert self._next(timeout=30) == "ready"
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.put(line.strip())
+        self.lines.put("exited")
+
+    def _next(self, timeout: float = 10) -> str:
+        try:
+            return self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError("the second process did not answer") from None
+
+    def ask(self, line: str) -> str:
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+        return self._next()
+
+    def authenticate(self, token: str) -> str:
+        return self.ask(f"auth {token}")
+
+    def holds(self, prefix: str) -> bool:
+        return self.ask(f"local {prefix}") == "yes"
+
+    def until(self, token: str, expected: str, seconds: float = BOUND_SECONDS) -> tuple[str, float]:
+        """Authenticate until the answer is ``expected`` or ``seconds`` pass: the last answer
+        and how long it took."""
+        started = time.monotonic()
+        answer = self.authenticate(token)
+        while answer != expected and time.monotonic() - started < seconds:
+            answer = self.authenticate(token)
+        return answer, time.monotonic() - started
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def worker(transactional_db):
+    process = Worker()
+    yield process
+    process.close()
+
+
+def _served_locally(worker: Worker, key: ApiKey, token: str) -> None:
+    """Warm the other process, then prove it answers from its own LRU: the shared entry is
+    deleted behind its back (no announcement) and it still accepts the key."""
+    assert worker.authenticate(token) == f"ok {key.public_id} {key.role}"
+    assert worker.holds(key.prefix)
+    api_key_cache._redis().delete(api_key_cache._cache_key(key.prefix))
+    assert worker.authenticate(token) == f"ok {key.public_id} {key.role}"
+
+
+# --- Pushed to another process ---------------------------------------------------------------
+
+
+def test_a_revocation_reaches_another_process_that_serves_the_key_from_memory(
+    worker, system_actor, make_api_key
+):
+    workspace = WorkspaceFactory()
+    key, token = make_api_key(workspace)
+    _served_locally(worker, key, token)
+
+    services.api_key_revoke(workspace=workspace, actor=system_actor, key=key)
+
+    answer, took = worker.until(token, "refused api_key_revoked")
+    assert answer == "refused api_key_revoked", f"still {answer!r} after {took:.2f} s"
+    assert not worker.holds(key.prefix)
+
+
+def test_a_rotated_keys_old_secret_is_refused_by_another_process(
+    worker, system_actor, make_api_key
+):
+    workspace = WorkspaceFactory()
+    old, old_token = make_api_key(workspace)
+    _served_locally(worker, old, old_token)
+
+    new, new_token = services.api_key_rotate(
+        workspace=workspace, actor=system_actor, key=old, grace=dt.timedelta(0)
+    )
+
+    answer, took = worker.until(old_token, "refused api_key_expired")
+    assert answer == "refused api_key_expired", f"still {answer!r} after {took:.2f} s"
+    assert worker.authenticate(new_token) == f"ok {new.public_id} {new.role}"
+
+
+def test_a_role_change_reaches_another_process(worker, make_api_key):
+    # No service changes a key's role today; whatever does must forget the key (as the
+    # admin's or a migration's change would), and every process then sees the new role.
+    workspace = WorkspaceFactory()
+    key, token = make_api_key(workspace, role=ApiKeyRole.ADMIN)
+    _served_locally(worker, key, token)
+
+    with transaction.atomic():
+        ApiKey.objects.filter(pk=key.pk).update(role=ApiKeyRole.WRITE)
+        api_key_cache_forget(key)
+
+    expected = f"ok {key.public_id} {ApiKeyRole.WRITE}"
+    answer, took = worker.until(token, expected)
+    assert answer == expected, f"still {answer!r} after {took:.2f} s"
+
+
+def test_nothing_is_announced_before_the_change_commits(worker, system_actor, make_api_key):
+    workspace = WorkspaceFactory()
+    key, token = make_api_key(workspace)
+    _served_locally(worker, key, token)
+
+    with transaction.atomic():
+        services.api_key_revoke(workspace=workspace, actor=system_actor, key=key)
+        # Not committed: the other process must keep the key (the change may roll back).
+        time.sleep(0.2)
+        assert worker.holds(key.prefix)
+
+    answer, _took = worker.until(token, "refused api_key_revoked")
+    assert answer == "refused api_key_revoked"
+
+
+# --- Failing closed --------------------------------------------------------------------------
+
+
+def _wait_for(condition, seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def test_a_lost_listener_connection_empties_the_cache_and_it_resubscribes(
+    transactional_db, make_api_key
+):
+    key, token = make_api_key(WorkspaceFactory())
+    api_key_authenticate(token)
+    listener = api_key_cache._live_listener()
+    assert _wait_for(lambda: listener.alive(time.monotonic()))
+    api_key_authenticate(token)
+    assert api_key_cache._local.get(key.prefix, time.monotonic()) is not None
+    generation = api_key_cache._local.generation
+
+    # The listener's connection is cut (a Redis restart, a network fault): a message sent
+    # meanwhile could be lost, so what this process holds is no longer trusted
+    api_key_cache._redis().client_kill_filter(_type="pubsub")
+
+    assert _wait_for(lambda: api_key_cache._local.generation > generation)
+    assert api_key_cache._local.get(key.prefix, time.monotonic()) is None
+    # and once subscribed again it serves from memory again
+    assert _wait_for(lambda: api_key_cache._live_listener().alive(time.monotonic()))
+    api_key_authenticate(token)
+    assert api_key_cache._local.get(key.prefix, time.monotonic()) is not None
+
+
+def test_without_a_live_listener_every_request_reads_redis(
+    transactional_db, make_api_key, monkeypatch
+):
+    key, token = make_api_key(WorkspaceFactory())
+    api_key_authenticate(token)
+    listener = api_key_cache._live_listener()
+    assert _wait_for(lambda: listener.alive(time.monotonic()))
+    assert api_key_cache_get(key.prefix) is not None
+    assert api_key_cache._local.get(key.prefix, time.monotonic()) is not None
+
+    # The listener has not heard from Redis within the lease (stuck, or its socket silently
+    # dead): the local copy is bypassed, so a shared entry deleted without a message is gone
+    monkeypatch.setattr(api_key_cache, "LEASE_SECONDS", 0.0)
+    api_key_cache._redis().delete(api_key_cache._cache_key(key.prefix))
+    assert api_key_cache_get(key.prefix) is None
+
+
+def test_a_fill_that_raced_an_invalidation_is_not_kept():
+    local = LocalCache()
+    generation = local.generation  # read before the entry was read from Redis
+    local.forget("abc")  # the announcement arrives in between
+    assert not local.put("abc", {"id": 1}, time.monotonic() + 30, generation)
+    assert local.get("abc", time.monotonic()) is None
+
+
+# --- Bounded ---------------------------------------------------------------------------------
+
+
+def test_the_lru_is_bounded_and_drops_the_least_recently_used():
+    local = LocalCache(maximum=3)
+    now = time.monotonic()
+    for prefix in ("a", "b", "c"):
+        local.put(prefix, {"prefix": prefix}, now + 30, local.generation)
+    assert local.get("a", now) is not None  # "a" is now the most recently used
+
+    local.put("d", {"prefix": "d"}, now + 30, local.generation)
+
+    assert len(local) == 3
+    assert local.get("b", now) is None
+    assert {p for p in "acd" if local.get(p, now) is not None} == {"a", "c", "d"}
+
+
+def test_an_entry_lapses_after_its_ttl_and_never_past_the_keys_expiry():
+    local = LocalCache()
+    now = time.monotonic()
+    local.put("a", {}, now + 30, local.generation)
+    assert local.get("a", now + 29) is not None
+    assert local.get("a", now + 30) is None
+
+    expiring = {"expires_at": time.time() + 5}
+    assert api_key_cache._lapses_at(expiring, now) <= now + 5
+    assert api_key_cache._lapses_at({"expires_at": None}, now) == now + api_key_cache.LOCAL_SECONDS
