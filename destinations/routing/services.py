@@ -57,10 +57,12 @@ from destinations.routing.validation import (
     clean_config,
     clean_secrets,
     invalid,
+    text_problem,
 )
 from tracklayer.exceptions import ConflictError, DomainError, NotFoundError
 from tracklayer.ids import new_public_id
 from workspaces import policy as access
+from workspaces.models import Membership
 from workspaces.regions import data_atomic, workspace_db
 
 log = logging.getLogger(__name__)
@@ -84,7 +86,10 @@ UPDATABLE = (
     "autopause",
     "max_concurrency",
     "max_attempts",
+    "owner",
+    "purpose",
 )
+PURPOSE_MAX = 500  # the column's length (destination.purpose)
 
 
 def _autopause_of(destination: Destination) -> dict:
@@ -103,7 +108,41 @@ def _settings_of(destination: Destination) -> dict:
         "autopause": _autopause_of(destination),
         "max_concurrency": destination.max_concurrency,
         "max_attempts": destination.max_attempts,
+        # The owner by public id only: an audit payload never carries a name or an e-mail.
+        "owner": destination.owner.public_id if destination.owner_id else None,
+        "purpose": destination.purpose,
     }
+
+
+def _check_owner(workspace, value):
+    """The member of ``workspace`` whose user public id is ``value`` (None/"" for no owner);
+    refused, naming ``owner``, when nobody of this workspace has that id."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise invalid("owner", "Give the owner as a member's user id, or nothing.")
+    membership = (
+        Membership.objects.filter(workspace=workspace, user__public_id=value)
+        .select_related("user")
+        .first()
+    )
+    if membership is None:
+        raise invalid("owner", "The owner must be a member of this workspace.")
+    return membership.user
+
+
+def _check_purpose(value) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise invalid("purpose", "Describe the purpose in text.")
+    value = value.strip()
+    if len(value) > PURPOSE_MAX:
+        raise invalid("purpose", f"Keep the purpose to {PURPOSE_MAX} characters.")
+    problem = text_problem(value)
+    if problem:
+        raise invalid("purpose", f"The purpose {problem}.")
+    return value
 
 
 def _locked(*, workspace, destination: Destination) -> Destination:
@@ -151,10 +190,14 @@ def destination_create(
     consent_policy: dict | None = None,
     autopause: dict | None = None,
     max_concurrency: int | None = None,
+    owner: str | None = None,
+    purpose: str = "",
 ) -> Destination:
     """Create a destination, active at once. Its settings are checked by the type's adapter
-    (``DestinationInvalidError`` names each bad field); without an event mapping it gets the
-    type's standard one. The audit entry lists the non-secret settings and the secrets' names."""
+        (``DestinationInvalidError`` names each bad field); without an event mapping it gets the
+        type's standard one. ``owner`` is a member's user public id (refused when it is not a member
+    of ``workspace``). The audit entry lists the non-secret settings (the owner by public id) and
+    the secrets' names."""
     access.authorize(workspace=workspace, actor=actor, action=access.Action.ROUTING_EDIT)
     kind = check_type(type)
     destination = Destination(
@@ -171,6 +214,8 @@ def destination_create(
         ),
         property_mapping=check_property_mapping(property_mapping),
         consent_policy=check_consent_policy(kind, consent_policy),
+        owner=_check_owner(workspace, owner),
+        purpose=_check_purpose(purpose),
     )
     for key, value in check_autopause(autopause, _autopause_of(destination)).items():
         setattr(destination, AUTOPAUSE_FIELDS[key], value)
@@ -201,7 +246,8 @@ def destination_update(
 ) -> Destination:
     """Change some settings (``values``: any of ``UPDATABLE``) and secrets. ``config`` is
     merged into the stored one (a key set to "" or None is removed); a secret left empty keeps
-    the stored one. The audit entry names each changed setting with its value before and after
+    the stored one. ``owner`` is a member's user public id (or None); the audit entry names it
+    by that id. The audit entry names each changed setting with its value before and after
     — config keys one by one — and each changed secret only as ``{"changed": true}``."""
     access.authorize(workspace=workspace, actor=actor, action=access.Action.ROUTING_EDIT)
     row = _locked(workspace=workspace, destination=destination)
@@ -235,6 +281,11 @@ def destination_update(
         )
     if "max_attempts" in values:
         row.max_attempts = check_int(values["max_attempts"], "max_attempts", 1, MAX_ATTEMPTS)
+    if "owner" in values and (values["owner"] or None) != before["owner"]:
+        # Checked when it changes: an owner who has since left stays until someone is named.
+        row.owner = _check_owner(workspace, values["owner"])
+    if "purpose" in values:
+        row.purpose = _check_purpose(values["purpose"])
 
     stored = destination_secrets(row)
     given = clean_secrets(kind, secrets)

@@ -28,6 +28,7 @@ from privacy.consent import explain
 from tracklayer.exceptions import ConflictError, DomainError
 from workspaces.dashboard import flash, form_error, render_htmx, workspace_view
 from workspaces.policy import Action
+from workspaces.selectors import member_list
 
 HEALTH_WINDOW = timedelta(hours=24)
 CHART_BUCKET = timedelta(hours=1)
@@ -47,6 +48,17 @@ TYPE_BLURBS = {
 
 def _destination(request, destination_id: str) -> Destination:
     return selectors.destination_get(workspace=request.workspace, public_id=destination_id)
+
+
+def _owners(request) -> list[tuple[str, str]]:
+    """Who may own a destination: the workspace's members (user public id, label)."""
+    return [
+        (
+            m.user.public_id,
+            f"{m.user.display_name} ({m.user.email})" if m.user.name else m.user.email,
+        )
+        for m in member_list(workspace=request.workspace)
+    ]
 
 
 def _edit_url(request, destination) -> str:
@@ -142,7 +154,10 @@ def destination_create(request):
             },
         )
     form = DestinationForm.for_new(
-        kind, request.POST if request.method == "POST" else None, defaults=_new_defaults(kind)
+        kind,
+        request.POST if request.method == "POST" else None,
+        defaults=_new_defaults(kind),
+        owners=_owners(request),
     )
     if request.method == "POST" and form.is_valid():
         values = form.values()
@@ -204,7 +219,9 @@ def destination_edit(request, destination_id: str):
     destination = _destination(request, destination_id)
     masks = destination_secrets_masked(destination)
     return _edit_page(
-        request, destination, DestinationForm.for_destination(destination, masks=masks)
+        request,
+        destination,
+        DestinationForm.for_destination(destination, masks=masks, owners=_owners(request)),
     )
 
 
@@ -213,7 +230,9 @@ def destination_edit(request, destination_id: str):
 def destination_update(request, destination_id: str):
     destination = _destination(request, destination_id)
     masks = destination_secrets_masked(destination)
-    form = DestinationForm.for_destination(destination, request.POST, masks=masks)
+    form = DestinationForm.for_destination(
+        destination, request.POST, masks=masks, owners=_owners(request)
+    )
     if form.is_valid():
         try:
             destination = services.destination_update(
@@ -301,7 +320,7 @@ def destination_test(request, destination_id: str):
     return _edit_page(
         request,
         destination,
-        DestinationForm.for_destination(destination, masks=masks),
+        DestinationForm.for_destination(destination, masks=masks, owners=_owners(request)),
         test_result=result,
     )
 
