@@ -6,7 +6,9 @@
 purge of 200,000 expired events; ``BENCH_PURGE_EVENTS`` sets another count), ``requests``
 only 60 (erase one subject among 1M events; ``BENCH_REQUEST_EVENTS`` sets another count),
 ``anomalies`` only 70-72 (the detectors' run over 1,000 workspaces' minute figures;
-``BENCH_ANOMALY_WORKSPACES`` sets another count);
+``BENCH_ANOMALY_WORKSPACES`` sets another count), ``soak`` only 15-16 (the web workers' memory
+and a ten-minute soak at the single-event load; ``BENCH_SOAK_SECONDS`` sets another length; not
+part of ``all``);
 ``python -m tests.bench ingestion --sweep`` compares gunicorn configurations instead, and
 ``python -m tests.bench ingestion --profile [single|batch|bare]`` shows where the time goes.
 """
@@ -75,6 +77,15 @@ def _anomalies() -> None:
     print(table(rows))
 
 
+def _soak() -> None:
+    """Figures 15-16: RSS per web worker and the soak (tests/bench/soak.py); fails the run when
+    memory grew, a request failed or an acknowledged event is missing."""
+    from tests.bench import soak
+
+    if not soak.report().passed:
+        raise SystemExit("the soak failed: see figure 16")
+
+
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
     parser.add_argument(
@@ -90,6 +101,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
             "retention",
             "requests",
             "anomalies",
+            "soak",
         ),
         default="all",
     )
@@ -146,6 +158,8 @@ def main(argv: list[str] | None = None) -> None:
             _requests()
         elif arguments.part == "anomalies":
             _anomalies()
+        elif arguments.part == "soak":
+            _soak()
         else:
             figures.run(
                 audit=arguments.part in ("all", "audit"),
