@@ -192,6 +192,9 @@ DASHBOARD_OWNER_STATUS = {
     "incidents:resume": (405, 409),  # nothing this incident paused
     "incidents:revoke-key": (405, 422),
     "incidents:export": (200, 405),
+    "inventory:list": (200, 405),
+    "inventory:csv": (200, 405),
+    "inventory:json": (200, 405),
 }
 
 # The same for the API, per method and key role ``(admin, write, audit)``: 403 where the role
