@@ -32,15 +32,62 @@ class Base64HashField(serializers.Field):
         return base64.b64encode(bytes(value)).decode()
 
 
+@extend_schema_serializer(component_name="AuditVerifyEntry")
+class _VerifyEntrySerializer(serializers.Serializer):
+    idx = serializers.IntegerField()
+    event_id = serializers.CharField()
+    event_type = serializers.CharField()
+    timestamp = serializers.DateTimeField()
+    hash = serializers.CharField(help_text="The entry's hash (hex).")
+
+
+@extend_schema_serializer(component_name="AuditVerifyBreak")
+class _VerifyBreakSerializer(serializers.Serializer):
+    idx = serializers.IntegerField(allow_null=True, help_text="null: about the whole log.")
+    reason = serializers.CharField()
+    detail = serializers.CharField(allow_blank=True)
+
+
+@extend_schema_serializer(component_name="AuditVerifyCheckpoint")
+class _VerifyCheckpointSerializer(serializers.Serializer):
+    size = serializers.IntegerField()
+    root = serializers.CharField(allow_blank=True, help_text="Base64; empty when unsigned.")
+    signature_valid = serializers.BooleanField()
+    consistent = serializers.BooleanField()
+
+
 class AuditVerifyApi(WorkspaceApi):
     """Recompute the whole chain and tree; check every signed checkpoint."""
 
     required_action = Action.AUDIT_VIEW
 
+    @extend_schema_serializer(component_name="AuditVerifyOutput")
+    class OutputSerializer(serializers.Serializer):
+        workspace_id = serializers.CharField()
+        merchant_id = serializers.CharField(help_text="The workspace's public id again.")
+        chain_status = serializers.ChoiceField(choices=["valid", "broken"])
+        total_events = serializers.IntegerField(help_text="Entries checked.")
+        verified_events = serializers.IntegerField(help_text="Entries checked (= total_events).")
+        current_events = serializers.IntegerField(help_text="Entries in the log when it ended.")
+        newer_events = serializers.IntegerField(help_text="Entries appended while it ran.")
+        break_count = serializers.IntegerField()
+        broken_events = serializers.ListField(
+            child=_VerifyBreakSerializer(), help_text="The first 100 breaks."
+        )
+        first_event = _VerifyEntrySerializer(allow_null=True)
+        last_event = _VerifyEntrySerializer(allow_null=True)
+        root = serializers.CharField(allow_null=True, help_text="Merkle root (base64).")
+        last_verified_at = serializers.DateTimeField(allow_null=True)
+        checkpoint = _VerifyCheckpointSerializer(
+            allow_null=True, help_text="The latest validly signed checkpoint."
+        )
+
     @extend_schema(
-        responses={200: OpenApiTypes.OBJECT},
-        description="`valid`, the size, each break found (entry and kind) and the checkpoints "
-        "checked; the same answer as the dashboard and `tracklayer audit verify`.",
+        responses={200: OutputSerializer},
+        description="`chain_status`, how many entries were verified and how many are newer, "
+        "each break found (entry and kind) and the latest checkpoint checked; the same answer "
+        "as the dashboard and `tracklayer audit verify`. `merchant_id` repeats `workspace_id`; "
+        "`first_event` and `last_event` are the log's first and last entries.",
         tags=["audit"],
     )
     def get(self, request):

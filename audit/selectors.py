@@ -2,18 +2,29 @@
 
 import base64
 import datetime as dt
+import re
 from collections.abc import Iterator
 
 import orjson
 import psycopg
+from django.conf import settings
 from django.db import connection
 from django.db.models import QuerySet, Subquery
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from audit.advisory import presented_key_matches
 from audit.chain import ChainBreak, chain_breaks
 from audit.exceptions import AuditProofRequestError
-from audit.merkle import consistency_proof, frontier_root, inclusion_proof, root_at
+from audit.merkle import (
+    ProofError,
+    consistency_proof,
+    frontier_root,
+    inclusion_proof,
+    leaf_hash,
+    root_at,
+    verify_inclusion,
+)
 from audit.models import (
     AuditCheckpoint,
     AuditEntry,
@@ -22,8 +33,10 @@ from audit.models import (
     AuditSigningKey,
     AuditVerification,
 )
+from audit.signed_note import NoteError, Verifier, open_checkpoint
 from audit.tree import with_prefetched_nodes
 from audit.verify import Break, verify_log
+from tracklayer.exceptions import NotFoundError
 
 
 def audit_entry_list(*, workspace, event_type: str | None = None) -> QuerySet[AuditEntry]:
@@ -32,6 +45,78 @@ def audit_entry_list(*, workspace, event_type: str | None = None) -> QuerySet[Au
     if event_type:
         entries = entries.filter(event_type=event_type)
     return entries
+
+
+def audit_entry_get(*, workspace, idx: int) -> AuditEntry:
+    """Entry ``idx`` of ``workspace``'s log; NotFoundError for any other workspace's or none."""
+    entry = AuditEntry.objects.filter(workspace=workspace, idx=idx).first()
+    if entry is None:
+        raise NotFoundError("No such audit entry.")
+    return entry
+
+
+def audit_entry_material(entry: AuditEntry) -> dict:
+    """The entry's hashed content (event type, actor, resource, payload …): ``material`` is
+    authoritative, the other columns are copies for queries."""
+    return orjson.loads(bytes(entry.material))
+
+
+#: At most this many payload rows are shown (a customer's own event may hold any JSON object)
+PAYLOAD_ROWS_SHOWN = 500
+_PAYLOAD_DEPTH = 6
+_HASH_WORDS = ("hash", "fingerprint", "digest", "checksum", "sha256")
+_HASH_VALUE = re.compile(r"(sha256:)?([0-9a-f]{64}|[0-9A-F]{2}(:[0-9A-F]{2}){19,63})")
+
+
+def _shown(value) -> str:
+    """A payload value as text: a string as it is, anything else as its JSON."""
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def _looks_like_hash(field: str, value) -> bool:
+    return isinstance(value, str) and bool(
+        _HASH_VALUE.fullmatch(value) or any(word in field.lower() for word in _HASH_WORDS)
+    )
+
+
+def audit_payload_rows(payload: dict) -> tuple[list[dict], bool]:
+    """The payload field by field, for people: ``{field, value}`` rows, and ``{field, before,
+    after, changed}`` rows where the writer recorded a change as ``{"before": …, "after": …}``
+    (at any depth, and inside ``changes``, whose prefix is dropped). Nested objects become
+    dotted names; lists and objects deeper than a few levels are shown as JSON. Each row says
+    whether its values look like hashes (shown whole, in monospace). Returns the rows and
+    whether there were more than PAYLOAD_ROWS_SHOWN."""
+    rows: list[dict] = []
+
+    def walk(value, field: str, depth: int) -> None:
+        if len(rows) > PAYLOAD_ROWS_SHOWN:
+            return
+        if isinstance(value, dict) and value and depth < _PAYLOAD_DEPTH:
+            if "before" in value and "after" in value:
+                before, after = value["before"], value["after"]
+                rows.append(
+                    {
+                        "field": field,
+                        "before": _shown(before),
+                        "after": _shown(after),
+                        "changed": before != after,
+                        "hash": _looks_like_hash(field, before) or _looks_like_hash(field, after),
+                    }
+                )
+                rest = {k: v for k, v in value.items() if k not in ("before", "after")}
+            else:
+                rest = value
+            for key, item in rest.items():
+                name = key if field == "changes" else f"{field}.{key}"
+                walk(item, name, depth + 1)
+            return
+        rows.append(
+            {"field": field, "value": _shown(value), "hash": _looks_like_hash(field, value)}
+        )
+
+    for key, item in payload.items():
+        walk(item, key, 1)
+    return rows[:PAYLOAD_ROWS_SHOWN], len(rows) > PAYLOAD_ROWS_SHOWN
 
 
 def audit_export_files(*, workspace, exported_before: dt.datetime) -> list[str]:
@@ -168,6 +253,135 @@ def audit_consistency_proof(*, workspace, first: int, second: int | None = None)
     )
 
 
+class ProofStatus:
+    VERIFIED = "verified"  # the signed checkpoint's root is reached from the entry's own bytes
+    FAILED = "failed"  # it is not: the entry, the stored tree or the checkpoint is not genuine
+    PENDING = "pending"  # newer than the latest signed checkpoint
+
+
+def audit_checkpoint_interval() -> int:
+    """Seconds between the periodic checkpoint runs (``AUDIT_CHECKPOINT_INTERVAL_SECONDS``)."""
+    schedule = settings.CELERY_BEAT_SCHEDULE.get("audit-checkpoints", {}).get("schedule", 600)
+    return int(schedule.total_seconds() if hasattr(schedule, "total_seconds") else schedule)
+
+
+def audit_checkpoint_next_at(*, workspace, now: dt.datetime) -> dt.datetime:
+    """When the next periodic run signs a checkpoint over what the log holds now, at the
+    latest: runs come every interval, so one interval after the last checkpoint when that is
+    still ahead, else one interval from now."""
+    interval = dt.timedelta(seconds=audit_checkpoint_interval())
+    latest = audit_checkpoint_latest(workspace=workspace)
+    if latest is not None and latest.created_at + interval > now:
+        return latest.created_at + interval
+    return now + interval
+
+
+def audit_entry_proof(*, workspace, idx: int, checkpoint: AuditCheckpoint | None = None) -> dict:
+    """Entry ``idx``'s RFC 9162 inclusion proof to a signed checkpoint (the latest unless one is
+    given), verified here: the checkpoint's signature with the key that signed it, then the
+    path from the leaf hash of the entry's own bytes to the signed root (``audit.merkle``).
+
+    ``status`` is ProofStatus.VERIFIED, FAILED (``reason`` says why: a bad signature, a stored
+    subtree that does not lead to the signed root, an edited entry) or PENDING (the entry is
+    newer than the checkpoint; ``next_checkpoint_at`` says by when the next one is expected).
+    Hashes are bytes; ``size`` and ``root`` are the signed ones."""
+    entry = audit_entry_get(workspace=workspace, idx=idx)
+    if checkpoint is None:
+        checkpoint = audit_checkpoint_latest(workspace=workspace)
+    result = {
+        "entry": entry,
+        "index": idx,
+        "leaf_hash": leaf_hash(bytes(entry.material)),
+        "status": ProofStatus.PENDING,
+        "reason": "",
+        "size": None,
+        "root": None,
+        "proof": [],
+        "checkpoint": checkpoint,
+        "verifier_key": None,
+        "next_checkpoint_at": None,
+    }
+    if checkpoint is not None:
+        result["verifier_key"] = checkpoint.signing_key.verifier_key
+        head = audit_head(workspace=workspace)
+        try:
+            signed = open_checkpoint(
+                checkpoint.note,
+                Verifier.from_vkey(result["verifier_key"]),
+                origin=head.origin if head else None,
+            )
+        except NoteError as error:
+            return {**result, "status": ProofStatus.FAILED, "reason": f"checkpoint: {error}"}
+        result |= {"size": signed.size, "root": signed.root}
+        if idx < signed.size:
+            return _checked_inclusion(workspace, result)
+    return {
+        **result,
+        "next_checkpoint_at": audit_checkpoint_next_at(workspace=workspace, now=timezone.now()),
+    }
+
+
+def _checked_inclusion(workspace, result: dict) -> dict:
+    index, size = result["index"], result["size"]
+    try:
+        result["proof"] = with_prefetched_nodes(
+            workspace, lambda fetch: inclusion_proof(index, size, fetch)
+        )
+    except KeyError:
+        return {
+            **result,
+            "status": ProofStatus.FAILED,
+            "reason": f"the stored tree lacks subtrees of the signed size {size}",
+        }
+    try:
+        verify_inclusion(result["leaf_hash"], index, size, result["proof"], result["root"])
+    except ProofError as error:
+        return {**result, "status": ProofStatus.FAILED, "reason": str(error)}
+    return {**result, "status": ProofStatus.VERIFIED}
+
+
+#: The file the entry page offers to download, and how to check it without TrackLayer's
+#: server: audit.merkle and audit.signed_note are pure (like the offline export verifier).
+PROOF_FORMAT = "tracklayer.audit-inclusion-proof.v1"
+PROOF_CHECK = (
+    'python3 -c "import sys,json,base64 as b;'
+    "from audit.merkle import verify_inclusion as v,leaf_hash as l;"
+    "from audit.signed_note import open_checkpoint as o,Verifier as V;"
+    "p=json.load(open(sys.argv[1]));c=o(p['checkpoint'],V.from_vkey(sys.argv[2]));"
+    "v(l(b.b64decode(p['material'])),p['index'],c.size,[b.b64decode(h) for h in p['proof']],"
+    "c.root);print('verified:',p['event_type'],'#',p['index'],'in',c.size)\""
+)
+
+
+def _b64(value) -> str:
+    return base64.b64encode(bytes(value)).decode()
+
+
+def audit_entry_proof_document(*, workspace, proof: dict) -> dict:
+    """``audit_entry_proof``'s answer as a self-contained JSON document: the entry's exact
+    bytes, the proof and the signed checkpoint, hashes in base64 as ``/v1/audit/proof/…``
+    gives them; PROOF_CHECK verifies it against the verifier key the reader trusts."""
+    entry = proof["entry"]
+    return {
+        "format": PROOF_FORMAT,
+        "workspace_id": workspace.public_id,
+        "index": entry.idx,
+        "event_id": entry.public_id,
+        "event_type": entry.event_type,
+        "material": _b64(entry.material),
+        "hash": entry.hash_hex,
+        "prev_hash": entry.prev_hash_hex,
+        "leaf_hash": _b64(proof["leaf_hash"]),
+        "size": proof["size"],
+        "root": _b64(proof["root"]) if proof["root"] is not None else None,
+        "proof": [_b64(step) for step in proof["proof"]],
+        "checkpoint": proof["checkpoint"].note if proof["checkpoint"] else None,
+        "verifier_key": proof["verifier_key"],
+        "status": proof["status"],
+        "check": f"{PROOF_CHECK} entry-{entry.idx}-proof.json 'VERIFIER_KEY'",
+    }
+
+
 def _entry_summary(entry: AuditEntry | None) -> dict | None:
     if entry is None:
         return None
@@ -253,10 +467,19 @@ def audit_verify(*, workspace) -> dict:
         breaks.append(Break(None, "head_root_mismatch", "the stored tree is not the entries'"))
     entries = AuditEntry.objects.filter(workspace=workspace)
     last_run = AuditVerification.objects.filter(workspace=workspace).first()
+    # Entries appended while this ran (the head is read again: outside a transaction, appends
+    # committed meanwhile are seen) are the "newer" ones, for the next run.
+    current = audit_head(workspace=workspace) or head
+    current_events = current.size if current else 0
     return {
         "workspace_id": workspace.public_id,
+        # the same public id, under the name the seed's callers use
+        "merchant_id": workspace.public_id,
         "chain_status": "broken" if breaks else "valid",
         "total_events": report.total_events,
+        "verified_events": report.total_events,
+        "current_events": current_events,
+        "newer_events": max(0, current_events - report.total_events),
         "break_count": len(breaks),
         "broken_events": [b.as_dict() for b in breaks[:100]],
         "first_event": _entry_summary(entries.order_by("idx").first()),
@@ -269,3 +492,15 @@ def audit_verify(*, workspace) -> dict:
 
 def audit_verification_latest(*, workspace) -> AuditVerification | None:
     return AuditVerification.objects.filter(workspace=workspace).first()
+
+
+def audit_verify_coverage(*, workspace, result: dict | None) -> dict | None:
+    """What a verification ``result`` (a run just made or a recorded one) covered against the
+    log as it is now — "39 verified · 4 newer": ``verified`` entries checked, ``newer`` ones
+    appended since (the run's own ``audit.verified`` record among them), ``current`` in all."""
+    if result is None:
+        return None
+    head = audit_head(workspace=workspace)
+    current = head.size if head else 0
+    verified = result.get("verified_events", result.get("total_events", 0))
+    return {"verified": verified, "current": current, "newer": max(0, current - verified)}

@@ -1,22 +1,41 @@
+import orjson
 from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit import export, selectors, services
 from audit.forms import ExportConfigForm
-from tracklayer.exceptions import DomainError
+from tracklayer.exceptions import DomainError, NotFoundError
 from workspaces.dashboard import flash, form_error, render_htmx, workspace_view
-from workspaces.models import Membership
+from workspaces.models import ApiKey, Membership
 from workspaces.policy import Action
 
 
 def _actor_names(workspace, entries) -> dict[str, str]:
-    """``user:usr_…`` → the member's name, for members of this workspace only."""
-    user_ids = {e.actor.split(":", 1)[1] for e in entries if e.actor.startswith("user:")}
+    """Who acted, by name: ``user:usr_…`` → the member's name (members of this workspace
+    only), ``api_key:key_…`` → the key's name (this workspace's keys only), ``scim:sct_…`` and
+    ``system:<component>`` → what they are. Anything else keeps its id."""
+    ids: dict[str, set[str]] = {}
+    for entry in entries:
+        kind, _, ref = entry.actor.partition(":")
+        ids.setdefault(kind, set()).add(ref)
     members = Membership.objects.filter(
-        workspace=workspace, user__public_id__in=user_ids
+        workspace=workspace, user__public_id__in=ids.get("user", ())
     ).select_related("user")
-    return {f"user:{m.user.public_id}": m.user.display_name for m in members}
+    names = {f"user:{m.user.public_id}": m.user.display_name for m in members}
+    keys = ApiKey.objects.filter(workspace=workspace, public_id__in=ids.get("api_key", ()))
+    names |= {f"api_key:{key.public_id}": f"API key “{key.name}”" for key in keys}
+    names |= {f"scim:{ref}": f"SCIM provisioning ({ref})" for ref in ids.get("scim", ())}
+    names |= {f"system:{ref}": f"TrackLayer ({ref})" for ref in ids.get("system", ())}
+    return names
+
+
+def _named(workspace, entries):
+    names = _actor_names(workspace, entries)
+    for entry in entries:
+        entry.actor_name = names.get(entry.actor, entry.actor)
+    return entries
 
 
 @workspace_view(Action.AUDIT_VIEW)
@@ -25,9 +44,7 @@ def audit_log(request):
     event_type = request.GET.get("event_type") or None
     entries = selectors.audit_entry_list(workspace=workspace, event_type=event_type)
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
-    names = _actor_names(workspace, page.object_list)
-    for entry in page.object_list:
-        entry.actor_name = names.get(entry.actor, entry.actor)
+    page.object_list = _named(workspace, list(page.object_list))
     return render_htmx(
         request,
         "audit/log.html",
@@ -49,6 +66,9 @@ def _integrity_context(workspace, result: dict | None = None, **extra) -> dict:
         # what the panel shows: a run made by this request, else the latest recorded one
         "report": result or (verification.result if verification else None),
         "just_verified": result is not None,
+        "coverage": selectors.audit_verify_coverage(
+            workspace=workspace, result=result or (verification.result if verification else None)
+        ),
         "checkpoint": selectors.audit_checkpoint_latest(workspace=workspace),
         "verifier_key": selectors.audit_verifier_key(workspace=workspace),
         "head": selectors.audit_head(workspace=workspace),
@@ -63,10 +83,7 @@ PENDING_SHOWN = 50
 def _pending_context(workspace) -> dict:
     """What waits for the advisory lock to lift: how many entries, and the first of them."""
     pending = selectors.audit_pending_list(workspace=workspace)
-    shown = list(pending[:PENDING_SHOWN])
-    names = _actor_names(workspace, shown)
-    for entry in shown:
-        entry.actor_name = names.get(entry.actor, entry.actor)
+    shown = _named(workspace, list(pending[:PENDING_SHOWN]))
     return {
         "pending_entries": shown,
         "pending_count": len(shown) if len(shown) < PENDING_SHOWN else pending.count(),
@@ -126,6 +143,61 @@ def audit_unlock(request):
         return _render_integrity(request, status=409, integrity_error=error.message)
     # every entry appended but the last, which records the lifting itself
     return _render_integrity(request, unlocked=True, appended_count=len(appended) - 1)
+
+
+# --- One entry: its content, hashes and inclusion proof ------------------------------------
+
+
+def _entry_proof(request, idx: int) -> dict:
+    try:
+        return selectors.audit_entry_proof(workspace=request.workspace, idx=idx)
+    except NotFoundError:
+        raise Http404("No such audit entry.") from None
+
+
+@workspace_view(Action.AUDIT_VIEW)
+@require_GET
+def audit_entry(request, idx: int):
+    """An entry opened from the log: what it records field by field (before → after), who
+    did it by name, its hashes, and its inclusion proof to the latest signed checkpoint,
+    verified here. The page, or its section for htmx (opened above the log's table)."""
+    proof = _entry_proof(request, idx)
+    entry = _named(request.workspace, [proof["entry"]])[0]
+    material = selectors.audit_entry_material(entry)
+    rows, truncated = selectors.audit_payload_rows(material.get("payload") or {})
+    return render_htmx(
+        request,
+        "audit/entry.html",
+        "audit/_entry.html",
+        {
+            "entry": entry,
+            "material": material,
+            "payload_rows": rows,
+            "payload_truncated": truncated,
+            "proof": proof,
+            "checkpoint_interval_minutes": selectors.audit_checkpoint_interval() // 60,
+            "proof_check": selectors.PROOF_CHECK,
+        },
+    )
+
+
+@workspace_view(Action.AUDIT_VIEW)
+@require_GET
+def audit_entry_proof(request, idx: int):
+    """The entry's inclusion proof as a JSON file to check offline (409 while no signed
+    checkpoint covers the entry yet)."""
+    proof = _entry_proof(request, idx)
+    if proof["status"] == selectors.ProofStatus.PENDING or proof["root"] is None:
+        message = proof["reason"] or "No signed checkpoint covers this entry yet."
+        return JsonResponse(
+            {"error": {"code": "audit_entry_not_covered", "message": message}}, status=409
+        )
+    document = selectors.audit_entry_proof_document(workspace=request.workspace, proof=proof)
+    response = HttpResponse(
+        orjson.dumps(document, option=orjson.OPT_INDENT_2), content_type="application/json"
+    )
+    response["Content-Disposition"] = f'attachment; filename="entry-{idx}-proof.json"'
+    return response
 
 
 # --- Settings → Compliance: audit export ----------------------------------------------------

@@ -5,6 +5,8 @@ to; a URL that fits no category below makes ``test_every_url_is_classified`` fai
 is classified on purpose.
 """
 
+import io
+import zipfile
 from urllib.parse import urlencode
 
 import pytest
@@ -122,6 +124,8 @@ DASHBOARD_OWNER_STATUS = {
     "dashboard:identity-scim-settings": (405, 422),
     "audit:checkpoint": (405, 200),
     "audit:compliance": (200, 400),
+    "audit:entry": (200, 405),
+    "audit:entry-proof": (200, 405),  # entry 0, under the victim's checkpoint
     "audit:export-now": (405, 400),
     "audit:lock": (405, 200),
     "audit:log": (200, 200),
@@ -192,6 +196,8 @@ DASHBOARD_OWNER_STATUS = {
     "incidents:resume": (405, 409),  # nothing this incident paused
     "incidents:revoke-key": (405, 422),
     "incidents:export": (200, 405),
+    "evidence:package": (200, 405),
+    "evidence:package-download": (405, 200),  # the zip (building it is recorded)
     "inventory:list": (200, 405),
     "inventory:csv": (200, 405),
     "inventory:json": (200, 405),
@@ -232,6 +238,9 @@ API_OWNER_STATUS = {
     "api:incidents": ADMIN_ONLY,
     "api:incident-detail": ADMIN_ONLY,
     "api:incident-export": ADMIN_ONLY,
+    # Another workspace's admin key gets its own workspace's package: _response_text reads
+    # every file in the zip for the victim's markers.
+    "api:evidence-package": ADMIN_ONLY,
     "api:member-list": ADMIN_ONLY,
     "api:unknown": {"get": (404, 404, 404), "post": (404, 404, 404)},  # the JSON 404 itself
     "api:whoami": {"get": (200, 200, 200), "post": NOT_ALLOWED},
@@ -335,6 +344,7 @@ def victim(workspace, admin_user, make_api_key, system_actor):
             "request_id": subject_request.public_id,
             "incident_id": incident.public_id,
             "anomaly_id": anomaly.public_id,
+            "idx": 0,  # the victim's first entry, which its checkpoint covers
         },
         # Proofs about the victim's last entry: valid for its log, beyond another's
         "query": {"index": size - 1, "first": size},
@@ -361,8 +371,16 @@ def victim(workspace, admin_user, make_api_key, system_actor):
     }
 
 
+def _response_text(response) -> str:
+    """The body as text; a zip (the auditor package) as the text of every file in it."""
+    if response.get("Content-Type") == "application/zip":
+        with zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))) as archive:
+            return "\n".join(archive.read(name).decode() for name in archive.namelist())
+    return response.content.decode()
+
+
 def _assert_no_markers(response, markers):
-    body = response.content.decode()
+    body = _response_text(response)
     leaked = [marker for marker in markers if marker in body]
     assert leaked == [], f"{response.request['PATH_INFO']} disclosed {leaked}"
 
@@ -468,7 +486,11 @@ def test_api_url_never_shows_or_changes_another_workspace(
     assert response.status_code == API_OUTSIDER_STATUS.get((name, method, role), owner_status)
     _assert_no_markers(response, [m for m in victim["markers"] if m != victim["kwargs"]["key_id"]])
     assert audit_count(victim["workspace"]) == audit_before
-    if response.status_code == 200 and "workspace_id" in response.json():
+    if (
+        response.status_code == 200
+        and response.get("Content-Type") == "application/json"
+        and "workspace_id" in response.json()
+    ):
         assert response.json()["workspace_id"] == other_workspace.public_id
 
 

@@ -1,4 +1,4 @@
-"""``tracklayer audit verify|checkpoint|vkey --workspace SLUG``.
+"""``tracklayer audit verify|checkpoint|vkey --workspace SLUG`` (``--merchant SLUG`` too).
 
 ``verify`` exits 0 when the log is valid and 1 when it is broken (for cron jobs and CI);
 ``--json`` prints the same document as ``GET /v1/audit/verify``.
@@ -35,7 +35,15 @@ class Command(BaseCommand):
         export = verbs.add_parser("export", help="write the whole log to a .json.gz file")
         export.add_argument("--out", required=True, metavar="FILE")
         for sub in verbs.choices.values():
-            sub.add_argument("--workspace", required=True, metavar="SLUG")
+            # --merchant: the same, under the name the seed's callers use
+            sub.add_argument(
+                "--workspace",
+                "--merchant",
+                dest="workspace",
+                required=True,
+                metavar="SLUG",
+                help="the workspace's slug (--merchant is another name for it)",
+            )
         offline = verbs.add_parser(
             "verify-export", help="verify an export offline (no database needed)"
         )
@@ -60,15 +68,18 @@ class Command(BaseCommand):
         if json:
             self.stdout.write(_dumps(result))
         else:
-            self._print_verify(result)
+            self._print_verify(workspace, result)
         if result["chain_status"] != "valid":
             raise CommandError("the audit log is broken", returncode=1)
 
-    def _print_verify(self, result: dict) -> None:
+    def _print_verify(self, workspace, result: dict) -> None:
         valid = result["chain_status"] == "valid"
         style = self.style.SUCCESS if valid else self.style.ERROR
         self.stdout.write(style(f"{result['chain_status'].upper()}: {result['workspace_id']}"))
-        self.stdout.write(f"  entries          {result['total_events']}")
+        coverage = selectors.audit_verify_coverage(workspace=workspace, result=result)
+        self.stdout.write(
+            f"  entries          {coverage['verified']} verified · {coverage['newer']} newer"
+        )
         self.stdout.write(f"  root             {result['root']}")
         checkpoint = result["checkpoint"]
         if checkpoint:
