@@ -48,7 +48,7 @@ from compliance.access_reviews.models import (
     Trigger,
 )
 from compliance.access_reviews.periods import quarter_label, quarter_start
-from tracklayer.exceptions import ConflictError, NotFoundError
+from tracklayer.exceptions import ConflictError, DomainError, NotFoundError
 from workspaces import policy
 from workspaces.actors import SystemActor, actor_ref
 from workspaces.exceptions import LastAdminError
@@ -498,6 +498,11 @@ def access_reviews_open_due(*, now=None) -> dict:
             with transaction.atomic():
                 if access_review_open_scheduled(workspace=workspace, now=now) is not None:
                     opened += 1
+        except DomainError as error:  # its log under the advisory lock, say
+            log.warning(
+                "access review for workspace %s not opened: %s", workspace.public_id, error.message
+            )
+            failed.append(workspace.public_id)
         except Exception:  # one workspace's failure must not stop the others
             log.exception("access review for workspace %s not opened", workspace.public_id)
             failed.append(workspace.public_id)
