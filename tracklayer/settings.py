@@ -263,6 +263,12 @@ CELERY_BEAT_SCHEDULE = {
         }
         for code in regions.REGIONS
     },
+    # Access reviews (docs/evidence-center.md): daily, open the quarter's review in every
+    # workspace that has none yet and e-mail its admins (control plane: the default queue).
+    "access-reviews-open-due": {
+        "task": "compliance.access_reviews.tasks.access_reviews_open_due_task",
+        "schedule": crontab(hour=6, minute=5),
+    },
 }
 
 # --- Authentication -------------------------------------------------------------------------
