@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from audit import services as audit_services
 from audit.models import AuditLogHead
+from compliance.access_reviews import services as access_review_services
 from monitoring.anomalies import services as anomaly_services
 from monitoring.anomalies.detectors import Finding
 from monitoring.incidents import services as incident_services
@@ -196,6 +197,15 @@ DASHBOARD_OWNER_STATUS = {
     "incidents:resume": (405, 409),  # nothing this incident paused
     "incidents:revoke-key": (405, 422),
     "incidents:export": (200, 405),
+    "access_reviews:list": (200, 405),
+    "access_reviews:open": (405, 422),  # the walk's form has no due date
+    "access_reviews:detail": (200, 405),
+    "access_reviews:decide": (405, 422),  # nor an item
+    "access_reviews:confirm-unchanged": (405, 409),  # the first review: nothing is unchanged
+    "access_reviews:complete": (405, 409),  # items undecided
+    "access_reviews:cancel": (405, 302),
+    "access_reviews:export-csv": (200, 405),
+    "access_reviews:export-json": (200, 405),
     "evidence:package": (200, 405),
     "evidence:package-download": (405, 200),  # the zip (building it is recorded)
     "inventory:list": (200, 405),
@@ -328,6 +338,9 @@ def victim(workspace, admin_user, make_api_key, system_actor):
         now=timezone.now(),
     )
     anomaly = workspace.anomalies.get()
+    access_review = access_review_services.access_review_open(
+        workspace=workspace, actor=system_actor
+    )
     size = AuditLogHead.objects.get(workspace=workspace).size
     return {
         "workspace": workspace,
@@ -344,6 +357,7 @@ def victim(workspace, admin_user, make_api_key, system_actor):
             "request_id": subject_request.public_id,
             "incident_id": incident.public_id,
             "anomaly_id": anomaly.public_id,
+            "campaign_id": access_review.public_id,
             "idx": 0,  # the victim's first entry, which its checkpoint covers
         },
         # Proofs about the victim's last entry: valid for its log, beyond another's
@@ -367,6 +381,7 @@ def victim(workspace, admin_user, make_api_key, system_actor):
             incident.title,
             anomaly.public_id,
             anomaly.summary,
+            access_review.public_id,
         ],
     }
 
