@@ -3,6 +3,7 @@
     tracklayer seed-demo --json
     tracklayer create-api-key --workspace acme --name "Storefront"
     tracklayer audit verify --workspace acme        (command groups: ``tracklayer GROUP VERB``)
+    tracklayer evidence verify PACKAGE.zip --vkey VKEY   (offline, like ``audit verify-export``)
 
 A dash in a command name stands for an underscore; ``tracklayer GROUP VERB …`` runs the
 management command ``GROUP`` with ``VERB`` as its first argument. Any other management
@@ -26,6 +27,11 @@ def main(argv: list[str] | None = None) -> None:
         from audit import offline
 
         sys.exit(offline.main(argv[2:]))
+    if argv[:2] == ["evidence", "verify"]:
+        # The auditor package's verifier, likewise: no database, no settings.
+        from compliance.package import offline as package_offline
+
+        sys.exit(package_offline.main(argv[2:]))
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tracklayer.settings")
     from django.core.exceptions import ImproperlyConfigured

@@ -1,0 +1,215 @@
+"""What goes into an auditor package, file by file — each read through its own app's selectors
+and written as that app issues it (incident exports, data-subject receipts, the access review's
+and the inventory's own exports), so the package adds no second format of anyone's evidence.
+
+Every function writes its files through a ``PackageWriter`` and returns what it could not
+include (``{"what", "reason"}``), which the manifest lists under ``omitted``.
+
+Everything is bound to the checkpoint at ``size``: the audit export holds exactly the entries
+``[0, size)`` and the checkpoints up to it; receipts and purges are those whose entries it
+covers (a request completed after it is listed, its receipt left for the next package).
+"""
+
+import base64
+import datetime as dt
+
+import orjson
+
+from audit.models import AuditCheckpoint, AuditEntry, AuditLogHead, AuditSigningKey
+from audit.offline import FORMAT as AUDIT_EXPORT_FORMAT
+from audit.selectors import audit_entry_list, audit_entry_material
+from compliance.access_reviews.export import review_csv, review_json
+from compliance.access_reviews.selectors import latest_completed
+from compliance.inventory.export import inventory_csv, inventory_json
+from compliance.package.offline import AUDIT_EXPORT, CHECKPOINT
+from compliance.package.writer import PackageWriter
+from destinations.retention.selectors import retention_overview
+from monitoring.incidents.selectors import incident_export, incident_list
+from privacy.models import RequestStatus
+from privacy.requests.selectors import dsr_list
+from privacy.requests.services import dsr_receipt
+
+RETENTION_FORMAT = "tracklayer.retention-evidence.v1"
+REQUESTS_FORMAT = "tracklayer.privacy-requests.v1"
+#: Purge runs listed at most (the newest): hourly runs make ~8,800 a year.
+MAX_PURGES = 10_000
+#: Audit entries read from the database per round trip while the export is streamed.
+EXPORT_CHUNK = 2_000
+PURGE_EVENT = "events.operational_data_purged"
+
+
+def _json(document) -> bytes:
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
+
+
+def _time(moment: dt.datetime | None) -> str | None:
+    return moment.astimezone(dt.UTC).isoformat() if moment else None
+
+
+# --- The log ------------------------------------------------------------------------------------
+
+
+def write_checkpoint(writer: PackageWriter, *, checkpoint: AuditCheckpoint) -> list[dict]:
+    writer.add(CHECKPOINT, checkpoint.note.encode())
+    return []
+
+
+def write_audit_export(writer: PackageWriter, *, workspace, size: int, now) -> list[dict]:
+    """The ``tracklayer.audit-export.v1`` document ``audit.export`` writes, of the entries
+    ``[0, size)`` and the checkpoints up to ``size``, streamed from the database into the zip
+    (the events last, one a line) — the same file ``tracklayer audit verify-export`` checks."""
+    head = AuditLogHead.objects.get(workspace=workspace)
+    keys = list(
+        AuditSigningKey.objects.filter(workspace=workspace)
+        .order_by("created_at")
+        .values_list("verifier_key", "retired_at")
+    )
+    current = next((vkey for vkey, retired in reversed(keys) if retired is None), None)
+    checkpoints = [
+        {"size": cp_size, "root": _b64(root), "note": note}
+        for cp_size, root, note in AuditCheckpoint.objects.filter(
+            workspace=workspace, size__lte=size
+        )
+        .order_by("size")
+        .values_list("size", "root", "note")
+    ]
+    header = {
+        "format": AUDIT_EXPORT_FORMAT,
+        "workspace_id": workspace.public_id,
+        "origin": head.origin,
+        "exported_at": _time(now),
+        "verifier_key": current,
+        "verifier_keys": [vkey for vkey, _retired in keys],
+        "checkpoints": checkpoints,
+    }
+    rows = (
+        AuditEntry.objects.filter(workspace=workspace, idx__lt=size)
+        .order_by("idx")
+        .values_list("idx", "public_id", "prev_hash", "hash", "material")
+        .iterator(chunk_size=EXPORT_CHUNK)
+    )
+    with writer.stream(AUDIT_EXPORT) as out:
+        out.write(orjson.dumps(header)[:-1] + b',"events":[')
+        separator = b"\n"
+        for idx, event_id, prev_hash, digest, material in rows:
+            event = {
+                "idx": idx,
+                "event_id": event_id,
+                "prev_hash": bytes(prev_hash).hex() if prev_hash is not None else None,
+                "hash": bytes(digest).hex(),
+                "material": _b64(material),
+            }
+            out.write(separator + orjson.dumps(event))
+            separator = b",\n"
+        out.write(b"\n]}\n")
+    return []
+
+
+def _b64(value) -> str:
+    return base64.b64encode(bytes(value)).decode()
+
+
+# --- Evidence from the other apps -----------------------------------------------------------------
+
+
+def write_access_review(writer: PackageWriter, *, workspace) -> list[dict]:
+    """The latest completed access review, as its own export writes it (JSON and CSV)."""
+    campaign = latest_completed(workspace=workspace)
+    if campaign is None:
+        return [{"what": "access-review/", "reason": "no access review has been completed"}]
+    writer.add("access-review/review.json", review_json(campaign))
+    writer.add("access-review/review.csv", review_csv(campaign))
+    return []
+
+
+def write_inventory(writer: PackageWriter, *, workspace) -> list[dict]:
+    """The destination inventory, as its own export writes it (JSON and CSV)."""
+    writer.add("inventory/destinations.json", inventory_json(workspace=workspace))
+    writer.add("inventory/destinations.csv", inventory_csv(workspace=workspace))
+    return []
+
+
+def write_privacy_requests(writer: PackageWriter, *, workspace, actor, size: int) -> list[dict]:
+    """Data-subject requests (no personal data: counts, never subjects) and, for each one
+    completed within the checkpoint, its receipt exactly as ``dsr_receipt`` issues it —
+    verifiable on its own with ``python -m privacy.requests.receipt``."""
+    listed = []
+    for request in dsr_list(workspace=workspace).order_by("created_at", "pk").iterator():
+        row = {
+            "id": request.public_id,
+            "type": request.type,
+            "status": request.status,
+            "subjects": request.subject_count,
+            "counts": request.counts,
+            "suppressions": request.suppressions,
+            "forwarding": request.forwarding,
+            "requested_by": request.requested_by,
+            "created_at": _time(request.created_at),
+            "finished_at": _time(request.finished_at),
+            "audit_idx": request.audit_idx,
+            "receipt": None,
+        }
+        if request.status == RequestStatus.COMPLETED and request.audit_idx is not None:
+            if request.audit_idx < size:
+                receipt = dsr_receipt(workspace=workspace, actor=actor, public_id=request.public_id)
+                path = f"privacy-requests/receipts/{request.public_id}.json"
+                writer.add(path, _json(receipt))
+                row["receipt"] = path
+            else:
+                row["receipt_note"] = "completed after this package's checkpoint"
+        elif request.status == RequestStatus.COMPLETED:
+            row["receipt_note"] = "its entry is queued under the advisory lock"
+        listed.append(row)
+    writer.add(
+        "privacy-requests/requests.json",
+        _json({"format": REQUESTS_FORMAT, "workspace_id": workspace.public_id, "requests": listed}),
+    )
+    return []
+
+
+def write_retention(writer: PackageWriter, *, workspace, size: int) -> list[dict]:
+    """The retention windows, the last purge and the purge runs the log records (the newest
+    ``MAX_PURGES`` within the checkpoint), each with its entry's idx and hash."""
+    overview = retention_overview(workspace=workspace)
+    entries = audit_entry_list(workspace=workspace, event_type=PURGE_EVENT).filter(idx__lt=size)
+    purges = []
+    for entry in entries[:MAX_PURGES]:
+        material = audit_entry_material(entry)
+        purges.append(
+            {
+                "idx": entry.idx,
+                "hash": entry.hash_hex,
+                "timestamp": material.get("timestamp"),
+                "actor": material.get("actor"),
+                "payload": material.get("payload"),
+            }
+        )
+    document = {
+        "format": RETENTION_FORMAT,
+        "workspace_id": workspace.public_id,
+        "windows_days": {
+            "events": overview.events_days,
+            "operational": overview.operational_days,
+            "deliveries": overview.delivery_days,
+            "dedup": overview.dedup_days,
+        },
+        "last_purge": {
+            "at": _time(overview.last_purge_at),
+            "region": overview.last_purge_region,
+            "counts": overview.last_purge_counts,
+            "pending_counts": overview.pending_counts,
+        },
+        "purges": purges,
+        "purges_truncated": entries[MAX_PURGES : MAX_PURGES + 1].exists(),
+    }
+    writer.add("retention/retention.json", _json(document))
+    return []
+
+
+def write_incidents(writer: PackageWriter, *, workspace) -> list[dict]:
+    """Each incident's ``tracklayer.incident-export.v1``, as its export API serves it."""
+    ids = incident_list(workspace=workspace).order_by("opened_at", "pk")
+    for public_id in ids.values_list("public_id", flat=True).iterator():
+        document = incident_export(workspace=workspace, public_id=public_id)
+        writer.add(f"incidents/{public_id}.json", _json(document))
+    return []
