@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 
 from audit.models import APPEND_ONLY_TABLES
 from destinations.ingestion import runtime
+from destinations.ingestion.rate_limit import rate_limit_forget
 from destinations.ingestion.store import events_writer_stop
 from tests.factories import MembershipFactory, UserFactory, WorkspaceFactory
 from tracklayer import http
@@ -94,6 +95,7 @@ def _empty_cache():
         pytest.fail(f"Tests must use Redis database 14 or 15 (TEST_REDIS_URL), not {database!r}")
     cache.clear()
     api_key_cache.local_forget()  # this process's copies of verified keys (ADR 0020)
+    rate_limit_forget()  # this process's tokens taken ahead from the emptied buckets
     api_key_cache._touched.clear()  # this process's once-a-minute ``last_used_at`` gate
 
 

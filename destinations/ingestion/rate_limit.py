@@ -1,38 +1,60 @@
-"""Per-key token bucket in Redis: one round trip per request, atomic across processes.
+"""Per-key token bucket in Redis, atomic across processes; most requests cost no round trip.
 
 The bucket holds up to ``burst`` tokens and refills at ``rate`` per second; a request takes
 one token per event. Refused requests learn how long until enough tokens are back
-(``Retry-After``)."""
+(``Retry-After``).
 
+A process does not ask Redis for every request's tokens: when it must ask, it takes up to a
+*block* more than it needs (``rate / 100``, 10 ms of the key's rate, at most ``MAX_BLOCK``,
+never more than the bucket holds) and spends them on the key's next requests in this process
+for at most ``RESERVE_SECONDS``. Tokens are only ever taken from the shared bucket, so a key
+never gets more than its rate and burst across all processes; what a process holds unspent
+when its reservation lapses is lost, so a key held exactly at its limit by several processes
+may get up to one block per process per ``RESERVE_SECONDS`` less (1 % of its rate for each
+process). A key whose block is 1 (a rate under 200/s) is decided by Redis on every request,
+exactly as before.
+"""
+
+import threading
+import time
 from dataclasses import dataclass
 
 from tracklayer.redis_client import key_prefix, redis_client
 
-# KEYS[1] bucket; ARGV rate, burst, cost. Redis's own clock (TIME) so that every web process
-# agrees. Returns {allowed (0/1), milliseconds until `cost` tokens are available}.
+MAX_BLOCK = 100  # tokens a process takes ahead of need, at most
+RESERVE_SECONDS = 1.0  # how long a process may spend tokens it took ahead
+MAX_RESERVATIONS = 10_000  # keys with a reservation in one process; past it, start over
+
+# KEYS[1] bucket; ARGV rate, burst, need, want (need ≤ want). Redis's own clock (TIME) so that
+# every web process agrees. Takes min(tokens, want) when at least `need` tokens are there.
+# Returns {tokens taken (0: refused), milliseconds until `need` tokens are available}.
 _TAKE = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
+local need = tonumber(ARGV[3])
+local want = tonumber(ARGV[4])
 local now = redis.call('TIME')
 local now_ms = now[1] * 1000 + math.floor(now[2] / 1000)
 local state = redis.call('HMGET', KEYS[1], 't', 'at')
 local tokens = tonumber(state[1]) or burst
 local at = tonumber(state[2]) or now_ms
 tokens = math.min(burst, tokens + (now_ms - at) * rate / 1000)
-local allowed = 0
+local taken = 0
 local wait_ms = 0
-if tokens >= cost then
-  tokens = tokens - cost
-  allowed = 1
+if tokens >= need then
+  taken = math.min(want, math.floor(tokens))
+  tokens = tokens - taken
 else
-  wait_ms = math.ceil((cost - tokens) * 1000 / rate)
+  wait_ms = math.ceil((need - tokens) * 1000 / rate)
 end
 redis.call('HSET', KEYS[1], 't', tokens, 'at', now_ms)
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
-return {allowed, wait_ms}
+return {taken, wait_ms}
 """
 _script = None
+# bucket → (tokens this process may still spend, monotonic time they lapse)
+_reserved: dict[str, tuple[int, float]] = {}
+_lock = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +63,52 @@ class RateDecision:
     retry_after: int  # whole seconds, at least 1 when refused
 
 
-def rate_limit_take(*, key_id: int, rate: int, burst: int, cost: int = 1) -> RateDecision:
+def block_size(rate: int, burst: int) -> int:
+    """Tokens taken ahead of need for a key of this rate and burst (1: none ahead)."""
+    return max(1, min(MAX_BLOCK, rate // 100, burst // 4))
+
+
+def _spend_reserved(bucket: str, cost: int, now: float) -> bool:
+    with _lock:
+        held = _reserved.get(bucket)
+        if held is None or held[1] <= now or held[0] < cost:
+            return False
+        _reserved[bucket] = (held[0] - cost, held[1])
+        return True
+
+
+def _reserve(bucket: str, tokens: int, now: float) -> None:
+    """Hold ``tokens`` more (with what is left of an unlapsed reservation)."""
+    with _lock:
+        held = _reserved.get(bucket)
+        if held is not None and held[1] > now:
+            tokens += held[0]
+        elif len(_reserved) >= MAX_RESERVATIONS:
+            _reserved.clear()
+        _reserved[bucket] = (tokens, now + RESERVE_SECONDS)
+
+
+def rate_limit_forget() -> None:
+    """Drop this process's reservations (tests: the shared buckets were emptied)."""
+    with _lock:
+        _reserved.clear()
+
+
+def rate_limit_take(*, key_id: int | str, rate: int, burst: int, cost: int = 1) -> RateDecision:
     global _script
+    cost = max(1, min(cost, burst))  # a batch larger than the bucket can still pass when full
+    bucket = f"{key_prefix()}:ratelimit:v1:{key_id}"
+    block = block_size(rate, burst)
+    now = time.monotonic()
+    if block > 1 and _spend_reserved(bucket, cost, now):
+        return RateDecision(True, 0)
     if _script is None:
         _script = redis_client().register_script(_TAKE)
-    cost = max(1, min(cost, burst))  # a batch larger than the bucket can still pass when full
-    allowed, wait_ms = _script(
-        keys=[f"{key_prefix()}:ratelimit:v1:{key_id}"], args=[rate, burst, cost]
-    )
-    return RateDecision(bool(allowed), 0 if allowed else max(1, -(-int(wait_ms) // 1000)))
+    want = min(burst, cost + block - 1)
+    taken, wait_ms = _script(keys=[bucket], args=[rate, burst, cost, want])
+    taken = int(taken)
+    if taken < cost:
+        return RateDecision(False, max(1, -(-int(wait_ms) // 1000)))
+    if taken > cost:
+        _reserve(bucket, taken - cost, now)
+    return RateDecision(True, 0)
