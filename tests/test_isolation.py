@@ -211,6 +211,8 @@ DASHBOARD_OWNER_STATUS = {
     "inventory:list": (200, 405),
     "inventory:csv": (200, 405),
     "inventory:json": (200, 405),
+    "compliance:controls": (200, 405),
+    "compliance:controls-json": (200, 405),
 }
 
 # The same for the API, per method and key role ``(admin, write, audit)``: 403 where the role
