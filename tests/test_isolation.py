@@ -55,6 +55,12 @@ PUBLIC = {
     "scim:groups": "the SCIM token's own workspace only (test_lifecycle.py)",
     "scim:group": "the SCIM token's own workspace only; another's ids are 404",
     "scim:unknown": "SCIM's 404 for any other path under /scim/v2/, no tenant data",
+    # Public verification (opt-in; tests/compliance/public_verification): only the log's
+    # checkpoints, verifier keys and proofs of a workspace that turned it on; the same 404
+    # for a workspace that is unknown, deleted or has not; a 100-bit public id in the path.
+    "public_verification:page": "a workspace's signed checkpoints and proofs, if it opted in",
+    "api:public-verification": "a workspace's signed checkpoints and keys, if it opted in",
+    "api:public-verification-proof": "an inclusion proof for a hash the caller holds, if opted in",
 }
 SKIPPED_PREFIXES = (
     "admin/",  # staff only: test_admin_requires_staff
@@ -211,6 +217,7 @@ DASHBOARD_OWNER_STATUS = {
     "inventory:list": (200, 405),
     "inventory:csv": (200, 405),
     "inventory:json": (200, 405),
+    "public_verification:settings": (200, 422),  # the walk's form has no on/off choice
     "compliance:controls": (200, 405),
     "compliance:controls-json": (200, 405),
 }

@@ -1,0 +1,117 @@
+"""What the public verification endpoints read: the workspace behind a public id (only while
+it has opted in), its latest signed checkpoints and verifier keys, and an entry's RFC 9162
+inclusion proof to the latest checkpoint (``audit.selectors.audit_inclusion_proof``, as the
+``/v1/audit/proof/inclusion`` API and data-subject receipts compute it).
+
+Nothing else about the workspace is read or answered: not its name, members or settings.
+A workspace that is unknown, deleted or not opted in is the same ``None``.
+"""
+
+import re
+
+from audit.models import AuditCheckpoint, AuditEntry, AuditSigningKey
+from audit.selectors import audit_head, audit_inclusion_proof
+from compliance.public_verification.models import PublicVerification
+from workspaces.models import Workspace
+
+CHECKPOINTS_SHOWN = 10
+# A workspace public id as tracklayer.ids makes them; anything else names no workspace (and
+# never reaches the database: a NUL would make PostgreSQL refuse the query).
+PUBLIC_ID = re.compile(r"ws_[0-9a-z]{20}")
+ENTRY_HASH = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def public_verification_get(*, workspace) -> PublicVerification | None:
+    return PublicVerification.objects.filter(workspace=workspace).first()
+
+
+def public_workspace(*, public_id: str) -> Workspace | None:
+    """The workspace with this public id if it exists, is not deleted and has opted in."""
+    if not isinstance(public_id, str) or not PUBLIC_ID.fullmatch(public_id):
+        return None
+    return (
+        Workspace.objects.active()
+        .filter(public_id=public_id, public_verification__enabled=True)
+        .first()
+    )
+
+
+def _checkpoint(checkpoint: AuditCheckpoint) -> dict:
+    return {
+        "size": checkpoint.size,
+        "root": bytes(checkpoint.root).hex(),
+        "signed_at": checkpoint.created_at,
+        "verifier_key": checkpoint.signing_key.verifier_key,
+        "note": checkpoint.note,
+    }
+
+
+def public_log(*, workspace) -> dict:
+    """The log's origin, its latest signed checkpoints (newest first, the signed-note text as
+    stored) and every verifier key it has used (the current one first)."""
+    head = audit_head(workspace=workspace)
+    checkpoints = list(
+        AuditCheckpoint.objects.filter(workspace=workspace)
+        .select_related("signing_key")
+        .order_by("-size")[:CHECKPOINTS_SHOWN]
+    )
+    keys = AuditSigningKey.objects.filter(workspace=workspace).order_by("retired_at", "-created_at")
+    return {
+        "origin": head.origin if head else None,
+        "checkpoints": [_checkpoint(checkpoint) for checkpoint in checkpoints],
+        "verifier_keys": [
+            {
+                "vkey": key.verifier_key,
+                "current": key.retired_at is None,
+                "created_at": key.created_at,
+                "retired_at": key.retired_at,
+            }
+            for key in keys
+        ],
+    }
+
+
+class EntryNotFound(Exception):
+    pass
+
+
+class EntryNotCheckpointed(Exception):
+    def __init__(self, size: int):
+        super().__init__(size)
+        self.size = size
+
+
+def public_inclusion_proof(*, workspace, entry_hash: str) -> dict:
+    """The entry whose hash is ``entry_hash`` (64 hex digits; the caller checked the shape):
+    its index, its previous entry's hash, its Merkle leaf hash and the inclusion proof to the
+    latest signed checkpoint, with that checkpoint's note. ``EntryNotFound`` when this
+    workspace's log has no such entry; ``EntryNotCheckpointed`` when it is newer than the
+    latest checkpoint (it will be covered by the next)."""
+    digest = bytes.fromhex(entry_hash)
+    entry = (
+        AuditEntry.objects.filter(workspace=workspace, hash=digest)
+        .values("idx", "prev_hash")
+        .first()
+    )
+    if entry is None:
+        raise EntryNotFound()
+    checkpoint = (
+        AuditCheckpoint.objects.filter(workspace=workspace)
+        .select_related("signing_key")
+        .order_by("-size")
+        .first()
+    )
+    if checkpoint is None or checkpoint.size <= entry["idx"]:
+        raise EntryNotCheckpointed(checkpoint.size if checkpoint else 0)
+    proof = audit_inclusion_proof(workspace=workspace, index=entry["idx"], size=checkpoint.size)
+    prev = entry["prev_hash"]
+    return {
+        "entry_hash": digest.hex(),
+        "index": entry["idx"],
+        "prev_hash": bytes(prev).hex() if prev is not None else None,
+        "leaf_hash": bytes(proof["leaf_hash"]).hex(),
+        "tree_size": checkpoint.size,
+        "root": bytes(proof["root"]).hex(),
+        "proof": [bytes(node).hex() for node in proof["proof"]],
+        "checkpoint": _checkpoint(checkpoint),
+    }
