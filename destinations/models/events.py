@@ -36,7 +36,8 @@ class Event(models.Model):
     nothing)."""
 
     data_plane = True
-    workspace = models.ForeignKey("workspaces.Workspace", **CONTROL_REF)
+    # No index of its own: every index below that a workspace's reads use starts with it.
+    workspace = models.ForeignKey("workspaces.Workspace", db_index=False, **CONTROL_REF)
     message_id = models.CharField(max_length=100)
     type = models.CharField(max_length=8, choices=EventType.choices)
     name = models.CharField(max_length=200, blank=True)  # track: event; page/screen: name
@@ -57,7 +58,8 @@ class Event(models.Model):
     validation = models.JSONField(default=dict)  # warnings, plan violations, hashed fields
     status = models.CharField(max_length=8, choices=EventStatus.choices, default=EventStatus.OK)
     source = models.CharField(max_length=8)  # "native" | "segment"
-    api_key = models.ForeignKey("workspaces.ApiKey", null=True, **CONTROL_REF)
+    # Not indexed: no query finds events by their key (each index costs every insert).
+    api_key = models.ForeignKey("workspaces.ApiKey", null=True, db_index=False, **CONTROL_REF)
     fanout_pending = models.BooleanField(default=True)
 
     objects = DataPlaneManager()
@@ -106,7 +108,8 @@ class EventMessageId(models.Model):
 
     data_plane = True
     pk = models.CompositePrimaryKey("workspace", "message_id")
-    workspace = models.ForeignKey("workspaces.Workspace", **CONTROL_REF)
+    # The primary key starts with it: no index of its own.
+    workspace = models.ForeignKey("workspaces.Workspace", db_index=False, **CONTROL_REF)
     message_id = models.CharField(max_length=100)
     received_at = models.DateTimeField()
 
@@ -125,7 +128,8 @@ class EventOperational(models.Model):
 
     data_plane = True
     event = models.OneToOneField(Event, on_delete=models.CASCADE, primary_key=True)
-    workspace = models.ForeignKey("workspaces.Workspace", **CONTROL_REF)
+    # Indexed with received_at below: what the purge and a region move look up.
+    workspace = models.ForeignKey("workspaces.Workspace", db_index=False, **CONTROL_REF)
     ip = models.GenericIPAddressField(null=True)
     user_agent = models.TextField(blank=True)
     received_at = models.DateTimeField()
@@ -133,7 +137,8 @@ class EventOperational(models.Model):
     objects = DataPlaneManager()
 
     class Meta:
-        indexes = [models.Index(fields=["received_at"], name="event_ops_received")]
+        # The retention purge takes a workspace's oldest rows (destinations/retention/purge.py).
+        indexes = [models.Index(fields=["workspace", "received_at"], name="event_ops_ws_received")]
 
     def __str__(self) -> str:
         return f"operational data of event {self.event_id}"
