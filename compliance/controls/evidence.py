@@ -110,12 +110,14 @@ def _names(values: list[str]) -> str:
 def access_review(workspace, now: dt.datetime) -> dict:
     summary = review_selectors.review_summary(workspace=workspace)
     title = "Last access review"
+    reviews = _link("Access reviews", "access_reviews:list", workspace, Action.AUDIT_VIEW)
     if summary is None:
         return _evidence(
             "access_review",
             title,
             ATTENTION,
             "No access review has been completed: members and API keys have never been reviewed.",
+            links=[reviews],
         )
     completed = summary["completed_at"]
     due = summary["next_due"]
@@ -128,7 +130,10 @@ def access_review(workspace, now: dt.datetime) -> dict:
         _figure("Findings", summary["findings"]),
         _figure("Next due", due.isoformat() if due else None),
     ]
-    links = [{"label": "Access review", "url": summary["url"], "action": str(Action.AUDIT_VIEW)}]
+    links = [
+        {"label": "Last review", "url": summary["url"], "action": str(Action.AUDIT_VIEW)},
+        reviews,
+    ]
     done = (
         f"Completed {completed:%Y-%m-%d} by {summary['reviewer_name']}: "
         f"{summary['confirmed']} confirmed, {summary['changed']} changed, "

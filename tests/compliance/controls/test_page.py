@@ -72,11 +72,15 @@ def test_evidence_links_only_where_the_reader_may_follow_them(
     viewer = controls_page(client, workspace).html
     assert f'href="{keys_url}"' in viewer and f'href="{inventory_url}"' in viewer
     assert f'href="{settings_url}"' not in viewer and f'href="{requests_url}"' not in viewer
+    assert 'data-testid="auditor-package-link"' not in viewer  # the package is for admins
 
     client.force_login(admin_user)
     admin = controls_page(client, workspace).html
     assert f'href="{settings_url}"' in admin and f'href="{requests_url}"' in admin
-    for link in (settings_url, requests_url, keys_url, inventory_url):
+    package_url = reverse("evidence:package", args=[workspace.slug])
+    assert f'href="{package_url}" data-testid="auditor-package-link"' in admin
+    reviews_url = reverse("access_reviews:list", args=[workspace.slug])
+    for link in (settings_url, requests_url, keys_url, inventory_url, package_url, reviews_url):
         assert client.get(link).status_code == 200
 
 
