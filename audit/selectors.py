@@ -49,7 +49,9 @@ def audit_entry_list(*, workspace, event_type: str | None = None) -> QuerySet[Au
 
 def audit_entry_get(*, workspace, idx: int) -> AuditEntry:
     """Entry ``idx`` of ``workspace``'s log; NotFoundError for any other workspace's or none."""
-    entry = AuditEntry.objects.filter(workspace=workspace, idx=idx).first()
+    # an idx beyond the column's bigint is no entry (rather than a database error)
+    in_range = 0 <= idx < 2**63
+    entry = AuditEntry.objects.filter(workspace=workspace, idx=idx).first() if in_range else None
     if entry is None:
         raise NotFoundError("No such audit entry.")
     return entry

@@ -226,6 +226,7 @@ def test_another_workspaces_entry_or_an_unknown_idx_is_404(
     # An idx only the other workspace has, and one nobody has, are unknown here
     assert client.get(entry_url(workspace, beyond)).status_code == 404
     assert client.get(entry_url(workspace, 10**12)).status_code == 404
+    assert client.get(entry_url(workspace, 10**30)).status_code == 404  # beyond bigint
     assert client.get(entry_url(workspace, beyond, "audit:entry-proof")).status_code == 404
     # …and the other workspace's entries are not reachable through its slug
     assert client.get(entry_url(other_workspace, 0)).status_code == 404
