@@ -148,6 +148,20 @@ def _client_ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR")
 
 
+# Accept values under which DRF's content negotiation picks our one renderer (JSON) for sure.
+_JSON_RANGES = frozenset({"*/*", "application/*", "application/json"})
+
+
+def _negotiates_json(request) -> bool:
+    """True when DRF would accept this request's ``Accept`` and query as they are: no
+    ``?format=`` override, and no Accept header or one naming JSON or anything (exactly,
+    without parameters). Anything else is left to DRF to negotiate (a 406 or a 404)."""
+    if "format=" in request.META.get("QUERY_STRING", ""):
+        return False
+    accept = request.META.get("HTTP_ACCEPT")
+    return not accept or any(part.strip() in _JSON_RANGES for part in accept.split(","))
+
+
 @method_decorator(transaction.non_atomic_requests, name="dispatch")
 class IngestApi(APIView):
     """Shared by every ingestion path; subclasses say what a body holds. Not wrapped in the
@@ -164,6 +178,33 @@ class IngestApi(APIView):
     needs_key = True
     reads_raw_body = True
     body_required = True
+
+    def dispatch(self, request, *args, **kwargs):
+        """POST and OPTIONS, the SDKs' calls, are answered without DRF's request machinery
+        (the Request wrapper, content negotiation, the empty authentication, permission and
+        throttle passes): these views read the raw body, check the key themselves and answer
+        every domain error in the envelope, so DRF's steps decide nothing for them. The answer
+        gets the headers DRF's ``finalize_response`` would add (``Allow``);
+        tests/tracklayer/test_ingestion_dispatch.py requires the same bytes as through DRF.
+        Another method, ``?format=`` or an ``Accept`` that is not plainly JSON go through DRF
+        (its 405, 404 and 406 answers)."""
+        method = request.method
+        if method not in ("POST", "OPTIONS") or not _negotiates_json(request):
+            return super().dispatch(request, *args, **kwargs)
+        self.args, self.kwargs, self.request = args, kwargs, request
+        response = self.post(request) if method == "POST" else self.options(request)
+        for name, value in self._drf_headers().items():
+            response[name] = value  # our answers carry no Vary for DRF's to be merged into
+        return response
+
+    @classmethod
+    def _drf_headers(cls) -> dict:
+        """What DRF's ``finalize_response`` adds for this view (``default_response_headers``:
+        ``Allow``, and ``Vary`` with several renderers), computed once per class."""
+        headers = cls.__dict__.get("_finalize_headers")
+        if headers is None:
+            headers = cls._finalize_headers = cls().default_response_headers
+        return headers
 
     def options(self, request, *args, **kwargs):
         return _preflight()
