@@ -51,6 +51,7 @@ from privacy.requests import selectors as dsr_selectors
 from workspaces import selectors as workspace_selectors
 from workspaces.identity import selectors as identity_selectors
 from workspaces.policy import Action
+from workspaces.sso import selectors as sso_selectors
 
 # The policies the evidence is measured against (docs/evidence-center.md, "Controls").
 KEY_ROTATION_DAYS = 90
@@ -96,6 +97,10 @@ def _when(value: dt.datetime | None) -> str | None:
 
 def _days(delta: dt.timedelta) -> int:
     return max(0, delta.days)
+
+
+def _domain(email: str) -> str:
+    return email.rsplit("@", 1)[-1].strip().lower().rstrip(".")
 
 
 def _names(values: list[str]) -> str:
@@ -154,6 +159,11 @@ def access_review(workspace, now: dt.datetime) -> dict:
 def mfa_sso(workspace, now: dt.datetime) -> dict:
     coverage = identity_selectors.identity_coverage(workspace=workspace)
     _with, without = identity_selectors.break_glass_candidates(workspace=workspace)
+    if coverage.sso_state == "enforced":
+        # An address of a managed domain signs in only through the IdP (which enforces its own
+        # factors), or as the break-glass admin — and that only with MFA: no password path.
+        managed = set(sso_selectors.managed_domain_list(workspace=workspace))
+        without = [m for m in without if _domain(m.user.email) not in managed]
     admins_without = [membership.user.display_name for membership in without]
     figures = [
         _figure("Members with MFA", f"{coverage.with_mfa} of {coverage.members}"),

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 import pytest
 from django.urls import reverse
 
+# SAML with a test identity provider (``sso_workspace``), as the SSO tests have it.
+from tests.workspaces.sso.conftest import idp, sp_metadata, sso_workspace  # noqa: F401
+
 
 @dataclass
 class ControlsPage:

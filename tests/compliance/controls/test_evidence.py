@@ -21,10 +21,13 @@ from privacy.requests import services as dsr_services
 from tests.audit.tampering import as_owner_without_triggers
 from tests.audit_entries import audit_rows
 from tests.destinations.factories import DestinationFactory
+from tests.factories import FACTORY_ACTOR, MembershipFactory
 from tests.workspaces.helpers import activate_totp
+from tests.workspaces.sso.conftest import DOMAIN
 from workspaces import services as workspace_services
 from workspaces.identity import services as identity_services
-from workspaces.models import ApiKey
+from workspaces.models import ApiKey, Role
+from workspaces.sso import services as sso_services
 
 pytestmark = pytest.mark.django_db
 
@@ -285,3 +288,23 @@ def test_a_destination_without_an_owner_or_purpose_needs_attention(
     page = controls_page(admin_client, workspace)
     assert page.status("CC6.7") == "met"
     assert "All 1 destination(s) have an owner and a purpose." in page.controls["CC6.7"]["reason"]
+
+
+def test_under_sso_enforcement_only_admins_with_a_password_path_need_mfa(
+    admin_client, controls_page, sso_workspace
+):
+    """Admins of a managed domain sign in only through the IdP once SSO is enforced; an admin
+    outside the managed domains still signs in with a password, and needs MFA."""
+    MembershipFactory(
+        workspace=sso_workspace, role=Role.ADMIN, user__email=f"sam@{DOMAIN}", user__name="Sam"
+    )
+    MembershipFactory(
+        workspace=sso_workspace, role=Role.ADMIN, user__email="olga@outside.test", user__name="Olga"
+    )
+    sso_services.managed_domains_set(
+        workspace=sso_workspace, actor=FACTORY_ACTOR, domains=[DOMAIN], enforce=True
+    )
+    evidence = controls_page(admin_client, sso_workspace).evidence("CC6.1", "mfa_sso")
+    assert evidence["status"] == "attention"
+    assert {item["label"] for item in evidence["items"]} == {"Ada Admin", "Olga"}
+    assert {"label": "SSO", "value": "enforced"} in evidence["figures"]
