@@ -161,16 +161,17 @@ class Changes:
     added: list[Item] = field(default_factory=list)
     removed: list[dict] = field(default_factory=list)
     role_changed: list[dict] = field(default_factory=list)
+    _by_item: dict | None = field(default=None, repr=False)
 
     def of(self, item: Item) -> str:
         """``added``, ``role_changed`` or "" for one of this campaign's items."""
         if self.previous is None:
             return ""
-        if any(i.pk == item.pk for i in self.added):
-            return "added"
-        if any(c["item"].pk == item.pk for c in self.role_changed):
-            return "role_changed"
-        return ""
+        if self._by_item is None:
+            self._by_item = {i.pk: "added" for i in self.added} | {
+                c["item"].pk: "role_changed" for c in self.role_changed
+            }
+        return self._by_item.get(item.pk, "")
 
     @property
     def count(self) -> int:

@@ -26,7 +26,9 @@ LIST_LIMIT = 100
 
 
 def _list_page(request, *, form=None, status=200, error=None):
-    campaigns = list(selectors.campaign_list(workspace=request.workspace)[:LIST_LIMIT])
+    campaigns = list(
+        selectors.campaign_list(workspace=request.workspace).prefetch_related("items")[:LIST_LIMIT]
+    )
     rows = [{"campaign": c, "counts": selectors.campaign_counts(c.items.all())} for c in campaigns]
     return render_htmx(
         request,
