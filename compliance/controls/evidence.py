@@ -619,3 +619,8 @@ def controls_summary(controls: list[dict]) -> list[dict]:
         }
         for status in STATUSES
     ]
+
+
+def controls_evidence(controls: list[dict]) -> list[dict]:
+    """Each piece of evidence of ``controls`` once, in the order the controls name them."""
+    return list({item["key"]: item for c in controls for item in c["evidence"]}.values())

@@ -32,6 +32,7 @@ def controls_page(request):
         "filters": filters,
         "controls": controls,
         "summary": evidence.controls_summary(controls),
+        "evidence": evidence.controls_evidence(controls),
         "allowed": {str(action) for action in Action if policy.can(role, action)},
     }
     return render_htmx(

@@ -1,6 +1,6 @@
 """A member opens Compliance → Controls from the sidebar, narrows it to ISO 27001 (htmx, the
-address follows) and follows an evidence link to the page where the evidence lives — in a real
-browser, under the dashboard's CSP."""
+address follows), goes from a control to its evidence and from there to the page where the
+evidence lives — in a real browser, under the dashboard's CSP."""
 
 import re
 
@@ -35,6 +35,10 @@ def test_filter_by_framework_and_follow_an_evidence_link(page):
     assert set(rows.evaluate_all("rows => rows.map(r => r.dataset.framework)")) == {"iso27001"}
 
     row = page.locator("tr[data-control='A.5']")
-    row.locator("[data-evidence=api_keys]").get_by_role("link", name="API keys →").click()
+    row.locator("[data-evidence=api_keys]").get_by_role("link").click()  # to its evidence
+    page.wait_for_url(re.compile(r"#evidence-api_keys$"))
+    evidence = page.locator("article#evidence-api_keys")
+    assert evidence.get_by_role("heading").inner_text().startswith("API key ages")
+    evidence.get_by_role("link", name="API keys →").click()  # to where it lives
     page.wait_for_url(f"**/w/{DEMO_SLUG}/api-keys/")
     assert page.get_by_role("heading", level=1).inner_text().startswith("API keys")
