@@ -21,8 +21,9 @@ from datetime import UTC, datetime, timedelta
 import orjson
 
 from destinations.exceptions import InvalidBodyError
+from privacy import consent as consent_signals
 from privacy import pii
-from privacy.consent import ConsentConfig
+from privacy.consent import ConsentConfig, ConsentSignals
 
 MESSAGE_ID_MAX = 100
 ID_MAX = 100
@@ -412,6 +413,61 @@ class _Minimiser:
                 self.hashed.append(full_path)
 
 
+# --- What the events of one request share ------------------------------------------------------
+
+# The top-level context keys that consent is read from (privacy.consent's *_PATHS, and the
+# location that decides the jurisdiction): events whose values there are equal have equal
+# consent signals. A test keeps this list complete.
+CONSENT_KEYS = (
+    *dict.fromkeys(
+        path[0]
+        for paths in (
+            consent_signals.TCF_PATHS,
+            consent_signals.CONSENT_MODE_PATHS,
+            consent_signals.GCS_PATHS,
+            consent_signals.GPC_PATHS,
+            consent_signals.US_PRIVACY_PATHS,
+            consent_signals.CATEGORY_PATHS,
+        )
+        for path in paths
+    ),
+    "location",
+)
+
+
+class RequestMemo:
+    """What the events of one request usually share, worked out once for all of them: their
+    consent signals (a device's batch carries the same TC string and Consent Mode in every
+    event) and their IP address. One per request — the workspace's consent settings and the
+    request's headers are part of the answer — and never shared between requests."""
+
+    __slots__ = ("consent", "ips")
+
+    def __init__(self) -> None:
+        self.consent: dict[bytes, tuple[ConsentSignals, dict]] = {}
+        self.ips: dict[str, str | None] = {}
+
+
+def _consent(
+    config: IngestionConfig, context: dict, headers: Mapping | None, memo: RequestMemo | None
+) -> tuple[ConsentSignals, dict]:
+    """The consent signals of ``context`` and their stored form, from ``memo`` when an
+    earlier event of the request had the same values where consent is read from."""
+    key = None
+    if memo is not None:
+        try:
+            key = orjson.dumps([context.get(name) for name in CONSENT_KEYS])
+        except orjson.JSONEncodeError:
+            key = None
+        if key is not None and (known := memo.consent.get(key)) is not None:
+            return known
+    signals = config.consent.capture(context, headers=headers)
+    captured = (signals, signals.to_dict())
+    if key is not None:
+        memo.consent[key] = captured
+    return captured
+
+
 # --- Envelope ---------------------------------------------------------------------------------
 
 
@@ -476,14 +532,18 @@ def _merge(batch_level: Mapping | None, own: Mapping) -> dict:
     return merged
 
 
-def _ip(raw: object, minimiser: "_Minimiser | None") -> str | None:
+def _ip(raw: object, minimiser: "_Minimiser | None", memo: RequestMemo | None = None) -> str | None:
     if raw is None or raw == "":
         return None
+    if memo is not None and isinstance(raw, str) and raw in memo.ips:
+        return memo.ips[raw]  # only addresses that were valid are remembered
     try:
         address = ipaddress.ip_address(str(raw).strip())
         if getattr(address, "scope_id", None):
             # "fe80::1%eth0": Python reads the zone, PostgreSQL's inet refuses it.
             raise ValueError("zone index")
+        if memo is not None and isinstance(raw, str) and len(memo.ips) < _IPS_REMEMBERED:
+            memo.ips[raw] = str(address)
         return str(address)
     except ValueError:
         if minimiser is not None:
@@ -491,6 +551,9 @@ def _ip(raw: object, minimiser: "_Minimiser | None") -> str | None:
                 FieldError("context.ip", "invalid_ip", "Not an IP address; it was dropped.")
             )
         return None
+
+
+_IPS_REMEMBERED = 64
 
 
 def event_timestamps(
@@ -534,11 +597,13 @@ def prepare_event(
     batch: Mapping | None = None,
     request_ip: str | None = None,
     headers: Mapping | None = None,
+    memo: RequestMemo | None = None,
 ) -> Prepared | Rejected:
     """One event, checked and minimised. ``kind`` is the type the path implies (Segment's
     /v1/track …), or None where each event names its own (/v1/events, /v1/batch). ``size`` is
     the event's size in bytes, or None to measure it here. A batch's own ``context`` and
-    ``integrations`` are checked once per request (``input_problems``) by the caller."""
+    ``integrations`` are checked once per request (``input_problems``) by the caller.
+    ``memo`` (one per request) lets the request's events share what they have in common."""
     if not isinstance(raw, dict):
         return Rejected(
             index, None, [FieldError("", "invalid_type", "Each event is a JSON object.")]
@@ -640,7 +705,7 @@ def prepare_event(
     problem = _event_time_problem(timestamp, received_at)
     if problem:
         return Rejected(index, message_id, [problem])
-    consent = config.consent.capture(context, headers=headers)
+    consent, consent_stored = _consent(config, context, headers, memo)
 
     # Minimise: personal fields out (hashed per spec), IP and user agent to operational storage.
     sent_properties, sent_traits = properties, traits
@@ -675,7 +740,7 @@ def prepare_event(
         if root in roots and rest:
             minimiser.hash_path(roots[root], rest, path)
     # The request's address may come from X-Forwarded-For: text, checked like the event's own.
-    ip = _ip(ip, minimiser) or _ip(request_ip, None)
+    ip = _ip(ip, minimiser, memo) or _ip(request_ip, None, memo)
     user_agent = user_agent if isinstance(user_agent, str) else ""
 
     identifiers = {spec: ids for spec, ids in minimiser.identifiers.items() if ids}
@@ -701,7 +766,7 @@ def prepare_event(
         "context": context,
         "integrations": integrations,
         "identifiers": identifiers,
-        "consent": consent.to_dict(),
+        "consent": consent_stored,
         "validation": {
             "hashed": minimiser.hashed,
             "removed": minimiser.removed,

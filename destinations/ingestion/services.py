@@ -22,6 +22,7 @@ from destinations.ingestion.envelope import (
     FieldError,
     Prepared,
     Rejected,
+    RequestMemo,
     batch_problems,
     prepare_event,
     rejected_id,
@@ -191,6 +192,7 @@ def event_ingest(
     dropped: dict[tuple[str, str], int] = {}
     # The batch's own context, integrations and sentAt go into every event: checked once.
     shared = batch_problems(batch)
+    memo = RequestMemo()
     for index, raw in enumerate(events):
         if shared:
             result.rejected.append(Rejected(index, rejected_id(raw), list(shared)))
@@ -205,6 +207,7 @@ def event_ingest(
             batch=batch,
             request_ip=request_ip,
             headers=headers,
+            memo=memo,
         )
         if isinstance(prepared, Rejected):
             result.rejected.append(prepared)
