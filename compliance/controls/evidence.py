@@ -99,6 +99,10 @@ def _days(delta: dt.timedelta) -> int:
     return max(0, delta.days)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _domain(email: str) -> str:
     return email.rsplit("@", 1)[-1].strip().lower().rstrip(".")
 
@@ -235,7 +239,7 @@ def api_keys(workspace, now: dt.datetime) -> dict:
         return _evidence(
             "api_keys", title, ATTENTION, reason, figures=figures, items=items, links=links
         )
-    reason = f"All {len(live)} live keys are younger than {KEY_ROTATION_DAYS} days."
+    reason = f"{_count(len(live), 'live key')}, all younger than {KEY_ROTATION_DAYS} days."
     return _evidence("api_keys", title, MET, reason, figures=figures, links=links)
 
 
@@ -506,7 +510,7 @@ def inventory(workspace, now: dt.datetime) -> dict:
             items=items,
             links=links,
         )
-    reason = f"All {len(rows)} destination(s) have an owner and a purpose."
+    reason = f"{_count(len(rows), 'destination')}, each with an owner and a purpose."
     return _evidence("inventory", title, MET, reason, figures=figures, links=links)
 
 

@@ -66,6 +66,8 @@ def test_an_old_api_key_needs_attention_and_rotating_it_is_met(
     )
     rotated = controls_page(admin_client, workspace)
     assert {rotated.status(c, "api_keys") for c in (*ACCESS_CONTROLS, "CC6.6")} == {"met"}
+    # the old key stopped at once (no grace); its successor is the one live key
+    assert rotated.evidence("A.5", "api_keys")["reason"] == "1 live key, all younger than 90 days."
 
 
 def test_no_live_key_is_not_applicable(admin_client, controls_page, workspace):
@@ -287,7 +289,7 @@ def test_a_destination_without_an_owner_or_purpose_needs_attention(
     )
     page = controls_page(admin_client, workspace)
     assert page.status("CC6.7") == "met"
-    assert "All 1 destination(s) have an owner and a purpose." in page.controls["CC6.7"]["reason"]
+    assert "1 destination, each with an owner and a purpose." in page.controls["CC6.7"]["reason"]
 
 
 def test_under_sso_enforcement_only_admins_with_a_password_path_need_mfa(
