@@ -159,6 +159,17 @@ def hashes(value) -> list[str]:
     return found
 
 
+def has_hash(value) -> bool:
+    """Whether ``hashes(value)`` would find any digest (without collecting them)."""
+    if isinstance(value, str):
+        return is_sha256_hex(value.strip())
+    if isinstance(value, list | tuple):
+        for item in value:
+            if isinstance(item, str) and is_sha256_hex(item.strip()):
+                return True
+    return False
+
+
 def one_or_many(values: list[str]):
     return values[0] if len(values) == 1 else values
 

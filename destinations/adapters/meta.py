@@ -30,6 +30,7 @@ from destinations.adapters.common import (
     base_url_problem,
     batched_requests,
     event_time,
+    has_hash,
     hashes,
     json_object,
     merged_properties,
@@ -151,20 +152,28 @@ class MetaConversionsAdapter:
                 "Meta requires app_data (advertiser_tracking_enabled, extinfo) for app events, "
                 "which TrackLayer does not collect."
             )
-        data = self.user_data(event)
         if event.anonymized:
             return (
                 "Consent allowed this event only without identifiers, and Meta accepts no event "
                 "without customer information (user_data)."
             )
-        if not any(k in data for k in ("em", "ph", "external_id", "fbc", "fbp")) and not (
-            "client_ip_address" in data and "client_user_agent" in data
-        ):
+        # What user_data would hold of what matters here, without hashing the rest (the
+        # engine prechecks every event, build again: user_data is built once, in build).
+        given = event.user_data or {}
+        clicks = event.click_ids or {}
+        matchable = (
+            has_hash(given.get("em"))
+            or has_hash(given.get("ph"))
+            or has_hash(given.get("external_id"))
+            or has_hash(event.external_id)
+            or any(isinstance(clicks.get(k), str) and clicks[k].strip() for k in ("fbc", "fbp"))
+        )
+        if not matchable and not (event.ip and event.user_agent):
             return (
                 "Meta needs customer information it can match on: an e-mail, phone, external "
                 "id, fbc or fbp, or the IP address together with the user agent."
             )
-        if source == "website" and "client_user_agent" not in data:
+        if source == "website" and not event.user_agent:
             return "Meta requires client_user_agent for website events; this event has none."
         if source == "website" and not event.page_url:
             return "Meta requires event_source_url (the page URL) for website events."

@@ -23,6 +23,7 @@ Guarantees (docs/delivery.md):
 
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -67,6 +68,11 @@ BACKOFF_CAP_SECONDS = 900.0
 CIRCUIT_THRESHOLD = 5  # consecutive failed requests before the breaker opens
 CIRCUIT_MAX_SECONDS = 300
 ERROR_EXCERPT = 300
+# After a request of the destination failed, and until one succeeds, it is probed: one batch
+# of at most this many events at a time, in its first slot only. A dead or timing-out
+# destination then costs its worker a few events' work per try, not whole batches in every
+# slot (docs/delivery.md "Isolation and self-healing").
+PROBE_BATCH = 10
 
 
 def destination_policy(destination: Destination, workspace_policies) -> ConsentPolicy:
@@ -99,7 +105,7 @@ _SLOT_NAMESPACE = 0x544C44 << 40  # "TLD"
 
 _CLAIM = """
 SELECT d.id, d.event_id, d.attempts, e.message_id, e.type, e.name, e.anonymous_id,
-       e.timestamp, e.properties, e.context, e.identifiers, e.consent,
+       e.timestamp, e.properties, e.context, e.identifiers, e.consent::text,
        o.event_id IS NOT NULL, host(o.ip), o.user_agent
 FROM destinations_delivery AS d
 JOIN destinations_event AS e ON e.id = d.event_id
@@ -118,25 +124,34 @@ def _claim(alias: str, destination: Destination, now: datetime, limit: int) -> l
         set_json_loads(orjson.loads, cursor)
         cursor.execute(_CLAIM, [destination.pk, now, limit])
         rows = cursor.fetchall()
-    return [
-        Claimed(
-            pk=row[0],
-            event_id=row[1],
-            attempts=row[2],
-            event=ClaimedEvent(*row[3:12]),
-            operational=(row[13], row[14] or "") if row[12] else None,
+    # The consent column comes as jsonb's text, which is canonical: events with the same
+    # signals (most of a batch) share one dict, and the consent decision is taken once per
+    # distinct dict (``_decider``).
+    consents: dict[str, dict] = {}
+    claimed = []
+    for row in rows:
+        consent = consents.get(row[11])
+        if consent is None:
+            consent = consents[row[11]] = orjson.loads(row[11])
+        claimed.append(
+            Claimed(
+                pk=row[0],
+                event_id=row[1],
+                attempts=row[2],
+                event=ClaimedEvent(*row[3:11], consent),
+                operational=(row[13], row[14] or "") if row[12] else None,
+            )
         )
-        for row in rows
-    ]
+    return claimed
 
 
-def _take_slot(alias: str, destination: Destination) -> bool:
-    """One of the destination's ``max_concurrency`` slots, held until the transaction on the
-    region's database ``alias`` ends (a killed worker's connection drops and its slot with
-    it)."""
+def _take_slot(alias: str, destination: Destination, *, slots: int) -> bool:
+    """One of the destination's first ``slots`` slots (of ``max_concurrency``), held until the
+    transaction on the region's database ``alias`` ends (a killed worker's connection drops
+    and its slot with it)."""
     base = _SLOT_NAMESPACE + destination.pk * 256
     with connections[alias].cursor() as cursor:
-        for slot in range(max(1, min(destination.max_concurrency, 256))):
+        for slot in range(max(1, min(slots, 256))):
             cursor.execute("SELECT pg_try_advisory_xact_lock(%s::bigint)", [base + slot])
             if cursor.fetchone()[0]:
                 return True
@@ -183,10 +198,14 @@ def _save(alias: str, rows: list[_Row], attempts: dict[tuple, list[int]]) -> Non
     """Write a batch's outcomes: one UPDATE per distinct outcome (a batch usually has one or
     two) and one INSERT of attempts per distinct (request, outcome, error)."""
     groups: dict[tuple, list[int]] = {}
+    decisions: dict[int, str] = {}  # a batch's rows share a few decision dicts
     for row in rows:
+        decision = decisions.get(id(row.decision))
+        if decision is None:
+            decision = decisions[id(row.decision)] = orjson.dumps(row.decision).decode()
         key = (
             str(row.status),
-            orjson.dumps(row.decision).decode(),
+            decision,
             row.attempts,
             row.next_attempt_at,
             row.last_error,
@@ -242,10 +261,21 @@ def send(adapter: Adapter, request: PlatformRequest) -> tuple[http.HttpResult, l
     return answer, outcomes
 
 
-def destination_deliver(*, destination_id: int, now: datetime | None = None) -> DeliverResult:
+def destination_deliver(
+    *,
+    destination_id: int,
+    now: datetime | None = None,
+    on_more: Callable[[str], None] | None = None,
+) -> DeliverResult:
     """Deliver one batch of ``destination_id``'s due deliveries (at most the platform's batch
     limit), under one of its concurrency slots, in its workspace's region's database. Nothing
-    is claimed while the workspace is moving between regions."""
+    is claimed while the workspace is moving between regions.
+
+    A destination whose last request failed is probed (``PROBE_BATCH`` events, first slot
+    only) until a request succeeds. ``on_more`` is called once, mid-batch, when more is due
+    than this batch and its first request succeeded: the scheduler queues the next batch then,
+    so that another thread claims and builds it while this one records and commits (never for
+    a failing destination, which would only fill its slots with doomed batches)."""
     now = now or timezone.now()
     result = DeliverResult()
     destination = Destination.objects.filter(pk=destination_id).first()
@@ -271,19 +301,23 @@ def destination_deliver(*, destination_id: int, now: datetime | None = None) -> 
     # database. The breaker's updates (``_circuit``) go to the control plane's, in autocommit
     # outside it: a breaker opened by a batch whose outcomes then fail to save only delays a
     # retry that is due again anyway.
+    probing = destination.consecutive_failures > 0
+    limit = min(PROBE_BATCH, adapter.max_batch) if probing else adapter.max_batch
     with transaction.atomic(using=alias):
-        if not _take_slot(alias, destination):
+        if not _take_slot(alias, destination, slots=1 if probing else destination.max_concurrency):
             result.busy = True
             return result
-        deliveries = _claim(alias, destination, now, adapter.max_batch + 1)
+        deliveries = _claim(alias, destination, now, limit + 1)
         if deliveries and moving_workspace_ids([destination.workspace_id]):
             return result  # a move began meanwhile: leave the rows (and their locks) be
-        result.more = len(deliveries) > adapter.max_batch
-        deliveries = deliveries[: adapter.max_batch]
+        result.more = len(deliveries) > limit
+        deliveries = deliveries[:limit]
         result.claimed = len(deliveries)
         if not deliveries:
             return result
-        _process(alias, destination, adapter, deliveries, now, result)
+        _process(
+            alias, destination, adapter, deliveries, now, result, on_more if result.more else None
+        )
     if result.retried or result.dead:
         # After the commit: it reads the attempts just saved.
         _autopause_check(alias, destination.pk)
@@ -386,21 +420,42 @@ class _Batch:
         return transient
 
 
-def _process(alias, destination, adapter, deliveries, now, result: DeliverResult) -> None:
+def _decider(consent_config, policy):
+    """``decide`` for one batch, remembered per distinct stored signals: the decision is a
+    pure function of the signals (and the jurisdiction they name) and the policy, and a
+    batch's events mostly carry a handful of distinct ones. Every event is still decided at
+    egress; identical inputs are not decided twice. Returns (verdict, its dict): the dict is
+    shared by the events it decided, and nobody changes it."""
+    # By the dict's identity: ``_claim`` gives equal signals one shared dict. The entry keeps
+    # its dict alive, so an id is never reused for another dict within the batch.
+    known: dict[int, tuple] = {}
+
+    def decided(consent: dict) -> tuple:
+        answer = known.get(id(consent))
+        if answer is None:
+            signals = ConsentSignals.from_dict(consent)
+            verdict = decide(
+                consent=signals, policy=policy, jurisdiction=consent_config.jurisdiction(signals)
+            )
+            answer = known[id(consent)] = (verdict, verdict.to_dict(), consent)
+        return answer[0], answer[1]
+
+    return decided
+
+
+def _process(
+    alias, destination, adapter, deliveries, now, result: DeliverResult, on_more=None
+) -> None:
     # By id: the cached runtime needs no Workspace row (``destination.workspace`` would load
     # one per batch).
     runtime = workspace_runtime(workspace_id=destination.workspace_id)
     consent_config = runtime.config.consent
-    policy = destination_policy(destination, consent_config.policies)
+    decided = _decider(consent_config, destination_policy(destination, consent_config.policies))
     batch = _Batch(destination=destination, secrets={}, now=now, result=result)
     rows = batch.rows
     outgoing = []
     for delivery in deliveries:
-        signals = ConsentSignals.from_dict(delivery.event.consent)
-        verdict = decide(
-            consent=signals, policy=policy, jurisdiction=consent_config.jurisdiction(signals)
-        )
-        decision = verdict.to_dict()
+        verdict, decision = decided(delivery.event.consent)
         if verdict.action == ConsentAction.BLOCK:
             rows[delivery.pk] = _Row(
                 delivery, DeliveryStatus.BLOCKED, decision, delivery.attempts, now
@@ -446,6 +501,9 @@ def _process(alias, destination, adapter, deliveries, now, result: DeliverResult
                 request_id=uuid.uuid4(), started=started, answer=answer, outcomes=outcomes
             )
             failed_requests += failed
+            if on_more is not None and not failed:
+                on_more(result.region)  # the next batch is claimed and built meanwhile
+                on_more = None
             batch.timed(answer.elapsed_ms)
             result.requests.append(
                 {

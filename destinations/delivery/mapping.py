@@ -2,6 +2,7 @@
 the destination's name and property mappings, Segment's e-commerce fields, click ids, and
 only the identifiers the consent decision allows. No I/O."""
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
@@ -93,6 +94,12 @@ def map_properties(properties: dict, mapping: dict) -> dict:
     return data
 
 
+@functools.lru_cache(maxsize=1024)
+def _query(url: str) -> dict[str, list[str]]:
+    """A page URL's query parameters (read only: shared by the events of that page)."""
+    return parse_qs(urlsplit(url).query)
+
+
 def _click_ids(event: ClaimedEvent) -> dict:
     found = {}
     for source in (event.properties, event.context):
@@ -100,7 +107,7 @@ def _click_ids(event: ClaimedEvent) -> dict:
             if isinstance(source.get(key), str) and key not in found:
                 found[key] = source[key]
     page = event.context.get("page") if isinstance(event.context.get("page"), dict) else {}
-    query = parse_qs(urlsplit(str(page.get("url") or "")).query)
+    query = _query(str(page.get("url") or ""))
     if "fbc" not in found and query.get("fbclid"):
         # Meta's documented fbc format: fb.<subdomain index>.<creation ms>.<fbclid>
         created = int(event.timestamp.timestamp() * 1000)

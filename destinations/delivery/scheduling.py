@@ -141,9 +141,24 @@ def events_fanout_rounds(*, region: str | None = None) -> None:
 
 
 def destination_deliver_queued(destination_id: int) -> None:
-    """Deliver one batch of a queued destination, and queue it again while more is due."""
+    """Deliver one batch of a queued destination, and queue it again while more is due: as
+    soon as the batch's first request succeeded when it is known that more is due (another
+    thread then claims and builds the next batch while this one records its outcomes), else
+    once the batch is recorded."""
     redis_client().delete(f"{key_prefix()}:deliver-queued:{destination_id}")
-    result = destination_deliver(destination_id=destination_id)
+    queued = False
+
+    def next_batch(region: str) -> None:
+        nonlocal queued
+        try:
+            destination_deliver_enqueue(destination_id, region=region)
+            queued = True
+        except Exception:  # the broker is down: queued below, or found by the sweep
+            log.warning("could not queue the next delivery batch", exc_info=True)
+
+    result = destination_deliver(destination_id=destination_id, on_more=next_batch)
+    if queued:
+        return
     # The engine read the destination's region already: no second lookup per task.
     region = result.region
     if result.more or (

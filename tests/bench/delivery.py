@@ -109,6 +109,33 @@ def _worker(concurrency: int = 8):
         yield worker
 
 
+class _Usage:
+    """CPU seconds and memory of a worker process (its main process, whose threads do the
+    delivering; the embedded beat is a child of its own), read from /proc."""
+
+    def __init__(self, worker) -> None:
+        self.pid = worker.process.pid
+        self.started = self.cpu()
+
+    def cpu(self) -> float:
+        with open(f"/proc/{self.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def used(self) -> float:
+        return self.cpu() - self.started
+
+    def memory_mb(self) -> tuple[float, float]:
+        """(RSS now, peak RSS) in MB."""
+        values = {}
+        with open(f"/proc/{self.pid}/status") as status:
+            for line in status:
+                name, _, value = line.partition(":")
+                if name in ("VmRSS", "VmHWM"):
+                    values[name] = int(value.split()[0]) / 1024
+        return values["VmRSS"], values["VmHWM"]
+
+
 def _workspace(name: str):
     workspace = workspace_create(actor=ACTOR, name=name, slug=None, region="eu", owner=None)
     IngestionSettings.objects.create(workspace=workspace, rate_per_second=10**6, rate_burst=10**7)
@@ -179,7 +206,7 @@ def _wait_delivered(destination: Destination, count: int, timeout: float = 300.0
     raise RuntimeError(f"only {done} of {count} delivered in {timeout} s")
 
 
-def _throughput(url: str) -> tuple[Row, Row]:
+def _throughput(url: str) -> tuple[Row, ...]:
     workspace = _workspace("bench delivery")
     meta = _destination(workspace, "meta_capi", url)
     _progress(f"delivery: storing {THROUGHPUT_EVENTS:,} events")
@@ -188,10 +215,13 @@ def _throughput(url: str) -> tuple[Row, Row]:
     while events_fanout()[0]:
         pass
     fanout = time.perf_counter() - started
-    with _worker(concurrency=4):
+    with _worker(concurrency=4) as worker:
         _progress("delivery: one worker process → local Meta")
+        usage = _Usage(worker)
         destination_deliver_enqueue(meta.pk)
         seconds = _wait_delivered(meta, THROUGHPUT_EVENTS)
+        cpu = usage.used()
+        rss, peak = usage.memory_mb()
     rate = THROUGHPUT_EVENTS / seconds
     delivered = _deliveries(meta).filter(status="delivered").count()
     return (
@@ -203,8 +233,38 @@ def _throughput(url: str) -> tuple[Row, Row]:
             f"21 one worker process → local Meta CAPI, {THROUGHPUT_EVENTS:,} events",
             f"{rate:,.0f} events/s",
             check=f"{delivered:,} delivered; target ≥ 5,000/s: "
-            + ("met" if rate >= 5000 else "MISSED"),
+            + ("met" if rate >= 5000 else "MISSED")
+            + f"; worker CPU {cpu / THROUGHPUT_EVENTS * 1e6:,.0f} µs/event "
+            f"(one core: {THROUGHPUT_EVENTS / cpu:,.0f} events/s)",
         ),
+        Row(
+            "21m delivery worker process memory (4 threads, after 21)",
+            f"RSS {rss:,.0f} MB",
+            check=f"peak {peak:,.0f} MB",
+        ),
+        _two_workers(url),
+    )
+
+
+def _two_workers(url: str) -> Row:
+    """Two worker processes sharing one destination's deliveries (SKIP LOCKED claims, four
+    slots): how delivery scales with processes on this machine."""
+    workspace = _workspace("bench delivery two workers")
+    meta = _destination(workspace, "meta_capi", url)
+    _store_events(workspace, THROUGHPUT_EVENTS, "two")
+    while events_fanout()[0]:
+        pass
+    with _worker(concurrency=4) as first, _worker(concurrency=4) as second:
+        _progress("delivery: two worker processes → local Meta")
+        usages = [_Usage(first), _Usage(second)]
+        destination_deliver_enqueue(meta.pk)
+        seconds = _wait_delivered(meta, THROUGHPUT_EVENTS)
+        cpu = sum(usage.used() for usage in usages)
+    return Row(
+        f"21p two worker processes → local Meta CAPI, {THROUGHPUT_EVENTS:,} events",
+        f"{THROUGHPUT_EVENTS / seconds:,.0f} events/s",
+        check=f"workers' CPU {cpu / THROUGHPUT_EVENTS * 1e6:,.0f} µs/event; "
+        f"{os.cpu_count()} cores shared with the Meta server and PostgreSQL",
     )
 
 
@@ -254,7 +314,7 @@ def _latency(url: str) -> Row:
 
 
 def _isolation(url: str) -> tuple[Row, Row]:
-    rates = []
+    rates, costs = [], []
     for dead_beside in (False, True):
         workspace = _workspace(f"bench isolation {dead_beside}")
         healthy = _destination(workspace, "webhook", url)
@@ -265,21 +325,29 @@ def _isolation(url: str) -> tuple[Row, Row]:
         _store_events(workspace, ISOLATION_EVENTS, prefix)
         while events_fanout()[0]:
             pass
-        with _worker(concurrency=8):
+        with _worker(concurrency=8) as worker:
             _progress(f"delivery: healthy webhook{' beside a dead Meta' if dead_beside else ''}")
+            usage = _Usage(worker)
             destination_deliver_enqueue(healthy.pk)
             for other in Destination.objects.filter(workspace=workspace).exclude(pk=healthy.pk):
                 destination_deliver_enqueue(other.pk)
             seconds = _wait_delivered(healthy, ISOLATION_EVENTS)
+            costs.append(usage.used() / ISOLATION_EVENTS * 1e6)
         rates.append(ISOLATION_EVENTS / seconds)
         _control(url, "meta", mode="ok")
     loss = 1 - rates[1] / rates[0]
     return (
-        Row("23 healthy webhook alone", f"{rates[0]:,.0f} events/s"),
+        Row(
+            "23 healthy webhook alone",
+            f"{rates[0]:,.0f} events/s",
+            check=f"worker CPU {costs[0]:,.0f} µs per healthy event",
+        ),
         Row(
             "24 healthy webhook beside a dead Meta (timeouts)",
             f"{rates[1]:,.0f} events/s",
-            check=f"loss {loss * 100:+.1f} %; target < 5 %: {'met' if loss < 0.05 else 'MISSED'}",
+            check=f"loss {loss * 100:+.1f} %; target < 5 %: {'met' if loss < 0.05 else 'MISSED'}"
+            f"; worker CPU {costs[1]:,.0f} µs per healthy event "
+            f"({(costs[1] / costs[0] - 1) * 100:+.1f} %)",
         ),
     )
 
@@ -288,11 +356,16 @@ DESCRIPTIONS = [
     "20 events_fanout in the bench process: lock events marked for fan-out, insert deliveries",
     "21 a real Celery worker process (4 threads) claims batches of 1,000 (SKIP LOCKED), runs",
     "   the consent firewall per event, builds Meta's body, POSTs it to the local Meta server",
-    "   (a subprocess that validates hashes, ages and fields as Meta does), records attempts",
+    "   (a subprocess that validates hashes, ages and fields as Meta does), records attempts;",
+    "   worker CPU from /proc (its main process), one core = 1 s of CPU per second",
+    "21m the worker's RSS once 21 is delivered, and its peak (VmHWM)",
+    "21p the same with two worker processes of 4 threads each, one destination",
     "22 event_ingest in the bench process (100 events/s in batches of 10), a worker with beat;",
     "   latency = delivered_at − received_at (the commit) per event",
     "23-24 20,000 events to a webhook destination, alone and with a Meta destination of the",
-    "   same workspace that never answers (2 s client timeout, circuit breaker, auto-pause)",
+    "   same workspace that never answers (2 s client timeout, circuit breaker, auto-pause);",
+    "   worker CPU per healthy event delivered, alone and beside it (steadier than the rate",
+    "   on a shared machine)",
 ]
 
 

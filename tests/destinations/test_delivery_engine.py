@@ -294,3 +294,77 @@ def test_test_send_reports_the_platform_answer(workspace, platforms):
 
     assert good["ok"] is True and good["status"] == 200
     assert bad["ok"] is False and bad["status"] == 500
+
+
+def test_a_failing_destination_is_probed_with_small_batches_until_it_answers(
+    client, workspace, token, platforms
+):
+    """After a failed request only ``PROBE_BATCH`` events are tried at a time (a dead
+    destination then costs a few events' work per try, not a batch of 1,000 in every slot);
+    the first success brings whole batches back."""
+    destination = DestinationFactory(
+        workspace=workspace, type="meta_capi", config=local("meta_capi", platforms)
+    )
+    Destination.objects.filter(pk=destination.pk).update(autopause_min_attempts=1000)
+    send_batch(client, token, *[order(f"probe-{i}") for i in range(30)])
+    delivery.events_fanout()
+    platforms.behave("meta", mode="error", status=503)
+    now = timezone.now()
+
+    first = delivery.destination_deliver(destination_id=destination.pk, now=now)
+    probe = delivery.destination_deliver(
+        destination_id=destination.pk, now=now + timedelta(hours=1)
+    )
+    platforms.behave("meta", mode="ok")
+    answered = delivery.destination_deliver(
+        destination_id=destination.pk, now=now + timedelta(hours=2)
+    )
+    rest = delivery.destination_deliver(destination_id=destination.pk, now=now + timedelta(hours=3))
+
+    assert (first.claimed, first.retried) == (30, 30)
+    assert (probe.claimed, probe.retried, probe.more) == (delivery.PROBE_BATCH, 10, True)
+    assert (answered.claimed, answered.delivered) == (delivery.PROBE_BATCH, 10)
+    assert (rest.claimed, rest.delivered, rest.more) == (20, 20, False)
+    destination.refresh_from_db()
+    assert destination.consecutive_failures == 0
+    assert set(Delivery.objects.for_workspace(workspace).values_list("status", flat=True)) == {
+        "delivered"
+    }
+
+
+def test_the_next_batch_is_queued_once_the_first_request_succeeded(
+    client, workspace, token, platforms
+):
+    """``on_more``: the scheduler queues the next batch mid-batch (another thread claims and
+    builds it while this one records), but only when more is due and the destination
+    answered — never for one that fails."""
+    destination = DestinationFactory(
+        workspace=workspace, type="meta_capi", config=local("meta_capi", platforms)
+    )
+    Destination.objects.filter(pk=destination.pk).update(
+        consecutive_failures=1,
+        autopause_min_attempts=1000,  # probing: batches of 10
+    )
+    send_batch(client, token, *[order(f"more-{i}") for i in range(25)])
+    delivery.events_fanout()
+    calls: list[str] = []
+    now = timezone.now()
+
+    platforms.behave("meta", mode="error", status=500)
+    failing = delivery.destination_deliver(
+        destination_id=destination.pk, now=now, on_more=calls.append
+    )
+    assert (failing.more, calls) == (True, [])
+
+    platforms.behave("meta", mode="ok")
+    answered = delivery.destination_deliver(
+        destination_id=destination.pk, now=now + timedelta(hours=1), on_more=calls.append
+    )
+    assert answered.more and answered.delivered == delivery.PROBE_BATCH
+    assert calls == [answered.region]
+
+    last = delivery.destination_deliver(
+        destination_id=destination.pk, now=now + timedelta(hours=2), on_more=calls.append
+    )
+    assert (last.claimed, last.delivered, last.more) == (15, 15, False)
+    assert calls == [answered.region]
