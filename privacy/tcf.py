@@ -25,6 +25,7 @@ import binascii
 import functools
 import re
 import threading
+from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
@@ -529,12 +530,37 @@ class IdSet(AbstractSet[int]):
     ids are, however the string encoded them (a bitfield may end in "0"s, a range never).
     """
 
-    __slots__ = ("_bits", "_count", "_frozen")
+    __slots__ = ("_bits", "_count", "_frozen", "_ranges")
 
     def __init__(self, bits: str = "") -> None:
-        self._bits = bits
+        self._bits: str | None = bits
         self._count = bits.count("1")
         self._frozen: frozenset[int] | None = None
+        self._ranges: tuple[tuple[int, int], ...] | None = None
+
+    @classmethod
+    def _of_ranges(cls, ranges: tuple[tuple[int, int], ...], count: int) -> IdSet:
+        """The set of sorted, merged, inclusive ``ranges`` holding ``count`` ids: kept as the
+        ranges (membership by bisection); the bitfield is written only when iterated,
+        compared with a bitfield or pickled. Publisher restrictions are ranges, and most of
+        them are only ever asked about one vendor."""
+        ids = cls.__new__(cls)
+        ids._bits = None
+        ids._count = count
+        ids._frozen = None
+        ids._ranges = ranges
+        return ids
+
+    def _bitfield(self) -> str:
+        bits = self._bits
+        if bits is None:  # two threads may both write it: equal values, either is kept
+            pieces, next_id = [], 1
+            for start, end in self._ranges:
+                pieces.append("0" * (start - next_id))
+                pieces.append("1" * (end - start + 1))
+                next_id = end + 1
+            bits = self._bits = "".join(pieces)
+        return bits
 
     def _as_frozenset(self) -> frozenset[int]:
         ids = self._frozen
@@ -544,7 +570,12 @@ class IdSet(AbstractSet[int]):
 
     def __contains__(self, item: object) -> bool:
         if type(item) is int:
-            return 0 < item <= len(self._bits) and self._bits[item - 1] == "1"
+            ranges = self._ranges
+            if ranges is not None:  # the last range starting at or before item holds it?
+                index = bisect_right(ranges, (item, _MAX_ID + 1))
+                return index > 0 and ranges[index - 1][1] >= item
+            bits = self._bits
+            return 0 < item <= len(bits) and bits[item - 1] == "1"
         return item in self._as_frozenset()  # 5.0, True, …: what a frozenset answers
 
     def __len__(self) -> int:
@@ -554,13 +585,17 @@ class IdSet(AbstractSet[int]):
         """The ids in ascending order, from the bits (no frozenset is built). compress()
         walks the flags in C and yields the shared id objects: measured faster than per-byte
         lookup tables, and no int is created per bit."""
-        return compress(_ids(len(self._bits)), self._bits.encode("ascii").translate(_TO_FLAGS))
+        bits = self._bitfield()
+        return compress(_ids(len(bits)), bits.encode("ascii").translate(_TO_FLAGS))
 
     def __eq__(self, other: object) -> bool:
         if type(other) is IdSet:
-            return self._count == other._count and (
-                self._bits == other._bits or self._bits.rstrip("0") == other._bits.rstrip("0")
-            )
+            if self._count != other._count:
+                return False
+            if self._ranges is not None and other._ranges is not None:
+                return self._ranges == other._ranges  # merged ranges: one spelling per set
+            mine, theirs = self._bitfield(), other._bitfield()
+            return mine == theirs or mine.rstrip("0") == theirs.rstrip("0")
         if isinstance(other, (frozenset, set)):
             return self._count == len(other) and self._as_frozenset() == other
         return AbstractSet.__eq__(self, other)
@@ -572,7 +607,7 @@ class IdSet(AbstractSet[int]):
         return f"IdSet({sorted(self._as_frozenset())!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (IdSet, (self._bits,))
+        return (IdSet, (self._bitfield(),))
 
     @classmethod
     def _from_iterable(cls, iterable: Any) -> frozenset[int]:
@@ -596,13 +631,8 @@ def _bits_to_set(bits: str) -> IdSet:
 
 
 def _ranges_to_set(ranges: tuple[tuple[int, int], ...]) -> IdSet:
-    """The ids of sorted, non-overlapping, non-empty inclusive ranges."""
-    pieces, next_id = [], 1
-    for start, end in ranges:
-        pieces.append("0" * (start - next_id))
-        pieces.append("1" * (end - start + 1))
-        next_id = end + 1
-    return IdSet("".join(pieces))
+    """The ids of sorted, non-overlapping, non-adjacent, non-empty inclusive ranges."""
+    return IdSet._of_ranges(ranges, sum(end - start + 1 for start, end in ranges))
 
 
 def _bitfield_set(bits: str, budget: _Budget) -> IdSet:
@@ -798,7 +828,69 @@ def _read_ranges(
 def _read_restrictions(bits: str, offset: int, budget: _Budget) -> tuple[PublisherRestriction, ...]:
     """NumPubRestrictions (12 bits), then per restriction PurposeId (6), RestrictionType (2),
     NumEntries (12) and range entries. Entries repeating a (purpose, type) pair are merged;
-    the result is sorted by both."""
+    the result is sorted by both.
+
+    A well-formed section is read in one pass of local variables (``_restriction_ranges``);
+    anything it does not accept is read again field by field, which names the error."""
+    by_key = _restriction_ranges(bits)
+    if by_key is None:
+        return _read_restrictions_checked(bits, offset, budget)
+    if len(by_key) == 1:
+        ((purpose_id, restriction_type), ranges), *_ = by_key.items()
+        return (PublisherRestriction(purpose_id, restriction_type, _range_set(ranges, budget)),)
+    return tuple(
+        PublisherRestriction(purpose_id, restriction_type, _range_set(ranges, budget))
+        for (purpose_id, restriction_type), ranges in sorted(by_key.items())
+    )
+
+
+def _restriction_ranges(bits: str) -> dict[tuple[int, int], list[tuple[int, int]]] | None:
+    """The restrictions' range entries by (purpose, type), or None when the section is not
+    well formed (truncated, a purpose 0, a vendor id 0, a range ending before its start):
+    the checked reading then raises the precise error. Nothing is charged to the budget
+    here; the sets are charged when built, in the same order as the checked reading."""
+    size = len(bits)
+    if size < 12:
+        return None
+    pos = 12
+    by_key: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for _ in range(int(bits[:12], 2)):
+        end_of_head = pos + 20
+        if end_of_head > size:
+            return None
+        head = int(bits[pos:end_of_head], 2)
+        pos = end_of_head
+        if head < 16_384:  # PurposeId 0
+            return None
+        key = (head >> 14, (head >> 12) & 3)
+        ranges = by_key.get(key)
+        if ranges is None:
+            ranges = by_key[key] = []
+        for _ in range(head & 0xFFF):
+            if pos + 17 > size:
+                return None
+            start = int(bits[pos + 1 : pos + 17], 2)
+            if bits[pos] == "1":
+                if pos + 33 > size:
+                    return None
+                end = int(bits[pos + 17 : pos + 33], 2)
+                pos += 33
+                if end < start:
+                    return None
+            else:
+                end = start
+                pos += 17
+            if not start:
+                return None
+            ranges.append((start, end))
+    return by_key
+
+
+def _read_restrictions_checked(
+    bits: str, offset: int, budget: _Budget
+) -> tuple[PublisherRestriction, ...]:
+    """``_read_restrictions`` field by field, each read checked: the first problem raises
+    the error that names it."""
     section = _Bits(bits, "core", offset)
     count = section.read_int(12, "NumPubRestrictions")
     if not count:

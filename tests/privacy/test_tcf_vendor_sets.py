@@ -211,3 +211,90 @@ def test_a_flood_of_distinct_heavy_strings_keeps_the_cache_within_its_weight():
     info = tcf.decode_cache_info()
     assert info.entries == tcf.CACHE_MAX_WEIGHT // 60_082  # 60,000 ids, 82 for the rest
     assert info.weight <= tcf.CACHE_MAX_WEIGHT
+
+
+def random_restrictions(rng: random.Random, max_id: int) -> list[tuple[int, int, set[int]]]:
+    """Many restrictions, (purpose, type) pairs repeated, ids scattered and in runs."""
+    return [
+        (rng.randint(1, 24), rng.randint(0, 3), random_ids(rng, max_id) or {rng.randint(1, max_id)})
+        for _ in range(rng.randint(1, 12))
+    ]
+
+
+def merged(restrictions) -> list[tuple[int, int, set[int]]]:
+    """What the decoder makes of repeated (purpose, type) pairs: one entry, the ids united."""
+    by_key: dict[tuple[int, int], set[int]] = {}
+    for purpose, kind, ids in restrictions:
+        by_key.setdefault((purpose, kind), set()).update(ids)
+    return [(p, t, ids) for (p, t), ids in sorted(by_key.items())]
+
+
+def test_restriction_heavy_strings_decode_to_the_encoders_input():
+    """Restrictions read in one pass (tcf._restriction_ranges) mean what was encoded: up to
+    12 restrictions, repeated pairs merged, ids in runs and scattered, beside random cores."""
+    rng = random.Random(20261207)
+    for number in range(1_500):
+        fields = random_fields(rng, number)
+        max_id = rng.choice([8, 100, 600, 1_200, 3_000])
+        restrictions = random_restrictions(rng, max_id)
+        fields["publisher_restrictions"] = merged(restrictions)
+        tc_string = encode(
+            **{**fields, "publisher_restrictions": restrictions},
+            vendor_encoding=rng.choice(["auto", "bitfield", "range"]),
+        )
+        data = decode(tc_string)
+
+        assert data == expected_data(**fields), number
+        for restriction, (purpose, kind, ids) in zip(
+            data.publisher_restrictions, fields["publisher_restrictions"], strict=True
+        ):
+            assert (restriction.purpose_id, restriction.restriction_type) == (purpose, kind)
+            assert len(restriction.vendors) == len(ids)
+            assert {v for v in range(0, max_id + 2) if v in restriction.vendors} == ids
+
+
+def _outcome(read, bits: str):
+    """What a restriction reader makes of ``bits``: its restrictions as plain tuples, or the
+    error's code and message."""
+    try:
+        restrictions = read(bits, 300, tcf._Budget())
+    except tcf.TCStringError as error:
+        return ("error", error.code, error.message)
+    return [(r.purpose_id, r.restriction_type, frozenset(r.vendors)) for r in restrictions]
+
+
+def test_the_one_pass_restriction_reader_agrees_with_the_checked_one():
+    """Well-formed, cut short, and mutated restriction sections (a purpose 0, a vendor 0, a
+    range ending before its start, flipped bits, more ids than the budget allows): the fast
+    reader gives the same restrictions or the same error, word for word, as the field-by-field
+    one it falls back to."""
+    rng = random.Random(7)
+    for _ in range(3_000):
+        bits = enc.publisher_restrictions_bits(random_restrictions(rng, rng.choice([8, 600])))
+        mutation = rng.choice(["none", "cut", "flip", "purpose0", "vendor0", "backwards"])
+        if mutation == "cut":
+            bits = bits[: rng.randint(0, len(bits))]
+        elif mutation == "flip":
+            for _ in range(rng.randint(1, 4)):
+                at = rng.randrange(len(bits))
+                bits = bits[:at] + ("1" if bits[at] == "0" else "0") + bits[at + 1 :]
+        elif mutation == "purpose0":
+            bits = bits[:12] + "000000" + bits[18:]
+        elif mutation == "vendor0":
+            bits = bits[:32] + "0" + "0" * 16 + bits[49:]
+        elif mutation == "backwards":
+            bits = bits[:32] + "1" + enc.uint(500, 16) + enc.uint(20, 16) + bits[32:]
+        assert _outcome(tcf._read_restrictions, bits) == _outcome(
+            tcf._read_restrictions_checked, bits
+        ), (mutation, bits)
+    full = enc.uint(3, 12) + "".join(
+        enc.uint(p, 6)
+        + enc.uint(0, 2)
+        + enc.uint(1, 12)
+        + "1"
+        + enc.uint(1, 16)
+        + enc.uint(65_535, 16)
+        for p in (1, 2, 3)
+    )
+    assert _outcome(tcf._read_restrictions, full)[:2] == ("error", "too_many_vendor_ids")
+    assert _outcome(tcf._read_restrictions, full) == _outcome(tcf._read_restrictions_checked, full)
