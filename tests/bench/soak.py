@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import redis
+
 from tests.bench import ingestion
 from tests.bench.ingest_server import CHOSEN, Server, ServerConfig
 from tests.bench.report import Row, table
@@ -33,8 +35,18 @@ DESCRIPTIONS = [
     "16 POST /v1/events at c=32 (figure 11's load) for BENCH_SOAK_SECONDS (600: issue 17's",
     "   ten minutes) in 30 s wrk runs; flat: every worker's RSS at the end at most 5 % above",
     "   its highest after the first quarter; no non-2xx answer, no socket error, every",
-    "   acknowledged event stored",
+    "   acknowledged event stored; Redis commands per request: every command the Redis server",
+    "   ran during the soak (INFO commandstats, all clients) over the requests answered",
 ]
+
+
+def redis_commands(url: str) -> int:
+    """Commands the bench's Redis server has run so far (every client, every database)."""
+    client = redis.Redis.from_url(url)
+    try:
+        return sum(stats["calls"] for stats in client.info("commandstats").values())
+    finally:
+        client.close()
 
 
 def rss_bytes(pid: int) -> int:
@@ -64,6 +76,7 @@ class Soak:
     acknowledged: int
     stored: int
     restarted: bool  # a worker was replaced during the soak (a crash, a timeout)
+    redis_commands: int = 0  # run by the Redis server during the soak (the bench's own: none)
 
     @property
     def requests(self) -> int:
@@ -113,9 +126,10 @@ def run(config: ServerConfig = CHOSEN, seconds: float = SECONDS) -> Soak:
         )
         workers = sorted(server.worker_pids())
         warm = {pid: rss_bytes(pid) for pid in workers}
+        commands = redis_commands(redis_url)
         started = time.monotonic()
-        while time.monotonic() - started < seconds:
-            segment = min(SEGMENT_SECONDS, seconds - (time.monotonic() - started))
+        while (left := round(seconds - (time.monotonic() - started))) >= 1:
+            segment = min(SEGMENT_SECONDS, left)  # whole seconds: wrk's --duration
             load = ingestion.wrk(f"{server.url}/v1/events", "single", target.token, segment)
             loads.append(load)
             at = time.monotonic() - started
@@ -127,8 +141,9 @@ def run(config: ServerConfig = CHOSEN, seconds: float = SECONDS) -> Soak:
                 + (f", {load.problems()}" if load.problems() else "")
             )
         restarted = sorted(server.worker_pids()) != workers
+        commands = redis_commands(redis_url) - commands
     acknowledged = warmup.accepted + sum(load.accepted for load in loads)
-    return Soak(config, warm, samples, loads, acknowledged, target.stored(), restarted)
+    return Soak(config, warm, samples, loads, acknowledged, target.stored(), restarted, commands)
 
 
 def rows(soak: Soak) -> list[Row]:
@@ -161,7 +176,8 @@ def rows(soak: Soak) -> list[Row]:
             f"{min(rates, default=0):,.0f}–{max(rates, default=0):,.0f} req/s; "
             f"memory {verdict} (growth "
             + ", ".join(f"{g:+.1%}" for g in growth.values())
-            + f"); {missing:,} acknowledged events missing"
+            + f"); {missing:,} acknowledged events missing; Redis commands per request "
+            f"{soak.redis_commands / max(1, soak.requests):.3f}"
             + ("; " + "; ".join(problems) if problems else ""),
         ),
     ]
