@@ -3,6 +3,7 @@ where the reader may follow them, isolation, and a query budget that does not gr
 workspace."""
 
 import datetime as dt
+import json
 
 import pytest
 from django.db import connection
@@ -10,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from compliance.controls import evidence
 from compliance.controls.catalogue import CONTROLS
 from monitoring.incidents import services as incident_services
 from monitoring.incidents.models import Incident
@@ -217,3 +219,11 @@ def test_another_workspaces_evidence_never_shows(
     client.force_login(other_admin_user)
     assert client.get(page_url(workspace)).status_code == 404
     assert client.get(json_url(workspace)).status_code == 404
+
+
+def test_the_document_the_package_takes_is_plain_json(workspace, make_api_key):
+    make_api_key(workspace, name="Storefront")
+    document = evidence.controls_document(workspace=workspace)
+    assert json.loads(json.dumps(document)) == document
+    assert [c["id"] for c in document["controls"]] == SOC2 + ISO
+    assert sum(entry["count"] for entry in document["summary"]) == len(CONTROLS)
