@@ -194,7 +194,12 @@ def audit_chain_breaks(*, workspace) -> list[ChainBreak]:
 
 
 def audit_checkpoint_latest(*, workspace) -> AuditCheckpoint | None:
-    return AuditCheckpoint.objects.filter(workspace=workspace).order_by("-size").first()
+    return (
+        AuditCheckpoint.objects.filter(workspace=workspace)
+        .select_related("signing_key")
+        .order_by("-size")
+        .first()
+    )
 
 
 def audit_verifier_key(*, workspace) -> str | None:

@@ -22,6 +22,10 @@ from workspaces.models import ApiKeyRole
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
+# The request's transaction (2), the gate and the layout (session, user, membership, the
+# workspace list, the integrity banner: 5), the page: the entry, the checkpoint with its key,
+# the head, the proof's subtrees in one query, the actor's name (5) — whatever the log's size
+QUERY_BUDGET = 12
 
 
 def entry_url(workspace, idx: int, name: str = "audit:entry") -> str:
@@ -287,3 +291,19 @@ def test_payload_rows_show_changes_values_and_hashes():
 def test_a_huge_payload_is_cut_and_says_so():
     rows, truncated = audit_payload_rows({f"k{n}": n for n in range(2000)})
     assert truncated and len(rows) == selectors.PAYLOAD_ROWS_SHOWN
+
+
+def test_an_entry_costs_a_fixed_number_of_queries(
+    client, workspace, admin_user, django_assert_max_num_queries
+):
+    # However long the log: the O(log n) subtrees of the proof come in one query
+    for n in range(40):
+        record_thing(workspace, n)
+    entry = renamed(workspace, admin_user)  # a member acted: their name is read
+    services.audit_checkpoint_sign(workspace=workspace, actor=ACTOR)
+    client.force_login(admin_user)
+
+    with django_assert_max_num_queries(QUERY_BUDGET):
+        response = client.get(entry_url(workspace, entry.idx))
+
+    assert response.context["proof"]["status"] == ProofStatus.VERIFIED
