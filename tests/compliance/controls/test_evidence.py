@@ -3,7 +3,9 @@ and the control's evidence (and, where it is the only evidence, the control) fli
 
 import datetime as dt
 
+import orjson
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from audit import services as audit_services
@@ -26,7 +28,7 @@ from tests.workspaces.helpers import activate_totp
 from tests.workspaces.sso.conftest import DOMAIN
 from workspaces import services as workspace_services
 from workspaces.identity import services as identity_services
-from workspaces.models import ApiKey, Role
+from workspaces.models import ApiKey, ApiKeyRole, Role
 from workspaces.sso import services as sso_services
 
 pytestmark = pytest.mark.django_db
@@ -310,3 +312,45 @@ def test_under_sso_enforcement_only_admins_with_a_password_path_need_mfa(
     assert evidence["status"] == "attention"
     assert {item["label"] for item in evidence["items"]} == {"Ada Admin", "Olga"}
     assert {"label": "SSO", "value": "enforced"} in evidence["figures"]
+
+
+def test_schema_validation_and_dedup_figures_come_from_ingestion(
+    admin_client, controls_page, workspace, admin_user, make_api_key
+):
+    """Events sent through the API: the plan refuses an unplanned one, a repeat is a
+    duplicate — and PI1.3's evidence counts both, the rejection by its reason."""
+    tracking_plan_services.tracking_plan_update(
+        workspace=workspace,
+        actor=admin_user,
+        mode="block",
+        unplanned="block",
+        schemas={"Order Completed": {"type": "object"}},
+    )
+    _key, token = make_api_key(workspace, role=ApiKeyRole.WRITE)
+
+    def track(message_id, name):
+        return {"type": "track", "event": name, "anonymousId": "a-1", "messageId": message_id}
+
+    batch = [
+        track("m-1", "Order Completed"),
+        track("m-2", "Unplanned"),
+        track("m-1", "Order Completed"),
+    ]
+    answer = Client().post(
+        "/v1/batch",
+        orjson.dumps({"batch": batch}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert answer.status_code == 200, answer.content
+
+    evidence = controls_page(admin_client, workspace).evidence("PI1.3", "input_validation")
+    figures = {figure["label"]: figure["value"] for figure in evidence["figures"]}
+    assert figures["Received (30 days)"] == 3
+    assert figures["Accepted (30 days)"] == 1
+    assert figures["Rejected (30 days)"] == 1
+    assert figures["Duplicates acknowledged (30 days)"] == 1
+    assert evidence["items"] == [
+        {"label": "tracking_plan:unplanned", "detail": "1 rejected", "url": None}
+    ]
+    assert "1 event(s) rejected and 1 duplicate(s) acknowledged" in evidence["reason"]
