@@ -9,7 +9,7 @@ workspace (one body for all three), 400 for a malformed hash, 404 for an unknown
 429 with ``Retry-After`` past the rate limit.
 """
 
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -56,6 +56,8 @@ def settings_page(request):
             else:
                 on = form.cleaned_data["enabled"]
                 flash(request, f"Public verification {'on' if on else 'off'}.")
+                if not request.htmx:
+                    return redirect("public_verification:settings", slug=workspace.slug)
                 form = PublicVerificationForm()
         else:
             status = 422

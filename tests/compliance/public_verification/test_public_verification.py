@@ -68,7 +68,7 @@ def opted_in(client, workspace, admin_user, system_actor):
         )
     client.force_login(admin_user)
     response = client.post(_settings(workspace), {"enabled": "on"})
-    assert response.status_code == 200
+    assert response.status_code == 302
     audit_services.audit_checkpoint_sign(workspace=workspace, actor=system_actor)
     client.logout()
     return workspace
@@ -86,16 +86,21 @@ def test_turning_it_on_and_off_is_audited_and_admins_only(
     again = client.post(_settings(workspace), {"enabled": "on"})  # no change, no entry
     off = client.post(_settings(workspace), {"enabled": "off"})
 
-    assert on.status_code == again.status_code == off.status_code == 200
+    assert on.status_code == again.status_code == off.status_code == 302
+    # through htmx, the section comes back in place, saying what changed
+    back_on = client.post(_settings(workspace), {"enabled": "on"}, HTTP_HX_REQUEST="true")
+    assert back_on.status_code == 200
+    assert b'data-state="on"' in back_on.content and b"Public verification on." in back_on.content
     entries = [e for e in audit_entries(workspace) if e["event_type"].startswith("public_")]
     assert [e["event_type"] for e in entries] == [
         "public_verification.enabled",
         "public_verification.disabled",
+        "public_verification.enabled",
     ]
     assert entries[0]["actor"] == f"user:{admin_user.public_id}"
     assert entries[0]["resource_id"] == workspace.public_id
     state = PublicVerification.objects.get(workspace=workspace)
-    assert state.enabled is False and state.enabled_by == admin_user
+    assert state.enabled is True and state.enabled_by == admin_user
     with pytest.raises(PermissionDeniedError):
         services.public_verification_set(workspace=workspace, actor=editor_user, enabled=True)
 
