@@ -143,22 +143,18 @@ def events_fanout_rounds(*, region: str | None = None) -> None:
 def destination_deliver_queued(destination_id: int) -> None:
     """Deliver one batch of a queued destination, and queue it again while more is due: as
     soon as the batch's first request succeeded when it is known that more is due (another
-    thread then claims and builds the next batch while this one records its outcomes), else
-    once the batch is recorded."""
+    thread then claims and builds the next batch while this one records its outcomes), and
+    once the batch is recorded (a no-op while that task is still queued: the queueing is
+    de-duplicated; if it already ran, it could not claim the rows this batch held)."""
     redis_client().delete(f"{key_prefix()}:deliver-queued:{destination_id}")
-    queued = False
 
     def next_batch(region: str) -> None:
-        nonlocal queued
         try:
             destination_deliver_enqueue(destination_id, region=region)
-            queued = True
-        except Exception:  # the broker is down: queued below, or found by the sweep
+        except Exception:  # the broker is down: queued again below, or found by the sweep
             log.warning("could not queue the next delivery batch", exc_info=True)
 
     result = destination_deliver(destination_id=destination_id, on_more=next_batch)
-    if queued:
-        return
     # The engine read the destination's region already: no second lookup per task.
     region = result.region
     if result.more or (
