@@ -227,3 +227,11 @@ def test_the_document_the_package_takes_is_plain_json(workspace, make_api_key):
     assert json.loads(json.dumps(document)) == document
     assert [c["id"] for c in document["controls"]] == SOC2 + ISO
     assert sum(entry["count"] for entry in document["summary"]) == len(CONTROLS)
+
+
+def test_the_download_follows_the_filter(client, workspace, admin_user):
+    client.force_login(admin_user)
+    section = client.get(page_url(workspace), {"framework": "soc2"}, HTTP_HX_REQUEST="true")
+    assert f'href="{json_url(workspace)}?framework=soc2" download' in section.content.decode()
+    everything = client.get(page_url(workspace)).content.decode()
+    assert f'href="{json_url(workspace)}" download' in everything
