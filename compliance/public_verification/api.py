@@ -62,6 +62,12 @@ class PublicApi(APIView):
     permission_classes: list = []
     throttle_classes = [PublicRateThrottle]
 
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        # Public data without credentials: a verifier running in any web page may read it.
+        response["Access-Control-Allow-Origin"] = "*"
+        return response
+
 
 @extend_schema_serializer(component_name="PublicCheckpoint")
 class CheckpointSerializer(serializers.Serializer):

@@ -130,6 +130,7 @@ def test_on_it_serves_the_checkpoints_and_key_without_key_session_or_cookie(
 
     assert response.status_code == 200
     assert response.cookies == {} and "Set-Cookie" not in response
+    assert response["Access-Control-Allow-Origin"] == "*"  # a verifier in any web page
     body = response.json()
     assert body["workspace_id"] == opted_in.public_id
     assert opted_in.name not in response.content.decode()
