@@ -283,13 +283,15 @@ class DestinationForm(forms.Form):
         )
 
     @classmethod
-    def for_new(cls, kind: str, data=None, *, defaults: dict, owners=()):
-        """A new destination's form, with the model's defaults and the type's mapping."""
+    def for_new(cls, kind: str, data=None, *, defaults: dict, owners=(), owner: str = ""):
+        """A new destination's form, with the model's defaults and the type's mapping;
+        ``owner`` (a user public id) is offered as its owner — the person creating it."""
         return cls(
             kind,
             data,
             owners=owners,
             initial={
+                "owner": owner,
                 "event_mapping": pairs_text(defaults["event_mapping"]),
                 "autopause_error_percent": round(defaults["autopause_error_rate"] * 100),
                 "autopause_min_attempts": defaults["autopause_min_attempts"],

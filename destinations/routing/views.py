@@ -158,6 +158,7 @@ def destination_create(request):
         request.POST if request.method == "POST" else None,
         defaults=_new_defaults(kind),
         owners=_owners(request),
+        owner=request.user.public_id,
     )
     if request.method == "POST" and form.is_valid():
         values = form.values()

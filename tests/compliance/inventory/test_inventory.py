@@ -247,3 +247,31 @@ def test_another_workspaces_member_gets_404(client, workspace, other_admin_user)
         response = client.get(reverse(name, args=[workspace.slug]))
         assert response.status_code == 404
         assert b"Secret hook" not in response.content
+
+
+def test_a_new_destination_offers_its_creator_as_owner(client, workspace, editor_user):
+    client.force_login(editor_user)
+    url = reverse("destinations:destination-create", args=[workspace.slug])
+
+    form = client.get(url, {"type": "webhook"}).context["form"]
+    assert form["owner"].value() == editor_user.public_id
+
+    response = client.post(
+        url,
+        {
+            "type": "webhook",
+            "name": "Warehouse",
+            "url": "https://hooks.example.test/warehouse",
+            "signing_secret": "whsec_" + "w" * 32,
+            "owner": editor_user.public_id,
+            "purpose": "Our own warehouse",
+            "autopause_error_percent": "50",
+            "autopause_min_attempts": "20",
+            "autopause_window_minutes": "5",
+            "max_concurrency": "4",
+        },
+    )
+    assert response.status_code == 302
+    row = selectors.inventory_rows(workspace=workspace)[0]
+    assert (row["owner_name"], row["purpose"]) == ("Eddie Editor", "Our own warehouse")
+    assert last_entry(workspace)["payload"]["owner"] == editor_user.public_id
