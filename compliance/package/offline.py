@@ -39,6 +39,7 @@ Exit status: 0 valid, 1 a file fails (named), 2 the package or key could not be 
 """
 
 import argparse
+import base64
 import hashlib
 import json
 import re
@@ -46,8 +47,10 @@ import sys
 import zipfile
 from dataclasses import dataclass, field
 
+from audit.offline import FORMAT as EXPORT_FORMAT
 from audit.offline import ExportFormatError, verify_export
 from audit.signed_note import NoteError, Verifier, open_checkpoint, open_note
+from audit.verify import verify_log
 
 MANIFEST_FORMAT = "tracklayer.evidence-manifest.v1"
 MANIFEST = "manifest.json"
@@ -353,12 +356,7 @@ def _verify(archive, verifiers, vkeys, result: PackageVerification) -> None:
         )
 
     # 5. The audit export reproduces that root at that size.
-    export = _read(archive, members[AUDIT_EXPORT], limit=MAX_TOTAL_SIZE)
-    try:
-        verified = verify_export(export, vkeys=vkeys)
-    except (ExportFormatError, NoteError) as error:
-        raise PackageFailure(AUDIT_EXPORT, f"not a readable audit export: {error}") from None
-    report = verified.report
+    report, workspace_id = _verify_export(archive, members[AUDIT_EXPORT], verifiers, vkeys)
     if not report.valid:
         first = report.breaks[0]
         where = f"idx {first.idx}" if first.idx is not None else "the log"
@@ -371,8 +369,75 @@ def _verify(archive, verifiers, vkeys, result: PackageVerification) -> None:
             f"its {report.total_events} entries do not reproduce the checkpoint's root at size "
             f"{signed.size}",
         )
-    if verified.workspace_id != result.workspace_id:
+    if workspace_id != result.workspace_id:
         raise PackageFailure(AUDIT_EXPORT, "is the export of another workspace")
+
+
+# --- The audit export, streamed -----------------------------------------------------------------
+# The package's export is written with its events last, one a line (compliance.package
+# .contents.write_audit_export), and its bytes are the ones the signed manifest names — so it
+# is read a line at a time and the log is verified as it streams by (audit.verify.verify_log,
+# the same walk as ``audit.offline``), in memory bounded by the longest entry, whatever the
+# log's size. A file in any other layout is read whole by ``audit.offline.verify_export``.
+
+_EVENTS_OPEN = b',"events":['
+
+
+def _verify_export(archive, info, verifiers: list[Verifier], vkeys: list[str]):
+    try:
+        with archive.open(info) as handle:
+            first = handle.readline(MAX_MANIFEST_SIZE)
+            if first.rstrip(b"\n").endswith(_EVENTS_OPEN):
+                return _verify_streamed(handle, first, verifiers)
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError) as error:
+        raise PackageFailure(AUDIT_EXPORT, f"damaged in the zip ({error})") from None
+    export = _read(archive, info, limit=MAX_TOTAL_SIZE)
+    try:
+        verified = verify_export(export, vkeys=vkeys)
+    except (ExportFormatError, NoteError) as error:
+        raise PackageFailure(AUDIT_EXPORT, f"not a readable audit export: {error}") from None
+    return verified.report, verified.workspace_id
+
+
+def _verify_streamed(handle, first: bytes, verifiers: list[Verifier]):
+    try:
+        header = json.loads(first.rstrip(b"\n")[: -len(_EVENTS_OPEN)] + b"}")
+        if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT:
+            raise ValueError(f"format {EXPORT_FORMAT!r} expected")
+        notes = [c["note"] if isinstance(c, dict) else c for c in header.get("checkpoints", [])]
+    except (ValueError, TypeError, KeyError) as error:
+        raise PackageFailure(AUDIT_EXPORT, f"not a readable audit export: {error}") from None
+    report = verify_log(
+        _streamed_entries(handle),
+        checkpoints=notes,
+        verifier_keys=[verifier.verifier_key for verifier in verifiers],
+        origin=verifiers[0].name,
+    )
+    return report, header.get("workspace_id", "")
+
+
+def _streamed_entries(handle):
+    closed = False
+    for number, line in enumerate(handle, start=2):
+        line = line.rstrip(b"\n")
+        if closed or not line:
+            raise PackageFailure(AUDIT_EXPORT, f"line {number}: unexpected after the events")
+        if line == b"]}":
+            closed = True
+            continue
+        try:
+            event = json.loads(line.removesuffix(b","))
+            yield (
+                int(event["idx"]),
+                bytes.fromhex(event["prev_hash"]) if event.get("prev_hash") else None,
+                bytes.fromhex(event["hash"]),
+                base64.b64decode(event["material"], validate=True),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            reason = f"line {number}: malformed event ({error})"
+            raise PackageFailure(AUDIT_EXPORT, reason) from None
+    if not closed:
+        raise PackageFailure(AUDIT_EXPORT, "ends before its events do")
 
 
 def _manifest(raw: bytes, signed: ManifestSignature) -> dict:

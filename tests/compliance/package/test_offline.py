@@ -363,3 +363,32 @@ def test_python_m_runs_without_django_and_answers_json(package, tmp_path):
     assert document["valid"] is True
     assert document["file"] is None
     assert "checkpoint.note" in document["files"]
+
+
+def _export_report(export: bytes, vkey: str):
+    archive = zipfile.ZipFile(io.BytesIO(rezip({"audit/audit-export.json": export})))
+    info = archive.getinfo("audit/audit-export.json")
+    return offline._verify_export(archive, info, [Verifier.from_vkey(vkey)], [vkey])
+
+
+def test_the_export_read_a_line_at_a_time_agrees_with_audit_offline(package):
+    export = package["files"]["audit/audit-export.json"]
+    whole = json.dumps(json.loads(export)).encode()  # one line: read whole by audit.offline
+
+    streamed, workspace_id = _export_report(export, package["vkey"])
+    read_whole, _ = _export_report(whole, package["vkey"])
+
+    assert streamed.valid and read_whole.valid
+    assert (streamed.total_events, streamed.root) == (read_whole.total_events, read_whole.root)
+    assert workspace_id.startswith("ws_")
+
+
+def test_an_edited_entry_in_the_streamed_export_is_found(package):
+    lines = package["files"]["audit/audit-export.json"].split(b"\n")
+    event = json.loads(lines[3].removesuffix(b","))
+    event["hash"] = "00" * 32
+    lines[3] = json.dumps(event).encode() + b","
+
+    report, _ = _export_report(b"\n".join(lines), package["vkey"])
+
+    assert [(b.idx, b.reason) for b in report.breaks][:1] == [(2, "hash_mismatch")]
