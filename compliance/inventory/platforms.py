@@ -3,9 +3,9 @@ categories of data its requests carry — the inventory's "data categories and i
 
 The adapters are the source: each adapter module's guarantees say what leaves, and Meta's
 adapter declares its hashed customer fields (``meta.HASHED_FIELDS``), read here as they are.
-An adapter that declares ``identifiers`` itself (``((name, hashed), …)``, proposed in
-docs/evidence-center.md) is read instead of the table below, so the table is only the
-reading of the adapters' docstrings until they all declare it.
+An adapter that declares ``identifiers`` itself (``((name, hashed), …)``; a change to the
+adapters proposed with this module) is read instead of the table below, so the table is only
+the reading of the adapters' docstrings until they all declare it; then it goes.
 
 Whatever the table says, a consent decision of "deliver without identifiers" sends none of
 the identifiers (``OutgoingEvent.anonymized``), and an IP address purged by retention is
