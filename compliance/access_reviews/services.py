@@ -355,26 +355,16 @@ def access_review_confirm_unchanged(*, workspace: Workspace, actor, campaign: Ca
     ]
     if not chosen:
         raise ConflictError("No undecided item is unchanged since the previous review.")
-    now = timezone.now()
-    for item in chosen:
-        item.decision, item.new_role, item.comment = Decision.CONFIRM, "", ""
-        item.decided_by = actor if isinstance(actor, User) else None
-        item.decided_by_public_id = own or ""
-        item.decided_by_name = actor.display_name if isinstance(actor, User) else actor_ref(actor)
-        item.decided_at = now
-        item.self_review = False
-    Item.objects.bulk_update(
-        chosen,
-        [
-            "decision",
-            "new_role",
-            "comment",
-            "decided_by",
-            "decided_by_public_id",
-            "decided_by_name",
-            "decided_at",
-            "self_review",
-        ],
+    # One statement: every chosen item gets the same decision, decider and time.
+    Item.objects.filter(pk__in=[item.pk for item in chosen]).update(
+        decision=Decision.CONFIRM,
+        new_role="",
+        comment="",
+        decided_by=actor if isinstance(actor, User) else None,
+        decided_by_public_id=own or "",
+        decided_by_name=actor.display_name if isinstance(actor, User) else actor_ref(actor),
+        decided_at=timezone.now(),
+        self_review=False,
     )
     _audit(
         campaign,

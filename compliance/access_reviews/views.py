@@ -8,7 +8,7 @@ log reads; admins decide (``services.REVIEW_ACTION``). Refusals come back on the
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -16,7 +16,7 @@ from compliance.access_reviews import export, selectors, services
 from compliance.access_reviews.forms import CampaignOpenForm, DecisionForm
 from compliance.access_reviews.models import CampaignStatus, SubjectKind
 from tracklayer.exceptions import DomainError, NotFoundError, PermissionDeniedError
-from workspaces.dashboard import flash, render_htmx, workspace_view
+from workspaces.dashboard import flash, render_htmx, workspace_context, workspace_view
 from workspaces.models import Role
 
 LIST_LIMIT = 100
@@ -89,15 +89,16 @@ def _get(request, campaign_id: str):
 def _row_form(item, data=None):
     initial = {
         "item": item.public_id,
-        "decision": item.decision or "confirm",
+        "decision": item.decision,  # undecided: "Decide…", never a silent confirm
         "new_role": item.new_role,
         "comment": item.comment,
     }
     return DecisionForm(data, initial=initial, auto_id=f"{item.public_id}-%s")
 
 
-def _detail(request, campaign, *, status=200, error=None, posted=None):
-    """``posted``: the refused decision form, shown on its item's row."""
+def _context(request, campaign, *, error=None, posted=None) -> dict:
+    """Everything the campaign's page shows; ``posted``: a refused decision form, shown on
+    its item's row."""
     items = selectors.campaign_items(campaign=campaign)
     changes = selectors.changes_since_previous(
         workspace=request.workspace, campaign=campaign, items=items
@@ -117,7 +118,6 @@ def _detail(request, campaign, *, status=200, error=None, posted=None):
                 ),
             }
         )
-    counts = selectors.campaign_counts(items)
     unchanged = [
         row
         for row in rows
@@ -125,22 +125,50 @@ def _detail(request, campaign, *, status=200, error=None, posted=None):
         and not row["change"]
         and row["item"].subject_id != request.user.public_id
     ]
+    return {
+        "campaign": campaign,
+        "rows": rows,
+        "members": [r for r in rows if r["item"].kind == SubjectKind.MEMBER],
+        "keys": [r for r in rows if r["item"].kind == SubjectKind.API_KEY],
+        "changes": changes,
+        "counts": selectors.campaign_counts(items),
+        "confirmable": len(unchanged) if changes.previous else 0,
+        "roles": Role.choices,
+        "error": error,
+    }
+
+
+def _detail(request, campaign, *, status=200, error=None, posted=None):
     return render_htmx(
         request,
         "compliance/access_reviews/detail.html",
         "compliance/access_reviews/_detail.html",
-        {
-            "campaign": campaign,
-            "members": [r for r in rows if r["item"].kind == SubjectKind.MEMBER],
-            "keys": [r for r in rows if r["item"].kind == SubjectKind.API_KEY],
-            "changes": changes,
-            "counts": counts,
-            "confirmable": len(unchanged) if changes.previous else 0,
-            "roles": Role.choices,
-            "error": error,
-        },
+        _context(request, campaign, error=error, posted=posted),
         status=status,
     )
+
+
+def _row(request, campaign, item_id: str, *, status=200, posted=None):
+    """For htmx: the decided (or refused) item's row, with the figures and the actions out of
+    band — the other rows, and what was typed in them, stay as they are."""
+    context = _context(request, campaign, posted=posted)
+    row = next((r for r in context["rows"] if r["item"].public_id == item_id), None)
+    if row is None:
+        return _detail(request, campaign, status=status)
+    context["row"] = row
+    return render(
+        request,
+        "compliance/access_reviews/_row_response.html",
+        workspace_context(request, **context),
+        status=status,
+    )
+
+
+def _section(response):
+    """An answer that is not about one row replaces the whole section (htmx)."""
+    response["HX-Retarget"] = "#access-review"
+    response["HX-Reswap"] = "outerHTML"
+    return response
 
 
 def _done(request, campaign, message: str):
@@ -150,14 +178,12 @@ def _done(request, campaign, message: str):
     return redirect(selectors.campaign_url(campaign))
 
 
-def _refused(request, campaign, error: DomainError, *, posted=None):
+def _refused(request, campaign, error: DomainError):
+    """A refusal above the section: bad input 422 (as a form's errors are), a state that
+    refuses the change 409."""
     if isinstance(error, PermissionDeniedError):
         raise PermissionDenied(error.message)
-    # Bad input is 422 (as a form's errors are), a state that refuses it 409.
     status = {400: 422}.get(error.status, error.status)
-    if posted is not None and error.field in posted.fields and error.field != "item":
-        posted.add_service_errors(error)
-        return _detail(request, campaign, status=status, posted=posted)
     return _detail(request, campaign, status=status, error=error)
 
 
@@ -170,14 +196,15 @@ def campaign_detail(request, campaign_id: str):
 @workspace_view(services.REVIEW_ACTION)
 @require_POST
 def campaign_decide(request, campaign_id: str):
+    """One decision. For htmx the answer is the item's row (422 with its errors on it); a
+    refusal that is not about the row (a closed campaign, an unknown item) is the section."""
     campaign = _get(request, campaign_id)
     form = DecisionForm(request.POST, auto_id=f"{request.POST.get('item', '')[:32]}-%s")
     if not form.is_valid():
         if "item" in form.errors:
-            return _refused(
-                request, campaign, DomainError("Choose an item of this review.", field="item")
-            )
-        return _detail(request, campaign, status=422, posted=form)
+            error = DomainError("Choose an item of this review.", field="item")
+            return _section(_refused(request, campaign, error))
+        return _answer(request, campaign, form, status=422)
     try:
         item = services.access_review_decide(
             workspace=request.workspace,
@@ -189,10 +216,24 @@ def campaign_decide(request, campaign_id: str):
             comment=form.cleaned_data["comment"],
         )
     except DomainError as error:
-        return _refused(request, campaign, error, posted=form)
+        if isinstance(error, PermissionDeniedError):
+            raise PermissionDenied(error.message) from None
+        if error.field in form.fields and error.field != "item":
+            form.add_service_errors(error)
+            return _answer(request, campaign, form, status={400: 422}.get(error.status, 409))
+        return _section(_refused(request, campaign, error))
+    if request.htmx:
+        return _row(request, campaign, item.public_id)
     suffix = " (your own access: marked as a self-review)" if item.self_review else ""
     decided = item.get_decision_display().lower()
     return _done(request, campaign, f"{item.name or item.subject_id}: {decided}{suffix}.")
+
+
+def _answer(request, campaign, form, *, status: int):
+    """A refused decision, on its row (htmx) or on the page."""
+    if request.htmx:
+        return _row(request, campaign, form.data.get("item", ""), status=status, posted=form)
+    return _detail(request, campaign, status=status, posted=form)
 
 
 @workspace_view(services.REVIEW_ACTION)

@@ -1,7 +1,8 @@
 """An admin runs an access review in a real browser, under the dashboard's CSP: opens it,
 is refused removing without a comment (on the row), changes the editor's role, removes the
-viewer, confirms themself (a self-review) and the API key, completes it — the decisions are
-applied — and downloads the JSON export, which hashes to what the audit log recorded."""
+viewer (each answer swaps its row only), confirms themself (a self-review) and the API key,
+completes it — the decisions are applied — and downloads the JSON export, which hashes to
+what the audit log recorded."""
 
 import csv
 import hashlib
@@ -54,8 +55,13 @@ def test_run_a_review_end_to_end(page, tmp_path):
     _row(page, viewer).get_by_role("alert").wait_for()
     assert "a comment is required" in _row(page, viewer).inner_text()
 
+    # A decision swaps its own row only: what is typed in another row stays
+    _row(page, editor).get_by_label("Comment for Eddie Editor").fill("Only reads reports")
     _decide(page, viewer, "Vera Viewer", "remove", comment="Left the agency in November")
     page.locator(f"tr[data-subject='{viewer.public_id}'][data-decision=remove]").wait_for()
+    comment = _row(page, editor).get_by_label("Comment for Eddie Editor")
+    assert comment.input_value() == "Only reads reports"
+    assert "1 of 4" in page.get_by_test_id("progress").inner_text()
     _decide(page, editor, "Eddie Editor", "change", role="viewer", comment="Only reads reports")
     page.locator(f"tr[data-subject='{editor.public_id}'][data-decision=change]").wait_for()
     _decide(page, admin, "Ada Admin", "confirm")

@@ -82,6 +82,7 @@ def _in_days(days: int) -> str:
         ({"decision": "remove", "comment": ""}, "a comment is required"),
         ({"decision": "change", "comment": "x"}, "Choose the new role"),
         ({"decision": "approve"}, "Select a valid choice"),
+        ({"decision": ""}, "This field is required"),  # "Decide…": no silent confirm
         ({"decision": "change", "new_role": "root", "comment": "x"}, "Select a valid choice"),
         ({"decision": "confirm", "comment": "x" * 2001}, "at most 2000 characters"),
     ],
