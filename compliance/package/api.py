@@ -47,8 +47,9 @@ class EvidencePackageApi(WorkspaceApi):
             ),
             409: OpenApiResponse(
                 ErrorResponse,
-                description="The log contradicts its last checkpoint (`audit_integrity_error`): "
-                "nothing is signed over it.",
+                description="A package of this workspace is being built now "
+                "(`package_in_progress`: ask again when it is done), or the log contradicts its "
+                "last checkpoint (`audit_integrity_error`: nothing is signed over it).",
             ),
         },
         parameters=[

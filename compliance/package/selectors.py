@@ -1,6 +1,7 @@
 """Reads for the auditor package's page: the packages built (from the audit log, the record
 of them) and what a package built now would hold."""
 
+import datetime as dt
 from dataclasses import dataclass
 
 from audit.selectors import (
@@ -24,7 +25,7 @@ class BuiltRecord:
     idx: int
     package_id: str
     actor: str
-    timestamp: str
+    timestamp: dt.datetime
     manifest_sha256: str
     files: int
     tree_size: int
@@ -41,7 +42,7 @@ def package_history(*, workspace, limit: int = HISTORY_SHOWN) -> list[BuiltRecor
                 idx=entry.idx,
                 package_id=entry.resource_id,
                 actor=entry.actor,
-                timestamp=material.get("timestamp", ""),
+                timestamp=entry.timestamp,
                 manifest_sha256=str(payload.get("manifest_sha256", "")),
                 files=int(payload.get("files", 0)),
                 tree_size=int(payload.get("tree_size", 0)),

@@ -33,6 +33,7 @@ import tempfile
 import zipfile
 
 import orjson
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -57,6 +58,7 @@ from compliance.package.offline import (
 from compliance.package.selectors import EVENT_TYPE
 from compliance.package.writer import PackageWriter
 from tracklayer import keyring
+from tracklayer.exceptions import ConflictError
 from tracklayer.ids import new_public_id
 from workspaces import policy
 from workspaces.actors import actor_ref
@@ -66,6 +68,14 @@ from workspaces.policy import Action
 REQUIRED_ACTION = Action.AUDIT_SETTINGS
 #: Bytes of the zip kept in memory before it moves to a temporary file on disk.
 SPOOL_MEMORY = 8 * 2**20
+#: One build at a time per workspace: a build reads the whole log, so a client (or a fuzzer)
+#: asking again and again must not run many at once. The mark expires on its own after this
+#: long, should the process die mid-build.
+BUILDING_TTL = 15 * 60
+
+
+class PackageInProgressError(ConflictError):
+    code = "package_in_progress"
 
 
 @dataclasses.dataclass
@@ -101,13 +111,26 @@ def _bind(*, workspace, actor) -> tuple[AuditCheckpoint, Signer, str]:
 
 
 def evidence_package_build(*, workspace, actor) -> BuiltPackage:
-    """Build the workspace's auditor package now (see the module's guarantees)."""
+    """Build the workspace's auditor package now (see the module's guarantees). One build at
+    a time per workspace: another asked meanwhile is refused (``PackageInProgressError``)."""
     policy.authorize(workspace=workspace, actor=actor, action=REQUIRED_ACTION)
     if EVENT_TYPE not in QUEUED_WHILE_LOCKED and audit_locked(workspace=workspace):
         raise AuditLockedError(
             "This workspace's audit log is under an advisory lock: an auditor package is built "
             "once an admin lifts it (or with its key)."
         )
+    building = f"evidence-package-building:{workspace.pk}"
+    if not cache.add(building, 1, timeout=BUILDING_TTL):
+        raise PackageInProgressError(
+            "A package of this workspace is being built right now; ask again when it is done."
+        )
+    try:
+        return _build(workspace=workspace, actor=actor)
+    finally:
+        cache.delete(building)
+
+
+def _build(*, workspace, actor) -> BuiltPackage:
     checkpoint, signer, origin = _bind(workspace=workspace, actor=actor)
     size, root_hex = checkpoint.size, bytes(checkpoint.root).hex()
     now = timezone.now()

@@ -8,6 +8,7 @@ import re
 import zipfile
 
 import pytest
+from django.core.cache import cache
 
 from audit.exceptions import AuditIntegrityError
 from compliance.package import services
@@ -162,3 +163,19 @@ def test_a_refused_build_is_shown_on_the_page(client, workspace, admin_user, mon
 
     assert response.status_code == 409
     assert "not consistent with its checkpoint" in response.content.decode()
+
+
+def test_one_build_at_a_time_per_workspace(api_client, workspace, make_api_key):
+    _key, token = make_api_key(workspace, role=ApiKeyRole.ADMIN)
+    cache.set(f"evidence-package-building:{workspace.pk}", 1)  # a build under way
+    before = audit_count(workspace)
+
+    busy = api_client.get(URL, HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    assert busy.status_code == 409
+    assert busy.json()["error"]["code"] == "package_in_progress"
+    assert audit_count(workspace) == before
+    # once it is done, the next one is built (and the mark does not outlive it)
+    cache.delete(f"evidence-package-building:{workspace.pk}")
+    assert api_client.get(URL, HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+    assert cache.get(f"evidence-package-building:{workspace.pk}") is None
