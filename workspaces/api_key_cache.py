@@ -32,6 +32,7 @@ This is on every API request's path, so it talks to Redis through one long-lived
 process (Django's cache API builds a client per call) and stores JSON, never pickles.
 """
 
+import atexit
 import contextlib
 import datetime as dt
 import hmac
@@ -159,7 +160,8 @@ class Listener(threading.Thread):
                 pubsub.subscribe(channel())
                 self._listen(pubsub)
             except Exception:  # any failure: forget everything, subscribe again
-                logger.warning("API key cache listener lost Redis; the local cache is bypassed")
+                if not self._stop.is_set():
+                    logger.warning("API key listener lost Redis; the local cache is bypassed")
             finally:
                 self._lost()
                 if pubsub is not None:
@@ -211,6 +213,7 @@ def _live_listener() -> Listener:
                 _listener = Listener(_local)
                 _listener_pid = pid
                 _listener.start()
+                atexit.register(_listener.stop)  # an exiting process has lost nothing
     return _listener
 
 
