@@ -46,6 +46,44 @@ def _time(moment: dt.datetime | None) -> str | None:
     return moment.astimezone(dt.UTC).isoformat() if moment else None
 
 
+README = """TrackLayer auditor package
+=========================
+
+Workspace: {workspace_id} ({origin})
+Built:     {created_at} by {created_by}
+Binds to:  the audit log's checkpoint at size {size}, root {root}
+
+Every file here except manifest.json and manifest.sig is listed in manifest.json with its size
+and SHA-256. manifest.sig is a signed note (https://c2sp.org/signed-note) by the workspace's
+audit key over manifest.json's SHA-256, the log's origin, the size and the root;
+checkpoint.note is the log's checkpoint at that size and root, signed by the same key; and
+audit/audit-export.json holds the log's entries up to it, which reproduce that root.
+
+To verify it, get the workspace's verifier key from the workspace (not from this package: a
+key inside it could have been replaced with it), then run
+
+    tracklayer evidence verify PACKAGE.zip --vkey "$VKEY"
+
+or, with only Python and the `cryptography` package and TrackLayer's audit/ and
+compliance/package/ modules (no database, no settings):
+
+    python -m compliance.package.offline PACKAGE.zip --vkey "$VKEY" --json
+
+Exit 0: every file matches, none is missing or extra, the signature and the checkpoint verify
+and the log reproduces the checkpoint's root. Exit 1 names the first file that does not.
+
+Each receipt under privacy-requests/receipts/ also verifies on its own:
+
+    python -m privacy.requests.receipt RECEIPT.json --vkey "$VKEY"
+"""
+
+
+def write_readme(writer: PackageWriter, **fields) -> list[dict]:
+    """README.txt: what the package is and how to verify it, for whoever opens the zip."""
+    writer.add("README.txt", README.format(**fields).encode())
+    return []
+
+
 # --- The log ------------------------------------------------------------------------------------
 
 

@@ -150,6 +150,15 @@ def _build(*, workspace, actor) -> BuiltPackage:
                 ),
                 *contents.write_retention(writer, workspace=workspace, size=size),
                 *contents.write_incidents(writer, workspace=workspace),
+                *contents.write_readme(
+                    writer,
+                    workspace_id=workspace.public_id,
+                    origin=origin,
+                    created_at=now.astimezone(dt.UTC).isoformat(),
+                    created_by=actor_ref(actor),
+                    size=size,
+                    root=root_hex,
+                ),
             ]
             manifest = {
                 "format": MANIFEST_FORMAT,

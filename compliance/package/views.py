@@ -48,6 +48,7 @@ PACKAGE_LAYOUT = (
         "Each incident's export (tracklayer.incident-export.v1): timeline, "
         "containment and post-mortem, with its audit entries' hashes.",
     ),
+    ("README.txt", "What the package is and how to verify it, for whoever opens the zip."),
 )
 
 

@@ -40,6 +40,7 @@ FILE_KINDS = {
     "receipt": "privacy-requests/receipts/",
     "retention": "retention/retention.json",
     "incident": "incidents/",
+    "readme": "README.txt",
 }
 
 

@@ -39,6 +39,7 @@ def expected_files(built) -> set[str]:
         f"privacy-requests/receipts/{built['request'].public_id}.json",
         "retention/retention.json",
         f"incidents/{built['incident'].public_id}.json",
+        "README.txt",
     }
 
 
@@ -124,7 +125,7 @@ def test_building_is_recorded_after_the_checkpoint_it_binds_to(built, workspace,
     assert entry["resource_id"] == manifest["package_id"]
     assert entry["payload"] == {
         "manifest_sha256": built["package"].manifest_sha256,
-        "files": 12,
+        "files": 13,
         "tree_size": manifest["checkpoint"]["tree_size"],
         "root": manifest["checkpoint"]["root"],
         "omitted": [],
