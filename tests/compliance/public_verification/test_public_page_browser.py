@@ -5,17 +5,16 @@ cookie set and no console error (the strict CSP holds)."""
 import pytest
 
 from audit.models import AuditEntry
-from audit.services import audit_checkpoint_sign
 from tests.e2e.helpers import chromium, open_demo
-from workspaces.actors import SystemActor
 from workspaces.management.commands.seed_demo import DEMO_SLUG
 from workspaces.models import Workspace
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser():
+    """One Chromium for the module, as tests/e2e does (``chromium``)."""
     with chromium() as browser:
         yield browser
 
@@ -38,9 +37,14 @@ def test_an_admin_opts_in_and_a_stranger_verifies_an_entry(browser, live_server)
     admin.get_by_role("button", name="Turn public verification on").click()
     admin.locator('[data-testid="public-verification-state"][data-state="on"]').wait_for()
     public_url = admin.get_by_test_id("public-page-url").inner_text()
+    # … and signs a checkpoint over the log, that switch included
+    admin.locator(".sidebar").get_by_role("link", name="Audit log").click()
+    admin.get_by_test_id("audit-integrity").get_by_role(
+        "button", name="Sign checkpoint now"
+    ).click()
+    admin.locator("#checkpoint-note").wait_for()
     admin_context.close()
     workspace = Workspace.objects.get(slug=DEMO_SLUG)
-    audit_checkpoint_sign(workspace=workspace, actor=SystemActor("tests"))
     entry = AuditEntry.objects.get(workspace=workspace, event_type="public_verification.enabled")
 
     # A stranger, signed in nowhere, opens the public page and asks for that entry's proof
