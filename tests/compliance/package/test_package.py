@@ -13,7 +13,7 @@ from audit.advisory import QUEUED_WHILE_LOCKED
 from audit.exceptions import AuditLockedError
 from audit.models import AuditCheckpoint, AuditLogHead, AuditPendingEntry
 from audit.offline import verify_export
-from audit.services import audit_advisory_lock_enable
+from audit.services import audit_advisory_lock_enable, audit_checkpoint_sign
 from audit.signed_note import Verifier, open_checkpoint
 from compliance.package import contents
 from compliance.package.offline import open_manifest_signature
@@ -200,11 +200,15 @@ def test_under_the_advisory_lock_the_build_is_refused_before_any_work(workspace,
     assert AuditCheckpoint.objects.filter(workspace=workspace).count() == checkpoints
 
 
-@pytest.mark.skipif(
-    EVENT_TYPE not in QUEUED_WHILE_LOCKED,
-    reason="needs evidence.package_built in audit.advisory.QUEUED_WHILE_LOCKED (lead's diff)",
-)
-def test_under_the_advisory_lock_the_package_is_built_and_its_entry_waits(workspace, admin_user):
+def test_under_the_advisory_lock_the_package_is_built_and_its_entry_waits(
+    workspace, admin_user, monkeypatch
+):
+    # As once evidence.package_built is in QUEUED_WHILE_LOCKED (docs/adr/0022; the lead's diff)
+    queued = QUEUED_WHILE_LOCKED | {EVENT_TYPE}
+    monkeypatch.setattr("audit.services.QUEUED_WHILE_LOCKED", queued)
+    monkeypatch.setattr("compliance.package.services.QUEUED_WHILE_LOCKED", queued)
+    # (a workspace whose log has a signing key: making one is refused under the lock)
+    audit_checkpoint_sign(workspace=workspace, actor=admin_user)
     audit_advisory_lock_enable(workspace=workspace, actor=admin_user)
     before = audit_count(workspace)
 
