@@ -9,6 +9,8 @@ import pytest
 from django.utils import timezone
 
 from audit.advisory import QUEUED_WHILE_LOCKED
+from audit.exceptions import AuditLockedError
+from audit.services import audit_advisory_lock_enable
 from compliance.access_reviews import export, selectors, services
 from compliance.access_reviews.exceptions import AccessReviewInvalidError
 from compliance.access_reviews.models import CampaignStatus, Outcome
@@ -346,3 +348,23 @@ def test_review_summary_is_the_contract_for_the_controls_page(
 def test_reviews_are_refused_not_queued_under_the_advisory_lock():
     # They change access: the lock must stop them (docs/adr/0009).
     assert not any(t.startswith("access_review.") for t in QUEUED_WHILE_LOCKED)
+
+
+def test_a_refused_completion_applies_nothing(
+    workspace, admin_user, people, keys, campaign, decide
+):
+    # The key's revocation could go on under the advisory lock (it only narrows); the role
+    # change and the completion cannot: the completion is one transaction, so nothing lands.
+    decide(campaign, keys["reporting"].public_id, "remove", comment="Unused admin key")
+    decide(campaign, people["editor"].public_id, "change", new_role="viewer", comment="Reads")
+    _decide_all_confirm(campaign, decide)
+    audit_advisory_lock_enable(workspace=workspace, actor=admin_user)
+
+    with pytest.raises(AuditLockedError):
+        services.access_review_complete(workspace=workspace, actor=admin_user, campaign=campaign)
+
+    assert ApiKey.objects.get(pk=keys["reporting"].pk).revoked_at is None
+    assert Membership.objects.get(workspace=workspace, user=people["editor"]).role == Role.EDITOR
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.OPEN and campaign.result_sha256 == ""
+    assert not campaign.items.exclude(outcome="").exists()
