@@ -14,7 +14,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from compliance.access_reviews import export, selectors, services
 from compliance.access_reviews.forms import CampaignOpenForm, DecisionForm
-from compliance.access_reviews.models import CampaignStatus, SubjectKind
+from compliance.access_reviews.models import CampaignStatus, Decision, SubjectKind
 from tracklayer.exceptions import DomainError, NotFoundError, PermissionDeniedError
 from workspaces.dashboard import flash, render_htmx, workspace_context, workspace_view
 from workspaces.models import Role
@@ -205,6 +205,9 @@ def campaign_decide(request, campaign_id: str):
             error = DomainError("Choose an item of this review.", field="item")
             return _section(_refused(request, campaign, error))
         return _answer(request, campaign, form, status=422)
+    # The row's role menu is always there: what it says counts only with "change".
+    changing = form.cleaned_data["decision"] == Decision.CHANGE
+    new_role = form.cleaned_data["new_role"] if changing else ""
     try:
         item = services.access_review_decide(
             workspace=request.workspace,
@@ -212,7 +215,7 @@ def campaign_decide(request, campaign_id: str):
             campaign=campaign,
             item_id=form.cleaned_data["item"],
             decision=form.cleaned_data["decision"],
-            new_role=form.cleaned_data["new_role"],
+            new_role=new_role,
             comment=form.cleaned_data["comment"],
         )
     except DomainError as error:

@@ -216,3 +216,18 @@ def test_the_exports(client, workspace, viewer_user, admin_user, campaign, decid
     workspace.save()
     again = client.get(_url("export-json", completed))
     assert hashlib.sha256(again.content).hexdigest() == completed.result_sha256
+
+
+def test_a_role_chosen_then_abandoned_for_confirm_is_ignored(client, admin_user, campaign, people):
+    client.force_login(admin_user)
+    item = item_of(campaign, people["editor"].public_id)
+
+    response = client.post(
+        _url("decide", campaign),
+        {"item": item.public_id, "decision": "confirm", "new_role": "admin"},
+        **HTMX,
+    )
+
+    assert response.status_code == 200
+    item.refresh_from_db()
+    assert (item.decision, item.new_role) == ("confirm", "")
