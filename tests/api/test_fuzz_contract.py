@@ -49,12 +49,14 @@ from django.core.servers.basehttp import WSGIRequestHandler
 from django.test import override_settings
 
 from audit.services import audit_checkpoint_sign
+from compliance.public_verification import throttle as public_throttle
+from compliance.public_verification.services import public_verification_set
 from destinations.ingestion import runtime
 from destinations.ingestion.store import events_writer_stop
 from destinations.local_platforms.server import LocalPlatforms
 from destinations.models import Destination, Event
 from destinations.routing.services import destination_create
-from tests.audit_entries import audit_count
+from tests.audit_entries import audit_count, audit_rows
 from tests.destinations.factories import DeliveryAttemptFactory, DeliveryFactory
 from tests.factories import EventFactory, WorkspaceFactory
 from workspaces import services as workspace_services
@@ -179,17 +181,28 @@ def _delivery_log(destination: Destination, event) -> None:
     DeliveryAttemptFactory(delivery=dead, status_code=None, outcome="dead", error="timeout")
 
 
-def _with_examples(schema: dict, *, destination_ids: list[str], message_id: str) -> dict:
+def _with_examples(
+    schema: dict,
+    *,
+    destination_ids: list[str],
+    message_id: str,
+    workspace_id: str,
+    entry_hashes: list[str],
+) -> dict:
     """The published schema, with real ids as path parameter examples (values, not contract)."""
     for operations in schema["paths"].values():
         for operation in operations.values():
             for parameter in operation.get("parameters", []):
-                if parameter["in"] != "path":
+                if parameter["in"] == "query" and parameter["name"] == "hash":
+                    ids = entry_hashes  # public verification: entries of the fuzzed log
+                elif parameter["in"] != "path":
                     continue
-                if parameter["name"] == "destination_id":
+                elif parameter["name"] == "destination_id":
                     ids = destination_ids
                 elif parameter["name"] == "message_id":
                     ids = [message_id]
+                elif parameter["name"] == "workspace_id":
+                    ids = [workspace_id]  # public verification, turned on below
                 else:
                     continue
                 parameter["examples"] = {f"id{n}": {"value": v} for n, v in enumerate(ids)}
@@ -227,6 +240,10 @@ def test_the_api_keeps_its_contract_under_fuzzing(live_server, tmp_path, capsys,
         # One that never expires, so /v1/whoami answers the null its schema allows.
         "TL_FUZZ_ADMIN_KEY": _key(workspace, ApiKeyRole.ADMIN, expires_at=None),
     }
+    # Public verification on, so its endpoints answer the fuzzed log's checkpoints and proofs
+    # (no key: they take none); its rate limit raised like the key throttle above.
+    public_verification_set(workspace=workspace, actor=ACTOR, enabled=True)
+    monkeypatch.setattr(public_throttle, "BURST", 1_000_000)
     audit_checkpoint_sign(workspace=workspace, actor=ACTOR)  # so the checkpoint answers 200
     event = EventFactory(workspace=workspace)
 
@@ -247,6 +264,8 @@ def test_the_api_keeps_its_contract_under_fuzzing(live_server, tmp_path, capsys,
             schema,
             destination_ids=[d.public_id for d in destinations.values()],
             message_id=event.message_id,
+            workspace_id=workspace.public_id,
+            entry_hashes=[row.hash_hex for row in audit_rows(workspace)[:3]],
         )
         (tmp_path / "schema.json").write_text(json.dumps(schema))
         (tmp_path / "schemathesis.toml").write_text(CONFIG)

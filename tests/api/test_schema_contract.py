@@ -17,6 +17,20 @@ def _operations(schema):
             yield f"{method.upper()} {path}", operation
 
 
+# Operations anyone may call without a key (docs/evidence-center.md, public verification):
+# no security and no 401/403; they document their own 404 and 429.
+PUBLIC = {
+    "GET /v1/public/workspaces/{workspace_id}/verification",
+    "GET /v1/public/workspaces/{workspace_id}/proof",
+}
+
+
+def _keyed_operations(schema):
+    for name, operation in _operations(schema):
+        if name not in PUBLIC:
+            yield name, operation
+
+
 def _schema_of(response) -> dict:
     return response["content"]["application/json"]["schema"]
 
@@ -44,12 +58,12 @@ def test_every_error_status_of_every_operation_is_the_envelope(schema):
 
 
 def test_every_keyed_operation_documents_401_429_and_500(schema):
-    for name, operation in _operations(schema):
+    for name, operation in _keyed_operations(schema):
         assert {"401", "429", "500"} <= set(operation["responses"]), name
 
 
 def test_operations_that_check_a_role_document_403(schema):
-    for name, operation in _operations(schema):
+    for name, operation in _keyed_operations(schema):
         if name != "GET /v1/whoami":
             assert "403" in operation["responses"], name
 
@@ -105,13 +119,24 @@ def test_ingestion_documents_its_event_envelope_and_the_empty_batch(schema):
 
 
 def test_a_key_is_bearer_or_basic_not_both_at_once(schema):
-    for name, operation in _operations(schema):
+    for name, operation in _keyed_operations(schema):
         assert operation["security"] == [{"ApiKey": []}, {"ApiKeyBasic": []}], name
 
 
 def test_the_headers_the_shared_answers_carry_are_documented(schema):
     for name, operation in _operations(schema):
         assert "Retry-After" in operation["responses"]["429"]["headers"], name
-        assert "WWW-Authenticate" in operation["responses"]["401"]["headers"], name
+        if name not in PUBLIC:
+            assert "WWW-Authenticate" in operation["responses"]["401"]["headers"], name
     checkpoint = schema["paths"]["/v1/audit/checkpoint"]["get"]["responses"]["200"]
     assert checkpoint["headers"]["X-Verifier-Key"]["required"] is True
+
+
+def test_the_public_operations_need_no_key_and_say_404_and_429(schema):
+    public = {name: operation for name, operation in _operations(schema) if name in PUBLIC}
+
+    assert set(public) == PUBLIC
+    for name, operation in public.items():
+        assert "security" not in operation, name
+        assert {"200", "404", "429", "500"} <= set(operation["responses"]), name
+        assert not {"401", "403"} & set(operation["responses"]), name
