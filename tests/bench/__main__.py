@@ -9,7 +9,8 @@ only 60 (erase one subject among 1M events; ``BENCH_REQUEST_EVENTS`` sets anothe
 ``BENCH_ANOMALY_WORKSPACES`` sets another count), ``soak`` only 15-16 (the web workers' memory
 and a ten-minute soak at the single-event load; ``BENCH_SOAK_SECONDS`` sets another length; not
 part of ``all``);
-``python -m tests.bench ingestion --sweep`` compares gunicorn configurations instead, and
+``python -m tests.bench ingestion --sweep`` compares gunicorn configurations instead,
+``python -m tests.bench ingestion --batches`` measures only batches of 100 beside COPY, and
 ``python -m tests.bench ingestion --profile [single|batch|bare]`` shows where the time goes.
 """
 
@@ -111,6 +112,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         help="ingestion: measure every gunicorn configuration in ingest_server.CANDIDATES",
     )
     parser.add_argument(
+        "--batches",
+        action="store_true",
+        help="ingestion: only batches of 100 beside PostgreSQL COPY of the same documents",
+    )
+    parser.add_argument(
         "--profile",
         nargs="?",
         const="single",
@@ -118,8 +124,10 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         help="ingestion: py-spy on the server under load, time per request by stage",
     )
     arguments = parser.parse_args(argv)
-    if (arguments.sweep or arguments.profile) and arguments.part != "ingestion":
-        parser.error("--sweep and --profile go with the ingestion part")
+    if (
+        arguments.sweep or arguments.profile or arguments.batches
+    ) and arguments.part != "ingestion":
+        parser.error("--sweep, --batches and --profile go with the ingestion part")
     return arguments
 
 
@@ -148,6 +156,8 @@ def main(argv: list[str] | None = None) -> None:
 
         if arguments.sweep:
             ingestion.sweep()
+        elif arguments.batches:
+            ingestion.batch_run()
         elif arguments.profile:
             ingest_profile.profile(arguments.profile)
         elif arguments.part == "residency":

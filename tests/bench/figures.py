@@ -42,9 +42,9 @@ INGESTION_DESCRIPTIONS = [
     "11 POST /v1/events, one ~630-byte track event per request (hashed e-mail and phone, a new",
     "   visitor each event, a TC string, Consent Mode), unique messageIds; group commit on",
     "12 POST /v1/batch, 100 such events per request; latency per request",
-    "13 COPY of the rows 12 stored into a table LIKE destinations_event INCLUDING ALL (indexes,",
-    "   WAL, one commit), one connection: the ceiling of 12 (which also writes each event's",
-    "   de-duplication key and operational row)",
+    "13 PostgreSQL COPY … FROM STDIN of the same documents into a minimal table (the document",
+    "   as jsonb, (workspace, messageId) unique; one connection, one commit): issue 17's",
+    "   reference for 12 (target: ≥ 25,000 events/s and ≥ 10 % of 13)",
     '14 events the server acknowledged ("accepted" in its answers, warm-up included) against',
     "   rows in destinations_event after the server stopped; stored > acknowledged only by answers",
     "   wrk stopped waiting for at the end of a run; any acknowledged event missing fails the run",
@@ -180,7 +180,11 @@ def _ingestion_rows() -> tuple[list[Row], ingestion.Figures]:
         figures.single_share >= ingestion.SINGLE_TARGET
         and single.p99_us <= ingestion.SINGLE_P99_TARGET_US
     )
-    batch_met = copy is not None and figures.batch_share >= ingestion.BATCH_TARGET
+    batch_met = (
+        copy is not None
+        and figures.batch_share >= ingestion.BATCH_TARGET
+        and batch.events_per_second >= ingestion.BATCH_EVENTS_TARGET
+    )
     rows = [
         Row(
             "10 bare Django (reference)",
@@ -214,8 +218,9 @@ def _ingestion_rows() -> tuple[list[Row], ingestion.Figures]:
             f"{batch.p50_us:,}",
             f"{batch.p99_us:,}",
             (
-                f"{figures.batch_share:.0%} of 13 ({target(batch_met)}: ≥ "
-                f"{ingestion.BATCH_TARGET:.0%}); {batch.per_second:,.0f} req/s;"
+                f"{figures.batch_share:.1%} of 13 ({target(batch_met)}: ≥ "
+                f"{ingestion.BATCH_EVENTS_TARGET:,} events/s and ≥ {ingestion.BATCH_TARGET:.0%});"
+                f" {batch.per_second:,.0f} req/s;"
                 f" {batch.cpu_per('event')}"
                 if copy
                 else "no events accepted"
