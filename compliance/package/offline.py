@@ -31,9 +31,10 @@ the same key signs both.
 
 A hostile zip is refused before anything is decompressed: names that are absolute, climb out
 (``..``), use backslashes, drive letters or control characters; duplicate names (also those
-equal but for case); encrypted members, compression other than stored/deflate; more than
-``MAX_FILES`` members, more than ``MAX_TOTAL_SIZE`` bytes in all, or a member compressed more
-than ``MAX_RATIO`` to one (zip bombs). Reading never goes past a member's declared size.
+equal but for case); symbolic links; encrypted members, compression other than stored or
+deflate; more than ``MAX_FILES`` members, more than ``MAX_TOTAL_SIZE`` bytes in all, or a member
+compressed more than ``MAX_RATIO`` to one (zip bombs). Reading never passes a member's
+declared size.
 
 Exit status: 0 valid, 1 a file fails (named), 2 the package or key could not be read.
 """
@@ -45,6 +46,7 @@ import json
 import re
 import sys
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 
 from audit.offline import FORMAT as EXPORT_FORMAT
@@ -73,6 +75,9 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _SIZE = re.compile(r"0|[1-9][0-9]{0,18}")
 _DRIVE = re.compile(r"[A-Za-z]:")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# What reading a damaged member raises: a bad CRC, a truncated or corrupt deflate stream.
+_DAMAGED = (OSError, zipfile.BadZipFile, EOFError, ValueError, zlib.error)
+_FILE_TYPE, _REGULAR_FILE = 0o170000, 0o100000  # Unix mode bits in a member's attributes
 _SIGNATURE_KEYS = ("origin", "tree-size", "root", "manifest-sha256")
 
 
@@ -186,6 +191,9 @@ def _check_structure(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
             raise PackageFailure(shown(name), "duplicate name (differs only in case)")
         if info.flag_bits & 0x1:
             raise PackageFailure(shown(name), "encrypted")
+        if (info.external_attr >> 16) & _FILE_TYPE not in (0, _REGULAR_FILE):
+            # a symbolic link (or a device) would be made as one by an unzip tool
+            raise PackageFailure(shown(name), "not a regular file (a symbolic link?)")
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
             raise PackageFailure(shown(name), "compression other than stored or deflate")
         if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
@@ -206,7 +214,7 @@ def _read(archive: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int) -> byt
     try:
         with archive.open(info) as handle:
             return handle.read()  # never past the declared size, checked above
-    except (OSError, zipfile.BadZipFile, EOFError, ValueError) as error:
+    except _DAMAGED as error:
         raise PackageFailure(info.filename, f"damaged in the zip ({error})") from None
 
 
@@ -218,7 +226,7 @@ def _digest(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[int, str]:
             while chunk := handle.read(CHUNK):
                 digest.update(chunk)
                 size += len(chunk)
-    except (OSError, zipfile.BadZipFile, EOFError, ValueError) as error:
+    except _DAMAGED as error:
         raise PackageFailure(info.filename, f"damaged in the zip ({error})") from None
     return size, digest.hexdigest()
 
@@ -389,7 +397,7 @@ def _verify_export(archive, info, verifiers: list[Verifier], vkeys: list[str]):
             first = handle.readline(MAX_MANIFEST_SIZE)
             if first.rstrip(b"\n").endswith(_EVENTS_OPEN):
                 return _verify_streamed(handle, first, verifiers)
-    except (OSError, zipfile.BadZipFile, EOFError, ValueError) as error:
+    except _DAMAGED as error:
         raise PackageFailure(AUDIT_EXPORT, f"damaged in the zip ({error})") from None
     export = _read(archive, info, limit=MAX_TOTAL_SIZE)
     try:
