@@ -22,6 +22,7 @@ Guarantees (docs/delivery.md):
 """
 
 import random
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,11 +69,23 @@ BACKOFF_CAP_SECONDS = 900.0
 CIRCUIT_THRESHOLD = 5  # consecutive failed requests before the breaker opens
 CIRCUIT_MAX_SECONDS = 300
 ERROR_EXCERPT = 300
-# After a request of the destination failed, and until one succeeds, it is probed: one batch
-# of at most this many events at a time, in its first slot only. A dead or timing-out
-# destination then costs its worker a few events' work per try, not whole batches in every
+# A destination not known to answer is probed: one batch of at most this many events at a
+# time, in its first slot only — after a failed request until one succeeds, and when this
+# process has seen no request of it succeed in the last HEALTHY_SECONDS (a new or idle
+# destination: one small batch first, then whole ones in every slot). A dead or timing-out
+# destination then costs its worker a few events' work per try, never whole batches in every
 # slot (docs/delivery.md "Isolation and self-healing").
 PROBE_BATCH = 10
+HEALTHY_SECONDS = 60.0
+# Destination id → time.monotonic() of its last successful request in this process.
+_answered: dict[int, float] = {}
+
+
+def _known_to_answer(destination: Destination) -> bool:
+    if destination.consecutive_failures:
+        return False
+    at = _answered.get(destination.pk)
+    return at is not None and time.monotonic() - at < HEALTHY_SECONDS
 
 
 def destination_policy(destination: Destination, workspace_policies) -> ConsentPolicy:
@@ -271,11 +284,12 @@ def destination_deliver(
     limit), under one of its concurrency slots, in its workspace's region's database. Nothing
     is claimed while the workspace is moving between regions.
 
-    A destination whose last request failed is probed (``PROBE_BATCH`` events, first slot
-    only) until a request succeeds. ``on_more`` is called once, mid-batch, when more is due
-    than this batch and its first request succeeded: the scheduler queues the next batch then,
-    so that another thread claims and builds it while this one records and commits (never for
-    a failing destination, which would only fill its slots with doomed batches)."""
+    A destination whose last request failed, or that this process has not seen answer
+    lately, is probed (``PROBE_BATCH`` events, first slot only) until a request succeeds.
+    ``on_more`` is called once, mid-batch, when more is due than this batch and its first
+    request succeeded: the scheduler queues the next batch then, so that another thread claims
+    and builds it while this one records and commits (never for a failing destination, which
+    would only fill its slots with doomed batches)."""
     now = now or timezone.now()
     result = DeliverResult()
     destination = Destination.objects.filter(pk=destination_id).first()
@@ -301,7 +315,7 @@ def destination_deliver(
     # database. The breaker's updates (``_circuit``) go to the control plane's, in autocommit
     # outside it: a breaker opened by a batch whose outcomes then fail to save only delays a
     # retry that is due again anyway.
-    probing = destination.consecutive_failures > 0
+    probing = not _known_to_answer(destination)
     limit = min(PROBE_BATCH, adapter.max_batch) if probing else adapter.max_batch
     with transaction.atomic(using=alias):
         if not _take_slot(alias, destination, slots=1 if probing else destination.max_concurrency):
@@ -501,6 +515,10 @@ def _process(
                 request_id=uuid.uuid4(), started=started, answer=answer, outcomes=outcomes
             )
             failed_requests += failed
+            if failed:
+                _answered.pop(destination.pk, None)
+            else:
+                _answered[destination.pk] = time.monotonic()
             if on_more is not None and not failed:
                 on_more(result.region)  # the next batch is claimed and built meanwhile
                 on_more = None

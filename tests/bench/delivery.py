@@ -16,7 +16,7 @@ import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -196,6 +196,17 @@ def _deliveries(destination: Destination):
     return Delivery.objects.for_workspace(destination.workspace).filter(destination=destination)
 
 
+def _held(destination: Destination) -> None:
+    """Not due until released: a worker's sweep (every second) would otherwise start on them
+    before the measurement does (while a second worker is still starting)."""
+    _deliveries(destination).update(next_attempt_at=timezone.now() + timedelta(days=1))
+
+
+def _release(destination: Destination) -> None:
+    _deliveries(destination).update(next_attempt_at=timezone.now())
+    destination_deliver_enqueue(destination.pk)
+
+
 def _wait_delivered(destination: Destination, count: int, timeout: float = 300.0) -> float:
     started = time.perf_counter()
     while time.perf_counter() - started < timeout:
@@ -215,10 +226,11 @@ def _throughput(url: str) -> tuple[Row, ...]:
     while events_fanout()[0]:
         pass
     fanout = time.perf_counter() - started
+    _held(meta)
     with _worker(concurrency=4) as worker:
         _progress("delivery: one worker process → local Meta")
         usage = _Usage(worker)
-        destination_deliver_enqueue(meta.pk)
+        _release(meta)
         seconds = _wait_delivered(meta, THROUGHPUT_EVENTS)
         cpu = usage.used()
         rss, peak = usage.memory_mb()
@@ -254,10 +266,11 @@ def _two_workers(url: str) -> Row:
     _store_events(workspace, THROUGHPUT_EVENTS, "two")
     while events_fanout()[0]:
         pass
+    _held(meta)
     with _worker(concurrency=4) as first, _worker(concurrency=4) as second:
         _progress("delivery: two worker processes → local Meta")
         usages = [_Usage(first), _Usage(second)]
-        destination_deliver_enqueue(meta.pk)
+        _release(meta)
         seconds = _wait_delivered(meta, THROUGHPUT_EVENTS)
         cpu = sum(usage.used() for usage in usages)
     return Row(
@@ -325,12 +338,17 @@ def _isolation(url: str) -> tuple[Row, Row]:
         _store_events(workspace, ISOLATION_EVENTS, prefix)
         while events_fanout()[0]:
             pass
+        destinations = [
+            healthy,
+            *Destination.objects.filter(workspace=workspace).exclude(pk=healthy.pk),
+        ]
+        for destination in destinations:
+            _held(destination)
         with _worker(concurrency=8) as worker:
             _progress(f"delivery: healthy webhook{' beside a dead Meta' if dead_beside else ''}")
             usage = _Usage(worker)
-            destination_deliver_enqueue(healthy.pk)
-            for other in Destination.objects.filter(workspace=workspace).exclude(pk=healthy.pk):
-                destination_deliver_enqueue(other.pk)
+            for destination in destinations:
+                _release(destination)
             seconds = _wait_delivered(healthy, ISOLATION_EVENTS)
             costs.append(usage.used() / ISOLATION_EVENTS * 1e6)
         rates.append(ISOLATION_EVENTS / seconds)

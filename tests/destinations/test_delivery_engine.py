@@ -299,19 +299,20 @@ def test_test_send_reports_the_platform_answer(workspace, platforms):
 def test_a_failing_destination_is_probed_with_small_batches_until_it_answers(
     client, workspace, token, platforms
 ):
-    """After a failed request only ``PROBE_BATCH`` events are tried at a time (a dead
-    destination then costs a few events' work per try, not a batch of 1,000 in every slot);
-    the first success brings whole batches back."""
+    """A destination not known to answer — new, or after a failed request — is tried with
+    ``PROBE_BATCH`` events at a time (a dead destination then costs a few events' work per
+    try, not a batch of 1,000 in every slot); a success brings whole batches back."""
     destination = DestinationFactory(
         workspace=workspace, type="meta_capi", config=local("meta_capi", platforms)
     )
     Destination.objects.filter(pk=destination.pk).update(autopause_min_attempts=1000)
-    send_batch(client, token, *[order(f"probe-{i}") for i in range(30)])
+    send_batch(client, token, *[order(f"probe-{i}") for i in range(40)])
     delivery.events_fanout()
-    platforms.behave("meta", mode="error", status=503)
     now = timezone.now()
 
-    first = delivery.destination_deliver(destination_id=destination.pk, now=now)
+    new = delivery.destination_deliver(destination_id=destination.pk, now=now)
+    platforms.behave("meta", mode="error", status=503)
+    known = delivery.destination_deliver(destination_id=destination.pk, now=now)
     probe = delivery.destination_deliver(
         destination_id=destination.pk, now=now + timedelta(hours=1)
     )
@@ -321,7 +322,8 @@ def test_a_failing_destination_is_probed_with_small_batches_until_it_answers(
     )
     rest = delivery.destination_deliver(destination_id=destination.pk, now=now + timedelta(hours=3))
 
-    assert (first.claimed, first.retried) == (30, 30)
+    assert (new.claimed, new.delivered, new.more) == (delivery.PROBE_BATCH, 10, True)
+    assert (known.claimed, known.retried) == (30, 30)  # it answered: a whole batch
     assert (probe.claimed, probe.retried, probe.more) == (delivery.PROBE_BATCH, 10, True)
     assert (answered.claimed, answered.delivered) == (delivery.PROBE_BATCH, 10)
     assert (rest.claimed, rest.delivered, rest.more) == (20, 20, False)
