@@ -76,7 +76,8 @@ _SIZE = re.compile(r"0|[1-9][0-9]{0,18}")
 _DRIVE = re.compile(r"[A-Za-z]:")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # What reading a damaged member raises: a bad CRC, a truncated or corrupt deflate stream.
-_DAMAGED = (OSError, zipfile.BadZipFile, EOFError, ValueError, zlib.error)
+# (zipfile raises NotImplementedError for features a member's header claims and it lacks.)
+_DAMAGED = (OSError, zipfile.BadZipFile, EOFError, ValueError, zlib.error, NotImplementedError)
 _FILE_TYPE, _REGULAR_FILE = 0o170000, 0o100000  # Unix mode bits in a member's attributes
 _SIGNATURE_KEYS = ("origin", "tree-size", "root", "manifest-sha256")
 
@@ -189,8 +190,8 @@ def _check_structure(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
             raise PackageFailure(shown(name), "duplicate name")
         if name.casefold() in folded:
             raise PackageFailure(shown(name), "duplicate name (differs only in case)")
-        if info.flag_bits & 0x1:
-            raise PackageFailure(shown(name), "encrypted")
+        if info.flag_bits & 0x61:  # bits 0 and 6: encrypted; bit 5: patched data
+            raise PackageFailure(shown(name), "encrypted or patched")
         if (info.external_attr >> 16) & _FILE_TYPE not in (0, _REGULAR_FILE):
             # a symbolic link (or a device) would be made as one by an unzip tool
             raise PackageFailure(shown(name), "not a regular file (a symbolic link?)")
@@ -290,7 +291,7 @@ def verify_package(source, *, vkeys: list[str]) -> PackageVerification:
     verifiers = verifiers_from(vkeys)
     try:
         archive = zipfile.ZipFile(source)
-    except (OSError, zipfile.BadZipFile, ValueError, EOFError) as error:
+    except _DAMAGED as error:
         raise PackageReadError(f"not a readable zip: {error}") from None
     result = PackageVerification(valid=False)
     with archive:
