@@ -501,13 +501,17 @@ def audit_verification_latest(*, workspace) -> AuditVerification | None:
     return AuditVerification.objects.filter(workspace=workspace).first()
 
 
-def audit_verify_coverage(*, workspace, result: dict | None) -> dict | None:
+def audit_verify_coverage(
+    *, workspace, result: dict | None, current: int | None = None
+) -> dict | None:
     """What a verification ``result`` (a run just made or a recorded one) covered against the
     log as it is now — "39 verified · 4 newer": ``verified`` entries checked, ``newer`` ones
-    appended since (the run's own ``audit.verified`` record among them), ``current`` in all."""
+    appended since (the run's own ``audit.verified`` record among them), ``current`` in all
+    (the head's size: read here unless the caller passes it)."""
     if result is None:
         return None
-    head = audit_head(workspace=workspace)
-    current = head.size if head else 0
+    if current is None:
+        head = audit_head(workspace=workspace)
+        current = head.size if head else 0
     verified = result.get("verified_events", result.get("total_events", 0))
     return {"verified": verified, "current": current, "newer": max(0, current - verified)}

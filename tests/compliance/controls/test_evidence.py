@@ -12,6 +12,7 @@ from audit import services as audit_services
 from audit.models import AuditExportConfig
 from compliance.access_reviews import services as review_services
 from compliance.access_reviews.models import Campaign
+from compliance.controls import evidence
 from destinations.models import IngestionSettings
 from destinations.retention.purge import retention_purge
 from destinations.routing import services as routing_services
@@ -355,3 +356,73 @@ def test_schema_validation_and_dedup_figures_come_from_ingestion(
         {"label": "tracking_plan:unplanned", "detail": "1 rejected", "url": None}
     ]
     assert "1 event(s) rejected and 1 duplicate(s) acknowledged" in evidence["reason"]
+
+
+def test_incidents_are_counted_in_the_database_and_only_the_named_ones_loaded(
+    workspace, monkeypatch
+):
+    """Many incidents (an anomaly detector opens them on its own): the figures count every
+    one of the 12 months, the median is the middle containment time, and no more incidents
+    are loaded than the evidence names."""
+    now = timezone.now()
+    hour = dt.timedelta(hours=1)
+
+    def incident(n: int, opened_ago: dt.timedelta, took: dt.timedelta | None) -> Incident:
+        opened = now - opened_ago
+        return Incident(
+            workspace=workspace,
+            title=f"Anomaly {n}",
+            severity="low",
+            opened_by="system:anomalies",
+            source_kind="anomaly",
+            opened_at=opened,
+            contained_at=None if took is None else opened + took,
+        )
+
+    rows = [incident(n, 3 * hour, dt.timedelta(minutes=10 + n)) for n in range(30)]  # met
+    rows += [incident(100 + n, 5 * hour, 2 * hour) for n in range(12)]  # missed, contained
+    rows += [incident(200 + n, 3 * hour, None) for n in range(3)]  # missed, still open
+    rows += [incident(300, dt.timedelta(minutes=5), None)]  # still within its hour
+    rows += [incident(400, dt.timedelta(days=400), None)]  # older than the window
+    Incident.objects.bulk_create(rows)
+    loaded = []
+    original = Incident.from_db.__func__
+
+    def counting(cls, db, names, values):
+        loaded.append(values)
+        return original(cls, db, names, values)
+
+    monkeypatch.setattr(Incident, "from_db", classmethod(counting))
+
+    result = evidence.incidents(workspace, now)
+
+    figures = {f["label"]: f["value"] for f in result["figures"]}
+    assert figures["Incidents (12 months)"] == 46
+    assert figures["Contained within 1 h"] == 30
+    assert figures["Missed the 1 h target"] == 15
+    took = sorted([10 + n for n in range(30)] + [120] * 12)  # minutes, contained ones
+    assert figures["Median time to contain (min)"] == round((took[20] + took[21]) / 2)
+    assert result["status"] == "attention"
+    assert len(result["items"]) == evidence.ITEMS_SHOWN
+    assert "and 5 more" in result["reason"]
+    assert len(loaded) <= evidence.ITEMS_SHOWN
+
+
+def test_entries_verified_says_how_many_are_newer_than_the_verification(
+    admin_client, controls_page, workspace, admin_user, system_actor
+):
+    audit_services.audit_checkpoint_sign(workspace=workspace, actor=system_actor)
+    verified = audit_services.audit_verify_record(workspace=workspace, actor=system_actor)
+    count = verified["total_events"]
+    # its own audit.verified record, then two renames: 3 newer
+    for name in ("Acme Two", "Acme Three"):
+        workspace_services.workspace_update(workspace=workspace, actor=admin_user, name=name)
+
+    page = controls_page(admin_client, workspace)
+
+    evidence_ = page.evidence("A.10", "audit_integrity")
+    figures = {f["label"]: f["value"] for f in evidence_["figures"]}
+    assert figures["Entries verified"] == f"{count} verified · 3 newer"
+    assert f"{count} verified · 3 newer" in page.html
+    assert evidence_["status"] == "met"
+    assert "3 appended since" in evidence_["reason"]

@@ -190,7 +190,8 @@ def test_the_query_budget_does_not_grow_with_the_workspace(
             assert client.get(page_url(ws)).status_code == 200
         counts.append(len(queries))
     assert counts[0] == counts[1], counts
-    with django_assert_max_num_queries(30):
+    # 30 reads, and each of the 10 sources in its own savepoint (SAVEPOINT, RELEASE: 20)
+    with django_assert_max_num_queries(50):
         client.get(page_url(other_workspace))
 
 
