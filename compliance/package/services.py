@@ -44,7 +44,6 @@ from audit.selectors import audit_locked
 from audit.services import (
     audit_checkpoint_sign,
     audit_record,
-    audit_signing_key_ensure,
     signing_key_context,
 )
 from audit.signed_note import Signer
@@ -98,7 +97,7 @@ def _bind(*, workspace, actor) -> tuple[AuditCheckpoint, Signer, str]:
     """A checkpoint over the log as it is now, the signer of the key that signed it, and the
     log's origin — in a short transaction of its own."""
     with transaction.atomic():
-        audit_signing_key_ensure(workspace=workspace, actor=actor)
+        # (signing makes the workspace's key on first use)
         checkpoint = audit_checkpoint_sign(workspace=workspace, actor=actor)
         if checkpoint is None:
             raise AuditIntegrityError("The audit log is empty: there is nothing to bind to.")
