@@ -143,6 +143,29 @@ def review_document(campaign: Campaign) -> dict:
     }
 
 
+# The export's names for the snapshot fields it renames (``Item``'s name → the document's).
+_DOCUMENT_NAMES = {"key_prefix": "prefix", "key_environment": "environment"}
+
+
+def snapshot_from_document(document: dict) -> list[dict]:
+    """The snapshot hashed into ``access_review.opened``, rebuilt from an exported document
+    alone (parsed JSON): the SHA-256 of its canonical JSON (RFC 8785) is the campaign's
+    ``snapshot_sha256``. What an auditor does to check that the list reviewed is the list taken
+    when the review opened (docs/evidence-center.md, "Exports")."""
+    subjects = [
+        {
+            name: item[_DOCUMENT_NAMES.get(name, name)]
+            for name in (
+                selectors.MEMBER_FIELDS
+                if item["kind"] == SubjectKind.MEMBER
+                else selectors.KEY_FIELDS
+            )
+        }
+        for item in document["items"]
+    ]
+    return sorted(subjects, key=lambda s: (s["kind"], s["subject_id"]))
+
+
 def review_json(campaign: Campaign) -> bytes:
     """The document's canonical JSON (RFC 8785): the bytes ``result_sha256`` is taken over."""
     return canonical_json(review_document(campaign))

@@ -96,6 +96,30 @@ def _last_sign_in_methods(*, workspace, user_ids: list[str]) -> dict[str, str]:
     }
 
 
+# The snapshot's fields, as hashed into ``access_review.opened`` (``Item``'s field names).
+MEMBER_FIELDS = (
+    *("kind", "subject_id", "name", "email", "role"),
+    *("mfa", "sso", "scim", "last_login_at", "joined_at"),
+)
+KEY_FIELDS = (
+    *("kind", "subject_id", "name", "role", "key_prefix", "key_environment"),
+    *("created_at", "last_used_at", "expires_at"),
+)
+
+
+def items_snapshot(items) -> list[dict]:
+    """The snapshot as the items hold it now: what ``subjects_snapshot`` gave at opening, unless
+    a row was altered since (its SHA-256 then differs from the campaign's)."""
+    subjects = [
+        {
+            name: getattr(item, name)
+            for name in (MEMBER_FIELDS if item.kind == SubjectKind.MEMBER else KEY_FIELDS)
+        }
+        for item in items
+    ]
+    return sorted(subjects, key=lambda s: (s["kind"], s["subject_id"]))
+
+
 def subjects_snapshot(*, workspace, now: dt.datetime) -> list[dict]:
     """Every member and every active API key of the workspace as a review sees them: the
     fields of ``Item``'s snapshot, sorted by kind and stable id."""

@@ -409,9 +409,13 @@ def _apply(item: Item, *, workspace: Workspace, actor) -> str:
     return Outcome.ROLE_CHANGED
 
 
-def _order(item: Item) -> int:
+def _order(item: Item, *, reviewer: str | None) -> int:
     """Promotions first, so that a demotion in the same review never meets the last-admin rule
-    while the new admin is still waiting."""
+    while the new admin is still waiting; the reviewer's own membership last, so that their
+    stepping down (or leaving) does not take away the authority the other decisions are
+    applied with."""
+    if item.kind == SubjectKind.MEMBER and item.subject_id == reviewer:
+        return 2
     return 0 if item.decision == Decision.CHANGE and item.new_role == Role.ADMIN else 1
 
 
@@ -429,10 +433,18 @@ def access_review_complete(*, workspace: Workspace, actor, campaign: Campaign) -
             f"{undecided} item{'s' if undecided != 1 else ''} still undecided: decide each "
             "before completing."
         )
+    if snapshot_sha256(selectors.items_snapshot(items)) != campaign.snapshot_sha256:
+        # A row changed behind the services' back: what was decided is not what was opened.
+        log.error("access review %s: its items no longer match its snapshot", campaign.public_id)
+        raise ConflictError(
+            "This review's items no longer match the snapshot taken when it opened: nothing "
+            "was applied. Cancel it and open another."
+        )
     admins_lock(workspace=workspace)  # no one else removes or demotes an admin meanwhile
     if not _admins_after(workspace=workspace, items=items):
         raise LastAdminError(LAST_ADMIN)
-    for item in sorted(items, key=_order):
+    reviewer = actor.public_id if isinstance(actor, User) else None
+    for item in sorted(items, key=lambda item: _order(item, reviewer=reviewer)):
         item.outcome = _apply(item, workspace=workspace, actor=actor)
     Item.objects.bulk_update(items, ["outcome"])
     now = timezone.now()
