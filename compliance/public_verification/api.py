@@ -22,6 +22,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from compliance.public_verification import selectors
+from compliance.public_verification.headers import public_cache_headers
 from compliance.public_verification.throttle import public_rate_take
 from tracklayer.api import ErrorResponse, QuerySerializer, error_body
 
@@ -66,7 +67,7 @@ class PublicApi(APIView):
         response = super().finalize_response(request, response, *args, **kwargs)
         # Public data without credentials: a verifier running in any web page may read it.
         response["Access-Control-Allow-Origin"] = "*"
-        return response
+        return public_cache_headers(response)
 
 
 @extend_schema_serializer(component_name="PublicCheckpoint")
@@ -127,18 +128,39 @@ class PublicInclusionProofApi(PublicApi):
 
     @extend_schema_serializer(component_name="PublicInclusionProof")
     class OutputSerializer(serializers.Serializer):
-        entry_hash = serializers.CharField()
+        """The audit log's inclusion proof document (the entry page's ``proof.json``), the
+        entry's contents withheld."""
+
+        format = serializers.CharField(help_text="`tracklayer.audit-inclusion-proof.v1`.")
+        workspace_id = serializers.CharField()
         index = serializers.IntegerField(help_text="The entry's index (leaf) in the log.")
+        event_id = serializers.CharField(
+            allow_null=True, help_text="Withheld here (null); the entry page's file has it."
+        )
+        event_type = serializers.CharField(allow_null=True, help_text="Withheld here (null).")
+        material = serializers.CharField(
+            allow_null=True,
+            help_text="The entry's bytes (base64): withheld here (null); the checker takes "
+            "the bytes you hold with `--material`.",
+        )
+        hash = serializers.CharField(help_text="The entry's hash, hex.")
         prev_hash = serializers.CharField(
-            allow_null=True, help_text="The previous entry's hash (null for the first)."
+            allow_null=True, help_text="The previous entry's hash, hex (null for the first)."
         )
-        leaf_hash = serializers.CharField(help_text="SHA-256(0x00 || material), hex.")
-        tree_size = serializers.IntegerField()
-        root = serializers.CharField(help_text="The checkpoint's root, hex.")
+        leaf_hash = serializers.CharField(help_text="SHA-256(0x00 || material), base64.")
+        size = serializers.IntegerField(
+            allow_null=True, help_text="The signed checkpoint's size (the tree proven to)."
+        )
+        root = serializers.CharField(allow_null=True, help_text="Its root, base64.")
         proof = serializers.ListField(
-            child=serializers.CharField(), help_text="RFC 9162 inclusion path, hex."
+            child=serializers.CharField(), help_text="RFC 9162 inclusion path, base64."
         )
-        checkpoint = CheckpointSerializer()
+        checkpoint = serializers.CharField(help_text="The C2SP signed note, exactly as stored.")
+        verifier_key = serializers.CharField(help_text="The key that signed it (C2SP vkey).")
+        status = serializers.CharField(
+            help_text="TrackLayer's own check of this proof: `verified` or `failed`."
+        )
+        check = serializers.CharField(help_text="How to check the file offline.")
 
     @extend_schema(
         operation_id="public_verification_proof",
@@ -162,8 +184,9 @@ class PublicInclusionProofApi(PublicApi):
             429: THROTTLED,
         },
         tags=[TAG],
-        description="An entry's RFC 9162 inclusion proof to the latest signed checkpoint. "
-        "No key needed.",
+        description="An entry's RFC 9162 inclusion proof to the latest signed checkpoint, in "
+        "the audit log's proof document format (as the entry page's `proof.json`, without the "
+        "entry's contents). No key needed.",
     )
     def get(self, request, workspace_id: str):
         workspace = selectors.public_workspace(public_id=workspace_id)
@@ -190,4 +213,4 @@ class PublicInclusionProofApi(PublicApi):
                 ),
                 status=409,
             )
-        return Response(self.OutputSerializer(proof).data)
+        return Response(proof)

@@ -1,7 +1,7 @@
 """What the public verification endpoints read: the workspace behind a public id (only while
 it has opted in), its latest signed checkpoints and verifier keys, and an entry's RFC 9162
-inclusion proof to the latest checkpoint (``audit.selectors.audit_inclusion_proof``, as the
-``/v1/audit/proof/inclusion`` API and data-subject receipts compute it).
+inclusion proof to the latest checkpoint — the audit entry page's proof document
+(``audit.selectors.audit_entry_proof``), without the entry's contents.
 
 Nothing else about the workspace is read or answered: not its name, members or settings.
 A workspace that is unknown, deleted or not opted in is the same ``None``.
@@ -10,8 +10,14 @@ A workspace that is unknown, deleted or not opted in is the same ``None``.
 import re
 
 from audit.models import AuditCheckpoint, AuditEntry, AuditSigningKey
-from audit.selectors import audit_head, audit_inclusion_proof
+from audit.selectors import (
+    ProofStatus,
+    audit_entry_proof,
+    audit_entry_proof_document,
+    audit_head,
+)
 from compliance.public_verification.models import PublicVerification
+from compliance.public_verification.offline import COMMAND, CONTENT_FIELDS
 from workspaces.models import Workspace
 
 CHECKPOINTS_SHOWN = 10
@@ -82,36 +88,29 @@ class EntryNotCheckpointed(Exception):
 
 
 def public_inclusion_proof(*, workspace, entry_hash: str) -> dict:
-    """The entry whose hash is ``entry_hash`` (64 hex digits; the caller checked the shape):
-    its index, its previous entry's hash, its Merkle leaf hash and the inclusion proof to the
-    latest signed checkpoint, with that checkpoint's note. ``EntryNotFound`` when this
-    workspace's log has no such entry; ``EntryNotCheckpointed`` when it is newer than the
-    latest checkpoint (it will be covered by the next)."""
-    digest = bytes.fromhex(entry_hash)
-    entry = (
-        AuditEntry.objects.filter(workspace=workspace, hash=digest)
-        .values("idx", "prev_hash")
+    """The entry whose hash is ``entry_hash`` (64 hex digits; the caller checked the shape),
+    proven to the latest signed checkpoint: the audit log's own proof document
+    (``audit.selectors.audit_entry_proof_document``, the entry page's ``proof.json``: one
+    format, one offline checker) with the entry's contents withheld (``CONTENT_FIELDS`` are
+    null) and ``check`` naming the offline checker. The proof is verified here first, as the
+    entry page does; ``status`` says how that went (``verified`` or ``failed``).
+
+    ``EntryNotFound`` when this workspace's log has no such entry; ``EntryNotCheckpointed``
+    when it is newer than the latest checkpoint (it will be covered by the next)."""
+    idx = (
+        AuditEntry.objects.filter(workspace=workspace, hash=bytes.fromhex(entry_hash))
+        .values_list("idx", flat=True)
         .first()
     )
-    if entry is None:
+    if idx is None:
         raise EntryNotFound()
-    checkpoint = (
-        AuditCheckpoint.objects.filter(workspace=workspace)
-        .select_related("signing_key")
-        .order_by("-size")
-        .first()
-    )
-    if checkpoint is None or checkpoint.size <= entry["idx"]:
+    proof = audit_entry_proof(workspace=workspace, idx=idx)
+    if proof["status"] == ProofStatus.PENDING:
+        checkpoint = proof["checkpoint"]
         raise EntryNotCheckpointed(checkpoint.size if checkpoint else 0)
-    proof = audit_inclusion_proof(workspace=workspace, index=entry["idx"], size=checkpoint.size)
-    prev = entry["prev_hash"]
+    document = audit_entry_proof_document(workspace=workspace, proof=proof)
     return {
-        "entry_hash": digest.hex(),
-        "index": entry["idx"],
-        "prev_hash": bytes(prev).hex() if prev is not None else None,
-        "leaf_hash": bytes(proof["leaf_hash"]).hex(),
-        "tree_size": checkpoint.size,
-        "root": bytes(proof["root"]).hex(),
-        "proof": [bytes(node).hex() for node in proof["proof"]],
-        "checkpoint": _checkpoint(checkpoint),
+        **document,
+        **dict.fromkeys(CONTENT_FIELDS),
+        "check": f"{COMMAND} proof.json --vkey 'VERIFIER_KEY' [--material ENTRY_BYTES]",
     }

@@ -9,18 +9,27 @@ workspace (one body for all three), 400 for a malformed hash, 404 for an unknown
 429 with ``Retry-After`` past the rate limit.
 """
 
-from django.shortcuts import redirect, render
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from compliance.public_verification import selectors, services
 from compliance.public_verification.forms import EntryHashForm, PublicVerificationForm
+from compliance.public_verification.headers import public_cache_headers
 from compliance.public_verification.throttle import public_rate_take
 from tracklayer.exceptions import DomainError
 from workspaces.dashboard import flash, render_htmx, workspace_view
 from workspaces.policy import Action
 
 PUBLIC_TEMPLATE = "compliance/public_verification/public.html"
+
+
+def _public_render(context: dict, status: int) -> HttpResponse:
+    """The public page, rendered without the request: no context processor reads the
+    session or the signed-in user, so the answer neither sets a cookie nor varies with one."""
+    return HttpResponse(render_to_string(PUBLIC_TEMPLATE, context), status=status)
 
 
 def _public_urls(request, workspace) -> dict:
@@ -77,19 +86,18 @@ def settings_page(request):
 
 @require_GET
 def public_page(request, workspace_id: str):
+    return public_cache_headers(_public_page(request, workspace_id))
+
+
+def _public_page(request, workspace_id: str):
     decision = public_rate_take(request)
     if not decision.allowed:
-        response = render(
-            request,
-            PUBLIC_TEMPLATE,
-            {"refused": "rate", "retry_after": decision.retry_after},
-            status=429,
-        )
+        response = _public_render({"refused": "rate", "retry_after": decision.retry_after}, 429)
         response["Retry-After"] = str(decision.retry_after)
         return response
     workspace = selectors.public_workspace(public_id=workspace_id)
     if workspace is None:
-        return render(request, PUBLIC_TEMPLATE, {"refused": "not_found"}, status=404)
+        return _public_render({"refused": "not_found"}, 404)
     context = {
         "workspace_id": workspace.public_id,
         "log": selectors.public_log(workspace=workspace),
@@ -114,4 +122,4 @@ def public_page(request, workspace_id: str):
                 context["lookup"] = "pending"
                 context["pending_size"] = pending.size
                 status = 409
-    return render(request, PUBLIC_TEMPLATE, context, status=status)
+    return _public_render(context, status)

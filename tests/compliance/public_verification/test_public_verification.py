@@ -53,27 +53,6 @@ def _root_from_proof(leaf: bytes, index: int, size: int, path: list[bytes]) -> b
     return r
 
 
-@pytest.fixture
-def opted_in(client, workspace, admin_user, system_actor):
-    """A workspace with a few entries, a signed checkpoint, and public verification turned on
-    by its admin through the settings page."""
-    for n in range(6):
-        audit_services.audit_record(
-            workspace=workspace,
-            actor=system_actor,
-            event_type="test.event",
-            resource_type="test",
-            resource_id=f"r{n}",
-            payload={"n": n},
-        )
-    client.force_login(admin_user)
-    response = client.post(_settings(workspace), {"enabled": "on"})
-    assert response.status_code == 302
-    audit_services.audit_checkpoint_sign(workspace=workspace, actor=system_actor)
-    client.logout()
-    return workspace
-
-
 def test_turning_it_on_and_off_is_audited_and_admins_only(
     client, workspace, admin_user, editor_user
 ):
@@ -154,25 +133,41 @@ def test_an_inclusion_proof_for_a_real_entry_verifies_independently(api_client, 
 
     assert response.status_code == 200
     proof = response.json()
-    assert proof["index"] == entry.idx and proof["entry_hash"] == entry.hash_hex
+    assert proof["format"] == "tracklayer.audit-inclusion-proof.v1"
+    assert proof["index"] == entry.idx and proof["hash"] == entry.hash_hex
+    assert proof["status"] == "verified"
+    # Proofs, not contents
+    assert proof["material"] is None and proof["event_type"] is None
+    assert proof["event_id"] is None
     material = bytes(entry.material)
+    assert base64.b64encode(material).decode() not in response.content.decode()
     leaf = hashlib.sha256(b"\x00" + material).digest()
-    assert proof["leaf_hash"] == leaf.hex()
+    assert base64.b64decode(proof["leaf_hash"]) == leaf
     prev = bytes(entry.prev_hash) if entry.prev_hash is not None else b""
-    assert hashlib.sha256(prev + material).hexdigest() == proof["entry_hash"]
+    assert hashlib.sha256(prev + material).hexdigest() == proof["hash"]
     root = _root_from_proof(
-        leaf, proof["index"], proof["tree_size"], [bytes.fromhex(p) for p in proof["proof"]]
+        leaf, proof["index"], proof["size"], [base64.b64decode(p) for p in proof["proof"]]
     )
     # … and that root is the one the workspace's key signed
-    note_body = proof["checkpoint"]["note"].split("\n\n")[0].split("\n")
-    assert int(note_body[1]) == proof["tree_size"]
-    assert base64.b64decode(note_body[2]) == root
+    note_body = proof["checkpoint"].split("\n\n")[0].split("\n")
+    assert int(note_body[1]) == proof["size"]
+    assert base64.b64decode(note_body[2]) == root == base64.b64decode(proof["root"])
     vkey = api_client.get(_api(opted_in.public_id)).json()["verifier_keys"][0]["vkey"]
-    assert offline.verify_public_proof(proof, vkey=vkey, material=material)["valid"] is True
+    assert proof["verifier_key"] == vkey
+    checked = offline.verify_proof_document(proof, vkey=vkey, material=material)
+    assert checked["valid"] is True and checked["entry_bound"] is True
+    # without the bytes, the leaf is proven, not the entry hash
+    assert offline.verify_proof_document(proof, vkey=vkey)["entry_bound"] is False
     # A flipped path node is caught
-    bad = dict(proof, proof=[("0" if p[0] != "0" else "1") + p[1:] for p in proof["proof"]])
+    flipped = [
+        base64.b64encode(bytes([p[0] ^ 1]) + p[1:]).decode()
+        for p in map(base64.b64decode, proof["proof"])
+    ]
     with pytest.raises(offline.PublicProofError):
-        offline.verify_public_proof(bad, vkey=vkey)
+        offline.verify_proof_document(dict(proof, proof=flipped), vkey=vkey)
+    # Someone else's bytes are not this entry's
+    with pytest.raises(offline.PublicProofError):
+        offline.verify_proof_document(proof, vkey=vkey, material=bytes(rows[0].material))
 
 
 def test_bad_unknown_foreign_and_uncheckpointed_hashes(

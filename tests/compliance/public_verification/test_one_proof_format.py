@@ -1,0 +1,148 @@
+"""One proof format, one checker: the audit log's entry page (``…/audit/<idx>/proof.json``,
+``audit.selectors.audit_entry_proof_document``) and public verification serve the same
+document, and ``python -m compliance.public_verification.offline`` checks either — the
+public one with the entry's contents withheld. Plus the public answers' headers: cached
+briefly when 200, never stored otherwise, no cookie even for a signed-in visitor."""
+
+import base64
+import json
+
+import pytest
+from django.urls import reverse
+
+from audit import selectors as audit_selectors
+from audit import services as audit_services
+from compliance.public_verification import offline, throttle
+from tests.audit_entries import audit_rows
+
+pytestmark = pytest.mark.django_db
+
+
+def _public_proof(client, workspace, entry_hash: str):
+    url = reverse("api:public-verification-proof", args=[workspace.public_id])
+    return client.get(url, {"hash": entry_hash})
+
+
+def _entry_page_proof(client, workspace, idx: int) -> dict:
+    response = client.get(reverse("audit:entry-proof", args=[workspace.slug, idx]))
+    assert response.status_code == 200
+    return json.loads(response.content)
+
+
+def _vkey(workspace) -> str:
+    return audit_selectors.audit_verifier_key(workspace=workspace)
+
+
+def _run(tmp_path, capsys, document: dict, *args: str) -> tuple[int, str]:
+    path = tmp_path / "proof.json"
+    path.write_text(json.dumps(document))
+    code = offline.main([str(path), *args])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_the_public_proof_is_the_entry_pages_document_without_the_contents(
+    client, api_client, opted_in, admin_user
+):
+    entry = audit_rows(opted_in)[3]
+    public = _public_proof(api_client, opted_in, entry.hash_hex).json()
+    client.force_login(admin_user)
+    private = _entry_page_proof(client, opted_in, entry.idx)
+
+    assert public["format"] == private["format"] == offline.FORMAT == audit_selectors.PROOF_FORMAT
+    assert set(public) == set(private)
+    withheld = {*offline.CONTENT_FIELDS, "check"}
+    assert {key: value for key, value in public.items() if key not in withheld} == {
+        key: value for key, value in private.items() if key not in withheld
+    }
+    assert all(public[field] is None for field in offline.CONTENT_FIELDS)
+    assert private["material"] and private["event_type"] == "test.event"
+    assert public["check"].startswith(offline.COMMAND)
+
+
+def test_one_checker_takes_either_file(client, api_client, opted_in, admin_user, tmp_path, capsys):
+    entry = audit_rows(opted_in)[2]
+    vkey = _vkey(opted_in)
+    client.force_login(admin_user)
+    private = _entry_page_proof(client, opted_in, entry.idx)
+    public = _public_proof(api_client, opted_in, entry.hash_hex).json()
+    material = tmp_path / "entry.bin"
+    material.write_bytes(bytes(entry.material))
+
+    # The entry page's file: its bytes inside; the key as the page's line gives it (second)
+    code, out = _run(tmp_path, capsys, private, vkey)
+    assert code == 0 and f"verified: test.event #{entry.idx}" in out
+    assert _run(tmp_path, capsys, private, "--vkey", vkey)[0] == 0
+    # The public file: the leaf alone, then bound to the bytes the holder has
+    code, out = _run(tmp_path, capsys, public, "--vkey", vkey)
+    assert code == 0 and "--material" in out
+    code, out = _run(tmp_path, capsys, public, "--vkey", vkey, "--material", str(material))
+    assert code == 0 and "--material" not in out
+
+
+def test_the_checker_refuses_what_it_should(
+    client, opted_in, other_workspace, admin_user, system_actor, tmp_path, capsys
+):
+    entry = audit_rows(opted_in)[1]
+    client.force_login(admin_user)
+    document = _entry_page_proof(client, opted_in, entry.idx)
+    vkey = _vkey(opted_in)
+    audit_services.audit_checkpoint_sign(workspace=other_workspace, actor=system_actor)
+    other_key = _vkey(other_workspace)
+    cases = {
+        "another workspace's key": (document, other_key),
+        "an edited entry": (
+            dict(document, material=base64.b64encode(b'{"n":7}').decode()),
+            vkey,
+        ),
+        "an edited prev_hash": (dict(document, prev_hash="00" * 32), vkey),
+        "another index": (dict(document, index=entry.idx + 1), vkey),
+        "another size": (dict(document, size=document["size"] + 1), vkey),
+        "not a proof": ({"format": "tracklayer.audit-export.v1"}, vkey),
+        "no checkpoint": (dict(document, checkpoint=None), vkey),
+        "a string index": (dict(document, index=str(entry.idx)), vkey),
+    }
+    for what, (bad, key) in cases.items():
+        code, out = _run(tmp_path, capsys, bad, "--vkey", key)
+        assert code == 1, what
+        assert out.startswith("invalid: "), what
+
+
+def test_public_answers_cache_briefly_when_found_and_never_otherwise(
+    api_client, client, opted_in, monkeypatch
+):
+    entry = audit_rows(opted_in)[0]
+    ok = [
+        api_client.get(reverse("api:public-verification", args=[opted_in.public_id])),
+        _public_proof(api_client, opted_in, entry.hash_hex),
+        client.get(reverse("public_verification:page", args=[opted_in.public_id])),
+    ]
+    refused = [
+        api_client.get(reverse("api:public-verification", args=["ws_" + "0" * 20])),
+        _public_proof(api_client, opted_in, "0" * 64),
+        _public_proof(api_client, opted_in, "xyz"),
+        client.get(reverse("public_verification:page", args=["ws_" + "0" * 20])),
+    ]
+    monkeypatch.setattr(throttle, "BURST", 0)
+    throttled = [
+        api_client.get(reverse("api:public-verification", args=[opted_in.public_id])),
+        client.get(reverse("public_verification:page", args=[opted_in.public_id])),
+    ]
+
+    assert [r.status_code for r in ok] == [200, 200, 200]
+    for response in ok:
+        assert "public" in response["Cache-Control"] and "max-age=60" in response["Cache-Control"]
+        assert "Cookie" not in response.get("Vary", "")
+    assert [r.status_code for r in refused + throttled] == [404, 404, 400, 404, 429, 429]
+    for response in refused + throttled:
+        assert "no-store" in response["Cache-Control"]
+
+
+def test_no_cookie_for_a_signed_in_visitor_either(client, opted_in, admin_user):
+    client.force_login(admin_user)
+    page = client.get(reverse("public_verification:page", args=[opted_in.public_id]))
+    api = client.get(reverse("api:public-verification", args=[opted_in.public_id]))
+
+    assert page.status_code == api.status_code == 200
+    assert page.cookies == {} and api.cookies == {}
+    assert admin_user.email not in page.content.decode()
