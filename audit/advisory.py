@@ -69,6 +69,9 @@ QUEUED_WHILE_LOCKED: frozenset[str] = frozenset(
         "anomaly.acknowledged",
         "anomaly.resolved",
         "schema.drift",
+        # The auditor package (compliance.package): building one changes nothing; like the
+        # export it is evidence, wanted most during a suspected compromise. Its entry waits.
+        "evidence.package_built",
     }
 )
 
