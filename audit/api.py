@@ -87,7 +87,8 @@ class AuditVerifyApi(WorkspaceApi):
         description="`chain_status`, how many entries were verified and how many are newer, "
         "each break found (entry and kind) and the latest checkpoint checked; the same answer "
         "as the dashboard and `tracklayer audit verify`. `merchant_id` repeats `workspace_id`; "
-        "`first_event` and `last_event` are the log's first and last entries.",
+        "`first_event` and `last_event` are the first and last entries verified (one appended "
+        "while it ran is counted in `newer_events`).",
         tags=["audit"],
     )
     def get(self, request):

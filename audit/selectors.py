@@ -354,9 +354,11 @@ PROOF_CHECK = (
     'python3 -c "import sys,json,base64 as b;'
     "from audit.merkle import verify_inclusion as v,leaf_hash as l;"
     "from audit.signed_note import open_checkpoint as o,Verifier as V;"
-    "p=json.load(open(sys.argv[1]));c=o(p['checkpoint'],V.from_vkey(sys.argv[2]));"
-    "v(l(b.b64decode(p['material'])),p['index'],c.size,[b.b64decode(h) for h in p['proof']],"
-    "c.root);print('verified:',p['event_type'],'#',p['index'],'in',c.size)\""
+    "p=json.load(open(sys.argv[1]));m=b.b64decode(p['material']);"
+    "c=o(p['checkpoint'],V.from_vkey(sys.argv[2]));"
+    "v(l(m),p['index'],c.size,[b.b64decode(h) for h in p['proof']],c.root);"
+    # what it names comes from the proven bytes, never from the file's other fields
+    "print('verified:',json.loads(m)['event_type'],'#',p['index'],'in',c.size)\""
 )
 
 
@@ -472,7 +474,9 @@ def audit_verify(*, workspace) -> dict:
         and (frontier_root(head.frontier_hashes) != report.root)
     ):
         breaks.append(Break(None, "head_root_mismatch", "the stored tree is not the entries'"))
-    entries = AuditEntry.objects.filter(workspace=workspace)
+    # first and last of the entries this run checked (idx 0 … total_events − 1): an entry
+    # appended while it ran is "newer", not the last one verified
+    entries = AuditEntry.objects.filter(workspace=workspace, idx__lt=report.total_events)
     last_run = AuditVerification.objects.filter(workspace=workspace).first()
     # Entries appended while this ran (the head is read again: outside a transaction, appends
     # committed meanwhile are seen) are the "newer" ones, for the next run.

@@ -97,6 +97,13 @@ def test_the_downloaded_proof_checks_offline_with_the_one_line_command(
     assert result.returncode == 0, result.stderr
     assert f"verified: workspace.updated # {entry.idx}" in result.stdout
 
+    # What it says was verified comes from the proven bytes, not from the file's other fields
+    relabelled = tmp_path / "relabelled.json"
+    relabelled.write_text(json.dumps({**document, "event_type": "workspace.deleted"}))
+    said = check(relabelled)
+    assert said.returncode == 0, said.stderr
+    assert "workspace.updated" in said.stdout and "workspace.deleted" not in said.stdout
+
     # A proof whose entry bytes were changed does not check
     document["material"] = document["material"][:-4] + "AAA="
     forged = tmp_path / "forged.json"

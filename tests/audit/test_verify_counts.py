@@ -8,9 +8,9 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from audit import services
+from audit import selectors, services
 from audit.management.commands.audit import Command
-from tests.audit.helpers import ACTOR, append_things
+from tests.audit.helpers import ACTOR, append_things, record_thing
 from tests.audit_entries import audit_count, audit_rows
 from workspaces.models import ApiKeyRole
 
@@ -92,3 +92,26 @@ def test_merchant_is_another_name_for_workspace(workspace):
 
     verbs = Command().create_parser("tracklayer", "audit")._subparsers._group_actions[0]
     assert "--workspace SLUG, --merchant SLUG" in verbs.choices["verify"].format_help()
+
+
+def test_the_last_event_is_the_last_one_verified_not_one_appended_while_it_ran(
+    workspace, monkeypatch
+):
+    append_things(workspace, 2)
+    verified_rows = audit_rows(workspace)
+    real = selectors.verify_log
+
+    def then_one_more(*args, **kwargs):
+        report = real(*args, **kwargs)
+        record_thing(workspace, 99)  # committed by another writer while the check ran
+        return report
+
+    monkeypatch.setattr(selectors, "verify_log", then_one_more)
+
+    result = selectors.audit_verify(workspace=workspace)
+
+    assert result["chain_status"] == "valid"
+    assert (result["verified_events"], result["newer_events"]) == (len(verified_rows), 1)
+    last = verified_rows[-1]
+    assert result["last_event"]["idx"] == last.idx == result["verified_events"] - 1
+    assert result["last_event"]["hash"] == last.hash_hex
