@@ -5,7 +5,7 @@ import json
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from audit import selectors, services
@@ -115,3 +115,10 @@ def test_the_last_event_is_the_last_one_verified_not_one_appended_while_it_ran(
     last = verified_rows[-1]
     assert result["last_event"]["idx"] == last.idx == result["verified_events"] - 1
     assert result["last_event"]["hash"] == last.hash_hex
+
+
+def test_merchant_takes_the_merchant_id_the_api_answers(workspace):
+    as_id = json.loads(run_cli("verify", "--merchant", workspace.public_id, "--json"))
+    assert as_id["merchant_id"] == workspace.public_id
+    with pytest.raises(CommandError, match="No workspace with slug or id 'ws_nosuch'"):
+        run_cli("verify", "--merchant", "ws_nosuch")

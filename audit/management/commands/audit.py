@@ -1,4 +1,5 @@
-"""``tracklayer audit verify|checkpoint|vkey --workspace SLUG`` (``--merchant SLUG`` too).
+"""``tracklayer audit verify|checkpoint|vkey --workspace SLUG`` (``--merchant SLUG`` too; the
+workspace's public id, the API's ``merchant_id``, in place of the slug).
 
 ``verify`` exits 0 when the log is valid and 1 when it is broken (for cron jobs and CI);
 ``--json`` prints the same document as ``GET /v1/audit/verify``.
@@ -42,7 +43,8 @@ class Command(BaseCommand):
                 dest="workspace",
                 required=True,
                 metavar="SLUG",
-                help="the workspace's slug (--merchant is another name for it)",
+                help="the workspace's slug or public id, ws_… (--merchant is another name "
+                "for it: the merchant_id that GET /v1/audit/verify answers is accepted)",
             )
         offline = verbs.add_parser(
             "verify-export", help="verify an export offline (no database needed)"
@@ -55,9 +57,13 @@ class Command(BaseCommand):
             if code:
                 raise CommandError("the export does not verify", returncode=code)
             return
-        ws = Workspace.objects.filter(slug=workspace).first()
+        # the slug, or the public id (``ws_…``) that /v1/audit/verify answers as merchant_id
+        ws = (
+            Workspace.objects.filter(slug=workspace).first()
+            or Workspace.objects.filter(public_id=workspace).first()
+        )
         if ws is None:
-            raise CommandError(f"No workspace with slug {workspace!r}.")
+            raise CommandError(f"No workspace with slug or id {workspace!r}.")
         try:
             getattr(self, f"do_{verb.replace('-', '_')}")(ws, **options)
         except DomainError as error:
