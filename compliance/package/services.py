@@ -21,9 +21,10 @@ head lock); the files are then read and written holding no lock, so a long build
 the workspace's other changes waiting; the entry is written last, in its own transaction.
 
 Under the advisory lock: building changes nothing in the workspace, like the audit export
-(``audit.exported``), so ``evidence.package_built`` belongs with the entries that wait
-(``audit.advisory.QUEUED_WHILE_LOCKED``). While it is not listed there, a locked log refuses
-the build before any work is done (``AuditLockedError``), rather than at its entry.
+(``audit.exported``), so ``evidence.package_built`` is one of the entries that wait
+(``audit.advisory.QUEUED_WHILE_LOCKED``): the package is built and its entry lands when the
+lock lifts. A log that has no signing key yet cannot get one under the lock, so there the
+build is refused (``AuditLockedError``) before anything is written.
 """
 
 import dataclasses
@@ -37,10 +38,8 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from audit.advisory import QUEUED_WHILE_LOCKED
-from audit.exceptions import AuditIntegrityError, AuditLockedError
+from audit.exceptions import AuditIntegrityError
 from audit.models import AuditCheckpoint, AuditLogHead
-from audit.selectors import audit_locked
 from audit.services import (
     audit_checkpoint_sign,
     audit_record,
@@ -113,11 +112,6 @@ def evidence_package_build(*, workspace, actor) -> BuiltPackage:
     """Build the workspace's auditor package now (see the module's guarantees). One build at
     a time per workspace: another asked meanwhile is refused (``PackageInProgressError``)."""
     policy.authorize(workspace=workspace, actor=actor, action=REQUIRED_ACTION)
-    if EVENT_TYPE not in QUEUED_WHILE_LOCKED and audit_locked(workspace=workspace):
-        raise AuditLockedError(
-            "This workspace's audit log is under an advisory lock: an auditor package is built "
-            "once an admin lifts it (or with its key)."
-        )
     building = f"evidence-package-building:{workspace.pk}"
     if not cache.add(building, 1, timeout=BUILDING_TTL):
         raise PackageInProgressError(

@@ -188,25 +188,9 @@ def test_only_admins_build_a_package(request, workspace, role):
     assert audit_count(workspace) == before
 
 
-@pytest.mark.skipif(
-    EVENT_TYPE in QUEUED_WHILE_LOCKED, reason="evidence.package_built waits under the lock"
-)
-def test_under_the_advisory_lock_the_build_is_refused_before_any_work(workspace, admin_user):
-    audit_advisory_lock_enable(workspace=workspace, actor=admin_user)
-    checkpoints = AuditCheckpoint.objects.filter(workspace=workspace).count()
-
-    with pytest.raises(AuditLockedError):
-        evidence_package_build(workspace=workspace, actor=admin_user)
-    assert AuditCheckpoint.objects.filter(workspace=workspace).count() == checkpoints
-
-
-def test_under_the_advisory_lock_the_package_is_built_and_its_entry_waits(
-    workspace, admin_user, monkeypatch
-):
-    # As once evidence.package_built is in QUEUED_WHILE_LOCKED (docs/adr/0022; the lead's diff)
-    queued = QUEUED_WHILE_LOCKED | {EVENT_TYPE}
-    monkeypatch.setattr("audit.services.QUEUED_WHILE_LOCKED", queued)
-    monkeypatch.setattr("compliance.package.services.QUEUED_WHILE_LOCKED", queued)
+def test_under_the_advisory_lock_the_package_is_built_and_its_entry_waits(workspace, admin_user):
+    # evidence.package_built is in QUEUED_WHILE_LOCKED (docs/adr/0022): building changes nothing
+    assert EVENT_TYPE in QUEUED_WHILE_LOCKED
     # (a workspace whose log has a signing key: making one is refused under the lock)
     audit_checkpoint_sign(workspace=workspace, actor=admin_user)
     audit_advisory_lock_enable(workspace=workspace, actor=admin_user)
@@ -217,3 +201,17 @@ def test_under_the_advisory_lock_the_package_is_built_and_its_entry_waits(
     assert audit_count(workspace) == before
     assert built["package"].manifest["checkpoint"]["tree_size"] == before
     assert AuditPendingEntry.objects.filter(workspace=workspace, event_type=EVENT_TYPE).exists()
+
+
+def test_under_the_advisory_lock_a_log_without_a_key_is_refused_before_any_work(
+    workspace, admin_user
+):
+    # a key is never made under the lock, so there is nothing to sign the package with
+    audit_advisory_lock_enable(workspace=workspace, actor=admin_user)
+    checkpoints = AuditCheckpoint.objects.filter(workspace=workspace).count()
+
+    with pytest.raises(AuditLockedError):
+        evidence_package_build(workspace=workspace, actor=admin_user)
+
+    assert AuditCheckpoint.objects.filter(workspace=workspace).count() == checkpoints
+    assert not AuditPendingEntry.objects.filter(workspace=workspace, event_type=EVENT_TYPE).exists()
