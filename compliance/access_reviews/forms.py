@@ -41,3 +41,18 @@ class DecisionForm(ServiceErrors, forms.Form):
         max_length=COMMENT_MAX,
         help_text="Required to change or remove.",
     )
+
+
+SHOW_CHOICES = [
+    ("all", "All"),
+    ("undecided", "Undecided"),
+    ("decided", "Decided"),
+    ("flagged", "Flagged"),
+]
+
+
+class ItemFilterForm(forms.Form):
+    """A campaign page's rows: which ones (``show``) and which page of them."""
+
+    show = forms.ChoiceField(label="Show", required=False, choices=SHOW_CHOICES)
+    page = forms.IntegerField(required=False, min_value=1, max_value=100_000)

@@ -31,6 +31,8 @@ from workspaces.scim import selectors as scim_selectors
 
 # A scheduled review is due this long after it opens.
 DUE_AFTER = dt.timedelta(days=14)
+# The rotation policy an API key's age is held against (the controls page's too).
+KEY_MAX_AGE_DAYS = 90
 SIGN_IN_EVENT = "auth.sign_in_succeeded"
 
 
@@ -243,6 +245,32 @@ def changes_since_previous(*, workspace, campaign: Campaign, items=None) -> Chan
                 }
             )
     return changes
+
+
+def key_age_days(item: Item, *, campaign: Campaign) -> int | None:
+    """An API key's age when the campaign opened (the snapshot's: it never changes)."""
+    if item.kind != SubjectKind.API_KEY or item.created_at is None:
+        return None
+    return (campaign.opened_at - item.created_at).days
+
+
+def item_flags(item: Item, *, campaign: Campaign, change: str) -> list[str]:
+    """Why a reviewer should look twice at an item (empty: nothing stands out): new or role
+    changed since the previous review, a member without MFA, the reviewer's own access, a
+    key older than the rotation policy."""
+    flags = []
+    if change == "added":
+        flags.append("new since the previous review")
+    elif change == "role_changed":
+        flags.append("role changed since the previous review")
+    if item.kind == SubjectKind.MEMBER and not item.mfa:
+        flags.append("no MFA")
+    if item.self_review:
+        flags.append("self-review")
+    age = key_age_days(item, campaign=campaign)
+    if age is not None and age > KEY_MAX_AGE_DAYS:
+        flags.append(f"older than {KEY_MAX_AGE_DAYS} days")
+    return flags
 
 
 # --- figures ------------------------------------------------------------------------------------

@@ -6,20 +6,30 @@ Thin: a form in, one service, the page (or its section) out. Everyone who may re
 log reads; admins decide (``services.REVIEW_ACTION``). Refusals come back on the item's row
 (422) or as a message above the section (409)."""
 
+from urllib.parse import urlencode
+
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from compliance.access_reviews import export, selectors, services
-from compliance.access_reviews.forms import CampaignOpenForm, DecisionForm
+from compliance.access_reviews.forms import (
+    SHOW_CHOICES,
+    CampaignOpenForm,
+    DecisionForm,
+    ItemFilterForm,
+)
 from compliance.access_reviews.models import CampaignStatus, Decision, SubjectKind
 from tracklayer.exceptions import DomainError, NotFoundError, PermissionDeniedError
 from workspaces.dashboard import flash, render_htmx, workspace_context, workspace_view
 from workspaces.models import Role
 
 LIST_LIMIT = 100
+# Rows (each with its decision form) on one page of a campaign: 1,200 at once were 2 MB.
+PAGE_SIZE = 100
 
 
 # --- the list -----------------------------------------------------------------------------------
@@ -96,54 +106,93 @@ def _row_form(item, data=None):
     return DecisionForm(data, initial=initial, auto_id=f"{item.public_id}-%s")
 
 
-def _context(request, campaign, *, error=None, posted=None) -> dict:
-    """Everything the campaign's page shows; ``posted``: a refused decision form, shown on
-    its item's row."""
+def _filters(request) -> tuple[ItemFilterForm, str, int | None]:
+    """Which rows the page shows (``show``) and which page of them; a bad value is the whole
+    list again, with the form's error (400)."""
+    filters = ItemFilterForm(request.GET)
+    if not filters.is_valid():
+        return filters, "all", None
+    return filters, filters.cleaned_data["show"] or "all", filters.cleaned_data["page"]
+
+
+def _shown(row, show: str) -> bool:
+    if show == "undecided":
+        return not row["item"].decision
+    if show == "decided":
+        return bool(row["item"].decision)
+    if show == "flagged":
+        return bool(row["flags"])
+    return True
+
+
+def _context(request, campaign, *, error=None, posted=None, only: str | None = None) -> dict:
+    """Everything the campaign's page shows: the figures over every item, the rows (each
+    with its decision form) of one page of those ``show`` selects. ``only``: the one row a
+    decision answers with. ``posted``: a refused decision form, shown on its item's row."""
+    filters, show, page_number = _filters(request)
     items = selectors.campaign_items(campaign=campaign)
     changes = selectors.changes_since_previous(
         workspace=request.workspace, campaign=campaign, items=items
     )
     rows = []
     for item in items:
-        is_posted = posted is not None and posted.data.get("item") == item.public_id
+        change = changes.of(item)
         rows.append(
             {
                 "item": item,
-                "change": changes.of(item),
-                "form": posted if is_posted else _row_form(item),
-                "key_age_days": (
-                    (campaign.opened_at - item.created_at).days
-                    if item.kind == SubjectKind.API_KEY and item.created_at
-                    else None
-                ),
+                "change": change,
+                "flags": selectors.item_flags(item, campaign=campaign, change=change),
+                "key_age_days": selectors.key_age_days(item, campaign=campaign),
             }
         )
+    tallies = {
+        value: sum(1 for row in rows if _shown(row, value)) for value, _label in SHOW_CHOICES
+    }
+    # Members first (as the page shows them), then keys; a page may hold some of each.
+    chosen = [r for r in rows if r["item"].kind == SubjectKind.MEMBER and _shown(r, show)]
+    chosen += [r for r in rows if r["item"].kind == SubjectKind.API_KEY and _shown(r, show)]
+    if only is not None:
+        chosen = [r for r in rows if r["item"].public_id == only]
+    page = Paginator(chosen, PAGE_SIZE).get_page(page_number)
+    for row in page.object_list:
+        is_posted = posted is not None and posted.data.get("item") == row["item"].public_id
+        row["form"] = posted if is_posted else _row_form(row["item"])
+    own = request.user.public_id
     unchanged = [
-        row
-        for row in rows
-        if not row["item"].decision
-        and not row["change"]
-        and row["item"].subject_id != request.user.public_id
+        r
+        for r in rows
+        if not r["item"].decision and not r["change"] and r["item"].subject_id != own
     ]
+    # Carried by the page's forms, so that their answer shows the same rows.
+    query = {k: v for k, v in (("show", show), ("page", page_number)) if v not in ("all", 1, None)}
     return {
         "campaign": campaign,
-        "rows": rows,
-        "members": [r for r in rows if r["item"].kind == SubjectKind.MEMBER],
-        "keys": [r for r in rows if r["item"].kind == SubjectKind.API_KEY],
+        "rows": page.object_list,
+        "members": [r for r in page.object_list if r["item"].kind == SubjectKind.MEMBER],
+        "keys": [r for r in page.object_list if r["item"].kind == SubjectKind.API_KEY],
+        "page": page,
+        "filters": filters,
+        "show": show,
+        "shows": [(value, label, tallies[value]) for value, label in SHOW_CHOICES],
+        "view_query": urlencode(query),
         "changes": changes,
         "counts": selectors.campaign_counts(items),
         "confirmable": len(unchanged) if changes.previous else 0,
         "roles": Role.choices,
+        "key_max_age_days": selectors.KEY_MAX_AGE_DAYS,
         "error": error,
     }
 
 
 def _detail(request, campaign, *, status=200, error=None, posted=None):
+    context = _context(request, campaign, error=error, posted=posted)
+    if status == 200 and context["filters"].errors:
+        status = 400
     return render_htmx(
         request,
         "compliance/access_reviews/detail.html",
         "compliance/access_reviews/_detail.html",
-        _context(request, campaign, error=error, posted=posted),
+        context,
         status=status,
     )
 
@@ -151,7 +200,7 @@ def _detail(request, campaign, *, status=200, error=None, posted=None):
 def _row(request, campaign, item_id: str, *, status=200, posted=None):
     """For htmx: the decided (or refused) item's row, with the figures and the actions out of
     band — the other rows, and what was typed in them, stay as they are."""
-    context = _context(request, campaign, posted=posted)
+    context = _context(request, campaign, posted=posted, only=item_id)
     row = next((r for r in context["rows"] if r["item"].public_id == item_id), None)
     if row is None:
         return _detail(request, campaign, status=status)
@@ -175,7 +224,8 @@ def _done(request, campaign, message: str):
     flash(request, message)
     if request.htmx:
         return _detail(request, _get(request, campaign.public_id))
-    return redirect(selectors.campaign_url(campaign))
+    query = request.GET.urlencode()
+    return redirect(selectors.campaign_url(campaign) + (f"?{query}" if query else ""))
 
 
 def _refused(request, campaign, error: DomainError):
