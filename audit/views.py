@@ -185,12 +185,17 @@ def audit_entry(request, idx: int):
 @require_GET
 def audit_entry_proof(request, idx: int):
     """The entry's inclusion proof as a JSON file to check offline (409 while no signed
-    checkpoint covers the entry yet)."""
+    checkpoint covers the entry yet, or when the checkpoint itself does not verify: then there
+    is no signed root to prove anything to)."""
     proof = _entry_proof(request, idx)
-    if proof["status"] == selectors.ProofStatus.PENDING or proof["root"] is None:
-        message = proof["reason"] or "No signed checkpoint covers this entry yet."
+    if proof["status"] == selectors.ProofStatus.PENDING:
+        message = "No signed checkpoint covers this entry yet."
         return JsonResponse(
             {"error": {"code": "audit_entry_not_covered", "message": message}}, status=409
+        )
+    if proof["root"] is None:
+        return JsonResponse(
+            {"error": {"code": "audit_proof_failed", "message": proof["reason"]}}, status=409
         )
     document = selectors.audit_entry_proof_document(workspace=request.workspace, proof=proof)
     response = HttpResponse(

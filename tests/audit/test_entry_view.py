@@ -314,3 +314,25 @@ def test_an_entry_costs_a_fixed_number_of_queries(
         response = client.get(entry_url(workspace, entry.idx))
 
     assert response.context["proof"]["status"] == ProofStatus.VERIFIED
+
+
+def test_a_checkpoint_whose_signature_fails_is_said_so_not_pending(client, workspace, admin_user):
+    entry = renamed(workspace, admin_user)
+    checkpoint = services.audit_checkpoint_sign(workspace=workspace, actor=ACTOR)
+    root_b64 = checkpoint.note.splitlines()[2]
+    as_owner_without_triggers(
+        (
+            "UPDATE audit_auditcheckpoint SET note = %s WHERE id = %s",
+            [checkpoint.note.replace(root_b64, "A" * 43 + "="), checkpoint.pk],
+        )
+    )
+    client.force_login(admin_user)
+
+    page = client.get(entry_url(workspace, entry.idx)).content.decode()
+    assert 'data-status="failed"' in page and "NOT verified" in page
+
+    refused = client.get(entry_url(workspace, entry.idx, "audit:entry-proof"))
+    assert refused.status_code == 409
+    error = refused.json()["error"]
+    assert error["code"] == "audit_proof_failed"
+    assert error["message"].startswith("checkpoint:")
