@@ -5,6 +5,8 @@ Thin: parse, call one service or selector, answer. Reads need a key that may vie
 workspace (viewer, editor, admin); create, change and delete need ``routing.edit``; pause,
 resume, test and replay need ``operations.edit`` (editor, admin). Secrets are write-only:
 answers show them masked (``"access_token": "••••1234"``, or ``"set"`` for short ones).
+``owner`` (a member's user id, or null) and ``purpose`` are read and written like the rest
+(the compliance inventory's columns); an owner who is not a member is 400 naming ``owner``.
 Deliveries are addressed by their integer ``id``.
 """
 
@@ -34,6 +36,7 @@ from tracklayer.api import (
     StrictIntegerField,
     WorkspaceApi,
 )
+from workspaces.models import User
 from workspaces.policy import Action
 
 HEALTH_WINDOW = timedelta(hours=24)
@@ -123,6 +126,11 @@ class DestinationOutput(serializers.Serializer):
     autopause = AutopauseOutput(source="*")
     max_concurrency = serializers.IntegerField()
     max_attempts = serializers.IntegerField()
+    owner = serializers.SerializerMethodField(
+        help_text="The member who answers for it (user id, `usr_…`), null when nobody is "
+        "named (the compliance inventory shows it)."
+    )
+    purpose = serializers.CharField(help_text='Why events go there ("" when unset).')
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -130,6 +138,11 @@ class DestinationOutput(serializers.Serializer):
     def get_secrets(self, destination) -> dict:
         # Decrypted by the API view (``_destination_data``), not here row by row.
         return self.context["secrets"][destination.pk]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_owner(self, destination) -> str | None:
+        # Looked up once for every row by the API view (``_destination_data``).
+        return self.context["owners"].get(destination.owner_id)
 
 
 class DestinationDetailOutput(DestinationOutput):
@@ -150,8 +163,12 @@ def _destination_data(destinations, *, many: bool = False, output=None) -> dict 
     here), everything else from the row."""
     rows = destinations if many else [destinations]
     secrets = {row.pk: destination_secrets_masked(row) for row in rows}
+    owner_ids = {row.owner_id for row in rows if row.owner_id}
+    owners = dict(
+        User.objects.filter(pk__in=owner_ids).values_list("pk", "public_id") if owner_ids else ()
+    )
     serializer = (output or DestinationOutput)(
-        destinations, many=many, context={"secrets": secrets}
+        destinations, many=many, context={"secrets": secrets, "owners": owners}
     )
     return serializer.data
 
@@ -173,6 +190,8 @@ DESTINATION_EXAMPLE = {
     "autopause": {"error_rate": 0.5, "min_attempts": 20, "window_seconds": 300},
     "max_concurrency": 4,
     "max_attempts": 10,
+    "owner": "usr_8h3k2m9q8x7v6b5n3c1z",
+    "purpose": "Measure and optimise our Meta ad campaigns",
     "created_at": "2026-11-23T10:15:30.120000Z",
     "updated_at": "2026-11-23T10:15:30.120000Z",
 }
@@ -200,6 +219,20 @@ class SettingsInput(serializers.Serializer):
     consent_policy = serializers.DictField(required=False)
     autopause = AutopauseSerializer(required=False)
     max_concurrency = StrictIntegerField(required=False, min_value=1, max_value=32)
+    owner = StrictCharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=64,
+        help_text="A member of the workspace who answers for it, by user id (`usr_…`); null "
+        'or "" for nobody. Anyone else is refused (400 naming `owner`).',
+    )
+    purpose = StrictCharField(
+        required=False,
+        allow_blank=True,
+        max_length=services.PURPOSE_MAX,
+        help_text="Why events go there, in a sentence an auditor can read.",
+    )
 
 
 def _destination_get(api, destination_id: str):
