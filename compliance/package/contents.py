@@ -12,14 +12,17 @@ covers (a request completed after it is listed, its receipt left for the next pa
 
 import base64
 import datetime as dt
+import json
 
 import orjson
+from django.core.serializers.json import DjangoJSONEncoder
 
 from audit.models import AuditCheckpoint, AuditEntry, AuditLogHead, AuditSigningKey
 from audit.offline import FORMAT as AUDIT_EXPORT_FORMAT
 from audit.selectors import audit_entry_list, audit_entry_material
 from compliance.access_reviews.export import review_csv, review_json
 from compliance.access_reviews.selectors import latest_completed
+from compliance.controls.evidence import controls_document
 from compliance.inventory.export import inventory_csv, inventory_json
 from compliance.package.offline import AUDIT_EXPORT, CHECKPOINT
 from compliance.package.writer import PackageWriter
@@ -36,6 +39,7 @@ MAX_PURGES = 10_000
 #: Audit entries read from the database per round trip while the export is streamed.
 EXPORT_CHUNK = 2_000
 PURGE_EVENT = "events.operational_data_purged"
+CONTROLS = "controls.json"
 
 
 def _json(document) -> bytes:
@@ -148,6 +152,15 @@ def _b64(value) -> str:
 
 
 # --- Evidence from the other apps -----------------------------------------------------------------
+
+
+def write_controls(writer: PackageWriter, *, workspace, now) -> list[dict]:
+    """``controls.json``: every control with its status, the reason and its live evidence, as
+    the Controls page's own ``controls.json`` serves it (same document, same bytes), at the
+    package's time."""
+    document = controls_document(workspace=workspace, now=now)
+    writer.add(CONTROLS, json.dumps(document, cls=DjangoJSONEncoder, indent=2).encode())
+    return []
 
 
 def write_access_review(writer: PackageWriter, *, workspace) -> list[dict]:

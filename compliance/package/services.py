@@ -136,6 +136,7 @@ def _build(*, workspace, actor) -> BuiltPackage:
             omitted = [
                 *contents.write_checkpoint(writer, checkpoint=checkpoint),
                 *contents.write_audit_export(writer, workspace=workspace, size=size, now=now),
+                *contents.write_controls(writer, workspace=workspace, now=now),
                 *contents.write_access_review(writer, workspace=workspace),
                 *contents.write_inventory(writer, workspace=workspace),
                 *contents.write_privacy_requests(

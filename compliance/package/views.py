@@ -32,6 +32,11 @@ PACKAGE_LAYOUT = (
         "The audit log up to that checkpoint, with its signed checkpoints "
         "(tracklayer.audit-export.v1; it reproduces the checkpoint's root).",
     ),
+    (
+        "controls.json",
+        "Every SOC 2 and ISO 27001 control with its status, the reason and its live evidence, "
+        "as the Controls page shows them when the package is built.",
+    ),
     ("access-review/", "The latest completed access review (JSON and CSV)."),
     ("inventory/", "The destination inventory (JSON and CSV)."),
     (

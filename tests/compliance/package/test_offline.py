@@ -42,6 +42,7 @@ FILE_KINDS = {
     "retention": "retention/retention.json",
     "incident": "incidents/",
     "readme": "README.txt",
+    "controls": "controls.json",
 }
 
 

@@ -8,6 +8,7 @@ import io
 import json
 
 import pytest
+from django.core.serializers.json import DjangoJSONEncoder
 
 from audit.advisory import QUEUED_WHILE_LOCKED
 from audit.exceptions import AuditLockedError
@@ -15,6 +16,7 @@ from audit.models import AuditCheckpoint, AuditLogHead, AuditPendingEntry
 from audit.offline import verify_export
 from audit.services import audit_advisory_lock_enable, audit_checkpoint_sign
 from audit.signed_note import Verifier, open_checkpoint
+from compliance.controls.catalogue import CONTROLS
 from compliance.package import contents
 from compliance.package.offline import open_manifest_signature
 from compliance.package.selectors import EVENT_TYPE, package_history
@@ -40,6 +42,7 @@ def expected_files(built) -> set[str]:
         "retention/retention.json",
         f"incidents/{built['incident'].public_id}.json",
         "README.txt",
+        "controls.json",
     }
 
 
@@ -116,6 +119,37 @@ def test_the_evidence_files_are_the_apps_own_exports(built, vkey):
     assert [p["payload"]["counts"] for p in retention["purges"]] == [{"events": 3}]
 
 
+def test_controls_json_is_the_controls_pages_document_at_the_packages_time(built, workspace):
+    manifest = json.loads(built["files"]["manifest.json"])
+    raw = built["files"]["controls.json"]
+    document = json.loads(raw)
+
+    # listed and hashed like every file
+    [listed] = [f for f in manifest["files"] if f["path"] == "controls.json"]
+    assert listed == {
+        "path": "controls.json",
+        "size": len(raw),
+        "sha256": hashlib.sha256(raw).hexdigest(),
+    }
+    # the document compliance.controls serves as controls.json, of this workspace, at the
+    # package's time, reflecting this workspace's evidence (its completed access review)
+    assert document["workspace"] == workspace.public_id
+    assert document["generated_at"] == manifest["created_at"]
+    assert [c["id"] for c in document["controls"]] == [c.id for c in CONTROLS]
+    assert sum(item["count"] for item in document["summary"]) == len(CONTROLS)
+    review = next(
+        item
+        for control in document["controls"]
+        for item in control["evidence"]
+        if item["key"] == "access_review"
+    )
+    figures = {figure["label"]: figure["value"] for figure in review["figures"]}
+    assert figures["Completed"] is not None
+    assert "No access review has been completed" not in review["reason"]
+    # written as the page's JsonResponse writes it
+    assert raw == json.dumps(document, cls=DjangoJSONEncoder, indent=2).encode()
+
+
 def test_building_is_recorded_after_the_checkpoint_it_binds_to(built, workspace, admin_user):
     manifest = json.loads(built["files"]["manifest.json"])
     entry, row = last_entry(workspace), last_row(workspace)
@@ -125,7 +159,7 @@ def test_building_is_recorded_after_the_checkpoint_it_binds_to(built, workspace,
     assert entry["resource_id"] == manifest["package_id"]
     assert entry["payload"] == {
         "manifest_sha256": built["package"].manifest_sha256,
-        "files": 13,
+        "files": 14,
         "tree_size": manifest["checkpoint"]["tree_size"],
         "root": manifest["checkpoint"]["root"],
         "omitted": [],
