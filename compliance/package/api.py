@@ -37,8 +37,9 @@ class EvidencePackageApi(WorkspaceApi):
             "`manifest.sig` (a C2SP signed note by the workspace's audit key over the manifest's "
             "SHA-256, the origin, size and root), `checkpoint.note` (that checkpoint), "
             "`audit/audit-export.json` (the log up to it), `controls.json` (every control with "
-            "its status and live evidence), the latest access review, the destination inventory, data-subject requests and their receipts, retention and "
-            "purges, and every incident's export (docs/evidence-center.md). Building is "
+            "its status and live evidence), the latest access review, the destination "
+            "inventory, data-subject requests and their receipts, retention and purges, and "
+            "every incident's export (docs/evidence-center.md). Building is "
             "recorded in the audit log as `evidence.package_built`."
         ),
         responses={
