@@ -262,7 +262,9 @@ class Command(BaseCommand):
         """One destination of each type in ``workspace``, pointing at the local platform
         servers that ``make run`` starts (``LOCAL_PLATFORMS_URL``). TikTok's token is refused on
         purpose, so the demo shows dead letters next to deliveries that succeed. When the platforms
-        moved (``LOCAL_PLATFORMS_URL=…:9101 make run``), the demo destinations follow them."""
+        moved (``LOCAL_PLATFORMS_URL=…:9101 make run``), the demo destinations follow them. Each
+        has an owner (a demo login) and a purpose, as the compliance inventory asks; a demo
+        seeded before gets them once, unless someone has named them since."""
         base = os.environ.get("LOCAL_PLATFORMS_URL", "http://127.0.0.1:9100").rstrip("/")
         demo = (
             (
@@ -270,34 +272,52 @@ class Command(BaseCommand):
                 "Meta (local)",
                 {"pixel_id": "1234567890123456", "api_base_url": f"{base}/meta"},
                 {"access_token": "EAAdemoLocalToken0123456789"},
+                "editor@demo.tracklayer.test",
+                "Measure and optimise our Meta ad campaigns (purchases and sign-ups).",
             ),
             (
                 "tiktok_events",
                 "TikTok (local, bad token)",
                 {"pixel_code": "CDEMO0LOCAL0PIXEL001", "api_base_url": f"{base}/tiktok"},
                 {"access_token": "invalid"},
+                "editor@demo.tracklayer.test",
+                "Measure our TikTok ad campaigns.",
             ),
             (
                 "ga4_mp",
                 "GA4 (local)",
                 {"measurement_id": "G-DEMO12345", "api_base_url": f"{base}/ga4"},
                 {"api_secret": "demoLocalApiSecret"},
+                "editor@demo.tracklayer.test",
+                "Site analytics: traffic, funnels and conversions.",
             ),
             (
                 "webhook",
                 "Warehouse webhook (local)",
                 {"url": f"{base}/webhook/hooks/warehouse", "batch_size": 100},
                 {"signing_secret": "whsec_demo"},
+                "admin@demo.tracklayer.test",
+                "Copy of every event into our own data warehouse for reporting.",
             ),
+        )
+        # Owners and purposes, so the demo's compliance pages show a complete inventory.
+        owners = dict(
+            User.objects.filter(email__in=[row[4] for row in demo]).values_list(
+                "email", "public_id"
+            )
         )
         existing = {
             (row.type, row.name): row for row in Destination.objects.filter(workspace=workspace)
         }
         if existing:
-            for kind, name, config, _secrets in demo:
+            for kind, name, config, _secrets, owner, purpose in demo:
                 row = existing.get((kind, name))
                 if row is None:
                     continue
+                values = {}
+                # Named once, for a demo seeded before owners existed: a choice made since stays.
+                if row.owner_id is None and not row.purpose and row.deleted_at is None:
+                    values = {"owner": owners.get(owner), "purpose": purpose}
                 moved = {
                     key: value
                     for key, value in config.items()
@@ -307,11 +327,13 @@ class Command(BaseCommand):
                     and str(row.config.get(key, "")).startswith(LOCAL_PLATFORMS_PREFIXES)
                 }
                 if moved:
+                    values["config"] = moved
+                if values:
                     destination_update(
-                        workspace=workspace, actor=ACTOR, destination=row, values={"config": moved}
+                        workspace=workspace, actor=ACTOR, destination=row, values=values
                     )
             return
-        for kind, name, config, secrets in demo:
+        for kind, name, config, secrets, owner, purpose in demo:
             destination_create(
                 workspace=workspace,
                 actor=ACTOR,
@@ -319,4 +341,6 @@ class Command(BaseCommand):
                 name=name,
                 config=config,
                 secrets=secrets,
+                owner=owners.get(owner),
+                purpose=purpose,
             )
