@@ -36,16 +36,13 @@ PAGE_SIZE = 100
 
 
 def _list_page(request, *, form=None, status=200, error=None):
-    campaigns = list(
-        selectors.campaign_list(workspace=request.workspace).prefetch_related("items")[:LIST_LIMIT]
-    )
-    rows = [{"campaign": c, "counts": selectors.campaign_counts(c.items.all())} for c in campaigns]
+    campaigns = selectors.campaign_list_with_counts(workspace=request.workspace)[:LIST_LIMIT]
     return render_htmx(
         request,
         "compliance/access_reviews/list.html",
         "compliance/access_reviews/_list.html",
         {
-            "rows": rows,
+            "campaigns": campaigns,
             "form": form or CampaignOpenForm(),
             "open_campaign": selectors.campaign_open(workspace=request.workspace),
             "next_due": selectors.next_due(workspace=request.workspace),

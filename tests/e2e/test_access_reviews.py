@@ -1,8 +1,8 @@
 """An admin runs an access review in a real browser, under the dashboard's CSP: opens it,
-is refused removing without a comment (on the row), changes the editor's role, removes the
-viewer (each answer swaps its row only), confirms themself (a self-review) and the API key,
-completes it — the decisions are applied — and downloads the JSON export, which hashes to
-what the audit log recorded."""
+looks at the flagged rows, is refused removing without a comment (on the row), changes the
+editor's role, removes the viewer (each answer swaps its row only), confirms themself (a
+self-review) and the API key, completes it — the decisions are applied — and downloads the
+JSON export, which hashes to what the audit log recorded."""
 
 import csv
 import hashlib
@@ -49,6 +49,15 @@ def test_run_a_review_end_to_end(page, tmp_path):
     campaign = Campaign.objects.get(workspace__slug=DEMO_SLUG)
     assert page.url.endswith(f"/compliance/access-reviews/{campaign.public_id}/")
     [key] = campaign.items.filter(kind="api_key")
+
+    # "Flagged" narrows the rows to those to look at twice (here: the members, none has MFA;
+    # the key is young), and back to all
+    page.locator("[data-show=flagged]").click()
+    page.locator("[data-show=flagged][aria-current]").wait_for()
+    assert page.url.endswith("?show=flagged")
+    assert _row(page, key.subject_id).count() == 0 and _row(page, viewer).count() == 1
+    page.locator("[data-show=all]").click()
+    page.locator("[data-show=all][aria-current]").wait_for()
 
     # Removing without saying why is refused on the row itself
     _decide(page, viewer, "Vera Viewer", "remove")

@@ -5,6 +5,8 @@ actions stay over every item, and the forms carry the filter so their answers ke
 import time
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from compliance.access_reviews import services, views
@@ -122,3 +124,20 @@ def test_twelve_hundred_subjects(client, workspace, admin_user, make_api_key):
     assert "1–100 of 1200" in page.content.decode()
     print(f"\n1,200 subjects: page {elapsed:.2f} s, {len(page.content) / 1024:.0f} KiB")
     assert len(page.content) < 400_000
+
+
+def test_the_list_counts_in_the_database_without_loading_items(
+    client, workspace, admin_user, campaign, people, decide
+):
+    decide(campaign, people["viewer"].public_id, "remove", comment="Left")
+    decide(campaign, people["editor"].public_id, "change", new_role="viewer", comment="Reads")
+    client.force_login(admin_user)
+    url = reverse("access_reviews:list", kwargs={"slug": workspace.slug})
+
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(url)
+
+    row = page.content.decode().split(f'data-campaign="{campaign.public_id}"', 1)[1]
+    cells = [cell.split("</td>", 1)[0] for cell in row.split('<td class="num">')[1:4]]
+    assert cells == ["2 / 5", "1", "1"]
+    assert not any('"access_reviews_item"."comment"' in q["sql"] for q in queries.captured_queries)
