@@ -484,7 +484,8 @@ def incidents(workspace, now: dt.datetime) -> dict:
         missed=Count("pk", filter=missed_q),
         median=_Median(_seconds(F("contained_at") - F("opened_at")), filter=contained),
     )
-    shown = window.filter(missed_q).order_by("-opened_at", "-pk")[:ITEMS_SHOWN]
+    # named as the incidents page lists them: open ones first, the most severe, the newest
+    shown = window.filter(missed_q)[:ITEMS_SHOWN]
     missed = [
         (row, incident_selectors.containment_target(row, now=now))
         for row in shown.only("public_id", "title", "opened_at", "contained_at", "phase")
