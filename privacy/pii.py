@@ -18,6 +18,8 @@ Guarantees:
 - Fields that must never be hashed (IP address, user agent, Meta's ``fbc``/``fbp``, click
   ids, ...) are refused with ``field_never_hashed``: hashing them silently breaks matching.
 - Error messages never contain the value: callers log them when they drop a field.
+- Nothing of a value outlives the call, or the ``memo`` its caller passes and drops: no
+  process-wide cache holds raw identifiers (docs/privacy-pii.md, "Caches and speed").
 """
 
 from __future__ import annotations
@@ -86,11 +88,11 @@ NEVER_HASHED: frozenset[str] = frozenset(
     }
 )
 
-# Bounded, process-local caches (never persisted). The hash cache holds raw identifiers next
-# to their hashes, so it is kept small: it only has to cover the visitors active right now,
-# whose identifiers repeat across their events.
-HASH_CACHE_SIZE = 16_384
-PHONE_CACHE_SIZE = 8_192
+# Nothing of a value is remembered by the process between calls: no cache holds a raw e-mail,
+# phone or name once the call (or the request, with a ``memo``) is over. A caller that sees the
+# same values again within one unit of work (ingestion: one request) passes a ``memo``, a dict
+# it drops afterwards, which remembers at most MEMO_SIZE values.
+MEMO_SIZE = 1_024
 
 
 class PIIValueError(ValueError):
@@ -119,7 +121,10 @@ def is_sha256_hex(value: str) -> bool:
 
 
 def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return _SHA256(text.encode("utf-8")).hexdigest()
+
+
+_SHA256 = hashlib.sha256
 
 
 def _nfc(text: str) -> str:
@@ -261,7 +266,6 @@ def _parse_phone(value: str, field: str, default_region: str | None) -> str:
     return _phone_e164(value, default_region, field)
 
 
-@lru_cache(maxsize=PHONE_CACHE_SIZE)
 def _phone_e164(value: str, default_region: str | None, field: str) -> str:
     text = value
     if text.startswith("00"):
@@ -905,16 +909,8 @@ def normalize(
 
 def hashed(field: str, value: str, *, spec: str = "meta", default_region: str | None = None) -> str:
     """Lowercase hex SHA-256 of ``normalize(...)`` as UTF-8; a digest passes through."""
-    if value.__class__ is not str:
-        # Checked before the cache, which needs a hashable key.
-        raise PIIValueError(field, "not_text", "is not a string")
-    return _hashed(field, value, spec, default_region)
-
-
-@lru_cache(maxsize=HASH_CACHE_SIZE)
-def _hashed(field: str, value: str, spec: str, default_region: str | None) -> str:
     form, already_hashed = _normal_form(field, value, spec, default_region)
-    return form if already_hashed else _sha256(form)
+    return form if already_hashed else _SHA256(form.encode("utf-8")).hexdigest()
 
 
 def hashed_for_specs(
@@ -923,6 +919,7 @@ def hashed_for_specs(
     *,
     specs: Iterable[str] = SPECS,
     default_region: str | None = None,
+    memo: dict | None = None,
 ) -> dict[str, str]:
     """``{spec: hashed(field, value, spec=spec)}`` for every spec in ``specs``.
 
@@ -930,20 +927,31 @@ def hashed_for_specs(
     hash for all three unless Google drops Gmail dots). Validity does not depend on the spec,
     so this raises ``PIIValueError`` exactly when the value cannot be used at all, and the
     caller drops the field for every platform with one warning.
+
+    ``memo`` (a dict the caller owns and drops, e.g. one per ingestion request) remembers the
+    answers for values seen again while it lives, at most ``MEMO_SIZE`` of them; refusals are
+    not remembered.
     """
     if value.__class__ is not str:
         raise PIIValueError(field, "not_text", "is not a string")
     # A lone string is one spec, not an iterable of one-letter specs.
-    wanted = (specs,) if isinstance(specs, str) else tuple(specs)
-    return dict(_hashed_for_specs(field, value, wanted, default_region))
+    wanted = specs if specs is SPECS else (specs,) if isinstance(specs, str) else tuple(specs)
+    if memo is None:
+        return dict(_hashes(field, value, wanted, default_region))
+    key = (field, value, wanted, default_region)
+    found = memo.get(key)
+    if found is None:
+        found = _hashes(field, value, wanted, default_region)
+        if len(memo) < MEMO_SIZE:
+            memo[key] = found
+    return dict(found)
 
 
-@lru_cache(maxsize=HASH_CACHE_SIZE // 4)
-def _hashed_for_specs(
+def _hashes(
     field: str, value: str, specs: tuple[str, ...], default_region: str | None
 ) -> tuple[tuple[str, str], ...]:
     (parse, render), text = _prepared(field, value)
-    if any(spec not in SPECS for spec in specs):
+    if specs is not SPECS and any(spec not in SPECS for spec in specs):
         raise _unknown_spec(field)
     if len(text) == 64 and _HEX64.fullmatch(text):
         digest = text.lower()
@@ -955,13 +963,11 @@ def _hashed_for_specs(
         form = render(parsed, spec)
         digest = by_form.get(form)
         if digest is None:
-            digest = by_form[form] = _sha256(form)
+            digest = by_form[form] = _SHA256(form.encode("utf-8")).hexdigest()
         result.append((spec, digest))
     return tuple(result)
 
 
 def cache_clear() -> None:
-    """Empty the process-local caches (tests, benchmarks, or to drop raw values held)."""
-    _hashed.cache_clear()
-    _hashed_for_specs.cache_clear()
-    _phone_e164.cache_clear()
+    """Kept for callers that empty caches before timing: no cache holds a value any more
+    (what is remembered across calls is compiled rules and per-character tables only)."""

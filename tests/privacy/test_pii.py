@@ -34,7 +34,8 @@ def sha256(text: str) -> str:
 
 @pytest.fixture(autouse=True)
 def _cold_caches():
-    """Each test starts with the module's caches empty, so none can pass on a stale hit."""
+    """No cache holds a value any more (``cache_clear`` is kept for callers); kept so that a
+    cache added later cannot let a test pass on a stale hit."""
     pii.cache_clear()
     yield
     pii.cache_clear()
@@ -670,10 +671,10 @@ def test_hashed_for_specs_matches_hashed_for_each_spec(field, value, kwargs, for
 
 def test_hashed_for_specs_computes_each_distinct_form_once(monkeypatch):
     calls = []
-    real = pii._sha256
-    monkeypatch.setattr(pii, "_sha256", lambda text: calls.append(text) or real(text))
+    real = pii._SHA256
+    monkeypatch.setattr(pii, "_SHA256", lambda data: calls.append(data) or real(data))
     result = hashed_for_specs("ph", "+1 650 555 1212")
-    assert sorted(calls) == ["+16505551212", "16505551212"]  # Google and TikTok share one
+    assert sorted(calls) == [b"+16505551212", b"16505551212"]  # Google and TikTok share one
     assert result == {
         "meta": sha256("16505551212"),
         "google": sha256("+16505551212"),
@@ -694,25 +695,65 @@ def test_hashed_for_specs_returns_a_fresh_dict_each_time():
     assert hashed_for_specs("em", "a@b.co")["meta"] == sha256("a@b.co")
 
 
-# --- the caches --------------------------------------------------------------------------
+# --- nothing remembered past the call or the caller's memo -------------------------------
 
 
-def test_repeated_values_come_from_the_cache_and_errors_are_not_cached():
+def _counting_parser(monkeypatch, field: str) -> list[str]:
+    """Count the parses of ``field`` (each is a value worked out again, not remembered)."""
+    parsed: list[str] = []
+    parse, render = pii._RULES[field]
+    monkeypatch.setitem(
+        pii._RULES, field, (lambda text, *rest: parsed.append(text) or parse(text, *rest), render)
+    )
+    return parsed
+
+
+def test_the_process_remembers_no_value_between_calls(monkeypatch):
+    """No process-wide cache holds a raw identifier: the same value is worked out again."""
+    parsed = _counting_parser(monkeypatch, "em")
     assert hashed("em", "john@example.com") == hashed("em", "john@example.com")
-    assert pii._hashed.cache_info().hits == 1
+    assert hashed_for_specs("em", "john@example.com") == hashed_for_specs("em", "john@example.com")
+    assert parsed == ["john@example.com"] * 4
+    phone = _counting_parser(monkeypatch, "ph")
+    hashed("ph", "+1 650 555 1212")
+    hashed("ph", "+1 650 555 1212")
+    assert len(phone) == 2
+
+
+def test_a_memo_answers_repeats_while_it_lives_and_never_remembers_a_refusal(monkeypatch):
+    parsed = _counting_parser(monkeypatch, "em")
+    memo: dict = {}
+    first = hashed_for_specs("em", "John@Example.com", memo=memo)
+    first["meta"] = "tampered"  # the caller's copy; the memo keeps its own
+    assert hashed_for_specs("em", "John@Example.com", memo=memo) == {
+        spec: sha256("john@example.com") for spec in SPECS
+    }
+    assert hashed_for_specs("em", "john@example.com", memo=memo)["meta"] == sha256(
+        "john@example.com"
+    )
     for _ in range(2):
         with pytest.raises(PIIValueError):
-            hashed("em", "not an email")
-    assert pii._hashed.cache_info().currsize == 1
+            hashed_for_specs("em", "not an email", memo=memo)
+    # Another region or spec set is another answer, asked again.
+    hashed_for_specs("em", "John@Example.com", specs=("google",), memo=memo)
+    assert parsed == [
+        "John@Example.com",
+        "john@example.com",
+        "not an email",
+        "not an email",
+        "John@Example.com",
+    ]
+    assert len(memo) == 3
 
 
-def test_cache_clear_empties_every_cache():
-    hashed("ph", "+1 650 555 1212")
-    hashed_for_specs("em", "a@b.co")
-    pii.cache_clear()
-    assert pii._hashed.cache_info().currsize == 0
-    assert pii._hashed_for_specs.cache_info().currsize == 0
-    assert pii._phone_e164.cache_info().currsize == 0
+def test_a_memo_is_bounded(monkeypatch):
+    monkeypatch.setattr(pii, "MEMO_SIZE", 5)
+    memo: dict = {}
+    for n in range(20):
+        assert hashed_for_specs("external_id", f"user-{n}", memo=memo)["meta"] == sha256(
+            f"user-{n}"
+        )
+    assert len(memo) == 5
 
 
 # --- properties over arbitrary text ------------------------------------------------------
