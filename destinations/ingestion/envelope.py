@@ -333,8 +333,9 @@ def batch_problems(batch: Mapping | None) -> list[FieldError]:
 class _Minimiser:
     """Collects hashed identifiers (first value per field wins) and what was done, by path."""
 
-    def __init__(self, default_region: str | None):
+    def __init__(self, default_region: str | None, memo: dict | None = None):
         self.default_region = default_region
+        self.memo = memo  # the request's: its events' repeated values hashed once
         self.identifiers: dict[str, dict[str, str]] = {spec: {} for spec in SPECS}
         self.hashed: list[str] = []
         self.removed: list[str] = []
@@ -343,13 +344,19 @@ class _Minimiser:
     def hash_into(self, pii_field: str, value: object, path: str) -> None:
         if value is None or value == "":
             return
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            self.warnings.append(
-                FieldError(path, "invalid_type", "A personal field must be text; it was dropped.")
-            )
-            return
+        if value.__class__ is not str:  # text is the common case: one check
+            if isinstance(value, bool) or not isinstance(value, str | int | float):
+                self.warnings.append(
+                    FieldError(
+                        path, "invalid_type", "A personal field must be text; it was dropped."
+                    )
+                )
+                return
+            value = str(value)
         try:
-            hashes = pii.hashed_for_specs(pii_field, str(value), default_region=self.default_region)
+            hashes = pii.hashed_for_specs(
+                pii_field, value, default_region=self.default_region, memo=self.memo
+            )
         except pii.PIIValueError as error:
             self.warnings.append(
                 FieldError(path, error.code, f"{error.message}; the value was dropped.")
@@ -438,14 +445,26 @@ CONSENT_KEYS = (
 class RequestMemo:
     """What the events of one request usually share, worked out once for all of them: their
     consent signals (a device's batch carries the same TC string and Consent Mode in every
-    event) and their IP address. One per request — the workspace's consent settings and the
-    request's headers are part of the answer — and never shared between requests."""
+    event), their IP address, the hashes of a visitor's identifiers that each of its events
+    repeats, and the size of the batch's own context. One per request — the workspace's
+    consent settings and the request's headers are part of the answer — and never shared
+    between requests: raw identifiers are dropped with it. Bounded whatever a hostile batch
+    carries (``_MEMO_KEY_MAX``, ``_MEMO_ENTRIES``, ``pii.MEMO_SIZE``)."""
 
-    __slots__ = ("consent", "ips")
+    __slots__ = ("batch_bytes", "consent", "ips", "pii")
 
     def __init__(self) -> None:
         self.consent: dict[bytes, tuple[ConsentSignals, dict]] = {}
         self.ips: dict[str, str | None] = {}
+        self.pii: dict = {}
+        self.batch_bytes: int | None = None
+
+
+# A consent key longer than this is not remembered (nor looked up): a batch whose context
+# carries a large value where consent is read from cannot make the memo hold a copy of it per
+# event. At most _MEMO_ENTRIES keys are remembered per request.
+_MEMO_KEY_MAX = 8 * 1024
+_MEMO_ENTRIES = 256
 
 
 def _consent(
@@ -459,13 +478,32 @@ def _consent(
             key = orjson.dumps([context.get(name) for name in CONSENT_KEYS])
         except orjson.JSONEncodeError:
             key = None
+        if key is not None and len(key) > _MEMO_KEY_MAX:
+            key = None
         if key is not None and (known := memo.consent.get(key)) is not None:
             return known
     signals = config.consent.capture(context, headers=headers)
     captured = (signals, signals.to_dict())
-    if key is not None:
+    if key is not None and len(memo.consent) < _MEMO_ENTRIES:
         memo.consent[key] = captured
     return captured
+
+
+def _batch_bytes(batch: Mapping | None, memo: RequestMemo | None) -> int:
+    """The size of what a batch's own ``context`` and ``integrations`` add to each of its
+    events (they are stored with every one): counted in each event's size, so a large batch
+    context cannot be stored once per event past the size limit. Once per request."""
+    if memo is not None and memo.batch_bytes is not None:
+        return memo.batch_bytes
+    size = 0
+    for name in ("context", "integrations"):
+        value = batch.get(name) if batch else None
+        if isinstance(value, dict) and value:
+            written = _encoded(value)
+            size += len(written) if written is not None else 0
+    if memo is not None:
+        memo.batch_bytes = size
+    return size
 
 
 # --- Envelope ---------------------------------------------------------------------------------
@@ -627,12 +665,15 @@ def prepare_event(
     else:
         message_id = raw_message_id
 
-    if size > config.max_event_bytes:
+    shared_bytes = _batch_bytes(batch, memo)
+    if size + shared_bytes > config.max_event_bytes:
+        with_batch = " with the batch's context and integrations" if shared_bytes else ""
         errors.append(
             FieldError(
                 "",
                 "event_too_large",
-                f"The event is {size:,} bytes; the limit is {config.max_event_bytes:,}.",
+                f"The event is {size + shared_bytes:,} bytes{with_batch}; the limit is "
+                f"{config.max_event_bytes:,}.",
             )
         )
         return Rejected(index, message_id, errors)
@@ -709,7 +750,7 @@ def prepare_event(
 
     # Minimise: personal fields out (hashed per spec), IP and user agent to operational storage.
     sent_properties, sent_traits = properties, traits
-    minimiser = _Minimiser(config.default_region)
+    minimiser = _Minimiser(config.default_region, memo.pii if memo is not None else None)
     if user_id:
         minimiser.hash_into("external_id", user_id, "userId")
     # Traits first: the first value of each field wins, and the person is described by their

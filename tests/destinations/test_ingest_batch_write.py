@@ -319,3 +319,65 @@ def test_a_workspaces_old_rows_are_found_through_a_workspace_index(workspace, ot
             else:
                 # the primary key (workspace_id, message_id) or the time index, never a scan
                 assert used & {"destinations_eventmessageid_pkey", "event_msgid_received"}, used
+
+
+# --- Bounds of what one request shares (review of issue 17's batch path) ------------------------
+
+
+def test_a_batch_context_counts_in_each_events_size(client, token):
+    """The batch's own context is stored with every event: a large one counts in each event's
+    size, or one request could store it once per event past the limit (2,500 × 480 KB)."""
+    page = {"path": "/checkout", "padding": "x" * (33 * 1024)}
+    events = [event(f"big-ctx-{n}") for n in range(3)]
+
+    refused = post(client, {"batch": events, "context": {"page": page}}, token).json()
+    small = post(client, {"batch": events, "context": {"page": {"path": "/"}}}, token).json()
+
+    assert refused["accepted"] == 0
+    assert [(r["index"], r["errors"][0]["code"]) for r in refused["rejected"]] == [
+        (n, "event_too_large") for n in range(3)
+    ]
+    assert "with the batch's context" in refused["rejected"][0]["errors"][0]["message"]
+    assert small["accepted"] == 3
+    assert data_get(Event, message_id="big-ctx-1").context["page"] == {"path": "/"}
+
+
+def test_the_consent_memo_is_bounded_and_each_event_keeps_its_own(workspace):
+    large = {"consent": {"categoryPreferences": {f"c{n}": True for n in range(1_000)}}}
+    variants = [{**event(f"m-{n}"), "context": {**large, "gpc": n}} for n in range(3)]
+    variants += [
+        {**event(f"m-{n}"), "context": {"consent": {"usPrivacy": "1YYN"}, "n": n, "gpc": n % 2}}
+        for n in range(300)
+    ]
+    memo = RequestMemo()
+    shared = [_prepare(workspace, raw, memo).row["consent"] for raw in variants]
+
+    assert shared == [_prepare(workspace, raw, None).row["consent"] for raw in variants]
+    assert all(len(key) <= 8 * 1024 for key in memo.consent)  # the large ones not kept
+    assert 0 < len(memo.consent) <= 256
+
+
+def test_a_visitors_identifiers_are_hashed_once_per_request_and_forgotten_with_it(
+    workspace, monkeypatch
+):
+    from privacy import pii
+
+    expected = pii.hashed("em", "ada@example.com")
+    parsed: list[str] = []
+    parse, render = pii._RULES["em"]
+    monkeypatch.setitem(
+        pii._RULES, "em", (lambda text, *rest: parsed.append(text) or parse(text, *rest), render)
+    )
+    same_visitor = [
+        {**event(f"v-{n}"), "userId": "user-7", "context": {"traits": {"email": "Ada@Example.com"}}}
+        for n in range(5)
+    ]
+    memo = RequestMemo()
+    rows = [_prepare(workspace, raw, memo).row for raw in same_visitor]
+
+    assert parsed == ["Ada@Example.com"]
+    assert all(row["identifiers"] == rows[0]["identifiers"] for row in rows)
+    assert rows[0]["identifiers"]["meta"]["em"] == expected
+    another_request = _prepare(workspace, same_visitor[0], RequestMemo()).row
+    assert parsed == ["Ada@Example.com"] * 2  # nothing kept past the request's memo
+    assert another_request["identifiers"] == rows[0]["identifiers"]
