@@ -9,6 +9,8 @@ A workspace that is unknown, deleted or not opted in is the same ``None``.
 
 import re
 
+from django.db.models import F
+
 from audit.models import AuditCheckpoint, AuditEntry, AuditSigningKey
 from audit.selectors import (
     ProofStatus,
@@ -61,7 +63,10 @@ def public_log(*, workspace) -> dict:
         .select_related("signing_key")
         .order_by("-size")[:CHECKPOINTS_SHOWN]
     )
-    keys = AuditSigningKey.objects.filter(workspace=workspace).order_by("retired_at", "-created_at")
+    # The current key (never retired: NULL) first — PostgreSQL puts NULLs last ascending.
+    keys = AuditSigningKey.objects.filter(workspace=workspace).order_by(
+        F("retired_at").desc(nulls_first=True), "-created_at"
+    )
     return {
         "origin": head.origin if head else None,
         "checkpoints": [_checkpoint(checkpoint) for checkpoint in checkpoints],

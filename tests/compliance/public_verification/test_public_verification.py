@@ -9,6 +9,7 @@ import hashlib
 import pytest
 from django.urls import reverse
 
+from audit import selectors as audit_selectors
 from audit import services as audit_services
 from audit.exceptions import AuditLockedError
 from audit.signed_note import Verifier, open_checkpoint
@@ -217,3 +218,14 @@ def test_an_advisory_lock_refuses_the_switch(workspace, admin_user):
     with pytest.raises(AuditLockedError):
         services.public_verification_set(workspace=workspace, actor=admin_user, enabled=True)
     assert not PublicVerification.objects.filter(workspace=workspace, enabled=True).exists()
+
+
+def test_after_a_rotation_the_current_key_comes_first(api_client, opted_in, system_actor):
+    old = audit_selectors.audit_verifier_key(workspace=opted_in)
+    audit_services.audit_signing_key_rotate(workspace=opted_in, actor=system_actor)
+    new = audit_selectors.audit_verifier_key(workspace=opted_in)
+
+    keys = api_client.get(_api(opted_in.public_id)).json()["verifier_keys"]
+
+    assert new != old
+    assert [(key["vkey"], key["current"]) for key in keys] == [(new, True), (old, False)]
