@@ -194,7 +194,9 @@ def access_review_open_scheduled(*, workspace: Workspace, now=None) -> Campaign 
             campaign = access_review_open(
                 workspace=workspace, actor=SCHEDULE, trigger=Trigger.SCHEDULED, now=now
             )
-            transaction.on_commit(lambda: _mail_admins(campaign))
+            # robust: a mail server that refuses is logged; the review is open all the same
+            # (and the schedule will not open it again to retry the mail).
+            transaction.on_commit(lambda: _mail_admins(campaign), robust=True)
     except ConflictError:
         # Another run (or an admin) opened one between our look and our insert, or this
         # quarter's scheduled campaign was cancelled: an admin then opens one on demand.

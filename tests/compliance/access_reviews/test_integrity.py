@@ -9,6 +9,7 @@ import threading
 
 import pytest
 from django.db import connections
+from django.urls import reverse
 
 from audit.canonical import canonical_json
 from compliance.access_reviews import export, services
@@ -197,3 +198,69 @@ def test_two_admins_completing_at_once_complete_once(
     assert isinstance(outcome["second"], ConflictError)
     assert len(audit_entries(workspace, "access_review.completed")) == 1
     assert len(audit_entries(workspace, "api_key.revoked")) == 2  # the fixture's, the review's
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ["editor", "viewer"])
+@pytest.mark.parametrize("name", ["decide", "confirm-unchanged", "complete", "cancel"])
+def test_a_crafted_post_by_a_non_admin_is_403_and_changes_nothing(
+    client, workspace, campaign, people, decide, role, name
+):
+    _confirm_the_rest(campaign, decide)
+    client.force_login(people[role])
+    url = reverse(
+        f"access_reviews:{name}",
+        kwargs={"slug": workspace.slug, "campaign_id": campaign.public_id},
+    )
+    item = item_of(campaign, people[role].public_id)
+
+    response = client.post(
+        url,
+        {
+            "item": item.public_id,
+            "decision": "change",
+            "new_role": "admin",
+            "comment": "Promote myself",
+        },
+    )
+
+    assert response.status_code == 403
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.OPEN
+    assert item_of(campaign, people[role].public_id).decision == "confirm"
+
+
+@pytest.mark.django_db
+def test_an_item_of_another_campaign_or_workspace_is_not_decided_through_this_one(
+    client, workspace, admin_user, campaign, people, other_workspace, other_admin_user
+):
+    foreign = services.access_review_open(workspace=other_workspace, actor=other_admin_user)
+    [foreign_item] = foreign.items.all()
+    services.access_review_cancel(workspace=workspace, actor=admin_user, campaign=campaign)
+    current = services.access_review_open(workspace=workspace, actor=admin_user)
+    old_item = item_of(campaign, people["viewer"].public_id)
+    client.force_login(admin_user)
+    url = reverse(
+        "access_reviews:decide",
+        kwargs={"slug": workspace.slug, "campaign_id": current.public_id},
+    )
+
+    for item in (foreign_item, old_item):
+        response = client.post(
+            url,
+            {"item": item.public_id, "decision": "remove", "comment": "x"},
+            HTTP_HX_REQUEST="true",
+        )
+        assert response.status_code == 422
+        item.refresh_from_db()
+        assert item.decision == ""
+    # …nor through the other workspace's campaign under this workspace's address
+    response = client.post(
+        reverse(
+            "access_reviews:decide",
+            kwargs={"slug": workspace.slug, "campaign_id": foreign.public_id},
+        ),
+        {"item": foreign_item.public_id, "decision": "remove", "comment": "x"},
+    )
+    assert response.status_code == 404
+    assert not current.items.exclude(decision="").exists()

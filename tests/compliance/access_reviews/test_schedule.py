@@ -104,3 +104,28 @@ def test_deleted_and_locked_workspaces_are_skipped_without_stopping_the_others(
     assert report == {"opened": 1, "failed": [workspace.public_id]}
     assert not Campaign.objects.filter(workspace__in=[workspace, gone]).exists()
     assert Campaign.objects.filter(workspace=other_workspace).count() == 1
+
+
+def test_a_mail_server_that_refuses_does_not_stop_the_run(
+    workspace,
+    admin_user,
+    other_workspace,
+    other_admin_user,
+    django_capture_on_commit_callbacks,
+    monkeypatch,
+    caplog,
+):
+    real = services.send_mail
+
+    def refusing(*, recipient_list, **kwargs):
+        if recipient_list == [admin_user.email]:
+            raise ConnectionRefusedError("smtp down")
+        return real(recipient_list=recipient_list, **kwargs)
+
+    monkeypatch.setattr(services, "send_mail", refusing)
+    with django_capture_on_commit_callbacks(execute=True):
+        report = services.access_reviews_open_due(now=NOV)
+
+    assert report == {"opened": 2, "failed": []}
+    assert [m.to for m in mail.outbox] == [[other_admin_user.email]]
+    assert "smtp down" in caplog.text
