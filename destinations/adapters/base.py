@@ -72,6 +72,9 @@ class Adapter(Protocol):
     secret_fields: tuple[str, ...]  # names of the secrets this type needs
     config_fields: tuple[str, ...]  # names of its non-secret settings
     spec: str  # privacy.pii spec of its identifiers: "meta" | "google" | "tiktok"
+    # What it sends about a person, as its requests name it: (name, whether it is SHA-256
+    # hashed before it leaves). The compliance inventory reads it (docs/evidence-center.md).
+    identifiers: tuple[tuple[str, bool], ...]
 
     def validate_config(self, config: dict, secrets: dict) -> dict[str, str]:
         """Field name → message for each problem (empty when the configuration is usable)."""

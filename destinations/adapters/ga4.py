@@ -594,6 +594,16 @@ class GA4Adapter:
     optional_secret_fields = ("service_account_key",)
     config_fields = ("measurement_id", "property_id", "api_base_url")
     spec = "google"
+    identifiers = (
+        ("user_id", True),  # the hashed external id
+        ("sha256_email_address", True),
+        ("sha256_phone_number", True),
+        ("address.sha256_first_name", True),
+        ("address.sha256_last_name", True),
+        ("client_id", False),  # the tag's own, or derived by SHA-256 from the anonymous id
+        ("ip_override", False),
+        ("user_agent", False),
+    )
 
     def validate_config(self, config: dict, secrets: dict) -> dict[str, str]:
         problems = {}

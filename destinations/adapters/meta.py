@@ -89,6 +89,10 @@ class MetaConversionsAdapter:
     secret_fields = ("access_token",)
     config_fields = ("pixel_id", "test_event_code", "api_base_url")
     spec = "meta"
+    identifiers = (
+        *((name, True) for name in HASHED_FIELDS),
+        *((name, False) for name in ("client_ip_address", "client_user_agent", "fbc", "fbp")),
+    )
 
     def validate_config(self, config: dict, secrets: dict) -> dict[str, str]:
         problems = {}

@@ -84,6 +84,15 @@ class TikTokEventsAdapter:
     secret_fields = ("access_token",)
     config_fields = ("pixel_code", "test_event_code", "api_base_url")
     spec = "tiktok"
+    identifiers = (
+        ("email", True),
+        ("phone", True),
+        ("external_id", True),
+        ("ip", False),
+        ("user_agent", False),
+        ("ttclid", False),
+        ("ttp", False),
+    )
 
     def validate_config(self, config: dict, secrets: dict) -> dict[str, str]:
         problems = {}

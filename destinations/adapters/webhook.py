@@ -272,6 +272,14 @@ class WebhookAdapter:
     optional_secret_fields = ("previous_signing_secret",)
     config_fields = ("url", "batch_size")
     spec = "meta"  # identifiers.userData carries the Meta-normalised SHA-256 hashes
+    identifiers = (
+        ("identifiers.externalId", True),
+        ("identifiers.userData", True),
+        ("identifiers.anonymousId", False),
+        ("identifiers.clickIds", False),
+        ("context.ip", False),
+        ("context.userAgent", False),
+    )
 
     def validate_config(self, config: dict, secrets: dict) -> dict[str, str]:
         problems = {}
