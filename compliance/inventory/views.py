@@ -21,7 +21,10 @@ def inventory_page(request):
         {
             "rows": rows,
             "all_events": selectors.ALL_EVENTS,
-            "incomplete": sum(1 for row in rows if not row["owner_name"] or not row["purpose"]),
+            # Nobody answers for it: no owner, an owner who has left, or no purpose.
+            "incomplete": sum(
+                1 for row in rows if not row["owner_is_member"] or not row["purpose"]
+            ),
         },
     )
 
