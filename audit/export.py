@@ -4,10 +4,17 @@
 File layout (``format: tracklayer.audit-export.v1``)::
 
     {workspace_id, origin, exported_at, verifier_key, verifier_keys: [...],
-     events: [{idx, event_id, prev_hash (hex|null), hash (hex), material (base64)}],
-     checkpoints: [{size, root (base64), note}]}
+     checkpoints: [{size, root (base64), note}],
+     events: [{idx, event_id, prev_hash (hex|null), hash (hex), material (base64)}]}
 
 ``material`` is the exact hashed bytes, so the file needs no canonicalisation to verify.
+
+One writer, ``audit_export_write``, writes that document for every export — the file and
+target exports here and the auditor package's ``audit/audit-export.json``
+(compliance.package): streamed from the database to a file in bounded memory, the header (the
+checkpoints with it) on the first line ending ``,"events":[``, then one event a line, then
+``]}``. A JSON reader reads it whole (``audit.offline``); the package's verifier reads it a
+line at a time.
 """
 
 import base64
@@ -15,6 +22,8 @@ import contextlib
 import datetime as dt
 import gzip
 import re
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -39,47 +48,104 @@ from tracklayer import fs, http, keyring
 from tracklayer.exceptions import DomainError
 from workspaces import policy
 
+#: Audit entries read from the database per round trip while an export is written.
+EXPORT_CHUNK = 2_000
+#: Event lines gathered before they are handed to the output in one write.
+WRITE_BATCH = 500
+#: Bytes of a gzip export kept in memory before it moves to a temporary file on disk.
+SPOOL_MEMORY = 8 * 2**20
+_EVENTS_OPEN = b',"events":['
 
-def audit_export_document(*, workspace) -> dict:
-    """Everything in the workspace's log, streamed from the database in idx order."""
+
+@dataclass(frozen=True)
+class ExportSummary:
+    """What ``audit_export_write`` wrote (the document itself went to the file)."""
+
+    workspace_id: str
+    origin: str
+    exported_at: str
+    verifier_key: str | None
+    verifier_keys: list[str]
+    events: int
+    checkpoints: int
+    checkpoint_size: int | None
+
+
+def audit_export_write(out, *, workspace, size: int | None = None, now=None) -> ExportSummary:
+    """Write the workspace's ``tracklayer.audit-export.v1`` document to the binary file
+    ``out``: the entries ``[0, size)`` (the whole log as it is now when ``size`` is None) and
+    the checkpoints up to ``size``, streamed from the database — memory holds one chunk of
+    entries, never the log. The one writer of that document (module docstring)."""
     head = AuditLogHead.objects.get(workspace=workspace)
+    size = head.size if size is None else size
     keys = list(
         AuditSigningKey.objects.filter(workspace=workspace)
         .order_by("created_at")
         .values_list("verifier_key", "retired_at")
     )
     current = next((vkey for vkey, retired in reversed(keys) if retired is None), None)
-    events = [
-        {
+    checkpoints = [
+        {"size": cp_size, "root": _b64(root), "note": note}
+        for cp_size, root, note in AuditCheckpoint.objects.filter(
+            workspace=workspace, size__lte=size
+        )
+        .order_by("size")
+        .values_list("size", "root", "note")
+    ]
+    header = {
+        "format": FORMAT,
+        "workspace_id": workspace.public_id,
+        "origin": head.origin,
+        "exported_at": (now or timezone.now()).astimezone(dt.UTC).isoformat(),
+        "verifier_key": current,
+        "verifier_keys": [vkey for vkey, _retired in keys],
+        "checkpoints": checkpoints,
+    }
+    rows = (
+        AuditEntry.objects.filter(workspace=workspace, idx__lt=size)
+        .order_by("idx")
+        .values_list("idx", "public_id", "prev_hash", "hash", "material")
+        .iterator(chunk_size=EXPORT_CHUNK)
+    )
+    out.write(orjson.dumps(header)[:-1] + _EVENTS_OPEN)
+    written, batch = 0, []
+    for idx, event_id, prev_hash, digest, material in rows:
+        event = {
             "idx": idx,
             "event_id": event_id,
             "prev_hash": bytes(prev_hash).hex() if prev_hash is not None else None,
             "hash": bytes(digest).hex(),
-            "material": base64.b64encode(bytes(material)).decode(),
+            "material": _b64(material),
         }
-        for idx, event_id, prev_hash, digest, material in AuditEntry.objects.filter(
-            workspace=workspace
-        )
-        .order_by("idx")
-        .values_list("idx", "public_id", "prev_hash", "hash", "material")
-        .iterator(chunk_size=5000)
-    ]
-    checkpoints = [
-        {"size": size, "root": base64.b64encode(bytes(root)).decode(), "note": note}
-        for size, root, note in AuditCheckpoint.objects.filter(workspace=workspace)
-        .order_by("size")
-        .values_list("size", "root", "note")
-    ]
-    return {
-        "format": FORMAT,
-        "workspace_id": workspace.public_id,
-        "origin": head.origin,
-        "exported_at": timezone.now().astimezone(dt.UTC).isoformat(),
-        "verifier_key": current,
-        "verifier_keys": [vkey for vkey, _retired in keys],
-        "events": events,
-        "checkpoints": checkpoints,
-    }
+        batch.append((b"\n" if written == 0 else b",\n") + orjson.dumps(event))
+        written += 1
+        if len(batch) >= WRITE_BATCH:
+            out.write(b"".join(batch))
+            batch.clear()
+    out.write(b"".join(batch) + b"\n]}\n")
+    return ExportSummary(
+        workspace_id=header["workspace_id"],
+        origin=header["origin"],
+        exported_at=header["exported_at"],
+        verifier_key=current,
+        verifier_keys=header["verifier_keys"],
+        events=written,
+        checkpoints=len(checkpoints),
+        checkpoint_size=checkpoints[-1]["size"] if checkpoints else None,
+    )
+
+
+def _b64(value) -> str:
+    return base64.b64encode(bytes(value)).decode()
+
+
+def audit_export_document(*, workspace) -> dict:
+    """The whole export as a dict, read back from ``audit_export_write`` — for a caller that
+    wants it in memory (a small log, a test); exports themselves are streamed."""
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY) as out:
+        audit_export_write(out, workspace=workspace)
+        out.seek(0)
+        return orjson.loads(out.read())
 
 
 def export_filename(workspace, moment: dt.datetime) -> str:
@@ -87,16 +153,24 @@ def export_filename(workspace, moment: dt.datetime) -> str:
     return f"{moment:%Y/%m/%d}/audit-{workspace.public_id}-{moment:%Y%m%dT%H%M%SZ}.json.gz"
 
 
-def _export_bytes(*, workspace, actor) -> tuple[dict, bytes]:
-    """Sign a checkpoint first (so the export proves its own completeness), then build it."""
+@contextlib.contextmanager
+def _export_gzip(*, workspace, actor):
+    """Sign a checkpoint first (so the export proves its own completeness), then write the
+    export, gzip-compressed, to a spooled temporary file (on disk past ``SPOOL_MEMORY``).
+    Yields the summary, the file (at its start) and its size; the file is closed after."""
     audit_signing_key_ensure(workspace=workspace, actor=actor)
     audit_checkpoint_sign(workspace=workspace, actor=actor)
-    document = audit_export_document(workspace=workspace)
-    return document, gzip.compress(orjson.dumps(document), mtime=0)
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY) as spool:
+        with gzip.GzipFile(fileobj=spool, mode="wb", mtime=0) as compressed:
+            summary = audit_export_write(compressed, workspace=workspace)
+        length = spool.tell()
+        spool.seek(0)
+        yield summary, spool, length
 
 
-def _record_export(*, workspace, actor, document, data: bytes, target: str, **extra) -> None:
-    checkpoints = document["checkpoints"]
+def _record_export(
+    *, workspace, actor, summary: ExportSummary, length: int, target: str, **extra
+) -> None:
     audit_record(
         workspace=workspace,
         actor=actor,
@@ -105,9 +179,9 @@ def _record_export(*, workspace, actor, document, data: bytes, target: str, **ex
         resource_id=workspace.public_id,
         payload={
             "target": target,
-            "events": len(document["events"]),
-            "checkpoint_size": checkpoints[-1]["size"] if checkpoints else None,
-            "bytes": len(data),
+            "events": summary.events,
+            "checkpoint_size": summary.checkpoint_size,
+            "bytes": length,
             **extra,
         },
     )
@@ -115,12 +189,14 @@ def _record_export(*, workspace, actor, document, data: bytes, target: str, **ex
 
 @transaction.atomic
 def audit_export_to_file(*, workspace, actor, path: Path) -> dict:
-    """Write an export to ``path`` (the CLI's ``audit export --out``) and record the run."""
-    document, data = _export_bytes(workspace=workspace, actor=actor)
+    """Write an export to ``path`` (the CLI's ``audit export --out``) and record the run.
+    Returns the document written (read back: the CLI's reply and the tests use it)."""
+    with _export_gzip(workspace=workspace, actor=actor) as (summary, spool, length):
+        data = spool.read()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
-    _record_export(workspace=workspace, actor=actor, document=document, data=data, target="file")
-    return document
+    _record_export(workspace=workspace, actor=actor, summary=summary, length=length, target="file")
+    return orjson.loads(gzip.decompress(data))
 
 
 # --- Configured targets: an S3-compatible bucket or a directory ----------------------------------
@@ -158,8 +234,9 @@ class DirectoryTarget:
     def _inside_root(self, key: str) -> str:
         return f"{self.workspace.public_id}/{key}"
 
-    def put(self, key: str, data: bytes) -> None:
-        fs.confined_write(self.root, self._inside_root(key), data)
+    def put(self, key: str, file) -> None:
+        """Write the binary ``file`` (read from where it stands) to ``key``, in chunks."""
+        fs.confined_write(self.root, self._inside_root(key), file)
 
     def delete_older_than(self, prefix: str, cutoff: dt.datetime, *, keep: str) -> int:
         # ``prefix`` does not narrow it: every file the log says this workspace's exports
@@ -201,6 +278,10 @@ def _s3_errors():
         raise S3EndpointError(f"the S3 endpoint did not answer ({type(error).__name__}).") from None
 
 
+#: An S3 export's upload part (S3's smallest is 5 MiB).
+PART_SIZE = 8 * 2**20
+
+
 class S3Target:
     """A bucket, reached only through the egress policy: botocore's requests are sent by
     ``tracklayer.http`` (resolved and checked at send time, connected to the address checked,
@@ -222,10 +303,21 @@ class S3Target:
         )
         http.route_botocore(self.client)
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, file) -> None:
+        """Upload the binary ``file`` to ``key``: one request up to ``PART_SIZE``, a multipart
+        upload of ``PART_SIZE`` parts past it (one part in memory at a time: every request
+        goes through ``tracklayer.http``, which sends a body whole)."""
+        from boto3.s3.transfer import TransferConfig
+
         with _s3_errors():
-            self.client.put_object(
-                Bucket=self.bucket, Key=key, Body=data, ContentType="application/gzip"
+            self.client.upload_fileobj(
+                file,
+                self.bucket,
+                key,
+                ExtraArgs={"ContentType": "application/gzip"},
+                Config=TransferConfig(
+                    multipart_threshold=PART_SIZE, multipart_chunksize=PART_SIZE, use_threads=False
+                ),
             )
 
     def delete_older_than(self, prefix: str, cutoff: dt.datetime, *, keep: str) -> int:
@@ -279,28 +371,28 @@ def audit_export_run(*, workspace, actor) -> str:
     if config is None or not (config.s3_bucket or config.directory):
         raise DomainError("Configure an export target first (Settings → Compliance).")
     prefix = _export_prefix(config)
-    document, data = _export_bytes(workspace=workspace, actor=actor)
     now = timezone.now()
     key = (
         f"{prefix}/{export_filename(workspace, now)}" if prefix else export_filename(workspace, now)
     )
     target = export_target(config)
-    try:
-        target.put(key, data)
-        # never the export just written, whatever the clocks say
-        cutoff = now - dt.timedelta(days=config.retention_days)
-        deleted = target.delete_older_than(prefix, cutoff, keep=key)
-    except Exception as error:  # boto, network and file-system errors alike, told to the user
-        raise ExportTargetError(
-            f"The export target refused the export: {_describe(error)}"
-        ) from None
+    with _export_gzip(workspace=workspace, actor=actor) as (summary, spool, length):
+        try:
+            target.put(key, spool)
+            # never the export just written, whatever the clocks say
+            cutoff = now - dt.timedelta(days=config.retention_days)
+            deleted = target.delete_older_than(prefix, cutoff, keep=key)
+        except Exception as error:  # boto, network and file-system errors alike, told the user
+            raise ExportTargetError(
+                f"The export target refused the export: {_describe(error)}"
+            ) from None
     config.last_export_at, config.last_export_key, config.last_error = now, key, ""
     config.save(update_fields=["last_export_at", "last_export_key", "last_error", "updated_at"])
     _record_export(
         workspace=workspace,
         actor=actor,
-        document=document,
-        data=data,
+        summary=summary,
+        length=length,
         target=config.target,
         key=key,
         deleted_past_retention=deleted,

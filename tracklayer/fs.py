@@ -23,10 +23,12 @@ No Django here: this module is the whole policy, tested on its own (tests/test_f
 import errno
 import os
 import secrets
+import shutil
 import stat
 import unicodedata
 from contextlib import suppress
 from pathlib import Path
+from typing import BinaryIO
 
 NAME_MAX = 255  # bytes per name on Linux file systems
 _FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -97,8 +99,9 @@ def _split(relative: str) -> tuple[list[str], str]:
     return folders, name
 
 
-def confined_write(root: Path, relative: str, data: bytes) -> None:
-    """Write ``data`` to ``root/relative`` (creating folders), never through a link."""
+def confined_write(root: Path, relative: str, data: bytes | BinaryIO) -> None:
+    """Write ``data`` — bytes, or a binary file read from where it stands, in chunks — to
+    ``root/relative`` (creating folders), never through a link."""
     folders, name = _split(relative)
     fd = _open_folders(root, folders, create=True)
     temporary = f".{secrets.token_hex(8)}.partial"
@@ -111,7 +114,10 @@ def confined_write(root: Path, relative: str, data: bytes) -> None:
         )
         try:
             with os.fdopen(out, "wb") as file:
-                file.write(data)
+                if isinstance(data, bytes | bytearray | memoryview):
+                    file.write(data)
+                else:
+                    shutil.copyfileobj(data, file)
                 file.flush()
                 os.fsync(file.fileno())
             # rename replaces a link standing at ``name`` itself; it never writes through it

@@ -10,15 +10,14 @@ Everything is bound to the checkpoint at ``size``: the audit export holds exactl
 covers (a request completed after it is listed, its receipt left for the next package).
 """
 
-import base64
 import datetime as dt
 import json
 
 import orjson
 from django.core.serializers.json import DjangoJSONEncoder
 
-from audit.models import AuditCheckpoint, AuditEntry, AuditLogHead, AuditSigningKey
-from audit.offline import FORMAT as AUDIT_EXPORT_FORMAT
+from audit.export import audit_export_write
+from audit.models import AuditCheckpoint
 from audit.selectors import audit_entry_list, audit_entry_material
 from compliance.access_reviews.export import review_csv, review_json
 from compliance.access_reviews.selectors import latest_completed
@@ -36,8 +35,6 @@ RETENTION_FORMAT = "tracklayer.retention-evidence.v1"
 REQUESTS_FORMAT = "tracklayer.privacy-requests.v1"
 #: Purge runs listed at most (the newest): hourly runs make ~8,800 a year.
 MAX_PURGES = 10_000
-#: Audit entries read from the database per round trip while the export is streamed.
-EXPORT_CHUNK = 2_000
 PURGE_EVENT = "events.operational_data_purged"
 CONTROLS = "controls.json"
 
@@ -97,58 +94,13 @@ def write_checkpoint(writer: PackageWriter, *, checkpoint: AuditCheckpoint) -> l
 
 
 def write_audit_export(writer: PackageWriter, *, workspace, size: int, now) -> list[dict]:
-    """The ``tracklayer.audit-export.v1`` document ``audit.export`` writes, of the entries
-    ``[0, size)`` and the checkpoints up to ``size``, streamed from the database into the zip
-    (the events last, one a line) — the same file ``tracklayer audit verify-export`` checks."""
-    head = AuditLogHead.objects.get(workspace=workspace)
-    keys = list(
-        AuditSigningKey.objects.filter(workspace=workspace)
-        .order_by("created_at")
-        .values_list("verifier_key", "retired_at")
-    )
-    current = next((vkey for vkey, retired in reversed(keys) if retired is None), None)
-    checkpoints = [
-        {"size": cp_size, "root": _b64(root), "note": note}
-        for cp_size, root, note in AuditCheckpoint.objects.filter(
-            workspace=workspace, size__lte=size
-        )
-        .order_by("size")
-        .values_list("size", "root", "note")
-    ]
-    header = {
-        "format": AUDIT_EXPORT_FORMAT,
-        "workspace_id": workspace.public_id,
-        "origin": head.origin,
-        "exported_at": _time(now),
-        "verifier_key": current,
-        "verifier_keys": [vkey for vkey, _retired in keys],
-        "checkpoints": checkpoints,
-    }
-    rows = (
-        AuditEntry.objects.filter(workspace=workspace, idx__lt=size)
-        .order_by("idx")
-        .values_list("idx", "public_id", "prev_hash", "hash", "material")
-        .iterator(chunk_size=EXPORT_CHUNK)
-    )
+    """The ``tracklayer.audit-export.v1`` document of the entries ``[0, size)`` and the
+    checkpoints up to ``size``, written by the audit export's own writer
+    (``audit.export.audit_export_write``) and streamed from the database into the zip — the
+    same file ``tracklayer audit verify-export`` checks."""
     with writer.stream(AUDIT_EXPORT) as out:
-        out.write(orjson.dumps(header)[:-1] + b',"events":[')
-        separator = b"\n"
-        for idx, event_id, prev_hash, digest, material in rows:
-            event = {
-                "idx": idx,
-                "event_id": event_id,
-                "prev_hash": bytes(prev_hash).hex() if prev_hash is not None else None,
-                "hash": bytes(digest).hex(),
-                "material": _b64(material),
-            }
-            out.write(separator + orjson.dumps(event))
-            separator = b",\n"
-        out.write(b"\n]}\n")
+        audit_export_write(out, workspace=workspace, size=size, now=now)
     return []
-
-
-def _b64(value) -> str:
-    return base64.b64encode(bytes(value)).decode()
 
 
 # --- Evidence from the other apps -----------------------------------------------------------------

@@ -383,11 +383,12 @@ def _verify(archive, verifiers, vkeys, result: PackageVerification) -> None:
 
 
 # --- The audit export, streamed -----------------------------------------------------------------
-# The package's export is written with its events last, one a line (compliance.package
-# .contents.write_audit_export), and its bytes are the ones the signed manifest names — so it
-# is read a line at a time and the log is verified as it streams by (audit.verify.verify_log,
-# the same walk as ``audit.offline``), in memory bounded by the longest entry, whatever the
-# log's size. A file in any other layout is read whole by ``audit.offline.verify_export``.
+# The package's export is written with its events last, one a line (audit.export
+# .audit_export_write, the one writer of the document), and its bytes are the ones the signed
+# manifest names — so it is read a line at a time and the log is verified as it streams by
+# (audit.verify.verify_log, the same walk as ``audit.offline``), in memory bounded by the
+# longest entry, whatever the log's size. A file in any other layout is read whole by
+# ``audit.offline.verify_export``.
 
 _EVENTS_OPEN = b',"events":['
 

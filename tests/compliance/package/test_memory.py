@@ -1,11 +1,16 @@
 """Building a package holds a bounded amount in memory whatever the log's size: the audit
-export is streamed from the database into the zip, and the zip goes to disk past a spool."""
+export is streamed from the database into the zip, and the zip goes to disk past a spool. The
+audit export to a target is written by the same writer (audit.export.audit_export_write), and
+is bounded too."""
 
+import gzip
 import io
 import tracemalloc
 
 from django.db import transaction
 
+from audit import export as audit_export
+from audit.offline import verify_export
 from audit.services import AuditEvent, audit_record_many
 from compliance.package import services
 from compliance.package.offline import verify_package
@@ -15,7 +20,12 @@ ENTRIES = 20_000
 PAYLOAD = {"note": "x" * 400}
 
 
-def test_the_build_does_not_hold_the_log_in_memory(workspace, admin_user, monkeypatch):
+def test_the_build_and_the_audit_export_do_not_hold_the_log_in_memory(
+    workspace, admin_user, monkeypatch, settings, tmp_path
+):
+    # (a first build loads what any first request loads — the URL conf, the lazy imports —
+    # so that the measure below is of the log, not of them)
+    services.evidence_package_build(workspace=workspace, actor=admin_user).file.close()
     # Given a log of 20,000 entries (about 21 MB as the export writes it)
     actor = SystemActor("tests")
     for start in range(0, ENTRIES, 2_000):
@@ -58,3 +68,21 @@ def test_the_build_does_not_hold_the_log_in_memory(workspace, admin_user, monkey
     assert result.valid, result.failure
     assert verify_peak < export["size"] / 3  # read whole and parsed, it would be many times it
     assert verify_peak < 8 * 2**20
+
+    # And the audit export to a directory, written by the same writer, is bounded as well
+    settings.AUDIT_EXPORT_ROOT = tmp_path
+    audit_export.audit_export_config_update(
+        workspace=workspace, actor=admin_user, values={"target": "directory", "directory": "x"}
+    )
+    monkeypatch.setattr(audit_export, "SPOOL_MEMORY", 2**20)
+    tracemalloc.start()
+    try:
+        key = audit_export.audit_export_run(workspace=workspace, actor=admin_user)
+        _current, export_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    print(f"audit export peak {export_peak} bytes")
+    raw = (tmp_path / workspace.public_id / key).read_bytes()
+    assert len(gzip.decompress(raw)) > 20_000_000
+    assert export_peak < 8 * 2**20
+    assert verify_export(raw, vkeys=[package.manifest["verifier_key"]]).report.valid
