@@ -71,7 +71,8 @@ def _hex(value, what: str) -> bytes:
 
 def verify_proof_document(document: dict, *, vkey: str, material: bytes | None = None) -> dict:
     """``{"valid": True, "index", "size", "entry_bound", "event_type"}`` when every check
-    above holds (``entry_bound``: the material was known, so the entry hash is proven too);
+    above holds (``entry_bound``: the material was known, so the entry hash is proven too;
+    ``event_type``: read from the proven bytes, None without them);
     ``PublicProofError`` naming the first that does not. ``material`` (the entry's bytes)
     overrides the document's."""
     if not isinstance(document, dict) or document.get("format") != FORMAT:
@@ -112,8 +113,21 @@ def verify_proof_document(document: dict, *, vkey: str, material: bytes | None =
         "index": index,
         "size": checkpoint.size,
         "entry_bound": material is not None,
-        "event_type": document.get("event_type"),
+        "event_type": _event_type(material),
     }
+
+
+def _event_type(material: bytes | None) -> str | None:
+    """The proven entry's event type, read from its bytes (never from the file's other
+    fields, which nothing proves)."""
+    if material is None:
+        return None
+    try:
+        entry = json.loads(material)
+    except ValueError:
+        return None
+    value = entry.get("event_type") if isinstance(entry, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def main(argv: list[str] | None = None) -> int:

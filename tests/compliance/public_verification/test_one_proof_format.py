@@ -6,8 +6,11 @@ briefly when 200, never stored otherwise, no cookie even for a signed-in visitor
 
 import base64
 import json
+import subprocess
+import sys
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
 from audit import selectors as audit_selectors
@@ -146,3 +149,27 @@ def test_no_cookie_for_a_signed_in_visitor_either(client, opted_in, admin_user):
     assert page.status_code == api.status_code == 200
     assert page.cookies == {} and api.cookies == {}
     assert admin_user.email not in page.content.decode()
+
+
+def test_the_checker_runs_in_a_plain_python_and_names_what_the_bytes_say(
+    client, opted_in, admin_user, tmp_path
+):
+    entry = audit_rows(opted_in)[4]
+    client.force_login(admin_user)
+    document = _entry_page_proof(client, opted_in, entry.idx)
+    document["event_type"] = "privacy.request_completed"  # a field nothing proves
+    path = tmp_path / "proof.json"
+    path.write_text(json.dumps(document))
+
+    # no Django, no settings, no database: as a reader would run it from a checkout
+    result = subprocess.run(
+        [sys.executable, "-m", offline.__name__, str(path), _vkey(opted_in)],
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert f"verified: test.event #{entry.idx}" in result.stdout
