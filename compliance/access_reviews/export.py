@@ -112,7 +112,7 @@ def review_document(campaign: Campaign) -> dict:
             "completed_at": _time(campaign.completed_at),
             "completed_by": (
                 {
-                    "id": campaign.completed_by.public_id if campaign.completed_by else None,
+                    "id": campaign.completed_by_public_id or None,
                     "name": campaign.completed_by_name,
                 }
                 if campaign.completed_at

@@ -71,8 +71,10 @@ class Campaign(models.Model):
     completed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    # The reviewer's name when they completed it (the export must not change if they rename).
+    # The reviewer's name and id when they completed it: the export must not change if they
+    # rename, nor when their account is deleted (``completed_by`` is then empty).
     completed_by_name = models.CharField(max_length=150, blank=True)
+    completed_by_public_id = models.CharField(max_length=32, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
     snapshot_sha256 = models.CharField(max_length=64)
     # SHA-256 of the result document (``export.review_json``) at completion, as audited.

@@ -454,8 +454,14 @@ def access_review_complete(*, workspace: Workspace, actor, campaign: Campaign) -
     campaign.completed_at = now
     campaign.completed_by = actor if isinstance(actor, User) else None
     campaign.completed_by_name = actor.display_name if isinstance(actor, User) else actor_ref(actor)
+    campaign.completed_by_public_id = actor.public_id if isinstance(actor, User) else ""
     campaign.result_sha256 = ""  # set below, over the document as completed
-    campaign.save(update_fields=["status", "completed_at", "completed_by", "completed_by_name"])
+    campaign.save(
+        update_fields=[
+            *("status", "completed_at", "completed_by"),
+            *("completed_by_name", "completed_by_public_id"),
+        ]
+    )
     campaign.result_sha256 = hashlib.sha256(review_json(campaign)).hexdigest()
     campaign.save(update_fields=["result_sha256"])
     counts = selectors.campaign_counts(items)

@@ -264,3 +264,21 @@ def test_an_item_of_another_campaign_or_workspace_is_not_decided_through_this_on
     )
     assert response.status_code == 404
     assert not current.items.exclude(decision="").exists()
+
+
+@pytest.mark.django_db
+def test_the_result_still_hashes_to_the_log_once_the_reviewer_account_is_deleted(
+    workspace, admin_user, people, campaign, decide
+):
+    _confirm_the_rest(campaign, decide)
+    completed = services.access_review_complete(
+        workspace=workspace, actor=admin_user, campaign=campaign
+    )
+    reviewer_id = admin_user.public_id
+
+    admin_user.delete()  # the reviewer leaves the company; their account goes
+    completed.refresh_from_db()
+
+    document = export.review_json(completed)
+    assert hashlib.sha256(document).hexdigest() == completed.result_sha256
+    assert json.loads(document)["campaign"]["completed_by"]["id"] == reviewer_id
