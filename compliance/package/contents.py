@@ -60,8 +60,13 @@ audit key over manifest.json's SHA-256, the log's origin, the size and the root;
 checkpoint.note is the log's checkpoint at that size and root, signed by the same key; and
 audit/audit-export.json holds the log's entries up to it, which reproduce that root.
 
-To verify it, get the workspace's verifier key from the workspace (not from this package: a
-key inside it could have been replaced with it), then run
+Get the workspace's verifier key from the workspace (not from this package: a key inside it
+could have been replaced with it). It reads NAME+KEYID+KEY (split at the first two "+"): NAME
+is the log's origin, KEYID 8 hex digits, KEY base64 of the byte 0x01 and the 32-byte Ed25519
+public key.
+
+With TrackLayer's verifier
+--------------------------
 
     tracklayer evidence verify PACKAGE.zip --vkey "$VKEY"
 
@@ -72,6 +77,41 @@ compliance/package/ modules (no database, no settings):
 
 Exit 0: every file matches, none is missing or extra, the signature and the checkpoint verify
 and the log reproduces the checkpoint's root. Exit 1 names the first file that does not.
+
+Without TrackLayer's software
+-----------------------------
+
+Every step uses public formats; any SHA-256 and Ed25519 implementation will do.
+
+1. The files. For each entry of "files" in manifest.json, `sha256sum PATH` must print its
+   "sha256" and the file must have its "size" bytes; the zip must hold no file other than
+   those, manifest.json and manifest.sig.
+
+2. The signature. manifest.sig is a C2SP signed note: its text, a blank line, then lines
+   "— NAME SIG" (an em dash), SIG being base64 of the 4-byte key ID and the 64-byte Ed25519
+   signature of the text (every line of it, each ending in a newline). The key ID is the first
+   4 bytes of SHA-256(NAME, a newline, 0x01, the public key); use the line whose NAME and key
+   ID are the verifier key's. The text is exactly:
+
+       tracklayer.evidence-manifest.v1
+       origin NAME
+       tree-size N
+       root R (hex)
+       manifest-sha256 the output of `sha256sum manifest.json`
+
+   and manifest.json's "checkpoint" names the same N ("tree_size") and R ("root").
+
+3. The checkpoint. checkpoint.note is a signed note in the same form by the same key
+   (https://c2sp.org/tlog-checkpoint): its text is the origin NAME, the tree size N and the
+   root R in base64, one a line. It proves the log had that root at that size.
+
+4. The log. audit/audit-export.json is JSON ("tracklayer.audit-export.v1"); "events" holds
+   entries 0 to N-1 in order. For each, M = base64-decode("material"): its "hash" is
+   SHA-256(previous event's hash, M) (SHA-256(M) for the first) and its "prev_hash" the
+   previous one's hash. The root is the Merkle tree hash of RFC 9162 (section 2.1.1) over
+   the N leaves SHA-256(0x00, M), interior nodes SHA-256(0x01, left, right); it must equal R.
+   Every note under "checkpoints" verifies as in step 3 and matches the root of the first
+   entries at its size.
 
 Each receipt under privacy-requests/receipts/ also verifies on its own:
 
