@@ -179,7 +179,8 @@ class PublicInclusionProofApi(PublicApi):
             409: OpenApiResponse(
                 ErrorResponse,
                 description="The entry is newer than the latest signed checkpoint "
-                "(`entry_not_checkpointed`); the next checkpoint will cover it.",
+                "(`entry_not_checkpointed`; the next checkpoint will cover it), or that "
+                "checkpoint's signature does not verify (`proof_failed`, with the reason).",
             ),
             429: THROTTLED,
         },
@@ -210,6 +211,15 @@ class PublicInclusionProofApi(PublicApi):
                     f"The entry is newer than the latest signed checkpoint (size "
                     f"{pending.size}); the next checkpoint will cover it.",
                     field="hash",
+                ),
+                status=409,
+            )
+        except selectors.CheckpointUnverified as failed:
+            return Response(
+                error_body(
+                    "proof_failed",
+                    f"The latest checkpoint does not verify ({failed.reason}): there is no "
+                    "signed root to prove the entry to.",
                 ),
                 status=409,
             )

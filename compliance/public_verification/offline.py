@@ -154,8 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as error:
         print(f"invalid: {error}", file=sys.stderr)
         return 1
-    what = f"{result['event_type']} #" if result["event_type"] else "entry "
-    print(f"verified: {what}{result['index']} in the signed checkpoint of {result['size']}")
+    # as the audit entry page's line has always put it: "verified: <event type> # <idx> in <size>"
+    what = result["event_type"] or "entry"
+    print(f"verified: {what} # {result['index']} in {result['size']}")
     if not result["entry_bound"]:
         print(
             "(the entry's bytes were not given: its leaf is proven in the log; pass --material "

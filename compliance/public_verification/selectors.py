@@ -92,6 +92,15 @@ class EntryNotCheckpointed(Exception):
         self.size = size
 
 
+class CheckpointUnverified(Exception):
+    """The latest checkpoint's signature does not verify: there is no signed root to prove
+    anything to (the audit entry page's proof.json answers 409 ``audit_proof_failed`` too)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
 def public_inclusion_proof(*, workspace, entry_hash: str) -> dict:
     """The entry whose hash is ``entry_hash`` (64 hex digits; the caller checked the shape),
     proven to the latest signed checkpoint: the audit log's own proof document
@@ -101,7 +110,8 @@ def public_inclusion_proof(*, workspace, entry_hash: str) -> dict:
     entry page does; ``status`` says how that went (``verified`` or ``failed``).
 
     ``EntryNotFound`` when this workspace's log has no such entry; ``EntryNotCheckpointed``
-    when it is newer than the latest checkpoint (it will be covered by the next)."""
+    when it is newer than the latest checkpoint (it will be covered by the next);
+    ``CheckpointUnverified`` when that checkpoint's signature does not verify."""
     idx = (
         AuditEntry.objects.filter(workspace=workspace, hash=bytes.fromhex(entry_hash))
         .values_list("idx", flat=True)
@@ -113,6 +123,8 @@ def public_inclusion_proof(*, workspace, entry_hash: str) -> dict:
     if proof["status"] == ProofStatus.PENDING:
         checkpoint = proof["checkpoint"]
         raise EntryNotCheckpointed(checkpoint.size if checkpoint else 0)
+    if proof["root"] is None:
+        raise CheckpointUnverified(proof["reason"])
     document = audit_entry_proof_document(workspace=workspace, proof=proof)
     return {
         **document,

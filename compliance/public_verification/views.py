@@ -122,4 +122,8 @@ def _public_page(request, workspace_id: str):
                 context["lookup"] = "pending"
                 context["pending_size"] = pending.size
                 status = 409
+            except selectors.CheckpointUnverified as failed:
+                context["lookup"] = "failed"
+                context["failed_reason"] = failed.reason
+                status = 409
     return _public_render(context, status)

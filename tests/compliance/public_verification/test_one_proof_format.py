@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from audit import selectors as audit_selectors
 from audit import services as audit_services
+from audit.signed_note import NoteError
 from compliance.public_verification import offline, throttle
 from tests.audit_entries import audit_rows
 
@@ -74,7 +75,7 @@ def test_one_checker_takes_either_file(client, api_client, opted_in, admin_user,
 
     # The entry page's file: its bytes inside; the key as the page's line gives it (second)
     code, out = _run(tmp_path, capsys, private, vkey)
-    assert code == 0 and f"verified: test.event #{entry.idx}" in out
+    assert code == 0 and f"verified: test.event # {entry.idx} in " in out
     assert _run(tmp_path, capsys, private, "--vkey", vkey)[0] == 0
     # The public file: the leaf alone, then bound to the bytes the holder has
     code, out = _run(tmp_path, capsys, public, "--vkey", vkey)
@@ -172,4 +173,24 @@ def test_the_checker_runs_in_a_plain_python_and_names_what_the_bytes_say(
     )
 
     assert result.returncode == 0, result.stderr
-    assert f"verified: test.event #{entry.idx}" in result.stdout
+    assert f"verified: test.event # {entry.idx} in " in result.stdout
+
+
+def test_a_checkpoint_that_does_not_verify_is_409_not_a_proof(
+    api_client, client, opted_in, monkeypatch
+):
+    entry = audit_rows(opted_in)[0]
+
+    def forged(*args, **kwargs):
+        raise NoteError("no valid signature by the key")
+
+    monkeypatch.setattr(audit_selectors, "open_checkpoint", forged)
+    answer = _public_proof(api_client, opted_in, entry.hash_hex)
+    page = client.get(
+        reverse("public_verification:page", args=[opted_in.public_id]), {"hash": entry.hash_hex}
+    )
+
+    assert answer.status_code == 409
+    assert answer.json()["error"]["code"] == "proof_failed"
+    assert "no valid signature" in answer.json()["error"]["message"]
+    assert page.status_code == 409 and b'data-testid="proof-failed"' in page.content
