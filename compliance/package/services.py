@@ -112,15 +112,22 @@ def evidence_package_build(*, workspace, actor) -> BuiltPackage:
     """Build the workspace's auditor package now (see the module's guarantees). One build at
     a time per workspace: another asked meanwhile is refused (``PackageInProgressError``)."""
     policy.authorize(workspace=workspace, actor=actor, action=REQUIRED_ACTION)
-    building = f"evidence-package-building:{workspace.pk}"
-    if not cache.add(building, 1, timeout=BUILDING_TTL):
+    building, mark = building_key(workspace), new_public_id("evb")
+    if not cache.add(building, mark, timeout=BUILDING_TTL):
         raise PackageInProgressError(
             "A package of this workspace is being built right now; ask again when it is done."
         )
     try:
         return _build(workspace=workspace, actor=actor)
     finally:
-        cache.delete(building)
+        # Only this build's own mark: past BUILDING_TTL it expired, and the mark there now
+        # may be another build's, which must keep the workspace's next one waiting.
+        if cache.get(building) == mark:
+            cache.delete(building)
+
+
+def building_key(workspace) -> str:
+    return f"evidence-package-building:{workspace.pk}"
 
 
 def _build(*, workspace, actor) -> BuiltPackage:

@@ -179,3 +179,21 @@ def test_one_build_at_a_time_per_workspace(api_client, workspace, make_api_key):
     cache.delete(f"evidence-package-building:{workspace.pk}")
     assert api_client.get(URL, HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
     assert cache.get(f"evidence-package-building:{workspace.pk}") is None
+
+
+def test_a_build_past_its_marks_life_leaves_the_next_builds_mark(
+    workspace, admin_user, monkeypatch
+):
+    # a build that outlived BUILDING_TTL: its mark expired and another build holds the mark
+    key = services.building_key(workspace)
+    real_build = services._build
+
+    def slow_build(**kwargs):
+        cache.set(key, "evb_another_build")
+        return real_build(**kwargs)
+
+    monkeypatch.setattr(services, "_build", slow_build)
+
+    services.evidence_package_build(workspace=workspace, actor=admin_user).file.close()
+
+    assert cache.get(key) == "evb_another_build"  # still keeps a third build waiting
