@@ -13,7 +13,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from compliance.public_verification import selectors, services
 from compliance.public_verification.forms import EntryHashForm, PublicVerificationForm
@@ -84,7 +84,7 @@ def settings_page(request):
     )
 
 
-@require_GET
+@require_safe
 def public_page(request, workspace_id: str):
     return public_cache_headers(_public_page(request, workspace_id))
 

@@ -147,8 +147,10 @@ def test_no_cookie_for_a_signed_in_visitor_either(client, opted_in, admin_user):
     page = client.get(reverse("public_verification:page", args=[opted_in.public_id]))
     api = client.get(reverse("api:public-verification", args=[opted_in.public_id]))
 
-    assert page.status_code == api.status_code == 200
-    assert page.cookies == {} and api.cookies == {}
+    head = client.head(reverse("public_verification:page", args=[opted_in.public_id]))
+
+    assert page.status_code == api.status_code == head.status_code == 200
+    assert page.cookies == {} and api.cookies == {} and head.cookies == {}
     assert admin_user.email not in page.content.decode()
 
 
