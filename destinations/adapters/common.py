@@ -212,6 +212,22 @@ def token_problem(token) -> str | None:
     return None
 
 
+def url_without_query(url: str) -> str:
+    """``url`` without its query and fragment, where click ids (fbclid, gclid, ttclid …) and
+    tokens travel."""
+    return urlsplit(url)._replace(query="", fragment="").geturl()
+
+
+def page_fields(event: OutgoingEvent) -> dict:
+    """The event's page ``url`` and ``referrer`` (those it has); an anonymized event's lose
+    their query and fragment, so no click id leaves with them (docs/privacy-consent.md)."""
+    page = {}
+    for name, url in (("url", event.page_url), ("referrer", event.referrer)):
+        if url:
+            page[name] = url_without_query(url) if event.anonymized else url
+    return page
+
+
 def merged_properties(event: OutgoingEvent) -> dict:
     """Custom properties (``properties``) overlaid with the mapped commerce fields."""
     properties = event.properties or {}

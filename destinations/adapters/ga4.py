@@ -39,6 +39,7 @@ from destinations.adapters.common import (
     retry_after_seconds,
     short_error,
     url_problem,
+    url_without_query,
 )
 from privacy.pii import is_sha256_hex
 
@@ -250,7 +251,7 @@ def _page_url(url: str, anonymized: bool, limit: int) -> str | None:
     loses its query (click ids, tokens), and so does any URL with an e-mail address in it;
     one that still holds an address after that is not sent."""
     if anonymized or _EMAIL.search(unquote(url)):
-        url = urlsplit(url)._replace(query="", fragment="").geturl()
+        url = url_without_query(url)
     if _EMAIL.search(unquote(url)):
         return None
     return url[:limit]
@@ -422,7 +423,7 @@ def request_fields(event: OutgoingEvent, measurement_id: str) -> dict:
         fields["consent"] = consent
     if not event.anonymized and event.ip:
         fields["ip_override"] = event.ip
-    if event.user_agent:
+    if event.user_agent and not event.anonymized:
         fields["user_agent"] = event.user_agent
     return fields
 

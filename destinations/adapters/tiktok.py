@@ -30,6 +30,7 @@ from destinations.adapters.common import (
     json_object,
     merged_properties,
     one_or_many,
+    page_fields,
     redact,
     retry_after_seconds,
     token_problem,
@@ -180,7 +181,7 @@ class TikTokEventsAdapter:
         properties = self.properties(event)
         if properties:
             payload["properties"] = properties
-        page = {k: v for k, v in (("url", event.page_url), ("referrer", event.referrer)) if v}
+        page = page_fields(event)
         if page:
             payload["page"] = page
         return payload

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from destinations.adapters.base import ItemOutcome, Outcome, OutgoingEvent, PlatformRequest
 from destinations.adapters.common import (
     outcome_for_status,
+    page_fields,
     retry_after_seconds,
     short_error,
     url_problem,
@@ -207,10 +208,10 @@ def consent_decision(event: OutgoingEvent) -> dict:
 def _context(event: OutgoingEvent) -> dict:
     """What the receiver may need of ``context``, nothing more: page, user agent, IP."""
     context: dict = {}
-    page = {k: v for k, v in (("url", event.page_url), ("referrer", event.referrer)) if v}
+    page = page_fields(event)
     if page:
         context["page"] = page
-    if event.user_agent:
+    if event.user_agent and not event.anonymized:
         context["userAgent"] = event.user_agent
     if event.ip and not event.anonymized:
         context["ip"] = event.ip
