@@ -304,9 +304,9 @@ def _privacy_rows() -> list[Row]:
 
 
 PRIVACY_DESCRIPTIONS = [
-    "30+ privacy.pii.hashed (and hashed_for_specs) over generated identifiers, one core, caches",
-    "   emptied unless the row says warm; privacy.tcf.decode over strings from the test encoder",
-    "   (tests/privacy/tcf_encoder.py); each row's check says what the figure covers",
+    "30+ privacy.pii.hashed (and hashed_for_specs) over generated identifiers, one core, no",
+    "   process cache (warm = visitors seen again); privacy.tcf.decode over strings from the",
+    "   test encoder (tests/privacy/tcf_encoder.py); each row's check says what it covers",
 ]
 
 

@@ -10,10 +10,11 @@ seed and written the way forms and CRMs hand them over (mixed case, spaces, punc
 national phone numbers), with about 1% that cannot be used and are refused (a refusal costs
 time too, so it is counted).
 
-- **distinct**: every identifier in the run is different and the caches are emptied first,
-  so no call is served from a cache. This is the honest cold figure.
+- **distinct**: every identifier in the run is different. This is the honest cold figure.
 - **warm**: the identifiers of 1,000 active visitors, drawn again and again in the same mix
-  (as their events arrive), after one untimed pass; calls are then mostly cache hits.
+  (as their events arrive), after one untimed pass. Since 2026-12-06 no process cache holds
+  raw identifiers, so warm equals distinct (ingestion hashes a visitor's repeats once per
+  request: ``RequestMemo.pii``).
 
 Mixes (share of identifiers):
 
