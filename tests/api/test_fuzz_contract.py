@@ -93,7 +93,11 @@ headers = { Authorization = "Bearer ${TL_FUZZ_WRITE_KEY}" }
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "413", "429"]
 
 [[operations]]
-include-path-regex = "^/v1/(workspace$|whoami|members|events/|destinations|deliveries|incidents|evidence/)"
+include-path-regex = "^/v1/(workspace$|whoami|members|events/|destinations|deliveries|incidents)"
+headers = { Authorization = "Bearer ${TL_FUZZ_ADMIN_KEY}" }
+
+[[operations]]
+include-path-regex = "^/v1/evidence/"
 headers = { Authorization = "Bearer ${TL_FUZZ_ADMIN_KEY}" }
 
 [[operations]]
