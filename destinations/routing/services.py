@@ -194,8 +194,8 @@ def destination_create(
     purpose: str = "",
 ) -> Destination:
     """Create a destination, active at once. Its settings are checked by the type's adapter
-        (``DestinationInvalidError`` names each bad field); without an event mapping it gets the
-        type's standard one. ``owner`` is a member's user public id (refused when it is not a member
+    (``DestinationInvalidError`` names each bad field); without an event mapping it gets the
+    type's standard one. ``owner`` is a member's user public id (refused when it is not a member
     of ``workspace``). The audit entry lists the non-secret settings (the owner by public id) and
     the secrets' names."""
     access.authorize(workspace=workspace, actor=actor, action=access.Action.ROUTING_EDIT)
