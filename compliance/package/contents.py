@@ -37,6 +37,7 @@ REQUESTS_FORMAT = "tracklayer.privacy-requests.v1"
 MAX_PURGES = 10_000
 PURGE_EVENT = "events.operational_data_purged"
 CONTROLS = "controls.json"
+REQUESTS = "privacy-requests/requests.json"
 
 
 def _json(document) -> bytes:
@@ -175,39 +176,58 @@ def write_inventory(writer: PackageWriter, *, workspace) -> list[dict]:
 def write_privacy_requests(writer: PackageWriter, *, workspace, actor, size: int) -> list[dict]:
     """Data-subject requests (no personal data: counts, never subjects) and, for each one
     completed within the checkpoint, its receipt exactly as ``dsr_receipt`` issues it —
-    verifiable on its own with ``python -m privacy.requests.receipt``."""
-    listed = []
-    for request in dsr_list(workspace=workspace).order_by("created_at", "pk").iterator():
-        row = {
-            "id": request.public_id,
-            "type": request.type,
-            "status": request.status,
-            "subjects": request.subject_count,
-            "counts": request.counts,
-            "suppressions": request.suppressions,
-            "forwarding": request.forwarding,
-            "requested_by": request.requested_by,
-            "created_at": _time(request.created_at),
-            "finished_at": _time(request.finished_at),
-            "audit_idx": request.audit_idx,
-            "receipt": None,
-        }
-        if request.status == RequestStatus.COMPLETED and request.audit_idx is not None:
-            if request.audit_idx < size:
-                receipt = dsr_receipt(workspace=workspace, actor=actor, public_id=request.public_id)
-                path = f"privacy-requests/receipts/{request.public_id}.json"
-                writer.add(path, _json(receipt))
-                row["receipt"] = path
-            else:
-                row["receipt_note"] = "completed after this package's checkpoint"
-        elif request.status == RequestStatus.COMPLETED:
-            row["receipt_note"] = "its entry is queued under the advisory lock"
-        listed.append(row)
-    writer.add(
-        "privacy-requests/requests.json",
-        _json({"format": REQUESTS_FORMAT, "workspace_id": workspace.public_id, "requests": listed}),
-    )
+    verifiable on its own with ``python -m privacy.requests.receipt``.
+
+    In two passes, streamed (a zip is written one member at a time): the receipts, then
+    ``requests.json`` a request a line — memory holds one request, however many there are. A
+    request's receipt is in the package exactly when its entry is within the checkpoint
+    (``audit_idx < size``), which no later change of the request alters between the passes."""
+    requests = dsr_list(workspace=workspace).order_by("created_at", "pk")
+    for public_id in (
+        requests.filter(status=RequestStatus.COMPLETED, audit_idx__lt=size)
+        .values_list("public_id", flat=True)
+        .iterator()
+    ):
+        receipt = dsr_receipt(workspace=workspace, actor=actor, public_id=public_id)
+        writer.add(_receipt_path(public_id), _json(receipt))
+    header = {"format": REQUESTS_FORMAT, "workspace_id": workspace.public_id}
+    with writer.stream(REQUESTS) as out:
+        out.write(orjson.dumps(header)[:-1] + b',"requests":[')
+        separator = b"\n"
+        for request in requests.defer("subjects").iterator(chunk_size=500):
+            out.write(separator + orjson.dumps(_request_row(request, size=size)))
+            separator = b",\n"
+        out.write(b"\n]}\n")
     return []
+
+
+def _receipt_path(public_id: str) -> str:
+    return f"privacy-requests/receipts/{public_id}.json"
+
+
+def _request_row(request, *, size: int) -> dict:
+    row = {
+        "id": request.public_id,
+        "type": request.type,
+        "status": request.status,
+        "subjects": request.subject_count,
+        "counts": request.counts,
+        "suppressions": request.suppressions,
+        "forwarding": request.forwarding,
+        "requested_by": request.requested_by,
+        "created_at": _time(request.created_at),
+        "finished_at": _time(request.finished_at),
+        "audit_idx": request.audit_idx,
+        "receipt": None,
+    }
+    if request.status == RequestStatus.COMPLETED and request.audit_idx is not None:
+        if request.audit_idx < size:
+            row["receipt"] = _receipt_path(request.public_id)
+        else:
+            row["receipt_note"] = "completed after this package's checkpoint"
+    elif request.status == RequestStatus.COMPLETED:
+        row["receipt_note"] = "its entry is queued under the advisory lock"
+    return row
 
 
 def write_retention(writer: PackageWriter, *, workspace, size: int) -> list[dict]:

@@ -6,14 +6,18 @@ is bounded too."""
 import gzip
 import io
 import tracemalloc
+import zipfile
 
 from django.db import transaction
+from django.utils import timezone
 
 from audit import export as audit_export
 from audit.offline import verify_export
 from audit.services import AuditEvent, audit_record_many
-from compliance.package import services
+from compliance.package import contents, services
 from compliance.package.offline import verify_package
+from compliance.package.writer import PackageWriter
+from privacy.models import DataSubjectRequest
 from workspaces.actors import SystemActor
 
 ENTRIES = 20_000
@@ -86,3 +90,36 @@ def test_the_build_and_the_audit_export_do_not_hold_the_log_in_memory(
     assert len(gzip.decompress(raw)) > 20_000_000
     assert export_peak < 8 * 2**20
     assert verify_export(raw, vkeys=[package.manifest["verifier_key"]]).report.valid
+
+
+def test_the_requests_are_streamed_not_held(workspace, admin_user, tmp_path):
+    # Given 10,000 data-subject requests (about 12 MB as requests.json writes them)
+    forwarding = {f"dst_{n:020d}": {"status": "sent", "detail": "x" * 20} for n in range(20)}
+    DataSubjectRequest.objects.bulk_create(
+        DataSubjectRequest(
+            public_id=f"dsr_{n:020d}",
+            workspace=workspace,
+            type="delete",
+            status="failed",
+            subject_count=1,
+            forwarding=forwarding,
+            requested_by="system:tests",
+        )
+        for n in range(10_000)
+    )
+
+    # When the package's requests are written, tracing what Python allocates
+    with (tmp_path / "p.zip").open("w+b") as file, zipfile.ZipFile(file, "w") as archive:
+        writer = PackageWriter(archive, moment=timezone.now())
+        tracemalloc.start()
+        try:
+            contents.write_privacy_requests(writer, workspace=workspace, actor=admin_user, size=0)
+            _current, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    [written] = writer.files
+
+    # Then the peak is a fraction of the file: one chunk of requests, never all of them
+    print(f"requests.json {written.size} bytes, peak {peak} bytes")
+    assert written.size > 10_000_000
+    assert peak < written.size / 3

@@ -2,6 +2,7 @@
 a checkpoint taken when it was built; building is recorded after that checkpoint."""
 
 import base64
+import contextlib
 import csv
 import hashlib
 import io
@@ -211,6 +212,12 @@ class _Collect:
 
     def add(self, path, data, **_):
         self.files[path] = data
+
+    @contextlib.contextmanager
+    def stream(self, path):
+        out = io.BytesIO()
+        yield out
+        self.files[path] = out.getvalue()
 
 
 @pytest.mark.parametrize("role", ["editor_user", "viewer_user"])
