@@ -199,8 +199,8 @@ def _row(request, campaign, item_id: str, *, status=200, posted=None):
     band — the other rows, and what was typed in them, stay as they are."""
     context = _context(request, campaign, posted=posted, only=item_id)
     row = next((r for r in context["rows"] if r["item"].public_id == item_id), None)
-    if row is None:
-        return _detail(request, campaign, status=status)
+    if row is None:  # no such item here (crafted): the whole section, not into the row
+        return _section(_detail(request, campaign, status=status))
     context["row"] = row
     return render(
         request,

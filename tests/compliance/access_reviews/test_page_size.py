@@ -141,3 +141,18 @@ def test_the_list_counts_in_the_database_without_loading_items(
     cells = [cell.split("</td>", 1)[0] for cell in row.split('<td class="num">')[1:4]]
     assert cells == ["2 / 5", "1", "1"]
     assert not any('"access_reviews_item"."comment"' in q["sql"] for q in queries.captured_queries)
+
+
+def test_an_unknown_item_with_a_bad_decision_answers_with_the_section_not_a_row(
+    client, workspace, admin_user, campaign
+):
+    client.force_login(admin_user)
+    url = reverse(
+        "access_reviews:decide",
+        kwargs={"slug": workspace.slug, "campaign_id": campaign.public_id},
+    )
+
+    response = client.post(url, {"item": "ari_nope", "decision": ""}, **HTMX)
+
+    assert response.status_code == 422
+    assert response["HX-Retarget"] == "#access-review"  # never a whole section inside a <tr>
