@@ -5,7 +5,9 @@ public one with the entry's contents withheld. Plus the public answers' headers:
 briefly when 200, never stored otherwise, no cookie even for a signed-in visitor."""
 
 import base64
+import html
 import json
+import re
 import subprocess
 import sys
 
@@ -196,3 +198,25 @@ def test_a_checkpoint_that_does_not_verify_is_409_not_a_proof(
     assert answer.json()["error"]["code"] == "proof_failed"
     assert "no valid signature" in answer.json()["error"]["message"]
     assert page.status_code == 409 and b'data-testid="proof-failed"' in page.content
+
+
+def test_the_pages_standard_library_snippet_checks_the_served_proof(
+    api_client, client, opted_in, tmp_path
+):
+    entry = audit_rows(opted_in)[5]
+    page = client.get(reverse("public_verification:page", args=[opted_in.public_id])).content
+    snippet = html.unescape(
+        re.search(r"<pre>(import base64, hashlib, json.*?)</pre>", page.decode(), re.S).group(1)
+    )
+    proof = _public_proof(api_client, opted_in, entry.hash_hex).json()
+    (tmp_path / "proof.json").write_text(json.dumps(proof))
+
+    def run(document: dict) -> subprocess.CompletedProcess:
+        (tmp_path / "proof.json").write_text(json.dumps(document))
+        return subprocess.run(
+            [sys.executable, "-c", snippet], cwd=tmp_path, capture_output=True, text=True
+        )
+
+    assert run(proof).returncode == 0, run(proof).stderr
+    other = _public_proof(api_client, opted_in, audit_rows(opted_in)[1].hash_hex).json()
+    assert run(dict(proof, leaf_hash=other["leaf_hash"])).returncode == 1
