@@ -99,9 +99,10 @@ def test_seed_demo_is_idempotent():
         ApiKey.objects.count(),
         AuditEntry.objects.count(),
     ) == counts
-    # EU: created, three joined, one key, the ingestion settings, four destinations;
-    # US: created, three joined, one key, four destinations
-    assert counts == (2, 3, 6, 2, 19)
+    # EU: created, three joined, one key, the ingestion settings, four destinations, an
+    # access review (opened, four decisions, completed); US: created, three joined, one key,
+    # four destinations
+    assert counts == (2, 3, 6, 2, 25)
     for slug, events in (("acme", DEMO_EVENTS), ("acme-us", US_EVENTS)):
         workspace = Workspace.objects.get(slug=slug)
         # sent again: only duplicates

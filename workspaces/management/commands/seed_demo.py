@@ -15,6 +15,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from compliance.access_reviews import selectors as access_review_selectors
+from compliance.access_reviews import services as access_reviews
+from compliance.access_reviews.models import Decision
 from destinations.ingestion.services import event_ingest, ingestion_settings_update
 from destinations.models import Destination
 from destinations.routing.services import destination_create, destination_update
@@ -160,6 +163,7 @@ class Command(BaseCommand):
         demo = self.seed()
         for seeded in demo["workspaces"]:
             self.seed_destinations(Workspace.objects.get(slug=seeded["slug"]))
+        self.seed_access_review(Workspace.objects.get(slug=demo["workspaces"][0]["slug"]))
         for spec, seeded in zip(DEMO_WORKSPACES, demo["workspaces"], strict=True):
             self.seed_events(seeded["write_key"], spec.events)
         if options["json"]:
@@ -251,6 +255,26 @@ class Command(BaseCommand):
                 token_parts=(prefix, secret),
             )
         return workspace
+
+    @transaction.atomic
+    def seed_access_review(self, workspace: Workspace) -> None:
+        """A completed access review — the demo admin confirms every member and key (their own
+        membership too: a self-review, one of the findings) — so Compliance → Controls shows
+        a review as live evidence. Once: a workspace with a review keeps the ones it has."""
+        if access_review_selectors.campaign_list(workspace=workspace).exists():
+            return
+        admin = User.objects.get(email=DEMO_USERS[0][0])
+        campaign = access_reviews.access_review_open(workspace=workspace, actor=admin)
+        for item in access_review_selectors.campaign_items(campaign=campaign):
+            access_reviews.access_review_decide(
+                workspace=workspace,
+                actor=admin,
+                campaign=campaign,
+                item_id=item.public_id,
+                decision=Decision.CONFIRM,
+                comment="Still needed (demo).",
+            )
+        access_reviews.access_review_complete(workspace=workspace, actor=admin, campaign=campaign)
 
     def seed_events(self, token: str, events: list[dict]) -> None:
         """A few storefront events through the real ingestion path, into the key's workspace's
