@@ -156,13 +156,19 @@ def export_filename(workspace, moment: dt.datetime) -> str:
 @contextlib.contextmanager
 def _export_gzip(*, workspace, actor):
     """Sign a checkpoint first (so the export proves its own completeness), then write the
-    export, gzip-compressed, to a spooled temporary file (on disk past ``SPOOL_MEMORY``).
-    Yields the summary, the file (at its start) and its size; the file is closed after."""
-    audit_signing_key_ensure(workspace=workspace, actor=actor)
-    audit_checkpoint_sign(workspace=workspace, actor=actor)
+    log up to it, gzip-compressed, to a spooled temporary file (on disk past ``SPOOL_MEMORY``).
+    Yields the summary, the file (at its start) and its size; the file is closed after.
+
+    The checkpoint is signed in a short transaction of its own: signing holds the log head's
+    row lock, which every audited change of the workspace needs, so it must not be held while
+    a large log is read and sent (a caller's own transaction still holds it to its end)."""
+    with transaction.atomic():
+        audit_signing_key_ensure(workspace=workspace, actor=actor)
+        checkpoint = audit_checkpoint_sign(workspace=workspace, actor=actor)
+    size = checkpoint.size if checkpoint is not None else 0
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY) as spool:
         with gzip.GzipFile(fileobj=spool, mode="wb", mtime=0) as compressed:
-            summary = audit_export_write(compressed, workspace=workspace)
+            summary = audit_export_write(compressed, workspace=workspace, size=size)
         length = spool.tell()
         spool.seek(0)
         yield summary, spool, length
@@ -360,23 +366,32 @@ def export_target(config: AuditExportConfig):
     )
 
 
-@transaction.atomic
 def audit_export_run(*, workspace, actor) -> str:
     """Export to the configured target now, delete exports past the retention, record it.
 
     Returns the object key. A target that refuses raises ``ExportTargetError`` (the run is
-    then not recorded as done; ``audit_export_attempt`` keeps the failure)."""
+    then not recorded as done; ``audit_export_attempt`` keeps the failure).
+
+    Transactions: the settings are checked first; the checkpoint is signed in a short
+    transaction (``_export_gzip``) and the log read with no lock held; the upload, the
+    retention and the record run in one transaction holding the settings' row (so two runs
+    of a workspace do not interleave), never the log head's — a large log's export does not
+    keep the workspace's audited changes waiting."""
     policy.authorize(workspace=workspace, actor=actor, action=policy.Action.AUDIT_SETTINGS)
-    config = AuditExportConfig.objects.select_for_update().filter(workspace=workspace).first()
-    if config is None or not (config.s3_bucket or config.directory):
-        raise DomainError("Configure an export target first (Settings → Compliance).")
-    prefix = _export_prefix(config)
-    now = timezone.now()
-    key = (
-        f"{prefix}/{export_filename(workspace, now)}" if prefix else export_filename(workspace, now)
-    )
-    target = export_target(config)
-    with _export_gzip(workspace=workspace, actor=actor) as (summary, spool, length):
+    _export_settings(AuditExportConfig.objects.filter(workspace=workspace).first())
+    with (
+        _export_gzip(workspace=workspace, actor=actor) as (summary, spool, length),
+        transaction.atomic(),
+    ):
+        config = AuditExportConfig.objects.select_for_update().filter(workspace=workspace).first()
+        prefix = _export_settings(config)  # as they are now: they may have changed meanwhile
+        now = timezone.now()
+        key = (
+            f"{prefix}/{export_filename(workspace, now)}"
+            if prefix
+            else export_filename(workspace, now)
+        )
+        target = export_target(config)
         try:
             target.put(key, spool)
             # never the export just written, whatever the clocks say
@@ -386,24 +401,32 @@ def audit_export_run(*, workspace, actor) -> str:
             raise ExportTargetError(
                 f"The export target refused the export: {_describe(error)}"
             ) from None
-    config.last_export_at, config.last_export_key, config.last_error = now, key, ""
-    config.save(update_fields=["last_export_at", "last_export_key", "last_error", "updated_at"])
-    _record_export(
-        workspace=workspace,
-        actor=actor,
-        summary=summary,
-        length=length,
-        target=config.target,
-        key=key,
-        deleted_past_retention=deleted,
-        # a directory export's record is what its retention may later delete, and nothing else
-        **(
-            {"path": key, "deleted_paths": target.deleted_paths}
-            if isinstance(target, DirectoryTarget)
-            else {}
-        ),
-    )
+        config.last_export_at, config.last_export_key, config.last_error = now, key, ""
+        config.save(update_fields=["last_export_at", "last_export_key", "last_error", "updated_at"])
+        _record_export(
+            workspace=workspace,
+            actor=actor,
+            summary=summary,
+            length=length,
+            target=config.target,
+            key=key,
+            deleted_past_retention=deleted,
+            # a directory export's record is what its retention may later delete, only that
+            **(
+                {"path": key, "deleted_paths": target.deleted_paths}
+                if isinstance(target, DirectoryTarget)
+                else {}
+            ),
+        )
     return key
+
+
+def _export_settings(config: AuditExportConfig | None) -> str:
+    """The export's prefix; refused when no target is configured or its settings are not
+    accepted any more."""
+    if config is None or not (config.s3_bucket or config.directory):
+        raise DomainError("Configure an export target first (Settings → Compliance).")
+    return _export_prefix(config)
 
 
 def _stored_path(value: str, *, field: str, label: str) -> str:
