@@ -8,13 +8,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-import orjson
 from allauth.mfa.models import Authenticator
 from django.db.models import Count, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
-from audit import selectors as audit_selectors
 from compliance.access_reviews.models import (
     Campaign,
     CampaignStatus,
@@ -26,6 +24,7 @@ from compliance.access_reviews.models import (
 from compliance.access_reviews.periods import next_quarter_start, quarter_start
 from tracklayer.exceptions import NotFoundError
 from workspaces.dashboard import SIGN_IN_SSO
+from workspaces.identity import selectors as identity_selectors
 from workspaces.models import ApiKey, Membership
 from workspaces.scim import selectors as scim_selectors
 
@@ -33,7 +32,6 @@ from workspaces.scim import selectors as scim_selectors
 DUE_AFTER = dt.timedelta(days=14)
 # The rotation policy an API key's age is held against (the controls page's too).
 KEY_MAX_AGE_DAYS = 90
-SIGN_IN_EVENT = "auth.sign_in_succeeded"
 
 
 # --- campaigns ------------------------------------------------------------------------------------
@@ -93,22 +91,6 @@ def previous_completed(*, workspace, campaign: Campaign) -> Campaign | None:
 # --- the snapshot -------------------------------------------------------------------------------
 
 
-def _last_sign_in_methods(*, workspace, user_ids: list[str]) -> dict[str, str]:
-    """Each member's last sign-in method, from the workspace's own log (the rule of Settings →
-    Identity's coverage): user public id → method."""
-    rows = (
-        audit_selectors.audit_entry_list(workspace=workspace, event_type=SIGN_IN_EVENT)
-        .filter(resource_id__in=user_ids)
-        .order_by("resource_id", "-idx")
-        .distinct("resource_id")
-        .values_list("resource_id", "material")
-    )
-    return {
-        user_id: orjson.loads(bytes(material))["payload"].get("method", "")
-        for user_id, material in rows
-    }
-
-
 # The snapshot's fields, as hashed into ``access_review.opened`` (``Item``'s field names).
 MEMBER_FIELDS = (
     *("kind", "subject_id", "name", "email", "role"),
@@ -145,7 +127,7 @@ def subjects_snapshot(*, workspace, now: dt.datetime) -> list[dict]:
             type=Authenticator.Type.TOTP, user__in=[m.user_id for m in memberships]
         ).values_list("user_id", flat=True)
     )
-    methods = _last_sign_in_methods(workspace=workspace, user_ids=user_ids)
+    methods = identity_selectors.last_sign_in_methods(workspace=workspace, user_ids=user_ids)
     scim = set(
         scim_selectors.scim_user_list(workspace=workspace)
         .filter(active=True)

@@ -32,7 +32,7 @@ class Coverage:
     sso_state: str  # "off", "on" or "enforced"
 
 
-def _last_sign_in_methods(*, workspace: Workspace, user_ids: list[str]) -> dict[str, str]:
+def last_sign_in_methods(*, workspace: Workspace, user_ids: list[str]) -> dict[str, str]:
     """Each member's last sign-in method, from the workspace's own audit log (the
     ``auth.sign_in_succeeded`` entries that every sign-in writes): user public id → method."""
     rows = (
@@ -68,7 +68,7 @@ def identity_coverage(*, workspace: Workspace) -> Coverage:
         .distinct()
         .count()
     )
-    methods = _last_sign_in_methods(workspace=workspace, user_ids=user_ids)
+    methods = last_sign_in_methods(workspace=workspace, user_ids=user_ids)
     scim_managed = (
         scim_selectors.scim_user_list(workspace=workspace)
         .filter(active=True, user__public_id__in=user_ids)
