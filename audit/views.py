@@ -1,5 +1,6 @@
 import orjson
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -251,6 +252,7 @@ def compliance_settings(request):
     return _compliance(request, form=form, status=400)
 
 
+@transaction.non_atomic_requests
 @workspace_view(Action.AUDIT_SETTINGS)
 @require_POST
 def export_now(request):
