@@ -348,18 +348,11 @@ def _checked_inclusion(workspace, result: dict) -> dict:
 
 
 #: The file the entry page offers to download, and how to check it without TrackLayer's
-#: server: audit.merkle and audit.signed_note are pure (like the offline export verifier).
+#: server. One format and one checker: public verification serves the same document with the
+#: entry's contents withheld, and this pure module (audit.merkle, audit.chain,
+#: audit.signed_note; no database, no settings) checks either, the key given second.
 PROOF_FORMAT = "tracklayer.audit-inclusion-proof.v1"
-PROOF_CHECK = (
-    'python3 -c "import sys,json,base64 as b;'
-    "from audit.merkle import verify_inclusion as v,leaf_hash as l;"
-    "from audit.signed_note import open_checkpoint as o,Verifier as V;"
-    "p=json.load(open(sys.argv[1]));m=b.b64decode(p['material']);"
-    "c=o(p['checkpoint'],V.from_vkey(sys.argv[2]));"
-    "v(l(m),p['index'],c.size,[b.b64decode(h) for h in p['proof']],c.root);"
-    # what it names comes from the proven bytes, never from the file's other fields
-    "print('verified:',json.loads(m)['event_type'],'#',p['index'],'in',c.size)\""
-)
+PROOF_CHECK = "python3 -m compliance.public_verification.offline"
 
 
 def _b64(value) -> str:

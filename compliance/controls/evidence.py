@@ -544,7 +544,8 @@ def incidents(workspace, now: dt.datetime) -> dict:
 
 def inventory(workspace, now: dt.datetime) -> dict:
     rows = inventory_selectors.inventory_rows(workspace=workspace)
-    incomplete = [row for row in rows if not row.get("owner_name") or not row.get("purpose")]
+    # nobody answers for it: no owner, an owner who has left the workspace, or no purpose
+    incomplete = [row for row in rows if not row.get("owner_is_member") or not row.get("purpose")]
     figures = [
         _figure("Destinations", len(rows)),
         _figure("Consent-sensitive", sum(1 for row in rows if row.get("consent_sensitive"))),
@@ -553,9 +554,17 @@ def inventory(workspace, now: dt.datetime) -> dict:
     items = [
         {
             "label": row["name"],
-            "detail": "no owner and no purpose"
-            if not row.get("owner_name") and not row.get("purpose")
-            else ("no owner" if not row.get("owner_name") else "no purpose"),
+            "detail": " and ".join(
+                gap
+                for gap, missing in (
+                    (
+                        "no owner" if not row.get("owner_name") else "its owner has left",
+                        not row.get("owner_is_member"),
+                    ),
+                    ("no purpose", not row.get("purpose")),
+                )
+                if missing
+            ),
             "url": None,
         }
         for row in incomplete[:ITEMS_SHOWN]
