@@ -3,7 +3,7 @@
 import base64
 import datetime as dt
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import orjson
 import psycopg
@@ -37,6 +37,7 @@ from audit.signed_note import NoteError, Verifier, open_checkpoint
 from audit.tree import with_prefetched_nodes
 from audit.verify import Break, verify_log
 from tracklayer.exceptions import NotFoundError
+from workspaces.models import ApiKey, Membership
 
 
 def audit_entry_list(*, workspace, event_type: str | None = None) -> QuerySet[AuditEntry]:
@@ -512,3 +513,23 @@ def audit_verify_coverage(
         current = head.size if head else 0
     verified = result.get("verified_events", result.get("total_events", 0))
     return {"verified": verified, "current": current, "newer": max(0, current - verified)}
+
+
+def audit_actor_names(*, workspace, actors: Iterable[str]) -> dict[str, str]:
+    """Who acted, by name: ``user:usr_…`` → the member's name (members of this workspace
+    only), ``api_key:key_…`` → the key's name (this workspace's keys only), ``scim:sct_…`` and
+    ``system:<component>`` → what they are. Anything else keeps its id (absent here). Two
+    queries, however many actors."""
+    ids: dict[str, set[str]] = {}
+    for actor in actors:
+        kind, _, ref = actor.partition(":")
+        ids.setdefault(kind, set()).add(ref)
+    members = Membership.objects.filter(
+        workspace=workspace, user__public_id__in=ids.get("user", ())
+    ).select_related("user")
+    names = {f"user:{m.user.public_id}": m.user.display_name for m in members}
+    keys = ApiKey.objects.filter(workspace=workspace, public_id__in=ids.get("api_key", ()))
+    names |= {f"api_key:{key.public_id}": f"API key “{key.name}”" for key in keys}
+    names |= {f"scim:{ref}": f"SCIM provisioning ({ref})" for ref in ids.get("scim", ())}
+    names |= {f"system:{ref}": f"TrackLayer ({ref})" for ref in ids.get("system", ())}
+    return names

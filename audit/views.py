@@ -9,31 +9,11 @@ from audit import export, selectors, services
 from audit.forms import ExportConfigForm
 from tracklayer.exceptions import DomainError, NotFoundError
 from workspaces.dashboard import flash, form_error, render_htmx, workspace_view
-from workspaces.models import ApiKey, Membership
 from workspaces.policy import Action
 
 
-def _actor_names(workspace, entries) -> dict[str, str]:
-    """Who acted, by name: ``user:usr_…`` → the member's name (members of this workspace
-    only), ``api_key:key_…`` → the key's name (this workspace's keys only), ``scim:sct_…`` and
-    ``system:<component>`` → what they are. Anything else keeps its id."""
-    ids: dict[str, set[str]] = {}
-    for entry in entries:
-        kind, _, ref = entry.actor.partition(":")
-        ids.setdefault(kind, set()).add(ref)
-    members = Membership.objects.filter(
-        workspace=workspace, user__public_id__in=ids.get("user", ())
-    ).select_related("user")
-    names = {f"user:{m.user.public_id}": m.user.display_name for m in members}
-    keys = ApiKey.objects.filter(workspace=workspace, public_id__in=ids.get("api_key", ()))
-    names |= {f"api_key:{key.public_id}": f"API key “{key.name}”" for key in keys}
-    names |= {f"scim:{ref}": f"SCIM provisioning ({ref})" for ref in ids.get("scim", ())}
-    names |= {f"system:{ref}": f"TrackLayer ({ref})" for ref in ids.get("system", ())}
-    return names
-
-
 def _named(workspace, entries):
-    names = _actor_names(workspace, entries)
+    names = selectors.audit_actor_names(workspace=workspace, actors=[e.actor for e in entries])
     for entry in entries:
         entry.actor_name = names.get(entry.actor, entry.actor)
     return entries

@@ -5,6 +5,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from audit.selectors import (
+    audit_actor_names,
     audit_checkpoint_latest,
     audit_entry_list,
     audit_entry_material,
@@ -25,6 +26,7 @@ class BuiltRecord:
     idx: int
     package_id: str
     actor: str
+    actor_name: str  # the member's or key's name (audit_actor_names), else the id
     timestamp: dt.datetime
     manifest_sha256: str
     files: int
@@ -34,7 +36,9 @@ class BuiltRecord:
 def package_history(*, workspace, limit: int = HISTORY_SHOWN) -> list[BuiltRecord]:
     """The last packages built, newest first, as the audit log records them."""
     records = []
-    for entry in audit_entry_list(workspace=workspace, event_type=EVENT_TYPE)[:limit]:
+    entries = list(audit_entry_list(workspace=workspace, event_type=EVENT_TYPE)[:limit])
+    names = audit_actor_names(workspace=workspace, actors=[entry.actor for entry in entries])
+    for entry in entries:
         material = audit_entry_material(entry)
         payload = material.get("payload") or {}
         records.append(
@@ -42,6 +46,7 @@ def package_history(*, workspace, limit: int = HISTORY_SHOWN) -> list[BuiltRecor
                 idx=entry.idx,
                 package_id=entry.resource_id,
                 actor=entry.actor,
+                actor_name=names.get(entry.actor, entry.actor),
                 timestamp=entry.timestamp,
                 manifest_sha256=str(payload.get("manifest_sha256", "")),
                 files=int(payload.get("files", 0)),

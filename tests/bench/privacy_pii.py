@@ -238,7 +238,7 @@ def _cases() -> list[_Case]:
                 identifiers,
                 _hash_for(spec),
                 warm=False,
-                notes=f"{len(identifiers):,} distinct ids, {{refused}} refused, caches emptied",
+                notes=f"{len(identifiers):,} distinct ids, {{refused}} refused",
             )
             for spec in pii.SPECS
         ]
@@ -267,7 +267,7 @@ def _cases() -> list[_Case]:
     distinct = len(set(lookups))
     cases += [
         _Case(
-            f"realistic mix, repeats, cache warm, {spec}",
+            f"realistic mix, visitors seen again, {spec}",
             lookups,
             _hash_for(spec),
             warm=True,

@@ -9,6 +9,7 @@ import zipfile
 
 import pytest
 from django.core.cache import cache
+from django.utils.html import escape
 
 from audit.exceptions import AuditIntegrityError
 from compliance.package import services
@@ -140,6 +141,8 @@ def test_the_download_button_gives_the_zip_and_the_page_lists_it(
     assert last_entry(workspace)["actor"] == f"user:{admin_user.public_id}"
     listed = client.get(f"/w/{workspace.slug}/compliance/package/").content.decode()
     assert manifest["package_id"] in listed
+    # who built it, by name (audit.selectors.audit_actor_names), not by id
+    assert f">{escape(admin_user.display_name)}</td>" in listed
 
 
 @pytest.mark.parametrize("role", ["editor_user", "viewer_user"])
