@@ -110,9 +110,10 @@ AUTHENTICATOR = textwrap.dedent(
 
 
 class Authenticator:
-    """A second Python process that authenticates the tokens written to it, one a line."""
+    """A second Python process that authenticates the tokens written to it, one a line
+    (``script``: another program of the same line protocol, printing "ready" first)."""
 
-    def __init__(self):
+    def __init__(self, script: str = AUTHENTICATOR):
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -121,7 +122,7 @@ class Authenticator:
             "PYTHONPATH": str(ROOT),
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-c", AUTHENTICATOR],
+            [sys.executable, "-c", script],
             cwd=ROOT,
             env=env,
             stdin=subprocess.PIPE,
@@ -143,10 +144,13 @@ class Authenticator:
         except queue.Empty:
             raise AssertionError("the second process did not answer") from None
 
-    def authenticate(self, token: str) -> str:
-        self.process.stdin.write(token + "\n")
+    def ask(self, line: str) -> str:
+        self.process.stdin.write(line + "\n")
         self.process.stdin.flush()
         return self._next_line(timeout=10)
+
+    def authenticate(self, token: str) -> str:
+        return self.ask(token)
 
     def close(self) -> None:
         self.process.stdin.close()

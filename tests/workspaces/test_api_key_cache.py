@@ -6,27 +6,19 @@ and its own listener, and learns of a change only through Redis.
 """
 
 import datetime as dt
-import os
-import queue
-import subprocess
-import sys
 import textwrap
-import threading
 import time
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import transaction
 
-from tests.databases import database_env
 from tests.factories import WorkspaceFactory
+from tests.workspaces.helpers import Authenticator
 from workspaces import api_key_cache, services
 from workspaces.api_key_cache import LocalCache, api_key_cache_forget, api_key_cache_get
 from workspaces.auth.api_keys import api_key_authenticate
 from workspaces.models import ApiKey, ApiKeyRole
 
-ROOT = Path(__file__).resolve().parents[2]
 # How soon another process must act on a change it has cached: the pub/sub message takes
 # milliseconds; a lost one is bounded by the listener's lease (LEASE_SECONDS).
 BOUND_SECONDS = 1.0
@@ -60,44 +52,11 @@ WORKER = textwrap.dedent(
 )
 
 
-class Worker:
+class Worker(Authenticator):
     """A second process that authenticates tokens and says what its own cache holds."""
 
     def __init__(self):
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            **database_env(),
-            "TEST_REDIS_URL": settings.CACHES["default"]["LOCATION"],
-            "PYTHONPATH": str(ROOT),
-        }
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", WORKER],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-        assert self._next(timeout=30) == "ready"
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.lines.put(line.strip())
-        self.lines.put("exited")
-
-    def _next(self, timeout: float = 10) -> str:
-        try:
-            return self.lines.get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError("the second process did not answer") from None
-
-    def ask(self, line: str) -> str:
-        self.process.stdin.write(line + "\n")
-        self.process.stdin.flush()
-        return self._next()
+        super().__init__(WORKER)
 
     def authenticate(self, token: str) -> str:
         return self.ask(f"auth {token}")
@@ -113,14 +72,6 @@ class Worker:
         while answer != expected and time.monotonic() - started < seconds:
             answer = self.authenticate(token)
         return answer, time.monotonic() - started
-
-    def close(self) -> None:
-        self.process.stdin.close()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 @pytest.fixture
