@@ -468,6 +468,7 @@ def _process(
     batch = _Batch(destination=destination, secrets={}, now=now, result=result)
     rows = batch.rows
     outgoing = []
+    memo: dict = {}  # this batch's parsed page URLs, dropped with it
     for delivery in deliveries:
         verdict, decision = decided(delivery.event.consent)
         if verdict.action == ConsentAction.BLOCK:
@@ -484,6 +485,7 @@ def _process(
             anonymized=verdict.action == ConsentAction.DELIVER_ANONYMIZED,
             spec=adapter.spec,
             decision=decision,
+            memo=memo,
         )
         refusal = adapter.precheck(item, now)
         if refusal:

@@ -2,7 +2,6 @@
 the destination's name and property mappings, Segment's e-commerce fields, click ids, and
 only the identifiers the consent decision allows. No I/O."""
 
-import functools
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
@@ -94,20 +93,26 @@ def map_properties(properties: dict, mapping: dict) -> dict:
     return data
 
 
-@functools.lru_cache(maxsize=1024)
-def _query(url: str) -> dict[str, list[str]]:
-    """A page URL's query parameters (read only: shared by the events of that page)."""
-    return parse_qs(urlsplit(url).query)
+def _query(url: str, memo: dict | None) -> dict[str, list[str]]:
+    """A page URL's query parameters (read only: shared by the events of that page). ``memo``
+    is the caller's, per batch: a page URL is personal data (click ids, whatever a shop puts
+    in its query strings), so no process-wide cache keeps it (docs/privacy-pii.md "Caches")."""
+    if memo is None:
+        return parse_qs(urlsplit(url).query)
+    query = memo.get(url)
+    if query is None:
+        query = memo[url] = parse_qs(urlsplit(url).query)
+    return query
 
 
-def _click_ids(event: ClaimedEvent) -> dict:
+def _click_ids(event: ClaimedEvent, memo: dict | None = None) -> dict:
     found = {}
     for source in (event.properties, event.context):
         for key in CLICK_ID_KEYS:
             if isinstance(source.get(key), str) and key not in found:
                 found[key] = source[key]
     page = event.context.get("page") if isinstance(event.context.get("page"), dict) else {}
-    query = _query(str(page.get("url") or ""))
+    query = _query(str(page.get("url") or ""), memo)
     if "fbc" not in found and query.get("fbclid"):
         # Meta's documented fbc format: fb.<subdomain index>.<creation ms>.<fbclid>
         created = int(event.timestamp.timestamp() * 1000)
@@ -126,7 +131,10 @@ def outgoing_event(
     anonymized: bool,
     spec: str,
     decision: dict | None = None,
+    memo: dict | None = None,
 ) -> OutgoingEvent:
+    """``memo``: the caller's dict for one batch (page query strings parsed once per batch,
+    then dropped with it)."""
     event = delivery.event
     token = event_token(event.type, event.name)
     ids = dict(event.identifiers.get(spec, {})) if not anonymized else {}
@@ -146,7 +154,7 @@ def outgoing_event(
         anonymous_id="" if anonymized else event.anonymous_id,
         ip=None if anonymized or operational is None else operational[0],
         user_agent="" if anonymized or operational is None else operational[1],
-        click_ids={} if anonymized else _click_ids(event),
+        click_ids={} if anonymized else _click_ids(event, memo),
         page_url=str(page.get("url") or ""),
         referrer=str(page.get("referrer") or ""),
         custom_data=map_properties(event.properties, destination.property_mapping),

@@ -1,0 +1,148 @@
+"""Review of issue 17's delivery changes: a batch's consent decisions shared per distinct
+stored signals, the next batch claimed while this one still holds its rows (SKIP LOCKED), and
+no process-wide cache of page URLs."""
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connections
+
+from destinations import delivery
+from destinations.adapters.meta import MetaConversionsAdapter
+from destinations.delivery import engine, mapping
+from destinations.delivery.mapping import Claimed, ClaimedEvent, outgoing_event
+from destinations.ingestion.runtime import workspace_runtime
+from destinations.models import Delivery, Destination
+from privacy.consent import ConsentSignals, decide
+from tests.destinations.factories import DestinationFactory
+from tests.destinations.helpers import CONSENTED, local, order, send_batch
+
+
+def test_no_process_cache_keeps_a_page_url():
+    """A page URL is personal data (click ids, an e-mail a shop put in its query string):
+    its parse is remembered for the batch only (docs/privacy-pii.md "Caches"), not in a
+    process-wide cache that outlives the event's erasure."""
+    url = "https://shop.example/p?email=ada%40example.com&fbclid=Xy1"
+    claimed = Claimed(
+        pk=1,
+        event_id=1,
+        attempts=0,
+        event=ClaimedEvent(
+            message_id="m-1",
+            type="track",
+            name="Order Completed",
+            anonymous_id="a",
+            timestamp=datetime(2026, 12, 6, tzinfo=UTC),
+            properties={},
+            context={"page": {"url": url}},
+            identifiers={},
+            consent={},
+        ),
+        operational=None,
+    )
+    destination = Destination(event_mapping={}, property_mapping={})
+    memo: dict = {}
+
+    item = outgoing_event(claimed, destination, None, anonymized=False, spec="meta", memo=memo)
+    again = outgoing_event(claimed, destination, None, anonymized=False, spec="meta")
+
+    assert item.click_ids["fbc"].endswith(".Xy1") and again.click_ids == item.click_ids
+    assert list(memo) == [url]  # the batch's memo: dropped with the batch
+    caches = [  # this module's own (the standard library's urlsplit keeps its last 20 URLs)
+        value
+        for value in vars(mapping).values()
+        if hasattr(value, "cache_info") and value.__module__ == mapping.__name__
+    ]
+    assert all(cache.cache_info().currsize == 0 for cache in caches), caches
+
+
+MIXED = [
+    # granted in Germany
+    {**CONSENTED},
+    # the advertising category refused: blocked
+    {**CONSENTED, "consent": {"categoryPreferences": {"advertising": False}}},
+    # California with Global Privacy Control: Meta sells or shares, so blocked
+    {**CONSENTED, "location": {"country": "US", "region": "CA"}, "consent": {"gpc": True}},
+    # the same GPC signal in Germany (no GPC regime there by default)
+    {**CONSENTED, "location": {"country": "DE"}, "consent": {"gpc": True}},
+    # California without GPC
+    {**CONSENTED, "location": {"country": "US", "region": "CA"}, "consent": {}},
+]
+
+
+@pytest.mark.django_db
+def test_each_event_of_a_mixed_batch_gets_the_decision_of_its_own_signals(
+    client, workspace, token, platforms
+):
+    """The batch decides once per distinct stored signals (``engine._decider``): interleaved
+    events with different country, region, GPC and category signals each get exactly the
+    decision ``decide`` gives for their own stored signals, never a neighbour's."""
+    destination = DestinationFactory(
+        workspace=workspace, type="meta_capi", config=local("meta_capi", platforms)
+    )
+    engine._answered[destination.pk] = engine.time.monotonic()  # known to answer: one batch
+    events = [
+        order(f"mixed-{round_}-{kind}", context={**context, "traits": {"email": "a@b.example"}})
+        for round_ in range(3)
+        for kind, context in enumerate(MIXED)
+    ]
+    send_batch(client, token, *events)
+    delivery.events_fanout()
+
+    result = delivery.destination_deliver(destination_id=destination.pk)
+
+    assert result.claimed == len(events)
+    config = workspace_runtime(workspace_id=workspace.pk).config.consent
+    policy = engine.destination_policy(destination, config.policies)
+    actions, decisions = set(), set()
+    for stored in Delivery.objects.for_workspace(workspace).select_related("event"):
+        signals = ConsentSignals.from_dict(stored.event.consent)
+        expected = decide(consent=signals, policy=policy, jurisdiction=config.jurisdiction(signals))
+        assert stored.decision == expected.to_dict(), stored.event.message_id
+        actions.add(stored.decision["action"])
+        decisions.add(str(stored.decision))
+    assert actions == {"deliver", "block"} and len(decisions) >= 3  # a really mixed batch
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_next_batch_claimed_mid_batch_takes_other_rows(
+    client, workspace, token, platforms, monkeypatch
+):
+    """``on_more`` queues the next batch while this one still holds its rows: the next claim
+    (another connection, as another worker thread) skips the locked rows (FOR UPDATE SKIP
+    LOCKED), so no event is sent twice, and every event is delivered once."""
+    monkeypatch.setattr(MetaConversionsAdapter, "max_batch", 6)
+    destination = DestinationFactory(
+        workspace=workspace, type="meta_capi", config=local("meta_capi", platforms)
+    )
+    engine._answered[destination.pk] = engine.time.monotonic()  # known to answer
+    send_batch(client, token, *[order(f"skip-{i}") for i in range(20)])
+    delivery.events_fanout()
+    inner: list = []
+
+    def next_batch_meanwhile(region: str) -> None:
+        def other_thread():
+            try:
+                inner.append(delivery.destination_deliver(destination_id=destination.pk))
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join(30)
+
+    first = delivery.destination_deliver(
+        destination_id=destination.pk, on_more=next_batch_meanwhile
+    )
+
+    [second] = inner
+    assert (first.claimed, first.delivered, first.more) == (6, 6, True)
+    assert (second.claimed, second.delivered, second.busy) == (6, 6, False)
+    while delivery.destination_deliver(destination_id=destination.pk).more:
+        pass
+    sent = [event["event_id"] for event in platforms.received("meta")]
+    assert sorted(sent) == sorted(f"skip-{i}" for i in range(20))  # each once
+    assert set(Delivery.objects.for_workspace(workspace).values_list("status", flat=True)) == {
+        "delivered"
+    }
