@@ -26,7 +26,10 @@ disconnected cannot leave a revoked key usable past the lease. Without a live li
 request reads Redis, exactly as under ADR 0003 (fail closed to the shared cache, not open).
 
 A fill races a revocation safely: the LRU keeps an entry read from Redis only if no message
-arrived between the read and the store (a generation counter, under the LRU's lock).
+arrived between the read and the store (a generation counter, under the LRU's lock); and an
+entry made from the database is stored in Redis first, then the key's row is read again, and
+the entry is taken back if a change committed since the caller read it (its announcement may
+have come before the store).
 
 This is on every API request's path, so it talks to Redis through one long-lived client per
 process (Django's cache API builds a client per call) and stores JSON, never pickles.
@@ -217,6 +220,20 @@ def _live_listener() -> Listener:
     return _listener
 
 
+def _after_fork_in_child() -> None:
+    """A forked child (gunicorn's workers with ``--preload``, Celery's prefork pool) keeps no
+    entry and no lock of its parent: a lock held by a parent's thread at the fork would never
+    be released in the child, and the parent's listener thread does not exist there."""
+    global _listener, _listener_pid, _listener_lock
+    _local._lock = threading.Lock()
+    _local.forget()
+    _listener, _listener_pid, _listener_lock = None, None, threading.Lock()
+    _touched.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def local_forget(prefix: str | None = None) -> None:
     """Drop a prefix (everything with None) from this process's LRU only."""
     _local.forget(prefix)
@@ -268,9 +285,27 @@ def api_key_cache_put(key, digest: str) -> None:
     }
     generation = _local.generation
     _redis().set(_cache_key(key.prefix), orjson.dumps(entry), ex=ttl)
+    if not _unchanged(key):
+        # A change committed after the caller read the key (bcrypt is slow) and may have been
+        # announced before the SET above: take the entry back. A change committing after this
+        # read is announced after it, so its DELETE follows the SET.
+        _redis().delete(_cache_key(key.prefix))
+        return
     now = time.monotonic()
     if _live_listener().alive(now):
         _local.put(key.prefix, entry, _lapses_at(entry, now), generation)
+
+
+def _unchanged(key) -> bool:
+    """True while the key's row still says what the entry says: not revoked, same expiry and
+    role, its workspace not deleted (read after the entry was stored)."""
+    return ApiKey.objects.filter(
+        pk=key.pk,
+        revoked_at__isnull=True,
+        expires_at=key.expires_at,
+        role=key.role,
+        workspace__deleted_at__isnull=True,
+    ).exists()
 
 
 def api_key_cache_matches(entry: dict, *, environment: str, digest: str) -> bool:

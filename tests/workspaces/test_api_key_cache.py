@@ -6,6 +6,8 @@ and its own listener, and learns of a change only through Redis.
 """
 
 import datetime as dt
+import os
+import signal
 import textwrap
 import time
 
@@ -16,7 +18,9 @@ from tests.factories import WorkspaceFactory
 from tests.workspaces.helpers import Authenticator
 from workspaces import api_key_cache, services
 from workspaces.api_key_cache import LocalCache, api_key_cache_forget, api_key_cache_get
+from workspaces.auth import api_keys
 from workspaces.auth.api_keys import api_key_authenticate
+from workspaces.exceptions import ApiKeyExpiredError, ApiKeyRevokedError
 from workspaces.models import ApiKey, ApiKeyRole
 
 # How soon another process must act on a change it has cached: the pub/sub message takes
@@ -241,3 +245,80 @@ def test_an_entry_lapses_after_its_ttl_and_never_past_the_keys_expiry():
     expiring = {"expires_at": time.time() + 5}
     assert api_key_cache._lapses_at(expiring, now) <= now + 5
     assert api_key_cache._lapses_at({"expires_at": None}, now) == now + api_key_cache.LOCAL_SECONDS
+
+
+# --- A fill racing a change ------------------------------------------------------------------
+
+
+def test_a_revocation_committed_while_the_key_was_verified_is_not_cached(
+    transactional_db, system_actor, make_api_key, monkeypatch
+):
+    # The database path re-reads the key after bcrypt; a revocation that commits after that
+    # re-read (and is announced) but before the entry is stored must not leave the revoked
+    # key cached — in Redis for API_KEY_CACHE_SECONDS, or in this process's LRU.
+    workspace = WorkspaceFactory()
+    key, token = make_api_key(workspace)
+    verify = api_keys._verify_from_database
+
+    def verify_then_revoke(parsed, now):
+        verified = verify(parsed, now)
+        services.api_key_revoke(workspace=workspace, actor=system_actor, key=key)
+        return verified
+
+    monkeypatch.setattr(api_keys, "_verify_from_database", verify_then_revoke)
+    api_key_authenticate(token)  # verified before the revocation: this one request passes
+    monkeypatch.setattr(api_keys, "_verify_from_database", verify)
+
+    assert api_key_cache._redis().get(api_key_cache._cache_key(key.prefix)) is None
+    assert api_key_cache._local.get(key.prefix, time.monotonic()) is None
+    with pytest.raises(ApiKeyRevokedError):
+        api_key_authenticate(token)
+
+
+def test_a_rotation_committed_while_the_key_was_verified_is_not_cached(
+    transactional_db, system_actor, make_api_key, monkeypatch
+):
+    # The rotation shortens the old key's expiry to now: an entry carrying the old expiry
+    # (none) would keep the old secret working for API_KEY_CACHE_SECONDS.
+    workspace = WorkspaceFactory()
+    key, token = make_api_key(workspace, expires_at=None)
+    verify = api_keys._verify_from_database
+
+    def verify_then_rotate(parsed, now):
+        verified = verify(parsed, now)
+        services.api_key_rotate(
+            workspace=workspace, actor=system_actor, key=key, grace=dt.timedelta(0)
+        )
+        return verified
+
+    monkeypatch.setattr(api_keys, "_verify_from_database", verify_then_rotate)
+    api_key_authenticate(token)
+    monkeypatch.setattr(api_keys, "_verify_from_database", verify)
+
+    with pytest.raises(ApiKeyExpiredError):
+        api_key_authenticate(token)
+
+
+# --- Forked children (gunicorn --preload, Celery's prefork pool) -----------------------------
+
+
+def test_a_forked_child_keeps_no_entry_and_no_held_lock_of_its_parent():
+    now = time.monotonic()
+    api_key_cache._local.put("abc", {"id": 1}, now + 30, api_key_cache._local.generation)
+
+    def child() -> bool:
+        # The parent's thread held the LRU's lock at the fork; the child must not hang on it,
+        # and must not trust the parent's entries (no listener of its own yet).
+        signal.alarm(5)
+        return api_key_cache._local.get("abc", now) is None and len(api_key_cache._local) == 0
+
+    with api_key_cache._local._lock:  # as the listener thread may hold it at the fork
+        pid = os.fork()
+        if pid == 0:
+            status = 2
+            try:
+                status = 0 if child() else 1
+            finally:
+                os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
