@@ -15,6 +15,7 @@ process). A key whose block is 1 (a rate under 200/s) is decided by Redis on eve
 exactly as before.
 """
 
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -86,6 +87,17 @@ def _reserve(bucket: str, tokens: int, now: float) -> None:
         elif len(_reserved) >= MAX_RESERVATIONS:
             _reserved.clear()
         _reserved[bucket] = (tokens, now + RESERVE_SECONDS)
+
+
+def _after_fork_in_child() -> None:
+    """A forked child starts with no reservation (the parent may still spend its own: two
+    processes spending the same tokens would pass the limit) and a lock nobody holds."""
+    global _lock
+    _lock = threading.Lock()
+    _reserved.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def rate_limit_forget() -> None:

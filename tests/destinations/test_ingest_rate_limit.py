@@ -5,6 +5,8 @@ across processes (a second process is stood in for by dropping this one's reserv
 is all another process has that this one does not).
 """
 
+import os
+import signal
 import time
 
 import pytest
@@ -80,3 +82,27 @@ def test_a_reservation_lapses(redis_calls, monkeypatch):
     assert rate_limit_take(key_id=5, rate=10_000, burst=10_000).allowed
     assert rate_limit_take(key_id=5, rate=10_000, burst=10_000).allowed
     assert len(redis_calls) == 3
+
+
+def _in_a_forked_child(check) -> int:
+    """Run ``check()`` in a forked child (as gunicorn --preload or Celery's prefork pool would
+    start a worker): its exit status — 0 when it returned True, 1 when False, 2 on a hang."""
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        status = 2
+        try:
+            signal.alarm(5)
+            status = 0 if check() else 1
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def test_a_forked_child_does_not_spend_its_parents_reservation(redis_calls):
+    assert rate_limit_take(key_id=6, rate=10_000, burst=10_000).allowed  # 99 held ahead
+    bucket = f"{rate_limit.key_prefix()}:ratelimit:v1:6"
+    assert rate_limit._spend_reserved(bucket, 1, time.monotonic())
+
+    # Parent and child spending the same tokens would pass the shared limit.
+    assert _in_a_forked_child(lambda: not rate_limit._spend_reserved(bucket, 1, 0.0)) == 0
