@@ -62,6 +62,30 @@ REQUESTS = [
     pytest.param("POST", "/v1/batch", b"{not json", "key", 400, id="invalid JSON"),
     pytest.param("POST", "/v1/batch", b'{"batch": []}', "key", 400, id="empty batch"),
     pytest.param("POST", "/v1/t", event("m-x", event=None), "key", 400, id="rejected event"),
+    pytest.param(
+        "POST",
+        "/v1/track",
+        event("m-x"),
+        {"HTTP_AUTHORIZATION": "Bearer tl_live_nope"},
+        401,
+        id="malformed key",
+    ),
+    pytest.param(
+        "POST",
+        "/v1/track",
+        event("m-x"),
+        {"HTTP_AUTHORIZATION": "Basic !!!"},
+        401,
+        id="malformed Basic",
+    ),
+    pytest.param(
+        "POST",
+        "/v1/track",
+        event("m-x"),
+        {"HTTP_AUTHORIZATION": f"Bearer tl_live_{'a' * 12}_{'b' * 52}"},
+        401,
+        id="invalid key",
+    ),
     pytest.param("OPTIONS", "/v1/track", b"", {}, 204, id="CORS preflight"),
     pytest.param("GET", "/v1/batch", b"", "key", 405, id="GET (DRF)"),
     pytest.param("PUT", "/v1/track", b"", "key", 405, id="PUT (DRF)"),
@@ -138,3 +162,18 @@ def test_negotiation_left_to_drf():
     assert not api._negotiates_json(Request("application/json; indent=4"))
     assert not api._negotiates_json(Request("text/html"))
     assert not api._negotiates_json(Request(query="format=json"))
+
+
+def test_a_throttled_key_gets_the_same_answer_as_through_drf(handler, through_drf, settings):
+    # No failure allowed from this address: 429 api_key_throttled with Retry-After (1 s, as no
+    # window is open) and analytics.js's X-RateLimit-Reset, the CORS headers and Allow.
+    settings.API_KEY_THROTTLE_PER_IP = 0
+    headers = {"HTTP_AUTHORIZATION": f"Bearer tl_live_{'a' * 12}_{'b' * 52}"}
+    ours = call(handler, "POST", "/v1/track", event("m-x"), **headers)
+    drf = through_drf(lambda: call(handler, "POST", "/v1/track", event("m-x"), **headers))
+    assert drf[0].startswith("429"), drf
+    assert b'"api_key_throttled"' in drf[2]
+    assert {"Retry-After", "X-RateLimit-Reset", "Allow", "Access-Control-Allow-Origin"} <= {
+        name for name, _ in drf[1]
+    }
+    assert ours == drf
