@@ -146,3 +146,73 @@ def test_the_next_batch_claimed_mid_batch_takes_other_rows(
     assert set(Delivery.objects.for_workspace(workspace).values_list("status", flat=True)) == {
         "delivered"
     }
+
+
+def _meta_precheck_from_user_data(adapter, event, now):
+    """Meta's precheck as it read before issue 17: from the built ``user_data``."""
+    data = adapter.user_data(event)
+    matchable = any(k in data for k in ("em", "ph", "external_id", "fbc", "fbp"))
+    if event.anonymized:
+        return "anonymized"
+    if not matchable and not ("client_ip_address" in data and "client_user_agent" in data):
+        return "unmatchable"
+    if (event.action_source or "website") == "website" and "client_user_agent" not in data:
+        return "no user agent"
+    return None
+
+
+def test_metas_precheck_without_hashing_agrees_with_the_user_data_it_sends():
+    """The precheck reads the event's fields instead of building ``user_data`` (no hashing):
+    on random events — digests, plain text, lists, blanks, wrong types — it refuses exactly
+    when the ``user_data`` Meta would receive has nothing to match on."""
+    import random
+
+    from tests.destinations.helpers import outgoing_order, sha256_hex
+
+    adapter = MetaConversionsAdapter()
+    rng = random.Random(17)
+    now = datetime.now(UTC)
+    values = [
+        None,
+        "",
+        " ",
+        "ada@example.com",
+        sha256_hex("a"),
+        f"  {sha256_hex('b').upper()} ",
+        [sha256_hex("c")],
+        ["plain", ""],
+        ["plain", sha256_hex("d")],
+        (sha256_hex("e"),),
+        42,
+        {"em": sha256_hex("f")},
+    ]
+    reasons = {
+        "anonymized": "without identifiers",
+        "unmatchable": "customer information it can match on",
+        "no user agent": "client_user_agent",
+    }
+    seen = set()
+    for _ in range(3_000):
+        user_data = {
+            name: rng.choice(values)
+            for name in ("em", "ph", "external_id", "fn", "ct")
+            if rng.random() < 0.4
+        }
+        event = outgoing_order(
+            now=now,
+            event_name="Purchase",
+            user_data=user_data,
+            external_id=rng.choice(values[:7]) or "",
+            ip=rng.choice([None, "", "203.0.113.9"]),
+            user_agent=rng.choice(["", "Mozilla/5.0"]),
+            click_ids={k: rng.choice(["", " ", "fb.1.1.x", None, 7]) for k in ("fbc", "fbp")},
+            anonymized=rng.random() < 0.05,
+        )
+        expected = _meta_precheck_from_user_data(adapter, event, now)
+        refusal = adapter.precheck(event, now)
+        seen.add(expected)
+        if expected is None:
+            assert refusal is None, (event, refusal)
+        else:
+            assert refusal and reasons[expected] in refusal, (event, refusal)
+    assert seen == {None, *reasons}
