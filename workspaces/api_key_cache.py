@@ -142,13 +142,13 @@ class Listener(threading.Thread):
         self.client = client
         self.heard_at = float("-inf")
         self.subscribed = False
-        self._stop = threading.Event()
+        self._halt = threading.Event()  # not ``_stop``: threading.Thread has its own
 
     def alive(self, now: float) -> bool:
         return self.subscribed and now - self.heard_at < LEASE_SECONDS
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
     def _lost(self) -> None:
         self.subscribed = False
@@ -156,25 +156,25 @@ class Listener(threading.Thread):
         self.local.forget()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             pubsub = None
             try:
                 pubsub = (self.client or _redis()).pubsub()
                 pubsub.subscribe(channel())
                 self._listen(pubsub)
             except Exception:  # any failure: forget everything, subscribe again
-                if not self._stop.is_set():
+                if not self._halt.is_set():
                     logger.warning("API key listener lost Redis; the local cache is bypassed")
             finally:
                 self._lost()
                 if pubsub is not None:
                     with contextlib.suppress(Exception):  # closing a broken connection
                         pubsub.close()
-            self._stop.wait(RETRY_SECONDS)
+            self._halt.wait(RETRY_SECONDS)
 
     def _listen(self, pubsub) -> None:
         pinged_at = time.monotonic()
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             message = pubsub.get_message(timeout=PING_SECONDS / 2)
             now = time.monotonic()
             if message is not None:

@@ -9,6 +9,7 @@ import datetime as dt
 import os
 import signal
 import textwrap
+import threading
 import time
 
 import pytest
@@ -322,3 +323,35 @@ def test_a_forked_child_keeps_no_entry_and_no_held_lock_of_its_parent():
                 os._exit(status)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_stopped_listener_joins_and_reports_itself_dead():
+    # The listener's own stop flag once shadowed threading.Thread._stop(), which join() and
+    # is_alive() call when the thread has ended: both raised TypeError (and so would every
+    # request asking whether its process's listener still runs).
+    listener = api_key_cache.Listener(LocalCache())
+    listener.start()
+    listener.stop()
+    listener.join(5)
+    assert not listener.is_alive()
+
+
+def test_forking_while_the_listener_runs_leaves_the_childs_threads_consistent():
+    listener = api_key_cache.Listener(LocalCache())
+    listener.start()
+    try:
+        pid = os.fork()
+        if pid == 0:
+            status = 2
+            try:
+                # threading's own after-fork step marks the parent's threads stopped; it
+                # failed on the listener (TypeError) and left them all listed as running.
+                signal.alarm(5)
+                status = 0 if threading.enumerate() == [threading.current_thread()] else 1
+            finally:
+                os._exit(status)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        listener.stop()
+        listener.join(5)
