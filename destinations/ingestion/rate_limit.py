@@ -7,12 +7,13 @@ one token per event. Refused requests learn how long until enough tokens are bac
 A process does not ask Redis for every request's tokens: when it must ask, it takes up to a
 *block* more than it needs (``rate / 100``, 10 ms of the key's rate, at most ``MAX_BLOCK``,
 never more than the bucket holds) and spends them on the key's next requests in this process
-for at most ``RESERVE_SECONDS``. Tokens are only ever taken from the shared bucket, so a key
-never gets more than its rate and burst across all processes; what a process holds unspent
-when its reservation lapses is lost, so a key held exactly at its limit by several processes
-may get up to one block per process per ``RESERVE_SECONDS`` less (1 % of its rate for each
-process). A key whose block is 1 (a rate under 200/s) is decided by Redis on every request,
-exactly as before.
+for at most ``RESERVE_SECONDS`` (a request they do not cover spends them and asks Redis only
+for the rest; refused, it leaves them held). Tokens are only ever taken from the shared
+bucket, so a key never gets more than its rate and burst across all processes; what a
+process holds unspent when its reservation lapses is lost, so a key held exactly at its limit
+by several processes may get up to one block per process per ``RESERVE_SECONDS`` less (1 % of
+its rate for each process). A key whose block is 1 (a rate under 200/s) is decided by Redis
+on every request, exactly as before.
 """
 
 import os
@@ -69,13 +70,27 @@ def block_size(rate: int, burst: int) -> int:
     return max(1, min(MAX_BLOCK, rate // 100, burst // 4))
 
 
-def _spend_reserved(bucket: str, cost: int, now: float) -> bool:
+def _spend_reserved(bucket: str, cost: int, now: float) -> tuple[int, float]:
+    """Spend this process's tokens for ``bucket`` on ``cost``: how many are still needed from
+    Redis (0: paid), and when the tokens spent would have lapsed. Holding fewer than ``cost``,
+    it spends all it holds (given back by ``_give_back`` if Redis refuses the rest)."""
     with _lock:
         held = _reserved.get(bucket)
-        if held is None or held[1] <= now or held[0] < cost:
-            return False
-        _reserved[bucket] = (held[0] - cost, held[1])
-        return True
+        if held is None or held[1] <= now:
+            return cost, now
+        if held[0] >= cost:
+            _reserved[bucket] = (held[0] - cost, held[1])
+            return 0, held[1]
+        del _reserved[bucket]
+        return cost - held[0], held[1]
+
+
+def _give_back(bucket: str, tokens: int, lapses_at: float) -> None:
+    with _lock:
+        held = _reserved.get(bucket)
+        if held is not None and held[1] > lapses_at:
+            tokens, lapses_at = tokens + held[0], held[1]
+        _reserved[bucket] = (tokens, lapses_at)
 
 
 def _reserve(bucket: str, tokens: int, now: float) -> None:
@@ -112,15 +127,18 @@ def rate_limit_take(*, key_id: int | str, rate: int, burst: int, cost: int = 1) 
     bucket = f"{key_prefix()}:ratelimit:v1:{key_id}"
     block = block_size(rate, burst)
     now = time.monotonic()
-    if block > 1 and _spend_reserved(bucket, cost, now):
+    need, lapses_at = _spend_reserved(bucket, cost, now) if block > 1 else (cost, now)
+    if need == 0:
         return RateDecision(True, 0)
     if _script is None:
         _script = redis_client().register_script(_TAKE)
-    want = min(burst, cost + block - 1)
-    taken, wait_ms = _script(keys=[bucket], args=[rate, burst, cost, want])
+    want = min(burst, need + block - 1)
+    taken, wait_ms = _script(keys=[bucket], args=[rate, burst, need, want])
     taken = int(taken)
-    if taken < cost:
+    if taken < need:
+        if need < cost:  # what this process held stays its own, for no longer than it would
+            _give_back(bucket, cost - need, lapses_at)
         return RateDecision(False, max(1, -(-int(wait_ms) // 1000)))
-    if taken > cost:
-        _reserve(bucket, taken - cost, now)
+    if taken > need:
+        _reserve(bucket, taken - need, now)
     return RateDecision(True, 0)

@@ -102,7 +102,47 @@ def _in_a_forked_child(check) -> int:
 def test_a_forked_child_does_not_spend_its_parents_reservation(redis_calls):
     assert rate_limit_take(key_id=6, rate=10_000, burst=10_000).allowed  # 99 held ahead
     bucket = f"{rate_limit.key_prefix()}:ratelimit:v1:6"
-    assert rate_limit._spend_reserved(bucket, 1, time.monotonic())
+    assert rate_limit._spend_reserved(bucket, 1, time.monotonic())[0] == 0  # paid ahead
 
     # Parent and child spending the same tokens would pass the shared limit.
-    assert _in_a_forked_child(lambda: not rate_limit._spend_reserved(bucket, 1, 0.0)) == 0
+    assert _in_a_forked_child(lambda: rate_limit._spend_reserved(bucket, 1, 0.0)[0] == 1) == 0
+
+
+@pytest.fixture
+def shared_bucket(monkeypatch):
+    """The shared bucket stood in for: ``tokens["left"]`` tokens, taken as the script does;
+    each call's arguments (rate, burst, need, want) recorded."""
+    tokens = {"left": 0, "calls": []}
+
+    def script(keys, args):
+        _rate, _burst, need, want = args
+        tokens["calls"].append(args)
+        if tokens["left"] < need:
+            return [0, 1000]
+        taken = min(want, tokens["left"])
+        tokens["left"] -= taken
+        return [taken, 0]
+
+    monkeypatch.setattr(rate_limit, "_script", script)
+    return tokens
+
+
+def test_tokens_held_ahead_count_towards_a_request_they_do_not_cover(shared_bucket):
+    # rate 400/s, burst 40: blocks of 4. This process takes 1 + 3 ahead.
+    shared_bucket["left"] = 10
+    assert rate_limit_take(key_id=7, rate=400, burst=40, cost=1).allowed
+    assert shared_bucket["left"] == 6
+    # A batch of 9: 3 held here and 6 in the bucket are enough, within the key's limit; it
+    # was refused (9 asked of the bucket alone) and the 3 held went unspent.
+    assert rate_limit_take(key_id=7, rate=400, burst=40, cost=9).allowed
+    assert shared_bucket["calls"][-1][2] == 6
+    assert shared_bucket["left"] == 0
+
+
+def test_tokens_held_ahead_stay_when_the_bucket_refuses_the_rest(shared_bucket):
+    shared_bucket["left"] = 4
+    assert rate_limit_take(key_id=8, rate=400, burst=40, cost=1).allowed  # 3 held
+    assert not rate_limit_take(key_id=8, rate=400, burst=40, cost=9).allowed
+    calls = len(shared_bucket["calls"])
+    assert rate_limit_take(key_id=8, rate=400, burst=40, cost=3).allowed  # still held here
+    assert len(shared_bucket["calls"]) == calls
