@@ -1,22 +1,34 @@
 """Review of issue 17's delivery changes: a batch's consent decisions shared per distinct
 stored signals, the next batch claimed while this one still holds its rows (SKIP LOCKED), and
-no process-wide cache of page URLs."""
+no process-wide cache of page URLs; Meta's precheck without hashing; a probed dead destination
+still raising the ``destination_down`` anomaly."""
 
+import random
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connections
+from django.utils import timezone
 
 from destinations import delivery
 from destinations.adapters.meta import MetaConversionsAdapter
 from destinations.delivery import engine, mapping
 from destinations.delivery.mapping import Claimed, ClaimedEvent, outgoing_event
 from destinations.ingestion.runtime import workspace_runtime
+from destinations.metrics.selectors import minute_number
 from destinations.models import Delivery, Destination
+from monitoring.anomalies import detectors, selectors
 from privacy.consent import ConsentSignals, decide
 from tests.destinations.factories import DestinationFactory
-from tests.destinations.helpers import CONSENTED, local, order, send_batch
+from tests.destinations.helpers import (
+    CONSENTED,
+    local,
+    order,
+    outgoing_order,
+    send_batch,
+    sha256_hex,
+)
 
 
 def test_no_process_cache_keeps_a_page_url():
@@ -165,10 +177,6 @@ def test_metas_precheck_without_hashing_agrees_with_the_user_data_it_sends():
     """The precheck reads the event's fields instead of building ``user_data`` (no hashing):
     on random events — digests, plain text, lists, blanks, wrong types — it refuses exactly
     when the ``user_data`` Meta would receive has nothing to match on."""
-    import random
-
-    from tests.destinations.helpers import outgoing_order, sha256_hex
-
     adapter = MetaConversionsAdapter()
     rng = random.Random(17)
     now = datetime.now(UTC)
@@ -216,3 +224,35 @@ def test_metas_precheck_without_hashing_agrees_with_the_user_data_it_sends():
         else:
             assert refusal and reasons[expected] in refusal, (event, refusal)
     assert seen == {None, *reasons}
+
+
+@pytest.mark.django_db
+def test_a_dead_destination_probed_with_small_batches_still_raises_destination_down(
+    client, workspace, token, platforms
+):
+    """Probing sends a dead destination 10 events a try, not 1,000: its minute figures still
+    count failed tries and no delivery in each minute it is tried, which is what the
+    ``destination_down`` anomaly reads (every try failed in 2 consecutive minutes)."""
+    destination = DestinationFactory(
+        workspace=workspace, type="meta_capi", config=local("meta_capi", platforms)
+    )
+    Destination.objects.filter(pk=destination.pk).update(autopause_min_attempts=1000)
+    send_batch(client, token, *[order(f"down-{i}") for i in range(40)])
+    delivery.events_fanout()
+    platforms.behave("meta", mode="error", status=503)
+    now = timezone.now().replace(second=5, microsecond=0)
+
+    tries = []
+    for minute in (0, 1):
+        at = now + timedelta(minutes=minute)
+        Delivery.objects.for_workspace(workspace).update(next_attempt_at=at)
+        tries.append(delivery.destination_deliver(destination_id=destination.pk, now=at))
+
+    assert [(t.claimed, t.retried, t.delivered) for t in tries] == [
+        (delivery.PROBE_BATCH, 10, 0)
+    ] * 2
+    figures = selectors.region_figures(region=workspace.region, at=minute_number(now) + 1)
+    found = detectors.detect_delivery(figures[workspace.pk], minute_number(now) + 1)
+    [down] = [f for f in found if f.kind == "destination_down"]
+    assert down.subject == f"destination:{destination.public_id}"
+    assert down.evidence["observed"] == 2 * delivery.PROBE_BATCH
