@@ -5,6 +5,7 @@ still raising the ``destination_down`` anomaly."""
 
 import random
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -85,7 +86,7 @@ MIXED = [
 
 @pytest.mark.django_db
 def test_each_event_of_a_mixed_batch_gets_the_decision_of_its_own_signals(
-    client, workspace, token, platforms
+    client, workspace, token, platforms, monkeypatch
 ):
     """The batch decides once per distinct stored signals (``engine._decider``): interleaved
     events with different country, region, GPC and category signals each get exactly the
@@ -93,7 +94,7 @@ def test_each_event_of_a_mixed_batch_gets_the_decision_of_its_own_signals(
     destination = DestinationFactory(
         workspace=workspace, type="meta_capi", config=local("meta_capi", platforms)
     )
-    engine._answered[destination.pk] = engine.time.monotonic()  # known to answer: one batch
+    monkeypatch.setitem(engine._answered, destination.pk, time.monotonic())  # known to answer: one batch
     events = [
         order(f"mixed-{round_}-{kind}", context={**context, "traits": {"email": "a@b.example"}})
         for round_ in range(3)
@@ -128,7 +129,7 @@ def test_the_next_batch_claimed_mid_batch_takes_other_rows(
     destination = DestinationFactory(
         workspace=workspace, type="meta_capi", config=local("meta_capi", platforms)
     )
-    engine._answered[destination.pk] = engine.time.monotonic()  # known to answer
+    monkeypatch.setitem(engine._answered, destination.pk, time.monotonic())  # known to answer
     send_batch(client, token, *[order(f"skip-{i}") for i in range(20)])
     delivery.events_fanout()
     inner: list = []
