@@ -94,7 +94,8 @@ def test_each_event_of_a_mixed_batch_gets_the_decision_of_its_own_signals(
     destination = DestinationFactory(
         workspace=workspace, type="meta_capi", config=local("meta_capi", platforms)
     )
-    monkeypatch.setitem(engine._answered, destination.pk, time.monotonic())  # known to answer: one batch
+    # known to answer: one batch
+    monkeypatch.setitem(engine._answered, destination.pk, time.monotonic())
     events = [
         order(f"mixed-{round_}-{kind}", context={**context, "traits": {"email": "a@b.example"}})
         for round_ in range(3)
