@@ -556,6 +556,18 @@ def _circuit(destination: Destination, *, failed_requests: int, total: int, now)
         )
 
 
+def breaker_requests(window_seconds: int) -> int:
+    """The most requests the circuit breaker lets a destination that fails every time make in
+    ``window_seconds``: ``CIRCUIT_THRESHOLD`` before it opens, then one each time it half-opens
+    (after 5 s, 10 s, 20 s … at most ``CIRCUIT_MAX_SECONDS``)."""
+    allowed, elapsed = CIRCUIT_THRESHOLD, 0
+    while True:
+        elapsed += min(CIRCUIT_MAX_SECONDS, 5 * 2 ** (allowed - CIRCUIT_THRESHOLD))
+        if elapsed > window_seconds:
+            return allowed
+        allowed += 1
+
+
 def _autopause_check(alias: str, destination_id: int) -> None:
     """Pause a destination whose requests failed at or above its threshold in its window: its
     attempts are read from its region's database ``alias``, the pause (audited) is written to
@@ -580,7 +592,13 @@ def _autopause_check(alias: str, destination_id: int) -> None:
             [destination_id, since],
         )
         total, failed = cursor.fetchone()
-    if total < destination.autopause_min_attempts or not total:
+    required = destination.autopause_min_attempts
+    if failed == total:
+        # Every request failed: the breaker spaces them out, so no more than it lets through
+        # in the window can be asked for — else a destination that never answers is never
+        # paused (10 requests fit in 300 s against a default of 20).
+        required = min(required, breaker_requests(destination.autopause_window_seconds))
+    if total < required or not total:
         return
     rate = failed / total
     if rate < destination.autopause_error_rate:

@@ -370,3 +370,40 @@ def test_the_next_batch_is_queued_once_the_first_request_succeeded(
     )
     assert (last.claimed, last.delivered, last.more) == (15, 15, False)
     assert calls == [answered.region]
+
+
+def test_the_breaker_lets_ten_requests_through_in_five_minutes():
+    # 5 at once, then 5, 10, 20, 40 and 80 s apart; the next (160 s later) falls outside.
+    assert delivery.engine.breaker_requests(300) == 10
+    assert delivery.engine.breaker_requests(0) == delivery.CIRCUIT_THRESHOLD
+
+
+def test_a_destination_that_never_answers_is_paused_with_the_default_settings(
+    client, workspace, token, platforms
+):
+    """With the defaults (20 requests in 300 s) and the breaker spacing a dead destination's
+    requests, only 10 fit in the window: every one failing is enough to pause it (before,
+    such a destination was never paused)."""
+    destination = DestinationFactory(
+        workspace=workspace, type="webhook", config=local("webhook", platforms)
+    )
+    Destination.objects.filter(pk=destination.pk).update(
+        config={**destination.config, "batch_size": 1}
+    )
+    destination.refresh_from_db()
+    assert destination.autopause_min_attempts == 20
+    assert destination.autopause_window_seconds == 300
+    platforms.behave("webhook", mode="error", status=503)
+    send_batch(client, token, *[order(f"dead{i}") for i in range(30)])
+    delivery.events_fanout()
+    start = timezone.now()
+
+    for second in range(0, 300, 2):
+        delivery.destination_deliver(
+            destination_id=destination.pk, now=start + timedelta(seconds=second)
+        )
+
+    destination.refresh_from_db()
+    assert destination.state == "paused"
+    assert destination.paused_automatically
+    assert destination.paused_reason.startswith("Paused automatically: 10 of 10 requests failed")
