@@ -358,7 +358,7 @@ def access_review_confirm_unchanged(*, workspace: Workspace, actor, campaign: Ca
     if not chosen:
         raise ConflictError("No undecided item is unchanged since the previous review.")
     # One statement: every chosen item gets the same decision, decider and time.
-    Item.objects.filter(pk__in=[item.pk for item in chosen]).update(
+    Item.objects.filter(campaign=campaign, pk__in=[item.pk for item in chosen]).update(
         decision=Decision.CONFIRM,
         new_role="",
         comment="",

@@ -14,6 +14,7 @@ entries name — four, however many destinations there are.
 from django.db import connection
 
 from audit.models import AuditEntry
+from audit.selectors import audit_actor_names
 from compliance.inventory.platforms import data_categories_of, identifiers_of
 from destinations.delivery.engine import destination_policy
 from destinations.models import Destination
@@ -75,17 +76,6 @@ def _history(workspace, public_ids: list[str]) -> dict[tuple[str, str], tuple]:
         return {(kind, rid): (actor, at, event) for kind, rid, actor, at, event in cursor}
 
 
-def _member_names(workspace, refs) -> dict[str, str]:
-    """``user:usr_…`` → the member's name; refs of non-members stay as they are."""
-    user_ids = {ref.split(":", 1)[1] for ref in refs if ref and ref.startswith("user:")}
-    if not user_ids:
-        return {}
-    members = Membership.objects.filter(
-        workspace=workspace, user__public_id__in=user_ids
-    ).select_related("user")
-    return {f"user:{m.user.public_id}": m.user.display_name for m in members}
-
-
 def consent_requirements(policy: ConsentPolicy) -> list[str]:
     """What delivery waits for, in words: each consent purpose or signal the policy needs."""
     needs = [f"TCF purpose {number}" for number in sorted(policy.tcf_purposes)]
@@ -123,7 +113,9 @@ def inventory_rows(*, workspace) -> list[dict]:
             "user_id", flat=True
         )
     )
-    names = _member_names(workspace, {entry[0] for entry in history.values()})
+    # Members by name; other actors (keys, SCIM, system) keep their ids, as exported.
+    actors = {entry[0] for entry in history.values() if entry[0] and entry[0].startswith("user:")}
+    names = audit_actor_names(workspace=workspace, actors=actors)
     rows = []
     for destination in destinations:
         owner = destination.owner
