@@ -19,8 +19,10 @@ only its own requests.
 """
 
 import logging
+import math
 import queue
 import threading
+import time
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -200,7 +202,9 @@ def events_write(requests: Sequence[WriteRequest], *, using: str) -> list[WriteR
         connection = connections[using]
         connection.ensure_connection()
         with psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(_INSERT, [_dumps(rows)])
+            # Prepared on the group-commit writer's connection (``_write_once``); a no-op on
+            # Django's other connections, which turn preparing off.
+            cursor.execute(_INSERT, [_dumps(rows)], prepare=True)
             stored = set(cursor.fetchall())
     _record_violations(requests, using=using)
 
@@ -293,6 +297,7 @@ class GroupCommitWriter:
     def __init__(self, database: str, *, max_requests: int = 512):
         self.database = database
         self.max_requests = max_requests
+        self._committed_at = -math.inf  # monotonic time of the last commit that went through
         self._queue: queue.SimpleQueue[tuple[WriteRequest, Future]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -340,8 +345,16 @@ class GroupCommitWriter:
                 return
 
     def _commit(self, pending: list[tuple[WriteRequest, Future]]) -> None:
+        requests = [request for request, _ in pending]
+        proven = time.monotonic() - self._committed_at < PROVEN_FOR
+        self._committed_at = -math.inf
         try:
-            results = _write_once([request for request, _ in pending], self.database)
+            try:
+                results = _write_once(requests, self.database, proven=proven)
+            except _ConnectionLost:
+                # It broke since its last commit, unchecked: once more on a new connection, as
+                # after a failed health check.
+                results = _write_once(requests, self.database)
         except Exception as error:  # retried request by request below
             if len(pending) == 1:
                 _fail(pending[0], error)
@@ -357,18 +370,48 @@ class GroupCommitWriter:
                 else:
                     item[1].set_result(result)
             return
+        self._committed_at = time.monotonic()
         for (_, done), result in zip(pending, results, strict=True):
             done.set_result(result)
 
 
-def _write_once(requests: list[WriteRequest], database: str) -> list[WriteResult]:
+# A connection whose last commit went through less than this many seconds ago is not checked
+# again before the next (Django's health check: a SELECT 1, one more round trip and transaction
+# per commit). If it broke since, the commit finds out: it is written once more on a new
+# connection (``GroupCommitWriter._commit``), as a failed check would have had it; nothing is
+# acknowledged before its commit, nothing is lost.
+PROVEN_FOR = 1.0
+# The writer's connection is its own and direct (no pooler), so its two statements are
+# prepared: parsing and planning them cost PostgreSQL more than running them (docs/adr/0028).
+# Django turns preparing off (``prepare_threshold=None``) on every connection; this is
+# psycopg's default, and the statements ask to be prepared at once (``prepare=True``).
+PREPARE_THRESHOLD = 5
+
+
+def _write_once(
+    requests: list[WriteRequest], database: str, *, proven: bool = False
+) -> list[WriteResult]:
+    raw = None
     try:
-        close_old_connections()
+        close_old_connections()  # CONN_MAX_AGE, errors, autocommit left off
+        connection = connections[database]
+        if proven and connection.connection is not None:
+            connection.health_check_done = True
         with transaction.atomic(using=database):
+            raw = connection.connection
+            raw.prepare_threshold = PREPARE_THRESHOLD
             return events_write(requests, using=database)
-    except Exception:
+    except Exception as error:
+        # Broken, or closed by atomic() because even its rollback failed.
+        lost = proven and raw is not None and (raw.broken or raw.closed)
         connections[database].close()  # a broken connection is not handed to the next commit
+        if lost:
+            raise _ConnectionLost() from error
         raise
+
+
+class _ConnectionLost(Exception):
+    """The writer's connection, not checked because it had just committed, was found broken."""
 
 
 def _fail(item: tuple[WriteRequest, Future], error: Exception) -> None:

@@ -227,6 +227,8 @@ def figures_write(
                 "rejected": _dumps(rejected_rows),
                 "cap": REJECTED_KEPT_PER_MINUTE,
             },
+            # Prepared where the connection allows it (the group-commit writer's, ADR 0028).
+            prepare=True,
         )
         written, kept = cursor.fetchone()
     return written, kept

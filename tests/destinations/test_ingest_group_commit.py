@@ -193,3 +193,83 @@ def test_rows_the_database_refuses_answer_a_json_503_even_in_debug(
             "again later.",
         }
     }
+
+
+# --- The writer's connection: prepared statements, no health check between close commits ----
+
+
+def _prepared_statements(database: str) -> list[str]:
+    with connections[database].cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [statement for (statement,) in cursor.fetchall()]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_writers_statements_are_prepared_on_its_connection(workspace):
+    database = workspace_db(workspace)
+    try:
+        for n in range(2):
+            store._write_once([_request(workspace, _prepared(workspace, f"p-{n}", {}))], database)
+        statements = _prepared_statements(database)
+    finally:
+        connections[database].close()  # its preparing is not handed to the next test
+
+    assert any("INSERT INTO destinations_eventmessageid" in s for s in statements)
+    assert any("INSERT INTO destinations_minutefigure" in s for s in statements)
+    assert data_count(Event, workspace=workspace) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_requests_own_transaction_prepares_nothing(workspace):
+    """Django's connections keep preparing off (poolers); only the writer's turns it on."""
+    database = workspace_db(workspace)
+    for n in range(6):
+        events_store(_request(workspace, _prepared(workspace, f"o-{n}", {})), group_commit=False)
+
+    assert _prepared_statements(database) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_commits_in_quick_succession_check_the_connection_once(workspace, monkeypatch):
+    database = workspace_db(workspace)
+    connection = connections[database]
+    checks = []
+    real = type(connection).is_usable
+
+    def counted(self):
+        checks.append(self.alias)
+        return real(self)
+
+    monkeypatch.setattr(type(connection), "is_usable", counted)
+    connection.ensure_connection()  # as a writer that has worked before
+    writer = GroupCommitWriter(database)
+    try:
+        for n in range(4):
+            pending = [(_request(workspace, _prepared(workspace, f"q-{n}", {})), Future())]
+            writer._commit(pending)
+            assert len(pending[0][1].result().stored) == 1
+    finally:
+        connection.close()
+
+    assert checks.count(database) == 1  # before the first commit only
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_broken_since_its_last_commit_loses_no_request(workspace):
+    """Not checked because it had just committed, it is found broken by the commit itself:
+    the requests are written on a new connection, none fails."""
+    database = workspace_db(workspace)
+    writer = GroupCommitWriter(database)
+    first = [(_request(workspace, _prepared(workspace, "before", {})), Future())]
+    writer._commit(first)
+    pid = connections[database].connection.info.backend_pid
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s, 5000)", [pid])
+    pending = [(_request(workspace, _prepared(workspace, "after", {})), Future())]
+
+    writer._commit(pending)
+
+    assert len(pending[0][1].result().stored) == 1
+    assert connections[database].connection.info.backend_pid != pid
+    assert sorted(event.message_id for event in data_rows(Event)) == ["after", "before"]
+    connections[database].close()
