@@ -29,7 +29,7 @@ from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from itertools import compress
 from typing import Any, NamedTuple
@@ -232,8 +232,8 @@ def decode(tc_string: str) -> TCData:
         )
     data = _DECODED.get(tc_string)
     if data is None:
-        data = _decode(tc_string)
-        _DECODED.put(tc_string, data, _weight(tc_string, data))
+        data, weight = _decode(tc_string)
+        _DECODED.put(tc_string, data, weight)
     return data
 
 
@@ -289,15 +289,22 @@ class _WeightedLRU:
     def put(self, key: Any, value: Any, weight: int) -> None:
         if weight > self.max_entry_weight:
             return
+        entries = self._entries
         with self._lock:
-            previous = self._entries.pop(key, None)
+            previous = entries.pop(key, None)
+            total = self._weight + weight
             if previous is not None:
-                self._weight -= previous[1]
-            self._entries[key] = (value, weight)
-            self._weight += weight
-            while self._weight > self.max_weight or len(self._entries) > self.max_entries:
-                _, (_, evicted_weight) = self._entries.popitem(last=False)
-                self._weight -= evicted_weight
+                total -= previous[1]
+            entries[key] = (value, weight)
+            if total > self.max_weight or len(entries) > self.max_entries:
+                max_weight, max_entries, popitem = (
+                    self.max_weight,
+                    self.max_entries,
+                    entries.popitem,
+                )
+                while total > max_weight or len(entries) > max_entries:
+                    total -= popitem(last=False)[1][1]  # (key, (value, weight))
+            self._weight = total
 
     def clear(self) -> None:
         with self._lock:
@@ -496,11 +503,15 @@ class _Budget:
     def spend(self, count: int) -> None:
         self.used += count
         if self.used > MAX_VENDOR_IDS:
-            raise TCStringError(
-                "too_many_vendor_ids",
-                f"The TC string names more than {MAX_VENDOR_IDS:,} vendor ids in all "
-                "(ranges can name many ids in a few bits; no real string needs that many).",
-            )
+            raise _too_many_vendor_ids()
+
+
+def _too_many_vendor_ids() -> TCStringError:
+    return TCStringError(
+        "too_many_vendor_ids",
+        f"The TC string names more than {MAX_VENDOR_IDS:,} vendor ids in all "
+        "(ranges can name many ids in a few bits; no real string needs that many).",
+    )
 
 
 def _shared(cache: _WeightedLRU, key: Any, budget: _Budget, read: Any, *args: Any) -> Any:
@@ -518,8 +529,11 @@ def _shared(cache: _WeightedLRU, key: Any, budget: _Budget, read: Any, *args: An
 
 
 class IdSet(AbstractSet[int]):
-    """An immutable set of vendor ids, held as its bitfield — a str of "0"/"1", character
-    ``i - 1`` for id ``i`` — and turned into a frozenset only when hashed or combined.
+    """An immutable set of vendor ids, held as its bitfield and turned into a frozenset only
+    when hashed or combined. The bitfield is kept as the string encoded it: an int of
+    ``width`` bits whose most significant bit is id 1 (what the decoder's fast path reads),
+    a str of "0"/"1" — character ``i - 1`` for id ``i`` (``IdSet("0110")``, and what
+    pickling writes) — or, for range entries, the merged ranges.
 
     Building the frozensets of a large CMP's string (~400 ids) took longer than all the
     parsing. Membership (``vendor_id in ids``: what consent decisions ask), ``len``, equality
@@ -530,13 +544,29 @@ class IdSet(AbstractSet[int]):
     ids are, however the string encoded them (a bitfield may end in "0"s, a range never).
     """
 
-    __slots__ = ("_bits", "_count", "_frozen", "_ranges")
+    __slots__ = ("_bits", "_count", "_frozen", "_int", "_ranges", "_width")
 
     def __init__(self, bits: str = "") -> None:
         self._bits: str | None = bits
         self._count = bits.count("1")
         self._frozen: frozenset[int] | None = None
+        self._int: int | None = None
+        self._width = 0  # of _int
         self._ranges: tuple[tuple[int, int], ...] | None = None
+
+    @classmethod
+    def _of_int(cls, value: int, width: int, count: int) -> IdSet:
+        """The set of a bitfield of ``width`` bits read as an int (its first bit, id 1, the
+        most significant) with ``count`` bits set: ``in`` tests a bit, and the "0"/"1" str is
+        written only when the set is iterated, compared with a str bitfield or pickled."""
+        ids = cls.__new__(cls)
+        ids._bits = None
+        ids._count = count
+        ids._frozen = None
+        ids._int = value
+        ids._width = width
+        ids._ranges = None
+        return ids
 
     @classmethod
     def _of_ranges(cls, ranges: tuple[tuple[int, int], ...], count: int) -> IdSet:
@@ -548,18 +578,23 @@ class IdSet(AbstractSet[int]):
         ids._bits = None
         ids._count = count
         ids._frozen = None
+        ids._int = None
+        ids._width = 0
         ids._ranges = ranges
         return ids
 
     def _bitfield(self) -> str:
         bits = self._bits
         if bits is None:  # two threads may both write it: equal values, either is kept
-            pieces, next_id = [], 1
-            for start, end in self._ranges:
-                pieces.append("0" * (start - next_id))
-                pieces.append("1" * (end - start + 1))
-                next_id = end + 1
-            bits = self._bits = "".join(pieces)
+            if self._int is not None:
+                bits = self._bits = bin(self._int | (1 << self._width))[3:]  # "0b1" + width
+            else:
+                pieces, next_id = [], 1
+                for start, end in self._ranges:
+                    pieces.append("0" * (start - next_id))
+                    pieces.append("1" * (end - start + 1))
+                    next_id = end + 1
+                bits = self._bits = "".join(pieces)
         return bits
 
     def _as_frozenset(self) -> frozenset[int]:
@@ -570,6 +605,10 @@ class IdSet(AbstractSet[int]):
 
     def __contains__(self, item: object) -> bool:
         if type(item) is int:
+            value = self._int
+            if value is not None:  # bit width - item of the int is id item's
+                width = self._width
+                return 0 < item <= width and value >> (width - item) & 1 == 1
             ranges = self._ranges
             if ranges is not None:  # the last range starting at or before item holds it?
                 index = bisect_right(ranges, (item, _MAX_ID + 1))
@@ -592,6 +631,12 @@ class IdSet(AbstractSet[int]):
         if type(other) is IdSet:
             if self._count != other._count:
                 return False
+            if self._int is not None and other._int is not None:
+                # Bitfields equal but for trailing "0"s: equal once aligned to one width.
+                mine, theirs = self._width, other._width
+                if mine >= theirs:
+                    return self._int == other._int << (mine - theirs)
+                return self._int << (theirs - mine) == other._int
             if self._ranges is not None and other._ranges is not None:
                 return self._ranges == other._ranges  # merged ranges: one spelling per set
             mine, theirs = self._bitfield(), other._bitfield()
@@ -944,11 +989,418 @@ def _read_publisher_tc(segment: _Bits) -> tuple[frozenset[int], ...]:
     )
 
 
+# --- the fast path: a well-formed string read from one int ---------------------------------
+#
+# _decode_fast reads a segment's base64 once into one Python int and every field with a shift
+# and a mask: no "0"/"1" str, no object per field, no message built. It accepts only what the
+# checked reading above accepts and returns the same data (the differential tests compare
+# them); on anything else — a field cut short, a letter or id out of range, a part too large
+# to share, the vendor id budget overspent — it returns None and the checked reading runs
+# from the start, raising the error that names the field. Parts are shared through the same
+# caches: cores and restrictions keyed by (the bits as an int, their count), a key no
+# checked reading (whose keys are str) can collide with; segments keyed by their text, as
+# the checked reading keys them, with equal values.
+
+# Two letters (6 bits each, A = 0 … Z = 25) by their 12-bit value; absent when out of range.
+_LETTER_PAIRS = {
+    (first << 6) | second: _LETTERS[first] + _LETTERS[second]
+    for first in range(26)
+    for second in range(26)
+}
+_MASK_12, _MASK_24, _MASK_36 = (1 << 12) - 1, (1 << 24) - 1, (1 << 36) - 1
+
+
+def _segment_int(text: str) -> int:
+    """The segment's 6 bits per character as one int of ``6 * len(text)`` bits."""
+    padding = -len(text) % 4
+    data = binascii.a2b_base64((text + "AA"[:padding]).encode("ascii").translate(_TO_STANDARD))
+    return int.from_bytes(data, "big") >> (6 * padding)
+
+
+@functools.lru_cache(maxsize=4_096)
+def _small_set_of(value: int, width: int) -> frozenset[int]:
+    """The ids of a bitfield of ``width`` ≤ 64 bits read as an int (id 1 the most
+    significant bit); few distinct values, so nearly every call is a cache hit."""
+    return frozenset(id_ for id_ in range(1, width + 1) if value >> (width - id_) & 1)
+
+
+@functools.lru_cache(maxsize=1_024)
+def _core_fixed(bits: int) -> tuple[Any, ...] | None:
+    """The core's 13 fixed fields after LastUpdated, from their 135 bits as an int; None when
+    a letter is out of range. A site's strings share them but for a few versions."""
+    language = _LETTER_PAIRS.get(bits >> 93 & _MASK_12)  # ConsentLanguage
+    country = _LETTER_PAIRS.get(bits & _MASK_12)  # PublisherCC
+    if language is None or country is None:
+        return None
+    return (
+        bits >> 123,  # CmpId
+        bits >> 111 & _MASK_12,  # CmpVersion
+        bits >> 105 & 63,  # ConsentScreen
+        language,
+        bits >> 81 & _MASK_12,  # VendorListVersion
+        bits >> 75 & 63,  # TcfPolicyVersion
+        bits >> 74 & 1 == 1,  # IsServiceSpecific
+        bits >> 73 & 1 == 1,  # UseNonStandardTexts
+        _small_set_of(bits >> 61 & _MASK_12, 12),  # SpecialFeatureOptIns
+        _small_set_of(bits >> 37 & _MASK_24, 24),  # PurposesConsent
+        _small_set_of(bits >> 13 & _MASK_24, 24),  # PurposesLITransparency
+        bits >> 12 & 1 == 1,  # PurposeOneTreatment
+        country,
+    )
+
+
+# The slots' setters, in field order: setting them directly costs half of the generated
+# __init__ of a frozen dataclass (an object.__setattr__ call by name per field).
+_TCDATA_SETTERS = tuple(getattr(TCData, field.name).__set__ for field in fields(TCData))
+_RESTRICTION_SETTERS = tuple(
+    getattr(PublisherRestriction, field.name).__set__ for field in fields(PublisherRestriction)
+)
+
+
+def _new_tcdata(values: tuple[Any, ...]) -> TCData:
+    """``TCData(*values)``, its fields set directly."""
+    data = object.__new__(TCData)
+    for set_field, value in zip(_TCDATA_SETTERS, values, strict=True):
+        set_field(data, value)
+    return data
+
+
+def _new_restriction(
+    purpose_id: int, restriction_type: int, vendors: IdSet
+) -> PublisherRestriction:
+    """``PublisherRestriction(purpose_id, restriction_type, vendors)``, its fields set directly."""
+    restriction = object.__new__(PublisherRestriction)
+    set_purpose, set_type, set_vendors = _RESTRICTION_SETTERS
+    set_purpose(restriction, purpose_id)
+    set_type(restriction, restriction_type)
+    set_vendors(restriction, vendors)
+    return restriction
+
+
+def _int_to_set(value: int, width: int, count: int) -> IdSet:
+    """A vendor bitfield's set from its bits as an int (id 1 the most significant)."""
+    return IdSet._of_int(value, width, count)
+
+
+def _fast_ranges(
+    value: int, size: int, pos: int, count: int, max_vendor_id: int
+) -> tuple[list[tuple[int, int]], int] | None:
+    """``count`` range entries at bit ``pos`` of ``value`` (``size`` bits), and the position
+    after them; None when one is cut short, starts at 0, ends before its start or past
+    ``max_vendor_id``."""
+    ranges = []
+    for _ in range(count):
+        if pos >= size:
+            return None
+        if value >> (size - pos - 1) & 1:
+            pos += 33
+            if pos > size:
+                return None
+            entry = value >> (size - pos) & 0xFFFFFFFF
+            start, end = entry >> 16 & 0xFFFF, entry & 0xFFFF
+            if end < start:
+                return None
+        else:
+            pos += 17
+            if pos > size:
+                return None
+            start = end = value >> (size - pos) & 0xFFFF
+        if not start or end > max_vendor_id:
+            return None
+        ranges.append((start, end))
+    return ranges, pos
+
+
+def _merged(ranges: list[tuple[int, int]]) -> tuple[tuple[tuple[int, int], ...], int]:
+    """Range entries sorted and merged (as ``_range_set`` merges them), and their id count."""
+    if len(ranges) == 1:
+        start, end = ranges[0]
+        return (ranges[0],), end - start + 1
+    ranges.sort()
+    merged = []
+    low, high = ranges[0]
+    count = 0
+    for start, end in ranges:
+        if start > high + 1:
+            merged.append((low, high))
+            count += high - low + 1
+            low, high = start, end
+        elif end > high:
+            high = end
+    merged.append((low, high))
+    return tuple(merged), count + high - low + 1
+
+
+def _fast_vendor_section(
+    value: int, size: int, pos: int, used: int
+) -> tuple[IdSet, int, int] | None:
+    """The vendor section at bit ``pos``: (its set, the position after it, the ids used with
+    it); None when the checked reading would raise."""
+    end = pos + 17
+    if end > size:
+        return None
+    head = value >> (size - end) & 0x1FFFF
+    max_vendor_id = head >> 1
+    if not head & 1:  # a bitfield of MaxVendorId bits
+        pos, end = end, end + max_vendor_id
+        if end > size:
+            return None
+        bits = value >> (size - end) & ((1 << max_vendor_id) - 1)
+        count = bits.bit_count()
+        used += count
+        if used > MAX_VENDOR_IDS:
+            raise _too_many_vendor_ids()
+        return _int_to_set(bits, max_vendor_id, count), end, used
+    pos = end + 12  # NumEntries
+    if pos > size:
+        return None
+    read = _fast_ranges(value, size, pos, value >> (size - pos) & _MASK_12, max_vendor_id)
+    if read is None:
+        return None
+    ranges, pos = read
+    if not ranges:
+        return _NO_IDS, pos, used
+    merged, count = _merged(ranges)
+    used += count
+    if used > MAX_VENDOR_IDS:
+        raise _too_many_vendor_ids()
+    return _ranges_to_set(merged), pos, used
+
+
+def _fast_restrictions(value: int, size: int, used: int) -> tuple[Any, int] | None:
+    """The publisher restrictions, all of ``value``'s ``size`` bits (see
+    ``_read_restrictions``), and the ids used with them; None when the checked reading
+    would raise. Range entries are read inline (a call per restriction costs more than its
+    entries); those already sorted and apart — as encoders write them — need no merging."""
+    if size < 12:
+        return None
+    pos = 12
+    parts = []  # (PurposeId << 2 | RestrictionType, ranges, their ids or -1 to merge them)
+    last_key = 0
+    in_order = True
+    for _ in range(value >> (size - 12)):
+        pos += 20
+        if pos > size:
+            return None
+        head = value >> (size - pos) & 0xFFFFF
+        if head < 16_384:  # PurposeId 0
+            return None
+        key = head >> 12  # PurposeId (6 bits), RestrictionType (2): sorts as the pair does
+        if key <= last_key:
+            in_order = False
+        last_key = key
+        ranges = []
+        count = 0
+        high = -1
+        for _ in range(head & 0xFFF):
+            if pos >= size:
+                return None
+            if value >> (size - pos - 1) & 1:  # IsARange
+                pos += 33
+                if pos > size:
+                    return None
+                entry = value >> (size - pos) & 0xFFFFFFFF
+                start, end = entry >> 16, entry & 0xFFFF
+                if end < start:
+                    return None
+            else:
+                pos += 17
+                if pos > size:
+                    return None
+                start = end = value >> (size - pos) & 0xFFFF
+            if not start:
+                return None
+            if count >= 0 and start > high + 1:
+                count += end - start + 1
+                high = end
+            else:
+                count = -1
+            ranges.append((start, end))
+        parts.append((key, ranges, count))
+    if not in_order:  # pairs repeated or out of order: merged into one entry each, sorted
+        by_key: dict[int, list[tuple[int, int]]] = {}
+        for key, ranges, _ in parts:
+            known = by_key.get(key)
+            if known is None:
+                by_key[key] = ranges
+            else:
+                known.extend(ranges)
+        parts = [(key, by_key[key], -1) for key in sorted(by_key)]
+    restrictions = []
+    for key, ranges, count in parts:
+        if ranges:
+            if count < 0:
+                merged, count = _merged(ranges)
+            else:
+                merged = tuple(ranges)
+            used += count
+            if used > MAX_VENDOR_IDS:
+                raise _too_many_vendor_ids()
+            vendors = _ranges_to_set(merged)
+        else:
+            vendors = _NO_IDS
+        restrictions.append(_new_restriction(key >> 2, key & 3, vendors))
+    return tuple(restrictions), used
+
+
+def _fast_core_rest(value: int, size: int, used: int) -> tuple[tuple[Any, ...], int] | None:
+    """The core's values after LastUpdated (see ``_read_core_rest``) from the whole core
+    segment's ``size`` bits, and the ids used with them; None when the checked reading
+    would raise."""
+    fixed = _core_fixed(value >> (size - _CORE_FIXED_BITS) & ((1 << 135) - 1))
+    if fixed is None:
+        return None
+    section = _fast_vendor_section(value, size, _CORE_FIXED_BITS, used)
+    if section is None:
+        return None
+    consents, pos, used = section
+    section = _fast_vendor_section(value, size, pos, used)
+    if section is None:
+        return None
+    legitimate_interests, pos, used = section
+    width = size - pos  # the restrictions end the core: the bits left are theirs
+    rest = value & ((1 << width) - 1)
+    key = (rest, width)
+    hit = _SHARED_RESTRICTIONS.get(key)
+    if hit is not None:
+        restrictions, vendor_ids = hit
+        used += vendor_ids
+        if used > MAX_VENDOR_IDS:
+            raise _too_many_vendor_ids()
+    else:
+        before = used
+        read = _fast_restrictions(rest, width, used)
+        if read is None:
+            return None
+        restrictions, used = read
+        vendor_ids = used - before
+        _SHARED_RESTRICTIONS.put(key, (restrictions, vendor_ids), vendor_ids)
+    return (*fixed, consents, legitimate_interests, restrictions), used
+
+
+def _fast_segment(text: str, segment_type: int, used: int) -> tuple[Any, int] | None:
+    """The value of a segment after the core (see ``_read_optional_segment``) and the ids
+    used with it; None when the checked reading would raise."""
+    size = 6 * len(text)
+    value = _segment_int(text)
+    if segment_type != _PUBLISHER_TC:
+        section = _fast_vendor_section(value, size, 3, used)
+        if section is None:
+            return None
+        return section[0], section[2]
+    if size < 57:  # SegmentType (3 bits), two 24-bit fields, NumCustomPurposes (6)
+        return None
+    custom = value >> (size - 57) & 63
+    end = 57 + 2 * custom
+    if end > size:
+        return None
+    low = value >> (size - end)
+    return (
+        _small_set_of(low >> (2 * custom + 30) & _MASK_24, 24),
+        _small_set_of(low >> (2 * custom + 6) & _MASK_24, 24),
+        _small_set_of(low >> custom & ((1 << custom) - 1), custom),
+        _small_set_of(low & ((1 << custom) - 1), custom),
+    ), used
+
+
+def _decode_fast(segments: list[str]) -> tuple[TCData, int] | None:
+    """The string's data and the vendor ids it names; None for the checked reading to raise
+    the error (or to read a string with parts too large to share). Raises only
+    ``too_many_vendor_ids``: the budget is charged in the checked reading's order, so that
+    reading would raise the same at the same part (raising here, rather than reading again,
+    keeps the ids built within the budget)."""
+    # The segments after the core: known types, each once, small enough to share — checked
+    # before anything is built.
+    optional = []
+    seen = 0
+    for text in segments[1:]:
+        segment_type = _BASE64_VALUES[text[0]] >> 3  # the first 3 of the first char's 6 bits
+        if not 0 < segment_type < 4 or seen >> segment_type & 1 or 6 * len(text) > _SHARED_MAX_BITS:
+            return None
+        seen |= 1 << segment_type
+        optional.append((text, segment_type))
+
+    text = segments[0]
+    size = 6 * len(text)
+    if size < _CORE_FIXED_BITS or size - _TIMES_END > _SHARED_MAX_BITS:
+        return None
+    value = _segment_int(text)
+    if value >> (size - 6) != 2:  # Version (and no segment type where the core must be)
+        return None
+    times = value >> (size - _TIMES_END)
+    created, last_updated = times >> 36 & _MASK_36, times & _MASK_36
+    created_at = _EPOCH + timedelta(0, 0, created * 100_000)
+    width = size - _TIMES_END
+    key = (value & ((1 << width) - 1), width)
+    hit = _SHARED_CORES.get(key)
+    if hit is not None:
+        values, used = hit
+        if used > MAX_VENDOR_IDS:
+            raise _too_many_vendor_ids()
+    else:
+        read = _fast_core_rest(value, size, 0)
+        if read is None:
+            return None
+        values, used = read
+        _SHARED_CORES.put(key, read, used)
+
+    disclosed = allowed = _NO_IDS
+    publisher_tc = _NO_PUBLISHER_TC
+    for text, segment_type in optional:
+        hit = _SHARED_SEGMENTS.get(text)
+        if hit is not None:
+            segment, vendor_ids = hit
+            used += vendor_ids
+            if used > MAX_VENDOR_IDS:
+                raise _too_many_vendor_ids()
+        else:
+            before = used
+            read = _fast_segment(text, segment_type, used)
+            if read is None:
+                return None
+            segment, used = read
+            vendor_ids = used - before
+            _SHARED_SEGMENTS.put(text, (segment, vendor_ids), vendor_ids)
+        if segment_type == _DISCLOSED:
+            disclosed = segment
+        elif segment_type == _ALLOWED:
+            allowed = segment
+        else:
+            publisher_tc = segment
+    data = _new_tcdata(
+        (
+            2,
+            created_at,
+            created_at
+            if last_updated == created
+            else _EPOCH + timedelta(0, 0, last_updated * 100_000),
+            *values,
+            disclosed,
+            allowed,
+            *publisher_tc,
+        )
+    )
+    return data, used
+
+
 # --- the whole string ----------------------------------------------------------------------
 
 
-def _decode(tc_string: str) -> TCData:
+def _decode(tc_string: str) -> tuple[TCData, int]:
+    """The string's data and its weight for the cache (see ``_weight``)."""
     segments = _split(tc_string)
+    found = _decode_fast(segments)
+    if found is None:
+        data = _decode_checked(segments)
+        return data, _weight(tc_string, data)
+    # The ids charged are those of every vendor set: _weight's sum, without its calls.
+    data, vendor_ids = found
+    return data, 82 + len(tc_string) // 40 + vendor_ids + 8 * len(data.publisher_restrictions)
+
+
+def _decode_checked(segments: list[str]) -> TCData:
+    """The string's data read field by field, each read checked: the first problem raises
+    the error that names it."""
     core_bits = _bits(segments[0])  # every segment has ≥ 2 characters, 12 bits
     first_type = int(core_bits[:3], 2)
     if first_type in (_DISCLOSED, _ALLOWED, _PUBLISHER_TC):
@@ -997,6 +1449,7 @@ def _decode(tc_string: str) -> TCData:
 
 def _clear_shared() -> None:
     """Empty the caches of shared parts (benchmarks start cold with them)."""
-    _small_set.cache_clear()
+    for cached in (_small_set, _small_set_of, _core_fixed):
+        cached.cache_clear()
     for cache in (_SHARED_CORES, _SHARED_RESTRICTIONS, _SHARED_SEGMENTS):
         cache.clear()
