@@ -38,6 +38,7 @@ process (Django's cache API builds a client per call) and stores JSON, never pic
 import atexit
 import contextlib
 import datetime as dt
+import functools
 import hmac
 import logging
 import os
@@ -336,18 +337,36 @@ def api_key_cache_forget(key) -> None:
     transaction.on_commit(lambda: _announce(prefix))
 
 
+@functools.cache
+def _key_fields() -> tuple:
+    """(attname, field) of ApiKey's concrete fields, in the order its constructor takes them."""
+    return tuple((field.attname, field) for field in ApiKey._meta.concrete_fields)
+
+
+_NOT_GIVEN = object()
+
+
 def api_key_from_entry(prefix: str, entry: dict):
+    """The key an entry vouches for, as an unsaved ApiKey: the entry's values, and each other
+    field's default — what ``ApiKey(pk=…, public_id=…, …)`` makes, built the way ``from_db``
+    builds rows (every field by position), which costs a third of the keyword form; this is
+    on every request's path. tests/workspaces/test_api_key_from_entry.py compares the two."""
     expires_at = entry["expires_at"]
-    return ApiKey(
-        pk=entry["id"],
-        public_id=entry["public_id"],
-        workspace_id=entry["workspace_id"],
-        role=entry["role"],
-        environment=entry["environment"],
-        name=entry["name"],
-        prefix=prefix,
-        expires_at=dt.datetime.fromtimestamp(expires_at, tz=dt.UTC) if expires_at else None,
-    )
+    given = {
+        "id": entry["id"],
+        "public_id": entry["public_id"],
+        "workspace_id": entry["workspace_id"],
+        "role": entry["role"],
+        "environment": entry["environment"],
+        "name": entry["name"],
+        "prefix": prefix,
+        "expires_at": dt.datetime.fromtimestamp(expires_at, tz=dt.UTC) if expires_at else None,
+    }
+    values = []
+    for attname, field in _key_fields():
+        value = given.get(attname, _NOT_GIVEN)
+        values.append(field.get_default() if value is _NOT_GIVEN else value)
+    return ApiKey(*values)
 
 
 def api_key_touch_allowed(key_id: int) -> bool:

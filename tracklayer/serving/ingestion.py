@@ -15,8 +15,14 @@ cap, the JSON error envelope, the key check, the rate limit. tests/tracklayer/
 test_lean_ingestion.py proves both paths answer the same requests with the same bytes.
 """
 
+from csp.constants import HEADER, HEADER_REPORT_ONLY
+from csp.middleware import CheckableLazyObject, CSPMiddleware
+from csp.utils import build_policy
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.urls import ResolverMatch, get_resolver
 
 # The paths of tracklayer/api_urls.py served by destinations.ingestion.api.IngestApi's views
 # (a test checks that the two lists agree). /v1/events/<message id> (a read) is not one.
@@ -41,22 +47,100 @@ INGESTION_MIDDLEWARE = frozenset(
 )
 
 
+# Middleware this path runs in a form that does the same work once instead of per request.
+LEAN_FORMS = {"csp.middleware.CSPMiddleware": "tracklayer.serving.ingestion.IngestionCSPMiddleware"}
+
+
 def ingestion_middleware() -> list[str]:
     return [path for path in settings.MIDDLEWARE if path in INGESTION_MIDDLEWARE]
 
 
+# What a view or decorator of django-csp sets on a response to change or drop its policy.
+_CSP_RESPONSE_PARTS = (
+    *("_csp_config", "_csp_update", "_csp_replace", "_csp_exempt"),
+    *("_csp_config_ro", "_csp_update_ro", "_csp_replace_ro", "_csp_exempt_ro"),
+)
+_csp_headers: list[tuple[str, str, tuple[str, ...]]] | None = None
+
+
+@receiver(setting_changed)
+def _csp_settings_changed(*, setting, **kwargs):
+    global _csp_headers
+    if setting.startswith("CONTENT_SECURITY_POLICY"):
+        _csp_headers = None
+
+
+def _settings_csp_headers() -> list[tuple[str, str, tuple[str, ...]]]:
+    """(header, policy, excluded path prefixes) of the settings' policies, built once by
+    django-csp's own ``build_policy`` (they depend on the settings alone)."""
+    global _csp_headers
+    headers = _csp_headers
+    if headers is None:
+        headers = []
+        for header, name, report_only in (
+            (HEADER, "CONTENT_SECURITY_POLICY", False),
+            (HEADER_REPORT_ONLY, "CONTENT_SECURITY_POLICY_REPORT_ONLY", True),
+        ):
+            policy = build_policy(report_only=report_only)
+            if policy:
+                prefixes = (getattr(settings, name, None) or {}).get("EXCLUDE_URL_PREFIXES")
+                headers.append((header, policy, tuple(prefixes or ())))
+        _csp_headers = headers
+    return headers
+
+
+class IngestionCSPMiddleware(CSPMiddleware):
+    """django-csp's middleware with the policy built once: an ingestion answer has no nonce
+    and no per-view policy, so its headers are the settings' policies, which django-csp
+    rebuilt from the settings on every response (a tenth of the request's CPU). An answer
+    that has a nonce or a view's own policy, or one DEBUG exempts, goes through django-csp."""
+
+    def process_response(self, request, response):
+        if getattr(request, "_csp_nonce", None) is not None or any(
+            hasattr(response, name) for name in _CSP_RESPONSE_PARTS
+        ):
+            return super().process_response(request, response)
+        if response.status_code in (500, 404) and settings.DEBUG:
+            return response
+        for header, policy, prefixes in _settings_csp_headers():
+            if header not in response and not request.path_info.startswith(prefixes):
+                response[header] = policy
+        # As django-csp: a nonce asked for after the header is written is an error.
+        request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)
+        return response
+
+
 class IngestionHandler(WSGIHandler):
-    """Django's WSGI handler with ``ingestion_middleware()`` instead of the full list."""
+    """Django's WSGI handler with ``ingestion_middleware()`` (in their ``LEAN_FORMS``) instead
+    of the full list, and each ingestion path's URL resolved once."""
 
     def load_middleware(self, is_async=False):
         # BaseHandler.load_middleware reads settings.MIDDLEWARE and nothing else; it runs once,
         # when the handler is built (at import of tracklayer.wsgi, before any request).
         everything = settings.MIDDLEWARE
-        settings.MIDDLEWARE = ingestion_middleware()
+        settings.MIDDLEWARE = [LEAN_FORMS.get(path, path) for path in ingestion_middleware()]
         try:
             super().load_middleware(is_async)
         finally:
             settings.MIDDLEWARE = everything
+        self._matches = {}
+
+    def resolve_request(self, request):
+        """Django's, with the match of an ingestion path kept per URLconf resolver (at most
+        one per path in ``INGESTION_PATHS``: no request's data is kept); each request gets a
+        copy of it, as it got a match of its own."""
+        path = request.path_info
+        if path not in INGESTION_PATHS or hasattr(request, "urlconf"):
+            return super().resolve_request(request)
+        resolver = get_resolver()  # a new one whenever the URLconf changes (clear_url_caches)
+        found = self._matches.get(path)
+        if found is None or found[0] is not resolver:
+            found = self._matches[path] = (resolver, resolver.resolve(path))
+        # ResolverMatch refuses copy.copy (it refuses pickling): its attributes, in a new one.
+        match = ResolverMatch.__new__(ResolverMatch)
+        match.__dict__.update(found[1].__dict__)
+        request.resolver_match = match
+        return match
 
 
 class IngestionDispatcher:
