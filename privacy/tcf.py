@@ -1077,11 +1077,6 @@ def _new_restriction(
     return restriction
 
 
-def _int_to_set(value: int, width: int, count: int) -> IdSet:
-    """A vendor bitfield's set from its bits as an int (id 1 the most significant)."""
-    return IdSet._of_int(value, width, count)
-
-
 def _fast_ranges(
     value: int, size: int, pos: int, count: int, max_vendor_id: int
 ) -> tuple[list[tuple[int, int]], int] | None:
@@ -1150,7 +1145,7 @@ def _fast_vendor_section(
         used += count
         if used > MAX_VENDOR_IDS:
             raise _too_many_vendor_ids()
-        return _int_to_set(bits, max_vendor_id, count), end, used
+        return IdSet._of_int(bits, max_vendor_id, count), end, used
     pos = end + 12  # NumEntries
     if pos > size:
         return None
@@ -1164,7 +1159,7 @@ def _fast_vendor_section(
     used += count
     if used > MAX_VENDOR_IDS:
         raise _too_many_vendor_ids()
-    return _ranges_to_set(merged), pos, used
+    return IdSet._of_ranges(merged, count), pos, used
 
 
 def _fast_restrictions(value: int, size: int, used: int) -> tuple[Any, int] | None:
@@ -1236,7 +1231,7 @@ def _fast_restrictions(value: int, size: int, used: int) -> tuple[Any, int] | No
             used += count
             if used > MAX_VENDOR_IDS:
                 raise _too_many_vendor_ids()
-            vendors = _ranges_to_set(merged)
+            vendors = IdSet._of_ranges(merged, count)
         else:
             vendors = _NO_IDS
         restrictions.append(_new_restriction(key >> 2, key & 3, vendors))
@@ -1250,14 +1245,27 @@ def _fast_core_rest(value: int, size: int, used: int) -> tuple[tuple[Any, ...], 
     fixed = _core_fixed(value >> (size - _CORE_FIXED_BITS) & ((1 << 135) - 1))
     if fixed is None:
         return None
-    section = _fast_vendor_section(value, size, _CORE_FIXED_BITS, used)
-    if section is None:
-        return None
-    consents, pos, used = section
-    section = _fast_vendor_section(value, size, pos, used)
-    if section is None:
-        return None
-    legitimate_interests, pos, used = section
+    pos = _CORE_FIXED_BITS
+    vendor_sets = []
+    for _ in range(2):  # VendorConsents, VendorLegitimateInterests
+        end = pos + 17
+        head = value >> (size - end) & 0x1FFFF if end <= size else 1
+        if not head & 1 and end + (head >> 1) <= size:  # a whole bitfield: read here
+            width = head >> 1
+            pos = end + width
+            bits = value >> (size - pos) & ((1 << width) - 1)
+            count = bits.bit_count()
+            used += count
+            if used > MAX_VENDOR_IDS:
+                raise _too_many_vendor_ids()
+            vendor_sets.append(IdSet._of_int(bits, width, count))
+        else:  # ranges, or cut short
+            section = _fast_vendor_section(value, size, pos, used)
+            if section is None:
+                return None
+            vendors, pos, used = section
+            vendor_sets.append(vendors)
+    consents, legitimate_interests = vendor_sets
     width = size - pos  # the restrictions end the core: the bits left are theirs
     rest = value & ((1 << width) - 1)
     key = (rest, width)
