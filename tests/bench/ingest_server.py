@@ -1,4 +1,4 @@
-"""gunicorn serving TrackLayer against the bench database, as production runs it.
+"""The web server serving TrackLayer against the bench database, as production runs it.
 
 The server is ``make serve``'s: gunicorn with ``tracklayer/serving/gunicorn.py`` (the
 configuration under test given on the command line, which overrides the file), running
@@ -8,7 +8,8 @@ middleware, security settings and logging), with throwaway secrets and the bench
 tests/bench/environment.py sets, which production requires) and Redis db 13;
 ``tests/bench/server_settings.py`` only adds a constant endpoint behind the dashboard's
 middleware. The reference (``REFERENCE``) is bare Django (tests/bench/bare_django.py), served
-the same way.
+the same way. A configuration of ``worker_class="granian"`` serves the same application with
+granian's WSGI interface instead (``--sweep``'s A/B, docs/adr/0027).
 """
 
 import base64
@@ -31,15 +32,20 @@ SETTINGS_MODULE = "tests.bench.server_settings"
 
 @dataclass(frozen=True)
 class ServerConfig:
-    worker_class: str  # gunicorn's -k: "gthread", "sync" or "asgi"
+    worker_class: str  # gunicorn's -k ("gthread", "sync", "asgi"), or "granian" (its WSGI)
     workers: int
-    threads: int = 1
+    threads: int = 1  # gthread's threads, or granian's blocking threads per worker
     wsgi: str = "tracklayer.wsgi:application"
     label: str = ""  # what differs besides the workers (another application)
+    backpressure: int | None = None  # granian: requests in flight per worker (None: threads)
 
     def __str__(self) -> str:
         if self.worker_class == "gthread":
             name = f"gthread, {self.workers} workers × {self.threads} threads"
+        elif self.worker_class == "granian":
+            name = f"granian, {self.workers} workers × {self.threads} blocking threads"
+            if self.backpressure is not None:
+                name += f", backpressure {self.backpressure}"
         else:
             name = f"{self.worker_class}, {self.workers} workers"
         return f"{name}, {self.label}" if self.label else name
@@ -49,11 +55,50 @@ class ServerConfig:
         return "tracklayer.asgi:application" if self.worker_class == "asgi" else self.wsgi
 
     def arguments(self) -> list[str]:
+        if self.worker_class == "granian":
+            return granian_arguments(
+                workers=self.workers, threads=self.threads, backpressure=self.backpressure
+            )
         # --threads always: the config file's threads (> 1) would turn sync workers into gthread.
         return [
             *("--worker-class", self.worker_class, "--workers", str(self.workers)),
             *("--threads", str(self.threads)),
         ]
+
+    def command(self, port: int) -> list[str]:
+        """The server's command line, on ``127.0.0.1:port``."""
+        if self.worker_class == "granian":
+            target = self.application
+            factory = target.endswith("()")
+            return [
+                *(sys.executable, "-m", "granian", "--interface", "wsgi"),
+                *("--host", "127.0.0.1", "--port", str(port)),
+                *self.arguments(),
+                *(["--factory"] if factory else []),
+                "--log-level",
+                "warning",
+                target.removesuffix("()"),
+            ]
+        return [
+            *(sys.executable, "-m", "gunicorn"),
+            *("--config", "python:tracklayer.serving.gunicorn"),
+            self.application,
+            *("--bind", f"127.0.0.1:{port}"),
+            *self.arguments(),
+            *("--log-level", "warning"),
+        ]
+
+
+def granian_arguments(*, workers: int, threads: int, backpressure: int | None) -> list[str]:
+    """granian's options for TrackLayer's WSGI application, as production would set them
+    (docs/adr/0027: measured, not taken): HTTP/1 only (the load balancer speaks HTTP/1.1 to
+    the backends), no WebSocket, no access log (the balancer logs requests), dead workers
+    respawned; ``backpressure`` (requests in flight per worker) defaults to the threads."""
+    return [
+        *("--workers", str(workers), "--blocking-threads", str(threads)),
+        *("--backpressure", str(backpressure or threads)),
+        *("--http", "1", "--no-ws", "--no-access-log", "--respawn-failed-workers"),
+    ]
 
 
 # Chosen with ``python -m tests.bench ingestion --sweep`` (and interleaved repeats) on the project
@@ -78,6 +123,7 @@ FULL_STACK = ServerConfig(
     wsgi="django.core.wsgi:get_wsgi_application()",
     label="every request through the full middleware",
 )
+# The earlier sweep over gunicorn's configurations (``ingestion.sweep(CANDIDATES)``).
 CANDIDATES = (
     ServerConfig("sync", workers=4),
     ServerConfig("sync", workers=8),
@@ -91,6 +137,24 @@ CANDIDATES = (
     FULL_STACK,
 )
 
+# granian (a Rust HTTP server, its WSGI interface) against gthread: ``--sweep`` runs ``AB`` in
+# alternating rounds (``ingestion.sweep``). Measured, not taken (docs/adr/0027): about 30 % less
+# CPU per single event with 2 workers × 16 threads, but p99 no better (worse in three runs of
+# four), batches slower, and a server that gives up gunicorn's guarantees at SIGTERM, on idle
+# keep-alive and on headers with underscores. Fewer processes with more threads share more of
+# each group commit (one writer per process); granian parses HTTP outside the GIL.
+GRANIAN_CANDIDATES = (
+    ServerConfig("granian", workers=1, threads=32),
+    ServerConfig("granian", workers=2, threads=16),
+    ServerConfig("granian", workers=2, threads=8),
+    ServerConfig("granian", workers=3, threads=8),
+    ServerConfig("granian", workers=2, threads=16, backpressure=64),
+)
+AB = (CHOSEN, *GRANIAN_CANDIDATES[:2])
+# Bare Django served by granian, beside the issue's gunicorn-sync reference.
+GRANIAN_REFERENCE = ServerConfig(
+    "granian", workers=2, threads=16, wsgi="tests.bench.bare_django:application"
+)
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -132,15 +196,16 @@ def server_environment(*, database_url: str, redis_url: str, static_root: str) -
 
 
 class Server:
-    """``with Server(config, …) as server:`` — gunicorn on a free local port, stopped (SIGTERM,
-    so requests in flight finish and every writer commits) when the block ends."""
+    """``with Server(config, …) as server:`` — gunicorn or granian on a free local port,
+    stopped (SIGTERM, so requests in flight finish and every writer commits) when the block
+    ends."""
 
     def __init__(self, config: ServerConfig, *, database_url: str, redis_url: str):
         self.config = config
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._directory = tempfile.TemporaryDirectory(prefix="tracklayer-bench-")
-        self._log = Path(self._directory.name) / "gunicorn.log"
+        self._log = Path(self._directory.name) / "server.log"
         self._environment = server_environment(
             database_url=database_url,
             redis_url=redis_url,
@@ -150,19 +215,7 @@ class Server:
         self.final_log = ""
 
     def __enter__(self) -> "Server":
-        command = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--config",
-            "python:tracklayer.serving.gunicorn",
-            self.config.application,
-            "--bind",
-            f"127.0.0.1:{self.port}",
-            *self.config.arguments(),
-            "--log-level",
-            "warning",
-        ]
+        command = self.config.command(self.port)
         with self._log.open("wb") as log:
             self._process = subprocess.Popen(
                 command,
@@ -189,7 +242,7 @@ class Server:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited at start:\n{self.log_tail()}")
+                raise RuntimeError(f"the server exited at start:\n{self.log_tail()}")
             try:
                 with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as answer:  # noqa: S310
                     if answer.status == 200:
@@ -197,7 +250,7 @@ class Server:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             time.sleep(0.2)
-        raise RuntimeError(f"gunicorn did not answer within {seconds:g} s:\n{self.log_tail()}")
+        raise RuntimeError(f"the server did not answer within {seconds:g} s:\n{self.log_tail()}")
 
     def stop(self) -> None:
         process, self._process = self._process, None
@@ -210,17 +263,28 @@ class Server:
                 process.wait()
 
     def worker_pids(self) -> list[int]:
-        """The worker processes (gunicorn's arbiter is the one started here)."""
+        """The worker processes (gunicorn's arbiter or granian's main process is the one
+        started here) and their children, if any."""
         if self._process is None:
             return []
-        answer = subprocess.run(
-            ["pgrep", "-P", str(self._process.pid)], capture_output=True, text=True, check=False
-        )
-        return [int(pid) for pid in answer.stdout.split()]
+        found, parents = [], [self._process.pid]
+        while parents:
+            answer = subprocess.run(
+                ["pgrep", "-P", ",".join(map(str, parents))],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            parents = [int(pid) for pid in answer.stdout.split()]
+            found += parents
+        return found
 
     def cpu_seconds(self) -> float:
-        """User and system CPU time of the workers so far (from /proc; 0 where unreadable)."""
-        return sum(process_cpu_seconds(pid) for pid in self.worker_pids())
+        """User and system CPU time of the whole server so far, every thread of the workers
+        and of the process that supervises them (from /proc; 0 where unreadable): granian
+        parses HTTP in Rust threads, gunicorn in the workers' Python threads; both count."""
+        pids = [self._process.pid, *self.worker_pids()] if self._process else []
+        return sum(process_cpu_seconds(pid) for pid in pids)
 
     def log_tail(self, lines: int = 40) -> str:
         try:

@@ -30,6 +30,7 @@ import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,8 +40,9 @@ from psycopg import sql
 from destinations.models import Event, IngestionSettings
 from tests.bench import environment
 from tests.bench.ingest_server import (
-    CANDIDATES,
+    AB,
     CHOSEN,
+    GRANIAN_REFERENCE,
     REFERENCE,
     Server,
     ServerConfig,
@@ -702,37 +704,109 @@ def region_rows(figures: Figures) -> list[Row]:
     return rows
 
 
-def sweep(configs=CANDIDATES, seconds: float = float(os.environ.get("BENCH_INGEST_SECONDS", "8"))):
-    """Each server configuration in turn (no COPY baseline: it does not depend on the server)."""
+def sweep(
+    configs=AB,
+    references=(REFERENCE, GRANIAN_REFERENCE),
+    *,
+    rounds: int = int(os.environ.get("BENCH_SWEEP_ROUNDS", "4")),
+    seconds: float = float(os.environ.get("BENCH_INGEST_SECONDS", "5")),
+) -> list[Row]:
+    """A/B of server configurations, taking turns in ``rounds`` rounds of ``seconds`` per
+    figure, the order rotated each round, so that a machine shared with other work favours none
+    of them. The bare Django references stay up throughout; each configuration is started for
+    its turn (warmed up, then measured) and stopped after it (with every thread holding a
+    database connection, the product's servers at once would take PostgreSQL's 100). Single
+    events (req/s, p99, CPU per request of the server's processes and PostgreSQL's) and batches
+    of 100 (events/s, CPU per event); each configuration its own workspace, every acknowledged
+    event stored."""
     ensure_wrk()
+    database_url = os.environ["DATABASE_URL"]
+    redis_url = os.environ["TEST_REDIS_URL"]
+    targets = {config: prepare() for config in configs}
+    token = targets[configs[0]].token  # bare Django checks no key
+    everyone = [*references, *configs]
+    runs: dict[tuple[ServerConfig, str], list[Load]] = {}
+    acknowledged = dict.fromkeys(configs, 0)
+    with ExitStack() as stack:
+        bare = {}
+        for config in references:
+            _progress(f"sweep: starting {config}")
+            bare[config] = stack.enter_context(
+                Server(config, database_url=database_url, redis_url=redis_url)
+            )
+            wrk(f"{bare[config].url}/v1/events", "single", token, WARMUP_SECONDS)
+        for turn in range(rounds):
+            shift = turn % len(everyone)
+            for config in everyone[shift:] + everyone[:shift]:
+                if config in bare:
+                    _settle(bare[config])
+                    _progress(f"sweep [{config}]: bare Django, {seconds:g} s (round {turn + 1})")
+                    load = _measured(bare[config], "/v1/events", "single", token, seconds)
+                    runs.setdefault((config, "single"), []).append(load)
+                    continue
+                key = targets[config].token
+                with Server(config, database_url=database_url, redis_url=redis_url) as server:
+                    _progress(f"sweep [{config}]: warm-up {WARMUP_SECONDS:g} s (round {turn + 1})")
+                    acknowledged[config] += wrk(
+                        f"{server.url}/v1/events", "single", key, WARMUP_SECONDS
+                    ).accepted
+                    for mode, path in (("single", "/v1/events"), ("batch", "/v1/batch")):
+                        _settle(server)
+                        _progress(f"sweep [{config}]: {mode}, {seconds:g} s (round {turn + 1})")
+                        load = _measured(server, path, mode, key, seconds)
+                        runs.setdefault((config, mode), []).append(load)
+                        acknowledged[config] += load.accepted
     rows = []
-    for config in configs:
-        target = prepare()
-        try:
-            measured = measure(target, config, seconds=seconds)
-        except RuntimeError as error:
-            _progress(f"{config}: failed: {str(error)[-2000:]}")
-            rows.append(Row(f"{config}", "failed"))
-            continue
-        stored = target.stored()
-        reference, single, batch = measured.reference, measured.single, measured.batch
-        figures = Figures(
-            config, reference, single, batch, None, measured.acknowledged, stored, "", 0.0
-        )
-        for name, load, result in (
-            ("bare Django", reference, f"{reference.per_second:,.0f} req/s"),
-            ("single", single, f"{single.per_second:,.0f} req/s"),
-            ("batch", batch, f"{batch.events_per_second:,.0f} events/s"),
-        ):
-            share = f"{figures.single_share:.0%} of bare Django; " if name == "single" else ""
-            check = share + load.cpu_per("event" if name == "batch" else "request")
+    gunicorn_sync = _in_turn(runs[references[0], "single"]).per_second
+    for config in everyone:
+        for mode in ("single", "batch"):
+            if (config, mode) not in runs:
+                continue
+            load = _in_turn(runs[config, mode])
+            rate = _rate(mode, load)
+            each = ", ".join(f"{_rate(mode, run):,.0f}" for run in runs[config, mode])
+            p99s = ", ".join(f"{run.p99_us / 1000:,.0f}" for run in runs[config, mode])
+            check = (
+                f"rounds {each} (p99 ms {p99s});"
+                f" {load.cpu_per('event' if mode == 'batch' else 'request')}"
+            )
+            if mode == "single" and config not in references:
+                shares = [f"{load.per_second / gunicorn_sync:.0%} of {references[0]}"]
+                shares += [
+                    f"{load.per_second / _in_turn(runs[other, 'single']).per_second:.0%}"
+                    f" of bare Django under {other}"
+                    for other in references[1:]
+                    if other.worker_class == config.worker_class
+                ]
+                check = f"{'; '.join(shares)}; {check}"
             if load.problems():
-                check = "; ".join(filter(None, [check, load.problems()]))
-            row = Row(f"{config}: {name}", result, f"{load.p50_us:,}", f"{load.p99_us:,}", check)
-            _progress(" | ".join(row.__dict__.values()))
-            rows.append(row)
-        if figures.missing:
-            rows.append(Row(f"{config}: MISSING", f"{figures.missing:,} events"))
+                check += f"; {load.problems()}"
+            unit = "req/s" if mode == "single" else "events/s"
+            what = "bare Django" if config in references else mode
+            rows.append(
+                Row(
+                    f"{config}: {what}",
+                    f"{rate:,.0f} {unit}",
+                    f"{load.p50_us:,}",
+                    f"{load.p99_us:,}",
+                    check,
+                )
+            )
+        if config in targets:
+            stored = targets[config].stored()
+            missing = max(0, acknowledged[config] - stored)
+            rows.append(
+                Row(
+                    f"{config}: acknowledged vs stored",
+                    f"{missing:,} missing",
+                    check=f"acknowledged {acknowledged[config]:,}, stored {stored:,}",
+                )
+            )
     print()
-    print(f"load average at the end: {', '.join(f'{n:.1f}' for n in os.getloadavg())}")
+    print(
+        f"server A/B: {rounds} rounds of {seconds:g} s per figure, all servers up, order rotated"
+        f" each round, c={CONNECTIONS} (p50: the rounds' weighted; p99: the highest round's);"
+        f" load average at the end: {', '.join(f'{n:.1f}' for n in os.getloadavg())}"
+    )
     print(table(rows), flush=True)
+    return rows
