@@ -354,6 +354,7 @@ class GroupCommitWriter:
             except _ConnectionLost:
                 # It broke since its last commit, unchecked: once more on a new connection, as
                 # after a failed health check.
+                log.warning("the event writer's connection to %s broke; reconnected", self.database)
                 results = _write_once(requests, self.database)
         except Exception as error:  # retried request by request below
             if len(pending) == 1:

@@ -255,7 +255,7 @@ def test_commits_in_quick_succession_check_the_connection_once(workspace, monkey
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_connection_broken_since_its_last_commit_loses_no_request(workspace):
+def test_a_connection_broken_since_its_last_commit_loses_no_request(workspace, caplog):
     """Not checked because it had just committed, it is found broken by the commit itself:
     the requests are written on a new connection, none fails."""
     database = workspace_db(workspace)
@@ -271,5 +271,6 @@ def test_a_connection_broken_since_its_last_commit_loses_no_request(workspace):
 
     assert len(pending[0][1].result().stored) == 1
     assert connections[database].connection.info.backend_pid != pid
+    assert "event writer's connection" in caplog.text and "reconnected" in caplog.text
     assert sorted(event.message_id for event in data_rows(Event)) == ["after", "before"]
     connections[database].close()
