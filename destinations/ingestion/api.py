@@ -11,7 +11,6 @@ import orjson
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpResponse
-from django.utils.decorators import method_decorator
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -162,7 +161,6 @@ def _negotiates_json(request) -> bool:
     return not accept or any(part.strip() in _JSON_RANGES for part in accept.split(","))
 
 
-@method_decorator(transaction.non_atomic_requests, name="dispatch")
 class IngestApi(APIView):
     """Shared by every ingestion path; subclasses say what a body holds. Not wrapped in the
     request transaction: the events are committed by the group-commit writer (ADR 0008), and
@@ -179,6 +177,9 @@ class IngestApi(APIView):
     reads_raw_body = True
     body_required = True
 
+    # Marked on the method itself (as_view copies the mark to the view), not wrapped by
+    # method_decorator, whose wrapper rebuilt a bound method on every request.
+    @transaction.non_atomic_requests
     def dispatch(self, request, *args, **kwargs):
         """POST and OPTIONS, the SDKs' calls, are answered without DRF's request machinery
         (the Request wrapper, content negotiation, the empty authentication, permission and
