@@ -301,6 +301,14 @@ def main(argv: list[str] | None = None) -> None:
         for name, values in figures.items():
             spread = f"{min(values):,.1f}–{max(values):,.1f}"
             print(f"  {name}: median {statistics.median(values):,.1f} µs per {unit} ({spread})")
+        if len(figures) == 2:
+            # Each round's two runs saw the machine in about the same state: their ratio is
+            # steadier than either figure on a shared machine.
+            ratios = [new / old for old, new in zip(figures["old"], figures["new"], strict=True)]
+            print(
+                f"  new/old per round: median {statistics.median(ratios):.3f}"
+                f" ({min(ratios):.3f}–{max(ratios):.3f})"
+            )
     finally:
         environment.drop_database(database_url)
 

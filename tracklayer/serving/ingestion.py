@@ -13,6 +13,11 @@ opener policy, X-Frame-Options, CSP) and the HTTPS redirect, ``CommonMiddleware`
 user agents, Content-Length), and the NUL guard. The views themselves keep the rest: the size
 cap, the JSON error envelope, the key check, the rate limit. tests/tracklayer/
 test_lean_ingestion.py proves both paths answer the same requests with the same bytes.
+
+Two pieces of per-request work are done once here instead (issue 17; tests/tracklayer/
+test_ingestion_lean_forms.py compares each with the work it replaces): the CSP headers, which
+django-csp rebuilt from the settings for every answer (``IngestionCSPMiddleware``), and the
+URL resolution of an ingestion path (``IngestionHandler.resolve_request``).
 """
 
 from csp.constants import HEADER, HEADER_REPORT_ONLY
