@@ -995,10 +995,10 @@ def _read_publisher_tc(segment: _Bits) -> tuple[frozenset[int], ...]:
 # and a mask: no "0"/"1" str, no object per field, no message built. It accepts only what the
 # checked reading above accepts and returns the same data (the differential tests compare
 # them); on anything else — a field cut short, a letter or id out of range, a part too large
-# to share, the vendor id budget overspent — it returns None and the checked reading runs
-# from the start, raising the error that names the field. Parts are shared through the same
-# caches: cores and restrictions keyed by (the bits as an int, their count), a key no
-# checked reading (whose keys are str) can collide with; segments keyed by their text, as
+# to share — it returns None and the checked reading runs from the start, raising the error
+# that names the field. Parts are shared through the same caches: cores and restrictions
+# keyed by an int, their bits after a leading 1 (so that their count is part of the key),
+# which no key of the checked reading (a str) can equal; segments keyed by their text, as
 # the checked reading keys them, with equal values.
 
 # Two letters (6 bits each, A = 0 … Z = 25) by their 12-bit value; absent when out of range.
@@ -1057,11 +1057,61 @@ _RESTRICTION_SETTERS = tuple(
 )
 
 
-def _new_tcdata(values: tuple[Any, ...]) -> TCData:
-    """``TCData(*values)``, its fields set directly."""
+def _new_tcdata(
+    version: Any,
+    created: Any,
+    last_updated: Any,
+    cmp_id: Any,
+    cmp_version: Any,
+    consent_screen: Any,
+    consent_language: Any,
+    vendor_list_version: Any,
+    policy_version: Any,
+    is_service_specific: Any,
+    use_non_standard_texts: Any,
+    special_feature_optins: Any,
+    purpose_consents: Any,
+    purpose_legitimate_interests: Any,
+    purpose_one_treatment: Any,
+    publisher_cc: Any,
+    vendor_consents: Any,
+    vendor_legitimate_interests: Any,
+    publisher_restrictions: Any,
+    disclosed_vendors: Any,
+    allowed_vendors: Any,
+    publisher_consents: Any,
+    publisher_legitimate_interests: Any,
+    custom_purpose_consents: Any,
+    custom_purpose_legitimate_interests: Any,
+) -> TCData:
+    """``TCData(...)``, its fields set directly, one line each (a loop costs a third more)."""
     data = object.__new__(TCData)
-    for set_field, value in zip(_TCDATA_SETTERS, values, strict=True):
-        set_field(data, value)
+    setters = _TCDATA_SETTERS
+    setters[0](data, version)
+    setters[1](data, created)
+    setters[2](data, last_updated)
+    setters[3](data, cmp_id)
+    setters[4](data, cmp_version)
+    setters[5](data, consent_screen)
+    setters[6](data, consent_language)
+    setters[7](data, vendor_list_version)
+    setters[8](data, policy_version)
+    setters[9](data, is_service_specific)
+    setters[10](data, use_non_standard_texts)
+    setters[11](data, special_feature_optins)
+    setters[12](data, purpose_consents)
+    setters[13](data, purpose_legitimate_interests)
+    setters[14](data, purpose_one_treatment)
+    setters[15](data, publisher_cc)
+    setters[16](data, vendor_consents)
+    setters[17](data, vendor_legitimate_interests)
+    setters[18](data, publisher_restrictions)
+    setters[19](data, disclosed_vendors)
+    setters[20](data, allowed_vendors)
+    setters[21](data, publisher_consents)
+    setters[22](data, publisher_legitimate_interests)
+    setters[23](data, custom_purpose_consents)
+    setters[24](data, custom_purpose_legitimate_interests)
     return data
 
 
@@ -1268,7 +1318,7 @@ def _fast_core_rest(value: int, size: int, used: int) -> tuple[tuple[Any, ...], 
     consents, legitimate_interests = vendor_sets
     width = size - pos  # the restrictions end the core: the bits left are theirs
     rest = value & ((1 << width) - 1)
-    key = (rest, width)
+    key = rest | (1 << width)  # the bits after a 1: their count is in the key
     hit = _SHARED_RESTRICTIONS.get(key)
     if hit is not None:
         restrictions, vendor_ids = hit
@@ -1339,7 +1389,7 @@ def _decode_fast(segments: list[str]) -> tuple[TCData, int] | None:
     created, last_updated = times >> 36 & _MASK_36, times & _MASK_36
     created_at = _EPOCH + timedelta(0, 0, created * 100_000)
     width = size - _TIMES_END
-    key = (value & ((1 << width) - 1), width)
+    key = value - ((times - 1) << width)  # the bits after LastUpdated, after a 1
     hit = _SHARED_CORES.get(key)
     if hit is not None:
         values, used = hit
@@ -1376,17 +1426,13 @@ def _decode_fast(segments: list[str]) -> tuple[TCData, int] | None:
         else:
             publisher_tc = segment
     data = _new_tcdata(
-        (
-            2,
-            created_at,
-            created_at
-            if last_updated == created
-            else _EPOCH + timedelta(0, 0, last_updated * 100_000),
-            *values,
-            disclosed,
-            allowed,
-            *publisher_tc,
-        )
+        2,
+        created_at,
+        created_at if last_updated == created else _EPOCH + timedelta(0, 0, last_updated * 100_000),
+        *values,
+        disclosed,
+        allowed,
+        *publisher_tc,
     )
     return data, used
 

@@ -9,6 +9,7 @@ vendor sets it keeps as ints behave exactly as those kept as "0"/"1" strs.
 """
 
 import copy
+import inspect
 import pickle
 import random
 from datetime import timedelta
@@ -315,11 +316,12 @@ def test_data_built_by_setting_its_slots_equals_data_built_by_its_init():
         )
     )
     values = tuple(object() for _ in TCData.__slots__)  # every field distinct
-    built, expected = tcf._new_tcdata(values), TCData(*values)
+    built, expected = tcf._new_tcdata(*values), TCData(*values)
 
     assert [getattr(built, name) for name in TCData.__slots__] == list(values)
     assert built == expected and type(built) is TCData
-    assert tcf._new_tcdata(tuple(getattr(data, name) for name in TCData.__slots__)) == data
+    assert tcf._new_tcdata(*(getattr(data, name) for name in TCData.__slots__)) == data
+    assert list(inspect.signature(tcf._new_tcdata).parameters) == list(TCData.__slots__)
     restriction = tcf._new_restriction(3, 1, data.publisher_restrictions[0].vendors)
     assert restriction == PublisherRestriction(3, 1, frozenset({4}))
     assert type(restriction) is PublisherRestriction
