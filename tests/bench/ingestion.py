@@ -3,8 +3,10 @@
 gunicorn serves the product (``tests/bench/ingest_server.py``, ``make serve``'s configuration)
 and wrk loads it from the same machine (``tests/bench/wrk/events.lua``): single events at 32
 connections beside bare Django (issue 17: no middleware, one view that reads the body and
-answers a constant, gunicorn with 4 sync workers; ``tests/bench/bare_django.py``), measured
-half before and half after the product's runs, with both servers up throughout; batches of
+answers a constant, gunicorn with 4 sync workers; ``tests/bench/bare_django.py``) and beside
+bare Django served the same way as the product (``served_the_same_way``: its server
+configuration), each measured half before and half after the product's runs, with every
+server up throughout; batches of
 100 beside PostgreSQL COPY of the same documents into a minimal table with one unique key, on
 one connection (``copy_baseline``; ``batch_run`` measures only these two). A constant DRF
 view behind the dashboard's whole middleware stack, in the product's own server (the ceiling
@@ -172,6 +174,7 @@ class Measured:
     server_log: str
     regions: tuple[RegionLoads, ...] = ()
     reference_rounds: tuple[float, ...] = ()
+    same_server: Load | None = None  # bare Django under the product's server configuration
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,7 @@ class Figures:
     regions: tuple[RegionLoads, ...] = ()  # US (= single, batch), EU, US + EU
     stack_constant: Load | None = None
     reference_rounds: tuple[float, ...] = ()
+    same_server: Load | None = None  # bare Django under the product's server configuration
 
     @property
     def single_share(self) -> float:
@@ -376,14 +380,18 @@ def measure(
         workloads += [("EU", eu.token), ("US + EU", [target.token, eu.token])]
     rounds = ROUNDS if eu is not None else 1
     runs: dict[tuple[str, str], list[Load]] = {}
-    reference_runs = []
+    reference_runs, same_runs = [], []
+    same = served_the_same_way(config)
     with (
         Server(REFERENCE, database_url=database_url, redis_url=redis_url) as bare,
+        Server(same, database_url=database_url, redis_url=redis_url) as bare_same,
         Server(config, database_url=database_url, redis_url=redis_url) as server,
     ):
         warmups = []
         _progress(f"ingestion [{REFERENCE}]: bare Django, warm-up {WARMUP_SECONDS:g} s")
         wrk(f"{bare.url}/v1/events", "single", target.token, WARMUP_SECONDS)
+        _progress(f"ingestion [{same}]: bare Django, warm-up {WARMUP_SECONDS:g} s")
+        wrk(f"{bare_same.url}/v1/events", "single", target.token, WARMUP_SECONDS)
         for label, token in workloads[:2]:
             _progress(
                 f"ingestion [{config}]: warm-up {label}, {WARMUP_SECONDS:g} s of single events"
@@ -392,6 +400,8 @@ def measure(
         _settle(server)
         _progress(f"ingestion [{REFERENCE}]: bare Django reference, {seconds / 2:g} s (1 of 2)")
         reference_runs.append(_measured(bare, "/v1/events", "single", target.token, seconds / 2))
+        _progress(f"ingestion [{same}]: bare Django, {seconds / 2:g} s (1 of 2)")
+        same_runs.append(_measured(bare_same, "/v1/events", "single", target.token, seconds / 2))
         _progress(f"ingestion [{config}]: constant behind the dashboard's middleware, {seconds:g}s")
         stack_constant = _measured(server, "/v1/bench/constant", "single", target.token, seconds)
         for mode, path, what in (
@@ -408,6 +418,8 @@ def measure(
                     load = _measured(server, path, mode, token, seconds / rounds)
                     runs.setdefault((mode, label), []).append(load)
         _settle(server)
+        _progress(f"ingestion [{same}]: bare Django, {seconds / 2:g} s (2 of 2)")
+        same_runs.append(_measured(bare_same, "/v1/events", "single", target.token, seconds / 2))
         _progress(f"ingestion [{REFERENCE}]: bare Django reference, {seconds / 2:g} s (2 of 2)")
         reference_runs.append(_measured(bare, "/v1/events", "single", target.token, seconds / 2))
     acknowledged = sum(load.accepted for load in warmups)
@@ -432,7 +444,15 @@ def measure(
         server_log=server.final_log,
         regions=regions if eu is not None else (),
         reference_rounds=tuple(run.per_second for run in reference_runs),
+        same_server=_in_turn(same_runs),
     )
+
+
+def served_the_same_way(config: ServerConfig) -> ServerConfig:
+    """Bare Django (the reference's application) under the server configuration of the
+    product: what that server and Django's handler cost, beside issue 17's gunicorn-sync
+    reference — the product's share of it is the one no choice of server can flatter."""
+    return dataclasses.replace(config, wsgi=REFERENCE.wsgi, label="")
 
 
 # The documents of COPY's reference: the events events.lua sends in the batches, the same
@@ -607,6 +627,7 @@ def run(config: ServerConfig = CHOSEN) -> Figures:
         measured.regions,
         stack_constant=measured.stack_constant,
         reference_rounds=measured.reference_rounds,
+        same_server=measured.same_server,
     )
     print()
     print(
@@ -647,6 +668,23 @@ def reference_rows(figures: Figures) -> list[Row]:
             ),
         )
     ]
+    same = figures.same_server
+    if same is not None:
+        share = same.per_second / reference.per_second if reference.per_second else 0.0
+        rows.append(
+            Row(
+                f"bare Django served the same way ({served_the_same_way(figures.config)})",
+                f"{same.per_second:,.0f} req/s",
+                f"{same.p50_us:,}",
+                f"{same.p99_us:,}",
+                "; ".join(
+                    filter(
+                        None,
+                        [f"{share:.0%} of the reference", same.cpu_per("request"), same.problems()],
+                    )
+                ),
+            )
+        )
     compared = [(f"single events, c={CONNECTIONS}", figures.single)]
     if figures.stack_constant is not None:
         compared.insert(0, ("constant behind the dashboard's middleware", figures.stack_constant))
@@ -659,6 +697,9 @@ def reference_rows(figures: Figures) -> list[Row]:
                 f" ({'target met' if met else 'TARGET MISSED'}: ≥ {SINGLE_TARGET:.0%},"
                 f" p99 ≤ {SINGLE_P99_TARGET_US / 1000:g} ms)"
             )
+            if same is not None and same.per_second:
+                same_share = load.per_second / same.per_second
+                check += f"; {same_share:.0%} of bare Django served the same way"
         check += f"; {load.cpu_per('request')}"
         if load.problems():
             check += f"; {load.problems()}"
