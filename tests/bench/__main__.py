@@ -9,7 +9,8 @@ only 60 (erase one subject among 1M events; ``BENCH_REQUEST_EVENTS`` sets anothe
 ``BENCH_ANOMALY_WORKSPACES`` sets another count), ``soak`` only 15-16 (the web workers' memory
 and a ten-minute soak at the single-event load; ``BENCH_SOAK_SECONDS`` sets another length; not
 part of ``all``);
-``python -m tests.bench ingestion --sweep`` compares gunicorn configurations instead,
+``python -m tests.bench ingestion --sweep`` compares web servers instead (an A/B in alternating
+rounds: gunicorn gthread against granian, ingest_server.AB),
 ``python -m tests.bench ingestion --batches`` measures only batches of 100 beside COPY, and
 ``python -m tests.bench ingestion --profile [single|batch|bare]`` shows where the time goes.
 """
@@ -109,7 +110,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--sweep",
         action="store_true",
-        help="ingestion: measure every gunicorn configuration in ingest_server.CANDIDATES",
+        help="ingestion: A/B of the web server configurations in ingest_server.AB",
     )
     parser.add_argument(
         "--batches",
