@@ -24,6 +24,7 @@ from destinations.exceptions import InvalidBodyError
 from privacy import consent as consent_signals
 from privacy import pii
 from privacy.consent import ConsentConfig, ConsentSignals
+from tracklayer.addresses import is_canonical_ipv4
 
 MESSAGE_ID_MAX = 100
 ID_MAX = 100
@@ -577,13 +578,12 @@ def _ip(raw: object, minimiser: "_Minimiser | None", memo: RequestMemo | None = 
         return memo.ips[raw]  # only addresses that were valid are remembered
     try:
         text = str(raw).strip()
-        if _IPV4.fullmatch(text) is None:
+        if not is_canonical_ipv4(text):  # else it reads as itself (tracklayer.addresses)
             address = ipaddress.ip_address(text)
             if getattr(address, "scope_id", None):
                 # "fe80::1%eth0": Python reads the zone, PostgreSQL's inet refuses it.
                 raise ValueError("zone index")
             text = str(address)
-        # else: dotted decimal as ipaddress writes it, so its reading is the text itself.
         if memo is not None and isinstance(raw, str) and len(memo.ips) < _IPS_REMEMBERED:
             memo.ips[raw] = text
         return text
@@ -596,11 +596,6 @@ def _ip(raw: object, minimiser: "_Minimiser | None", memo: RequestMemo | None = 
 
 
 _IPS_REMEMBERED = 64
-# An IPv4 address exactly as ipaddress writes one (four octets 0-255, ASCII digits, no leading
-# zero): ipaddress would accept it and give it back unchanged, at ten times the cost. Every
-# other text goes to ipaddress (tests/destinations/test_ingest_ip_fast_path.py compares them).
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 
 
 def event_timestamps(

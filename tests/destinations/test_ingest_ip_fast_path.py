@@ -6,6 +6,8 @@ import ipaddress
 import random
 
 from destinations.ingestion.envelope import RequestMemo, _ip, _Minimiser
+from tracklayer.addresses import is_canonical_ipv4
+from workspaces.auth.throttle import _bucket
 
 _IPS_REMEMBERED = 64
 
@@ -103,3 +105,40 @@ def test_a_memo_full_of_addresses_still_reads_new_ones():
         raw = f"10.0.{n // 256}.{n % 256}"
         assert _ip(raw, None, memo) == reference_ip(raw, None, reference_memo) == raw
     assert memo.ips == reference_memo.ips and len(memo.ips) == _IPS_REMEMBERED
+
+
+def test_canonical_ipv4_is_exactly_text_that_ipaddress_writes_back_unchanged():
+    chance = random.Random(6122026)
+    for raw in candidates(chance, 20_000):
+        if not isinstance(raw, str):
+            continue
+        try:
+            address = ipaddress.ip_address(raw)
+        except ValueError:
+            expected = False
+        else:
+            expected = address.version == 4 and str(address) == raw
+        assert is_canonical_ipv4(raw) is expected, raw
+
+
+def test_the_key_throttle_buckets_an_address_as_before():
+    """workspaces.auth.throttle._bucket takes canonical IPv4 text as it is."""
+    chance = random.Random(7)
+    for raw in candidates(chance, 5_000):
+        if not isinstance(raw, str) or not raw:
+            continue
+        try:
+            ip = ipaddress.ip_address(raw.strip("[]"))
+        except ValueError:
+            expected = raw[:64]
+        else:
+            if ip.version == 6:
+                expected = (
+                    str(ip.ipv4_mapped)
+                    if ip.ipv4_mapped is not None
+                    else str(ipaddress.IPv6Network(f"{ip}/64", strict=False).network_address)
+                    + "/64"
+                )
+            else:
+                expected = str(ip)
+        assert _bucket(raw) == expected, raw

@@ -25,6 +25,7 @@ import time
 
 from django.conf import settings
 
+from tracklayer.addresses import is_canonical_ipv4
 from tracklayer.redis_client import key_prefix, redis_client
 from workspaces.exceptions import ApiKeyThrottledError
 
@@ -64,6 +65,8 @@ def client_address(request) -> str | None:
 def _bucket(address: str | None) -> str | None:
     if not address:
         return None
+    if is_canonical_ipv4(address):
+        return address  # what str(ipaddress.ip_address(address)) gives back
     try:
         ip = ipaddress.ip_address(address.strip("[]"))
     except ValueError:
