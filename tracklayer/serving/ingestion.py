@@ -20,6 +20,8 @@ django-csp rebuilt from the settings for every answer (``IngestionCSPMiddleware`
 URL resolution of an ingestion path (``IngestionHandler.resolve_request``).
 """
 
+import threading
+
 from csp.constants import HEADER, HEADER_REPORT_ONLY
 from csp.middleware import CheckableLazyObject, CSPMiddleware
 from csp.utils import build_policy
@@ -66,13 +68,20 @@ _CSP_RESPONSE_PARTS = (
     *("_csp_config_ro", "_csp_update_ro", "_csp_replace_ro", "_csp_exempt_ro"),
 )
 _csp_headers: list[tuple[str, str, tuple[str, ...]]] | None = None
+# Bumped by each change of the policy's settings: a policy built while they changed (another
+# thread's override_settings) is used for its own answer but not kept. The lock makes the check
+# and the store one step against the signal's bump; only a rebuild takes it.
+_csp_generation = 0
+_csp_lock = threading.Lock()
 
 
 @receiver(setting_changed)
 def _csp_settings_changed(*, setting, **kwargs):
-    global _csp_headers
+    global _csp_headers, _csp_generation
     if setting.startswith("CONTENT_SECURITY_POLICY"):
-        _csp_headers = None
+        with _csp_lock:
+            _csp_generation += 1
+            _csp_headers = None
 
 
 def _settings_csp_headers() -> list[tuple[str, str, tuple[str, ...]]]:
@@ -81,6 +90,7 @@ def _settings_csp_headers() -> list[tuple[str, str, tuple[str, ...]]]:
     global _csp_headers
     headers = _csp_headers
     if headers is None:
+        generation = _csp_generation
         headers = []
         for header, name, report_only in (
             (HEADER, "CONTENT_SECURITY_POLICY", False),
@@ -90,7 +100,9 @@ def _settings_csp_headers() -> list[tuple[str, str, tuple[str, ...]]]:
             if policy:
                 prefixes = (getattr(settings, name, None) or {}).get("EXCLUDE_URL_PREFIXES")
                 headers.append((header, policy, tuple(prefixes or ())))
-        _csp_headers = headers
+        with _csp_lock:
+            if generation == _csp_generation:
+                _csp_headers = headers
     return headers
 
 
@@ -141,9 +153,21 @@ class IngestionHandler(WSGIHandler):
         found = self._matches.get(path)
         if found is None or found[0] is not resolver:
             found = self._matches[path] = (resolver, resolver.resolve(path))
-        # ResolverMatch refuses copy.copy (it refuses pickling): its attributes, in a new one.
+        # ResolverMatch refuses copy.copy (it refuses pickling): its attributes, in a new one,
+        # and its containers copied — a view may change request.resolver_match's, and a
+        # process_view gets its kwargs dict itself: no request may see another's changes.
+        cached = found[1]
         match = ResolverMatch.__new__(ResolverMatch)
-        match.__dict__.update(found[1].__dict__)
+        match.__dict__.update(cached.__dict__)
+        match.kwargs = {**cached.kwargs}
+        match.app_names = [*cached.app_names]
+        match.namespaces = [*cached.namespaces]
+        if cached.captured_kwargs is not None:
+            match.captured_kwargs = {**cached.captured_kwargs}
+        if cached.extra_kwargs is not None:
+            match.extra_kwargs = {**cached.extra_kwargs}
+        if cached.tried is not None:
+            match.tried = [[*entry] for entry in cached.tried]
         request.resolver_match = match
         return match
 
