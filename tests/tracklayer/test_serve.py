@@ -108,6 +108,13 @@ class Served:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        try:
+            self._wait_until_warm()
+        except BaseException:
+            self.kill()  # no fixture stops a server whose start failed
+            raise
+
+    def _wait_until_warm(self) -> None:
         deadline = time.monotonic() + 60
         while True:
             assert self.process.poll() is None, f"the server exited:\n{self.log.read_text()}"
@@ -350,6 +357,32 @@ def test_sigterm_flushes_the_writers_of_a_client_that_went_away(served, workspac
         held.release()
     assert served.terminate() == 0
     assert _stored(workspace, "m-left")
+
+
+def test_a_server_that_fails_to_start_is_stopped(tmp_path, monkeypatch):
+    """A start that fails (no answer in time, the warm-up request refused) stops the server it
+    started: left running, it would hold the test databases' connections (their DROP at the
+    end of the run fails) and a port, in a session of its own that nothing else ends."""
+    started = []
+    popen = subprocess.Popen
+
+    def recorded(*args, **kwargs):
+        started.append(popen(*args, **kwargs))
+        return started[-1]
+
+    def refused(url, **kwargs):
+        raise RuntimeError("no answer")
+
+    monkeypatch.setattr(subprocess, "Popen", recorded)
+    monkeypatch.setattr(sys.modules[__name__], "_get", refused)
+    try:
+        with pytest.raises(RuntimeError, match="no answer"):
+            Served(tmp_path)
+        assert started[0].returncode is not None
+    finally:
+        if started and started[0].poll() is None:
+            os.killpg(started[0].pid, signal.SIGKILL)
+            started[0].wait()
 
 
 def test_a_missing_variable_stops_the_server_and_is_named(tmp_path):
