@@ -845,8 +845,9 @@ def sweep(
             )
     print()
     print(
-        f"server A/B: {rounds} rounds of {seconds:g} s per figure, all servers up, order rotated"
-        f" each round, c={CONNECTIONS} (p50: the rounds' weighted; p99: the highest round's);"
+        f"server A/B: {rounds} rounds of {seconds:g} s per figure, order rotated each round;"
+        " the bare Django references up throughout, each configuration started for its turn;"
+        f" c={CONNECTIONS} (p50: the rounds' weighted; p99: the highest round's);"
         f" load average at the end: {', '.join(f'{n:.1f}' for n in os.getloadavg())}"
     )
     print(table(rows), flush=True)
