@@ -127,7 +127,9 @@ _EVENT_COLUMNS = [name for name, _ in _COLUMNS if name not in {"ip", "user_agent
 # taken out of it with ``->`` (its jsonb values as they are, no text in between) and ``->>`` and
 # a cast; jsonb_to_recordset, used before, printed every jsonb value back to text and parsed it
 # again (~4 µs of PostgreSQL per event). COPY into a staging table was measured against this
-# and not kept: no faster in all (docs/adr/0021).
+# and not kept: no faster in all (docs/adr/0021). What it returns is cast to fixed types: it is
+# prepared on the writer's connection (ADR 0028), and a migration of the column (a longer
+# messageId) must not change a prepared statement's result type.
 _TAKEN = ", ".join(
     f"e -> '{name}' AS {name}" if kind == "jsonb" else f"(e ->> '{name}')::{kind} AS {name}"
     for name, kind in _COLUMNS
@@ -155,7 +157,7 @@ operational AS (
     FROM events JOIN input USING (workspace_id, message_id)
     WHERE input.ip IS NOT NULL OR input.user_agent <> ''
 )
-SELECT workspace_id, message_id FROM fresh
+SELECT workspace_id::bigint, message_id::text FROM fresh
 """  # noqa: S608 - only column names and casts are formatted in, all values are parameters
 
 
@@ -349,13 +351,14 @@ class GroupCommitWriter:
         proven = time.monotonic() - self._committed_at < PROVEN_FOR
         self._committed_at = -math.inf
         try:
-            try:
-                results = _write_once(requests, self.database, proven=proven)
-            except _ConnectionLost:
-                # It broke since its last commit, unchecked: once more on a new connection, as
-                # after a failed health check.
-                log.warning("the event writer's connection to %s broke; reconnected", self.database)
-                results = _write_once(requests, self.database)
+            results = _write_settled(requests, self.database, proven=proven)
+        except _Unsettled as error:
+            # Whether the commit holding them happened is unknown: written again, they could
+            # be answered as duplicates of themselves. Each is told to send them again (the
+            # message ids make that exact).
+            for item in pending:
+                _fail(item, error)
+            return
         except Exception as error:  # retried request by request below
             if len(pending) == 1:
                 _fail(pending[0], error)
@@ -365,7 +368,7 @@ class GroupCommitWriter:
             _log_failure(error, [request for request, _ in pending], retrying=True)
             for item in pending:
                 try:
-                    result = _write_once([item[0]], self.database)[0]
+                    result = _write_settled([item[0]], self.database)[0]
                 except Exception as own_error:  # answered to its own request
                     _fail(item, own_error)
                 else:
@@ -389,10 +392,43 @@ PROVEN_FOR = 1.0
 PREPARE_THRESHOLD = 5
 
 
+def _write_settled(
+    requests: list[WriteRequest], database: str, *, proven: bool = False
+) -> list[WriteResult]:
+    """``_write_once``, written once more on a new connection if it broke before its commit
+    while unchecked (``_ConnectionLost``); if it broke during its COMMIT, the database is asked
+    whether that transaction committed: the results are then the first attempt's (its events
+    are answered accepted once, its figures counted once), or it is written once more. Raises
+    ``_Unsettled`` when that cannot be known."""
+    try:
+        try:
+            return _write_once(requests, database, proven=proven)
+        except _ConnectionLost:
+            # It broke since its last commit, unchecked: once more on a new connection, as
+            # after a failed health check.
+            log.warning("the event writer's connection to %s broke; reconnected", database)
+            return _write_once(requests, database)
+    except _InDoubt as doubt:
+        log.warning(
+            "the event writer's connection to %s broke during COMMIT; asking whether it committed",
+            database,
+        )
+        if _committed(doubt.xid, database):
+            return doubt.results
+        try:
+            return _write_once(requests, database)
+        except _InDoubt as again:
+            if _committed(again.xid, database):
+                return again.results
+            raise _Unsettled() from again
+
+
 def _write_once(
     requests: list[WriteRequest], database: str, *, proven: bool = False
 ) -> list[WriteResult]:
     raw = None
+    results: list[WriteResult] | None = None
+    xid = None
     try:
         close_old_connections()  # CONN_MAX_AGE, errors, autocommit left off
         connection = connections[database]
@@ -401,18 +437,74 @@ def _write_once(
         with transaction.atomic(using=database):
             raw = connection.connection
             raw.prepare_threshold = PREPARE_THRESHOLD
-            return events_write(requests, using=database)
+            results = events_write(requests, using=database)
+            xid = _transaction_id(raw)
+        return results
     except Exception as error:
         # Broken, or closed by atomic() because even its rollback failed.
-        lost = proven and raw is not None and (raw.broken or raw.closed)
+        broken = raw is not None and (raw.broken or raw.closed)
         connections[database].close()  # a broken connection is not handed to the next commit
-        if lost:
+        if broken and xid is not None and results is not None:
+            # Every statement went through: it broke during COMMIT, whose outcome is unknown.
+            raise _InDoubt(xid, results) from error
+        if broken and proven:
             raise _ConnectionLost() from error
         raise
 
 
+def _transaction_id(raw: psycopg.Connection) -> str:
+    """The current transaction's id (it has one: it wrote), to ask after it if its COMMIT's
+    answer is lost. Prepared like the writer's other statements: a Bind/Execute round trip."""
+    with psycopg.Cursor(raw) as cursor:
+        cursor.execute(_TRANSACTION_ID, prepare=True)
+        return cursor.fetchone()[0]
+
+
+_TRANSACTION_ID = "SELECT pg_current_xact_id()::text"
+# How long to wait for a transaction whose COMMIT lost its connection to be over (its backend
+# may still be finishing it), asked every ``IN_DOUBT_POLL`` seconds.
+IN_DOUBT_WAIT = 2.0
+IN_DOUBT_POLL = 0.02
+
+
+def _committed(xid: str, database: str) -> bool:
+    """Whether transaction ``xid`` committed, asked on a new connection; ``_Unsettled`` if
+    that cannot be known (the database unreachable, or the transaction still running)."""
+    deadline = time.monotonic() + IN_DOUBT_WAIT
+    try:
+        while True:
+            close_old_connections()
+            with connections[database].cursor() as cursor:
+                cursor.execute("SELECT pg_xact_status(%s::xid8)", [xid])
+                (status,) = cursor.fetchone()
+            if status in {"committed", "aborted"}:
+                return status == "committed"
+            if time.monotonic() >= deadline:
+                raise _Unsettled()
+            time.sleep(IN_DOUBT_POLL)
+    except _Unsettled:
+        raise
+    except Exception as error:
+        connections[database].close()
+        raise _Unsettled() from error
+
+
 class _ConnectionLost(Exception):
     """The writer's connection, not checked because it had just committed, was found broken."""
+
+
+class _InDoubt(Exception):
+    """The writer's connection broke during COMMIT: transaction ``xid`` may have committed,
+    with ``results``."""
+
+    def __init__(self, xid: str, results: list[WriteResult]) -> None:
+        super().__init__(xid)
+        self.xid = xid
+        self.results = results
+
+
+class _Unsettled(Exception):
+    """Whether a commit whose answer was lost went through could not be found out."""
 
 
 def _fail(item: tuple[WriteRequest, Future], error: Exception) -> None:

@@ -274,3 +274,185 @@ def test_a_connection_broken_since_its_last_commit_loses_no_request(workspace, c
     assert "event writer's connection" in caplog.text and "reconnected" in caplog.text
     assert sorted(event.message_id for event in data_rows(Event)) == ["after", "before"]
     connections[database].close()
+
+
+# --- Review (r3): a commit whose answer was lost, a migration under a running writer ---------
+
+
+def _counted(workspace) -> dict[str, int]:
+    from destinations.models import MinuteFigure
+
+    totals: dict[str, int] = {}
+    for row in MinuteFigure.objects.for_workspace(workspace):
+        totals[row.kind] = totals.get(row.kind, 0) + row.value
+    return totals
+
+
+def _losing_the_answer(monkeypatch, database, *, after_commit: bool) -> list[int]:
+    """The next COMMIT of ``database``'s connection loses its connection: after the server
+    committed (the answer is lost, the outcome unknown to the client) or before it did."""
+    wrapper = type(connections[database])
+    real = wrapper._commit
+    killed: list[int] = []
+
+    def commit(self):
+        if killed or self.alias != database:
+            return real(self)
+        killed.append(self.connection.info.backend_pid)
+        if after_commit:
+            real(self)
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s, 5000)", [killed[0]])
+        with self.wrap_database_errors:
+            self.connection.execute("SELECT 1")  # the connection is gone: the answer with it
+        raise AssertionError("unreachable")
+
+    monkeypatch.setattr(wrapper, "_commit", commit)
+    return killed
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("proven", [True, False], ids=["just-committed", "idle"])
+def test_a_commit_whose_answer_was_lost_is_answered_as_it_was_committed(
+    workspace, monkeypatch, proven
+):
+    """The server committed, the connection broke before the answer: the events are stored
+    and answered accepted (not 'duplicate' by a second write of the same requests), and the
+    figures are counted once."""
+    database = workspace_db(workspace)
+    writer = GroupCommitWriter(database)
+    if proven:
+        writer._commit([(_request(workspace, _prepared(workspace, "before", {})), Future())])
+    killed = _losing_the_answer(monkeypatch, database, after_commit=True)
+    requests = [
+        replace(_request(workspace, _prepared(workspace, f"lost-{n}", {})), received=1)
+        for n in range(2)
+    ]
+    baseline = _counted(workspace)
+    pending = [(request, Future()) for request in requests]
+    try:
+        writer._commit(pending)
+    finally:
+        connections[database].close()
+
+    assert killed
+    for _, done in pending:
+        result = done.result()
+        assert (len(result.stored), len(result.duplicates)) == (1, 0)
+    counted = _counted(workspace)
+    assert counted.get("events.received", 0) - baseline.get("events.received", 0) == 2
+    assert counted.get("events.accepted", 0) - baseline.get("events.accepted", 0) == 2
+    assert counted.get("events.duplicate", 0) == baseline.get("events.duplicate", 0)
+    assert sorted(e.message_id for e in data_rows(Event) if e.message_id.startswith("lost")) == [
+        "lost-0",
+        "lost-1",
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_commit_lost_before_the_server_committed_is_written_once_more(workspace, monkeypatch):
+    database = workspace_db(workspace)
+    writer = GroupCommitWriter(database)
+    writer._commit([(_request(workspace, _prepared(workspace, "before", {})), Future())])
+    killed = _losing_the_answer(monkeypatch, database, after_commit=False)
+    request = replace(_request(workspace, _prepared(workspace, "gone", {})), received=1)
+    pending = [(request, Future())]
+    baseline = _counted(workspace)
+    try:
+        writer._commit(pending)
+    finally:
+        connections[database].close()
+
+    assert killed
+    assert (len(pending[0][1].result().stored), len(pending[0][1].result().duplicates)) == (1, 0)
+    counted = _counted(workspace)
+    assert counted.get("events.received", 0) - baseline.get("events.received", 0) == 1
+    assert counted.get("events.accepted", 0) - baseline.get("events.accepted", 0) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_migration_of_the_message_ids_column_fails_no_commit_of_a_running_writer(workspace):
+    """The events statement is prepared on the writer's connection; a migration that changes
+    the type of a column it returns (a longer messageId) must not fail its next commit with
+    'cached plan must not change result type'."""
+    database = workspace_db(workspace)
+    writer = GroupCommitWriter(database)
+    writer._commit([(_request(workspace, _prepared(workspace, "before", {})), Future())])
+    writer._commit([(_request(workspace, _prepared(workspace, "prepared", {})), Future())])
+    migrator = connections.create_connection(database)
+    alter = "ALTER TABLE destinations_eventmessageid ALTER COLUMN message_id TYPE varchar(%s)"
+    try:
+        with migrator.cursor() as cursor:
+            cursor.execute(alter % 101)
+        pending = [(_request(workspace, _prepared(workspace, "after", {})), Future())]
+        writer._commit(pending)
+        assert len(pending[0][1].result().stored) == 1
+    finally:
+        connections[database].close()
+        with migrator.cursor() as cursor:
+            cursor.execute(alter % 100)
+        migrator.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lost_commit_whose_outcome_cannot_be_known_fails_each_request_and_writes_none_again(
+    workspace, monkeypatch
+):
+    """Asked whether the commit happened, the database cannot tell (unreachable, or the
+    transaction still running): every request is told to send its events again (503) — not
+    written a second time and answered as duplicates of itself."""
+    database = workspace_db(workspace)
+    writer = GroupCommitWriter(database)
+    _losing_the_answer(monkeypatch, database, after_commit=True)
+
+    def unreachable(xid, database):
+        raise store._Unsettled()
+
+    monkeypatch.setattr(store, "_committed", unreachable)
+    requests = [
+        replace(_request(workspace, _prepared(workspace, f"doubt-{n}", {})), received=1)
+        for n in range(2)
+    ]
+    pending = [(request, Future()) for request in requests]
+    try:
+        writer._commit(pending)
+    finally:
+        connections[database].close()
+
+    assert all(isinstance(done.exception(), EventWriteError) for _, done in pending)
+    counted = _counted(workspace)
+    assert counted.get("events.received") == 2  # the first attempt's, once
+    assert "events.duplicate" not in counted
+    assert data_count(Event, workspace=workspace) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_write_after_a_lost_connection_is_tried_once_then_request_by_request(
+    workspace, monkeypatch
+):
+    database = workspace_db(workspace)
+    writer = GroupCommitWriter(database)
+    writer._commit([(_request(workspace, _prepared(workspace, "before", {})), Future())])
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(%s, 5000)",
+            [connections[database].connection.info.backend_pid],
+        )
+    real = store._write_once
+    calls = []
+
+    def second_fails(requests, database, **kwargs):
+        calls.append(len(requests))
+        if len(calls) == 2:
+            raise RuntimeError("the new connection failed too")
+        return real(requests, database, **kwargs)
+
+    monkeypatch.setattr(store, "_write_once", second_fails)
+    pending = [(_request(workspace, _prepared(workspace, f"b{n}", {})), Future()) for n in range(2)]
+    try:
+        writer._commit(pending)
+    finally:
+        connections[database].close()
+
+    assert calls == [2, 2, 1, 1]  # the lost one, once more, then each on its own
+    assert all(len(done.result().stored) == 1 for _, done in pending)
