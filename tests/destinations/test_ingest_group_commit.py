@@ -456,3 +456,28 @@ def test_the_write_after_a_lost_connection_is_tried_once_then_request_by_request
 
     assert calls == [2, 2, 1, 1]  # the lost one, once more, then each on its own
     assert all(len(done.result().stored) == 1 for _, done in pending)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_idle_for_longer_than_proven_for_is_checked_again(workspace, monkeypatch):
+    database = workspace_db(workspace)
+    connection = connections[database]
+    checks = []
+    real = type(connection).is_usable
+
+    def counted(self):
+        checks.append(self.alias)
+        return real(self)
+
+    monkeypatch.setattr(type(connection), "is_usable", counted)
+    writer = GroupCommitWriter(database)
+    try:
+        for n in range(3):
+            pending = [(_request(workspace, _prepared(workspace, f"i-{n}", {})), Future())]
+            writer._commit(pending)
+            assert len(pending[0][1].result().stored) == 1
+            writer._committed_at -= store.PROVEN_FOR  # as if idle since
+    finally:
+        connection.close()
+
+    assert checks.count(database) == 2  # the first commit opened it; the next two checked it
