@@ -481,3 +481,22 @@ def test_a_connection_idle_for_longer_than_proven_for_is_checked_again(workspace
         connection.close()
 
     assert checks.count(database) == 2  # the first commit opened it; the next two checked it
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reopened_writer_connection_prepares_its_statements_again(workspace):
+    """CONN_MAX_AGE (close_old_connections) or a broken connection: the next one starts with
+    Django's settings (preparing off) and the writer turns it on and prepares anew."""
+    database = workspace_db(workspace)
+    try:
+        store._write_once([_request(workspace, _prepared(workspace, "r-0", {}))], database)
+        first = connections[database].connection.info.backend_pid
+        connections[database].close()
+        store._write_once([_request(workspace, _prepared(workspace, "r-1", {}))], database)
+        assert connections[database].connection.info.backend_pid != first
+        statements = _prepared_statements(database)
+    finally:
+        connections[database].close()
+
+    assert any("INSERT INTO destinations_eventmessageid" in s for s in statements)
+    assert data_count(Event, workspace=workspace) == 2
