@@ -222,3 +222,35 @@ def test_the_answer_is_closed_as_django_closes_it(handlers):
     assert result.closed
     assert result._resource_closers == []
     assert "close" not in vars(result)  # the handler's closure is gone: no reference cycle
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_answers_are_the_full_stacks_with_the_receivers_called_directly(
+    workspace, make_api_key, monkeypatch
+):
+    """test_lean_ingestion.py's equality, with Django's receivers connected (its fixture
+    disconnects one, so the lean handler sends the signals there)."""
+    from tests.tracklayer.test_lean_ingestion import event
+    from workspaces.models import ApiKeyRole
+
+    token = make_api_key(workspace, role=ApiKeyRole.WRITE)[1]
+    full, lean = WSGIHandler(), IngestionHandler()
+    key = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    answers = {}
+    for name, handler in (("full", full), ("lean", lean)):
+        answers[name] = [
+            call(handler, "POST", "/v1/track", event(f"m-{name}"), **key),
+            call(handler, "POST", "/v1/track", event(f"m-{name}"), **key),  # its duplicate
+            call(handler, "POST", "/v1/track", event("m-x")),  # no key
+            call(handler, "OPTIONS", "/v1/track"),
+            call(handler, "POST", "/v1/batch", b"{not json", **key),
+        ]
+        assert connection.connection is None or connection.get_autocommit()
+    sent = []
+    for signal in (signals.request_started, signals.request_finished):
+        monkeypatch.setattr(signal, "send", lambda *args, **kwargs: sent.append(kwargs))
+    again = call(lean, "POST", "/v1/track", event("m-lean"), **key)
+    assert sent == []
+    assert answers["lean"][0][0] == "200 OK"
+    assert answers["lean"] == answers["full"]
+    assert again == answers["lean"][1]
