@@ -319,14 +319,136 @@ class _WeightedLRU:
 _DECODED = _WeightedLRU(CACHE_MAX_ENTRIES, CACHE_MAX_WEIGHT, CACHE_MAX_WEIGHT // 16)
 
 
+class _Generations:
+    """A cache of two generations, each a plain dict bounded by half the entries and half the
+    weight: entries are put in the young one; when it is full it becomes the old one and the
+    old one is dropped whole. A hit in the old generation is put in the young one again, so
+    what is used keeps being kept (an approximate LRU); an entry in both counts twice.
+
+    For the shared parts, most of which are put once and never asked for again when every
+    string is different: a dict's put and a whole generation dropped at once cost about half
+    of an OrderedDict's put, pop of the previous value and eviction one by one. ``get`` takes
+    no lock (a dict's get is atomic under the GIL; a swap in between may turn a hit into a
+    miss, which only decodes again); ``put`` does, for the weights and the swap.
+
+    Picky: when, over a window of ``max_entries // 2`` misses, fewer than one lookup in nine
+    was a hit, a value is kept only on its second sighting (its key's hash is remembered on
+    the first, in a set of at most ``max_entries // 2`` hashes, emptied when full; two keys
+    of one hash only make a value kept early). Strings whose every part differs then never
+    pay for keeping and evicting parts no later string asks for; parts that repeat are kept
+    from their second string on. The next window with hits makes it keep on first sight again.
+    """
+
+    __slots__ = (
+        "_half_entries",
+        "_half_weight",
+        "_hits",
+        "_lock",
+        "_misses",
+        "_old",
+        "_old_weight",
+        "_picky",
+        "_seen",
+        "_window_hits",
+        "_window_misses",
+        "_young",
+        "_young_weight",
+        "max_entry_weight",
+    )
+
+    def __init__(self, max_entries: int, max_weight: int, max_entry_weight: int) -> None:
+        self._half_entries = max(1, max_entries // 2)
+        self._half_weight = max_weight // 2
+        self.max_entry_weight = min(max_entry_weight, self._half_weight)
+        self._young: dict[Any, tuple[Any, int]] = {}
+        self._old: dict[Any, tuple[Any, int]] = {}
+        self._young_weight = self._old_weight = 0
+        self._hits = self._misses = 0
+        self._lock = threading.Lock()
+        self._picky = False
+        self._seen: set[int] = set()
+        self._window_hits = self._window_misses = 0
+
+    def get(self, key: Any) -> Any:
+        """The value, or None."""
+        entry = self._young.get(key)
+        if entry is None:
+            entry = self._old.get(key)
+            if entry is None:
+                self._misses += 1
+                misses = self._window_misses = self._window_misses + 1
+                if misses >= self._half_entries:
+                    self._judge()
+                return None
+            self._admit(key, *entry)
+        self._hits += 1
+        self._window_hits += 1
+        return entry[0]
+
+    def _judge(self) -> None:
+        """At the end of a window of misses: picky (parts kept on their second sighting)
+        while fewer than one lookup in nine was a hit."""
+        self._picky = self._window_hits * 8 < self._window_misses
+        self._window_hits = self._window_misses = 0
+
+    def put(self, key: Any, value: Any, weight: int) -> None:
+        if weight > self.max_entry_weight:
+            return
+        if self._picky:
+            seen, sighting = self._seen, hash(key)  # a hash: small whatever the key
+            if sighting not in seen:
+                if len(seen) >= self._half_entries:
+                    seen.clear()
+                seen.add(sighting)
+                return
+        self._admit(key, value, weight)
+
+    def _admit(self, key: Any, value: Any, weight: int) -> None:
+        with self._lock:
+            young = self._young
+            if key in young:
+                return  # equal values (decoded from the same key): the one kept will do
+            if len(young) >= self._half_entries or self._young_weight + weight > self._half_weight:
+                self._old, self._old_weight = young, self._young_weight
+                young = self._young = {}
+                self._young_weight = 0
+            young[key] = (value, weight)
+            self._young_weight += weight
+
+    def clear(self) -> None:
+        with self._lock:
+            self._young, self._old = {}, {}
+            self._young_weight = self._old_weight = self._hits = self._misses = 0
+        self.start_judging()
+
+    def start_judging(self) -> None:
+        """Not picky, no key seen, a new window."""
+        self._seen = set()
+        self._picky = False
+        self._window_hits = self._window_misses = 0
+
+    def info(self) -> CacheInfo:
+        with self._lock:
+            return CacheInfo(
+                self._hits,
+                self._misses,
+                len(self._young) + len(self._old),
+                self._young_weight + self._old_weight,
+            )
+
+
 def decode_cache_info() -> CacheInfo:
     """Hits and misses since the last clear, and what the cache holds now."""
     return _DECODED.info()
 
 
 def decode_cache_clear() -> None:
-    """Empty :func:`decode`'s cache (benchmarks and tests start cold with it)."""
+    """Empty :func:`decode`'s cache (benchmarks and tests start cold with it). The shared-part
+    caches keep their parts but start judging afresh (``_Generations``: not picky), as after
+    a cold start; ``_clear_shared`` empties them."""
     _DECODED.clear()
+    for cache in (_SHARED_CORES, _SHARED_RESTRICTIONS, _SHARED_SEGMENTS):
+        cache.start_judging()
 
 
 # The names functools.lru_cache gives, for callers used to them.
@@ -482,12 +604,13 @@ def _ids(count: int) -> tuple[int, ...]:
 # parts of at most _SHARED_MAX_BITS bits and _SHARED_MAX_IDS ids are kept (never larger in
 # practice), in caches bounded by entries (and ids): ~40 MB at worst, a few MB in practice.
 # Plain vendor sets use functools.lru_cache (their count is charged before they are built);
-# the composite parts, whose count is known only once read, use _WeightedLRU via _shared.
+# the composite parts, whose count is known only once read, use _Generations (two plain
+# dicts, picky when nearly every lookup misses) via _shared and the fast path.
 _SHARED_MAX_BITS = 4_096
 _SHARED_MAX_IDS = 2_048
-_SHARED_CORES = _WeightedLRU(256, 262_144, _SHARED_MAX_IDS)
-_SHARED_RESTRICTIONS = _WeightedLRU(128, 131_072, _SHARED_MAX_IDS)
-_SHARED_SEGMENTS = _WeightedLRU(128, 131_072, _SHARED_MAX_IDS)
+_SHARED_CORES = _Generations(256, 262_144, _SHARED_MAX_IDS)
+_SHARED_RESTRICTIONS = _Generations(128, 131_072, _SHARED_MAX_IDS)
+_SHARED_SEGMENTS = _Generations(128, 131_072, _SHARED_MAX_IDS)
 
 
 class _Budget:
@@ -514,7 +637,7 @@ def _too_many_vendor_ids() -> TCStringError:
     )
 
 
-def _shared(cache: _WeightedLRU, key: Any, budget: _Budget, read: Any, *args: Any) -> Any:
+def _shared(cache: _Generations, key: Any, budget: _Budget, read: Any, *args: Any) -> Any:
     """``read(*args, budget)``, or the value a decode of the same ``key`` kept."""
     hit = cache.get(key)
     if hit is not None:
