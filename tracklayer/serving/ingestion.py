@@ -17,7 +17,9 @@ test_lean_ingestion.py proves both paths answer the same requests with the same 
 Two pieces of per-request work are done once here instead (issue 17; tests/tracklayer/
 test_ingestion_lean_forms.py compares each with the work it replaces): the CSP headers, which
 django-csp rebuilt from the settings for every answer (``IngestionCSPMiddleware``), and the
-URL resolution of an ingestion path (``IngestionHandler.resolve_request``).
+URL resolution of an ingestion path (``IngestionHandler.resolve_request``). And the request
+signals' stock receivers are called directly while they are all a signal has (``_STARTED``,
+``_FINISHED``; tests/tracklayer/test_ingestion_lean_signals.py).
 """
 
 import contextlib
