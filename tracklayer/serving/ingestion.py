@@ -17,27 +17,19 @@ test_lean_ingestion.py proves both paths answer the same requests with the same 
 Two pieces of per-request work are done once here instead (issue 17; tests/tracklayer/
 test_ingestion_lean_forms.py compares each with the work it replaces): the CSP headers, which
 django-csp rebuilt from the settings for every answer (``IngestionCSPMiddleware``), and the
-URL resolution of an ingestion path (``IngestionHandler.resolve_request``). And the request
-signals' stock receivers are called directly while they are all a signal has (``_STARTED``,
-``_FINISHED``; tests/tracklayer/test_ingestion_lean_signals.py).
+URL resolution of an ingestion path (``IngestionHandler.resolve_request``).
 """
 
-import contextlib
 import threading
-import weakref
 
 from csp.constants import HEADER, HEADER_REPORT_ONLY
 from csp.middleware import CheckableLazyObject, CSPMiddleware
 from csp.utils import build_policy
 from django.conf import settings
-from django.core.cache import close_caches
-from django.core.handlers.base import reset_urlconf
-from django.core.handlers.wsgi import WSGIHandler, get_script_name
-from django.core.signals import request_finished, request_started, setting_changed
-from django.db import close_old_connections, connections, reset_queries
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import setting_changed
 from django.dispatch import receiver
-from django.http.response import HttpResponseBase
-from django.urls import ResolverMatch, get_resolver, set_script_prefix
+from django.urls import ResolverMatch, get_resolver
 
 # The paths of tracklayer/api_urls.py served by destinations.ingestion.api.IngestApi's views
 # (a test checks that the two lists agree). /v1/events/<message id> (a read) is not one.
@@ -135,84 +127,9 @@ class IngestionCSPMiddleware(CSPMiddleware):
         return response
 
 
-def _stock(*functions) -> list:
-    """A signal's ``receivers`` as Django's ``connect(function)`` leaves them: for any sender,
-    weakly referenced, synchronous (equal to the list only while these, in this order, are
-    all that is connected; a weak reference equals another to the same live function)."""
-    none = id(None)
-    return [((id(function), none), weakref.ref(function), False) for function in functions]
-
-
-# Django's own receivers of the request signals (django.db, django.core.cache, the handler's
-# URLconf reset), in the order Django connects them. While a signal has exactly these, the
-# lean handler runs them itself: the same work without Signal.send's lock, receiver list and
-# weak-reference resolution, and the two database passes of request_started in one list of
-# the thread's initialized connections. Any other receiver (a test's disconnect, a library's
-# connect) sends the signal as Django does.
-_STARTED = _stock(reset_queries, close_old_connections)
-_FINISHED = _stock(close_old_connections, close_caches, reset_urlconf)
-
-
-def _request_started() -> None:
-    """``reset_queries()`` then ``close_old_connections()``: neither changes which
-    connections this thread has initialized, so one list serves both passes."""
-    initialized = connections.all(initialized_only=True)
-    for connection in initialized:
-        connection.queries_log.clear()
-    for connection in initialized:
-        connection.close_if_unusable_or_obsolete()
-
-
-def _close(response) -> None:
-    """``HttpResponseBase.close`` (the WSGI server calls it after the last byte) with
-    request_finished's stock receivers called directly while they are all it has."""
-    del response.close  # the handler's, which refers to the response: no cycle left
-    if request_finished.receivers != _FINISHED:
-        HttpResponseBase.close(response)
-        return
-    for closer in response._resource_closers:
-        with contextlib.suppress(Exception):  # as Django: every closer runs
-            closer()
-    response._resource_closers.clear()
-    response.closed = True
-    close_old_connections()
-    close_caches()
-    reset_urlconf(response._handler_class)
-
-
 class IngestionHandler(WSGIHandler):
     """Django's WSGI handler with ``ingestion_middleware()`` (in their ``LEAN_FORMS``) instead
-    of the full list, each ingestion path's URL resolved once, and the request signals' stock
-    receivers called directly (``_STARTED``, ``_FINISHED``)."""
-
-    def __call__(self, environ, start_response):
-        """``WSGIHandler.__call__`` (Django 5.2's, line for line; a test pins its source) with
-        the request signals sent through ``_request_started`` and ``_close`` while only
-        Django's receivers listen."""
-        set_script_prefix(get_script_name(environ))
-        if request_started.receivers == _STARTED:
-            _request_started()
-        else:
-            request_started.send(sender=self.__class__, environ=environ)
-        request = self.request_class(environ)
-        response = self.get_response(request)
-
-        response._handler_class = self.__class__
-        if type(response).close is HttpResponseBase.close:
-            response.close = lambda: _close(response)
-
-        status = "%d %s" % (response.status_code, response.reason_phrase)  # noqa: UP031
-        response_headers = [
-            *response.items(),
-            *(("Set-Cookie", c.output(header="")) for c in response.cookies.values()),
-        ]
-        start_response(status, response_headers)
-        if getattr(response, "file_to_stream", None) is not None and environ.get(
-            "wsgi.file_wrapper"
-        ):
-            response.file_to_stream.close = response.close
-            response = environ["wsgi.file_wrapper"](response.file_to_stream, response.block_size)
-        return response
+    of the full list, and each ingestion path's URL resolved once."""
 
     def load_middleware(self, is_async=False):
         # BaseHandler.load_middleware reads settings.MIDDLEWARE and nothing else; it runs once,
