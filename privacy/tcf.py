@@ -1335,6 +1335,27 @@ def _fast_vendor_section(
     return IdSet._of_ranges(merged, count), pos, used
 
 
+def _fast_shared(
+    cache: _Generations, key: Any, used: int, read: Any, *args: Any
+) -> tuple[Any, int] | None:
+    """A part from ``cache``, its ids charged to ``used`` (the same budget as read afresh), or
+    read with ``read(*args, used)`` and kept: (part, ids used so far), or None when the fast
+    path does not take the string. The fast path's form of ``_shared``."""
+    hit = cache.get(key)
+    if hit is not None:
+        part, vendor_ids = hit
+        used += vendor_ids
+        if used > MAX_VENDOR_IDS:
+            raise _too_many_vendor_ids()
+        return part, used
+    fresh = read(*args, used)
+    if fresh is None:
+        return None
+    part, after = fresh
+    cache.put(key, (part, after - used), after - used)
+    return part, after
+
+
 def _fast_restrictions(value: int, size: int, used: int) -> tuple[Any, int] | None:
     """The publisher restrictions, all of ``value``'s ``size`` bits (see
     ``_read_restrictions``), and the ids used with them; None when the checked reading
@@ -1442,20 +1463,10 @@ def _fast_core_rest(value: int, size: int, used: int) -> tuple[tuple[Any, ...], 
     width = size - pos  # the restrictions end the core: the bits left are theirs
     rest = value & ((1 << width) - 1)
     key = rest | (1 << width)  # the bits after a 1: their count is in the key
-    hit = _SHARED_RESTRICTIONS.get(key)
-    if hit is not None:
-        restrictions, vendor_ids = hit
-        used += vendor_ids
-        if used > MAX_VENDOR_IDS:
-            raise _too_many_vendor_ids()
-    else:
-        before = used
-        read = _fast_restrictions(rest, width, used)
-        if read is None:
-            return None
-        restrictions, used = read
-        vendor_ids = used - before
-        _SHARED_RESTRICTIONS.put(key, (restrictions, vendor_ids), vendor_ids)
+    read = _fast_shared(_SHARED_RESTRICTIONS, key, used, _fast_restrictions, rest, width)
+    if read is None:
+        return None
+    restrictions, used = read
     return (*fixed, consents, legitimate_interests, restrictions), used
 
 
@@ -1513,35 +1524,18 @@ def _decode_fast(segments: list[str]) -> tuple[TCData, int] | None:
     created_at = _EPOCH + timedelta(0, 0, created * 100_000)
     width = size - _TIMES_END
     key = value - ((times - 1) << width)  # the bits after LastUpdated, after a 1
-    hit = _SHARED_CORES.get(key)
-    if hit is not None:
-        values, used = hit
-        if used > MAX_VENDOR_IDS:
-            raise _too_many_vendor_ids()
-    else:
-        read = _fast_core_rest(value, size, 0)
-        if read is None:
-            return None
-        values, used = read
-        _SHARED_CORES.put(key, read, used)
+    read = _fast_shared(_SHARED_CORES, key, 0, _fast_core_rest, value, size)
+    if read is None:
+        return None
+    values, used = read
 
     disclosed = allowed = _NO_IDS
     publisher_tc = _NO_PUBLISHER_TC
     for text, segment_type in optional:
-        hit = _SHARED_SEGMENTS.get(text)
-        if hit is not None:
-            segment, vendor_ids = hit
-            used += vendor_ids
-            if used > MAX_VENDOR_IDS:
-                raise _too_many_vendor_ids()
-        else:
-            before = used
-            read = _fast_segment(text, segment_type, used)
-            if read is None:
-                return None
-            segment, used = read
-            vendor_ids = used - before
-            _SHARED_SEGMENTS.put(text, (segment, vendor_ids), vendor_ids)
+        read = _fast_shared(_SHARED_SEGMENTS, text, used, _fast_segment, text, segment_type)
+        if read is None:
+            return None
+        segment, used = read
         if segment_type == _DISCLOSED:
             disclosed = segment
         elif segment_type == _ALLOWED:
